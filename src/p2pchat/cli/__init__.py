@@ -1,0 +1,55 @@
+"""The ``p2pchat`` command line: argument parsing and dispatch to subcommands.
+
+Every subcommand accepts ``--profile`` (before or after its name). Errors a person can
+fix are printed as one plain sentence on stderr with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from p2pchat import __version__
+from p2pchat.cli import identity_cmds
+from p2pchat.cli.common import CliError, add_common
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to render ``--help``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    add_common(common, suppress_defaults=True)
+    parser = argparse.ArgumentParser(
+        prog="p2pchat",
+        description="Peer-to-peer, end-to-end encrypted chat on your local network.",
+        epilog="Run without a subcommand to open the chat app.",
+    )
+    add_common(parser, suppress_defaults=False)
+    parser.add_argument("--version", action="version", version=f"p2pchat {__version__}")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    identity_cmds.register(subs, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``p2pchat`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        result = handler(args)
+    except CliError as exc:
+        print(f"p2pchat: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
