@@ -1,0 +1,188 @@
+"""Schema of the p2pchat store and the migrations that build it.
+
+A migration is a function that takes an open connection and changes the schema from
+version N-1 to N; ``MIGRATIONS[i]`` builds version ``i + 1``. The store applies the
+missing ones in order, each inside its own transaction together with the bump of
+``PRAGMA user_version``, so a crash leaves the file at a whole version. A migration must
+never commit, run ``executescript`` (which commits) or touch anything but the schema and
+the rows it converts; released migrations must never be edited, only followed by new ones.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Final
+
+#: Written into the database header so we recognise our files ("P2PC").
+APPLICATION_ID: Final = 0x50325043
+
+Migration = Callable[[sqlite3.Connection], None]
+
+_V1: Final[tuple[str, ...]] = (
+    """
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE peers (
+        id         BLOB PRIMARY KEY CHECK (length(id) = 32),
+        name       TEXT,
+        state      TEXT NOT NULL DEFAULT 'unknown'
+                   CHECK (state IN ('unknown', 'request', 'contact', 'blocked')),
+        verified   INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER
+    )
+    """,
+    """
+    CREATE TABLE addresses (
+        id      INTEGER PRIMARY KEY,
+        peer_id BLOB REFERENCES peers (id) ON DELETE CASCADE,
+        host    TEXT NOT NULL,
+        port    INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        source  TEXT NOT NULL CHECK (source IN ('mdns', 'manual', 'last')),
+        last_ok INTEGER,
+        UNIQUE (peer_id, host, port)
+    )
+    """,
+    # NULLs are distinct in a UNIQUE constraint, so peerless (manual) addresses need
+    # their own uniqueness rule or the same host:port could be added again and again.
+    """
+    CREATE UNIQUE INDEX addresses_peerless ON addresses (host, port) WHERE peer_id IS NULL
+    """,
+    """
+    CREATE TABLE rooms (
+        id              BLOB PRIMARY KEY,
+        kind            TEXT NOT NULL CHECK (kind IN ('direct', 'group')),
+        name            TEXT,
+        topic           TEXT,
+        owner           BLOB,
+        created_at      INTEGER NOT NULL,
+        last_read_rowid INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    # members.peer has no foreign key: a group member may be someone we never met.
+    """
+    CREATE TABLE members (
+        room  BLOB NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+        peer  BLOB NOT NULL,
+        role  TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+        state TEXT NOT NULL CHECK (state IN ('invited', 'joined', 'left', 'removed')),
+        PRIMARY KEY (room, peer)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE messages (
+        rowid       INTEGER PRIMARY KEY,
+        id          BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+        room        BLOB NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+        author      BLOB NOT NULL,
+        seq         INTEGER NOT NULL CHECK (seq >= 1),
+        lamport     INTEGER NOT NULL,
+        sent_at     INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        body        BLOB NOT NULL,
+        reply_to    BLOB,
+        sig         BLOB NOT NULL,
+        status      INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 3),
+        UNIQUE (room, author, seq)
+    )
+    """,
+    # Display order of a room: latest-N and paging walk this index backwards.
+    """
+    CREATE INDEX messages_display ON messages (room, lamport, author, id)
+    """,
+    # Arrival order within a room (the implicit rowid suffix): unread counts walk only
+    # the rows after last_read_rowid instead of the whole room.
+    """
+    CREATE INDEX messages_arrival ON messages (room)
+    """,
+    # Highest contiguous seq per (room, author), kept up to date by add_messages, so
+    # anti-entropy never has to scan a room's history to say what it has.
+    """
+    CREATE TABLE heads (
+        room   BLOB NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+        author BLOB NOT NULL,
+        seq    INTEGER NOT NULL,
+        PRIMARY KEY (room, author)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE receipts (
+        message_id BLOB NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        peer       BLOB NOT NULL,
+        status     INTEGER NOT NULL CHECK (status BETWEEN 0 AND 3),
+        at         INTEGER NOT NULL,
+        PRIMARY KEY (message_id, peer)
+    ) WITHOUT ROWID
+    """,
+    # AUTOINCREMENT so an id is never reused: a caller holding the id of a removed row
+    # must not remove a newer frame by accident.
+    """
+    CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        peer       BLOB NOT NULL,
+        frame      BLOB NOT NULL,
+        message_id BLOB,
+        created_at INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    """
+    CREATE INDEX outbox_peer ON outbox (peer, id)
+    """,
+    # No foreign key to messages: a reaction may arrive (by sync) before its message.
+    """
+    CREATE TABLE reactions (
+        message_id BLOB NOT NULL,
+        author     BLOB NOT NULL,
+        emoji      TEXT NOT NULL,
+        PRIMARY KEY (message_id, author, emoji)
+    ) WITHOUT ROWID
+    """,
+)
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    """Create the first schema."""
+    for statement in _V1:
+        conn.execute(statement)
+
+
+#: Every migration, oldest first; the schema version is ``len(MIGRATIONS)``.
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1,)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
+    """Apply the migrations ``conn`` lacks, one transaction each; return the new version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) so that the explicit
+    BEGIN/COMMIT here are the only transaction boundaries.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for index in range(version, len(migrations)):
+        # IMMEDIATE takes the write lock up front, so two openers cannot both migrate.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read inside the lock: someone may have migrated since we looked.
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current > index:
+                conn.execute("COMMIT")
+                continue
+            migrations[index](conn)
+            if index == 0:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            # PRAGMA takes no bound parameters; the value is our own int.
+            conn.execute(f"PRAGMA user_version = {index + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = index + 1
+    return version

@@ -1,0 +1,944 @@
+"""The p2pchat store: one SQLite file per profile holding everything a person sent or got.
+
+This is the only place in p2pchat that speaks SQL. It opens the file safely (never
+overwriting or deleting a file that is not ours, never letting two p2pchat processes share
+it), migrates the schema, and offers typed, synchronous methods over it. It must never
+import other p2pchat modules, do network I/O, or be called from an asyncio event loop
+thread: the node goes through :class:`p2pchat.store.worker.StoreWorker`.
+
+Durability: WAL with ``synchronous=FULL``, so once a write method (or an outer
+``transaction()``) returns, the rows survive a crash or power cut; that is what a
+``delivered`` receipt promises. Callers batch writes in one transaction for throughput.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar, cast, overload
+
+from .errors import (
+    CorruptStoreError,
+    ForeignDatabaseError,
+    NewerSchemaError,
+    StoreClosedError,
+    StoreError,
+    StoreIOError,
+    StoreLockedError,
+    UnknownRoomError,
+)
+from .models import (
+    Address,
+    AddressSource,
+    Cursor,
+    Member,
+    MemberRole,
+    MemberState,
+    Message,
+    NewMessage,
+    OutboxItem,
+    Peer,
+    PeerState,
+    Reaction,
+    Receipt,
+    Room,
+    RoomKind,
+    RoomSummary,
+)
+from .schema import APPLICATION_ID, MIGRATIONS, Migration, migrate
+
+T = TypeVar("T")
+
+_SQLITE_HEADER: Final = b"SQLite format 3\x00"
+# Short: the flock already keeps other p2pchat processes out, so a busy database means
+# an outside program (a sqlite3 shell, a backup) and waiting long would only hang the UI.
+_BUSY_TIMEOUT_MS: Final = 1000
+# SQLite's default limit on bound variables is 32766; stay far below it.
+_IN_CHUNK: Final = 500
+
+
+# The hot queries are module constants so tests can check their plans use an index.
+SQL_LATEST: Final = """
+    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
+        kind, body, reply_to, sig, status
+    FROM messages
+    WHERE room = ?
+    ORDER BY lamport DESC, author DESC, id DESC
+    LIMIT ?
+"""
+SQL_BEFORE: Final = """
+    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
+        kind, body, reply_to, sig, status
+    FROM messages
+    WHERE room = ? AND (lamport, author, id) < (?, ?, ?)
+    ORDER BY lamport DESC, author DESC, id DESC
+    LIMIT ?
+"""
+SQL_UNREAD: Final = """
+    SELECT count(*) FROM messages
+    WHERE room = ? AND rowid > ? AND author IS NOT ?
+"""
+SQL_HEADS: Final = "SELECT author, seq FROM heads WHERE room = ?"
+SQL_PENDING: Final = """
+    SELECT id, peer, frame, message_id, created_at, attempts FROM outbox
+    WHERE peer = ? ORDER BY id LIMIT ?
+"""
+SQL_NEXT_SEQ: Final = "SELECT max(seq) FROM messages WHERE room = ? AND author = ?"
+SQL_MAX_LAMPORT: Final = "SELECT max(lamport) FROM messages WHERE room = ?"
+SQL_BY_SEQ: Final = """
+    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
+        kind, body, reply_to, sig, status
+    FROM messages
+    WHERE room = ? AND author = ? AND seq >= ? AND seq < ?
+    ORDER BY seq
+"""
+_SQL_REACTIONS_IN: Final = (
+    "SELECT message_id, author, emoji FROM reactions WHERE message_id IN ({})"
+    " ORDER BY message_id, emoji, author"
+)
+SQL_PEERS_WITH_PENDING: Final = "SELECT DISTINCT peer FROM outbox ORDER BY peer"
+
+
+def now_ms() -> int:
+    """Current wall-clock time in integer milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _message(row: Sequence[Any]) -> Message:
+    return Message(*row)
+
+
+def _room(row: Sequence[Any]) -> Room:
+    return Room(*row)
+
+
+def _peer(row: Sequence[Any]) -> Peer:
+    pid, name, state, verified, first_seen, last_seen = row
+    return Peer(pid, name, state, bool(verified), first_seen, last_seen)
+
+
+class Store:
+    """An open p2pchat store. Use :meth:`open`; close it (or use ``with``) when done.
+
+    ``self_id`` is the local person's peer id: their own messages never count as unread.
+    Not thread-safe: use it from the thread that opened it (sqlite3 enforces this).
+    """
+
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, lock_fd: int, self_id: bytes | None
+    ) -> None:
+        """Wrap an already opened, migrated connection; call :meth:`open` instead."""
+        self.path = path
+        self.self_id = self_id
+        self._conn: sqlite3.Connection | None = conn
+        self._lock_fd = lock_fd
+        self._depth = 0
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        self_id: bytes | None = None,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> Store:
+        """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+
+        Raises StoreLockedError, CorruptStoreError, ForeignDatabaseError or
+        NewerSchemaError; in every error case an existing file is left byte for byte as
+        it was. ``migrations`` exists so tests can add a future version.
+        """
+        path = Path(path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_fd = _acquire_lock(path)
+        try:
+            _create_private(path)
+            _inspect(path, len(migrations))
+            conn = _connect(path)
+            try:
+                migrate(conn, migrations)
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StoreLockedError(path, str(exc)) from None
+                raise StoreIOError(path, str(exc)) from None
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(path, conn, lock_fd, self_id)
+
+    def close(self) -> None:
+        """Close the database and release the profile lock. Safe to call twice."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            # Cheap; keeps planner statistics fresh for the next start.
+            conn.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+            # The lock file itself stays: deleting it would race with the next opener.
+            os.close(self._lock_fd)
+
+    def __enter__(self) -> Store:
+        """Use the store as a context manager that closes it."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the store."""
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once close() has run."""
+        return self._conn is None
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreClosedError()
+        return self._conn
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite's operational failures into StoreIOError naming the file.
+
+        IntegrityError and ProgrammingError are caller bugs and pass through unchanged.
+        """
+        try:
+            yield
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreIOError(self.path, str(exc)) from exc
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several calls into one atomic, durable commit.
+
+        Nested uses become savepoints: an inner failure rolls back only the inner part
+        if the caller catches it. Every write method runs inside one of these.
+        """
+        db = self._db
+        with self._errors():
+            if self._depth == 0:
+                # IMMEDIATE: take the write lock now rather than fail halfway on upgrade.
+                db.execute("BEGIN IMMEDIATE")
+            else:
+                db.execute(f"SAVEPOINT sp{self._depth}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    db.execute("ROLLBACK")
+                else:
+                    db.execute(f"ROLLBACK TO sp{self._depth}")
+                    db.execute(f"RELEASE sp{self._depth}")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                db.execute("COMMIT")
+            else:
+                db.execute(f"RELEASE sp{self._depth}")
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._errors():
+            return self._db.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._errors():
+            return self._db.execute(sql, params).fetchone()
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement in a transaction; return the number of rows changed."""
+        with self.transaction():
+            return self._db.execute(sql, params).rowcount
+
+    def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+        """Return SQLite's query plan lines for ``sql`` (diagnostics and tests)."""
+        rows = self._all("EXPLAIN QUERY PLAN " + sql, params)
+        return [str(row[3]) for row in rows]
+
+    def integrity_check(self) -> list[str]:
+        """Run SQLite's full integrity check; ``["ok"]`` means the file is sound."""
+        return [str(row[0]) for row in self._all("PRAGMA integrity_check")]
+
+    # ------------------------------------------------------------ settings
+
+    @overload
+    def get_setting(self, key: str) -> str | None: ...
+    @overload
+    def get_setting(self, key: str, default: str) -> str: ...
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        """Return the setting ``key``, or ``default`` when it was never set."""
+        row = self._one("SELECT value FROM settings WHERE key = ?", (key,))
+        return default if row is None else cast(str, row[0])
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Store the setting ``key``."""
+        self._write(
+            "INSERT INTO settings (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def delete_setting(self, key: str) -> bool:
+        """Forget the setting ``key``; return whether it existed."""
+        return self._write("DELETE FROM settings WHERE key = ?", (key,)) > 0
+
+    # --------------------------------------------------------------- peers
+
+    def upsert_peer(
+        self,
+        peer_id: bytes,
+        *,
+        name: str | None = None,
+        state: PeerState | None = None,
+        last_seen: int | None = None,
+    ) -> Peer:
+        """Create the peer or change only the fields given; return the stored row.
+
+        A new peer starts in state ``unknown``; ``last_seen`` never moves backwards.
+        """
+        seen = now_ms() if last_seen is None else last_seen
+        with self.transaction():
+            self._db.execute(
+                """
+                INSERT INTO peers (id, name, state, verified, first_seen, last_seen)
+                VALUES (?, ?, coalesce(?, 'unknown'), 0, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    name = coalesce(?, name),
+                    state = coalesce(?, state),
+                    last_seen = CASE
+                        WHEN ? IS NULL THEN last_seen
+                        ELSE max(coalesce(last_seen, ?), ?) END
+                """,
+                (
+                    peer_id,
+                    name,
+                    state,
+                    seen,
+                    last_seen,
+                    name,
+                    state,
+                    last_seen,
+                    last_seen,
+                    last_seen,
+                ),
+            )
+            peer = self.get_peer(peer_id)
+        assert peer is not None
+        return peer
+
+    def get_peer(self, peer_id: bytes) -> Peer | None:
+        """Return the peer with this id, if known."""
+        row = self._one(
+            "SELECT id, name, state, verified, first_seen, last_seen FROM peers WHERE id = ?",
+            (peer_id,),
+        )
+        return None if row is None else _peer(row)
+
+    def list_peers(self, state: PeerState | None = None) -> list[Peer]:
+        """Return every known peer (optionally only those in ``state``), by name then id.
+
+        Matching an id prefix typed by the person is left to the caller, on this list.
+        """
+        sql = "SELECT id, name, state, verified, first_seen, last_seen FROM peers"
+        params: tuple[Any, ...] = ()
+        if state is not None:
+            sql += " WHERE state = ?"
+            params = (state,)
+        return [_peer(r) for r in self._all(sql + " ORDER BY name COLLATE NOCASE, id", params)]
+
+    def find_peers_by_name(self, name: str) -> list[Peer]:
+        """Return peers whose display name equals ``name`` ignoring case (Unicode-aware).
+
+        More than one result is normal: names are not identities.
+        """
+        # casefold in Python: SQLite's NOCASE only folds ASCII.
+        wanted = name.casefold()
+        return [p for p in self.list_peers() if p.name is not None and p.name.casefold() == wanted]
+
+    def set_peer_state(self, peer_id: bytes, state: PeerState) -> bool:
+        """Set a known peer's state; return False when the peer is unknown."""
+        return self._write("UPDATE peers SET state = ? WHERE id = ?", (state, peer_id)) > 0
+
+    def set_verified(self, peer_id: bytes, verified: bool = True) -> bool:
+        """Record whether the safety number was checked; False when the peer is unknown."""
+        return (
+            self._write("UPDATE peers SET verified = ? WHERE id = ?", (int(verified), peer_id)) > 0
+        )
+
+    # ----------------------------------------------------------- addresses
+
+    def add_address(
+        self, peer_id: bytes | None, host: str, port: int, source: AddressSource
+    ) -> int:
+        """Remember an address (idempotent); return its id.
+
+        ``peer_id`` None is for a manual address whose peer is not known yet; otherwise
+        the peer must exist (upsert_peer first). Re-adding keeps the row; a ``manual``
+        source sticks, because the person's explicit word outranks what mDNS says.
+        """
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT id, source FROM addresses WHERE peer_id IS ? AND host = ? AND port = ?",
+                (peer_id, host, port),
+            ).fetchone()
+            if row is None:
+                cur = self._db.execute(
+                    "INSERT INTO addresses (peer_id, host, port, source) VALUES (?, ?, ?, ?)",
+                    (peer_id, host, port, source),
+                )
+                assert cur.lastrowid is not None
+                return cur.lastrowid
+            address_id, old_source = cast(tuple[int, str], tuple(row))
+            if old_source not in ("manual", source):
+                self._db.execute(
+                    "UPDATE addresses SET source = ? WHERE id = ?", (source, address_id)
+                )
+            return address_id
+
+    def addresses_for(self, peer_id: bytes) -> list[Address]:
+        """Return the peer's addresses, most recently working first."""
+        rows = self._all(
+            "SELECT id, peer_id, host, port, source, last_ok FROM addresses WHERE peer_id = ?"
+            " ORDER BY last_ok IS NULL, last_ok DESC, id",
+            (peer_id,),
+        )
+        return [Address(*r) for r in rows]
+
+    def manual_addresses(self) -> list[Address]:
+        """Return every address the person typed in, with or without a known peer."""
+        rows = self._all(
+            "SELECT id, peer_id, host, port, source, last_ok FROM addresses"
+            " WHERE source = 'manual' ORDER BY id"
+        )
+        return [Address(*r) for r in rows]
+
+    def mark_address_ok(self, peer_id: bytes, host: str, port: int, at: int) -> int:
+        """Record that ``peer_id`` answered at host:port at time ``at``; return the row id.
+
+        An address not yet known for this peer is added with source ``last``
+        (last-known address); the peer must exist.
+        """
+        with self.transaction():
+            address_id = self.add_address(peer_id, host, port, "last")
+            self._db.execute(
+                "UPDATE addresses SET last_ok = max(coalesce(last_ok, ?), ?) WHERE id = ?",
+                (at, at, address_id),
+            )
+        return address_id
+
+    def remove_address(self, peer_id: bytes | None, host: str, port: int) -> bool:
+        """Forget one address; return whether it existed."""
+        return (
+            self._write(
+                "DELETE FROM addresses WHERE peer_id IS ? AND host = ? AND port = ?",
+                (peer_id, host, port),
+            )
+            > 0
+        )
+
+    # --------------------------------------------------------------- rooms
+
+    def ensure_room(
+        self,
+        room_id: bytes,
+        kind: RoomKind,
+        *,
+        name: str | None = None,
+        owner: bytes | None = None,
+        created_at: int,
+    ) -> bool:
+        """Create the room unless it exists (then nothing changes); True if created."""
+        return (
+            self._write(
+                "INSERT INTO rooms (id, kind, name, owner, created_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (room_id, kind, name, owner, created_at),
+            )
+            > 0
+        )
+
+    def get_room(self, room_id: bytes) -> Room | None:
+        """Return the room, if known."""
+        row = self._one(
+            "SELECT id, kind, name, topic, owner, created_at, last_read_rowid FROM rooms"
+            " WHERE id = ?",
+            (room_id,),
+        )
+        return None if row is None else _room(row)
+
+    def list_rooms(self) -> list[RoomSummary]:
+        """Return every room with its last message and unread count, most recent first."""
+        summaries = []
+        for row in self._all(
+            "SELECT id, kind, name, topic, owner, created_at, last_read_rowid FROM rooms"
+        ):
+            room = _room(row)
+            last = self._all(SQL_LATEST, (room.id, 1))
+            summaries.append(
+                RoomSummary(
+                    room=room,
+                    last_message=_message(last[0]) if last else None,
+                    unread=self._unread(room.id, room.last_read_rowid),
+                )
+            )
+
+        def activity(s: RoomSummary) -> tuple[int, bytes]:
+            last = s.last_message
+            return (max(s.room.created_at, last.sent_at if last else 0), s.room.id)
+
+        summaries.sort(key=activity, reverse=True)
+        return summaries
+
+    def set_room_name(self, room_id: bytes, name: str | None) -> bool:
+        """Rename a room; False when the room is unknown."""
+        return self._write("UPDATE rooms SET name = ? WHERE id = ?", (name, room_id)) > 0
+
+    def set_room_topic(self, room_id: bytes, topic: str | None) -> bool:
+        """Set a room's topic; False when the room is unknown."""
+        return self._write("UPDATE rooms SET topic = ? WHERE id = ?", (topic, room_id)) > 0
+
+    def mark_room_read(self, room_id: bytes, up_to_rowid: int) -> bool:
+        """Record that the person has seen the room up to message ``up_to_rowid``.
+
+        Never moves backwards (a stale call from an old screen must not resurrect
+        unread messages); returns whether anything changed.
+        """
+        return (
+            self._write(
+                "UPDATE rooms SET last_read_rowid = ? WHERE id = ? AND last_read_rowid < ?",
+                (up_to_rowid, room_id, up_to_rowid),
+            )
+            > 0
+        )
+
+    def unread_count(self, room_id: bytes) -> int:
+        """Messages in the room after its read mark, not counting our own."""
+        row = self._one("SELECT last_read_rowid FROM rooms WHERE id = ?", (room_id,))
+        return 0 if row is None else self._unread(room_id, int(row[0]))
+
+    def _unread(self, room_id: bytes, last_read_rowid: int) -> int:
+        return int(self._one(SQL_UNREAD, (room_id, last_read_rowid, self.self_id))[0])
+
+    # ------------------------------------------------------------- members
+
+    def set_member(self, room_id: bytes, peer: bytes, role: MemberRole, state: MemberState) -> None:
+        """Create or replace one peer's role and state in a room (the room must exist)."""
+        self._write(
+            "INSERT INTO members (room, peer, role, state) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (room, peer) DO UPDATE SET role = excluded.role,"
+            " state = excluded.state",
+            (room_id, peer, role, state),
+        )
+
+    def get_member(self, room_id: bytes, peer: bytes) -> Member | None:
+        """Return one peer's membership of a room, if any."""
+        row = self._one(
+            "SELECT room, peer, role, state FROM members WHERE room = ? AND peer = ?",
+            (room_id, peer),
+        )
+        return None if row is None else Member(*row)
+
+    def members(self, room_id: bytes) -> list[Member]:
+        """Return every membership row of a room (all states), ordered by peer id."""
+        rows = self._all(
+            "SELECT room, peer, role, state FROM members WHERE room = ? ORDER BY peer",
+            (room_id,),
+        )
+        return [Member(*r) for r in rows]
+
+    # ------------------------------------------------------------ messages
+
+    def add_messages(self, rows: Sequence[NewMessage]) -> list[bool]:
+        """Store messages in ONE transaction; per row True if new, False if already held.
+
+        A row is a duplicate when its id is stored (or appears earlier in the batch);
+        a different id claiming an already used (room, author, seq) is also refused with
+        False, first one wins. Duplicates never raise; an unknown room raises
+        UnknownRoomError and nothing of the batch is stored.
+        """
+        if not rows:
+            return []
+        result: list[bool] = []
+        touched: set[tuple[bytes, bytes]] = set()
+        with self.transaction():
+            db = self._db
+            for room_id in {r.room for r in rows}:
+                if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
+                    raise UnknownRoomError(room_id)
+            for r in rows:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO messages (id, room, author, seq, lamport, sent_at,"
+                    " received_at, kind, body, reply_to, sig, status)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.id,
+                        r.room,
+                        r.author,
+                        r.seq,
+                        r.lamport,
+                        r.sent_at,
+                        r.received_at,
+                        r.kind,
+                        r.body,
+                        r.reply_to,
+                        r.sig,
+                        int(r.status),
+                    ),
+                )
+                inserted = cur.rowcount > 0
+                result.append(inserted)
+                if inserted:
+                    touched.add((r.room, r.author))
+            for room_id, author in touched:
+                self._advance_head(room_id, author)
+        return result
+
+    def _advance_head(self, room_id: bytes, author: bytes) -> None:
+        """Move the (room, author) contiguous head forward over seqs now present."""
+        db = self._db
+        row = db.execute(
+            "SELECT seq FROM heads WHERE room = ? AND author = ?", (room_id, author)
+        ).fetchone()
+        head = 0 if row is None else int(row[0])
+        start = head
+        # Each step is one unique-index probe; the total over time is one per message.
+        while (
+            db.execute(
+                "SELECT 1 FROM messages WHERE room = ? AND author = ? AND seq = ?",
+                (room_id, author, head + 1),
+            ).fetchone()
+            is not None
+        ):
+            head += 1
+        if head != start:
+            db.execute(
+                "INSERT INTO heads (room, author, seq) VALUES (?, ?, ?)"
+                " ON CONFLICT (room, author) DO UPDATE SET seq = excluded.seq",
+                (room_id, author, head),
+            )
+
+    def get_message(self, message_id: bytes) -> Message | None:
+        """Return the message with this id, if stored."""
+        row = self._one(
+            "SELECT rowid, id, room, author, seq, lamport, sent_at, received_at, kind,"
+            " body, reply_to, sig, status FROM messages WHERE id = ?",
+            (message_id,),
+        )
+        return None if row is None else _message(row)
+
+    def latest_messages(self, room_id: bytes, limit: int = 200) -> list[Message]:
+        """Return the room's last ``limit`` messages in ascending display order.
+
+        Display order is (lamport, author, id), the same on every member's screen.
+        """
+        rows = self._all(SQL_LATEST, (room_id, limit))
+        return [_message(r) for r in reversed(rows)]
+
+    def messages_before(self, room_id: bytes, cursor: Cursor, limit: int = 200) -> list[Message]:
+        """Return up to ``limit`` messages just older than ``cursor``, ascending.
+
+        ``cursor`` is the oldest shown message's ``Message.cursor``.
+        """
+        lamport, author, message_id = cursor
+        rows = self._all(SQL_BEFORE, (room_id, lamport, author, message_id, limit))
+        return [_message(r) for r in reversed(rows)]
+
+    def next_seq(self, room_id: bytes, author: bytes) -> int:
+        """The seq ``author``'s next message in the room should carry (1 for the first)."""
+        row = self._one(SQL_NEXT_SEQ, (room_id, author))
+        return 1 if row[0] is None else int(row[0]) + 1
+
+    def max_lamport(self, room_id: bytes) -> int:
+        """Highest Lamport clock seen in the room (0 when empty)."""
+        row = self._one(SQL_MAX_LAMPORT, (room_id,))
+        return 0 if row[0] is None else int(row[0])
+
+    def heads(self, room_id: bytes) -> dict[bytes, int]:
+        """Per author, the highest seq such that seqs 1..that are all stored.
+
+        Authors whose seq 1 is missing are absent. Anti-entropy compares these.
+        """
+        return {bytes(a): int(s) for a, s in self._all(SQL_HEADS, (room_id,))}
+
+    def messages_by_seq(
+        self, room_id: bytes, author: bytes, start: int, count: int
+    ) -> list[Message]:
+        """Return the author's stored messages with start <= seq < start + count, by seq."""
+        rows = self._all(SQL_BY_SEQ, (room_id, author, start, start + count))
+        return [_message(r) for r in rows]
+
+    def message_count(self, room_id: bytes) -> int:
+        """Number of messages stored for the room (walks its index: O(room size))."""
+        return int(self._one("SELECT count(*) FROM messages WHERE room = ?", (room_id,))[0])
+
+    def set_status(self, message_ids: Iterable[bytes], status: int) -> list[bytes]:
+        """Raise the status of these messages to ``status``; return the ids that changed.
+
+        A status never goes down: a late ``sent`` must not hide an earlier ``read``.
+        """
+        changed = []
+        with self.transaction():
+            for mid in message_ids:
+                cur = self._db.execute(
+                    "UPDATE messages SET status = ? WHERE id = ? AND status < ?",
+                    (int(status), mid, int(status)),
+                )
+                if cur.rowcount > 0:
+                    changed.append(mid)
+        return changed
+
+    # ------------------------------------------------------------ receipts
+
+    def record_receipt(
+        self, message_ids: Iterable[bytes], peer: bytes, status: int, at: int
+    ) -> list[bytes]:
+        """Record what ``peer`` reported for these messages; return the ids that changed.
+
+        Only raises a peer's status for a message, never lowers it. Ids of messages not
+        stored here are ignored (a bogus or stale receipt is not an error). The message's
+        own aggregate status is the caller's policy: use set_status.
+        """
+        changed = []
+        with self.transaction():
+            for mid in message_ids:
+                cur = self._db.execute(
+                    """
+                    INSERT INTO receipts (message_id, peer, status, at)
+                    SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)
+                    ON CONFLICT (message_id, peer) DO UPDATE
+                        SET status = excluded.status, at = excluded.at
+                        WHERE excluded.status > receipts.status
+                    """,
+                    (mid, peer, int(status), at, mid),
+                )
+                if cur.rowcount > 0:
+                    changed.append(mid)
+        return changed
+
+    def receipts_for(self, message_id: bytes) -> list[Receipt]:
+        """Every peer's receipt for one message, ordered by peer id."""
+        rows = self._all(
+            "SELECT message_id, peer, status, at FROM receipts WHERE message_id = ? ORDER BY peer",
+            (message_id,),
+        )
+        return [Receipt(*r) for r in rows]
+
+    # -------------------------------------------------------------- outbox
+
+    def enqueue(
+        self,
+        peer: bytes,
+        frame: bytes,
+        message_id: bytes | None = None,
+        *,
+        created_at: int | None = None,
+    ) -> int:
+        """Queue a frame for ``peer``; return its outbox id (ids only ever grow)."""
+        return self.enqueue_many([(peer, frame, message_id)], created_at=created_at)[0]
+
+    def enqueue_many(
+        self,
+        items: Iterable[tuple[bytes, bytes, bytes | None]],
+        *,
+        created_at: int | None = None,
+    ) -> list[int]:
+        """Queue several (peer, frame, message_id) in one transaction; return their ids."""
+        at = now_ms() if created_at is None else created_at
+        ids = []
+        with self.transaction():
+            for peer, frame, message_id in items:
+                cur = self._db.execute(
+                    "INSERT INTO outbox (peer, frame, message_id, created_at) VALUES (?, ?, ?, ?)",
+                    (peer, frame, message_id, at),
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+        return ids
+
+    def pending_for(self, peer: bytes, limit: int = 500) -> list[OutboxItem]:
+        """The oldest ``limit`` frames waiting for ``peer``, oldest first (FIFO)."""
+        return [OutboxItem(*r) for r in self._all(SQL_PENDING, (peer, limit))]
+
+    def peers_with_pending(self) -> list[bytes]:
+        """Peers that have at least one frame waiting."""
+        return [bytes(r[0]) for r in self._all(SQL_PEERS_WITH_PENDING)]
+
+    def remove_outbox(self, ids: Iterable[int]) -> int:
+        """Drop sent frames; return how many were removed."""
+        return self._update_ids("DELETE FROM outbox WHERE id IN ({})", list(ids))
+
+    def bump_attempts(self, ids: Iterable[int]) -> int:
+        """Count one more send attempt for these frames; return how many rows changed."""
+        return self._update_ids(
+            "UPDATE outbox SET attempts = attempts + 1 WHERE id IN ({})", list(ids)
+        )
+
+    def _update_ids(self, template: str, ids: Sequence[int]) -> int:
+        changed = 0
+        with self.transaction():
+            for chunk in _chunks(ids):
+                # Only "?" placeholders are formatted in; the values stay bound.
+                sql = template.format(",".join("?" * len(chunk)))
+                changed += self._db.execute(sql, tuple(chunk)).rowcount
+        return changed
+
+    # ----------------------------------------------------------- reactions
+
+    def add_reaction(self, message_id: bytes, author: bytes, emoji: str) -> bool:
+        """Record ``author``'s ``emoji`` on a message; True if it was new."""
+        return (
+            self._write(
+                "INSERT OR IGNORE INTO reactions (message_id, author, emoji) VALUES (?, ?, ?)",
+                (message_id, author, emoji),
+            )
+            > 0
+        )
+
+    def remove_reaction(self, message_id: bytes, author: bytes, emoji: str) -> bool:
+        """Withdraw a reaction; True if it existed."""
+        return (
+            self._write(
+                "DELETE FROM reactions WHERE message_id = ? AND author = ? AND emoji = ?",
+                (message_id, author, emoji),
+            )
+            > 0
+        )
+
+    def reactions_for(self, message_ids: Iterable[bytes]) -> dict[bytes, list[Reaction]]:
+        """Reactions on each of these messages (absent key: none), for a screenful at once."""
+        ids = list(message_ids)
+        found: dict[bytes, list[Reaction]] = {}
+        for chunk in _chunks(ids):
+            # Only "?" placeholders are formatted in; the ids stay bound parameters.
+            sql = _SQL_REACTIONS_IN.format(",".join("?" * len(chunk)))
+            rows = self._all(sql, tuple(chunk))
+            for r in rows:
+                reaction = Reaction(*r)
+                found.setdefault(reaction.message_id, []).append(reaction)
+        return found
+
+
+# ---------------------------------------------------------------- opening helpers
+
+
+def _acquire_lock(path: Path) -> int:
+    """Take the profile's exclusive lock, held until the Store closes.
+
+    flock dies with the process, so a crash (even kill -9) never leaves a stale lock.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open lock file {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLockedError(path) from None
+    except OSError as exc:
+        os.close(fd)
+        raise StoreError(f"cannot lock {lock_path}: {exc.strerror}") from None
+    return fd
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable only by its owner, if none exists.
+
+    SQLite would create it with the umask's mode; its -wal and -shm files copy the
+    main file's mode, so getting this one right covers them all.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)
+
+
+def _inspect(path: Path, known_version: int) -> None:
+    """Decide, without writing a byte, whether ``path`` may be opened as our store."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    if not header:
+        return  # empty: a new store
+    if len(header) < 100 or not header.startswith(_SQLITE_HEADER):
+        raise CorruptStoreError(path, "not an SQLite database")
+    # Read-only connection: a foreign or damaged file must not even get a journal replay.
+    uri = path.resolve().as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise CorruptStoreError(path, str(exc)) from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreLockedError(path, str(exc)) from None
+        raise CorruptStoreError(path, str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise CorruptStoreError(path, str(exc)) from None
+    finally:
+        conn.close()
+    if app_id != APPLICATION_ID and (app_id != 0 or tables > 0):
+        raise ForeignDatabaseError(path, app_id)
+    if version > known_version:
+        raise NewerSchemaError(path, version, known_version)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open the read-write connection with the pragmas the store relies on."""
+    # isolation_level=None: no implicit BEGINs; transaction() owns every boundary.
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        if mode.lower() != "wal":
+            raise StoreIOError(path, f"cannot switch to WAL journal (got {mode})")
+        # FULL: a commit is on disk before it returns, which a delivered receipt promises.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreLockedError(path, str(exc)) from None
+        raise StoreIOError(path, str(exc)) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+__all__ = ["Store", "now_ms"]
