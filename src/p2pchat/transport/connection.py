@@ -1,0 +1,407 @@
+"""One authenticated, encrypted connection to one peer, and the handshake that makes it.
+
+Handshake (Noise_XX_25519_ChaChaPoly_BLAKE2b, prologue ``b"p2pchat/1"``)::
+
+    -> e                                  (no payload)
+    <- e, ee, s, es   + hello(responder)  (peer id, certificate of its static key, ...)
+    -> s, se          + hello(initiator)
+
+Each side then checks that the peer id in the hello certifies the static key that Noise
+authenticated (``identity.verify_static_key``). Every Noise message travels as a 2-byte
+big-endian length and the message. After the handshake each transport message is one
+encrypted msgpack frame (``p2pchat.wire``).
+
+This module never decides *whether* to talk to a peer (contacts, blocking): that is the
+node's job. It only proves who is on the other end and moves frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from p2pchat.crypto.noise import (
+    MAX_MESSAGE_LEN,
+    CipherState,
+    HandshakeState,
+    KeyPair,
+    NoiseError,
+)
+from p2pchat.identity import Identity, encode_peer_id, short_id, verify_static_key
+from p2pchat.wire import (
+    PROTOCOL_VERSION,
+    Frame,
+    FrameDecodeError,
+    Hello,
+    WireError,
+    decode_frame,
+    encode_frame,
+)
+
+log = logging.getLogger(__name__)
+
+PROLOGUE = b"p2pchat/1"
+HANDSHAKE_TIMEOUT = 10.0
+# Leave a wide margin below 2**64-1: a connection this old is closed and redialled, so a
+# nonce can never be reused or run out mid-conversation.
+NONCE_LIMIT = 2**62
+# Our write buffer may hold this much before ``send`` waits for the socket to drain.
+WRITE_HIGH_WATER = 1 << 20
+
+
+class TransportError(Exception):
+    """Base class of connection problems."""
+
+
+class HandshakeError(TransportError):
+    """The handshake failed: bad keys, bad certificate, wrong version, timeout, ..."""
+
+
+class PeerMismatchError(HandshakeError):
+    """The peer proved an id other than the one we dialled (possible impersonation)."""
+
+    def __init__(self, expected: bytes, actual: bytes) -> None:
+        super().__init__(
+            f"expected peer {short_id(expected)} but {short_id(actual)} answered; "
+            "the address hint was wrong or someone is impersonating that peer"
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+class ConnectionClosedError(TransportError):
+    """The connection is closed; ``reason`` says why, when known."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LocalHello:
+    """What we tell peers about ourselves in the handshake."""
+
+    identity: Identity
+    name: str
+    purpose: str = "chat"
+    port: int | None = None
+    caps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemotePeer:
+    """What the handshake proved (id) and what the peer claims (the rest)."""
+
+    peer_id: bytes
+    name: str
+    version: int
+    purpose: str
+    port: int | None
+    caps: tuple[str, ...]
+    host: str
+    handshake_hash: bytes = field(repr=False)
+
+    @property
+    def peer_id_text(self) -> str:
+        """The peer id as 52 base32 characters."""
+        return encode_peer_id(self.peer_id)
+
+
+async def _read_noise_message(reader: asyncio.StreamReader) -> bytes:
+    """Read one length-prefixed Noise message; the length is checked before reading."""
+    try:
+        header = await reader.readexactly(2)
+        length = int.from_bytes(header, "big")
+        if length == 0:
+            raise FrameDecodeError("zero-length message")
+        return await reader.readexactly(length)
+    except asyncio.IncompleteReadError:
+        raise ConnectionClosedError("peer closed the connection") from None
+    except (ConnectionError, OSError) as exc:
+        raise ConnectionClosedError(f"connection lost: {exc}") from None
+
+
+def _prefixed(message: bytes) -> bytes:
+    if len(message) > MAX_MESSAGE_LEN:
+        raise TransportError(f"Noise message of {len(message)} bytes exceeds {MAX_MESSAGE_LEN}")
+    return len(message).to_bytes(2, "big") + message
+
+
+def _hello_bytes(local: LocalHello) -> bytes:
+    return encode_frame(
+        Hello(
+            id=local.identity.peer_id,
+            sig=local.identity.static_key_signature(),
+            name=local.name,
+            v=PROTOCOL_VERSION,
+            caps=local.caps,
+            purpose=local.purpose,
+            port=local.port,
+        )
+    )
+
+
+def _check_hello(payload: bytes, remote_static: bytes | None) -> Hello:
+    """Decode the peer's hello and prove its id owns the static key Noise saw."""
+    try:
+        frame = decode_frame(payload)
+    except WireError as exc:
+        raise HandshakeError(f"malformed hello: {exc}") from None
+    if not isinstance(frame, Hello):
+        raise HandshakeError("handshake payload is not a hello")
+    if frame.v != PROTOCOL_VERSION:
+        raise HandshakeError(f"peer speaks protocol version {frame.v}, we speak {PROTOCOL_VERSION}")
+    if remote_static is None or not verify_static_key(frame.id, remote_static, frame.sig):
+        raise HandshakeError("peer's static key is not certified by the id it claims")
+    return frame
+
+
+def _remote(hello: Hello, host: str, handshake_hash: bytes) -> RemotePeer:
+    return RemotePeer(
+        peer_id=hello.id,
+        name=hello.name,
+        version=hello.v,
+        purpose=hello.purpose,
+        port=hello.port,
+        caps=tuple(hello.caps),
+        host=host,
+        handshake_hash=handshake_hash,
+    )
+
+
+def _peer_host(writer: asyncio.StreamWriter) -> str:
+    peername = writer.get_extra_info("peername")
+    if isinstance(peername, tuple) and peername:
+        return str(peername[0])
+    return "?"
+
+
+async def _initiate(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    local: LocalHello,
+    expected_peer: bytes | None,
+) -> Connection:
+    hs = HandshakeState(
+        "XX",
+        initiator=True,
+        prologue=PROLOGUE,
+        s=KeyPair.from_private(local.identity.noise_private),
+    )
+    writer.write(_prefixed(hs.write_message(b"")))
+    await writer.drain()
+    payload = hs.read_message(await _read_noise_message(reader))
+    hello = _check_hello(payload, hs.remote_static)
+    if expected_peer is not None and hello.id != expected_peer:
+        raise PeerMismatchError(expected_peer, hello.id)
+    writer.write(_prefixed(hs.write_message(_hello_bytes(local))))
+    await writer.drain()
+    send, recv = hs.split()
+    remote = _remote(hello, _peer_host(writer), hs.handshake_hash)
+    return Connection(reader, writer, send, recv, remote, initiator=True)
+
+
+async def respond(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    local: LocalHello,
+    deadline: float = HANDSHAKE_TIMEOUT,
+) -> Connection:
+    """Run the responder side of the handshake on an accepted stream."""
+
+    async def run() -> Connection:
+        hs = HandshakeState(
+            "XX",
+            initiator=False,
+            prologue=PROLOGUE,
+            s=KeyPair.from_private(local.identity.noise_private),
+        )
+        if hs.read_message(await _read_noise_message(reader)):
+            raise HandshakeError("first handshake message must carry no payload")
+        writer.write(_prefixed(hs.write_message(_hello_bytes(local))))
+        await writer.drain()
+        payload = hs.read_message(await _read_noise_message(reader))
+        hello = _check_hello(payload, hs.remote_static)
+        send, recv = hs.split()
+        remote = _remote(hello, _peer_host(writer), hs.handshake_hash)
+        return Connection(reader, writer, send, recv, remote, initiator=False)
+
+    return await _guarded_handshake(run(), writer, deadline)
+
+
+async def _guarded_handshake(
+    coro: Coroutine[Any, Any, Connection],
+    writer: asyncio.StreamWriter,
+    deadline: float,
+) -> Connection:
+    """Apply the deadline and turn every failure into a HandshakeError, closing the socket."""
+    try:
+        async with asyncio.timeout(deadline):
+            return await coro
+    except TimeoutError:
+        _abort(writer)
+        raise HandshakeError(f"handshake not finished within {deadline:g} s") from None
+    except HandshakeError:
+        _abort(writer)
+        raise
+    except (NoiseError, WireError) as exc:
+        _abort(writer)
+        raise HandshakeError(f"handshake failed: {exc}") from None
+    except ConnectionClosedError as exc:
+        _abort(writer)
+        raise HandshakeError(f"handshake failed: {exc.reason}") from None
+    except (ConnectionError, OSError) as exc:
+        _abort(writer)
+        raise HandshakeError(f"handshake failed: {exc}") from None
+
+
+def _abort(writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        writer.transport.abort()
+
+
+async def connect(
+    host: str,
+    port: int,
+    local: LocalHello,
+    *,
+    expected_peer: bytes | None = None,
+    deadline: float = HANDSHAKE_TIMEOUT,
+) -> Connection:
+    """Dial ``host:port`` and run the initiator handshake within ``deadline`` seconds.
+
+    ``expected_peer`` is the id we believe lives there (from mDNS or a stored address);
+    if another id answers, PeerMismatchError is raised and the connection dropped.
+    """
+    try:
+        async with asyncio.timeout(deadline):
+            reader, writer = await asyncio.open_connection(host, port, limit=MAX_MESSAGE_LEN + 2)
+    except TimeoutError:
+        raise HandshakeError(f"could not reach {host}:{port} within {deadline:g} s") from None
+    except OSError as exc:
+        raise HandshakeError(f"could not reach {host}:{port}: {exc.strerror or exc}") from None
+    return await _guarded_handshake(
+        _initiate(reader, writer, local, expected_peer), writer, deadline
+    )
+
+
+class Connection:
+    """An established secure connection: send and receive frames, then close.
+
+    ``send`` may be called from several tasks; frames go out in call order because each
+    one is encrypted and written synchronously (no await between encrypt and write).
+    ``recv`` must be used by one task at a time.
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        send_cipher: CipherState,
+        recv_cipher: CipherState,
+        remote: RemotePeer,
+        *,
+        initiator: bool,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._send = send_cipher
+        self._recv = recv_cipher
+        self.remote = remote
+        self.initiator = initiator
+        self._closed_reason: str | None = None
+        self.frames_sent = 0
+        self.frames_received = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Connection {short_id(self.remote.peer_id)}@{self.remote.host} {self.remote.purpose}>"
+        )
+
+    @property
+    def is_closed(self) -> bool:
+        """True once either side closed or a protocol error killed the connection."""
+        return self._closed_reason is not None or self._writer.is_closing()
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why the connection closed, if it did."""
+        return self._closed_reason
+
+    def _check_nonce(self, cipher: CipherState) -> None:
+        if cipher.nonce >= NONCE_LIMIT:
+            self._fail("nonce limit reached; reconnect")
+
+    def write_frame(self, frame: Frame) -> None:
+        """Encrypt and queue ``frame`` without waiting (callers drain with ``flush``)."""
+        if self.is_closed:
+            raise ConnectionClosedError(self._closed_reason or "connection closed")
+        self._check_nonce(self._send)
+        plaintext = encode_frame(frame)
+        ciphertext = self._send.encrypt(plaintext)
+        self._writer.write(len(ciphertext).to_bytes(2, "big") + ciphertext)
+        self.frames_sent += 1
+
+    async def flush(self) -> None:
+        """Wait until the socket has taken our buffered bytes down to the high-water mark."""
+        try:
+            if self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+                await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            self._fail(f"connection lost: {exc}")
+
+    async def send(self, frame: Frame) -> None:
+        """Send one frame (encrypt, write, and wait only if the buffer is full)."""
+        self.write_frame(frame)
+        await self.flush()
+
+    async def recv(self) -> Frame:
+        """The next frame from the peer; unknown frame types are skipped.
+
+        Raises ConnectionClosedError when the peer closes, a ciphertext fails to
+        authenticate (tampered, replayed, reordered) or a frame is malformed; the
+        connection is closed in each case with the reason recorded.
+        """
+        while True:
+            if self._closed_reason is not None:
+                raise ConnectionClosedError(self._closed_reason)
+            try:
+                ciphertext = await _read_noise_message(self._reader)
+            except ConnectionClosedError as exc:
+                self._fail(exc.reason)
+            except FrameDecodeError as exc:
+                self._fail(f"bad framing: {exc}")
+            self._check_nonce(self._recv)
+            try:
+                plaintext = self._recv.decrypt(ciphertext)
+            except NoiseError as exc:
+                self._fail(f"decryption failed ({type(exc).__name__}): tampered or replayed data")
+            try:
+                frame = decode_frame(plaintext)
+            except WireError as exc:
+                self._fail(f"malformed frame: {exc}")
+            self.frames_received += 1
+            if frame is not None:
+                return frame
+
+    def _fail(self, reason: str) -> NoReturn:
+        """Record ``reason``, drop the socket, and raise ConnectionClosedError."""
+        if self._closed_reason is None:
+            self._closed_reason = reason
+            log.info("closing connection to %s: %s", short_id(self.remote.peer_id), reason)
+            _abort(self._writer)
+        raise ConnectionClosedError(self._closed_reason)
+
+    async def close(self, reason: str = "closed") -> None:
+        """Close politely: flush what is queued, then shut the socket."""
+        if self._closed_reason is None:
+            self._closed_reason = reason
+        with contextlib.suppress(Exception):
+            self._writer.close()
+            async with asyncio.timeout(2.0):
+                await self._writer.wait_closed()
+        _abort(self._writer)

@@ -1,0 +1,360 @@
+"""Secure connections over real loopback sockets: handshake, frames, attacks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from p2pchat.crypto.noise import DecryptError, HandshakeState, KeyPair
+from p2pchat.identity import Identity
+from p2pchat.transport import (
+    PROLOGUE,
+    Connection,
+    ConnectionClosedError,
+    HandshakeError,
+    Listener,
+    ListenerLimits,
+    LocalHello,
+    PeerMismatchError,
+    connect,
+)
+from p2pchat.wire import Hello, Ping, Pong, Typing, decode_frame, encode_frame
+from tests.proxy import FaultProxy
+
+WAIT = 10.0
+
+
+class Server:
+    """A listener that queues every authenticated connection."""
+
+    def __init__(self, local: LocalHello, limits: ListenerLimits | None = None) -> None:
+        self.accepted: asyncio.Queue[Connection] = asyncio.Queue()
+        self.listener = Listener(local, self._on_connection, limits)
+        self._done = asyncio.Event()
+
+    async def _on_connection(self, conn: Connection) -> None:
+        await self.accepted.put(conn)
+        await self._done.wait()  # keep the handler alive while the test uses it
+
+    async def next(self) -> Connection:
+        async with asyncio.timeout(WAIT):
+            return await self.accepted.get()
+
+    async def stop(self) -> None:
+        self._done.set()
+        await self.listener.stop()
+
+
+def hello(name: str, identity: Identity | None = None) -> LocalHello:
+    return LocalHello(identity=identity or Identity.generate(), name=name)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    srv = Server(hello("bob"))
+    await srv.listener.start("127.0.0.1", 0)
+    yield srv
+    await srv.stop()
+
+
+async def test_handshake_proves_both_ids(server: Server) -> None:
+    alice = hello("alice")
+    conn = await connect("127.0.0.1", server.listener.port, alice)
+    other = await server.next()
+    assert conn.remote.peer_id == server.listener._local.identity.peer_id
+    assert conn.remote.name == "bob"
+    assert other.remote.peer_id == alice.identity.peer_id
+    assert other.remote.name == "alice"
+    assert conn.remote.handshake_hash == other.remote.handshake_hash
+    await conn.close()
+
+
+async def test_ten_thousand_frames_in_order_both_ways(server: Server) -> None:
+    conn = await connect("127.0.0.1", server.listener.port, hello("alice"))
+    other = await server.next()
+    count = 10_000
+
+    async def pump(src: Connection) -> None:
+        for n in range(count):
+            src.write_frame(Ping(n=n))
+            if n % 256 == 0:
+                await src.flush()
+        await src.flush()
+
+    async def drain(dst: Connection) -> list[int]:
+        got = []
+        while len(got) < count:
+            frame = await dst.recv()
+            assert isinstance(frame, Ping)
+            got.append(frame.n)
+        return got
+
+    async with asyncio.timeout(60):
+        _, _, a_got, b_got = await asyncio.gather(
+            pump(conn), pump(other), drain(conn), drain(other)
+        )
+    assert a_got == list(range(count))
+    assert b_got == list(range(count))
+    await conn.close()
+
+
+async def _through_proxy(server: Server, hook: object) -> tuple[Connection, Connection, FaultProxy]:
+    proxy = await FaultProxy("127.0.0.1", server.listener.port, hook=hook).start()  # type: ignore[arg-type]
+    conn = await connect("127.0.0.1", proxy.port, hello("alice"))
+    other = await server.next()
+    return conn, other, proxy
+
+
+async def test_tampered_byte_kills_the_connection(server: Server) -> None:
+    def flip(direction: str, index: int, msg: bytes) -> list[bytes]:
+        # index 0/1 are handshake messages c2s; index 2 is the first transport frame
+        if direction == "c2s" and index == 3:
+            return [msg[:5] + bytes([msg[5] ^ 0x01]) + msg[6:]]
+        return [msg]
+
+    conn, other, proxy = await _through_proxy(server, flip)
+    await conn.send(Ping(n=1))
+    await conn.send(Ping(n=2))
+    async with asyncio.timeout(WAIT):
+        assert await other.recv() == Ping(n=1)
+        with pytest.raises(ConnectionClosedError, match="decryption failed"):
+            await other.recv()
+    assert other.is_closed
+    await proxy.stop()
+
+
+async def test_replayed_ciphertext_is_rejected(server: Server) -> None:
+    def replay(direction: str, index: int, msg: bytes) -> list[bytes]:
+        if direction == "c2s" and index == 2:
+            return [msg, msg]
+        return [msg]
+
+    conn, other, proxy = await _through_proxy(server, replay)
+    await conn.send(Ping(n=7))
+    async with asyncio.timeout(WAIT):
+        assert await other.recv() == Ping(n=7)
+        with pytest.raises(ConnectionClosedError, match="decryption failed"):
+            await other.recv()
+    await proxy.stop()
+
+
+async def test_reordered_ciphertexts_are_rejected(server: Server) -> None:
+    held: list[bytes] = []
+
+    def swap(direction: str, index: int, msg: bytes) -> list[bytes]:
+        if direction == "c2s" and index == 2:
+            held.append(msg)
+            return []
+        if direction == "c2s" and index == 3:
+            return [msg, *held]
+        return [msg]
+
+    conn, other, proxy = await _through_proxy(server, swap)
+    await conn.send(Ping(n=1))
+    await conn.send(Ping(n=2))
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(ConnectionClosedError, match="decryption failed"):
+            await other.recv()
+    await proxy.stop()
+
+
+async def test_silent_peer_is_dropped_at_the_deadline() -> None:
+    srv = Server(hello("bob"), ListenerLimits(handshake_timeout=0.5))
+    await srv.listener.start("127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.listener.port)
+    started = time.monotonic()
+    async with asyncio.timeout(WAIT):
+        assert await reader.read() == b""  # the server hung up on us
+    assert time.monotonic() - started >= 0.4
+    assert srv.listener.rejected_handshakes == 1
+    assert srv.listener.pending == 0
+    writer.close()
+    await srv.stop()
+
+
+async def test_pending_handshakes_are_capped_per_host_without_starving_others() -> None:
+    limits = ListenerLimits(max_pending=64, max_pending_per_host=4, handshake_timeout=5)
+    srv = Server(hello("bob"), limits)
+    await srv.listener.start("127.0.0.1", 0)
+    silent = []
+    for _ in range(12):  # a flood from 127.0.0.9
+        silent.append(
+            await asyncio.open_connection(
+                "127.0.0.1", srv.listener.port, local_addr=("127.0.0.9", 0)
+            )
+        )
+    # The 8 over the cap are refused at once.
+    async with asyncio.timeout(WAIT):
+        for reader, _ in silent[4:]:
+            assert await reader.read() == b""
+    # A real peer from another address still gets in while the flood is pending.
+    conn = await connect("127.0.0.1", srv.listener.port, hello("alice"))
+    await srv.next()
+    assert srv.listener.pending == 4
+    for _, writer in silent:
+        writer.close()
+    await conn.close()
+    await srv.stop()
+
+
+async def test_connecting_to_the_wrong_peer_raises_mismatch(server: Server) -> None:
+    expected = Identity.generate().peer_id
+    with pytest.raises(PeerMismatchError, match="impersonating"):
+        await connect("127.0.0.1", server.listener.port, hello("alice"), expected_peer=expected)
+
+
+async def _raw_initiator(
+    port: int,
+    *,
+    prologue: bytes = PROLOGUE,
+    hello_frame: Hello | None = None,
+    static: KeyPair | None = None,
+    first_message: bytes | None = None,
+) -> bytes:
+    """Drive a handshake by hand; returns what the server sent last (b'' if it hung up)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        hs = HandshakeState("XX", initiator=True, prologue=prologue, s=static or KeyPair.generate())
+        msg1 = first_message if first_message is not None else hs.write_message(b"")
+        writer.write(len(msg1).to_bytes(2, "big") + msg1)
+        await writer.drain()
+        header = await reader.readexactly(2)
+        msg2 = await reader.readexactly(int.from_bytes(header, "big"))
+        hs.read_message(msg2)
+        assert hello_frame is not None
+        msg3 = hs.write_message(encode_frame(hello_frame))
+        writer.write(len(msg3).to_bytes(2, "big") + msg3)
+        await writer.drain()
+        send, _ = hs.split()
+        ct = send.encrypt(encode_frame(Ping(n=1)))
+        writer.write(len(ct).to_bytes(2, "big") + ct)
+        await writer.drain()
+        async with asyncio.timeout(WAIT):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+async def test_peer_claiming_another_id_is_rejected(server: Server) -> None:
+    victim = Identity.generate()
+    mallory_static = KeyPair.generate()
+    # Mallory replays the victim's real certificate, but for her own static key.
+    forged = Hello(
+        id=victim.peer_id,
+        sig=victim.static_key_signature(),
+        name="victim",
+        v=1,
+        caps=(),
+        purpose="chat",
+        port=None,
+    )
+    assert (
+        await _raw_initiator(server.listener.port, hello_frame=forged, static=mallory_static) == b""
+    )
+    assert server.accepted.empty()
+    assert server.listener.rejected_handshakes == 1
+
+
+async def test_protocol_version_mismatch_fails(server: Server) -> None:
+    me = Identity.generate()
+    static = KeyPair.from_private(me.noise_private)
+    newer = Hello(
+        id=me.peer_id,
+        sig=me.static_key_signature(),
+        name="future",
+        v=2,
+        caps=(),
+        purpose="chat",
+        port=None,
+    )
+    assert await _raw_initiator(server.listener.port, hello_frame=newer, static=static) == b""
+    assert server.accepted.empty()
+
+
+async def test_prologue_mismatch_fails_the_handshake(server: Server) -> None:
+    me = Identity.generate()
+    ok = Hello(
+        id=me.peer_id,
+        sig=me.static_key_signature(),
+        name="old",
+        v=1,
+        caps=(),
+        purpose="chat",
+        port=None,
+    )
+    with pytest.raises(DecryptError):  # our side cannot even decrypt message 2
+        await _raw_initiator(server.listener.port, prologue=b"p2pchat/0", hello_frame=ok)
+    assert server.accepted.empty()
+
+
+LOW_ORDER_POINTS = [
+    bytes(32),
+    bytes([1]) + bytes(31),
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+    bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+]
+
+
+@pytest.mark.parametrize("first", [*LOW_ORDER_POINTS, b"\x01" * 31, b"\x01" * 33])
+async def test_bad_ephemeral_keys_abort_the_handshake_cleanly(server: Server, first: bytes) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.listener.port)
+    writer.write(len(first).to_bytes(2, "big") + first)
+    await writer.drain()
+    async with asyncio.timeout(WAIT):
+        assert await reader.read() == b""
+    writer.close()
+    assert server.accepted.empty()
+    # The listener is unharmed: a real peer still connects.
+    conn = await connect("127.0.0.1", server.listener.port, hello("alice"))
+    await server.next()
+    await conn.close()
+
+
+@pytest.mark.parametrize("bad_e", LOW_ORDER_POINTS)
+async def test_initiator_rejects_a_responder_with_a_low_order_key(bad_e: bytes) -> None:
+    async def evil(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.readexactly(2 + 32)
+            reply = bad_e + bytes(48 + 16)  # e, encrypted s, tag of empty payload
+            writer.write(len(reply).to_bytes(2, "big") + reply)
+            await writer.drain()
+            await reader.read()
+
+    evil_server = await asyncio.start_server(evil, "127.0.0.1", 0)
+    port = evil_server.sockets[0].getsockname()[1]
+    with pytest.raises(HandshakeError, match="handshake failed"):
+        await connect("127.0.0.1", port, hello("alice"))
+    evil_server.close()
+
+
+async def test_malformed_frame_after_handshake_closes_with_reason(server: Server) -> None:
+    conn = await connect("127.0.0.1", server.listener.port, hello("alice"))
+    other = await server.next()
+    # Bypass the encoder: a valid ciphertext of garbage plaintext.
+    ct = conn._send.encrypt(b"\xc1garbage")
+    conn._writer.write(len(ct).to_bytes(2, "big") + ct)
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(ConnectionClosedError, match="malformed frame"):
+            await other.recv()
+
+
+async def test_unknown_frame_types_are_skipped(server: Server) -> None:
+    import msgpack
+
+    conn = await connect("127.0.0.1", server.listener.port, hello("alice"))
+    other = await server.next()
+    future = msgpack.packb({"t": "hologram", "x": 1})
+    assert decode_frame(future) is None
+    ct = conn._send.encrypt(future)
+    conn._writer.write(len(ct).to_bytes(2, "big") + ct)
+    await conn.send(Typing(room=b"r" * 16, on=True))
+    async with asyncio.timeout(WAIT):
+        assert await other.recv() == Typing(room=b"r" * 16, on=True)
+    await other.send(Pong(n=3))
+    async with asyncio.timeout(WAIT):
+        assert await conn.recv() == Pong(n=3)
