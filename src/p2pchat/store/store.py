@@ -79,8 +79,10 @@ SQL_BEFORE: Final = """
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
+# INDEXED BY: with statistics the planner may prefer a rowid range over the whole table
+# (all rooms); the (room) index bounds the walk to this room's unread rows.
 SQL_UNREAD: Final = """
-    SELECT count(*) FROM messages
+    SELECT count(*) FROM messages INDEXED BY messages_arrival
     WHERE room = ? AND rowid > ? AND author IS NOT ?
 """
 SQL_HEADS: Final = "SELECT author, seq FROM heads WHERE room = ?"
@@ -894,7 +896,11 @@ def _inspect(path: Path, known_version: int) -> None:
     if len(header) < 100 or not header.startswith(_SQLITE_HEADER):
         raise CorruptStoreError(path, "not an SQLite database")
     # Read-only connection: a foreign or damaged file must not even get a journal replay.
-    uri = path.resolve().as_uri() + "?mode=ro"
+    # Without a -wal file everything is in the main file, so "immutable" can read it
+    # exactly and SQLite creates no -shm/-wal beside somebody else's file.
+    wal = path.with_name(path.name + "-wal")
+    query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
+    uri = path.resolve().as_uri() + query
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     except sqlite3.Error as exc:
