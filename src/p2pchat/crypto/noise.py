@@ -408,8 +408,9 @@ class HandshakeState:
         try:
             if len(message) > MAX_MESSAGE_LEN:
                 raise MessageTooLargeError(f"handshake message of {len(message)} bytes")
-            if len(message) < self._overhead():
-                raise NoiseProtocolError("handshake message too short")
+            # No up-front minimum-length check: every slice below is validated (a short key
+            # is an InvalidKeyError, a short ciphertext a DecryptError), which names the
+            # actual problem.
             data = bytes(message)  # no copy when already bytes
             pos = 0
             for tok in self._pattern.messages[self._index]:
