@@ -20,10 +20,10 @@ from p2pchat.store import (
     CorruptStoreError,
     ForeignDatabaseError,
     NewerSchemaError,
+    Store,
     StoreClosedError,
     StoreError,
     StoreLockedError,
-    Store,
 )
 
 from .helpers import ROOM, SELF, msg
@@ -44,9 +44,7 @@ def test_new_store_has_schema_and_pragmas(db_path: Path) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert 0 < conn.execute("PRAGMA busy_timeout").fetchone()[0] <= 5000
-        tables = {
-            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {
         "peers",
         "addresses",

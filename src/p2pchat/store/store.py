@@ -446,7 +446,12 @@ class Store:
         (last-known address); the peer must exist.
         """
         with self.transaction():
-            address_id = self.add_address(peer_id, host, port, "last")
+            row = self._db.execute(
+                "SELECT id FROM addresses WHERE peer_id = ? AND host = ? AND port = ?",
+                (peer_id, host, port),
+            ).fetchone()
+            # An existing row keeps its source: mdns or manual says more than "last".
+            address_id = int(row[0]) if row else self.add_address(peer_id, host, port, "last")
             self._db.execute(
                 "UPDATE addresses SET last_ok = max(coalesce(last_ok, ?), ?) WHERE id = ?",
                 (at, at, address_id),
