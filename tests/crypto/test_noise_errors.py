@@ -25,6 +25,7 @@ from p2pchat.crypto.noise import (
     NonceExhaustedError,
     protocol_name,
 )
+from p2pchat.crypto.patterns import PATTERN_NAMES, parse_pattern
 from p2pchat.crypto.primitives import dh, hmac_blake2b, validate_public_key
 
 P = 2**255 - 19
@@ -253,6 +254,13 @@ def test_bad_local_keys() -> None:
             KeyPair.from_private(raw)
     with pytest.raises(InvalidKeyError):
         KeyPair(private=bytes(32), public=bytes(31))
+    # dh() guards PyNaCl, which would hand a short buffer to C unchecked.
+    good = KeyPair.generate()
+    for raw in WRONG_LENGTH:
+        with pytest.raises(InvalidKeyError):
+            dh(good.private, raw)
+        with pytest.raises(InvalidKeyError):
+            dh(raw, good.public)
 
 
 def test_keypair_repr_hides_private_key() -> None:
@@ -396,3 +404,58 @@ def test_hmac_is_rfc2104_not_keyed_blake2b() -> None:
     key, data = b"k" * 64, b"data"
     assert hmac_blake2b(key, data) == hmac.new(key, data, hashlib.blake2b).digest()
     assert hmac_blake2b(key, data) != hashlib.blake2b(data, key=key).digest()
+
+
+FIXED = {
+    "init": (KeyPair.from_private(bytes([1]) * 32), KeyPair.from_private(bytes([2]) * 32)),
+    "resp": (KeyPair.from_private(bytes([3]) * 32), KeyPair.from_private(bytes([4]) * 32)),
+}
+
+
+def _fixed_pair(pattern: str) -> tuple[HandshakeState, HandshakeState]:
+    """Deterministic handshake (fixed ephemerals), so two runs produce the same sizes."""
+    p = parse_pattern(pattern)
+    (i_s, i_e), (r_s, r_e) = FIXED["init"], FIXED["resp"]
+    psks = [bytes(32)] * p.psk_count
+    init = HandshakeState(
+        pattern,
+        initiator=True,
+        s=i_s,
+        e=i_e,
+        rs=r_s.public if "s" in p.responder_pre else None,
+        psks=psks,
+    )
+    resp = HandshakeState(
+        pattern,
+        initiator=False,
+        s=r_s,
+        e=r_e,
+        rs=i_s.public if "s" in p.initiator_pre else None,
+        psks=psks,
+    )
+    return init, resp
+
+
+@pytest.mark.parametrize("pattern", [*PATTERN_NAMES, "NNpsk0", "XXpsk3", "IKpsk1+psk2"])
+def test_handshake_size_limit_is_exact_for_every_pattern(pattern: str) -> None:
+    """Probe each message's overhead, then send the largest payload that fits, and one byte
+    more (refused without disturbing the handshake)."""
+    init, resp = _fixed_pair(pattern)
+    overheads = []
+    while not init.is_complete:
+        writer, reader = (init, resp) if init.is_our_turn else (resp, init)
+        message = writer.write_message()
+        overheads.append(len(message))
+        reader.read_message(message)
+
+    init, resp = _fixed_pair(pattern)
+    for overhead in overheads:
+        writer, reader = (init, resp) if init.is_our_turn else (resp, init)
+        room = MAX_MESSAGE_LEN - overhead
+        with pytest.raises(MessageTooLargeError):
+            writer.write_message(bytes(room + 1))
+        message = writer.write_message(bytes(room))
+        assert len(message) == MAX_MESSAGE_LEN
+        assert reader.read_message(message) == bytes(room)
+    assert init.is_complete
+    assert resp.is_complete

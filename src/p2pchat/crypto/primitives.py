@@ -83,6 +83,10 @@ def validate_public_key(key: bytes) -> bytes:
 
 def dh(private: bytes, public: bytes) -> bytes:
     """X25519(private, public); raises InvalidKeyError rather than return an all-zero secret."""
+    # PyNaCl passes these buffers to C without checking their length: a short one would
+    # be read past its end. Never let that happen, whatever the caller validated.
+    if len(private) != DHLEN or len(public) != DHLEN:
+        raise InvalidKeyError(f"X25519 keys are {DHLEN} bytes")
     try:
         return _scalarmult(private, public)
     except nacl.exceptions.CryptoError as exc:
@@ -129,7 +133,7 @@ class KeyPair:
     public: bytes
 
     def __post_init__(self) -> None:
-        if len(self.private) != DHLEN or len(self.public) != DHLEN:
+        if not all(type(k) is bytes and len(k) == DHLEN for k in (self.private, self.public)):
             raise InvalidKeyError(f"X25519 keys are {DHLEN} bytes")
 
     @classmethod
