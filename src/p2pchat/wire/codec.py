@@ -495,7 +495,12 @@ def _frame_map(f: Frame) -> Map:
 
 
 def _pack(m: Map, what: str) -> bytes:
-    data = msgpack.packb(m, use_bin_type=True)
+    try:
+        data = msgpack.packb(m, use_bin_type=True)
+    except UnicodeEncodeError as e:
+        # Validation checks types, not encodability: a str with a lone surrogate has no
+        # UTF-8 form.
+        raise FrameEncodeError(f"{what}: str is not encodable as UTF-8: {e}") from None
     if len(data) > MAX_PLAINTEXT:
         raise FrameTooLargeError(f"{what}: {len(data)} bytes exceeds {MAX_PLAINTEXT}")
     return data
@@ -535,6 +540,8 @@ def _unpack(data: bytes) -> Any:
     except Exception as e:
         # msgpack reports truncation, oversize lengths and bad map keys as ValueError and
         # friends; whatever it raises, the peer sent garbage and must not crash us.
+        # (Memory is bounded by the limits above, except that the unpacker preallocates
+        # each array it opens: up to ~1000 nested 512-item arrays, a few MB for a moment.)
         raise FrameDecodeError(f"frame: bad msgpack: {type(e).__name__}: {e}") from None
 
 

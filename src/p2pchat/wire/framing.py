@@ -56,7 +56,7 @@ class FrameReader:
         """Bytes held for an incomplete message (never more than ``2 + 65535``)."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """Consume ``data`` and return the complete messages it finishes, in order.
 
         A partial message at the end is kept for the next call. Raises
