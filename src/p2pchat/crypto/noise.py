@@ -311,8 +311,12 @@ class HandshakeState:
 
     @property
     def remote_static(self) -> bytes | None:
-        """The peer's static public key, once pre-shared or received (authenticated)."""
-        return self._rs
+        """The peer's static public key, once pre-shared or received; None after a failure.
+
+        Some patterns send it before proving it (IN/IX message 1, deferred patterns):
+        rely on it for authentication only once is_complete.
+        """
+        return None if self._failed else self._rs
 
     @property
     def is_our_turn(self) -> bool:
@@ -403,7 +407,11 @@ class HandshakeState:
         return bytes(out)
 
     def read_message(self, message: bytes) -> bytes:
-        """Consume the peer's next handshake message and return its payload."""
+        """Consume the peer's next handshake message and return its payload.
+
+        Any error other than NoiseStateError leaves the handshake dead: later calls raise
+        NoiseStateError and the connection should be closed.
+        """
         self._check_turn(writing=False)
         try:
             if len(message) > MAX_MESSAGE_LEN:
