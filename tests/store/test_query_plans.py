@@ -17,7 +17,7 @@ from .helpers import ROOM, SELF, msg, peer
 HOT = {
     "latest": (sql.SQL_LATEST, (ROOM, 200), "messages_display"),
     "before": (sql.SQL_BEFORE, (ROOM, 5, peer(1), b"\x00" * 16, 200), "messages_display"),
-    "unread": (sql.SQL_UNREAD, (ROOM, 10, SELF), "messages_arrival"),
+    "unread": (sql.SQL_UNREAD, (ROOM, 10, SELF, 999), "messages_arrival"),
     "heads": (sql.SQL_HEADS, (ROOM,), "PRIMARY KEY"),
     "pending": (sql.SQL_PENDING, (peer(1), 500), "outbox_peer"),
     "next_seq": (sql.SQL_NEXT_SEQ, (ROOM, SELF), "INDEX"),
@@ -50,7 +50,9 @@ def test_hot_query_uses_index(store: Store, name: str, with_stats: bool) -> None
     query, params, index = HOT[name]
     plan = store.explain(query, params)
     text = " | ".join(plan)
-    assert not any(line.startswith("SCAN") for line in plan), text
+    # Scanning the capped subquery's own few rows is fine; scanning a table is not.
+    assert not any(line.startswith("SCAN") and "subquery" not in line for line in plan), text
+    assert "SCAN messages" not in text, text
     assert "USE TEMP B-TREE" not in text, text  # no sort of the whole room
     assert index in text, text
 

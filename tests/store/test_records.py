@@ -120,6 +120,13 @@ def test_unread_counts_and_room_list(store: Store) -> None:
     assert store.unread_count(b"?" * 16) == 0
 
 
+def test_unread_count_is_capped(store: Store) -> None:
+    store.add_messages([msg(author=peer(2), seq=s) for s in range(1, 31)])
+    assert store.unread_count(ROOM) == 30
+    assert store.unread_count(ROOM, cap=10) == 10
+    assert store.list_rooms(unread_cap=5)[0].unread == 5
+
+
 def test_members(store: Store) -> None:
     store.set_member(ROOM, peer(2), "member", "invited")
     store.set_member(ROOM, SELF, "owner", "joined")

@@ -60,6 +60,8 @@ _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_MS: Final = 1000
 # SQLite's default limit on bound variables is 32766; stay far below it.
 _IN_CHUNK: Final = 500
+#: Unread counts stop here: a badge says "999+" rather than walking a huge backlog.
+UNREAD_CAP: Final = 999
 
 
 # The hot queries are module constants so tests can check their plans use an index.
@@ -81,9 +83,13 @@ SQL_BEFORE: Final = """
 """
 # INDEXED BY: with statistics the planner may prefer a rowid range over the whole table
 # (all rooms); the (room) index bounds the walk to this room's unread rows.
+# The LIMIT caps the work for a room never opened after a big sync: a badge shows "999+".
 SQL_UNREAD: Final = """
-    SELECT count(*) FROM messages INDEXED BY messages_arrival
-    WHERE room = ? AND rowid > ? AND author IS NOT ?
+    SELECT count(*) FROM (
+        SELECT 1 FROM messages INDEXED BY messages_arrival
+        WHERE room = ? AND rowid > ? AND author IS NOT ?
+        LIMIT ?
+    )
 """
 SQL_HEADS: Final = "SELECT author, seq FROM heads WHERE room = ?"
 SQL_PENDING: Final = """
@@ -498,8 +504,11 @@ class Store:
         )
         return None if row is None else _room(row)
 
-    def list_rooms(self) -> list[RoomSummary]:
-        """Return every room with its last message and unread count, most recent first."""
+    def list_rooms(self, unread_cap: int = UNREAD_CAP) -> list[RoomSummary]:
+        """Return every room with its last message and unread count, most recent first.
+
+        Unread counts stop at ``unread_cap`` (see unread_count).
+        """
         summaries = []
         for row in self._all(
             "SELECT id, kind, name, topic, owner, created_at, last_read_rowid FROM rooms"
@@ -510,7 +519,7 @@ class Store:
                 RoomSummary(
                     room=room,
                     last_message=_message(last[0]) if last else None,
-                    unread=self._unread(room.id, room.last_read_rowid),
+                    unread=self._unread(room.id, room.last_read_rowid, unread_cap),
                 )
             )
 
@@ -543,13 +552,17 @@ class Store:
             > 0
         )
 
-    def unread_count(self, room_id: bytes) -> int:
-        """Messages in the room after its read mark, not counting our own."""
-        row = self._one("SELECT last_read_rowid FROM rooms WHERE id = ?", (room_id,))
-        return 0 if row is None else self._unread(room_id, int(row[0]))
+    def unread_count(self, room_id: bytes, cap: int = UNREAD_CAP) -> int:
+        """Messages in the room after its read mark, not counting our own, at most ``cap``.
 
-    def _unread(self, room_id: bytes, last_read_rowid: int) -> int:
-        return int(self._one(SQL_UNREAD, (room_id, last_read_rowid, self.self_id))[0])
+        The cap bounds the work (it walks only unread rows) for rooms never opened.
+        """
+        row = self._one("SELECT last_read_rowid FROM rooms WHERE id = ?", (room_id,))
+        return 0 if row is None else self._unread(room_id, int(row[0]), cap)
+
+    def _unread(self, room_id: bytes, last_read_rowid: int, cap: int) -> int:
+        params = (room_id, last_read_rowid, self.self_id, cap)
+        return int(self._one(SQL_UNREAD, params)[0])
 
     # ------------------------------------------------------------- members
 
