@@ -26,6 +26,7 @@ from p2pchat.wire import (
     Frame,
     Hello,
     MessageFrame,
+    Ping,
     Profile,
     Receipt,
     SyncHeads,
@@ -140,3 +141,8 @@ def test_largest_envelope_round_trips_alone() -> None:
     frame = _largest_frames()[1]
     assert isinstance(frame, MessageFrame)
     assert decode_envelope(encode_envelope(frame.env)) == frame.env
+
+
+def test_documented_ping_example() -> None:
+    # docs/protocol.md, "Frames" > "Example".
+    assert encode_frame(Ping(n=1)) == bytes.fromhex("82 a1 74 a4 70 69 6e 67 a1 6e 01")
