@@ -150,7 +150,11 @@ def main() -> None:
             print(f"messages_before(200) at mid-history: median {med:.2f} ms")
 
             _, med = _timeit(store.list_rooms, repeat=5)
-            print(f"list_rooms ({args.rooms} rooms, previews + unread): median {med:.2f} ms")
+            print(
+                f"list_rooms ({args.rooms} rooms, all unread, capped at 999): median {med:.2f} ms"
+            )
+            _, med = _timeit(lambda: store.unread_count(BIG_ROOM))
+            print(f"unread_count (never opened, capped at 999): median {med:.3f} ms")
             latest = store.latest_messages(BIG_ROOM, 200)
             store.mark_room_read(BIG_ROOM, latest[0].rowid)
             _, med = _timeit(lambda: store.unread_count(BIG_ROOM))
@@ -164,7 +168,6 @@ def main() -> None:
             hundred = durable_rate(store, per_tx=100, transactions=30)
             print(f"durable add_messages, 1 msg/tx:   {one:,.0f} msgs/s")
             print(f"durable add_messages, 100 msg/tx: {hundred:,.0f} msgs/s")
-            assert store.integrity_check() == ["ok"] if args.messages <= 100_000 else True
         finally:
             store.close()
 

@@ -32,9 +32,13 @@ class ForeignDatabaseError(StoreError):
     def __init__(self, path: Path, application_id: int) -> None:
         self.path = path
         self.application_id = application_id
+        which = (
+            "it has tables but no p2pchat application id"
+            if application_id == 0
+            else f"application_id={application_id:#x}"
+        )
         super().__init__(
-            f"{path} is an SQLite database of another program "
-            f"(application_id={application_id:#x}); it was left untouched."
+            f"{path} is an SQLite database of another program ({which}); it was left untouched."
         )
 
 

@@ -266,7 +266,14 @@ class Store:
                 raise
             self._depth -= 1
             if self._depth == 0:
-                db.execute("COMMIT")
+                try:
+                    db.execute("COMMIT")
+                except BaseException:
+                    # A failed COMMIT (disk full, I/O error) may leave the transaction
+                    # open; end it so the next call does not run inside a dead one.
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
             else:
                 db.execute(f"RELEASE sp{self._depth}")
 
@@ -909,14 +916,17 @@ def _inspect(path: Path, known_version: int) -> None:
             header = f.read(100)
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-    if not header:
+    wal = path.with_name(path.name + "-wal")
+    wal_size = wal.stat().st_size if wal.exists() else 0
+    if not header and not wal_size:
         return  # empty: a new store
-    if len(header) < 100 or not header.startswith(_SQLITE_HEADER):
+    # An empty main file with a -wal beside it is a store that crashed before its first
+    # checkpoint: let SQLite read it through the WAL below rather than judge the header.
+    if header and (len(header) < 100 or not header.startswith(_SQLITE_HEADER)):
         raise CorruptStoreError(path, "not an SQLite database")
     # Read-only connection: a foreign or damaged file must not even get a journal replay.
     # Without a -wal file everything is in the main file, so "immutable" can read it
     # exactly and SQLite creates no -shm/-wal beside somebody else's file.
-    wal = path.with_name(path.name + "-wal")
     query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
     uri = path.resolve().as_uri() + query
     try:
