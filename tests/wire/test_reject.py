@@ -3,6 +3,7 @@ names the problem; unknown types and unknown extra keys are ignored."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import msgpack
@@ -428,3 +429,32 @@ def test_encode_error_is_a_value_error_and_wire_error() -> None:
     assert issubclass(FrameEncodeError, WireError)
     assert issubclass(FrameDecodeError, WireError)
     assert issubclass(FrameTooLargeError, WireError)
+
+
+@pytest.mark.parametrize("t", sorted(SAMPLES))
+def test_frames_without_extras_skip_the_extras_walk(
+    t: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The per-type key counts decide whether the (slower) walk over unknown keys runs; a
+    # wrong count would only cost speed, so pin it here.
+    from p2pchat.wire import codec
+
+    def walked(*args: object) -> None:
+        raise AssertionError(f"extras walk ran for a plain {t!r} frame")
+
+    monkeypatch.setattr(codec, "_check_depth", walked)
+    assert decode_frame(encode_frame(SAMPLES[t])) == SAMPLES[t]
+
+
+def test_optional_fields_absent_skip_the_extras_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from p2pchat.wire import codec
+
+    def walked(*args: object) -> None:
+        raise AssertionError("extras walk ran")
+
+    monkeypatch.setattr(codec, "_check_depth", walked)
+    hello = Hello(id=b"i" * 32, sig=b"s" * 64, name="a", port=None)
+    assert decode_frame(encode_frame(hello)) == hello
+    msg = MessageFrame(env=dataclasses.replace(ENV, reply_to=None))
+    assert decode_frame(encode_frame(msg)) == msg
+    assert decode_envelope(encode_envelope(msg.env)) == msg.env

@@ -47,6 +47,7 @@ from .limits import (
     MAX_CHUNK_DATA,
     MAX_HEADS,
     MAX_IDS_PER_RECEIPT,
+    MAX_INT,
     MAX_KIND_CHARS,
     MAX_MAP_KEYS,
     MAX_NAME_CHARS,
@@ -58,8 +59,6 @@ from .limits import (
 
 __all__ = ["FRAME_TYPES", "decode_envelope", "decode_frame", "encode_envelope", "encode_frame"]
 
-#: Largest integer any field may hold (msgpack can carry up to 2**64 - 1; we stay signed).
-MAX_INT: Final = 2**63 - 1
 _ID_LEN: Final = 16
 _KEY_LEN: Final = 32
 _SIG_LEN: Final = 64
@@ -232,9 +231,9 @@ def _v_hello(m: Map) -> Hello:
         if type(c) is not str or len(c) > MAX_CAP_CHARS:
             raise _InvalidError(f"hello.caps[{i}]: expected str of <= {MAX_CAP_CHARS} characters")
     port = m.get("port")
-    known = 6
+    known = 7  # counts "t"
     if "port" in m:
-        known = 7
+        known = 8
         if port is not None:
             port = _uint(m, "port", w, 1, 65535)
     f = Hello(

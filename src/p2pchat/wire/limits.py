@@ -15,6 +15,7 @@ __all__ = [
     "MAX_CHUNK_DATA",
     "MAX_HEADS",
     "MAX_IDS_PER_RECEIPT",
+    "MAX_INT",
     "MAX_KIND_CHARS",
     "MAX_MAP_KEYS",
     "MAX_NAME_CHARS",
@@ -58,6 +59,10 @@ MAX_IDS_PER_RECEIPT: Final = 512
 MAX_HEADS: Final = 256
 #: ``want.count``: most envelopes one ``want`` may ask for.
 MAX_WANT_COUNT: Final = 1000
+
+#: Largest value of any integer field; all are non-negative. msgpack could carry up to
+#: 2**64 - 1, but staying within a signed 64-bit int keeps SQLite and other languages happy.
+MAX_INT: Final = 2**63 - 1
 
 #: Most keys in any msgpack map of a frame (known fields plus ignored future fields).
 MAX_MAP_KEYS: Final = 32
