@@ -17,7 +17,7 @@ from .helpers import ROOM, SELF, msg, peer
 HOT = {
     "latest": (sql.SQL_LATEST, (ROOM, 200), "messages_display"),
     "before": (sql.SQL_BEFORE, (ROOM, 5, peer(1), b"\x00" * 16, 200), "messages_display"),
-    "unread": (sql.SQL_UNREAD, (ROOM, 10, SELF, 999), "messages_arrival"),
+    "unread": (sql.SQL_UNREAD, (ROOM, 10, SELF, 999), "COVERING INDEX messages_arrival"),
     "heads": (sql.SQL_HEADS, (ROOM,), "PRIMARY KEY"),
     "pending": (sql.SQL_PENDING, (peer(1), 500), "outbox_peer"),
     "next_seq": (sql.SQL_NEXT_SEQ, (ROOM, SELF), "INDEX"),

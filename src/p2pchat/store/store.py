@@ -169,7 +169,10 @@ class Store:
         it was. ``migrations`` exists so tests can add a future version.
         """
         path = Path(path)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {path.parent}: {exc.strerror}") from None
         lock_fd = _acquire_lock(path)
         try:
             _create_private(path)
@@ -182,6 +185,13 @@ class Store:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise StoreLockedError(path, str(exc)) from None
                 raise StoreIOError(path, str(exc)) from None
+            except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+                conn.close()
+                raise  # a broken migration: a bug, not the person's file
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                # Damage the header checks could not see; the migration rolled back.
+                raise CorruptStoreError(path, str(exc)) from None
             except BaseException:
                 conn.close()
                 raise
