@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from pathlib import Path
 
@@ -38,7 +39,10 @@ async def test_results_and_order(db_path: Path) -> None:
         assert await worker.run(write_batch) == [True, True]
         # Submitted concurrently, still applied in submission order.
         await asyncio.gather(
-            *(worker.run(lambda s, i=i: s.set_setting("k", str(i))) for i in range(20))
+            *(
+                worker.run(functools.partial(Store.set_setting, key="k", value=str(i)))
+                for i in range(20)
+            )
         )
         assert await worker.run(lambda s: s.get_setting("k")) == "19"
         assert await worker.run(lambda s: s.message_count(ROOM)) == 2
