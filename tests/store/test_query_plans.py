@@ -19,7 +19,7 @@ HOT = {
     "before": (sql.SQL_BEFORE, (ROOM, 5, peer(1), b"\x00" * 16, 200), "messages_display"),
     "unread": (sql.SQL_UNREAD, (ROOM, 10, SELF, 999), "COVERING INDEX messages_arrival"),
     "heads": (sql.SQL_HEADS, (ROOM,), "PRIMARY KEY"),
-    "pending": (sql.SQL_PENDING, (peer(1), 500), "outbox_peer"),
+    "pending": (sql.SQL_PENDING, (peer(1), 0, 500), "outbox_peer"),
     "next_seq": (sql.SQL_NEXT_SEQ, (ROOM, SELF), "INDEX"),
     "max_lamport": (sql.SQL_MAX_LAMPORT, (ROOM,), "messages_display"),
     "by_seq": (sql.SQL_BY_SEQ, (ROOM, peer(1), 1, 100), "INDEX"),

@@ -136,6 +136,10 @@ _V1: Final[tuple[str, ...]] = (
     """
     CREATE INDEX outbox_peer ON outbox (peer, id)
     """,
+    # Receipts remove delivered messages from the outbox by message id.
+    """
+    CREATE INDEX outbox_message ON outbox (message_id) WHERE message_id IS NOT NULL
+    """,
     # No foreign key to messages: a reaction may arrive (by sync) before its message.
     """
     CREATE TABLE reactions (

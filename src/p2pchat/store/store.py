@@ -40,6 +40,7 @@ from .models import (
     MemberRole,
     MemberState,
     Message,
+    MessageStatus,
     NewMessage,
     OutboxItem,
     Peer,
@@ -63,6 +64,10 @@ _IN_CHUNK: Final = 500
 #: Unread counts stop here: a badge says "999+" rather than walking a huge backlog.
 UNREAD_CAP: Final = 999
 
+
+MESSAGE_COLUMNS: Final = (
+    "rowid, id, room, author, seq, lamport, sent_at, received_at, kind, body, reply_to, sig, status"
+)
 
 # The hot queries are module constants so tests can check their plans use an index.
 SQL_LATEST: Final = """
@@ -94,7 +99,7 @@ SQL_UNREAD: Final = """
 SQL_HEADS: Final = "SELECT author, seq FROM heads WHERE room = ?"
 SQL_PENDING: Final = """
     SELECT id, peer, frame, message_id, created_at, attempts FROM outbox
-    WHERE peer = ? ORDER BY id LIMIT ?
+    WHERE peer = ? AND id > ? ORDER BY id LIMIT ?
 """
 SQL_NEXT_SEQ: Final = "SELECT max(seq) FROM messages WHERE room = ? AND author = ?"
 SQL_MAX_LAMPORT: Final = "SELECT max(lamport) FROM messages WHERE room = ?"
@@ -682,8 +687,7 @@ class Store:
     def get_message(self, message_id: bytes) -> Message | None:
         """Return the message with this id, if stored."""
         row = self._one(
-            "SELECT rowid, id, room, author, seq, lamport, sent_at, received_at, kind,"
-            " body, reply_to, sig, status FROM messages WHERE id = ?",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",  # noqa: S608
             (message_id,),
         )
         return None if row is None else _message(row)
@@ -732,6 +736,26 @@ class Store:
     def message_count(self, room_id: bytes) -> int:
         """Number of messages stored for the room (walks its index: O(room size))."""
         return int(self._one("SELECT count(*) FROM messages WHERE room = ?", (room_id,))[0])
+
+    def count_by_author(self, room_id: bytes, author: bytes) -> int:
+        """How many messages of ``author`` the room holds (uses the (room, author, seq) key)."""
+        row = self._one(
+            "SELECT count(*) FROM messages WHERE room = ? AND author = ?", (room_id, author)
+        )
+        return int(row[0])
+
+    def incoming_not_read(self, room_id: bytes, self_id: bytes, limit: int = 5000) -> list[Message]:
+        """Others' messages after the room's read marker that are not marked read yet."""
+        room = self.get_room(room_id)
+        if room is None:
+            return []
+        rows = self._all(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
+            " WHERE room = ? AND rowid > ? AND author != ? AND status < ?"
+            " ORDER BY rowid LIMIT ?",
+            (room_id, room.last_read_rowid, self_id, int(MessageStatus.READ), limit),
+        )
+        return [_message(r) for r in rows]
 
     def set_status(self, message_ids: Iterable[bytes], status: int) -> list[bytes]:
         """Raise the status of these messages to ``status``; return the ids that changed.
@@ -817,13 +841,29 @@ class Store:
                 ids.append(cur.lastrowid)
         return ids
 
-    def pending_for(self, peer: bytes, limit: int = 500) -> list[OutboxItem]:
-        """The oldest ``limit`` frames waiting for ``peer``, oldest first (FIFO)."""
-        return [OutboxItem(*r) for r in self._all(SQL_PENDING, (peer, limit))]
+    def pending_for(self, peer: bytes, limit: int = 500, *, after_id: int = 0) -> list[OutboxItem]:
+        """The oldest ``limit`` frames waiting for ``peer`` with an id above ``after_id``.
+
+        Oldest first (FIFO); ``after_id`` pages through a long outbox without skipping
+        or repeating, since message frames stay queued until their receipt arrives.
+        """
+        return [OutboxItem(*r) for r in self._all(SQL_PENDING, (peer, after_id, limit))]
 
     def peers_with_pending(self) -> list[bytes]:
         """Peers that have at least one frame waiting."""
         return [bytes(r[0]) for r in self._all(SQL_PEERS_WITH_PENDING)]
+
+    def remove_outbox_for_messages(self, peer: bytes, message_ids: Iterable[bytes]) -> int:
+        """Drop the queued copies of these messages for ``peer`` (its receipt came)."""
+        removed = 0
+        with self.transaction():
+            for chunk in _chunks(list(message_ids)):
+                marks = ",".join("?" * len(chunk))
+                removed += self._db.execute(
+                    f"DELETE FROM outbox WHERE message_id IN ({marks}) AND peer = ?",  # noqa: S608
+                    (*chunk, peer),
+                ).rowcount
+        return removed
 
     def remove_outbox(self, ids: Iterable[int]) -> int:
         """Drop sent frames; return how many were removed."""

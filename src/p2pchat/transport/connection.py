@@ -340,8 +340,13 @@ class Connection:
         """Encrypt and queue ``frame`` without waiting (callers drain with ``flush``)."""
         if self.is_closed:
             raise ConnectionClosedError(self._closed_reason or "connection closed")
+        self.write_encoded(encode_frame(frame))
+
+    def write_encoded(self, plaintext: bytes) -> None:
+        """Encrypt and queue an already encoded frame (e.g. one kept in the outbox)."""
+        if self.is_closed:
+            raise ConnectionClosedError(self._closed_reason or "connection closed")
         self._check_nonce(self._send)
-        plaintext = encode_frame(frame)
         ciphertext = self._send.encrypt(plaintext)
         self._writer.write(len(ciphertext).to_bytes(2, "big") + ciphertext)
         self.frames_sent += 1

@@ -1,0 +1,1 @@
+"""Local control socket: a running node's API for the CLI and scripts."""

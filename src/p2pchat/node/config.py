@@ -1,0 +1,51 @@
+"""How a node is started: ports, peers, discovery options, limits and timers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_BIND = "0.0.0.0"  # noqa: S104 - a LAN chat must be reachable from the LAN
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Options shared by ``p2pchat``, ``p2pchat serve`` and tests.
+
+    ``port=0`` picks a free port (announced over mDNS), so several profiles can run
+    on one machine. ``discovery=False`` turns mDNS off entirely (tests, or networks
+    where multicast is blocked: then only manual and last-known addresses are used).
+    """
+
+    port: int = 0
+    bind: str = DEFAULT_BIND
+    peers: tuple[tuple[str, int], ...] = ()
+    announce: bool = True
+    discovery: bool = True
+    interfaces: tuple[str, ...] = ()
+    # Timers (seconds). Tests shorten them; people never need to.
+    keepalive_interval: float = 15.0
+    dead_after: float = 45.0
+    dial_backoff_initial: float = 1.0
+    dial_backoff_max: float = 60.0
+    handshake_deadline: float = 10.0
+    # Limits on what strangers can make us do.
+    max_links: int = 256
+    new_requests_per_minute: float = 20.0
+    max_messages_per_request: int = 100
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` (``[v6]:PORT`` for IPv6); raise ValueError with a reason."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"{text!r}: port must be a number") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{text!r}: port must be between 1 and 65535")
+    return host, port

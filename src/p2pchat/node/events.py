@@ -1,0 +1,104 @@
+"""Typed events the node emits: the one stream that feeds the UI, the CLI and scripts.
+
+Events carry plain data (ids as bytes, store rows) so consumers never need to reach
+into the node's internals. They are facts that already happened and are stored; a
+consumer that misses some can always re-read the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from p2pchat.store import Message
+
+
+@dataclass(frozen=True, slots=True)
+class PeerOnline:
+    """An authenticated connection to this peer is up."""
+
+    peer_id: bytes
+    name: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerOffline:
+    """The last connection to this peer closed."""
+
+    peer_id: bytes
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUpdated:
+    """A peer's display name or contact state changed."""
+
+    peer_id: bytes
+    name: str | None
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAdded:
+    """A message was stored: received from a peer or written here."""
+
+    message: Message
+    incoming: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptChanged:
+    """Our own messages reached a new status (sent, delivered or read)."""
+
+    room: bytes
+    message_ids: tuple[bytes, ...]
+    peer: bytes | None
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class TypingChanged:
+    """A peer started or stopped typing in a room."""
+
+    room: bytes
+    peer_id: bytes
+    typing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRequest:
+    """Someone not yet accepted wrote to us; their messages wait for accept or block."""
+
+    peer_id: bytes
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityWarning:
+    """Something a person must know about: impersonation, identity mismatch, ..."""
+
+    peer_id: bytes | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """The node started (or failed to): listening port and whether discovery runs."""
+
+    port: int
+    announcing: bool
+    discovery: bool
+    note: str = ""
+
+
+Event = (
+    PeerOnline
+    | PeerOffline
+    | PeerUpdated
+    | MessageAdded
+    | ReceiptChanged
+    | TypingChanged
+    | ContactRequest
+    | SecurityWarning
+    | NodeStatus
+)

@@ -1,0 +1,333 @@
+"""Links to peers: one live connection per peer, dialling with backoff, keepalive.
+
+The link manager owns every ``Connection``. It accepts incoming connections from the
+listener, dials addresses it was told about (mDNS, manual, last known) with exponential
+backoff, resolves simultaneous connects deterministically (both sides keep the
+connection initiated by the smaller peer id), pings idle links and drops silent ones.
+It knows nothing about messages: frames are handed to the node's callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from p2pchat.identity import short_id
+from p2pchat.node.config import NodeConfig
+from p2pchat.transport import (
+    Connection,
+    ConnectionClosedError,
+    HandshakeError,
+    Listener,
+    ListenerLimits,
+    LocalHello,
+    PeerMismatchError,
+    TransportError,
+    connect,
+)
+from p2pchat.wire import Bye, Frame, Ping, Pong
+
+log = logging.getLogger(__name__)
+
+OnFrame = Callable[[Connection, Frame], Awaitable[None]]
+OnUp = Callable[[Connection, bool], Awaitable[None]]
+OnDown = Callable[[bytes, str], Awaitable[None]]
+OnMismatch = Callable[[PeerMismatchError, str, int], Awaitable[None]]
+
+
+@dataclass
+class Link:
+    """The live connection to one peer and its timers."""
+
+    conn: Connection
+    last_recv: float = field(default_factory=time.monotonic)
+    last_sent: float = field(default_factory=time.monotonic)
+    pings: int = 0
+
+
+@dataclass
+class Target:
+    """An address worth dialling, with its backoff state."""
+
+    host: str
+    port: int
+    source: str
+    expected_peer: bytes | None = None
+    failures: int = 0
+    next_at: float = 0.0
+    dialing: bool = False
+
+
+class LinkManager:
+    """Owns connections to peers; see the module docstring."""
+
+    def __init__(
+        self,
+        me: bytes,
+        local: LocalHello,
+        config: NodeConfig,
+        *,
+        on_frame: OnFrame,
+        on_up: OnUp,
+        on_down: OnDown,
+        on_mismatch: OnMismatch,
+    ) -> None:
+        self.me = me
+        self._local = local
+        self.config = config
+        self._on_frame = on_frame
+        self._on_up = on_up
+        self._on_down = on_down
+        self._on_mismatch = on_mismatch
+        self.links: dict[bytes, Link] = {}
+        self.targets: dict[tuple[str, int], Target] = {}
+        self.listener = Listener(
+            local,
+            self._accept,
+            ListenerLimits(handshake_timeout=config.handshake_deadline),
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Listen (raises OSError if the port is taken) and start dialling."""
+        await self.listener.start(self.config.bind, self.config.port)
+        self._spawn(self._dial_loop(), "dialer")
+        self._spawn(self._keepalive_loop(), "keepalive")
+
+    async def stop(self) -> None:
+        """Say goodbye to every peer, close every link, stop all tasks."""
+        self._stopping = True
+        await self.listener.stop()
+        for link in list(self.links.values()):
+            with contextlib.suppress(TransportError):
+                link.conn.write_frame(Bye(reason="shutting down"))
+            await link.conn.close("we shut down")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)
+        self.links.clear()
+
+    @property
+    def port(self) -> int:
+        """The port we listen on."""
+        return self.listener.port
+
+    def update_local(self, local: LocalHello) -> None:
+        """Use a new hello (after a rename) for future handshakes."""
+        self._local = local
+        self.listener.update_local(local)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    # ------------------------------------------------------------------ sending
+
+    def is_online(self, peer_id: bytes) -> bool:
+        """True while an authenticated connection to ``peer_id`` is up."""
+        link = self.links.get(peer_id)
+        return link is not None and not link.conn.is_closed
+
+    def write(self, peer_id: bytes, frame: Frame) -> bool:
+        """Queue ``frame`` on the peer's link; False if the peer is not connected."""
+        link = self.links.get(peer_id)
+        if link is None or link.conn.is_closed:
+            return False
+        try:
+            link.conn.write_frame(frame)
+        except TransportError:
+            return False
+        link.last_sent = time.monotonic()
+        return True
+
+    async def flush(self, peer_id: bytes) -> None:
+        """Let the socket drain if the peer's write buffer is full."""
+        link = self.links.get(peer_id)
+        if link is not None:
+            await link.conn.flush()
+
+    # ------------------------------------------------------------------ targets
+
+    def add_target(
+        self, host: str, port: int, source: str, expected_peer: bytes | None = None
+    ) -> None:
+        """Remember an address to dial; dial it soon."""
+        key = (host, port)
+        target = self.targets.get(key)
+        if target is None:
+            target = self.targets[key] = Target(host, port, source, expected_peer)
+        else:
+            if expected_peer is not None:
+                target.expected_peer = expected_peer
+            if source in ("manual", "mdns"):
+                target.source = source
+        target.failures = 0
+        target.next_at = 0.0
+        self._wake.set()
+
+    def remove_targets(self, source: str, peer_id: bytes) -> None:
+        """Forget addresses of ``peer_id`` learned from ``source`` (e.g. mDNS lost)."""
+        for key, target in list(self.targets.items()):
+            if target.source == source and target.expected_peer == peer_id:
+                del self.targets[key]
+
+    def redial_soon(self, peer_id: bytes) -> None:
+        """Reset backoff for every address of ``peer_id`` (it was seen again)."""
+        for target in self.targets.values():
+            if target.expected_peer == peer_id:
+                target.failures = 0
+                target.next_at = 0.0
+        self._wake.set()
+
+    def _due(self, now: float) -> list[Target]:
+        due = []
+        for target in self.targets.values():
+            if target.dialing or target.next_at > now:
+                continue
+            if target.expected_peer is not None and (
+                target.expected_peer == self.me or self.is_online(target.expected_peer)
+            ):
+                continue
+            due.append(target)
+        return due
+
+    async def _dial_loop(self) -> None:
+        while not self._stopping:
+            now = time.monotonic()
+            for target in self._due(now):
+                if len(self.links) >= self.config.max_links:
+                    break
+                target.dialing = True
+                self._spawn(self._dial(target), f"dial {target.host}:{target.port}")
+            pending = [t.next_at for t in self.targets.values() if not t.dialing]
+            delay = max(0.05, min(pending) - now) if pending else 5.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(delay, 5.0)):
+                    await self._wake.wait()
+
+    async def _dial(self, target: Target) -> None:
+        try:
+            conn = await connect(
+                target.host,
+                target.port,
+                self._local,
+                expected_peer=target.expected_peer,
+                deadline=self.config.handshake_deadline,
+            )
+        except PeerMismatchError as exc:
+            self._backoff(target)
+            await self._on_mismatch(exc, target.host, target.port)
+            return
+        except HandshakeError as exc:
+            log.debug("dial %s:%s failed: %s", target.host, target.port, exc)
+            self._backoff(target)
+            return
+        finally:
+            target.dialing = False
+        target.failures = 0
+        if target.expected_peer is None:
+            target.expected_peer = conn.remote.peer_id
+        await self._serve(conn)
+
+    def _backoff(self, target: Target) -> None:
+        target.failures += 1
+        base = self.config.dial_backoff_initial * (2 ** min(target.failures - 1, 16))
+        delay = min(self.config.dial_backoff_max, base) * random.uniform(0.8, 1.2)  # noqa: S311
+        target.next_at = time.monotonic() + delay
+
+    # ------------------------------------------------------------------ links
+
+    async def _accept(self, conn: Connection) -> None:
+        """Listener callback: serve an incoming connection for its lifetime."""
+        await self._serve(conn)
+
+    def _initiator_of(self, conn: Connection) -> bytes:
+        return self.me if conn.initiator else conn.remote.peer_id
+
+    def _keep_new(self, old: Connection, new: Connection) -> bool:
+        """Which of two connections to one peer survives (same answer on both sides)."""
+        if self._initiator_of(old) == self._initiator_of(new):
+            return True  # a reconnect: the old one is stale
+        preferred = min(self.me, new.remote.peer_id)
+        return self._initiator_of(new) == preferred
+
+    async def _serve(self, conn: Connection) -> None:
+        peer = conn.remote.peer_id
+        if peer == self.me:
+            await conn.close("connected to ourselves")
+            return
+        if conn.remote.purpose != "chat":
+            await conn.close("unsupported purpose")
+            return
+        old = self.links.get(peer)
+        replaced = False
+        if old is not None and not old.conn.is_closed:
+            if not self._keep_new(old.conn, conn):
+                await conn.close("duplicate connection")
+                return
+            replaced = True
+        elif len(self.links) >= self.config.max_links:
+            await conn.close("too many peers")
+            return
+        link = Link(conn)
+        self.links[peer] = link
+        if replaced and old is not None:
+            await old.conn.close("replaced by a newer connection")
+        try:
+            await self._on_up(conn, replaced)
+            await self._read_loop(link)
+        finally:
+            if self.links.get(peer) is link:
+                del self.links[peer]
+                reason = conn.closed_reason or "closed"
+                await conn.close(reason)
+                if not self._stopping:
+                    await self._on_down(peer, reason)
+                    self.redial_soon(peer)
+
+    async def _read_loop(self, link: Link) -> None:
+        conn = link.conn
+        with contextlib.suppress(ConnectionClosedError):
+            while True:
+                frame = await conn.recv()
+                link.last_recv = time.monotonic()
+                if isinstance(frame, Ping):
+                    self.write(conn.remote.peer_id, Pong(n=frame.n))
+                elif isinstance(frame, Pong):
+                    pass
+                elif isinstance(frame, Bye):
+                    await conn.close(f"peer left: {frame.reason}")
+                    return
+                else:
+                    await self._on_frame(conn, frame)
+
+    async def _keepalive_loop(self) -> None:
+        interval = self.config.keepalive_interval
+        while not self._stopping:
+            await asyncio.sleep(max(0.05, interval / 3))
+            now = time.monotonic()
+            for peer, link in list(self.links.items()):
+                if now - link.last_recv > self.config.dead_after:
+                    log.info("peer %s silent for too long; dropping link", short_id(peer))
+                    await link.conn.close("peer stopped answering")
+                elif now - link.last_sent > interval or now - link.last_recv > interval:
+                    link.pings += 1
+                    self.write(peer, Ping(n=link.pings))

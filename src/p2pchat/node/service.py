@@ -1,0 +1,892 @@
+"""The p2pchat node: the service behind every interface (TUI, CLI, control socket).
+
+It owns the store, the link manager and discovery, and turns them into a chat:
+signed envelopes, a persistent outbox retried whenever a peer is reachable, idempotent
+receive, delivered/read receipts, typing indicators, contact requests, blocking and
+impersonation warnings. Callers use its async methods and subscribe to its events; it
+never imports Textual and never prints.
+
+Writes are group-committed: concurrent calls share one SQLite transaction (one fsync),
+and inbound messages are stored in batches, so durability does not cap throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from p2pchat.discovery import Discovery, PeerLost, PeerSeen
+from p2pchat.identity import (
+    PeerIdError,
+    decode_peer_id,
+    encode_peer_id,
+    short_id,
+)
+from p2pchat.node.config import NodeConfig
+from p2pchat.node.envelopes import (
+    direct_room_id,
+    envelope_is_authentic,
+    envelope_to_row,
+    new_message_id,
+    sign_envelope,
+)
+from p2pchat.node.events import (
+    ContactRequest,
+    Event,
+    MessageAdded,
+    NodeStatus,
+    PeerOffline,
+    PeerOnline,
+    PeerUpdated,
+    ReceiptChanged,
+    SecurityWarning,
+    TypingChanged,
+)
+from p2pchat.node.links import LinkManager
+from p2pchat.node.ratelimit import TokenBucket
+from p2pchat.node.stream import EventHub, EventStream
+from p2pchat.profile import Profile, clean_display_name
+from p2pchat.store import (
+    Message,
+    MessageStatus,
+    OutboxItem,
+    Peer,
+    Store,
+    StoreWorker,
+    now_ms,
+)
+from p2pchat.transport import Connection, LocalHello, PeerMismatchError
+from p2pchat.wire import (
+    MAX_BODY,
+    MAX_IDS_PER_RECEIPT,
+    RECEIPT_DELIVERED,
+    RECEIPT_READ,
+    Envelope,
+    Frame,
+    MessageFrame,
+    Receipt,
+    Typing,
+    encode_frame,
+)
+from p2pchat.wire import Profile as ProfileFrame
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SETTING_READ_RECEIPTS = "read_receipts"
+SETTING_TYPING = "typing_indicators"
+SETTING_ANNOUNCE = "announce"
+BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
+MAX_BATCH = 512
+MAX_TEXT_BYTES = MAX_BODY
+OUTBOX_PAGE = 256
+
+
+class NodeError(Exception):
+    """A request the node cannot carry out; the message is meant for people."""
+
+
+class PeerLookupError(NodeError):
+    """A name or id matched no peer, or several; ``candidates`` lists the near misses."""
+
+    def __init__(self, message: str, candidates: Sequence[Peer] = ()) -> None:
+        super().__init__(message)
+        self.candidates = list(candidates)
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """A peer as people see it: name, state, whether online and where."""
+
+    peer_id: bytes
+    name: str | None
+    state: str
+    verified: bool
+    online: bool
+    address: str | None
+    last_seen: int | None
+
+    @property
+    def peer_id_text(self) -> str:
+        """The peer id as 52 base32 characters."""
+        return encode_peer_id(self.peer_id)
+
+
+def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
+    return store.pending_for(peer, OUTBOX_PAGE, after_id=after)
+
+
+@dataclass
+class _Inbound:
+    peer: bytes
+    env: Envelope
+
+
+class Node:
+    """A running p2pchat node for one profile. ``await start()``, then use, then ``stop()``."""
+
+    def __init__(self, profile: Profile, config: NodeConfig | None = None) -> None:
+        self.profile = profile
+        self.config = config or NodeConfig()
+        self.identity = profile.identity
+        self.me = profile.identity.peer_id
+        self.hub = EventHub()
+        self.db: StoreWorker | None = None
+        self.links = LinkManager(
+            self.me,
+            self._local_hello(),
+            self.config,
+            on_frame=self._on_frame,
+            on_up=self._on_link_up,
+            on_down=self._on_link_down,
+            on_mismatch=self._on_mismatch,
+        )
+        self.discovery: Discovery | None = None
+        self._states: dict[bytes, str] = {}
+        self._names: dict[bytes, str] = {}
+        self._settings: dict[str, bool] = dict(BOOL_SETTINGS)
+        self._lamport = 0
+        self._write_q: asyncio.Queue[tuple[Callable[[Store], Any], asyncio.Future[Any]]] = (
+            asyncio.Queue()
+        )
+        self._inbound: asyncio.Queue[_Inbound] = asyncio.Queue(maxsize=10_000)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._request_bucket = TokenBucket(
+            rate=self.config.new_requests_per_minute / 60.0,
+            burst=max(1.0, self.config.new_requests_per_minute),
+        )
+        self._warned: set[tuple[bytes, str]] = set()
+        self._started = False
+
+    # ================================================================ lifecycle
+
+    def _local_hello(self) -> LocalHello:
+        port = None
+        with contextlib.suppress(RuntimeError):
+            port = self.links.port if hasattr(self, "links") else None
+        return LocalHello(identity=self.identity, name=self.profile.display_name, port=port or None)
+
+    @property
+    def port(self) -> int:
+        """The TCP port this node listens on."""
+        return self.links.port
+
+    @property
+    def peer_id_text(self) -> str:
+        """Our own peer id, 52 base32 characters."""
+        return self.identity.peer_id_text
+
+    async def start(self) -> None:
+        """Open the store, listen, start discovery and dialling.
+
+        Raises StoreError (store locked/corrupt) or OSError (port in use); nothing is
+        left running when it raises.
+        """
+        self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
+        try:
+            await self._load_state()
+            self._spawn(self._writer_loop(), "writer")
+            self._spawn(self._ingest_loop(), "ingest")
+            await self.links.start()
+        except BaseException:
+            await self._shutdown_tasks()
+            await self.db.close()
+            raise
+        self.links.update_local(self._local_hello())
+        await self._add_initial_targets()
+        announcing = False
+        if self.config.discovery:
+            announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
+            self.discovery = Discovery(
+                peer_id=self.peer_id_text,
+                name=self.profile.display_name,
+                port=self.port,
+                announce=announcing,
+                interfaces=list(self.config.interfaces) or None,
+                on_event=self._on_discovery,
+            )
+            try:
+                await self.discovery.start()
+            except (OSError, ValueError) as exc:
+                log.warning("mDNS discovery unavailable: %s", exc)
+                self.hub.emit(SecurityWarning(None, f"peer discovery (mDNS) is off: {exc}"))
+                self.discovery = None
+                announcing = False
+        self._started = True
+        self.hub.emit(NodeStatus(self.port, announcing, self.discovery is not None))
+
+    async def stop(self) -> None:
+        """Stop discovery, say goodbye to peers, finish pending writes, close the store."""
+        if self.discovery is not None:
+            with contextlib.suppress(Exception):
+                await self.discovery.stop()
+            self.discovery = None
+        await self.links.stop()
+        # Let queued writes and already received messages reach the disk first.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self._inbound.join()
+                await self._write_q.join()
+        await self._shutdown_tasks()
+        if self.db is not None:
+            await self.db.close()
+        self.hub.close()
+        self._started = False
+
+    async def _shutdown_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("node task %s failed", task.get_name(), exc_info=task.exception())
+
+    def subscribe(self) -> EventStream:
+        """A stream of every event from now on (``async for event in stream``)."""
+        return self.hub.subscribe()
+
+    def _emit(self, event: Event) -> None:
+        self.hub.emit(event)
+
+    # ================================================================ store access
+
+    def _db(self) -> StoreWorker:
+        if self.db is None:
+            raise NodeError("the node is not running")
+        return self.db
+
+    async def _read(self, fn: Callable[[Store], T]) -> T:
+        return await self._db().run(fn)
+
+    async def _write(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the next group commit and return its result."""
+        if self.db is None:
+            raise NodeError("the node is not running")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._write_q.put_nowait((fn, future))
+        return await future
+
+    async def _writer_loop(self) -> None:
+        db = self._db()
+        while True:
+            batch = [await self._write_q.get()]
+            while not self._write_q.empty() and len(batch) < MAX_BATCH:
+                batch.append(self._write_q.get_nowait())
+
+            def run(store: Store, batch: list[Any] = batch) -> list[tuple[bool, Any]]:
+                results: list[tuple[bool, Any]] = []
+                with store.transaction():
+                    for fn, _ in batch:
+                        try:
+                            with store.transaction():
+                                results.append((True, fn(store)))
+                        except Exception as exc:  # one caller's failure is its own
+                            results.append((False, exc))
+                return results
+
+            try:
+                outcomes = await db.run(run)
+            except Exception as exc:
+                outcomes = [(False, exc)] * len(batch)
+            for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+                self._write_q.task_done()
+                if fut.done():
+                    continue
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+
+    async def _load_state(self) -> None:
+        def load(store: Store) -> tuple[list[Peer], dict[str, str | None]]:
+            settings = {key: store.get_setting(key) for key in BOOL_SETTINGS}
+            return store.list_peers(), settings
+
+        peers, settings = await self._read(load)
+        for peer in peers:
+            self._states[peer.id] = peer.state
+            if peer.name:
+                self._names[peer.id] = peer.name
+        for key, value in settings.items():
+            if value is not None:
+                self._settings[key] = value == "1"
+
+    async def _add_initial_targets(self) -> None:
+        for host, port in self.config.peers:
+            self.links.add_target(host, port, "manual")
+
+        def addresses(store: Store) -> list[tuple[bytes | None, str, int, str]]:
+            wanted = set(store.peers_with_pending())
+            wanted.update(p.id for p in store.list_peers("contact"))
+            out: list[tuple[bytes | None, str, int, str]] = [
+                (a.peer_id, a.host, a.port, "manual") for a in store.manual_addresses()
+            ]
+            for peer in wanted:
+                out.extend((peer, a.host, a.port, a.source) for a in store.addresses_for(peer))
+            return out
+
+        for peer, host, port, source in await self._read(addresses):
+            if source != "mdns" and (peer is None or self._states.get(peer) != "blocked"):
+                self.links.add_target(host, port, source if source == "manual" else "last", peer)
+
+    # ================================================================ settings
+
+    def setting(self, key: str) -> bool:
+        """Current value of a boolean setting (read receipts, typing, announce)."""
+        return self._settings[key]
+
+    async def set_setting(self, key: str, value: bool) -> None:
+        """Change a boolean setting; stored so it survives restarts."""
+        if key not in BOOL_SETTINGS:
+            raise NodeError(f"unknown setting {key!r}; known: {', '.join(BOOL_SETTINGS)}")
+        await self._write(lambda s: s.set_setting(key, "1" if value else "0"))
+        self._settings[key] = value
+        if key == SETTING_ANNOUNCE and self.discovery is not None:
+            log.info("announce setting changes take effect at the next start")
+
+    # ================================================================ peers
+
+    async def list_peers(self) -> list[PeerInfo]:
+        """Every known peer with its state and whether it is online now."""
+
+        def load(store: Store) -> list[tuple[Peer, str | None]]:
+            out = []
+            for peer in store.list_peers():
+                addrs = store.addresses_for(peer.id)
+                addr = f"{addrs[0].host}:{addrs[0].port}" if addrs else None
+                out.append((peer, addr))
+            return out
+
+        infos = []
+        for peer, stored_addr in await self._read(load):
+            link = self.links.links.get(peer.id)
+            online = link is not None and not link.conn.is_closed
+            addr = stored_addr
+            if online and link is not None:
+                remote = link.conn.remote
+                addr = f"{remote.host}:{remote.port}" if remote.port else remote.host
+            infos.append(
+                PeerInfo(
+                    peer.id, peer.name, peer.state, peer.verified, online, addr, peer.last_seen
+                )
+            )
+        infos.sort(key=lambda p: (not p.online, p.state == "blocked", (p.name or "").lower()))
+        return infos
+
+    async def resolve_peer(self, text: str) -> bytes:
+        """Find a peer by display name, short id (prefix) or full id.
+
+        Raises PeerLookupError listing candidates when nothing or several match.
+        """
+        query = text.strip()
+        with contextlib.suppress(PeerIdError):
+            return decode_peer_id(query)
+        peers = await self._read(lambda s: s.list_peers())
+        lowered = query.casefold()
+        by_name = [p for p in peers if (p.name or "").casefold() == lowered]
+        by_prefix = (
+            [p for p in peers if encode_peer_id(p.id).startswith(query.lower())]
+            if len(query) >= 4
+            else []
+        )
+        matches = {p.id: p for p in [*by_name, *by_prefix]}
+        if len(matches) == 1:
+            return next(iter(matches))
+        if not matches:
+            near = [p for p in peers if lowered in (p.name or "").casefold()]
+            raise PeerLookupError(f"no peer called {query!r}", near)
+        raise PeerLookupError(
+            f"{query!r} matches {len(matches)} peers; use the short id", list(matches.values())
+        )
+
+    async def add_address(self, host: str, port: int) -> None:
+        """Remember a manual address (``p2pchat add``) and dial it now and after restarts."""
+        await self._write(lambda s: s.add_address(None, host, port, "manual"))
+        self.links.add_target(host, port, "manual")
+
+    async def accept(self, peer_id: bytes) -> None:
+        """Accept a contact request: receipts flow from now on, including for held messages."""
+        room = direct_room_id(self.me, peer_id)
+
+        def work(store: Store) -> list[bytes]:
+            if store.get_peer(peer_id) is None:
+                raise NodeError("unknown peer")
+            store.set_peer_state(peer_id, "contact")
+            if store.get_room(room) is None:
+                return []
+            held = store.latest_messages(room, limit=MAX_IDS_PER_RECEIPT)
+            return [m.id for m in held if m.author == peer_id]
+
+        held_ids = await self._write(work)
+        self._set_state(peer_id, "contact")
+        if held_ids:
+            await self._send_receipts(peer_id, room, held_ids, RECEIPT_DELIVERED)
+        self.links.redial_soon(peer_id)
+
+    async def block(self, peer_id: bytes) -> None:
+        """Block a peer: their frames are dropped and their connections refused."""
+        await self._write(lambda s: (s.upsert_peer(peer_id), s.set_peer_state(peer_id, "blocked")))
+        self._set_state(peer_id, "blocked")
+        link = self.links.links.get(peer_id)
+        if link is not None:
+            await link.conn.close("blocked")
+
+    async def unblock(self, peer_id: bytes) -> None:
+        """Undo a block; the peer becomes a contact again."""
+        await self.accept(peer_id)
+
+    async def set_verified(self, peer_id: bytes, verified: bool = True) -> None:
+        """Record that the person compared safety numbers with this peer."""
+        await self._write(lambda s: s.set_verified(peer_id, verified))
+
+    def _set_state(self, peer_id: bytes, state: str) -> None:
+        if self._states.get(peer_id) != state:
+            self._states[peer_id] = state
+            self._emit(PeerUpdated(peer_id, self._names.get(peer_id), state))
+
+    async def rename(self, name: str) -> str:
+        """Change our display name; connected peers and mDNS see it at once."""
+        cleaned = self.profile.set_display_name(clean_display_name(name))
+        self.links.update_local(self._local_hello())
+        for peer in list(self.links.links):
+            self.links.write(peer, ProfileFrame(name=cleaned))
+        if self.discovery is not None:
+            with contextlib.suppress(Exception):
+                await self.discovery.set_name(cleaned)
+        return cleaned
+
+    # ================================================================ messages out
+
+    async def send_text(self, peer_id: bytes, text: str, reply_to: bytes | None = None) -> Message:
+        """Write a text message to ``peer_id``: stored, queued, and sent if reachable."""
+        if not text.strip():
+            raise NodeError("empty message")
+        body = text.encode("utf-8")
+        if len(body) > MAX_TEXT_BYTES:
+            raise NodeError(
+                f"message too long ({len(body)} bytes; the limit is {MAX_TEXT_BYTES}); "
+                "send it as a file instead"
+            )
+        if peer_id == self.me:
+            raise NodeError("you cannot send a message to yourself")
+        return await self._send_envelope(peer_id, "text", body, reply_to)
+
+    async def _send_envelope(
+        self, peer_id: bytes, kind: str, body: bytes, reply_to: bytes | None
+    ) -> Message:
+        room = direct_room_id(self.me, peer_id)
+        online = self.links.is_online(peer_id)
+        now = now_ms()
+
+        def work(store: Store) -> tuple[Message, bool, Envelope]:
+            peer = store.get_peer(peer_id) or store.upsert_peer(peer_id, last_seen=None)
+            if peer.state == "blocked":
+                raise NodeError("you blocked this peer; unblock them to send")
+            became_contact = peer.state != "contact"
+            if became_contact:  # writing to someone accepts them
+                store.set_peer_state(peer_id, "contact")
+            self._ensure_direct(store, room, peer_id, now)
+            lamport = max(store.max_lamport(room), self._lamport) + 1
+            self._lamport = lamport
+            env = sign_envelope(
+                self.identity,
+                Envelope.unsigned(
+                    room=room,
+                    id=new_message_id(),
+                    author=self.me,
+                    seq=store.next_seq(room, self.me),
+                    lamport=lamport,
+                    ts=now,
+                    kind=kind,
+                    body=body,
+                    reply_to=reply_to,
+                ),
+            )
+            status = MessageStatus.SENT if online else MessageStatus.QUEUED
+            store.add_messages([envelope_to_row(env, now, status)])
+            store.enqueue(peer_id, encode_frame(MessageFrame(env=env)), env.id, created_at=now)
+            message = store.get_message(env.id)
+            assert message is not None
+            return message, became_contact, env
+
+        message, became_contact, env = await self._write(work)
+        if became_contact:
+            self._set_state(peer_id, "contact")
+        self._emit(MessageAdded(message, incoming=False))
+        if self.links.write(peer_id, MessageFrame(env=env)):
+            await self.links.flush(peer_id)
+        else:
+            self.links.redial_soon(peer_id)
+        return message
+
+    def _ensure_direct(self, store: Store, room: bytes, peer_id: bytes, now: int) -> None:
+        if store.get_room(room) is None:
+            store.ensure_room(room, "direct", created_at=now)
+            store.set_member(room, self.me, "member", "joined")
+            store.set_member(room, peer_id, "member", "joined")
+
+    async def set_typing(self, peer_id: bytes, typing: bool) -> None:
+        """Tell ``peer_id`` we are (not) typing; nothing is sent if the setting is off."""
+        if self._settings[SETTING_TYPING] and self._states.get(peer_id) == "contact":
+            self.links.write(peer_id, Typing(room=direct_room_id(self.me, peer_id), on=typing))
+
+    async def mark_read(self, room: bytes, message_ids: Sequence[bytes] | None = None) -> int:
+        """Mark messages as read (shown to the person); send read receipts if enabled.
+
+        With ``message_ids`` None, every incoming message of the room counts as shown.
+        Returns how many messages changed to read.
+        """
+
+        def work(store: Store) -> tuple[list[Message], int]:
+            if message_ids is None:
+                msgs = store.incoming_not_read(room, self.me)
+            else:
+                found = [store.get_message(i) for i in message_ids]
+                msgs = [
+                    m for m in found if m is not None and m.room == room and m.author != self.me
+                ]
+            changed = set(store.set_status([m.id for m in msgs], MessageStatus.READ))
+            newest = store.latest_messages(room, limit=1)
+            if newest:
+                store.mark_room_read(room, newest[-1].rowid)
+            return [m for m in msgs if m.id in changed], len(changed)
+
+        changed_msgs, count = await self._write(work)
+        if self._settings[SETTING_READ_RECEIPTS]:
+            by_author: dict[bytes, list[bytes]] = defaultdict(list)
+            for m in changed_msgs:
+                by_author[m.author].append(m.id)
+            for author, ids in by_author.items():
+                if self._states.get(author) == "contact":
+                    await self._send_receipts(author, room, ids, RECEIPT_READ)
+        return count
+
+    async def _send_receipts(
+        self, peer_id: bytes, room: bytes, ids: Sequence[bytes], status: str
+    ) -> None:
+        """Send receipts now, or keep them in the outbox until the peer is back."""
+        frames = [
+            Receipt(room=room, ids=tuple(ids[i : i + MAX_IDS_PER_RECEIPT]), st=status)
+            for i in range(0, len(ids), MAX_IDS_PER_RECEIPT)
+        ]
+        unsent = [f for f in frames if not self.links.write(peer_id, f)]
+        if unsent:
+            await self._write(
+                lambda s: s.enqueue_many([(peer_id, encode_frame(f), None) for f in unsent])
+            )
+
+    # ================================================================ history
+
+    async def history(self, room: bytes, limit: int = 200) -> list[Message]:
+        """The latest ``limit`` messages of a room, oldest first."""
+        return await self._read(lambda s: s.latest_messages(room, limit))
+
+    async def get_message(self, message_id: bytes) -> Message | None:
+        """One stored message."""
+        return await self._read(lambda s: s.get_message(message_id))
+
+    def direct_room(self, peer_id: bytes) -> bytes:
+        """The id of our one-to-one room with ``peer_id``."""
+        return direct_room_id(self.me, peer_id)
+
+    def peer_name(self, peer_id: bytes) -> str:
+        """What to call a peer: its display name, or its short id."""
+        if peer_id == self.me:
+            return self.profile.display_name
+        return self._names.get(peer_id) or short_id(peer_id)
+
+    # ================================================================ links
+
+    async def _on_link_up(self, conn: Connection, replaced: bool) -> None:
+        remote = conn.remote
+        peer = remote.peer_id
+        if self._states.get(peer) == "blocked":
+            await conn.close("blocked")
+            return
+        now = now_ms()
+        host = remote.host
+        port = remote.port
+        self._check_impersonation(peer, remote.name)
+
+        def work(store: Store) -> tuple[bool, list[tuple[int, bytes, bytes | None]]]:
+            before = store.get_peer(peer)
+            store.upsert_peer(peer, name=remote.name, last_seen=now)
+            if port:
+                store.add_address(peer, host, port, "last")
+            renamed = before is None or before.name != remote.name
+            return renamed, []
+
+        renamed, _ = await self._write(work)
+        self._names[peer] = remote.name
+        self._states.setdefault(peer, "unknown")
+        if port:
+            self.links.add_target(host, port, "last", peer)
+        if not replaced:
+            self._emit(PeerOnline(peer, remote.name, host))
+        if renamed:
+            self._emit(PeerUpdated(peer, remote.name, self._states[peer]))
+        await self._flush_outbox(peer)
+
+    async def _flush_outbox(self, peer: bytes) -> None:
+        """Send everything waiting for ``peer``, oldest first, page by page."""
+        after = 0
+        while self.links.is_online(peer):
+            page = await self._read(functools.partial(_pending_page, peer=peer, after=after))
+            if not page:
+                return
+            sent_messages: list[bytes] = []
+            sent_other: list[int] = []
+            for item in page:
+                link = self.links.links.get(peer)
+                if link is None or link.conn.is_closed:
+                    break
+                link.conn.write_encoded(item.frame)
+                if item.message_id is not None:
+                    sent_messages.append(item.message_id)
+                else:
+                    sent_other.append(item.id)
+            after = page[-1].id
+            await self.links.flush(peer)
+
+            def mark(
+                store: Store, msgs: list[bytes] = sent_messages, other: list[int] = sent_other
+            ) -> list[bytes]:
+                store.remove_outbox(other)
+                return store.set_status(msgs, MessageStatus.SENT)
+
+            changed = await self._write(mark)
+            if changed:
+                self._emit(
+                    ReceiptChanged(self.direct_room(peer), tuple(changed), peer, MessageStatus.SENT)
+                )
+            if len(page) < OUTBOX_PAGE:
+                return
+
+    async def _on_link_down(self, peer: bytes, reason: str) -> None:
+        self._emit(PeerOffline(peer, reason))
+
+    async def _on_mismatch(self, exc: PeerMismatchError, host: str, port: int) -> None:
+        text = (
+            f"{host}:{port} was announced as {short_id(exc.expected)} "
+            f"but proved to be {short_id(exc.actual)}; connection refused"
+        )
+        self._emit(SecurityWarning(exc.expected, text))
+
+    def _check_impersonation(self, peer: bytes, name: str) -> None:
+        """Warn when a new id uses the display name of a different known contact."""
+        folded = name.casefold()
+        for other, other_name in self._names.items():
+            if (
+                other != peer
+                and self._states.get(other) == "contact"
+                and other_name.casefold() == folded
+                and self._states.get(peer) != "contact"
+                and (peer, folded) not in self._warned
+            ):
+                self._warned.add((peer, folded))
+                self._emit(
+                    SecurityWarning(
+                        peer,
+                        f"{short_id(peer)} calls itself {name!r}, like your contact "
+                        f"{short_id(other)}: it may be someone impersonating them. "
+                        "Their messages are kept apart; compare safety numbers.",
+                    )
+                )
+                return
+
+    def _on_discovery(self, event: PeerSeen | PeerLost) -> None:
+        try:
+            peer = decode_peer_id(event.peer_id)
+        except PeerIdError:
+            return
+        if isinstance(event, PeerLost):
+            self.links.remove_targets("mdns", peer)
+            return
+        if peer == self.me or self._states.get(peer) == "blocked":
+            return
+        for host, port in event.addresses[:4]:
+            self.links.add_target(host, port, "mdns", peer)
+
+    # ================================================================ messages in
+
+    async def _on_frame(self, conn: Connection, frame: Frame) -> None:
+        peer = conn.remote.peer_id
+        state = self._states.get(peer, "unknown")
+        if state == "blocked":
+            return
+        if isinstance(frame, MessageFrame):
+            await self._inbound.put(_Inbound(peer, frame.env))
+        elif isinstance(frame, Receipt):
+            await self._on_receipt(peer, frame)
+        elif isinstance(frame, Typing):
+            if state == "contact" and frame.room == self.direct_room(peer):
+                self._emit(TypingChanged(frame.room, peer, frame.on))
+        elif isinstance(frame, ProfileFrame):
+            await self._on_profile(peer, frame.name)
+        # Other frame types (rooms, sync, files) are handled by later layers.
+
+    async def _on_profile(self, peer: bytes, name: str) -> None:
+        self._check_impersonation(peer, name)
+        await self._write(lambda s: s.upsert_peer(peer, name=name))
+        self._names[peer] = name
+        self._emit(PeerUpdated(peer, name, self._states.get(peer, "unknown")))
+
+    async def _on_receipt(self, peer: bytes, frame: Receipt) -> None:
+        status = MessageStatus.READ if frame.st == RECEIPT_READ else MessageStatus.DELIVERED
+        room = frame.room
+        if room != self.direct_room(peer):
+            return  # group receipts arrive with the rooms layer
+
+        def work(store: Store) -> list[bytes]:
+            mine = []
+            for mid in frame.ids:
+                msg = store.get_message(mid)
+                if msg is not None and msg.author == self.me and msg.room == room:
+                    mine.append(mid)
+            store.record_receipt(mine, peer, status, now_ms())
+            store.remove_outbox_for_messages(peer, mine)
+            return store.set_status(mine, status)
+
+        changed = await self._write(work)
+        if changed:
+            self._emit(ReceiptChanged(room, tuple(changed), peer, status))
+
+    async def _ingest_loop(self) -> None:
+        """Store inbound messages in batches; acknowledge them; announce them."""
+        while True:
+            batch = [await self._inbound.get()]
+            while not self._inbound.empty() and len(batch) < MAX_BATCH:
+                batch.append(self._inbound.get_nowait())
+            try:
+                await self._ingest(batch)
+            except Exception:
+                log.exception("failed to store %d inbound messages", len(batch))
+            finally:
+                for _ in batch:
+                    self._inbound.task_done()
+
+    def _admit(self, item: _Inbound, counts: dict[bytes, int]) -> str | None:
+        """Decide what to do with an inbound envelope; returns a reason to drop it or None."""
+        env = item.env
+        if env.author != item.peer:
+            return "relayed direct message"
+        if env.room != self.direct_room(item.peer):
+            return "message for a room we are not in"
+        if env.kind != "text":
+            return f"unsupported kind {env.kind!r}"
+        try:
+            env.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "text is not UTF-8"
+        state = self._states.get(item.peer, "unknown")
+        if state == "unknown":
+            if not self._request_bucket.allow():
+                return "too many contact requests"
+            self._states[item.peer] = "request"
+        if self._states.get(item.peer) == "request":
+            if counts.get(item.peer, 0) >= self.config.max_messages_per_request:
+                return "contact request holds too many messages"
+            counts[item.peer] = counts.get(item.peer, 0) + 1
+        return None
+
+    async def _ingest(self, batch: list[_Inbound]) -> None:
+        now = now_ms()
+        authentic = [i for i in batch if envelope_is_authentic(i.env)]
+        if len(authentic) != len(batch):
+            log.warning("dropped %d messages with bad signatures", len(batch) - len(authentic))
+        # How many messages each not-yet-accepted sender already has waiting with us.
+        strangers = {i.peer for i in authentic if self._states.get(i.peer, "unknown") != "contact"}
+        counts = await self._read(
+            lambda s: {p: s.count_by_author(direct_room_id(self.me, p), p) for p in strangers}
+        )
+        accepted: list[_Inbound] = []
+        for item in authentic:
+            reason = self._admit(item, counts)
+            if reason is None:
+                accepted.append(item)
+            else:
+                log.info("dropped message from %s: %s", short_id(item.peer), reason)
+        if not accepted:
+            return
+
+        def work(store: Store) -> tuple[list[Message], list[bytes]]:
+            promoted = []
+            for peer in {i.peer for i in accepted}:
+                existing = store.get_peer(peer)
+                if existing is None or existing.state == "unknown":
+                    store.upsert_peer(peer, state="request")
+                    promoted.append(peer)
+                self._ensure_direct(store, direct_room_id(self.me, peer), peer, now)
+            rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
+            inserted = store.add_messages(rows)
+            stored = [store.get_message(r.id) for r, new in zip(rows, inserted, strict=True) if new]
+            return [m for m in stored if m is not None], promoted
+
+        stored, promoted = await self._write(work)
+        for item in accepted:
+            self._lamport = max(self._lamport, item.env.lamport)
+        for peer in promoted:
+            self._states[peer] = "request"
+            self._emit(ContactRequest(peer, self._names.get(peer, short_id(peer))))
+        for message in stored:
+            self._emit(MessageAdded(message, incoming=True))
+        # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
+        acks: dict[bytes, list[bytes]] = defaultdict(list)
+        for item in accepted:
+            if self._states.get(item.peer) == "contact":
+                acks[item.peer].append(item.env.id)
+        for peer, ids in acks.items():
+            await self._send_receipts(peer, self.direct_room(peer), ids, RECEIPT_DELIVERED)
+            await self.links.flush(peer)
+
+    # ================================================================ waiting
+
+    async def wait_for_status(self, message_id: bytes, status: int, deadline: float) -> bool:
+        """Wait up to ``deadline`` seconds for our message to reach ``status``."""
+        stream = self.subscribe()
+        try:
+            current = await self.get_message(message_id)
+            if current is not None and current.status >= status:
+                return True
+            end = time.monotonic() + deadline
+            while (remaining := end - time.monotonic()) > 0:
+                try:
+                    async with asyncio.timeout(remaining):
+                        event = await stream.next_matching(
+                            lambda e: (
+                                isinstance(e, ReceiptChanged)
+                                and message_id in e.message_ids
+                                and e.status >= status
+                            )
+                        )
+                except TimeoutError:
+                    return False
+                if event is not None:
+                    return True
+            return False
+        finally:
+            stream.close()

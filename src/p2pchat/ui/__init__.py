@@ -1,0 +1,1 @@
+"""The Textual chat app. Talks to the node only through its async API and events."""
