@@ -36,10 +36,10 @@ def make_node(name: str, *, peers: tuple[tuple[str, int], ...] = (), **overrides
 
 
 async def wait_for(
-    stream: EventStream, predicate: Callable[[Event], bool], timeout: float = WAIT
+    stream: EventStream, predicate: Callable[[Event], bool], within: float = WAIT
 ) -> Event:
     """The next event on ``stream`` matching ``predicate``, or TimeoutError."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         return await stream.next_matching(predicate)
 
 

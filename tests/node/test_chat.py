@@ -44,7 +44,8 @@ async def test_first_message_is_a_contact_request_without_receipts(pair: tuple[N
     req = await wait_for(events, lambda e: isinstance(e, ContactRequest))
     assert req.peer_id == alice.me
     added = await wait_for(events, lambda e: isinstance(e, MessageAdded))
-    assert added.incoming and added.message.body == b"hello bob"
+    assert added.incoming
+    assert added.message.body == b"hello bob"
     # Not accepted yet: alice sees "sent", never "delivered".
     assert (await alice.get_message(sent.id)).status == MessageStatus.SENT
     assert not await alice.wait_for_status(sent.id, MessageStatus.DELIVERED, 0.5)
@@ -120,7 +121,8 @@ async def test_typing_indicator_and_setting(pair: tuple[Node, Node]) -> None:
     events = bob.subscribe()
     await alice.set_typing(bob.me, True)
     ev = await wait_for(events, lambda e: isinstance(e, TypingChanged))
-    assert ev.peer_id == alice.me and ev.typing
+    assert ev.peer_id == alice.me
+    assert ev.typing
     await alice.set_setting("typing_indicators", False)
     await alice.set_typing(bob.me, False)
     await alice.send_text(bob.me, "marker")
@@ -189,7 +191,8 @@ async def test_offline_peer_gets_queued_messages_after_restarts() -> None:
     ids = [(await alice.send_text(bob.me, f"while away {i}")).id for i in range(100)]
     for mid in ids:
         stored = await alice.get_message(mid)
-        assert stored is not None and stored.status == MessageStatus.QUEUED
+        assert stored is not None
+        assert stored.status == MessageStatus.QUEUED
     await alice.stop()
     # Alice restarts, then Bob comes back on the same port: everything arrives once.
     alice = make_node("alice")
