@@ -255,7 +255,7 @@ class Discovery:
         )
         # Browse first so discovery of others overlaps with our own probing.
         self._browser = AsyncServiceBrowser(
-            self._aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_state_change], question_type=__import__("zeroconf").DNSQuestionType.QM
+            self._aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_state_change]
         )
         if self._announce:
             self._info = self._service_info()
