@@ -81,9 +81,7 @@ async def bench_loopback(runs: int) -> None:
             announce.append(got["announce"] - t0)
             browse.append(got["browse"] - t0)
             await second.stop()
-            await first_events.wait_for(
-                lambda e, sid=second_id: isinstance(e, PeerLost) and e.peer_id == sid, within=10
-            )
+            await first_events.wait_for(lambda e: e == PeerLost(second_id), within=10)  # noqa: B023
     finally:
         await first.stop()
     report("loopback announce", announce)

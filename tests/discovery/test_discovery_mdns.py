@@ -7,10 +7,11 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from zeroconf import ServiceInfo
+from zeroconf import ServiceInfo, ServiceStateChange
 from zeroconf.asyncio import AsyncZeroconf
 
 from p2pchat.discovery import SERVICE_TYPE, Discovery, PeerLost, PeerSeen, instance_name
+from p2pchat.discovery.mdns import MAX_PENDING_RESOLVES
 from tests.discovery.helpers import Collector, Node, random_peer_id
 
 MakeNode = Callable[..., Node]
@@ -209,3 +210,47 @@ async def test_stop_without_start_and_twice() -> None:
 def test_instance_name_comes_from_the_id() -> None:
     pid = random_peer_id()
     assert instance_name(pid) == f"{pid[:16]}._p2pchat._tcp.local."
+
+
+async def test_flood_of_announcements_is_bounded_and_stop_is_prompt() -> None:
+    disc = Discovery(
+        peer_id=random_peer_id(),
+        name="x",
+        port=1,
+        announce=False,
+        interfaces=["127.0.0.1"],
+        on_event=lambda e: None,
+    )
+    await disc.start()
+    try:
+        zc = disc._aiozc.zeroconf  # type: ignore[union-attr]
+        # Names nobody answers for: each would wait RESOLVE_TIMEOUT_MS for a reply.
+        for i in range(MAX_PENDING_RESOLVES * 3):
+            disc._on_state_change(
+                zeroconf=zc,
+                service_type=SERVICE_TYPE,
+                name=f"ghost{i}.{SERVICE_TYPE}",
+                state_change=ServiceStateChange.Added,
+            )
+        assert len(disc._resolving) == MAX_PENDING_RESOLVES
+    finally:
+        async with asyncio.timeout(5):
+            await disc.stop()
+    assert disc._resolving == {}
+
+
+async def test_set_name_on_hidden_node_just_records_it() -> None:
+    disc = Discovery(
+        peer_id=random_peer_id(),
+        name="x",
+        port=1,
+        announce=False,
+        interfaces=["127.0.0.1"],
+        on_event=lambda e: None,
+    )
+    await disc.start()
+    try:
+        await disc.set_name("y" * 100)
+        assert disc.name == "y" * 63
+    finally:
+        await disc.stop()

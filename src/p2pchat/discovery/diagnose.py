@@ -1,9 +1,10 @@
 """Network checks behind ``p2pchat doctor``: can peers find us, and can they connect to us?
 
 Pure functions turn observations into plain-language ``Finding``s; small async probes gather
-the observations. Nothing here prints or changes host configuration, and the probes only send
-traffic to ourselves (a multicast packet looped back with ``IP_MULTICAST_LOOP``, TTL 1, to a
-throw-away port; a TCP connect to one of our own addresses), each bounded by a short timeout.
+the observations. Nothing here prints or changes host configuration. The probes only address
+ourselves, each bounded by a short timeout: a TCP connect to one of our own addresses, and one
+TTL-1 packet to the mDNS group on a throw-away port (never 5353, so no responder on the link
+parses it), which we read back through ``IP_MULTICAST_LOOP``.
 """
 
 from __future__ import annotations

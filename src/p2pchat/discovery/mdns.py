@@ -250,19 +250,25 @@ class Discovery:
         if self._started:
             raise RuntimeError("Discovery.start() called twice")
         self._started = True
-        self._aiozc = AsyncZeroconf(
-            interfaces=self._addresses if self._addresses is not None else _all_interfaces()
-        )
-        # Browse first so discovery of others overlaps with our own probing.
-        self._browser = AsyncServiceBrowser(
-            self._aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_state_change]
-        )
-        if self._announce:
-            self._info = self._service_info()
-            announced = await self._aiozc.async_register_service(self._info)
-            # The returned awaitable sends the remaining announcements over ~2 s; keep it
-            # running in the background rather than delaying start().
-            self._keep(asyncio.ensure_future(announced))
+        try:
+            self._aiozc = AsyncZeroconf(
+                interfaces=self._addresses if self._addresses is not None else _all_interfaces()
+            )
+            # Browse first so discovery of others overlaps with our own probing.
+            self._browser = AsyncServiceBrowser(
+                self._aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_state_change]
+            )
+            if self._announce:
+                self._info = self._service_info()
+                announced = await self._aiozc.async_register_service(self._info)
+                # The returned awaitable sends the remaining announcements over ~2 s; keep it
+                # running in the background rather than delaying start().
+                self._keep(asyncio.ensure_future(announced))
+        except BaseException:
+            # e.g. a name conflict (same profile running twice) or no usable socket: do not
+            # leave sockets and browser tasks behind.
+            await self.stop()
+            raise
 
     async def set_name(self, name: str) -> None:
         """Change the display name and re-announce it so others get a new ``PeerSeen``."""
