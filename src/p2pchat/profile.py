@@ -75,7 +75,9 @@ class Profile:
         self.display_name = clean_display_name(name)
         meta = self._read_meta()
         meta["name"] = self.display_name
-        (self.directory / PROFILE_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        path = self.directory / PROFILE_FILE
+        path.write_text(json.dumps(meta), encoding="utf-8")
+        path.chmod(0o600)
         return self.display_name
 
     def _read_meta(self) -> dict[str, str]:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from p2pchat import __version__
-from p2pchat.cli import identity_cmds
+from p2pchat.cli import chat_cmds, doctor, identity_cmds, serve
 from p2pchat.cli.common import CliError, add_common
 
 EXIT_USAGE = 2
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"p2pchat {__version__}")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     identity_cmds.register(subs, common)
+    serve.register(subs, common)
+    chat_cmds.register(subs, common)
+    doctor.register(subs, common)
     return parser
 
 

@@ -7,6 +7,7 @@ import getpass
 import sys
 
 from p2pchat.identity import IdentityError
+from p2pchat.node.config import NodeConfig, parse_host_port
 from p2pchat.paths import DEFAULT_PROFILE, ProfileNameError
 from p2pchat.profile import Profile, open_profile, passphrase_from_env
 
@@ -49,3 +50,60 @@ def load_profile(args: argparse.Namespace) -> Profile:
         return open_profile(args.profile, ask_passphrase)
     except (IdentityError, ProfileNameError) as exc:
         raise CliError(str(exc)) from None
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    try:
+        return parse_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is between 0 and 65535 (0 = any free port)")
+    return port
+
+
+def add_node_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by everything that runs a node (``serve``, the app, ``send``)."""
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=0,
+        help="TCP port to listen on (default: a free port, announced over mDNS)",
+    )
+    parser.add_argument(
+        "--peer",
+        type=_host_port,
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="also connect to this address (repeatable); for networks without multicast",
+    )
+    parser.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="do not announce yourself over mDNS (you still see others and can be added)",
+    )
+    parser.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="NAME_OR_IP",
+        help="use only this network interface for discovery (repeatable), e.g. eth0",
+    )
+
+
+def node_config_from_args(args: argparse.Namespace) -> NodeConfig:
+    """The NodeConfig the node options on the command line ask for."""
+    return NodeConfig(
+        port=getattr(args, "port", 0),
+        peers=tuple(getattr(args, "peer", []) or ()),
+        announce=not getattr(args, "no_announce", False),
+        interfaces=tuple(getattr(args, "interface", []) or ()),
+    )

@@ -18,6 +18,9 @@ class NodeConfig:
 
     port: int = 0
     bind: str = DEFAULT_BIND
+    # False: open the store only (the CLI reading history or changing a contact while
+    # no node runs); no listener, no dialling, no mDNS.
+    network: bool = True
     peers: tuple[tuple[str, int], ...] = ()
     announce: bool = True
     discovery: bool = True

@@ -165,6 +165,7 @@ class Node:
         )
         self._warned: set[tuple[bytes, str]] = set()
         self._started = False
+        self.started_at = 0.0
 
     # ================================================================ lifecycle
 
@@ -173,6 +174,11 @@ class Node:
         with contextlib.suppress(RuntimeError):
             port = self.links.port if hasattr(self, "links") else None
         return LocalHello(identity=self.identity, name=self.profile.display_name, port=port or None)
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since start() began."""
+        return time.monotonic() - self.started_at
 
     @property
     def port(self) -> int:
@@ -190,16 +196,21 @@ class Node:
         Raises StoreError (store locked/corrupt) or OSError (port in use); nothing is
         left running when it raises.
         """
+        self.started_at = time.monotonic()
         self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
         try:
             await self._load_state()
             self._spawn(self._writer_loop(), "writer")
             self._spawn(self._ingest_loop(), "ingest")
-            await self.links.start()
+            if self.config.network:
+                await self.links.start()
         except BaseException:
             await self._shutdown_tasks()
             await self.db.close()
             raise
+        self._started = True
+        if not self.config.network:
+            return
         self.links.update_local(self._local_hello())
         await self._add_initial_targets()
         announcing = False
@@ -220,7 +231,6 @@ class Node:
                 self.hub.emit(SecurityWarning(None, f"peer discovery (mDNS) is off: {exc}"))
                 self.discovery = None
                 announcing = False
-        self._started = True
         self.hub.emit(NodeStatus(self.port, announcing, self.discovery is not None))
 
     async def stop(self) -> None:
@@ -229,7 +239,8 @@ class Node:
             with contextlib.suppress(Exception):
                 await self.discovery.stop()
             self.discovery = None
-        await self.links.stop()
+        if self.config.network:
+            await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
@@ -637,7 +648,7 @@ class Node:
             store.upsert_peer(peer, name=remote.name, last_seen=now)
             if port:
                 store.add_address(peer, host, port, "last")
-            renamed = before is None or before.name != remote.name
+            renamed = before is not None and before.name != remote.name
             return renamed, []
 
         renamed, _ = await self._write(work)

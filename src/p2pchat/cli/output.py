@@ -1,0 +1,81 @@
+"""Printing for the CLI: safe text, times, statuses, and one-line event descriptions.
+
+Everything a peer chose (names, messages) may hold terminal escape sequences; it is made
+harmless here before it reaches the terminal: control characters become visible
+escapes, so a message can never clear the screen or move the cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+STATUS_MARKS = {"queued": "…", "sent": "✓", "delivered": "✓✓", "read": "✓✓ read"}
+
+
+def safe_text(text: str | None, *, keep_newlines: bool = True) -> str:
+    """``text`` with control characters shown as ``\\xNN`` instead of acting on the terminal."""
+    if text is None:
+        return ""
+    out = []
+    for ch in text:
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif ch == "\t":
+            out.append("    ")
+        elif not ch.isprintable():
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def local_time(iso: str | None, *, with_date: bool = True) -> str:
+    """An ISO UTC time as local ``YYYY-MM-DD HH:MM`` (or ``HH:MM:SS``)."""
+    if not iso:
+        return "-"
+    when = datetime.fromisoformat(iso).astimezone()
+    return when.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M:%S")
+
+
+def print_json(obj: Any) -> None:
+    """Machine-readable output (peer text is JSON-escaped, so it is safe too)."""
+    print(json.dumps(obj, ensure_ascii=False, indent=None))
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    """One human line per node event, for ``p2pchat serve``."""
+    kind = event.get("type")
+    peer = str(event.get("peer"))[:8]
+    if kind == "message":
+        who = safe_text(event.get("author_name"), keep_newlines=False)
+        text = safe_text(event.get("text")).replace("\n", "\n    ")
+        if event.get("incoming"):
+            return f"message from {who}: {text}"
+        return f"message sent ({event.get('status')}): {text}"
+    if kind == "receipt":
+        return f"{len(event.get('ids', []))} message(s) {event.get('status')}"
+    if kind == "online":
+        return f"{safe_text(event.get('name'))} is online ({event.get('host')})"
+    if kind == "offline":
+        return f"{peer} went offline ({safe_text(event.get('reason'))})"
+    if kind == "peer":
+        return f"{peer} is now {safe_text(event.get('name'))} [{event.get('state')}]"
+    if kind == "typing":
+        return f"{peer} {'is typing' if event.get('typing') else 'stopped typing'}"
+    if kind == "request":
+        name = safe_text(event.get("name"))
+        return f"contact request from {name} ({peer}); to accept: p2pchat accept {peer}"
+    if kind == "warning":
+        return f"WARNING: {safe_text(event.get('text'))}"
+    if kind == "status":
+        mdns = "announced over mDNS" if event.get("announcing") else "not announced"
+        return f"listening on port {event.get('port')} ({mdns})"
+    return json.dumps(event, ensure_ascii=False)
+
+
+def eprint(*parts: str) -> None:
+    """A line on stderr."""
+    print(*parts, file=sys.stderr)

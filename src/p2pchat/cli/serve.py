@@ -1,0 +1,98 @@
+"""``p2pchat serve``: a headless node that prints one line per event.
+
+For servers, bots and the README's two-terminal walkthrough. It also opens the control
+socket, so ``p2pchat send`` and scripts in other terminals use this node. Stops cleanly
+on SIGINT and SIGTERM: pending writes reach the disk and peers are told goodbye.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+from p2pchat.cli.common import CliError, add_node_options, load_profile, node_config_from_args
+from p2pchat.cli.output import describe_event, local_time, print_json
+from p2pchat.control.api import NodeApi
+from p2pchat.control.serialize import event_json, iso_time
+from p2pchat.control.server import ControlServer, ControlServerError
+from p2pchat.node.service import Node
+from p2pchat.store import StoreError, now_ms
+
+
+def register(subs: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``serve`` to the parser."""
+    p = subs.add_parser(
+        "serve",
+        parents=[common],
+        help="run a headless node (prints events; stop with Ctrl+C)",
+        description="Run a node without the app: it announces itself, connects to peers, "
+        "delivers queued messages and prints one line per event. Other p2pchat commands "
+        "for this profile use it while it runs.",
+    )
+    add_node_options(p)
+    p.add_argument("--name", help="set your display name before starting")
+    p.add_argument("--json", action="store_true", help="print events as JSON lines")
+    p.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run until interrupted."""
+    profile = load_profile(args)
+    if args.name:
+        try:
+            profile.set_display_name(args.name)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    node = Node(profile, node_config_from_args(args))
+    return asyncio.run(_serve(node, as_json=args.json))
+
+
+async def _serve(node: Node, *, as_json: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    events = node.subscribe()
+    try:
+        await node.start()
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        port = node.config.port
+        detail = f"port {port} is already in use" if exc.errno == 98 else str(exc)
+        raise CliError(f"cannot start: {detail}") from None
+    control = ControlServer(NodeApi(node), node.profile.control_path)
+    try:
+        await control.start()
+    except ControlServerError as exc:
+        await node.stop()
+        raise CliError(str(exc)) from None
+    print(
+        f"p2pchat {node.profile.display_name} ({node.peer_id_text[:8]}) on port {node.port}; "
+        "Ctrl+C to stop",
+        flush=True,
+    )
+    printer = asyncio.ensure_future(_print_events(node, events, as_json))
+    try:
+        await stop.wait()
+    finally:
+        printer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await printer
+        await control.stop()
+        await node.stop()
+        print("stopped", flush=True)
+    return 0
+
+
+async def _print_events(node: Node, events: Any, as_json: bool) -> None:
+    async for event in events:
+        data = event_json(node, event)
+        if as_json:
+            print_json(data)
+        else:
+            print(f"{local_time(iso_time(now_ms()), with_date=False)}  {describe_event(data)}")
+        print(end="", flush=True)

@@ -1,0 +1,187 @@
+"""The node's API as named methods with JSON parameters and results.
+
+The control socket dispatches requests here, and the CLI calls the same object
+directly when no node is running, so both paths behave identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
+from p2pchat.identity import short_id
+from p2pchat.node.config import parse_host_port
+from p2pchat.node.service import BOOL_SETTINGS, Node, NodeError, PeerLookupError
+from p2pchat.store import MessageStatus
+
+MAX_HISTORY = 10_000
+MAX_WAIT = 3600.0
+
+
+class ApiError(Exception):
+    """A request failed; ``data`` is the JSON error object sent to the client."""
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.data: JSONDict = {"message": message, **extra}
+
+
+def _str(params: JSONDict, key: str, *, max_len: int = 100_000) -> str:
+    value = params.get(key)
+    if not isinstance(value, str) or not value:
+        raise ApiError(f"missing or invalid parameter {key!r} (text expected)")
+    if len(value) > max_len:
+        raise ApiError(f"parameter {key!r} is too long")
+    return value
+
+
+def _number(params: JSONDict, key: str, default: float, lo: float, hi: float) -> float:
+    value = params.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ApiError(f"parameter {key!r} must be a number")
+    if not lo <= value <= hi:
+        raise ApiError(f"parameter {key!r} must be between {lo:g} and {hi:g}")
+    return float(value)
+
+
+class NodeApi:
+    """Named, JSON-in/JSON-out operations on a running node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._methods: dict[str, Callable[[JSONDict], Awaitable[Any]]] = {
+            "info": self.info,
+            "peers": self.peers,
+            "send": self.send,
+            "history": self.history,
+            "add": self.add,
+            "accept": self.accept,
+            "block": self.block,
+            "name": self.name,
+            "settings": self.settings,
+        }
+
+    @property
+    def methods(self) -> list[str]:
+        """Names of every method (for ``help`` and errors)."""
+        return sorted(self._methods)
+
+    async def call(self, method: str, params: JSONDict | None = None) -> Any:
+        """Run ``method``; raises ApiError with a message meant for people."""
+        handler = self._methods.get(method)
+        if handler is None:
+            raise ApiError(f"unknown method {method!r}; known: {', '.join(self.methods)}")
+        try:
+            return await handler(params or {})
+        except PeerLookupError as exc:
+            raise ApiError(
+                str(exc), candidates=[peer_json(p) for p in await self._infos(exc)]
+            ) from None
+        except NodeError as exc:
+            raise ApiError(str(exc)) from None
+
+    async def _infos(self, exc: PeerLookupError) -> list[Any]:
+        wanted = {p.id for p in exc.candidates}
+        return [p for p in await self.node.list_peers() if p.peer_id in wanted]
+
+    async def _peer(self, params: JSONDict) -> bytes:
+        return await self.node.resolve_peer(_str(params, "peer", max_len=200))
+
+    async def info(self, params: JSONDict) -> JSONDict:
+        """Who this node is and where it listens."""
+        node = self.node
+        return {
+            "id": node.peer_id_text,
+            "short_id": short_id(node.me),
+            "name": node.profile.display_name,
+            "profile": node.profile.name,
+            "port": node.port if node.config.network else None,
+            "online_peers": len(node.links.links),
+        }
+
+    async def peers(self, params: JSONDict) -> list[JSONDict]:
+        """Known peers and contacts, online first."""
+        return [peer_json(p) for p in await self.node.list_peers()]
+
+    async def send(self, params: JSONDict) -> JSONDict:
+        """Send a text; wait up to ``wait`` seconds for it to be delivered."""
+        peer = await self._peer(params)
+        text = _str(params, "text")
+        wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
+        message = await self.node.send_text(peer, text)
+        # A node that has run for a while and has no link to the peer will not get one in
+        # the next seconds: report "queued" at once. A fresh node may still be connecting.
+        if wait > 0 and (self.node.links.is_online(peer) or self.node.uptime < wait + 5):
+            await self.node.wait_for_status(message.id, MessageStatus.DELIVERED, wait)
+        current = await self.node.get_message(message.id) or message
+        return {
+            "status": status_name(current.status),
+            "peer_online": self.node.links.is_online(peer),
+            "peer_state": (await self._state(peer)),
+            "message": message_json(self.node, current),
+        }
+
+    async def _state(self, peer: bytes) -> str:
+        for info in await self.node.list_peers():
+            if info.peer_id == peer:
+                return info.state
+        return "unknown"
+
+    async def history(self, params: JSONDict) -> JSONDict:
+        """The latest messages with a peer; showing them marks them read."""
+        peer = await self._peer(params)
+        limit = int(_number(params, "limit", 50, 1, MAX_HISTORY))
+        room = self.node.direct_room(peer)
+        messages = await self.node.history(room, limit)
+        if params.get("mark_read", True):
+            await self.node.mark_read(room, [m.id for m in messages])
+        return {
+            "peer": self.node.peer_name(peer),
+            "messages": [message_json(self.node, m) for m in messages],
+        }
+
+    async def add(self, params: JSONDict) -> JSONDict:
+        """Remember a manual address (HOST:PORT) and dial it."""
+        try:
+            host, port = parse_host_port(_str(params, "address", max_len=300))
+        except ValueError as exc:
+            raise ApiError(str(exc)) from None
+        await self.node.add_address(host, port)
+        return {"address": f"{host}:{port}"}
+
+    async def accept(self, params: JSONDict) -> JSONDict:
+        """Accept a contact request (or make a peer a contact)."""
+        peer = await self._peer(params)
+        await self.node.accept(peer)
+        return {"peer": self.node.peer_name(peer), "state": "contact"}
+
+    async def block(self, params: JSONDict) -> JSONDict:
+        """Block a peer: nothing from them is stored or shown."""
+        peer = await self._peer(params)
+        await self.node.block(peer)
+        return {"peer": self.node.peer_name(peer), "state": "blocked"}
+
+    async def name(self, params: JSONDict) -> JSONDict:
+        """Change our display name."""
+        try:
+            new = await self.node.rename(_str(params, "name", max_len=1000))
+        except ValueError as exc:
+            raise ApiError(str(exc)) from None
+        return {"name": new}
+
+    async def settings(self, params: JSONDict) -> JSONDict:
+        """Read all settings, or set one (``key`` and boolean ``value``)."""
+        key = params.get("key")
+        if key is not None:
+            value = params.get("value")
+            if not isinstance(key, str) or not isinstance(value, bool):
+                raise ApiError("settings: 'key' must be text and 'value' true or false")
+            await self.node.set_setting(key, value)
+        return {k: self.node.setting(k) for k in BOOL_SETTINGS}
+
+
+async def wait_forever() -> None:
+    """Park a task until cancelled (used by ``serve``)."""
+    await asyncio.Event().wait()
