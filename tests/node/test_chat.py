@@ -239,3 +239,40 @@ async def test_link_down_is_reported(pair: tuple[Node, Node]) -> None:
     ev = await wait_for(events, lambda e: isinstance(e, PeerOffline))
     assert ev.peer_id == bob.me
     await bob.start()  # so the fixture can stop it again
+
+
+async def test_reactions_rooms_and_paging(pair: tuple[Node, Node]) -> None:
+    from p2pchat.node import ReactionChanged
+
+    alice, bob = pair
+    await befriend(alice, bob)
+    events = bob.subscribe()
+    first = await alice.send_text(bob.me, "react to me")
+    await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == first.id)
+    await alice.react(first.id, "👍")
+    await wait_for(events, lambda e: isinstance(e, ReactionChanged) and e.message_id == first.id)
+    got = await bob.reactions([first.id])
+    assert [(r.author, r.emoji) for r in got[first.id]] == [(alice.me, "👍")]
+    # Taking it back removes it on both sides.
+    await alice.react(first.id, "👍", on=False)
+    await wait_for(events, lambda e: isinstance(e, ReactionChanged) and e.message_id == first.id)
+    assert (await bob.reactions([first.id])).get(first.id, []) == []
+    # Reactions are not messages: not in history, not unread.
+    room = bob.direct_room(alice.me)
+    assert [m.body for m in await bob.history(room)] == [b"react to me"]
+    rooms = await bob.list_rooms()
+    assert [(r.name, r.kind, r.unread, r.peer_id) for r in rooms] == [
+        ("alice", "direct", 1, alice.me)
+    ]
+    await bob.mark_read(room)
+    assert (await bob.list_rooms())[0].unread == 0
+    # Paging back through older messages.
+    for i in range(30):
+        await alice.send_text(bob.me, f"n{i}")
+    await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.body == b"n29")
+    latest = await bob.history(room, limit=10)
+    older = await bob.older_messages(room, latest[0], limit=10)
+    assert [m.body for m in older] == [f"n{i}".encode() for i in range(10, 20)]
+    assert alice.safety_number(bob.me) == bob.safety_number(alice.me)
+    with pytest.raises(NodeError, match="one emoji"):
+        await alice.react(first.id, "not an emoji at all, far too long")

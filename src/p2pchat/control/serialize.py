@@ -17,6 +17,7 @@ from p2pchat.node.events import (
     PeerOffline,
     PeerOnline,
     PeerUpdated,
+    ReactionChanged,
     ReceiptChanged,
     SecurityWarning,
     TypingChanged,
@@ -89,6 +90,8 @@ def event_json(node: Node, event: Event) -> JSONDict:
             "peer": encode_peer_id(event.peer) if event.peer else None,
             "status": status_name(event.status),
         }
+    if isinstance(event, ReactionChanged):
+        return {"type": "reaction", "room": event.room.hex(), "message": event.message_id.hex()}
     if isinstance(event, PeerOnline):
         return {
             "type": "online",

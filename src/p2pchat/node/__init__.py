@@ -1,0 +1,71 @@
+"""The p2pchat node: the chat service every interface uses.
+
+Interfaces (the TUI, the CLI, the control socket) import from here only: the Node,
+its configuration, its events, and the plain data types its methods return.
+"""
+
+from p2pchat.node.config import NodeConfig, parse_host_port
+from p2pchat.node.events import (
+    ContactRequest,
+    Event,
+    MessageAdded,
+    NodeStatus,
+    PeerOffline,
+    PeerOnline,
+    PeerUpdated,
+    ReactionChanged,
+    ReceiptChanged,
+    SecurityWarning,
+    TypingChanged,
+)
+from p2pchat.node.service import (
+    BOOL_SETTINGS,
+    DISPLAY_KINDS,
+    SETTING_ANNOUNCE,
+    SETTING_DOWNLOAD_DIR,
+    SETTING_READ_RECEIPTS,
+    SETTING_TYPING,
+    TEXT_SETTINGS,
+    Node,
+    NodeError,
+    PeerInfo,
+    PeerLookupError,
+    ReactionInfo,
+    RoomInfo,
+)
+from p2pchat.node.stream import EventStream
+from p2pchat.store import Message, MessageStatus, StoreError, StoreLockedError
+
+__all__ = [
+    "BOOL_SETTINGS",
+    "DISPLAY_KINDS",
+    "SETTING_ANNOUNCE",
+    "SETTING_DOWNLOAD_DIR",
+    "SETTING_READ_RECEIPTS",
+    "SETTING_TYPING",
+    "TEXT_SETTINGS",
+    "ContactRequest",
+    "Event",
+    "EventStream",
+    "Message",
+    "MessageAdded",
+    "MessageStatus",
+    "Node",
+    "NodeConfig",
+    "NodeError",
+    "NodeStatus",
+    "PeerInfo",
+    "PeerLookupError",
+    "PeerOffline",
+    "PeerOnline",
+    "PeerUpdated",
+    "ReactionChanged",
+    "ReactionInfo",
+    "ReceiptChanged",
+    "RoomInfo",
+    "SecurityWarning",
+    "StoreError",
+    "StoreLockedError",
+    "TypingChanged",
+    "parse_host_port",
+]

@@ -73,3 +73,25 @@ def row_to_envelope(row: Message | NewMessage) -> Envelope:
         reply_to=row.reply_to,
         sig=row.sig,
     )
+
+
+class ReactionError(ValueError):
+    """A reaction body is malformed."""
+
+
+def encode_reaction(target: bytes, emoji: str, on: bool) -> bytes:
+    """Body of a ``reaction`` envelope: target id (16), on/off (1), emoji (UTF-8)."""
+    return target + (b"\x01" if on else b"\x00") + emoji.encode("utf-8")
+
+
+def decode_reaction(body: bytes) -> tuple[bytes, str, bool]:
+    """Parse a reaction body; raise ReactionError when malformed."""
+    if len(body) < MESSAGE_ID_LEN + 2 or body[MESSAGE_ID_LEN] not in (0, 1):
+        raise ReactionError("too short or bad flag")
+    try:
+        emoji = body[MESSAGE_ID_LEN + 1 :].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ReactionError("emoji is not UTF-8") from None
+    if len(emoji) > 16 or not emoji.isprintable():
+        raise ReactionError("not a single emoji")
+    return body[:MESSAGE_ID_LEN], emoji, body[MESSAGE_ID_LEN] == 1

@@ -57,6 +57,14 @@ class ReceiptChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ReactionChanged:
+    """Someone (maybe we) reacted to a message, or took a reaction back."""
+
+    room: bytes
+    message_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class TypingChanged:
     """A peer started or stopped typing in a room."""
 
@@ -97,6 +105,7 @@ Event = (
     | PeerUpdated
     | MessageAdded
     | ReceiptChanged
+    | ReactionChanged
     | TypingChanged
     | ContactRequest
     | SecurityWarning

@@ -27,11 +27,15 @@ from p2pchat.identity import (
     PeerIdError,
     decode_peer_id,
     encode_peer_id,
+    safety_number,
     short_id,
 )
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.envelopes import (
+    ReactionError,
+    decode_reaction,
     direct_room_id,
+    encode_reaction,
     envelope_is_authentic,
     envelope_to_row,
     new_message_id,
@@ -45,6 +49,7 @@ from p2pchat.node.events import (
     PeerOffline,
     PeerOnline,
     PeerUpdated,
+    ReactionChanged,
     ReceiptChanged,
     SecurityWarning,
     TypingChanged,
@@ -56,6 +61,7 @@ from p2pchat.profile import Profile, clean_display_name
 from p2pchat.store import (
     Message,
     MessageStatus,
+    NewMessage,
     OutboxItem,
     Peer,
     Store,
@@ -81,6 +87,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Message kinds shown in a conversation; others (reactions) change how those look.
+DISPLAY_KINDS = frozenset({"text", "file", "system"})
+KIND_REACTION = "reaction"
+MAX_EMOJI_CHARS = 16
+SETTING_DOWNLOAD_DIR = "download_dir"
+TEXT_SETTINGS = {SETTING_DOWNLOAD_DIR: ""}
 SETTING_READ_RECEIPTS = "read_receipts"
 SETTING_TYPING = "typing_indicators"
 SETTING_ANNOUNCE = "announce"
@@ -120,8 +132,42 @@ class PeerInfo:
         return encode_peer_id(self.peer_id)
 
 
+@dataclass(frozen=True)
+class RoomInfo:
+    """A conversation as the room list shows it."""
+
+    room_id: bytes
+    kind: str
+    name: str
+    peer_id: bytes | None
+    unread: int
+    last_message: Message | None
+    online: bool
+
+
+@dataclass(frozen=True)
+class ReactionInfo:
+    """One emoji someone put on a message."""
+
+    message_id: bytes
+    author: bytes
+    emoji: str
+
+
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
     return store.pending_for(peer, OUTBOX_PAGE, after_id=after)
+
+
+def apply_reaction(store: Store, message: Message | NewMessage) -> None:
+    """Record a reaction envelope's effect, if its target is a message of the same room."""
+    target, emoji, on = decode_reaction(message.body)
+    original = store.get_message(target)
+    if original is None or original.room != message.room:
+        return
+    if on:
+        store.add_reaction(target, message.author, emoji)
+    else:
+        store.remove_reaction(target, message.author, emoji)
 
 
 @dataclass
@@ -153,6 +199,7 @@ class Node:
         self._states: dict[bytes, str] = {}
         self._names: dict[bytes, str] = {}
         self._settings: dict[str, bool] = dict(BOOL_SETTINGS)
+        self._text_settings: dict[str, str] = dict(TEXT_SETTINGS)
         self._lamport = 0
         self._write_q: asyncio.Queue[tuple[Callable[[Store], Any], asyncio.Future[Any]]] = (
             asyncio.Queue()
@@ -334,7 +381,7 @@ class Node:
 
     async def _load_state(self) -> None:
         def load(store: Store) -> tuple[list[Peer], dict[str, str | None]]:
-            settings = {key: store.get_setting(key) for key in BOOL_SETTINGS}
+            settings = {key: store.get_setting(key) for key in [*BOOL_SETTINGS, *TEXT_SETTINGS]}
             return store.list_peers(), settings
 
         peers, settings = await self._read(load)
@@ -343,7 +390,11 @@ class Node:
             if peer.name:
                 self._names[peer.id] = peer.name
         for key, value in settings.items():
-            if value is not None:
+            if value is None:
+                continue
+            if key in TEXT_SETTINGS:
+                self._text_settings[key] = value
+            else:
                 self._settings[key] = value == "1"
 
     async def _add_initial_targets(self) -> None:
@@ -539,6 +590,8 @@ class Node:
             )
             status = MessageStatus.SENT if online else MessageStatus.QUEUED
             store.add_messages([envelope_to_row(env, now, status)])
+            if kind == KIND_REACTION:
+                apply_reaction(store, envelope_to_row(env, now, status))
             store.enqueue(peer_id, encode_frame(MessageFrame(env=env)), env.id, created_at=now)
             message = store.get_message(env.id)
             assert message is not None
@@ -547,7 +600,10 @@ class Node:
         message, became_contact, env = await self._write(work)
         if became_contact:
             self._set_state(peer_id, "contact")
-        self._emit(MessageAdded(message, incoming=False))
+        if kind == KIND_REACTION:
+            self._emit(ReactionChanged(room, decode_reaction(body)[0]))
+        else:
+            self._emit(MessageAdded(message, incoming=False))
         if self.links.write(peer_id, MessageFrame(env=env)):
             await self.links.flush(peer_id)
         else:
@@ -613,8 +669,113 @@ class Node:
     # ================================================================ history
 
     async def history(self, room: bytes, limit: int = 200) -> list[Message]:
-        """The latest ``limit`` messages of a room, oldest first."""
-        return await self._read(lambda s: s.latest_messages(room, limit))
+        """The latest displayable messages of a room (at most ``limit``), oldest first."""
+        rows = await self._read(lambda s: s.latest_messages(room, limit))
+        return [m for m in rows if m.kind in DISPLAY_KINDS]
+
+    async def older_messages(self, room: bytes, before: Message, limit: int = 200) -> list[Message]:
+        """Displayable messages shown before ``before`` (for scrolling up), oldest first."""
+        rows = await self._read(lambda s: s.messages_before(room, before.cursor, limit))
+        return [m for m in rows if m.kind in DISPLAY_KINDS]
+
+    async def list_rooms(self) -> list[RoomInfo]:
+        """Every conversation, most recent activity first, with unread counts."""
+
+        def load(store: Store) -> list[tuple[Any, list[bytes]]]:
+            return [(r, [m.peer for m in store.members(r.room.id)]) for r in store.list_rooms()]
+
+        rooms = []
+        for summary, members in await self._read(load):
+            room = summary.room
+            peer = next((m for m in members if m != self.me), None)
+            if room.kind == "direct" and peer is not None:
+                name = self.peer_name(peer)
+                online = self.links.is_online(peer)
+            else:
+                name = room.name or room.id.hex()[:8]
+                online = any(self.links.is_online(m) for m in members if m != self.me)
+            rooms.append(
+                RoomInfo(
+                    room.id,
+                    room.kind,
+                    name,
+                    peer if room.kind == "direct" else None,
+                    summary.unread,
+                    summary.last_message,
+                    online,
+                )
+            )
+        return rooms
+
+    async def open_direct_room(self, peer_id: bytes) -> bytes:
+        """Make sure the one-to-one room with ``peer_id`` exists; return its id."""
+        room = direct_room_id(self.me, peer_id)
+        await self._write(lambda s: self._ensure_direct(s, room, peer_id, now_ms()))
+        return room
+
+    async def room_peer(self, room: bytes) -> bytes | None:
+        """The other person of a direct room (None for group rooms or unknown rooms)."""
+
+        def load(store: Store) -> bytes | None:
+            info = store.get_room(room)
+            if info is None or info.kind != "direct":
+                return None
+            return next((m.peer for m in store.members(room) if m.peer != self.me), None)
+
+        return await self._read(load)
+
+    async def send_message(self, room: bytes, text: str, reply_to: bytes | None = None) -> Message:
+        """Write a text message into a room (the person writes to a room, not a peer)."""
+        peer = await self.room_peer(room)
+        if peer is None:
+            raise NodeError("this room does not exist or is not a direct chat")
+        return await self.send_text(peer, text, reply_to)
+
+    async def react(self, message_id: bytes, emoji: str, on: bool = True) -> None:
+        """Add (or with ``on=False`` remove) our emoji reaction to a message."""
+        emoji = emoji.strip()
+        if not emoji or len(emoji) > MAX_EMOJI_CHARS or not emoji.isprintable():
+            raise NodeError("a reaction is one emoji")
+        target = await self.get_message(message_id)
+        if target is None:
+            raise NodeError("no such message")
+        peer = await self.room_peer(target.room)
+        if peer is None:
+            raise NodeError("reactions are only supported in direct chats for now")
+        body = encode_reaction(message_id, emoji, on)
+        await self._send_envelope(peer, KIND_REACTION, body, None)
+
+    async def reactions(self, message_ids: Sequence[bytes]) -> dict[bytes, list[ReactionInfo]]:
+        """Reactions on these messages, by message id."""
+        found = await self._read(lambda s: s.reactions_for(message_ids))
+        return {
+            mid: [ReactionInfo(r.message_id, r.author, r.emoji) for r in rows]
+            for mid, rows in found.items()
+        }
+
+    def safety_number(self, peer_id: bytes) -> str:
+        """The 60-digit number both people compare to rule out a man in the middle."""
+        return safety_number(self.me, peer_id)
+
+    async def peer_info(self, peer_id: bytes) -> PeerInfo | None:
+        """One peer's details, or None if unknown."""
+        for info in await self.list_peers():
+            if info.peer_id == peer_id:
+                return info
+        return None
+
+    def text_setting(self, key: str) -> str:
+        """A text setting such as the download folder ('' = default)."""
+        if key not in TEXT_SETTINGS:
+            raise NodeError(f"unknown setting {key!r}")
+        return self._text_settings.get(key, TEXT_SETTINGS[key])
+
+    async def set_text_setting(self, key: str, value: str) -> None:
+        """Change a text setting; stored so it survives restarts."""
+        if key not in TEXT_SETTINGS:
+            raise NodeError(f"unknown setting {key!r}")
+        await self._write(lambda s: s.set_setting(key, value))
+        self._text_settings[key] = value
 
     async def get_message(self, message_id: bytes) -> Message | None:
         """One stored message."""
@@ -807,12 +968,18 @@ class Node:
             return "relayed direct message"
         if env.room != self.direct_room(item.peer):
             return "message for a room we are not in"
-        if env.kind != "text":
+        if env.kind == "text":
+            try:
+                env.body.decode("utf-8")
+            except UnicodeDecodeError:
+                return "text is not UTF-8"
+        elif env.kind == KIND_REACTION:
+            try:
+                decode_reaction(env.body)
+            except ReactionError as exc:
+                return f"bad reaction: {exc}"
+        else:
             return f"unsupported kind {env.kind!r}"
-        try:
-            env.body.decode("utf-8")
-        except UnicodeDecodeError:
-            return "text is not UTF-8"
         state = self._states.get(item.peer, "unknown")
         if state == "unknown":
             if not self._request_bucket.allow():
@@ -855,7 +1022,11 @@ class Node:
             rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
             inserted = store.add_messages(rows)
             stored = [store.get_message(r.id) for r, new in zip(rows, inserted, strict=True) if new]
-            return [m for m in stored if m is not None], promoted
+            messages = [m for m in stored if m is not None]
+            for m in messages:
+                if m.kind == KIND_REACTION:
+                    apply_reaction(store, m)
+            return messages, promoted
 
         stored, promoted = await self._write(work)
         for item in accepted:
@@ -864,7 +1035,11 @@ class Node:
             self._states[peer] = "request"
             self._emit(ContactRequest(peer, self._names.get(peer, short_id(peer))))
         for message in stored:
-            self._emit(MessageAdded(message, incoming=True))
+            if message.kind == KIND_REACTION:
+                target, _, _ = decode_reaction(message.body)
+                self._emit(ReactionChanged(message.room, target))
+            else:
+                self._emit(MessageAdded(message, incoming=True))
         # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
         acks: dict[bytes, list[bytes]] = defaultdict(list)
         for item in accepted:

@@ -100,7 +100,7 @@ _V1: Final[tuple[str, ...]] = (
     # last_read_rowid, and carrying author makes that walk index-only (a room's rows are
     # scattered through the table, so visiting each row would cost a page read apiece).
     """
-    CREATE INDEX messages_arrival ON messages (room, rowid, author)
+    CREATE INDEX messages_arrival ON messages (room, rowid, author, kind)
     """,
     # Highest contiguous seq per (room, author), kept up to date by add_messages, so
     # anti-entropy never has to scan a room's history to say what it has.

@@ -92,7 +92,7 @@ SQL_BEFORE: Final = """
 SQL_UNREAD: Final = """
     SELECT count(*) FROM (
         SELECT 1 FROM messages INDEXED BY messages_arrival
-        WHERE room = ? AND rowid > ? AND author IS NOT ?
+        WHERE room = ? AND rowid > ? AND author IS NOT ? AND kind != 'reaction'
         LIMIT ?
     )
 """
@@ -751,7 +751,7 @@ class Store:
             return []
         rows = self._all(
             f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
-            " WHERE room = ? AND rowid > ? AND author != ? AND status < ?"
+            " WHERE room = ? AND rowid > ? AND author != ? AND status < ? AND kind != 'reaction'"
             " ORDER BY rowid LIMIT ?",
             (room_id, room.last_read_rowid, self_id, int(MessageStatus.READ), limit),
         )
