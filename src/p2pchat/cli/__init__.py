@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from p2pchat import __version__
 from p2pchat.cli import chat_cmds, doctor, identity_cmds, serve
-from p2pchat.cli.common import CliError, add_common
+from p2pchat.cli.common import CliError, add_common, add_node_options
 
 EXIT_USAGE = 2
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run without a subcommand to open the chat app.",
     )
     add_common(parser, suppress_defaults=False)
+    add_node_options(parser)
     parser.add_argument("--version", action="version", version=f"p2pchat {__version__}")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     identity_cmds.register(subs, common)
@@ -42,8 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
-        return 0
+        from p2pchat.cli.app import cmd_app
+
+        handler = cmd_app
     try:
         result = handler(args)
     except CliError as exc:
