@@ -365,7 +365,14 @@ class Discovery:
                 log.debug("could not resolve %s in time", name)
                 return
             event = parse_service_info(info)
-            if event is None or event.peer_id == self._peer_id or self._stopped:
+            if event is None:
+                # A record we accepted has turned bad (e.g. more address records arrived in a
+                # later packet, past MAX_ADDRESSES): withdraw it rather than keep a stale hint.
+                withdrawn = self._seen.pop(key, None)
+                if withdrawn is not None and not self._stopped:
+                    self._emit(PeerLost(withdrawn.peer_id))
+                return
+            if event.peer_id == self._peer_id or self._stopped:
                 return
             if self._seen.get(key) == event:
                 return  # address refreshes that change nothing are not news
