@@ -212,3 +212,17 @@ def test_check_constraints_reject_unknown_states(store: Store, bad: str) -> None
     store.upsert_peer(peer(1))
     with pytest.raises(sqlite3.IntegrityError):
         store.set_peer_state(peer(1), bad)  # type: ignore[arg-type]
+
+
+def test_prune_strangers_keeps_the_newest_and_never_touches_contacts(store: Store) -> None:
+    for i in range(10):
+        store.upsert_peer(peer(i), name=f"stranger {i}", last_seen=1000 + i)
+        store.add_address(peer(i), "10.0.0.1", 4000 + i, "last")
+    store.upsert_peer(peer(50), state="contact", last_seen=1)
+    store.upsert_peer(peer(51), state="blocked", last_seen=1)
+    store.upsert_peer(peer(52), state="request", last_seen=1)
+    assert store.prune_strangers(3) == 7
+    left = {p.id for p in store.list_peers()}
+    assert left == {peer(9), peer(8), peer(7), peer(50), peer(51), peer(52)}
+    assert store.addresses_for(peer(0)) == []
+    assert len(store.addresses_for(peer(9))) == 1

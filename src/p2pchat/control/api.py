@@ -76,15 +76,9 @@ class NodeApi:
         try:
             return await handler(params or {})
         except PeerLookupError as exc:
-            raise ApiError(
-                str(exc), candidates=[peer_json(p) for p in await self._infos(exc)]
-            ) from None
+            raise ApiError(str(exc), candidates=[peer_json(p) for p in exc.candidates]) from None
         except NodeError as exc:
             raise ApiError(str(exc)) from None
-
-    async def _infos(self, exc: PeerLookupError) -> list[Any]:
-        wanted = {p.id for p in exc.candidates}
-        return [p for p in await self.node.list_peers() if p.peer_id in wanted]
 
     async def _peer(self, params: JSONDict) -> bytes:
         return await self.node.resolve_peer(_str(params, "peer", max_len=200))

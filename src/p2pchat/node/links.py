@@ -38,6 +38,7 @@ OnFrame = Callable[[Connection, Frame], Awaitable[None]]
 OnUp = Callable[[Connection, bool], Awaitable[None]]
 OnDown = Callable[[bytes, str], Awaitable[None]]
 OnMismatch = Callable[[PeerMismatchError, str, int], Awaitable[None]]
+ShouldDial = Callable[[bytes], bool]
 
 
 @dataclass
@@ -76,8 +77,10 @@ class LinkManager:
         on_up: OnUp,
         on_down: OnDown,
         on_mismatch: OnMismatch,
+        should_dial: ShouldDial = lambda _peer: True,
     ) -> None:
         self.me = me
+        self._should_dial = should_dial
         self._local = local
         self.config = config
         self._on_frame = on_frame
@@ -172,20 +175,28 @@ class LinkManager:
         key = (host, port)
         target = self.targets.get(key)
         if target is None:
-            target = self.targets[key] = Target(host, port, source, expected_peer)
+            self.targets[key] = Target(host, port, source, expected_peer)
         else:
             if expected_peer is not None:
                 target.expected_peer = expected_peer
             if source in ("manual", "mdns"):
+                # Fresh news (announced, or typed by the person): try again now. A
+                # remembered address seen again keeps its backoff.
                 target.source = source
-        target.failures = 0
-        target.next_at = 0.0
+                target.failures = 0
+                target.next_at = 0.0
         self._wake.set()
 
     def remove_targets(self, source: str, peer_id: bytes) -> None:
         """Forget addresses of ``peer_id`` learned from ``source`` (e.g. mDNS lost)."""
         for key, target in list(self.targets.items()):
             if target.source == source and target.expected_peer == peer_id:
+                del self.targets[key]
+
+    def forget_peer(self, peer_id: bytes) -> None:
+        """Stop dialling ``peer_id`` at any address (e.g. it was blocked)."""
+        for key, target in list(self.targets.items()):
+            if target.expected_peer == peer_id:
                 del self.targets[key]
 
     def redial_soon(self, peer_id: bytes) -> None:
@@ -201,8 +212,9 @@ class LinkManager:
         for target in self.targets.values():
             if target.dialing or target.next_at > now:
                 continue
-            if target.expected_peer is not None and (
-                target.expected_peer == self.me or self.is_online(target.expected_peer)
+            peer = target.expected_peer
+            if peer is not None and (
+                peer == self.me or self.is_online(peer) or not self._should_dial(peer)
             ):
                 continue
             due.append(target)
@@ -242,10 +254,15 @@ class LinkManager:
             return
         finally:
             target.dialing = False
-        target.failures = 0
         if target.expected_peer is None:
             target.expected_peer = conn.remote.peer_id
         await self._serve(conn)
+
+    def _backoff_peer(self, peer_id: bytes) -> None:
+        """A link to ``peer_id`` died young: wait longer before each new attempt."""
+        for target in self.targets.values():
+            if target.expected_peer == peer_id:
+                self._backoff(target)
 
     def _backoff(self, target: Target) -> None:
         target.failures += 1
@@ -286,11 +303,13 @@ class LinkManager:
             replaced = True
         elif len(self.links) >= self.config.max_links:
             await conn.close("too many peers")
+            self._backoff_peer(peer)
             return
         link = Link(conn)
         self.links[peer] = link
         if replaced and old is not None:
             await old.conn.close("replaced by a newer connection")
+        started = time.monotonic()
         try:
             await self._on_up(conn, replaced)
             await self._read_loop(link)
@@ -301,7 +320,13 @@ class LinkManager:
                 await conn.close(reason)
                 if not self._stopping:
                     await self._on_down(peer, reason)
-                    self.redial_soon(peer)
+                    # A link that lived a while was healthy: reconnect at once. One that
+                    # died young (refused, blocked, crashing peer) must not be redialled
+                    # in a tight loop: back off as for a failed dial.
+                    if time.monotonic() - started >= self.config.keepalive_interval:
+                        self.redial_soon(peer)
+                    else:
+                        self._backoff_peer(peer)
 
     async def _read_loop(self, link: Link) -> None:
         conn = link.conn

@@ -64,6 +64,7 @@ from p2pchat.store import (
     NewMessage,
     OutboxItem,
     Peer,
+    PeerState,
     Store,
     StoreWorker,
     now_ms,
@@ -98,6 +99,9 @@ SETTING_TYPING = "typing_indicators"
 SETTING_ANNOUNCE = "announce"
 BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
 MAX_BATCH = 512
+# Peers that connected but were never accepted, kept so the person can still write to
+# someone seen earlier; the oldest are forgotten beyond this many.
+MAX_STRANGERS = 200
 MAX_TEXT_BYTES = MAX_BODY
 OUTBOX_PAGE = 256
 
@@ -109,7 +113,7 @@ class NodeError(Exception):
 class PeerLookupError(NodeError):
     """A name or id matched no peer, or several; ``candidates`` lists the near misses."""
 
-    def __init__(self, message: str, candidates: Sequence[Peer] = ()) -> None:
+    def __init__(self, message: str, candidates: Sequence[PeerInfo] = ()) -> None:
         super().__init__(message)
         self.candidates = list(candidates)
 
@@ -194,10 +198,13 @@ class Node:
             on_up=self._on_link_up,
             on_down=self._on_link_down,
             on_mismatch=self._on_mismatch,
+            should_dial=lambda peer: self._states.get(peer) != "blocked",
         )
         self.discovery: Discovery | None = None
         self._states: dict[bytes, str] = {}
         self._names: dict[bytes, str] = {}
+        # Where each connected peer listens; written to the store only for peers we keep.
+        self._addresses: dict[bytes, tuple[str, int]] = {}
         self._settings: dict[str, bool] = dict(BOOL_SETTINGS)
         self._text_settings: dict[str, str] = dict(TEXT_SETTINGS)
         self._lamport = 0
@@ -456,6 +463,12 @@ class Node:
                     peer.id, peer.name, peer.state, peer.verified, online, addr, peer.last_seen
                 )
             )
+        listed = {i.peer_id for i in infos}
+        for peer_id, link in list(self.links.links.items()):
+            if peer_id not in listed and not link.conn.is_closed:
+                remote = link.conn.remote
+                addr = f"{remote.host}:{remote.port}" if remote.port else remote.host
+                infos.append(PeerInfo(peer_id, remote.name, "unknown", False, True, addr, None))
         infos.sort(key=lambda p: (not p.online, p.state == "blocked", (p.name or "").lower()))
         return infos
 
@@ -467,15 +480,15 @@ class Node:
         query = text.strip()
         with contextlib.suppress(PeerIdError):
             return decode_peer_id(query)
-        peers = await self._read(lambda s: s.list_peers())
+        peers = await self.list_peers()
         lowered = query.casefold()
         by_name = [p for p in peers if (p.name or "").casefold() == lowered]
         by_prefix = (
-            [p for p in peers if encode_peer_id(p.id).startswith(query.lower())]
+            [p for p in peers if p.peer_id_text.startswith(query.lower())]
             if len(query) >= 4
             else []
         )
-        matches = {p.id: p for p in [*by_name, *by_prefix]}
+        matches = {p.peer_id: p for p in [*by_name, *by_prefix]}
         if len(matches) == 1:
             return next(iter(matches))
         if not matches:
@@ -495,9 +508,9 @@ class Node:
         room = direct_room_id(self.me, peer_id)
 
         def work(store: Store) -> list[bytes]:
-            if store.get_peer(peer_id) is None:
+            if store.get_peer(peer_id) is None and peer_id not in self._names:
                 raise NodeError("unknown peer")
-            store.set_peer_state(peer_id, "contact")
+            self._remember(store, peer_id, "contact")
             if store.get_room(room) is None:
                 return []
             held = store.latest_messages(room, limit=MAX_IDS_PER_RECEIPT)
@@ -511,8 +524,9 @@ class Node:
 
     async def block(self, peer_id: bytes) -> None:
         """Block a peer: their frames are dropped and their connections refused."""
-        await self._write(lambda s: (s.upsert_peer(peer_id), s.set_peer_state(peer_id, "blocked")))
+        await self._write(lambda s: self._remember(s, peer_id, "blocked"))
         self._set_state(peer_id, "blocked")
+        self.links.forget_peer(peer_id)
         link = self.links.links.get(peer_id)
         if link is not None:
             await link.conn.close("blocked")
@@ -523,7 +537,19 @@ class Node:
 
     async def set_verified(self, peer_id: bytes, verified: bool = True) -> None:
         """Record that the person compared safety numbers with this peer."""
-        await self._write(lambda s: s.set_verified(peer_id, verified))
+        await self._write(lambda s: (self._remember(s, peer_id), s.set_verified(peer_id, verified)))
+
+    def _remember(self, store: Store, peer_id: bytes, state: PeerState | None = None) -> Peer:
+        """Persist a peer we now care about, with its name and last address.
+
+        Strangers that merely connected stay in memory: a LAN attacker must not be able
+        to grow the store (or the peer list) without bound.
+        """
+        peer = store.upsert_peer(peer_id, name=self._names.get(peer_id), state=state)
+        address = self._addresses.get(peer_id)
+        if address is not None:
+            store.add_address(peer_id, address[0], address[1], "last")
+        return peer
 
     def _set_state(self, peer_id: bytes, state: str) -> None:
         if self._states.get(peer_id) != state:
@@ -565,7 +591,7 @@ class Node:
         now = now_ms()
 
         def work(store: Store) -> tuple[Message, bool, Envelope]:
-            peer = store.get_peer(peer_id) or store.upsert_peer(peer_id, last_seen=None)
+            peer = store.get_peer(peer_id) or self._remember(store, peer_id)
             if peer.state == "blocked":
                 raise NodeError("you blocked this peer; unblock them to send")
             became_contact = peer.state != "contact"
@@ -804,17 +830,21 @@ class Node:
         port = remote.port
         self._check_impersonation(peer, remote.name)
 
-        def work(store: Store) -> tuple[bool, list[tuple[int, bytes, bytes | None]]]:
-            before = store.get_peer(peer)
+        previous_name = self._names.get(peer)
+        self._names[peer] = remote.name
+        if port:
+            self._addresses[peer] = (host, port)
+        stranger = self._states.setdefault(peer, "unknown") == "unknown"
+
+        def work(store: Store) -> None:
             store.upsert_peer(peer, name=remote.name, last_seen=now)
             if port:
                 store.add_address(peer, host, port, "last")
-            renamed = before is not None and before.name != remote.name
-            return renamed, []
+            if stranger:
+                store.prune_strangers(MAX_STRANGERS)
 
-        renamed, _ = await self._write(work)
-        self._names[peer] = remote.name
-        self._states.setdefault(peer, "unknown")
+        await self._write(work)
+        renamed = previous_name is not None and previous_name != remote.name
         if port:
             self.links.add_target(host, port, "last", peer)
         if not replaced:
@@ -923,8 +953,8 @@ class Node:
 
     async def _on_profile(self, peer: bytes, name: str) -> None:
         self._check_impersonation(peer, name)
-        await self._write(lambda s: s.upsert_peer(peer, name=name))
         self._names[peer] = name
+        await self._write(lambda s: s.upsert_peer(peer, name=name))
         self._emit(PeerUpdated(peer, name, self._states.get(peer, "unknown")))
 
     async def _on_receipt(self, peer: bytes, frame: Receipt) -> None:
@@ -1016,7 +1046,7 @@ class Node:
             for peer in {i.peer for i in accepted}:
                 existing = store.get_peer(peer)
                 if existing is None or existing.state == "unknown":
-                    store.upsert_peer(peer, state="request")
+                    self._remember(store, peer, "request")
                     promoted.append(peer)
                 self._ensure_direct(store, direct_room_id(self.me, peer), peer, now)
             rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]

@@ -410,6 +410,19 @@ class Store:
         wanted = name.casefold()
         return [p for p in self.list_peers() if p.name is not None and p.name.casefold() == wanted]
 
+    def prune_strangers(self, keep: int) -> int:
+        """Forget all but the ``keep`` most recently seen peers in state ``unknown``.
+
+        Anyone on the LAN can complete a handshake; keeping every such peer forever would
+        let them grow the store without bound. Contacts, requests and blocked peers are
+        never pruned. Returns how many peers were forgotten (their addresses go too).
+        """
+        return self._write(
+            "DELETE FROM peers WHERE id IN (SELECT id FROM peers WHERE state = 'unknown'"
+            " ORDER BY last_seen DESC, id LIMIT -1 OFFSET ?)",
+            (keep,),
+        )
+
     def set_peer_state(self, peer_id: bytes, state: PeerState) -> bool:
         """Set a known peer's state; return False when the peer is unknown."""
         return self._write("UPDATE peers SET state = ? WHERE id = ?", (state, peer_id)) > 0

@@ -1,0 +1,62 @@
+"""How times, days and delivery states read on screen (local time, short forms)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from rich.text import Text
+
+from p2pchat.node import MessageStatus
+
+#: Own-message delivery marks: different shapes (not only colours) so they stay
+#: distinct on a monochrome terminal and for colour-blind people.
+TICKS: dict[int, tuple[str, str, str]] = {
+    MessageStatus.QUEUED: ("◷", "yellow", "queued: waiting for them to come online"),
+    MessageStatus.SENT: ("✓", "grey62", "sent"),
+    MessageStatus.DELIVERED: ("✓✓", "grey85", "delivered"),
+    MessageStatus.READ: ("✔✔", "bold bright_cyan", "read"),
+}
+#: Consecutive messages of one author closer than this share one name line.
+GROUP_GAP_MS = 5 * 60 * 1000
+
+
+def local(ms: int) -> datetime:
+    """A stored millisecond timestamp as local time."""
+    return datetime.fromtimestamp(ms / 1000)
+
+
+def clock(ms: int) -> str:
+    """``14:05``."""
+    return local(ms).strftime("%H:%M")
+
+
+def day_label(day: date, today: date) -> str:
+    """``Today``, ``Yesterday``, ``Monday 30 November`` or with the year when not this one."""
+    if day == today:
+        return "Today"
+    if day == today - timedelta(days=1):
+        return "Yesterday"
+    if day.year == today.year:
+        return f"{day:%A} {day.day} {day:%B}"
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def tick(status: int) -> Text:
+    """The delivery mark for one of our messages."""
+    symbol, style, _ = TICKS.get(status, TICKS[MessageStatus.QUEUED])
+    return Text(symbol, style=style)
+
+
+def tick_meaning(status: int) -> str:
+    """The words behind a delivery mark (tooltips, docs)."""
+    return TICKS.get(status, TICKS[MessageStatus.QUEUED])[2]
+
+
+def last_seen(ms: int | None, now_ms: int) -> str:
+    """``last seen 14:05`` / ``last seen 3 Dec`` / ``never seen``."""
+    if not ms:
+        return "offline"
+    seen = local(ms)
+    if seen.date() == local(now_ms).date():
+        return f"last seen {seen:%H:%M}"
+    return f"last seen {seen.day} {seen:%b}"

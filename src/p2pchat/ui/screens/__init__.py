@@ -1,0 +1,1 @@
+"""Screens: the chat itself, and modal dialogs over it (settings, verification, ...)."""

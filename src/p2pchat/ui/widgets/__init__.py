@@ -1,0 +1,1 @@
+"""Widgets of the chat screen: sidebar, header, message list and items, composer."""

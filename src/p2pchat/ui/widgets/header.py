@@ -1,0 +1,41 @@
+"""The conversation header: who, whether they are online or typing, verified or not."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from p2pchat.node import PeerInfo
+from p2pchat.ui.format import last_seen
+from p2pchat.ui.text import literal
+
+
+def header_text(name: str, info: PeerInfo | None, typing: bool, now_ms: int) -> Text:
+    """Two lines: name and badge; presence and short id."""
+    line = literal(name, "bold", multiline=False)
+    if info is not None and info.verified:
+        line.append("  ✔ verified", "bold green")
+    elif info is not None:
+        line.append("  ⚠ not verified (f3)", "yellow")
+    if info is not None and info.state == "request":
+        line.append("  · contact request", "bold bright_yellow")
+    elif info is not None and info.state == "blocked":
+        line.append("  · blocked", "bold red")
+    line.append("\n")
+    if typing:
+        line.append("typing…", "italic bright_green")
+    elif info is not None and info.online:
+        line.append("● online", "bright_green")
+    else:
+        line.append("○ " + last_seen(info.last_seen if info else None, now_ms), "grey62")
+    if info is not None:
+        line.append(f"   {info.peer_id_text[:8]}", "grey50")
+    return line
+
+
+class ConversationHeader(Static):
+    """Name, presence and verification of the open conversation."""
+
+    def show(self, name: str, info: PeerInfo | None, typing: bool, now_ms: int) -> None:
+        """Redraw for the given state."""
+        self.update(header_text(name, info, typing, now_ms))

@@ -1,0 +1,153 @@
+"""One message in a conversation: name and time, quoted reply, body, reactions, ticks.
+
+A widget per message (not a log line) because its delivery mark and reactions change
+after it is shown. Everything the author wrote goes through ``text.literal``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message as TextualMessage
+from textual.widget import Widget
+
+from p2pchat.node import Message, ReactionInfo
+from p2pchat.ui.format import clock, tick
+from p2pchat.ui.text import literal, one_line, with_links
+
+META_WIDTH = 9
+
+
+@dataclass
+class ItemView:
+    """What a MessageItem shows, resolved by the list (names, quote, reactions)."""
+
+    message: Message
+    author: str
+    author_style: str
+    mine: bool
+    show_header: bool = True
+    quote: tuple[str, str] | None = None  # (author name, one-line text)
+    reactions: list[ReactionInfo] = field(default_factory=list)
+    me: bytes = b""
+
+
+def body_text(message: Message) -> str:
+    """A message's text as stored (files and unknown kinds get a short description)."""
+    if message.kind == "file":
+        return "📎 a file (file transfer is not available in this version)"
+    return message.body.decode("utf-8", errors="replace")
+
+
+class MessageItem(Widget, can_focus=True):
+    """A message; focus it (click, or ↑ from an empty composer) to reply or react."""
+
+    BINDINGS = [  # noqa: RUF012 - Textual's convention
+        Binding("r,enter", "reply", "Reply"),
+        Binding("e,plus", "react", "React"),
+        Binding("c", "copy", "Copy", show=False),
+        Binding("o", "open_link", "Open link", show=False),
+        *[Binding(str(i + 1), f"quick_react({i})", f"React {i + 1}", show=False) for i in range(6)],
+    ]
+
+    class Action(TextualMessage):
+        """The person asked to do ``action`` with this message (handled by the pane)."""
+
+        def __init__(self, item: MessageItem, action: str, arg: int = -1) -> None:
+            super().__init__()
+            self.item = item
+            self.action = action
+            self.arg = arg
+
+    def __init__(self, view: ItemView) -> None:
+        super().__init__(classes="mine" if view.mine else "theirs")
+        self.view = view
+        if view.message.kind == "system":
+            self.add_class("system")
+        if not view.show_header:
+            self.add_class("grouped")
+
+    @property
+    def message(self) -> Message:
+        """The stored message shown here."""
+        return self.view.message
+
+    def set_status(self, status: int) -> None:
+        """Show a new delivery state (it only moves forward)."""
+        msg = self.view.message
+        if status > msg.status:
+            self.view.message = replace(msg, status=status)
+            self.refresh(layout=False)
+
+    def set_reactions(self, reactions: list[ReactionInfo]) -> None:
+        """Show a new set of reactions."""
+        self.view.reactions = reactions
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        """Name line, quote, body and reactions on the left; time and tick on the right."""
+        view = self.view
+        msg = view.message
+        if msg.kind == "system":
+            return literal(body_text(msg), "italic grey62")
+        left = Text(end="")
+        if view.show_header:
+            left.append_text(literal(view.author, view.author_style, multiline=False))
+            left.append("\n")
+        if view.quote is not None:
+            who, what = view.quote
+            left.append("▎ ", "grey50")
+            left.append_text(literal(who, "italic grey70", multiline=False))
+            left.append(": ", "grey50")
+            left.append_text(literal(what, "italic grey62", multiline=False))
+            left.append("\n")
+        left.append_text(with_links(literal(body_text(msg))))
+        if view.reactions:
+            left.append("\n")
+            left.append_text(self._reactions_text())
+        meta = Text(clock(msg.sent_at), style="grey50", end="")
+        if view.mine:
+            meta.append(" ")
+            meta.append_text(tick(msg.status))
+        grid = Table.grid(expand=True)
+        grid.add_column(ratio=1, overflow="fold")
+        grid.add_column(width=META_WIDTH, justify="right", no_wrap=True)
+        grid.add_row(left, meta)
+        return grid
+
+    def _reactions_text(self) -> Text:
+        counts = Counter(r.emoji for r in self.view.reactions)
+        mine = {r.emoji for r in self.view.reactions if r.author == self.view.me}
+        out = Text(end="")
+        for i, (emoji, count) in enumerate(counts.most_common()):
+            if i:
+                out.append(" ")
+            style = "on grey30" if emoji in mine else "on grey19"
+            out.append_text(literal(f" {one_line(emoji, 16)} {count} ", style, multiline=False))
+        return out
+
+    def action_reply(self) -> None:
+        """Reply to this message."""
+        self.post_message(self.Action(self, "reply"))
+
+    def action_react(self) -> None:
+        """Pick a reaction for this message."""
+        self.post_message(self.Action(self, "react"))
+
+    def action_quick_react(self, index: int) -> None:
+        """Toggle one of the quick reactions (keys 1-6)."""
+        self.post_message(self.Action(self, "quick_react", index))
+
+    def action_copy(self) -> None:
+        """Copy the message text to the clipboard."""
+        self.app.copy_to_clipboard(body_text(self.message))
+        self.app.notify("Message copied", timeout=2)
+
+    def action_open_link(self) -> None:
+        """Open the first link of the message in the browser."""
+        self.post_message(self.Action(self, "open_link"))

@@ -1,0 +1,294 @@
+"""The scrolling list of one room's messages, paged so any history opens instantly.
+
+Opening a room loads only its latest page; scrolling to the top fetches the page
+before it and keeps the view where it was. New messages stick to the bottom while the
+person is at the bottom (Textual's anchor) and leave them alone when they scrolled up.
+Read receipts go only for incoming messages that are actually on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from rich.text import Text
+from textual import work
+from textual.containers import VerticalScroll
+from textual.message import Message as TextualMessage
+from textual.widget import Widget
+from textual.widgets import Static
+
+from p2pchat.node import Message, MessageStatus, ReactionInfo
+from p2pchat.ui.context import ChatContext, ctx
+from p2pchat.ui.format import GROUP_GAP_MS, day_label, local
+from p2pchat.ui.text import one_line
+from p2pchat.ui.widgets.message_item import ItemView, MessageItem, body_text
+
+PAGE = 60
+# Scrolling this close to the top fetches the previous page.
+NEAR_TOP = 2
+
+
+class DaySeparator(Static):
+    """``── Today ──`` between messages of different days."""
+
+    def __init__(self, day: date, today: date) -> None:
+        super().__init__(Text(f" {day_label(day, today)} ", end=""), markup=False)
+        self.day = day
+
+
+class UnreadMarker(Static):
+    """Where the person left off: messages below arrived since they last looked."""
+
+    def __init__(self) -> None:
+        super().__init__(Text(" new messages ", end=""), markup=False)
+
+
+class MessageList(VerticalScroll):
+    """Messages of the open room, oldest at the top."""
+
+    class Seen(TextualMessage):
+        """These incoming messages are on screen and were not read before."""
+
+        def __init__(self, room: bytes, ids: list[bytes]) -> None:
+            super().__init__()
+            self.room = room
+            self.ids = ids
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self.room: bytes | None = None
+        self.items: dict[bytes, MessageItem] = {}
+        self.oldest: Message | None = None
+        self.has_more = False
+        self.loading = False
+        self.can_mark_read = True
+        self._seen_sent: set[bytes] = set()
+
+    @property
+    def context(self) -> ChatContext:
+        """The app's shared context."""
+        return ctx(self)
+
+    # ------------------------------------------------------------------ building
+
+    async def _quotes(self, messages: Sequence[Message]) -> dict[bytes, tuple[str, str]]:
+        """Quote lines for the replies among ``messages`` (fetching originals as needed)."""
+        node = self.context.node
+        known = {m.id: m for m in messages}
+        known.update({i: it.message for i, it in self.items.items()})
+        quotes: dict[bytes, tuple[str, str]] = {}
+        for m in messages:
+            if m.reply_to is None or m.reply_to in quotes:
+                continue
+            original = known.get(m.reply_to) or await node.get_message(m.reply_to)
+            if original is None:
+                quotes[m.reply_to] = ("?", "a message that is not here")
+            else:
+                quotes[m.reply_to] = (
+                    self.context.name(original.author),
+                    one_line(body_text(original), 80),
+                )
+        return quotes
+
+    def _views(
+        self,
+        messages: Sequence[Message],
+        quotes: dict[bytes, tuple[str, str]],
+        reactions: dict[bytes, list[ReactionInfo]],
+        previous: Message | None,
+        unread_from: bytes | None,
+    ) -> list[Widget]:
+        """Widgets for ``messages`` (day separators, grouping, unread marker)."""
+        context = self.context
+        today = local(context.now_ms()).date()
+        widgets: list[Widget] = []
+        for m in messages:
+            day = local(m.sent_at).date()
+            new_day = previous is None or local(previous.sent_at).date() != day
+            if new_day:
+                widgets.append(DaySeparator(day, today))
+            marker = m.id == unread_from
+            if marker:
+                widgets.append(UnreadMarker())
+            grouped = (
+                previous is not None
+                and not new_day
+                and not marker
+                and previous.author == m.author
+                and previous.kind != "system"
+                and m.reply_to is None
+                and 0 <= m.sent_at - previous.sent_at < GROUP_GAP_MS
+            )
+            view = ItemView(
+                message=m,
+                author=context.name(m.author),
+                author_style=context.colour(m.author),
+                mine=m.author == context.me,
+                show_header=not grouped,
+                quote=quotes.get(m.reply_to) if m.reply_to else None,
+                reactions=reactions.get(m.id, []),
+                me=context.me,
+            )
+            item = MessageItem(view)
+            self.items[m.id] = item
+            widgets.append(item)
+            previous = m
+        return widgets
+
+    # ------------------------------------------------------------------ opening
+
+    async def show_room(self, room: bytes | None) -> None:
+        """Show the latest page of ``room`` (or nothing), with the unread marker."""
+        self.room = room
+        self.items = {}
+        self._seen_sent = set()
+        self.oldest = None
+        self.has_more = False
+        await self.remove_children()
+        if room is None:
+            return
+        node = self.context.node
+        messages = await node.history(room, PAGE)
+        if self.room != room:  # another room was opened meanwhile
+            return
+        self.oldest = messages[0] if messages else None
+        self.has_more = len(messages) >= PAGE
+        unread_from = next(
+            (
+                m.id
+                for m in messages
+                if m.author != self.context.me
+                and m.kind != "system"
+                and m.status < MessageStatus.READ
+            ),
+            None,
+        )
+        reactions = await node.reactions([m.id for m in messages])
+        quotes = await self._quotes(messages)
+        widgets = self._views(messages, quotes, reactions, None, unread_from)
+        await self.mount_all(widgets)
+        self.anchor()
+        marker = next((w for w in widgets if isinstance(w, UnreadMarker)), None)
+        if marker is not None:
+            self.call_after_refresh(self._show_marker, marker)
+        self.call_after_refresh(self.report_seen)
+
+    def _show_marker(self, marker: Widget) -> None:
+        if marker.virtual_region.y < self.max_scroll_y:
+            self.release_anchor()
+            self.scroll_to(y=max(0, marker.virtual_region.y - 1), animate=False, immediate=True)
+
+    # ------------------------------------------------------------------ paging
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """Fetch the previous page when the top comes into view; report what is seen."""
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= NEAR_TOP and self.has_more and not self.loading:
+            self.load_older()
+        if round(old_value) != round(new_value):
+            self.report_seen()
+
+    @work(exclusive=True, group="older", exit_on_error=False)
+    async def load_older(self) -> None:
+        """Prepend the page before the oldest message shown, keeping the view still."""
+        room, oldest = self.room, self.oldest
+        if room is None or oldest is None or self.loading:
+            return
+        self.loading = True
+        try:
+            node = self.context.node
+            older = await node.older_messages(room, oldest, PAGE)
+            if self.room != room or not older:
+                self.has_more = False
+                return
+            reactions = await node.reactions([m.id for m in older])
+            quotes = await self._quotes(older)
+            widgets = self._views(older, quotes, reactions, None, None)
+            first = self.children[0] if self.children else None
+            if (
+                isinstance(first, DaySeparator)
+                and first.day == local(older[-1].sent_at).date()
+            ):
+                await first.remove()
+            height_before = self.virtual_size.height
+            y_before = self.scroll_y
+            await self.mount_all(widgets, before=0)
+            self.oldest = older[0]
+            self.has_more = len(older) >= PAGE
+
+            def keep_place() -> None:
+                grown = self.virtual_size.height - height_before
+                self.scroll_to(y=y_before + grown, animate=False, immediate=True)
+
+            self.call_after_refresh(keep_place)
+        finally:
+            self.loading = False
+
+    # ------------------------------------------------------------------ live updates
+
+    async def add_message(self, message: Message) -> None:
+        """Append a new message of this room (ignored if already shown)."""
+        if message.room != self.room or message.id in self.items:
+            return
+        last = next(
+            (w.message for w in reversed(self.children) if isinstance(w, MessageItem)), None
+        )
+        quotes = await self._quotes([message])
+        widgets = self._views([message], quotes, {}, last, None)
+        await self.mount_all(widgets)
+        if message.author == self.context.me:
+            self.anchor()  # your own message: always show it
+        self.call_after_refresh(self.report_seen)
+
+    def set_status(self, ids: Iterable[bytes], status: int) -> None:
+        """New delivery state for some of our messages."""
+        for mid in ids:
+            item = self.items.get(mid)
+            if item is not None:
+                item.set_status(status)
+
+    async def refresh_reactions(self, message_id: bytes) -> None:
+        """Re-read the reactions of one message shown here."""
+        item = self.items.get(message_id)
+        if item is None:
+            return
+        found = await self.context.node.reactions([message_id])
+        item.set_reactions(found.get(message_id, []))
+
+    def last_item(self) -> MessageItem | None:
+        """The newest message shown."""
+        for w in reversed(self.children):
+            if isinstance(w, MessageItem):
+                return w
+        return None
+
+    # ------------------------------------------------------------------ read receipts
+
+    def visible_items(self) -> list[MessageItem]:
+        """Messages at least partly inside the viewport now."""
+        top, bottom = self.scroll_y, self.scroll_y + self.scrollable_content_region.height
+        return [
+            item
+            for item in self.items.values()
+            if item.virtual_region.y < bottom and item.virtual_region.bottom > top
+        ]
+
+    def report_seen(self) -> None:
+        """Post the incoming, not yet read messages that are on screen now."""
+        if self.room is None or not self.can_mark_read or not self.screen.is_active:
+            return
+        if not self.app.app_focus or self.size.height == 0:
+            return
+        ids = [
+            item.message.id
+            for item in self.visible_items()
+            if item.message.author != self.context.me
+            and item.message.status < MessageStatus.READ
+            and item.message.id not in self._seen_sent
+        ]
+        if ids:
+            self._seen_sent.update(ids)
+            for mid in ids:
+                self.items[mid].set_status(MessageStatus.READ)
+            self.post_message(self.Seen(self.room, ids))

@@ -1,0 +1,176 @@
+"""The list of conversations: contact requests, chats, and people nearby.
+
+Entries are rebuilt from the node (``list_rooms``/``list_peers``) whenever something
+changes; the highlighted entry survives a rebuild. Names are peer-chosen: every label
+is built with ``text.literal``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message as TextualMessage
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from p2pchat.node import Node, PeerInfo, RoomInfo
+from p2pchat.ui.text import literal, one_line
+from p2pchat.ui.widgets.message_item import body_text
+
+UNREAD_CAP = 999
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the sidebar: an existing room, or a peer to start a chat with."""
+
+    key: str
+    name: str
+    peer_id: bytes | None
+    room_id: bytes | None
+    state: str
+    online: bool
+    unread: int
+    verified: bool
+    preview: str = ""
+    typing: bool = False
+
+
+async def load_entries(node: Node) -> tuple[list[Entry], list[Entry], list[Entry]]:
+    """(requests, chats, nearby) as the sidebar shows them."""
+    rooms: list[RoomInfo] = await node.list_rooms()
+    peers: list[PeerInfo] = await node.list_peers()
+    by_id = {p.peer_id: p for p in peers}
+    requests: list[Entry] = []
+    chats: list[Entry] = []
+    with_room: set[bytes] = set()
+    for room in rooms:
+        info = by_id.get(room.peer_id) if room.peer_id else None
+        state = info.state if info else "contact"
+        if room.peer_id:
+            with_room.add(room.peer_id)
+        if state == "blocked":
+            continue
+        last = room.last_message
+        preview = ""
+        if last is not None:
+            who = "You: " if last.author == node.me else ""
+            preview = who + one_line(body_text(last), 60)
+        entry = Entry(
+            key="room:" + room.room_id.hex(),
+            name=room.name,
+            peer_id=room.peer_id,
+            room_id=room.room_id,
+            state=state,
+            online=room.online,
+            unread=room.unread,
+            verified=bool(info and info.verified),
+            preview=preview,
+        )
+        (requests if state == "request" else chats).append(entry)
+    nearby = [
+        Entry(
+            key="peer:" + p.peer_id.hex(),
+            name=node.peer_name(p.peer_id),
+            peer_id=p.peer_id,
+            room_id=None,
+            state=p.state,
+            online=p.online,
+            unread=0,
+            verified=p.verified,
+            preview="on your network" if p.online else "",
+        )
+        for p in peers
+        if p.peer_id not in with_room and p.state != "blocked" and (p.online or p.state == "contact")
+    ]
+    return requests, chats, nearby
+
+
+def entry_label(entry: Entry) -> Text:
+    """Two lines: ``● Name ✔  3`` and a preview (or ``typing…``)."""
+    dot = Text("● ", "bright_green") if entry.online else Text("○ ", "grey50")
+    line = Text(end="")
+    line.append_text(dot)
+    line.append_text(literal(entry.name, "bold" if entry.unread else "", multiline=False))
+    if entry.verified:
+        line.append(" ✔", "green")
+    if entry.unread:
+        count = f"{UNREAD_CAP}+" if entry.unread >= UNREAD_CAP else str(entry.unread)
+        line.append(f" {count} ", "bold black on bright_yellow")
+    sub = "typing…" if entry.typing else entry.preview
+    if sub:
+        line.append("\n  ")
+        line.append_text(literal(sub, "italic grey62" if entry.typing else "grey62"))
+    line.no_wrap = True
+    line.overflow = "ellipsis"
+    return line
+
+
+class Sidebar(OptionList):
+    """Rooms and people; enter or click opens one."""
+
+    class Opened(TextualMessage):
+        """The person chose ``entry``."""
+
+        def __init__(self, entry: Entry) -> None:
+            super().__init__()
+            self.entry = entry
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.entries: dict[str, Entry] = {}
+        self.typing: set[bytes] = set()
+        self.border_title = "Chats"
+
+    def show(self, requests: list[Entry], chats: list[Entry], nearby: list[Entry]) -> None:
+        """Replace the entries, keeping the highlighted one highlighted."""
+        current = self.highlighted_key
+        options: list[Option | None] = []
+        self.entries = {}
+        sections = (("Contact requests", requests), ("Chats", chats), ("Nearby", nearby))
+        for title, entries in sections:
+            if not entries:
+                continue
+            if options:
+                options.append(None)
+            options.append(Option(Text(title.upper(), "bold grey70"), disabled=True))
+            for entry in entries:
+                if entry.peer_id in self.typing:
+                    entry = Entry(**{**entry.__dict__, "typing": True})
+                self.entries[entry.key] = entry
+                options.append(Option(entry_label(entry), id=entry.key))
+        if not self.entries:
+            options.append(
+                Option(
+                    Text(
+                        "No one here yet.\nPeople running p2pchat on your network appear "
+                        "here; or use ctrl+p → Connect to an address.",
+                        "grey62",
+                    ),
+                    disabled=True,
+                )
+            )
+        self.clear_options()
+        self.add_options(options)
+        if current in self.entries:
+            self.highlighted = self.get_option_index(current)
+
+    @property
+    def highlighted_key(self) -> str | None:
+        """The key of the highlighted entry."""
+        if self.highlighted is None or self.option_count == 0:
+            return None
+        return self.get_option_at_index(self.highlighted).id
+
+    def select_key(self, key: str) -> None:
+        """Highlight ``key`` if it is listed."""
+        if key in self.entries:
+            self.highlighted = self.get_option_index(key)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Open the chosen entry."""
+        event.stop()
+        entry = self.entries.get(event.option.id or "")
+        if entry is not None:
+            self.post_message(self.Opened(entry))
