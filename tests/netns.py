@@ -147,8 +147,9 @@ class Netns:
     def popen_python(
         self, code: str | None = None, *args: str, script: Path | None = None
     ) -> subprocess.Popen[str]:
-        """Start Python in the namespace (stdin/stdout piped, line-buffered text); the harness
-        kills it at teardown if it is still running."""
+        """Start Python in the namespace (stdin/stdout/stderr piped, line-buffered text); the
+        harness kills it at teardown if it is still running. Read stdout (``LineReader``) and
+        keep stderr small or drain it, or the child blocks once a pipe buffer fills."""
         proc = subprocess.Popen(
             [*self.python_argv(code, script), *args],
             stdin=subprocess.PIPE,

@@ -70,3 +70,12 @@ def test_harness_tears_down_even_on_failure() -> None:
         _use_then_fail(names)
     assert len(names) == 3
     assert namespaces_exist(names) == []
+
+
+def test_harness_skips_with_reason_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.netns as harness
+
+    monkeypatch.setattr(harness, "_cached_reason", [])
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    with pytest.raises(pytest.skip.Exception, match="needs root for ip netns"):
+        harness.require_netns()
