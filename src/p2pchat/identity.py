@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -163,11 +164,14 @@ class Identity:
     def __repr__(self) -> str:  # keep private keys out of logs and tracebacks
         return f"Identity(peer_id={self.peer_id_text!r})"
 
-    @property
+    # Deriving the key pair from the seed costs as much as a signature; every sent
+    # message signs, so derive once. (cached_property writes the instance __dict__
+    # directly, which a frozen dataclass without slots allows.)
+    @functools.cached_property
     def _signing_key(self) -> nacl.signing.SigningKey:
         return nacl.signing.SigningKey(self.signing_seed)
 
-    @property
+    @functools.cached_property
     def peer_id(self) -> bytes:
         """The 32-byte Ed25519 public key."""
         return bytes(self._signing_key.verify_key)

@@ -179,3 +179,19 @@ def test_nested_transaction_is_a_savepoint(store: Store) -> None:
     assert store.get_setting("outer") == "1"
     assert store.get_setting("inner") is None
     assert store.get_setting("after") == "1"
+
+
+def test_head_cache_survives_a_rolled_back_batch(store: Store) -> None:
+    store.ensure_room(ROOM, "group", created_at=1)
+    store.add_messages([msg(author=SELF, seq=s) for s in (1, 2, 3)])
+    assert store.heads(ROOM) == {SELF: 3}
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_messages([msg(author=SELF, seq=4)])
+        raise RuntimeError("the caller fails after the insert")
+    assert store.heads(ROOM) == {SELF: 3}
+    store.add_messages([msg(author=SELF, seq=6)])
+    assert store.heads(ROOM) == {SELF: 3}
+    store.add_messages([msg(author=SELF, seq=4)])
+    assert store.heads(ROOM) == {SELF: 4}
+    store.add_messages([msg(author=SELF, seq=5)])
+    assert store.heads(ROOM) == {SELF: 6}

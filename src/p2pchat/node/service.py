@@ -207,7 +207,11 @@ class Node:
         self._addresses: dict[bytes, tuple[str, int]] = {}
         self._settings: dict[str, bool] = dict(BOOL_SETTINGS)
         self._text_settings: dict[str, str] = dict(TEXT_SETTINGS)
+        # Lamport clock shared by all rooms (a valid Lamport clock: it only has to grow
+        # past everything seen). Store-thread caches: rooms known to exist, next seqs.
         self._lamport = 0
+        self._ready_rooms: set[bytes] = set()
+        self._seq_cache: dict[bytes, int] = {}
         self._write_q: asyncio.Queue[tuple[Callable[[Store], Any], asyncio.Future[Any]]] = (
             asyncio.Queue()
         )
@@ -591,36 +595,43 @@ class Node:
         now = now_ms()
 
         def work(store: Store) -> tuple[Message, bool, Envelope]:
-            peer = store.get_peer(peer_id) or self._remember(store, peer_id)
-            if peer.state == "blocked":
-                raise NodeError("you blocked this peer; unblock them to send")
-            became_contact = peer.state != "contact"
-            if became_contact:  # writing to someone accepts them
-                store.set_peer_state(peer_id, "contact")
+            became_contact = False
+            if self._states.get(peer_id) != "contact":  # the common case skips a query
+                peer = store.get_peer(peer_id) or self._remember(store, peer_id)
+                if peer.state == "blocked":
+                    raise NodeError("you blocked this peer; unblock them to send")
+                became_contact = peer.state != "contact"
+                if became_contact:  # writing to someone accepts them
+                    store.set_peer_state(peer_id, "contact")
             self._ensure_direct(store, room, peer_id, now)
-            lamport = max(store.max_lamport(room), self._lamport) + 1
-            self._lamport = lamport
-            env = sign_envelope(
-                self.identity,
-                Envelope.unsigned(
-                    room=room,
-                    id=new_message_id(),
-                    author=self.me,
-                    seq=store.next_seq(room, self.me),
-                    lamport=lamport,
-                    ts=now,
-                    kind=kind,
-                    body=body,
-                    reply_to=reply_to,
-                ),
-            )
-            status = MessageStatus.SENT if online else MessageStatus.QUEUED
-            store.add_messages([envelope_to_row(env, now, status)])
-            if kind == KIND_REACTION:
-                apply_reaction(store, envelope_to_row(env, now, status))
-            store.enqueue(peer_id, encode_frame(MessageFrame(env=env)), env.id, created_at=now)
-            message = store.get_message(env.id)
-            assert message is not None
+            try:
+                seq, lamport = self._next_position(store, room)
+                env = sign_envelope(
+                    self.identity,
+                    Envelope.unsigned(
+                        room=room,
+                        id=new_message_id(),
+                        author=self.me,
+                        seq=seq,
+                        lamport=lamport,
+                        ts=now,
+                        kind=kind,
+                        body=body,
+                        reply_to=reply_to,
+                    ),
+                )
+                status = MessageStatus.SENT if online else MessageStatus.QUEUED
+                row = envelope_to_row(env, now, status)
+                store.add_messages([row])
+                if kind == KIND_REACTION:
+                    apply_reaction(store, row)
+                store.enqueue(peer_id, encode_frame(MessageFrame(env=env)), env.id, created_at=now)
+                message = store.get_message(env.id)
+                assert message is not None
+            except BaseException:
+                # The write is rolled back: forget cached positions so no gap is left.
+                self._seq_cache.pop(room, None)
+                raise
             return message, became_contact, env
 
         message, became_contact, env = await self._write(work)
@@ -637,10 +648,24 @@ class Node:
         return message
 
     def _ensure_direct(self, store: Store, room: bytes, peer_id: bytes, now: int) -> None:
+        # Runs in the store thread only, so the set needs no lock.
+        if room in self._ready_rooms:
+            return
         if store.get_room(room) is None:
             store.ensure_room(room, "direct", created_at=now)
             store.set_member(room, self.me, "member", "joined")
             store.set_member(room, peer_id, "member", "joined")
+        self._ready_rooms.add(room)
+
+    def _next_position(self, store: Store, room: bytes) -> tuple[int, int]:
+        """Our next (seq, lamport) in ``room``; store thread only, cached after first use."""
+        if room not in self._seq_cache:
+            self._seq_cache[room] = store.next_seq(room, self.me)
+            self._lamport = max(self._lamport, store.max_lamport(room))
+        seq = self._seq_cache[room]
+        self._seq_cache[room] = seq + 1
+        self._lamport += 1
+        return seq, self._lamport
 
     async def set_typing(self, peer_id: bytes, typing: bool) -> None:
         """Tell ``peer_id`` we are (not) typing; nothing is sent if the setting is off."""
@@ -964,11 +989,11 @@ class Node:
             return  # group receipts arrive with the rooms layer
 
         def work(store: Store) -> list[bytes]:
-            mine = []
-            for mid in frame.ids:
-                msg = store.get_message(mid)
-                if msg is not None and msg.author == self.me and msg.room == room:
-                    mine.append(mid)
+            mine = [
+                m.id
+                for m in store.get_messages(frame.ids)
+                if m.author == self.me and m.room == room
+            ]
             store.record_receipt(mine, peer, status, now_ms())
             store.remove_outbox_for_messages(peer, mine)
             return store.set_status(mine, status)
@@ -1028,9 +1053,11 @@ class Node:
             log.warning("dropped %d messages with bad signatures", len(batch) - len(authentic))
         # How many messages each not-yet-accepted sender already has waiting with us.
         strangers = {i.peer for i in authentic if self._states.get(i.peer, "unknown") != "contact"}
-        counts = await self._read(
-            lambda s: {p: s.count_by_author(direct_room_id(self.me, p), p) for p in strangers}
-        )
+        counts: dict[bytes, int] = {}
+        if strangers:
+            counts = await self._read(
+                lambda s: {p: s.count_by_author(direct_room_id(self.me, p), p) for p in strangers}
+            )
         accepted: list[_Inbound] = []
         for item in authentic:
             reason = self._admit(item, counts)
@@ -1051,16 +1078,16 @@ class Node:
                 self._ensure_direct(store, direct_room_id(self.me, peer), peer, now)
             rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
             inserted = store.add_messages(rows)
-            stored = [store.get_message(r.id) for r, new in zip(rows, inserted, strict=True) if new]
-            messages = [m for m in stored if m is not None]
+            new_ids = [r.id for r, new in zip(rows, inserted, strict=True) if new]
+            messages = sorted(store.get_messages(new_ids), key=lambda m: m.rowid)
+            for m in messages:
+                self._lamport = max(self._lamport, m.lamport)
             for m in messages:
                 if m.kind == KIND_REACTION:
                     apply_reaction(store, m)
             return messages, promoted
 
         stored, promoted = await self._write(work)
-        for item in accepted:
-            self._lamport = max(self._lamport, item.env.lamport)
         for peer in promoted:
             self._states[peer] = "request"
             self._emit(ContactRequest(peer, self._names.get(peer, short_id(peer))))

@@ -156,6 +156,11 @@ class Store:
         self._conn: sqlite3.Connection | None = conn
         self._lock_fd = lock_fd
         self._depth = 0
+        # Contiguous heads known in memory, and the (room, author) pairs known to hold no
+        # seq above their head: appending the next seq then needs no probing queries.
+        # Both are dropped on any rollback, so they never disagree with the file.
+        self._heads: dict[tuple[bytes, bytes], int] = {}
+        self._no_gap: set[tuple[bytes, bytes]] = set()
 
     # ----------------------------------------------------------------- opening
 
@@ -273,6 +278,8 @@ class Store:
                 yield
             except BaseException:
                 self._depth -= 1
+                self._heads.clear()
+                self._no_gap.clear()
                 if self._depth == 0:
                     db.execute("ROLLBACK")
                 else:
@@ -286,11 +293,27 @@ class Store:
                 except BaseException:
                     # A failed COMMIT (disk full, I/O error) may leave the transaction
                     # open; end it so the next call does not run inside a dead one.
+                    self._heads.clear()
+                    self._no_gap.clear()
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
             else:
                 db.execute(f"RELEASE sp{self._depth}")
+
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """Atomicity for one store method: its own transaction, or none inside a caller's.
+
+        Inside an outer transaction, the caller's savepoint (or transaction) already makes
+        the method all-or-nothing; a savepoint per method call would only cost time on the
+        hot path.
+        """
+        if self._depth > 0:
+            yield
+            return
+        with self.transaction():
+            yield
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._errors():
@@ -302,7 +325,7 @@ class Store:
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement in a transaction; return the number of rows changed."""
-        with self.transaction():
+        with self._atomic():
             return self._db.execute(sql, params).rowcount
 
     def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
@@ -352,7 +375,7 @@ class Store:
         A new peer starts in state ``unknown``; ``last_seen`` never moves backwards.
         """
         seen = now_ms() if last_seen is None else last_seen
-        with self.transaction():
+        with self._atomic():
             self._db.execute(
                 """
                 INSERT INTO peers (id, name, state, verified, first_seen, last_seen)
@@ -444,7 +467,7 @@ class Store:
         the peer must exist (upsert_peer first). Re-adding keeps the row; a ``manual``
         source sticks, because the person's explicit word outranks what mDNS says.
         """
-        with self.transaction():
+        with self._atomic():
             row = self._db.execute(
                 "SELECT id, source FROM addresses WHERE peer_id IS ? AND host = ? AND port = ?",
                 (peer_id, host, port),
@@ -486,7 +509,7 @@ class Store:
         An address not yet known for this peer is added with source ``last``
         (last-known address); the peer must exist.
         """
-        with self.transaction():
+        with self._atomic():
             row = self._db.execute(
                 "SELECT id FROM addresses WHERE peer_id = ? AND host = ? AND port = ?",
                 (peer_id, host, port),
@@ -639,8 +662,8 @@ class Store:
         if not rows:
             return []
         result: list[bool] = []
-        touched: set[tuple[bytes, bytes]] = set()
-        with self.transaction():
+        touched: dict[tuple[bytes, bytes], list[int]] = {}
+        with self._atomic():
             db = self._db
             for room_id in {r.room for r in rows}:
                 if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
@@ -668,34 +691,68 @@ class Store:
                 inserted = cur.rowcount > 0
                 result.append(inserted)
                 if inserted:
-                    touched.add((r.room, r.author))
-            for room_id, author in touched:
-                self._advance_head(room_id, author)
+                    touched.setdefault((r.room, r.author), []).append(r.seq)
+            for (room_id, author), seqs in touched.items():
+                self._advance_head(room_id, author, seqs)
         return result
 
-    def _advance_head(self, room_id: bytes, author: bytes) -> None:
-        """Move the (room, author) contiguous head forward over seqs now present."""
+    def _advance_head(self, room_id: bytes, author: bytes, inserted: Sequence[int]) -> None:
+        """Move the (room, author) contiguous head forward over seqs now present.
+
+        ``inserted`` are the seqs this call stored. When the pair is known to hold nothing
+        above its head, those are the only candidates and no probing query is needed (the
+        common case: an author's next message).
+        """
         db = self._db
-        row = db.execute(
-            "SELECT seq FROM heads WHERE room = ? AND author = ?", (room_id, author)
-        ).fetchone()
-        head = 0 if row is None else int(row[0])
-        start = head
-        # Each step is one unique-index probe; the total over time is one per message.
-        while (
-            db.execute(
-                "SELECT 1 FROM messages WHERE room = ? AND author = ? AND seq = ?",
-                (room_id, author, head + 1),
+        key = (room_id, author)
+        head = self._heads.get(key)
+        if head is None:
+            row = db.execute(
+                "SELECT seq FROM heads WHERE room = ? AND author = ?", (room_id, author)
             ).fetchone()
-            is not None
-        ):
-            head += 1
+            head = 0 if row is None else int(row[0])
+        start = head
+        if key in self._no_gap:
+            present = set(inserted)
+            while head + 1 in present:
+                head += 1
+            if any(seq > head for seq in present):
+                self._no_gap.discard(key)
+        else:
+            # Each step is one unique-index probe; the total over time is one per message.
+            while (
+                db.execute(
+                    "SELECT 1 FROM messages WHERE room = ? AND author = ? AND seq = ?",
+                    (room_id, author, head + 1),
+                ).fetchone()
+                is not None
+            ):
+                head += 1
+            beyond = db.execute(
+                "SELECT 1 FROM messages WHERE room = ? AND author = ? AND seq > ? LIMIT 1",
+                (room_id, author, head),
+            ).fetchone()
+            if beyond is None:
+                self._no_gap.add(key)
+        self._heads[key] = head
         if head != start:
             db.execute(
                 "INSERT INTO heads (room, author, seq) VALUES (?, ?, ?)"
                 " ON CONFLICT (room, author) DO UPDATE SET seq = excluded.seq",
                 (room_id, author, head),
             )
+
+    def get_messages(self, message_ids: Sequence[bytes]) -> list[Message]:
+        """The stored messages among ``message_ids`` (unknown ids are skipped), any order."""
+        found: list[Message] = []
+        for chunk in _chunks(list(message_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._all(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            found.extend(_message(r) for r in rows)
+        return found
 
     def get_message(self, message_id: bytes) -> Message | None:
         """Return the message with this id, if stored."""
@@ -776,7 +833,7 @@ class Store:
         A status never goes down: a late ``sent`` must not hide an earlier ``read``.
         """
         changed = []
-        with self.transaction():
+        with self._atomic():
             for mid in message_ids:
                 cur = self._db.execute(
                     "UPDATE messages SET status = ? WHERE id = ? AND status < ?",
@@ -798,7 +855,7 @@ class Store:
         own aggregate status is the caller's policy: use set_status.
         """
         changed = []
-        with self.transaction():
+        with self._atomic():
             for mid in message_ids:
                 cur = self._db.execute(
                     """
@@ -844,7 +901,7 @@ class Store:
         """Queue several (peer, frame, message_id) in one transaction; return their ids."""
         at = now_ms() if created_at is None else created_at
         ids = []
-        with self.transaction():
+        with self._atomic():
             for peer, frame, message_id in items:
                 cur = self._db.execute(
                     "INSERT INTO outbox (peer, frame, message_id, created_at) VALUES (?, ?, ?, ?)",
@@ -869,7 +926,7 @@ class Store:
     def remove_outbox_for_messages(self, peer: bytes, message_ids: Iterable[bytes]) -> int:
         """Drop the queued copies of these messages for ``peer`` (its receipt came)."""
         removed = 0
-        with self.transaction():
+        with self._atomic():
             for chunk in _chunks(list(message_ids)):
                 marks = ",".join("?" * len(chunk))
                 removed += self._db.execute(
@@ -890,7 +947,7 @@ class Store:
 
     def _update_ids(self, template: str, ids: Sequence[int]) -> int:
         changed = 0
-        with self.transaction():
+        with self._atomic():
             for chunk in _chunks(ids):
                 # Only "?" placeholders are formatted in; the values stay bound.
                 sql = template.format(",".join("?" * len(chunk)))
