@@ -1,13 +1,15 @@
-"""Start the chat app for a profile (placeholder until the Textual app lands)."""
+"""Start the chat app for a profile: ``p2pchat`` with no subcommand lands here."""
 
 from __future__ import annotations
 
-from p2pchat.node import NodeConfig
+from p2pchat.node import Node, NodeConfig
 from p2pchat.profile import Profile
 
 
 def run_app(profile: Profile, config: NodeConfig) -> int:
     """Run the app until the person quits; return the process exit code."""
-    print(f"The chat app is not built yet; use `p2pchat --profile {profile.name} serve`.")
-    del config
-    return 0
+    from p2pchat.ui.app import ChatApp  # Textual loads only when the app is wanted
+
+    app = ChatApp(Node(profile, config))
+    code = app.run()
+    return 0 if code is None else int(code)

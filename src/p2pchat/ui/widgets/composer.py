@@ -40,7 +40,7 @@ class Composer(TextArea):
     class Up(TextualMessage):
         """↑ in an empty composer: select the last message."""
 
-    def __init__(self, completions: OptionList, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, completions: OptionList, *, id: str | None = None) -> None:
         super().__init__(
             id=id,
             soft_wrap=True,
@@ -48,7 +48,7 @@ class Composer(TextArea):
             show_line_numbers=False,
             compact=True,
             highlight_cursor_line=False,
-            placeholder="Write a message…  (enter sends, ctrl+j new line, :smile: emoji)",
+            placeholder="Message  (enter: send · ctrl+j: new line · :smile: emoji)",
         )
         self.completions = completions
         self._prefix: str | None = None

@@ -52,6 +52,9 @@ class MessageItem(Widget, can_focus=True):
         Binding("e,plus", "react", "React"),
         Binding("c", "copy", "Copy", show=False),
         Binding("o", "open_link", "Open link", show=False),
+        Binding("up", "move('up')", "Previous", show=False),
+        Binding("down", "move('down')", "Next", show=False),
+        Binding("escape", "move('back')", "Back to composer", show=False),
         *[Binding(str(i + 1), f"quick_react({i})", f"React {i + 1}", show=False) for i in range(6)],
     ]
 
@@ -142,6 +145,10 @@ class MessageItem(Widget, can_focus=True):
     def action_quick_react(self, index: int) -> None:
         """Toggle one of the quick reactions (keys 1-6)."""
         self.post_message(self.Action(self, "quick_react", index))
+
+    def action_move(self, where: str) -> None:
+        """Select the previous/next message, or go back to the composer."""
+        self.post_message(self.Action(self, where))
 
     def action_copy(self) -> None:
         """Copy the message text to the clipboard."""

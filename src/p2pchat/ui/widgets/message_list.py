@@ -55,7 +55,7 @@ class MessageList(VerticalScroll):
             self.room = room
             self.ids = ids
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.room: bytes | None = None
         self.items: dict[bytes, MessageItem] = {}
@@ -206,10 +206,7 @@ class MessageList(VerticalScroll):
             quotes = await self._quotes(older)
             widgets = self._views(older, quotes, reactions, None, None)
             first = self.children[0] if self.children else None
-            if (
-                isinstance(first, DaySeparator)
-                and first.day == local(older[-1].sent_at).date()
-            ):
+            if isinstance(first, DaySeparator) and first.day == local(older[-1].sent_at).date():
                 await first.remove()
             height_before = self.virtual_size.height
             y_before = self.scroll_y

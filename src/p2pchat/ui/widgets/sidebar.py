@@ -7,7 +7,7 @@ is built with ``text.literal``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual.message import Message as TextualMessage
@@ -37,8 +37,11 @@ class Entry:
     typing: bool = False
 
 
-async def load_entries(node: Node) -> tuple[list[Entry], list[Entry], list[Entry]]:
-    """(requests, chats, nearby) as the sidebar shows them."""
+Sections = tuple[list[Entry], list[Entry], list[Entry], list[PeerInfo]]
+
+
+async def load_entries(node: Node) -> Sections:
+    """(requests, chats, nearby, every known peer) as the sidebar shows them."""
     rooms: list[RoomInfo] = await node.list_rooms()
     peers: list[PeerInfo] = await node.list_peers()
     by_id = {p.peer_id: p for p in peers}
@@ -82,28 +85,35 @@ async def load_entries(node: Node) -> tuple[list[Entry], list[Entry], list[Entry
             preview="on your network" if p.online else "",
         )
         for p in peers
-        if p.peer_id not in with_room and p.state != "blocked" and (p.online or p.state == "contact")
+        if p.peer_id not in with_room
+        and p.state != "blocked"
+        and (p.online or p.state == "contact")
     ]
-    return requests, chats, nearby
+    return requests, chats, nearby, peers
 
 
-def entry_label(entry: Entry) -> Text:
-    """Two lines: ``● Name ✔  3`` and a preview (or ``typing…``)."""
+def entry_label(entry: Entry, width: int = 22) -> Text:
+    """Two lines: ``● Name ✔  3`` and a preview (or ``typing…``), each cut to ``width``."""
     dot = Text("● ", "bright_green") if entry.online else Text("○ ", "grey50")
-    line = Text(end="")
-    line.append_text(dot)
-    line.append_text(literal(entry.name, "bold" if entry.unread else "", multiline=False))
+    badge = Text(end="")
     if entry.verified:
-        line.append(" ✔", "green")
+        badge.append(" ✔", "green")
     if entry.unread:
         count = f"{UNREAD_CAP}+" if entry.unread >= UNREAD_CAP else str(entry.unread)
-        line.append(f" {count} ", "bold black on bright_yellow")
+        badge.append(" ")
+        badge.append(f" {count} ", "bold black on bright_yellow")
+    name = literal(entry.name, "bold" if entry.unread else "", multiline=False)
+    name.truncate(max(4, width - 2 - badge.cell_len), overflow="ellipsis")
+    line = Text(end="")
+    line.append_text(dot)
+    line.append_text(name)
+    line.append_text(badge)
     sub = "typing…" if entry.typing else entry.preview
     if sub:
-        line.append("\n  ")
-        line.append_text(literal(sub, "italic grey62" if entry.typing else "grey62"))
-    line.no_wrap = True
-    line.overflow = "ellipsis"
+        second = literal("  " + sub, "italic bright_green" if entry.typing else "grey62")
+        second.truncate(width, overflow="ellipsis")
+        line.append("\n")
+        line.append_text(second)
     return line
 
 
@@ -117,7 +127,7 @@ class Sidebar(OptionList):
             super().__init__()
             self.entry = entry
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.entries: dict[str, Entry] = {}
         self.typing: set[bytes] = set()
@@ -135,11 +145,10 @@ class Sidebar(OptionList):
             if options:
                 options.append(None)
             options.append(Option(Text(title.upper(), "bold grey70"), disabled=True))
-            for entry in entries:
-                if entry.peer_id in self.typing:
-                    entry = Entry(**{**entry.__dict__, "typing": True})
+            for listed in entries:
+                entry = replace(listed, typing=listed.peer_id in self.typing)
                 self.entries[entry.key] = entry
-                options.append(Option(entry_label(entry), id=entry.key))
+                options.append(Option(entry_label(entry, self._label_width()), id=entry.key))
         if not self.entries:
             options.append(
                 Option(
@@ -155,6 +164,12 @@ class Sidebar(OptionList):
         self.add_options(options)
         if current in self.entries:
             self.highlighted = self.get_option_index(current)
+        elif self.entries:
+            self.highlighted = self.get_option_index(next(iter(self.entries)))
+
+    def _label_width(self) -> int:
+        width = self.scrollable_content_region.width
+        return max(10, width - 2) if width else 22
 
     @property
     def highlighted_key(self) -> str | None:

@@ -1,0 +1,353 @@
+"""The p2pchat app: runs the node in Textual's asyncio loop and shows its chats.
+
+The app owns the node's lifetime when it started it (``p2pchat``) and leaves it alone
+when it was handed a running one (tests). Node events come in through one worker that
+reads the node's event stream and posts each event as a ``NodeEvent`` message; start-up
+failures become a clear screen, never a traceback; ctrl+q stops the node cleanly (its
+pending writes reach the disk) before the app exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from p2pchat.control.api import NodeApi
+from p2pchat.control.server import ControlServer, ControlServerError
+from p2pchat.node import (
+    SETTING_ANNOUNCE,
+    SETTING_DOWNLOAD_DIR,
+    SETTING_READ_RECEIPTS,
+    SETTING_TYPING,
+    Node,
+    NodeError,
+    StoreError,
+    StoreLockedError,
+    parse_host_port,
+)
+from p2pchat.ui.commands import ChatCommands, Command, safe_title
+from p2pchat.ui.context import ChatContext
+from p2pchat.ui.events import NodeEvent
+from p2pchat.ui.notify import DesktopNotifier
+from p2pchat.ui.prefs import UiPrefs
+from p2pchat.ui.screens.chat import ChatScreen
+from p2pchat.ui.screens.prompt import PromptScreen
+from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues
+from p2pchat.ui.screens.startup_error import StartupErrorScreen
+from p2pchat.ui.screens.verify import VerifyScreen
+from p2pchat.ui.text import one_line
+from p2pchat.ui.widgets.sidebar import Entry
+
+EADDRINUSE = 98
+
+
+def start_failure(exc: BaseException, port: int) -> str:
+    """Words for a node that could not start."""
+    if isinstance(exc, StoreLockedError):
+        return (
+            "This profile is already open in another p2pchat (the app or `p2pchat serve`).\n"
+            "Close that one first, or start this one with another --profile."
+        )
+    if isinstance(exc, StoreError):
+        return f"The message store could not be opened:\n{exc}"
+    if isinstance(exc, OSError):
+        if exc.errno == EADDRINUSE:
+            return (
+                f"Port {port} is already in use by another program.\n"
+                "Start p2pchat with another --port, or leave it out to pick a free one."
+            )
+        return f"The network could not be set up: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ChatApp(App[int]):
+    """The chat app for one node."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "p2pchat"
+    COMMANDS = App.COMMANDS | {ChatCommands}
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]  # noqa: RUF012
+
+    def __init__(
+        self,
+        node: Node,
+        *,
+        owns_node: bool = True,
+        serve_control: bool = True,
+        now: Callable[[], float] = time.time,
+        desktop: DesktopNotifier | None = None,
+    ) -> None:
+        super().__init__()
+        self.node = node
+        self.ctx = ChatContext(node, now)
+        self.owns_node = owns_node
+        self.serve_control = serve_control
+        self.prefs = UiPrefs.load(node.profile.directory)
+        self.desktop = desktop if desktop is not None else DesktopNotifier()
+        self.control: ControlServer | None = None
+        self.failed: str | None = None
+        self.started = False
+        self._stopped = False
+        self._chat: ChatScreen | None = None
+
+    @property
+    def chat(self) -> ChatScreen:
+        """The main screen."""
+        if self._chat is None:
+            self._chat = ChatScreen()
+        return self._chat
+
+    def get_default_screen(self) -> Screen[Any]:
+        """The chat screen is the base of the screen stack."""
+        return self.chat
+
+    # ================================================================ start and stop
+
+    def on_mount(self) -> None:
+        """Subscribe before starting, so no event is missed; then start the node."""
+        self._events = self.node.subscribe()
+        self.run_worker(self._pump(), group="node-events", exit_on_error=False)
+        self.run_worker(self._start(), group="node-start", exit_on_error=False)
+
+    async def _pump(self) -> None:
+        async for event in self._events:
+            self.post_message(NodeEvent(event))
+
+    async def _start(self) -> None:
+        if self.owns_node:
+            try:
+                await self.node.start()
+            except (StoreError, OSError) as exc:
+                self.failed = start_failure(exc, self.node.config.port)
+                await self.push_screen(StartupErrorScreen(self.failed))
+                return
+            self.started = True
+            if self.serve_control:
+                control = ControlServer(NodeApi(self.node), self.node.profile.control_path)
+                try:
+                    await control.start()
+                    self.control = control
+                except ControlServerError as exc:
+                    self.notify(str(exc), title="Control socket", severity="warning")
+        await self.chat.node_started()
+        if not self.node.profile.has_display_name:
+            self.ask_name(first_run=True)
+
+    async def on_node_event(self, message: NodeEvent) -> None:
+        """Route a node event to the chat screen."""
+        if self._chat is not None and self.chat.is_mounted:
+            await self.chat.handle(message.event)
+
+    async def shutdown(self) -> None:
+        """Stop typing, the control socket and (if ours) the node; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.control is not None:
+            with contextlib.suppress(Exception):
+                await self.control.stop()
+        if self.owns_node and self.started:
+            await self.node.stop()
+        self._events.close()
+        await self.desktop.close()
+
+    async def action_quit(self) -> None:
+        """ctrl+q: stop the node cleanly, then exit."""
+        await self.shutdown()
+        self.exit(1 if self.failed else 0)
+
+    # ================================================================ notifications
+
+    def notify_message(self, author: str, body: str) -> None:
+        """A new message in a room not on screen: toast, bell and desktop notification."""
+        self.notify(one_line(body, 120), title=one_line(author, 40), markup=False)
+        if self.prefs.bell:
+            self.bell()
+        if self.prefs.desktop:
+            self.desktop.send(author, body)
+
+    # ================================================================ dialogs
+
+    def ask_name(self, *, first_run: bool = False) -> None:
+        """Ask for a display name (required on the first run)."""
+        title = "Welcome to p2pchat" if first_run else "Your display name"
+        explanation = (
+            "What should people on your network call you? You can change it later (f2)."
+            if first_run
+            else "The name other people see."
+        )
+
+        async def done(name: str | None) -> None:
+            if name:
+                await self._rename(name)
+
+        self.push_screen(
+            PromptScreen(
+                title,
+                explanation,
+                value="" if first_run else self.node.profile.display_name,
+                placeholder="your name",
+                ok="Continue" if first_run else "Rename",
+                can_cancel=not first_run,
+            ),
+            done,
+        )
+
+    async def _rename(self, name: str) -> None:
+        try:
+            shown = await self.node.rename(name)
+        except (NodeError, ValueError, OSError) as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.notify(f"You are now {one_line(shown, 60)}", markup=False, timeout=3)
+        self.chat._update_topbar()
+
+    def action_settings(self) -> None:
+        """Open the settings screen."""
+        node = self.node
+        values = SettingsValues(
+            display_name=node.profile.display_name,
+            read_receipts=node.setting(SETTING_READ_RECEIPTS),
+            typing=node.setting(SETTING_TYPING),
+            announce=node.setting(SETTING_ANNOUNCE),
+            bell=self.prefs.bell,
+            desktop=self.prefs.desktop,
+            download_dir=node.text_setting(SETTING_DOWNLOAD_DIR),
+            desktop_available=self.desktop.available,
+        )
+
+        async def save(new: SettingsValues | None) -> None:
+            if new is None:
+                return
+            try:
+                if new.display_name != node.profile.display_name:
+                    await self._rename(new.display_name)
+                for key, value in (
+                    (SETTING_READ_RECEIPTS, new.read_receipts),
+                    (SETTING_TYPING, new.typing),
+                    (SETTING_ANNOUNCE, new.announce),
+                ):
+                    if node.setting(key) != value:
+                        await node.set_setting(key, value)
+                if new.download_dir != node.text_setting(SETTING_DOWNLOAD_DIR):
+                    await node.set_text_setting(SETTING_DOWNLOAD_DIR, new.download_dir)
+                self.prefs.bell, self.prefs.desktop = new.bell, new.desktop
+                self.prefs.save(node.profile.directory)
+            except (NodeError, StoreError, OSError) as exc:
+                self.notify(str(exc), title="Settings not saved", severity="error", markup=False)
+                return
+            self.notify("Settings saved", timeout=2)
+
+        self.push_screen(SettingsScreen(values), save)
+
+    def action_verify_peer(self, peer: bytes) -> None:
+        """Show the safety number shared with ``peer``."""
+
+        async def done(verified: bool | None) -> None:
+            if verified is None:
+                return
+            await self.node.set_verified(peer, verified)
+            self.notify("Marked as verified" if verified else "Marked as not verified")
+            await self.chat.refresh_peer()
+            await self.chat.reload_sidebar()
+
+        info_verified = self.ctx.verified.get(peer, False)
+        self.push_screen(
+            VerifyScreen(
+                self.ctx.name(peer),
+                self.chat.peer_info.peer_id_text if self.chat.peer_info else peer.hex(),
+                self.node.peer_id_text,
+                self.node.safety_number(peer),
+                info_verified,
+            ),
+            done,
+        )
+
+    def action_connect(self) -> None:
+        """Ask for HOST:PORT and dial it (for networks without multicast)."""
+
+        async def done(answer: str | None) -> None:
+            if not answer:
+                return
+            try:
+                host, port = parse_host_port(answer)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            await self.node.add_address(host, port)
+            self.notify(f"Connecting to {host}:{port}…", markup=False, timeout=3)
+
+        self.push_screen(
+            PromptScreen(
+                "Connect to an address",
+                "The other p2pchat's address and port, e.g. 192.168.1.20:7102. "
+                "It is remembered and dialled again after restarts.",
+                placeholder="HOST:PORT",
+                ok="Connect",
+            ),
+            done,
+        )
+
+    # ================================================================ palette
+
+    def palette_commands(self) -> list[Command]:
+        """Everything the palette offers now (depends on the open conversation)."""
+        chat = self.chat
+        cmds: list[Command] = [
+            ("Settings", "Name, read receipts, announce, notifications (f2)", self.action_settings),
+            ("Rename yourself", "Change the name others see", self.ask_name),
+            ("Connect to an address", "Dial HOST:PORT of another p2pchat", self.action_connect),
+            ("Copy my peer id", self.node.peer_id_text, self._copy_id),
+        ]
+        if chat.room is not None:
+            cmds += [
+                ("Insert emoji", "Searchable emoji picker (ctrl+e)", chat.action_emoji),
+                ("Reply to the selected message", "ctrl+r", chat.action_reply),
+                ("React to the selected message", "Pick an emoji", self._react_selected),
+            ]
+        if chat.peer is not None and chat.peer_info is not None:
+            name = safe_title(self.ctx.name(chat.peer))
+            peer = chat.peer
+            cmds.append((f"Verify {name}", "Compare safety numbers (f3)", chat.action_verify))
+            state = chat.peer_info.state
+            if state == "request":
+                cmds.append((f"Accept contact request from {name}", "", chat.action_accept))
+            if state != "blocked":
+                cmds.append((f"Block {name}", "Refuse their messages", chat.action_block))
+            else:
+                cmds.append((f"Unblock {name}", "", lambda: chat.unblock(peer)))
+        for entry in chat.entries():
+            title = f"Open chat with {safe_title(entry.name)}"
+            if entry.state == "request":
+                title = f"Open contact request from {safe_title(entry.name)}"
+            cmds.append(
+                (
+                    title,
+                    f"{entry.unread} unread" if entry.unread else "",
+                    functools.partial(self._open_entry, entry),
+                )
+            )
+        for peer_id, state in self.ctx.states.items():
+            if state == "blocked":
+                name = safe_title(self.ctx.name(peer_id))
+                cmds.append((f"Unblock {name}", "", functools.partial(chat.unblock, peer_id)))
+        return cmds
+
+    def _open_entry(self, entry: Entry) -> None:
+        self.run_worker(self.chat.open_entry(entry), exit_on_error=False)
+
+    def _copy_id(self) -> None:
+        self.copy_to_clipboard(self.node.peer_id_text)
+        self.notify("Your peer id was copied", timeout=2)
+
+    def _react_selected(self) -> None:
+        item = self.chat._target()
+        if item is not None:
+            item.action_react()

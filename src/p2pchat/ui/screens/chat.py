@@ -1,0 +1,580 @@
+"""The chat screen: sidebar, conversation header, messages, composer.
+
+It turns node events (forwarded by the app) into updates of what is on screen, and the
+person's actions into node calls. Node calls run in workers so a slow store never
+freezes typing; their failures become notifications, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, OptionList, Static
+
+from p2pchat.node import (
+    ContactRequest,
+    Event,
+    Message,
+    MessageAdded,
+    NodeError,
+    NodeStatus,
+    PeerInfo,
+    PeerOffline,
+    PeerOnline,
+    PeerUpdated,
+    ReactionChanged,
+    ReceiptChanged,
+    SecurityWarning,
+    StoreError,
+    TypingChanged,
+)
+from p2pchat.ui.context import ChatContext, ctx
+from p2pchat.ui.emoji import QUICK_REACTIONS
+from p2pchat.ui.screens.emoji_picker import EmojiPicker
+from p2pchat.ui.text import links_in, literal, one_line
+from p2pchat.ui.widgets.composer import Composer
+from p2pchat.ui.widgets.header import ConversationHeader
+from p2pchat.ui.widgets.message_item import MessageItem, body_text
+from p2pchat.ui.widgets.message_list import MessageList
+from p2pchat.ui.widgets.sidebar import Entry, Sidebar, load_entries
+
+# Tell the peer we type at most this often; they drop the indicator after TYPING_SHOWN.
+TYPING_REFRESH = 3.0
+TYPING_IDLE = 5.0
+TYPING_SHOWN = 8.0
+SIDEBAR_DELAY = 0.05
+
+
+class ChatScreen(Screen[None]):
+    """The main screen of the app."""
+
+    BINDINGS = [  # noqa: RUF012
+        Binding("ctrl+e", "emoji", "Emoji", priority=True),
+        Binding("ctrl+r", "reply", "Reply"),
+        Binding("f2", "app.settings", "Settings"),
+        Binding("f3", "verify", "Verify"),
+        Binding("f4", "dismiss_warning", "Dismiss warning"),
+        Binding("alt+up", "cycle_chat(-1)", "Previous chat", show=False),
+        Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
+        Binding("ctrl+n", "focus_sidebar", "Chats", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room: bytes | None = None
+        self.peer: bytes | None = None
+        self.peer_info: PeerInfo | None = None
+        self.reply_to: Message | None = None
+        self.typing_peers: dict[bytes, Timer] = {}
+        self.warnings: list[str] = []
+        self.node_ready = False
+        self.status: NodeStatus | None = None
+        self._sidebar_timer: Timer | None = None
+        self._typing_sent_at = 0.0
+        self._typing_idle: Timer | None = None
+
+    @property
+    def context(self) -> ChatContext:
+        """The app's shared context."""
+        return ctx(self)
+
+    # ================================================================ layout
+
+    def compose(self) -> ComposeResult:
+        """Top bar, warning banner, sidebar | conversation, footer."""
+        yield Static(id="topbar")
+        yield Static(id="security")
+        with Horizontal(id="main"):
+            yield Sidebar(id="sidebar")
+            with Vertical(id="conversation"):
+                yield Static(id="empty")
+                yield ConversationHeader(id="header")
+                with Horizontal(id="request-bar"):
+                    yield Static(id="request-text")
+                    yield Button("Accept", variant="success", id="accept")
+                    yield Button("Block", variant="error", id="block")
+                    yield Button("Unblock", variant="warning", id="unblock")
+                yield MessageList(id="messages")
+                yield Static(id="reply-bar")
+                completions = OptionList(id="completions")
+                completions.can_focus = False
+                yield completions
+                yield Composer(completions, id="composer")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Start in the empty state until the node is up."""
+        self.query_one("#security").display = False
+        self.query_one("#completions").display = False
+        self._show_conversation(False)
+        self._update_topbar()
+        self._update_empty()
+
+    def _show_conversation(self, shown: bool) -> None:
+        for wid in ("#header", "#messages", "#composer"):
+            self.query_one(wid).display = shown
+        self.query_one("#empty").display = not shown
+        self.query_one("#request-bar").display = False
+        self.query_one("#reply-bar").display = False
+
+    def _update_topbar(self) -> None:
+        node = self.context.node
+        bar = Text.assemble(("p2pchat ", "bold bright_cyan"))
+        bar.append_text(literal(node.profile.display_name, "bold", multiline=False))
+        bar.append(f"  {node.peer_id_text[:8]}", "grey62")
+        if self.status is not None:
+            bar.append(f"  ·  port {self.status.port}", "grey62")
+            if not self.status.discovery:
+                bar.append("  ·  discovery off", "yellow")
+            elif not self.status.announcing:
+                bar.append("  ·  not announcing", "grey62")
+        elif not self.node_ready:
+            bar.append("  ·  starting…", "grey62")
+        self.query_one("#topbar", Static).update(bar)
+
+    def _update_empty(self) -> None:
+        node = self.context.node
+        text = Text.assemble(
+            ("Welcome to p2pchat\n\n", "bold"),
+            "Pick a conversation on the left (tab, ↑/↓, enter).\n"
+            "People running p2pchat on your network appear under ",
+            ("Nearby", "bold"),
+            ".\nNobody there? Start the other side with ",
+            ("--peer HOST:PORT", "bold"),
+            ", or press ",
+            ("ctrl+p", "bold"),
+            " and choose ",
+            ("Connect to an address", "bold"),
+            ".\n\n",
+            ("Your id  ", "grey62"),
+            node.peer_id_text,
+            "\n",
+        )
+        if self.status is not None:
+            text.append(f"Port     {self.status.port}\n", "grey62")
+        text.append("\nctrl+p: every command   f2: settings   ctrl+q: quit", "grey62")
+        self.query_one("#empty", Static).update(text)
+
+    # ================================================================ node lifecycle
+
+    async def node_started(self) -> None:
+        """The node is up: load the sidebar and focus it."""
+        self.node_ready = True
+        self._update_topbar()
+        await self.reload_sidebar()
+        self.query_one(Sidebar).focus()
+
+    def run_node(self, coro: Coroutine[Any, Any, Any], done: str = "") -> None:
+        """Run a node call in a worker; report failures as notifications."""
+
+        async def call() -> None:
+            try:
+                await coro
+            except (NodeError, StoreError, ValueError) as exc:
+                self.notify(str(exc), title="Could not do that", severity="error", markup=False)
+                return
+            if done:
+                self.notify(done, markup=False, timeout=3)
+
+        self.run_worker(call(), exit_on_error=False)
+
+    # ================================================================ sidebar
+
+    def schedule_sidebar(self) -> None:
+        """Rebuild the sidebar soon (several events in a burst cause one rebuild)."""
+        if self._sidebar_timer is None and self.node_ready:
+            self._sidebar_timer = self.set_timer(SIDEBAR_DELAY, self._sidebar_due)
+
+    def _sidebar_due(self) -> None:
+        self._sidebar_timer = None
+        self.run_worker(self.reload_sidebar(), group="sidebar", exclusive=True)
+
+    async def reload_sidebar(self) -> None:
+        """Re-read rooms and peers from the node."""
+        requests, chats, nearby, peers = await load_entries(self.context.node)
+        sidebar = self.query_one(Sidebar)
+        sidebar.typing = set(self.typing_peers)
+        sidebar.show(requests, chats, nearby)
+        for peer in peers:
+            self.context.verified[peer.peer_id] = peer.verified
+            self.context.states[peer.peer_id] = peer.state
+
+    def entries(self) -> list[Entry]:
+        """Every sidebar entry, in order."""
+        return list(self.query_one(Sidebar).entries.values())
+
+    @on(Sidebar.Opened)
+    async def _opened(self, event: Sidebar.Opened) -> None:
+        await self.open_entry(event.entry)
+
+    async def open_entry(self, entry: Entry) -> None:
+        """Open a room (creating the direct room for a nearby peer)."""
+        node = self.context.node
+        room = entry.room_id
+        if room is None and entry.peer_id is not None:
+            room = await node.open_direct_room(entry.peer_id)
+        if room is None:
+            return
+        await self.open_room(room)
+
+    async def open_room(self, room: bytes) -> None:
+        """Show ``room`` and focus the composer."""
+        node = self.context.node
+        self._stop_typing()
+        self.room = room
+        self.peer = await node.room_peer(room)
+        self.reply_to = None
+        self._show_conversation(True)
+        await self.refresh_peer()
+        await self.query_one(MessageList).show_room(room)
+        self.query_one(Sidebar).select_key("room:" + room.hex())
+        self.query_one(Composer).focus()
+        self.schedule_sidebar()
+
+    def action_cycle_chat(self, step: int) -> None:
+        """Open the previous/next conversation in the sidebar."""
+        rooms = [e for e in self.entries() if e.room_id is not None]
+        if not rooms:
+            return
+        keys = [e.room_id for e in rooms]
+        index = keys.index(self.room) + step if self.room in keys else 0
+        target = rooms[index % len(rooms)]
+        self.run_worker(self.open_entry(target), group="open", exclusive=True)
+
+    def action_focus_sidebar(self) -> None:
+        """Move focus to the conversation list."""
+        self.query_one(Sidebar).focus()
+
+    # ================================================================ header, bars
+
+    async def refresh_peer(self) -> None:
+        """Re-read the open conversation's peer and redraw the header and bars."""
+        if self.peer is None:
+            self.peer_info = None
+        else:
+            self.peer_info = await self.context.node.peer_info(self.peer)
+        self.redraw_header()
+        self._update_request_bar()
+        self.refresh_bindings()
+
+    def redraw_header(self) -> None:
+        """Redraw the header (presence, typing, verification)."""
+        if self.room is None:
+            return
+        name = self.context.name(self.peer) if self.peer else "Room"
+        typing = self.peer is not None and self.peer in self.typing_peers
+        header = self.query_one(ConversationHeader)
+        header.show(name, self.peer_info, typing, self.context.now_ms())
+
+    def _update_request_bar(self) -> None:
+        bar = self.query_one("#request-bar")
+        info = self.peer_info
+        state = info.state if info else ""
+        composer = self.query_one(Composer)
+        composer.disabled = state == "blocked"
+        if state not in ("request", "blocked") or self.peer is None:
+            bar.display = False
+            return
+        name = literal(self.context.name(self.peer), "bold", multiline=False)
+        if state == "request":
+            text = Text.assemble(
+                name,
+                " wants to chat with you. Accept to reply and send receipts; block to refuse them.",
+            )
+        else:
+            text = Text.assemble("You blocked ", name, ". Unblock to chat again.")
+        self.query_one("#request-text", Static).update(text)
+        self.query_one("#accept").display = state == "request"
+        self.query_one("#block").display = state == "request"
+        self.query_one("#unblock").display = state == "blocked"
+        bar.display = True
+
+    @on(Button.Pressed, "#accept")
+    def action_accept(self) -> None:
+        """Accept the open conversation's contact request."""
+        if self.peer is not None:
+            self.run_node(self._accept(self.peer), "Contact accepted")
+
+    async def _accept(self, peer: bytes) -> None:
+        await self.context.node.accept(peer)
+        await self.refresh_peer()
+        await self.reload_sidebar()
+
+    @on(Button.Pressed, "#block")
+    def action_block(self) -> None:
+        """Block the open conversation's peer."""
+        if self.peer is not None:
+            self.run_node(self._block(self.peer), "Blocked")
+
+    async def _block(self, peer: bytes) -> None:
+        await self.context.node.block(peer)
+        await self.refresh_peer()
+        await self.reload_sidebar()
+
+    @on(Button.Pressed, "#unblock")
+    def action_unblock(self) -> None:
+        """Unblock the open conversation's peer."""
+        if self.peer is not None:
+            self.unblock(self.peer)
+
+    def unblock(self, peer: bytes) -> None:
+        """Unblock ``peer`` (they become a contact again)."""
+        self.run_node(self._accept(peer), "Unblocked")
+
+    def show_warning(self, text: str) -> None:
+        """Put a security warning in the banner (stays until dismissed with f4)."""
+        self.warnings.append(text)
+        self._render_warnings()
+        self.notify(text, title="Security warning", severity="error", timeout=20, markup=False)
+
+    def _render_warnings(self) -> None:
+        banner = self.query_one("#security", Static)
+        shown = Text("⚠ SECURITY WARNING  ", "bold")
+        shown.append_text(literal(self.warnings[-1], multiline=False))
+        if len(self.warnings) > 1:
+            shown.append(f"  (+{len(self.warnings) - 1} more)")
+        shown.append("   f4 dismiss", "bold")
+        banner.update(shown)
+        banner.display = True
+        self.refresh_bindings()
+
+    def action_dismiss_warning(self) -> None:
+        """Dismiss the newest security warning (older ones show next)."""
+        if self.warnings:
+            self.warnings.pop()
+        if self.warnings:
+            self._render_warnings()
+        else:
+            self.query_one("#security").display = False
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide bindings that make no sense now (footer shows only usable keys)."""
+        if action == "dismiss_warning":
+            return bool(self.warnings)
+        if action in ("verify", "reply", "emoji"):
+            return self.room is not None
+        return True
+
+    # ================================================================ node events
+
+    async def handle(self, event: Event) -> None:
+        """Bring the screen up to date with one node event."""
+        messages = self.query_one(MessageList)
+        if isinstance(event, MessageAdded):
+            msg = event.message
+            if msg.room == self.room:
+                await messages.add_message(msg)
+                if event.incoming:
+                    self._clear_typing(msg.author)
+            if event.incoming:
+                self.app.call_later(self._notify_message, msg)
+            self.schedule_sidebar()
+        elif isinstance(event, ReceiptChanged):
+            if event.room == self.room:
+                messages.set_status(event.message_ids, event.status)
+        elif isinstance(event, ReactionChanged):
+            if event.room == self.room:
+                await messages.refresh_reactions(event.message_id)
+        elif isinstance(event, TypingChanged):
+            self._set_typing(event.peer_id, event.typing)
+        elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
+            if event.peer_id == self.peer:
+                await self.refresh_peer()
+            if isinstance(event, PeerOffline):
+                self._clear_typing(event.peer_id)
+            if isinstance(event, ContactRequest):
+                self.notify(
+                    Text.assemble(literal(event.name, multiline=False), " wants to chat").plain,
+                    title="Contact request",
+                    markup=False,
+                )
+            self.schedule_sidebar()
+        elif isinstance(event, SecurityWarning):
+            self.show_warning(event.text)
+        elif isinstance(event, NodeStatus):
+            self.status = event
+            self._update_topbar()
+            self._update_empty()
+
+    def _notify_message(self, msg: Message) -> None:
+        """A Textual notification (and bell, desktop) for messages not on screen now."""
+        if msg.room == self.room and self.app.app_focus and self.screen.is_current:
+            return
+        notifier = getattr(self.app, "notify_message", None)
+        if callable(notifier):
+            notifier(self.context.name(msg.author), body_text(msg))
+
+    def _set_typing(self, peer: bytes, typing: bool) -> None:
+        self._clear_typing(peer, redraw=False)
+        if typing:
+            self.typing_peers[peer] = self.set_timer(TYPING_SHOWN, lambda: self._clear_typing(peer))
+        self._typing_changed(peer)
+
+    def _clear_typing(self, peer: bytes, *, redraw: bool = True) -> None:
+        timer = self.typing_peers.pop(peer, None)
+        if timer is not None:
+            timer.stop()
+            if redraw:
+                self._typing_changed(peer)
+
+    def _typing_changed(self, peer: bytes) -> None:
+        if peer == self.peer:
+            self.redraw_header()
+        self.schedule_sidebar()
+
+    # ================================================================ composing
+
+    @on(Composer.Submitted)
+    def _submit(self, event: Composer.Submitted) -> None:
+        if self.room is None:
+            return
+        reply = self.reply_to.id if self.reply_to else None
+        self.cancel_reply()
+        self._stop_typing()
+        self.run_node(self.context.node.send_message(self.room, event.text, reply))
+
+    @on(Composer.Edited)
+    def _edited(self, event: Composer.Edited) -> None:
+        if self.peer is None:
+            return
+        if event.empty:
+            self._stop_typing()
+            return
+        now = time.monotonic()
+        if now - self._typing_sent_at > TYPING_REFRESH:
+            self._typing_sent_at = now
+            self.run_node(self.context.node.set_typing(self.peer, True))
+        if self._typing_idle is not None:
+            self._typing_idle.stop()
+        self._typing_idle = self.set_timer(TYPING_IDLE, self._stop_typing)
+
+    def _stop_typing(self) -> None:
+        if self._typing_idle is not None:
+            self._typing_idle.stop()
+            self._typing_idle = None
+        if self._typing_sent_at and self.peer is not None:
+            self.run_node(self.context.node.set_typing(self.peer, False))
+        self._typing_sent_at = 0.0
+
+    @on(Composer.Escape)
+    def cancel_reply(self) -> None:
+        """Forget the message being replied to."""
+        self.reply_to = None
+        self.query_one("#reply-bar").display = False
+
+    @on(Composer.Up)
+    def _composer_up(self) -> None:
+        last = self.query_one(MessageList).last_item()
+        if last is not None:
+            last.focus()
+
+    @on(OptionList.OptionSelected, "#completions")
+    def _completion_clicked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.query_one(Composer).accept_completion(event.option.id)
+
+    @on(MessageList.Seen)
+    def _seen(self, event: MessageList.Seen) -> None:
+        self.run_node(self._mark_read(event.room, event.ids))
+
+    async def _mark_read(self, room: bytes, ids: list[bytes]) -> None:
+        await self.context.node.mark_read(room, ids)
+        self.schedule_sidebar()
+
+    # ================================================================ message actions
+
+    def _target(self) -> MessageItem | None:
+        focused = self.focused
+        if isinstance(focused, MessageItem):
+            return focused
+        return self.query_one(MessageList).last_item()
+
+    def action_reply(self) -> None:
+        """Reply to the selected message (or the last one)."""
+        item = self._target()
+        if item is not None:
+            self.start_reply(item.message)
+
+    def start_reply(self, message: Message) -> None:
+        """Show the reply bar and focus the composer."""
+        self.reply_to = message
+        bar = self.query_one("#reply-bar", Static)
+        text = Text("↩ Replying to ", "grey70")
+        text.append_text(literal(self.context.name(message.author), "bold", multiline=False))
+        text.append(": ")
+        text.append_text(literal(one_line(body_text(message), 60), "italic"))
+        text.append("   escape cancels", "grey50")
+        bar.update(text)
+        bar.display = True
+        self.query_one(Composer).focus()
+
+    def action_emoji(self) -> None:
+        """Open the emoji picker and insert the choice into the composer."""
+
+        def insert(emoji: str | None) -> None:
+            composer = self.query_one(Composer)
+            if emoji:
+                composer.insert(emoji)
+            composer.focus()
+
+        self.app.push_screen(EmojiPicker(), insert)
+
+    def react_to(self, message: Message, emoji: str) -> None:
+        """Toggle our reaction ``emoji`` on ``message``."""
+        item = self.query_one(MessageList).items.get(message.id)
+        mine = item is not None and any(
+            r.emoji == emoji and r.author == self.context.me for r in item.view.reactions
+        )
+        self.run_node(self.context.node.react(message.id, emoji, not mine))
+
+    @on(MessageItem.Action)
+    def _message_action(self, event: MessageItem.Action) -> None:
+        event.stop()
+        message = event.item.message
+        if event.action == "reply":
+            self.start_reply(message)
+        elif event.action == "quick_react":
+            self.react_to(message, QUICK_REACTIONS[event.arg])
+        elif event.action == "react":
+
+            def chosen(emoji: str | None) -> None:
+                if emoji:
+                    self.react_to(message, emoji)
+                event.item.focus()
+
+            self.app.push_screen(EmojiPicker("React", quick=True), chosen)
+        elif event.action == "open_link":
+            links = links_in(body_text(message))
+            if links:
+                self.app.open_url(links[0])
+            else:
+                self.notify("No link in this message", timeout=2)
+        elif event.action in ("up", "down"):
+            self._move_selection(event.item, -1 if event.action == "up" else 1)
+        elif event.action == "back":
+            self.query_one(Composer).focus()
+
+    def _move_selection(self, item: MessageItem, step: int) -> None:
+        items = [w for w in self.query_one(MessageList).children if isinstance(w, MessageItem)]
+        index = items.index(item) + step
+        if 0 <= index < len(items):
+            items[index].focus()
+            items[index].scroll_visible(animate=False)
+        elif step > 0:
+            self.query_one(Composer).focus()
+
+    def action_verify(self) -> None:
+        """Open the verification screen for the open conversation's peer."""
+        verify = getattr(self.app, "action_verify_peer", None)
+        if self.peer is not None and callable(verify):
+            verify(self.peer)

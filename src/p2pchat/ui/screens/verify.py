@@ -1,0 +1,101 @@
+"""Compare safety numbers with a contact and mark them verified.
+
+The 60-digit number is derived from both ids; if both people see the same digits (read
+aloud, or side by side), nobody sits in the middle. No QR code: drawing one needs a QR
+encoder, which is not among the project's dependencies.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from p2pchat.ui.text import literal
+
+GROUP = 5
+PER_ROW = 4
+
+
+def safety_rows(number: str) -> list[str]:
+    """60 digits as three rows of four groups of five."""
+    groups = [number[i : i + GROUP] for i in range(0, len(number), GROUP)]
+    return ["  ".join(groups[i : i + PER_ROW]) for i in range(0, len(groups), PER_ROW)]
+
+
+class VerifyScreen(ModalScreen[bool | None]):
+    """Dismisses with the new verified state, or None when closed unchanged."""
+
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape", "close", "Close"),
+        Binding("v", "verify", "Mark verified"),
+    ]
+
+    def __init__(self, name: str, their_id: str, my_id: str, number: str, verified: bool) -> None:
+        super().__init__()
+        self.peer_name = name
+        self.their_id = their_id
+        self.my_id = my_id
+        self.number = number
+        self.verified = verified
+
+    def compose(self) -> ComposeResult:
+        """Who, the number, the ids, and the buttons."""
+        title = Text("Verify ", "bold").append_text(
+            literal(self.peer_name, "bold", multiline=False)
+        )
+        status = (
+            Text("✔ You marked this contact as verified.", "bold green")
+            if self.verified
+            else Text("⚠ Not verified yet.", "bold yellow")
+        )
+        digits = Text("\n".join(safety_rows(self.number)), "bold bright_white")
+        ids = Text.assemble(
+            ("Their id  ", "grey62"),
+            literal(self.their_id, multiline=False),
+            ("\nYour id   ", "grey62"),
+            self.my_id,
+        )
+        with Vertical(classes="dialog verify"):
+            yield Static(title, classes="dialog-title")
+            yield Static(status, id="verify-status")
+            yield Static(
+                Text(
+                    "Compare this safety number with the one on their screen, in person or "
+                    "on a call. If every digit matches, nobody is listening in between."
+                ),
+                classes="dialog-text",
+            )
+            yield Static(digits, id="safety-number")
+            yield Static(ids, id="ids")
+            with Horizontal(classes="buttons"):
+                if self.verified:
+                    yield Button("Mark as not verified", variant="warning", id="unverify")
+                else:
+                    yield Button("Numbers match: mark verified", variant="success", id="verify")
+                yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        """Focus the main button."""
+        self.query_one(Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Verify, unverify or close."""
+        event.stop()
+        if event.button.id == "verify":
+            self.dismiss(True)
+        elif event.button.id == "unverify":
+            self.dismiss(False)
+        else:
+            self.dismiss(None)
+
+    def action_verify(self) -> None:
+        """Mark verified (the v key)."""
+        self.dismiss(True)
+
+    def action_close(self) -> None:
+        """Close without changes."""
+        self.dismiss(None)
