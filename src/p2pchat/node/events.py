@@ -74,6 +74,26 @@ class TypingChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferProgress:
+    """A file transfer moved on: bytes done, rate, ETA, and its state.
+
+    Emitted often while a transfer runs; consumers should keep only the latest per id.
+    ``state`` is one of: offered, waiting, active, paused, done, failed, cancelled.
+    """
+
+    message_id: bytes
+    room: bytes
+    name: str
+    size: int
+    done: int
+    rate: float
+    eta: float | None
+    state: str
+    detail: str = ""
+    incoming: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class ContactRequest:
     """Someone not yet accepted wrote to us; their messages wait for accept or block."""
 
@@ -107,6 +127,7 @@ Event = (
     | ReceiptChanged
     | ReactionChanged
     | TypingChanged
+    | TransferProgress
     | ContactRequest
     | SecurityWarning
     | NodeStatus

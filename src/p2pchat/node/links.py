@@ -39,6 +39,7 @@ OnUp = Callable[[Connection, bool], Awaitable[None]]
 OnDown = Callable[[bytes, str], Awaitable[None]]
 OnMismatch = Callable[[PeerMismatchError, str, int], Awaitable[None]]
 ShouldDial = Callable[[bytes], bool]
+OnOtherPurpose = Callable[[Connection], Awaitable[None]]
 
 
 @dataclass
@@ -78,7 +79,9 @@ class LinkManager:
         on_down: OnDown,
         on_mismatch: OnMismatch,
         should_dial: ShouldDial = lambda _peer: True,
+        on_other_purpose: OnOtherPurpose | None = None,
     ) -> None:
+        self._on_other_purpose = on_other_purpose
         self.me = me
         self._should_dial = should_dial
         self._local = local
@@ -292,7 +295,11 @@ class LinkManager:
             await conn.close("connected to ourselves")
             return
         if conn.remote.purpose != "chat":
-            await conn.close("unsupported purpose")
+            # Side channels (file transfers) never count as the peer's chat link.
+            if self._on_other_purpose is None:
+                await conn.close("unsupported purpose")
+            else:
+                await self._on_other_purpose(conn)
             return
         old = self.links.get(peer)
         replaced = False

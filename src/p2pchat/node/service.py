@@ -57,6 +57,7 @@ from p2pchat.node.events import (
 from p2pchat.node.links import LinkManager
 from p2pchat.node.ratelimit import TokenBucket
 from p2pchat.node.stream import EventHub, EventStream
+from p2pchat.node.transfer import TransferService
 from p2pchat.profile import Profile, clean_display_name
 from p2pchat.store import (
     Message,
@@ -73,6 +74,7 @@ from p2pchat.transport import Connection, LocalHello, PeerMismatchError
 from p2pchat.wire import (
     MAX_BODY,
     MAX_IDS_PER_RECEIPT,
+    PURPOSE_FILES,
     RECEIPT_DELIVERED,
     RECEIPT_READ,
     Envelope,
@@ -91,6 +93,7 @@ T = TypeVar("T")
 #: Message kinds shown in a conversation; others (reactions) change how those look.
 DISPLAY_KINDS = frozenset({"text", "file", "system"})
 KIND_REACTION = "reaction"
+KIND_FILE = "file"
 MAX_EMOJI_CHARS = 16
 SETTING_DOWNLOAD_DIR = "download_dir"
 TEXT_SETTINGS = {SETTING_DOWNLOAD_DIR: ""}
@@ -199,8 +202,10 @@ class Node:
             on_down=self._on_link_down,
             on_mismatch=self._on_mismatch,
             should_dial=lambda peer: self._states.get(peer) != "blocked",
+            on_other_purpose=self._on_other_connection,
         )
         self.discovery: Discovery | None = None
+        self.transfers = TransferService(self)
         self._states: dict[bytes, str] = {}
         self._names: dict[bytes, str] = {}
         # Where each connected peer listens; written to the store only for peers we keep.
@@ -271,6 +276,7 @@ class Node:
             return
         self.links.update_local(self._local_hello())
         await self._add_initial_targets()
+        await self.transfers.start()
         announcing = False
         if self.config.discovery:
             announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
@@ -297,6 +303,7 @@ class Node:
             with contextlib.suppress(Exception):
                 await self.discovery.stop()
             self.discovery = None
+        await self.transfers.stop()
         if self.config.network:
             await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
@@ -641,6 +648,8 @@ class Node:
             self._emit(ReactionChanged(room, decode_reaction(body)[0]))
         else:
             self._emit(MessageAdded(message, incoming=False))
+        if kind == KIND_FILE:
+            await self.transfers.on_file_message(message, incoming=False)
         if self.links.write(peer_id, MessageFrame(env=env)):
             await self.links.flush(peer_id)
         else:
@@ -913,6 +922,16 @@ class Node:
             if len(page) < OUTBOX_PAGE:
                 return
 
+    async def _on_other_connection(self, conn: Connection) -> None:
+        """A non-chat connection (file transfer) from an authenticated peer."""
+        if self._states.get(conn.remote.peer_id) == "blocked":
+            await conn.close("blocked")
+            return
+        if conn.remote.purpose == PURPOSE_FILES:
+            await self.transfers.serve_connection(conn)
+        else:
+            await conn.close("unsupported purpose")
+
     async def _on_link_down(self, peer: bytes, reason: str) -> None:
         self._emit(PeerOffline(peer, reason))
 
@@ -1033,6 +1052,10 @@ class Node:
                 decode_reaction(env.body)
             except ReactionError as exc:
                 return f"bad reaction: {exc}"
+        elif env.kind == KIND_FILE:
+            problem = self.transfers.check_offer(env.body)
+            if problem is not None:
+                return f"bad file offer: {problem}"
         else:
             return f"unsupported kind {env.kind!r}"
         state = self._states.get(item.peer, "unknown")
@@ -1097,6 +1120,8 @@ class Node:
                 self._emit(ReactionChanged(message.room, target))
             else:
                 self._emit(MessageAdded(message, incoming=True))
+            if message.kind == KIND_FILE:
+                await self.transfers.on_file_message(message, incoming=True)
         # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
         acks: dict[bytes, list[bytes]] = defaultdict(list)
         for item in accepted:
