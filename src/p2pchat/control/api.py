@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
 from p2pchat.identity import short_id
 from p2pchat.node.config import parse_host_port
@@ -62,6 +63,7 @@ class NodeApi:
             "name": self.name,
             "settings": self.settings,
         }
+        self._methods.update(file_methods(self))
 
     @property
     def methods(self) -> list[str]:
