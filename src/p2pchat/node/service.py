@@ -611,50 +611,88 @@ class Node:
                 if became_contact:  # writing to someone accepts them
                     store.set_peer_state(peer_id, "contact")
             self._ensure_direct(store, room, peer_id, now)
-            try:
-                seq, lamport = self._next_position(store, room)
-                env = sign_envelope(
-                    self.identity,
-                    Envelope.unsigned(
-                        room=room,
-                        id=new_message_id(),
-                        author=self.me,
-                        seq=seq,
-                        lamport=lamport,
-                        ts=now,
-                        kind=kind,
-                        body=body,
-                        reply_to=reply_to,
-                    ),
-                )
-                status = MessageStatus.SENT if online else MessageStatus.QUEUED
-                row = envelope_to_row(env, now, status)
-                store.add_messages([row])
-                if kind == KIND_REACTION:
-                    apply_reaction(store, row)
-                store.enqueue(peer_id, encode_frame(MessageFrame(env=env)), env.id, created_at=now)
-                message = store.get_message(env.id)
-                assert message is not None
-            except BaseException:
-                # The write is rolled back: forget cached positions so no gap is left.
-                self._seq_cache.pop(room, None)
-                raise
+            message, env = self._author(
+                store,
+                room,
+                kind=kind,
+                body=body,
+                reply_to=reply_to,
+                now=now,
+                recipients=[peer_id],
+                online=online,
+            )
             return message, became_contact, env
 
         message, became_contact, env = await self._write(work)
         if became_contact:
             self._set_state(peer_id, "contact")
-        if kind == KIND_REACTION:
-            self._emit(ReactionChanged(room, decode_reaction(body)[0]))
+        await self._publish_own(message, env, [peer_id])
+        return message
+
+    def _author(
+        self,
+        store: Store,
+        room: bytes,
+        *,
+        kind: str,
+        body: bytes,
+        reply_to: bytes | None,
+        now: int,
+        recipients: Sequence[bytes],
+        online: bool,
+    ) -> tuple[Message, Envelope]:
+        """Store thread: sign a new envelope of ours, store it, queue it for ``recipients``.
+
+        The envelope stays in each recipient's outbox until that recipient's delivered
+        receipt arrives, so it survives restarts and lost connections.
+        """
+        try:
+            seq, lamport = self._next_position(store, room)
+            env = sign_envelope(
+                self.identity,
+                Envelope.unsigned(
+                    room=room,
+                    id=new_message_id(),
+                    author=self.me,
+                    seq=seq,
+                    lamport=lamport,
+                    ts=now,
+                    kind=kind,
+                    body=body,
+                    reply_to=reply_to,
+                ),
+            )
+            status = MessageStatus.SENT if online else MessageStatus.QUEUED
+            row = envelope_to_row(env, now, status)
+            store.add_messages([row])
+            if kind == KIND_REACTION:
+                apply_reaction(store, row)
+            frame = encode_frame(MessageFrame(env=env))
+            store.enqueue_many([(p, frame, env.id) for p in recipients], created_at=now)
+            message = store.get_message(env.id)
+            assert message is not None
+        except BaseException:
+            # The write is rolled back: forget cached positions so no gap is left.
+            self._seq_cache.pop(room, None)
+            raise
+        return message, env
+
+    async def _publish_own(
+        self, message: Message, env: Envelope, recipients: Sequence[bytes]
+    ) -> None:
+        """Loop thread: announce our new message and send it to whoever is online."""
+        if message.kind == KIND_REACTION:
+            self._emit(ReactionChanged(message.room, decode_reaction(message.body)[0]))
         else:
             self._emit(MessageAdded(message, incoming=False))
-        if kind == KIND_FILE:
+        if message.kind == KIND_FILE:
             await self.transfers.on_file_message(message, incoming=False)
-        if self.links.write(peer_id, MessageFrame(env=env)):
-            await self.links.flush(peer_id)
-        else:
-            self.links.redial_soon(peer_id)
-        return message
+        frame = MessageFrame(env=env)
+        for peer in recipients:
+            if self.links.write(peer, frame):
+                await self.links.flush(peer)
+            else:
+                self.links.redial_soon(peer)
 
     def _ensure_direct(self, store: Store, room: bytes, peer_id: bytes, now: int) -> None:
         # Runs in the store thread only, so the set needs no lock.
