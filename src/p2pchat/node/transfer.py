@@ -1,44 +1,1008 @@
 """File transfers: offers, pulls by range over a separate connection, resume, verify.
 
-(Skeleton: the node calls these hooks; the engine fills them in.)
+The sender offers a file as a signed ``file`` message whose body is a manifest
+(:mod:`p2pchat.node.files`). The receiver, once the offer is accepted (automatically for
+contacts up to a size limit, or by the person), opens a *separate* Noise connection
+(``purpose: "files"``) to a peer holding the file and pulls it by range (``get`` /
+``chunk`` / ``nochunk``), several requests in flight. Bytes go to a ``.part`` file in a
+hidden folder of the download directory, hashed as they are written; after any break
+(connection cut, either side restarted, ``kill -9``) the pull resumes from the part's
+length. The whole-file SHA-256 is checked before the file is moved into the download
+folder under a sanitised, unique name; a mismatch deletes the part.
+
+Serving is content-addressed: a ``get`` names only a hash, and we answer it only from a
+file we offered (unchanged since) or received and verified, and only to a contact who is
+a member of a room where that file was offered. Everything else gets ``nochunk``.
+
+This module must never put an unverified byte at a path the person sees, never build a
+path from a peer's name except through ``files.safe_name`` + ``files.inside``, never load
+a whole file into memory, and never block the event loop on disk I/O or hashing (those
+run in threads): the loop is also the chat's and the UI's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import hashlib
+import itertools
+import logging
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
-from p2pchat.transport import Connection
+from p2pchat.identity import short_id
+from p2pchat.node.events import PeerOnline, TransferProgress
+from p2pchat.node.files import (
+    LocalFile,
+    Manifest,
+    ManifestError,
+    decode_manifest,
+    describe_local_file,
+    inside,
+    numbered_name,
+    safe_name,
+)
+from p2pchat.paths import default_downloads_dir
+from p2pchat.store import Store, now_ms
+from p2pchat.store import transfers as sql
+from p2pchat.store.transfers import TransferRow, TransferState
+from p2pchat.transport import Connection, ConnectionClosedError, LocalHello, TransportError, connect
+from p2pchat.wire import (
+    MAX_CHUNK_DATA,
+    PURPOSE_FILES,
+    Bye,
+    Chunk,
+    ChunkError,
+    ChunkRequest,
+)
 
 if TYPE_CHECKING:
     from p2pchat.node.service import Node
     from p2pchat.store import Message
 
+log = logging.getLogger(__name__)
+
+KIND_FILE: Final = "file"
+#: Store setting: the largest file (bytes) accepted without asking, from contacts.
+SETTING_AUTO_ACCEPT: Final = "file_auto_accept_max"
+DEFAULT_AUTO_ACCEPT: Final = 100 * 1024 * 1024
+#: Hidden folder inside the download folder where files grow until verified.
+PARTS_DIR: Final = ".p2pchat-partial"
+#: ``get`` requests in flight per pull: enough to keep a LAN link busy while the other
+#: side reads, encrypts and sends; small enough to bound memory (WINDOW x 64 KB).
+WINDOW: Final = 16
+#: Writes queued to the disk thread before the pull waits for them.
+MAX_PENDING_WRITES: Final = 32
+#: A pull that hears nothing for this long reconnects.
+STALL_TIMEOUT: Final = 20.0
+#: A files connection idle this long is closed by the server.
+SERVE_IDLE_TIMEOUT: Final = 120.0
+#: Server limits: connections overall and per peer; read-ahead per connection.
+MAX_SERVING: Final = 32
+MAX_SERVING_PER_PEER: Final = 4
+READ_AHEAD: Final = 1 << 20
+#: Downloads pulling at once; more wait their turn.
+MAX_ACTIVE_PULLS: Final = 4
+#: Reconnect backoff for a pull (seconds).
+RETRY_INITIAL: Final = 0.2
+RETRY_MAX: Final = 10.0
+#: Progress events per transfer per second, at most.
+PROGRESS_HZ: Final = 10.0
+#: Room to spare on the disk beyond the file itself.
+FREE_SPACE_MARGIN: Final = 16 * 1024 * 1024
+#: ``nochunk`` reasons that mean "try again later" start with this word.
+BUSY: Final = "busy"
+REASON_CANCELLED: Final = "cancelled by the sender"
+REASON_UNAVAILABLE: Final = "not available"
+
+
+class TransferError(Exception):
+    """A transfer request that cannot be carried out; the message is for people."""
+
+
+class _RetryError(Exception):
+    """The connection broke or the source is unreachable: try again later."""
+
+
+class _RefusedError(Exception):
+    """The source refused for good (``nochunk``): stop pulling."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferInfo:
+    """A transfer as people (CLI, UI) see it."""
+
+    message_id: bytes
+    room: bytes
+    peer: bytes
+    incoming: bool
+    name: str
+    size: int
+    mime: str
+    sha256: bytes
+    state: str
+    done: int
+    rate: float
+    eta: float | None
+    path: str | None
+    detail: str
+    created_at: int
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def id_text(self) -> str:
+        """The message id as hex (what ``p2pchat get`` takes; a prefix of 4+ is enough)."""
+        return self.message_id.hex()
+
+
+@dataclass
+class _Meter:
+    """Bytes done, a smoothed rate, and when progress was last announced."""
+
+    done: int = 0
+    rate: float = 0.0
+    last_emit: float = 0.0
+    last_t: float = field(default_factory=time.monotonic)
+    last_done: int = 0
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = time.monotonic()
+        dt = now - self.last_t
+        if dt >= 0.25:
+            instant = (done - self.last_done) / dt
+            self.rate = instant if self.rate == 0 else 0.7 * self.rate + 0.3 * instant
+            self.last_t, self.last_done = now, done
+
+    def eta(self, size: int) -> float | None:
+        if self.rate <= 0:
+            return None
+        return max(0.0, (size - self.done) / self.rate)
+
+
+class _Sink:
+    """A ``.part`` file written in order, in its own thread, hashed as it grows.
+
+    One worker thread means writes (and hash updates) happen in submission order, so the
+    part is always a prefix of the file and its length is where a resume starts.
+    """
+
+    def __init__(self, part: Path) -> None:
+        self.part = part
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-part")
+        self._hash = hashlib.sha256()
+        self._file: Any = None
+        self.offset = 0  # bytes submitted (written or queued)
+        self._pending: deque[asyncio.Future[None]] = deque()
+
+    def _open(self, size: int) -> int:
+        self.part.parent.mkdir(parents=True, exist_ok=True)
+        f = self.part.open("ab")
+        have = f.tell()
+        if have > size:  # longer than the file can be: not ours to trust
+            f.truncate(0)
+            have = 0
+        with self.part.open("rb") as r:
+            while block := r.read(1 << 20):
+                self._hash.update(block)
+        self._file = f
+        return have
+
+    async def open(self, size: int) -> int:
+        """Open (creating) the part and hash what it holds; return its length."""
+        loop = asyncio.get_running_loop()
+        self.offset = await loop.run_in_executor(self._pool, self._open, size)
+        return self.offset
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+
+    async def write(self, data: bytes) -> None:
+        """Queue ``data`` at the current end; wait only if many writes are queued."""
+        loop = asyncio.get_running_loop()
+        self._pending.append(loop.run_in_executor(self._pool, self._write, data))
+        self.offset += len(data)
+        while self._pending and (
+            len(self._pending) > MAX_PENDING_WRITES or self._pending[0].done()
+        ):
+            await self._pending.popleft()
+
+    async def drain(self) -> None:
+        """Wait for every queued write (raises the first write error)."""
+        while self._pending:
+            await self._pending.popleft()
+
+    def _finish(self) -> bytes:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        return self._hash.digest()
+
+    async def finish(self) -> bytes:
+        """Flush and fsync the part, close it, and return the SHA-256 of its content."""
+        await self.drain()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._finish)
+
+    async def close(self) -> None:
+        """Close without verifying (keep the part for a later resume)."""
+        with contextlib.suppress(Exception):
+            await self.drain()
+        loop = asyncio.get_running_loop()
+
+        def close() -> None:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+        with contextlib.suppress(Exception):
+            await loop.run_in_executor(self._pool, close)
+        self._pool.shutdown(wait=False)
+
+
+@dataclass
+class _Source:
+    """A file we serve on one connection, with a read-ahead buffer."""
+
+    fd: int
+    size: int
+    offer: TransferRow | None  # our outgoing offer to this peer, for sender-side progress
+    buf_offset: int = 0
+    buf: bytes = b""
+    served: int = 0
+
+
+def _read_block(fd: int, offset: int, length: int) -> bytes:
+    return os.pread(fd, length, offset)
+
+
+def _default_disk_free(path: Path) -> int:
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def _place(part: Path, folder: Path, name: str) -> Path:
+    """Move a verified part to ``folder/name`` (or ``name (n)``), never overwriting."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(100_000):
+        target = inside(folder, numbered_name(name, n))
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        os.replace(part, target)
+        return target
+    raise OSError(f"no free name for {name!r} in {folder}")
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _part_size(part: str | None) -> int:
+    if not part:
+        return 0
+    try:
+        return os.stat(part).st_size
+    except OSError:
+        return 0
+
 
 class TransferService:
-    """Owns every file transfer of one node."""
+    """Owns every file transfer of one node: offers, downloads, and serving chunks."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        #: Free bytes on the disk holding ``path`` (tests replace it: disks are not ours).
+        self.disk_free: Callable[[Path], int] = _default_disk_free
+        #: Where to reach a peer's node for files; tests may route through a proxy.
+        self.addresses_for: Callable[[bytes], Awaitable[list[tuple[str, int]]]] = (
+            self._addresses_for
+        )
+        self.auto_accept_max = DEFAULT_AUTO_ACCEPT
+        self._pulls: dict[bytes, asyncio.Task[None]] = {}
+        self._meters: dict[bytes, _Meter] = {}
+        self._offering: dict[bytes, LocalFile] = {}
+        self._serving: dict[Connection, set[asyncio.Task[Any]]] = {}
+        self._serving_tasks: set[asyncio.Task[None]] = set()
+        self._auth_generation = 0
+        self._reqs = itertools.count(1)
+        self._pull_slots = asyncio.Semaphore(MAX_ACTIVE_PULLS)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = False
+
+    # ================================================================ lifecycle
 
     async def start(self) -> None:
-        """Resume unfinished transfers (called once the node is up)."""
+        """Load the settings and resume unfinished downloads (called once the node is up)."""
+        value = await self.node._read(lambda s: s.get_setting(SETTING_AUTO_ACCEPT))
+        if value is not None and value.isdigit():
+            self.auto_accept_max = int(value)
+        self._started = True
+        for row in await self.node._read(sql.pending_downloads):
+            self._start_pull(row.message_id)
 
     async def stop(self) -> None:
         """Stop transfers, keeping ``.part`` files for resume."""
+        self._started = False
+        tasks = [*self._pulls.values(), *self._tasks]
+        for task in tasks:
+            task.cancel()
+        for conn in list(self._serving):
+            await conn.close("shutting down")
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        self._pulls.clear()
 
-    async def serve_connection(self, conn: Connection) -> None:
-        """Serve a ``purpose: files`` connection for its lifetime."""
-        await conn.close("file transfers are not supported yet")
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("transfer task %s failed", task.get_name(), exc_info=task.exception())
+
+    # ================================================================ settings
+
+    async def set_auto_accept_max(self, size: int) -> None:
+        """Accept files from contacts up to ``size`` bytes without asking (0 = always ask)."""
+        if size < 0:
+            raise TransferError("the automatic acceptance limit cannot be negative")
+        await self.node._write(lambda s: s.set_setting(SETTING_AUTO_ACCEPT, str(size)))
+        self.auto_accept_max = size
+
+    def download_dir(self) -> Path:
+        """The folder received files go to (the setting, or the platform's Downloads)."""
+        from p2pchat.node.service import SETTING_DOWNLOAD_DIR
+
+        chosen = self.node.text_setting(SETTING_DOWNLOAD_DIR)
+        return Path(chosen).expanduser() if chosen else default_downloads_dir()
+
+    # ================================================================ queries
+
+    async def list_transfers(self, limit: int = 200) -> list[TransferInfo]:
+        """Transfers, newest first, with live progress."""
+        rows = await self.node._read(functools.partial(sql.list_transfers, limit=limit))
+        return await asyncio.to_thread(lambda: [self._info(r) for r in rows])
+
+    async def get(self, message_id: bytes) -> TransferInfo | None:
+        """One transfer by message id."""
+        row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
+        if row is None:
+            return None
+        return await asyncio.to_thread(self._info, row)
+
+    async def find(self, text: str) -> TransferInfo:
+        """The transfer whose id (hex) starts with ``text``; raises TransferError."""
+        cleaned = text.strip().lower()
+        if len(cleaned) % 2:
+            cleaned = cleaned[:-1]
+        try:
+            prefix = bytes.fromhex(cleaned)
+        except ValueError:
+            raise TransferError(f"{text!r} is not a transfer id (hex digits)") from None
+        if len(prefix) < 2:
+            raise TransferError("give at least 4 hex digits of the transfer id")
+        rows = await self.node._read(lambda s: sql.find_transfers(s, prefix))
+        if not rows:
+            raise TransferError(f"no transfer with id {text!r}")
+        if len(rows) > 1:
+            raise TransferError(f"{text!r} matches {len(rows)} transfers; give more digits")
+        return await asyncio.to_thread(self._info, rows[0])
+
+    async def manifest(self, message_id: bytes) -> Manifest | None:
+        """The manifest of a file message (name, size, mime, w/h, thumbnail...)."""
+        message = await self.node.get_message(message_id)
+        if message is None or message.kind != KIND_FILE:
+            return None
+        try:
+            return decode_manifest(message.body)
+        except ManifestError:
+            return None
+
+    async def thumbnail(self, message_id: bytes) -> bytes | None:
+        """The small JPEG the sender attached to a picture (untrusted bytes), if any."""
+        m = await self.manifest(message_id)
+        return None if m is None else m.thumb
+
+    async def open_path(self, message_id: bytes) -> Path | None:
+        """The local file to open: a received file once verified, or the file we sent."""
+        info = await self.get(message_id)
+        if info is None or info.path is None:
+            return None
+        if info.incoming and info.state != "done":
+            return None
+        return Path(info.path)
+
+    def _info(self, row: TransferRow) -> TransferInfo:
+        """Blocking (stats the part file): call in a thread."""
+        meter = self._meters.get(row.message_id)
+        if row.state == "done":
+            done = row.size
+        elif meter is not None:
+            done = meter.done
+        elif row.incoming:
+            done = min(_part_size(row.part), row.size)
+        else:
+            done = 0
+        active = row.state == "active" and meter is not None
+        return TransferInfo(
+            message_id=row.message_id,
+            room=row.room,
+            peer=row.peer,
+            incoming=row.incoming,
+            name=row.name,
+            size=row.size,
+            mime=row.mime,
+            sha256=row.sha256,
+            state=row.state,
+            done=done,
+            rate=meter.rate if active and meter else 0.0,
+            eta=meter.eta(row.size) if active and meter else None,
+            path=row.path,
+            detail=row.detail,
+            created_at=row.created_at,
+        )
+
+    # ================================================================ events
+
+    def _emit(
+        self,
+        row: TransferRow,
+        state: str,
+        done: int,
+        *,
+        detail: str = "",
+        force: bool = True,
+    ) -> None:
+        meter = self._meters.setdefault(row.message_id, _Meter())
+        meter.update(done)
+        now = time.monotonic()
+        if not force and now - meter.last_emit < 1.0 / PROGRESS_HZ:
+            return
+        meter.last_emit = now
+        active = state == "active"
+        self.node._emit(
+            TransferProgress(
+                message_id=row.message_id,
+                room=row.room,
+                name=row.name,
+                size=row.size,
+                done=done,
+                rate=meter.rate if active else 0.0,
+                eta=meter.eta(row.size) if active else None,
+                state=state,
+                detail=detail,
+                incoming=row.incoming,
+            )
+        )
+
+    async def _set_state(
+        self,
+        row: TransferRow,
+        state: TransferState,
+        *,
+        detail: str = "",
+        done: int | None = None,
+        path: str | None = None,
+        part: str | None = None,
+    ) -> TransferRow:
+        at = now_ms()
+
+        def work(store: Store) -> TransferRow | None:
+            sql.set_state(store, row.message_id, state, at, detail=detail, path=path, part=part)
+            return sql.get_transfer(store, row.message_id)
+
+        updated = await self.node._write(work) or row
+        if done is None:
+            meter = self._meters.get(row.message_id)
+            done = row.size if state == "done" else (meter.done if meter else 0)
+        self._emit(updated, state, done, detail=detail)
+        return updated
+
+    # ================================================================ offers
 
     def check_offer(self, body: bytes) -> str | None:
         """Why a received ``file`` envelope body is unacceptable, or None if it is fine."""
-        del body
-        return "file transfers are not supported yet"
-
-    async def on_file_message(self, message: Message, incoming: bool) -> None:
-        """A ``file`` message was stored (ours or a peer's)."""
+        try:
+            decode_manifest(body)
+        except ManifestError as exc:
+            return str(exc)
+        return None
 
     async def send_file(self, peer_id: bytes, path: Path) -> Message:
-        """Offer ``path`` to ``peer_id``."""
-        raise NotImplementedError
+        """Offer ``path`` to ``peer_id``: hash it (in a thread) and send the ``file`` message.
+
+        Raises TransferError if the file cannot be read; NodeError from the node (blocked
+        peer, node not running).
+        """
+        try:
+            local = await asyncio.to_thread(
+                lambda: describe_local_file(Path(path).expanduser().resolve())
+            )
+        except FileNotFoundError:
+            raise TransferError(f"no such file: {path}") from None
+        except PermissionError:
+            raise TransferError(f"cannot read {path}: permission denied") from None
+        except IsADirectoryError:
+            raise TransferError(f"{path} is a folder; send a file (or an archive of it)") from None
+        except (OSError, ValueError) as exc:
+            raise TransferError(f"cannot send {path}: {exc}") from None
+        body = local.manifest.encode()
+        self._offering[body] = local
+        try:
+            return await self.node._send_envelope(peer_id, KIND_FILE, body, None)
+        finally:
+            self._offering.pop(body, None)
+
+    async def send_file_to_room(self, room: bytes, path: Path) -> Message:
+        """Offer a file in a room (the UI sends to the open conversation)."""
+        from p2pchat.node.service import NodeError
+
+        peer = await self.node.room_peer(room)
+        if peer is None:
+            raise NodeError("this room does not exist or is not a direct chat")
+        return await self.send_file(peer, path)
+
+    async def on_file_message(self, message: Message, incoming: bool) -> None:
+        """A ``file`` message was stored (ours or a peer's): record its transfer.
+
+        Called on the node's ingest path, so it only writes one row and spawns work.
+        """
+        try:
+            manifest = decode_manifest(message.body)
+        except ManifestError:
+            return
+        now = now_ms()
+        if incoming:
+            row = TransferRow(
+                message_id=message.id,
+                room=message.room,
+                peer=message.author,
+                incoming=True,
+                name=safe_name(manifest.name),
+                size=manifest.size,
+                mime=manifest.mime,
+                sha256=manifest.sha256,
+                chunk=manifest.chunk,
+                state="offered",
+                path=None,
+                part=None,
+                src_mtime=None,
+                detail="",
+                created_at=now,
+                updated_at=now,
+            )
+        else:
+            local = self._offering.get(message.body)
+            peer = await self.node.room_peer(message.room)
+            if local is None or peer is None:
+                return  # an offer made elsewhere (another device, a sync): nothing to serve
+            row = TransferRow(
+                message_id=message.id,
+                room=message.room,
+                peer=peer,
+                incoming=False,
+                name=manifest.name,
+                size=manifest.size,
+                mime=manifest.mime,
+                sha256=manifest.sha256,
+                chunk=manifest.chunk,
+                state="offered",
+                path=str(local.path),
+                part=None,
+                src_mtime=local.mtime_ns,
+                detail="",
+                created_at=now,
+                updated_at=now,
+            )
+        inserted = await self.node._write(lambda s: sql.add_transfer(s, row))
+        if not inserted:
+            return
+        self._emit(row, "offered", 0)
+        if (
+            incoming
+            and self._started
+            and self.node._states.get(message.author) == "contact"
+            and manifest.size <= self.auto_accept_max
+        ):
+            self._spawn(self._auto_accept(message.id), f"accept {message.id.hex()[:8]}")
+
+    async def _auto_accept(self, message_id: bytes) -> None:
+        with contextlib.suppress(TransferError):
+            await self.accept(message_id)
+
+    # ================================================================ accept, decline, cancel
+
+    async def accept(self, message_id: bytes) -> TransferInfo:
+        """Download an offered file (or retry a failed one). Checks free space first.
+
+        Raises TransferError if the file is not an incoming offer, or if the disk lacks
+        room for it (the offer stays, so the person can free space and try again).
+        """
+        row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
+        if row is None:
+            raise TransferError("no such file transfer")
+        if not row.incoming:
+            raise TransferError("that is a file you sent")
+        if row.state in ("waiting", "active", "paused", "done"):
+            return await asyncio.to_thread(self._info, row)
+        folder = self.download_dir()
+        part = Path(row.part) if row.part else folder / PARTS_DIR / f"{message_id.hex()}.part"
+        have = await asyncio.to_thread(_part_size, str(part))
+        need = row.size - have
+        free = await asyncio.to_thread(self.disk_free, part.parent)
+        if need + FREE_SPACE_MARGIN > free:
+            detail = (
+                f"not enough free space in {folder}: {row.name} needs {need} bytes, {free} are free"
+            )
+            self._emit(row, "offered", have, detail=detail)
+            raise TransferError(detail)
+        row = await self._set_state(row, "waiting", part=str(part), done=have)
+        self._start_pull(message_id)
+        return await asyncio.to_thread(self._info, row)
+
+    async def decline(self, message_id: bytes) -> None:
+        """Refuse an incoming offer (nothing is downloaded)."""
+        await self.cancel(message_id, detail="declined")
+
+    async def cancel(self, message_id: bytes, *, detail: str = "cancelled") -> None:
+        """Stop a transfer for good. Incoming: stop pulling and delete the part.
+        Outgoing: revoke the offer (every further chunk request is refused)."""
+        row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
+        if row is None:
+            raise TransferError("no such file transfer")
+        if row.state in ("done", "cancelled") and row.incoming:
+            return
+        task = self._pulls.pop(message_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if row.incoming and row.part:
+            await asyncio.to_thread(_unlink, Path(row.part))
+        if not row.incoming:
+            self._auth_generation += 1
+        await self._set_state(row, "cancelled", detail=detail, done=0)
+
+    # ================================================================ pulling
+
+    def _start_pull(self, message_id: bytes) -> None:
+        if message_id in self._pulls or not self._started:
+            return
+        task = asyncio.ensure_future(self._pull(message_id))
+        task.set_name(f"pull {message_id.hex()[:8]}")
+        self._pulls[message_id] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._pulls.get(message_id) is t:
+                del self._pulls[message_id]
+            if not t.cancelled() and t.exception() is not None:
+                log.error("pull %s failed", message_id.hex()[:8], exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def _pull(self, message_id: bytes) -> None:
+        row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
+        if row is None or row.part is None:
+            return
+        async with self._pull_slots:
+            sink = _Sink(Path(row.part))
+            try:
+                await self._pull_into(row, sink)
+            finally:
+                await sink.close()
+
+    async def _pull_into(self, row: TransferRow, sink: _Sink) -> None:
+        try:
+            have = await sink.open(row.size)
+        except OSError as exc:
+            await self._set_state(row, "failed", detail=f"cannot write {sink.part}: {exc}")
+            return
+        self._meters[row.message_id] = _Meter(done=have, last_done=have)
+        delay = RETRY_INITIAL
+        state: TransferState = row.state
+        while sink.offset < row.size:
+            try:
+                await self._pull_once(row, sink, state)
+                state = "active"
+            except _RefusedError as exc:
+                reason = str(exc)
+                cancelled = reason.startswith("cancelled")
+                await sink.close()
+                await asyncio.to_thread(_unlink, sink.part)
+                await self._set_state(
+                    row,
+                    "cancelled" if cancelled else "failed",
+                    detail=f"{self.node.peer_name(row.peer)} refused: {reason}",
+                    done=0,
+                )
+                return
+            except OSError as exc:
+                # Our disk (full, removed) rather than the network.
+                await self._set_state(row, "failed", detail=f"cannot write the file: {exc}")
+                return
+            except _RetryError as exc:
+                if state != "paused":
+                    row = await self._set_state(row, "paused", detail=str(exc), done=sink.offset)
+                    state = "paused"
+                await self._wait_for_source(row.peer, delay)
+                delay = min(RETRY_MAX, delay * 2)
+                continue
+            delay = RETRY_INITIAL
+        try:
+            digest = await sink.finish()
+        except OSError as exc:
+            await self._set_state(row, "failed", detail=f"cannot write the file: {exc}")
+            return
+        if digest != row.sha256:
+            await asyncio.to_thread(_unlink, sink.part)
+            await self._set_state(
+                row,
+                "failed",
+                detail="the received file does not match its SHA-256 (corrupted or tampered "
+                "with); it was deleted",
+                done=0,
+            )
+            return
+        folder = sink.part.parent.parent
+        try:
+            final = await asyncio.to_thread(_place, sink.part, folder, row.name)
+        except OSError as exc:
+            await self._set_state(row, "failed", detail=f"cannot save into {folder}: {exc}")
+            return
+        await self._set_state(row, "done", path=str(final), done=row.size)
+
+    async def _wait_for_source(self, peer: bytes, delay: float) -> None:
+        """Sleep ``delay`` seconds, or less if the peer comes online meanwhile."""
+        stream = self.node.subscribe()
+        try:
+            async with asyncio.timeout(delay):
+                await stream.next_matching(
+                    lambda e: isinstance(e, PeerOnline) and e.peer_id == peer
+                )
+        except (TimeoutError, EOFError):
+            pass
+        finally:
+            stream.close()
+
+    async def _addresses_for(self, peer: bytes) -> list[tuple[str, int]]:
+        """Where ``peer`` listens: its live chat link first, then remembered addresses."""
+        out: list[tuple[str, int]] = []
+        link = self.node.links.links.get(peer)
+        if link is not None and not link.conn.is_closed and link.conn.remote.port:
+            out.append((link.conn.remote.host, link.conn.remote.port))
+        known = self.node._addresses.get(peer)
+        if known is not None:
+            out.append(known)
+        stored = await self.node._read(lambda s: s.addresses_for(peer))
+        out.extend((a.host, a.port) for a in stored)
+        return list(dict.fromkeys(out))
+
+    async def _dial(self, peer: bytes) -> Connection:
+        hello = LocalHello(
+            identity=self.node.identity, name=self.node.profile.display_name, purpose=PURPOSE_FILES
+        )
+        addresses = await self.addresses_for(peer)
+        if not addresses:
+            raise _RetryError(f"{self.node.peer_name(peer)} is offline")
+        last = ""
+        for host, port in addresses[:4]:
+            try:
+                return await connect(
+                    host,
+                    port,
+                    hello,
+                    expected_peer=peer,
+                    deadline=self.node.config.handshake_deadline,
+                )
+            except TransportError as exc:
+                last = str(exc)
+        raise _RetryError(f"cannot reach {self.node.peer_name(peer)}: {last}")
+
+    async def _pull_once(self, row: TransferRow, sink: _Sink, state: str) -> None:
+        """One connection's worth of pulling; raises _RetryError when it breaks."""
+        conn = await self._dial(row.peer)
+        if state != "active":
+            await self._set_state(row, "active", done=sink.offset)
+        inflight: deque[tuple[int, int, int]] = deque()
+        next_offset = sink.offset
+        chunk = min(row.chunk, MAX_CHUNK_DATA)
+        try:
+            while sink.offset < row.size:
+                while len(inflight) < WINDOW and next_offset < row.size:
+                    length = min(chunk, row.size - next_offset)
+                    req = next(self._reqs)
+                    conn.write_frame(
+                        ChunkRequest(req=req, hash=row.sha256, offset=next_offset, length=length)
+                    )
+                    inflight.append((req, next_offset, length))
+                    next_offset += length
+                await conn.flush()
+                try:
+                    async with asyncio.timeout(STALL_TIMEOUT):
+                        frame = await conn.recv()
+                except TimeoutError:
+                    raise _RetryError("the transfer stalled") from None
+                if isinstance(frame, Chunk):
+                    req, offset, length = inflight[0]
+                    if (
+                        frame.req != req
+                        or frame.hash != row.sha256
+                        or frame.offset != offset
+                        or len(frame.data) != length
+                    ):
+                        raise _RetryError("the sender answered out of order or with a wrong length")
+                    inflight.popleft()
+                    await sink.write(frame.data)
+                    self._emit(row, "active", sink.offset, force=False)
+                elif isinstance(frame, ChunkError):
+                    if frame.reason.startswith(BUSY):
+                        raise _RetryError(f"the sender is busy: {frame.reason}")
+                    raise _RefusedError(frame.reason)
+                elif isinstance(frame, Bye):
+                    raise _RetryError(f"the sender closed: {frame.reason}")
+        except (ConnectionClosedError, TransportError) as exc:
+            raise _RetryError(f"connection lost: {exc}") from None
+        finally:
+            await conn.close("done" if sink.offset >= row.size else "pull interrupted")
+
+    # ================================================================ serving
+
+    async def serve_connection(self, conn: Connection) -> None:
+        """Serve a ``purpose: files`` connection for its lifetime (bounded, authorised)."""
+        peer = conn.remote.peer_id
+        per_peer = sum(1 for c in self._serving if c.remote.peer_id == peer)
+        if (
+            not self._started
+            or len(self._serving) >= MAX_SERVING
+            or per_peer >= MAX_SERVING_PER_PEER
+        ):
+            await conn.close(f"{BUSY}: too many file connections")
+            return
+        self._serving[conn] = set()
+        sources: dict[bytes, tuple[int, _Source | str]] = {}
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(SERVE_IDLE_TIMEOUT):
+                        frame = await conn.recv()
+                except TimeoutError:
+                    return
+                if isinstance(frame, Bye):
+                    return
+                if not isinstance(frame, ChunkRequest):
+                    continue
+                cached = sources.get(frame.hash)
+                if cached is None or cached[0] != self._auth_generation:
+                    if cached is not None and isinstance(cached[1], _Source):
+                        os.close(cached[1].fd)
+                    found = await self._open_source(peer, frame.hash)
+                    cached = (self._auth_generation, found)
+                    sources[frame.hash] = cached
+                source = cached[1]
+                if isinstance(source, str):
+                    conn.write_frame(ChunkError(req=frame.req, hash=frame.hash, reason=source))
+                    await conn.flush()
+                    continue
+                if frame.offset > source.size or frame.length > MAX_CHUNK_DATA:
+                    conn.write_frame(
+                        ChunkError(req=frame.req, hash=frame.hash, reason="range out of bounds")
+                    )
+                    await conn.flush()
+                    continue
+                data = await self._read(source, frame.offset, frame.length)
+                conn.write_frame(
+                    Chunk(req=frame.req, hash=frame.hash, offset=frame.offset, data=data)
+                )
+                await conn.flush()
+                end = frame.offset + len(data)
+                if source.offer is not None and end > source.served:
+                    source.served = end
+                    await self._served(source)
+        except (ConnectionClosedError, TransportError):
+            pass
+        except OSError as exc:
+            log.warning("serving a file to %s failed: %s", short_id(peer), exc)
+        finally:
+            self._serving.pop(conn, None)
+            for _, source in sources.values():
+                if isinstance(source, _Source):
+                    os.close(source.fd)
+            await conn.close("files connection closed")
+
+    async def _read(self, source: _Source, offset: int, length: int) -> bytes:
+        """Bytes of the file, from a read-ahead buffer refilled in a thread."""
+        start = offset - source.buf_offset
+        if not (start >= 0 and start + length <= len(source.buf)):
+            want = max(length, READ_AHEAD)
+            source.buf = await asyncio.to_thread(_read_block, source.fd, offset, want)
+            source.buf_offset = offset
+            start = 0
+        return source.buf[start : start + length]
+
+    async def _served(self, source: _Source) -> None:
+        """Sender-side progress: how far the peer has pulled our offer."""
+        row = source.offer
+        assert row is not None
+        if source.served >= row.size:
+            if row.state != "done":
+                source.offer = await self._set_state(row, "done", done=row.size)
+        else:
+            if row.state in ("offered", "done"):
+                source.offer = row = await self._set_state(row, "active", done=source.served)
+            self._emit(row, "active", source.served, force=False)
+
+    async def _open_source(self, peer: bytes, sha256: bytes) -> _Source | str:
+        """An open file with this hash that ``peer`` may fetch, or the reason it may not."""
+        if self.node._states.get(peer) != "contact":
+            return "not a contact"
+
+        def candidates(store: Store) -> tuple[list[TransferRow], set[bytes]]:
+            rows = sql.by_hash(store, sha256)
+            rooms = set()
+            for r in rows:
+                member = store.get_member(r.room, peer)
+                if member is not None and member.state == "joined":
+                    rooms.add(r.room)
+            return rows, rooms
+
+        rows, rooms = await self.node._read(candidates)
+        allowed = [r for r in rows if r.room in rooms]
+        if not allowed:
+            return REASON_UNAVAILABLE
+        if all(not r.incoming and r.state == "cancelled" for r in allowed):
+            return REASON_CANCELLED
+        for r in allowed:
+            usable = (not r.incoming and r.state != "cancelled") or (
+                r.incoming and r.state == "done"
+            )
+            if not usable or r.path is None:
+                continue
+            opened = await asyncio.to_thread(self._open_checked, r)
+            if opened is not None:
+                mine = next(
+                    (
+                        x
+                        for x in allowed
+                        if not x.incoming and x.state != "cancelled" and x.peer == peer
+                    ),
+                    None,
+                )
+                return _Source(fd=opened, size=r.size, offer=mine)
+        return f"{REASON_UNAVAILABLE}: the file was moved or changed"
+
+    @staticmethod
+    def _open_checked(row: TransferRow) -> int | None:
+        """Open the row's file if it is still the one offered (same size, same mtime)."""
+        assert row.path is not None
+        try:
+            fd = os.open(row.path, os.O_RDONLY)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        if st.st_size != row.size or (
+            not row.incoming and row.src_mtime is not None and st.st_mtime_ns != row.src_mtime
+        ):
+            os.close(fd)
+            return None
+        return fd

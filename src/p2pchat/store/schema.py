@@ -158,8 +158,47 @@ def _v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V2_TRANSFERS: Final[tuple[str, ...]] = (
+    # One row per file message, ours or a peer's. No foreign key to messages: the row is
+    # written right after its message, and a transfer outlives nothing it points to.
+    # ``path``: for outgoing files the source we serve; for incoming ones the final file
+    # once verified. ``part``: where an incoming file grows until verified.
+    """
+    CREATE TABLE transfers (
+        message_id BLOB PRIMARY KEY CHECK (length(message_id) = 16),
+        room       BLOB NOT NULL,
+        peer       BLOB NOT NULL,
+        incoming   INTEGER NOT NULL CHECK (incoming IN (0, 1)),
+        name       TEXT NOT NULL,
+        size       INTEGER NOT NULL CHECK (size >= 0),
+        mime       TEXT NOT NULL,
+        sha256     BLOB NOT NULL CHECK (length(sha256) = 32),
+        chunk      INTEGER NOT NULL CHECK (chunk >= 1),
+        state      TEXT NOT NULL CHECK (state IN
+                   ('offered', 'waiting', 'active', 'paused', 'done', 'failed', 'cancelled')),
+        path       TEXT,
+        part       TEXT,
+        src_mtime  INTEGER,
+        detail     TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    )
+    """,
+    # Serving is content-addressed: a chunk request names only the hash.
+    """
+    CREATE INDEX transfers_hash ON transfers (sha256)
+    """,
+)
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Add file transfers (offers, downloads and the files we can serve)."""
+    for statement in _V2_TRANSFERS:
+        conn.execute(statement)
+
+
 #: Every migration, oldest first; the schema version is ``len(MIGRATIONS)``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1,)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
