@@ -22,7 +22,8 @@ PER_ROW = 4
 
 def safety_rows(number: str) -> list[str]:
     """60 digits as three rows of four groups of five."""
-    groups = [number[i : i + GROUP] for i in range(0, len(number), GROUP)]
+    digits = "".join(number.split())
+    groups = [digits[i : i + GROUP] for i in range(0, len(digits), GROUP)]
     return ["  ".join(groups[i : i + PER_ROW]) for i in range(0, len(groups), PER_ROW)]
 
 
@@ -64,8 +65,8 @@ class VerifyScreen(ModalScreen[bool | None]):
             yield Static(status, id="verify-status")
             yield Static(
                 Text(
-                    "Compare this safety number with the one on their screen, in person or "
-                    "on a call. If every digit matches, nobody is listening in between."
+                    "Compare this number with the one on their screen (in person or on a "
+                    "call). If every digit matches, nobody is listening in between."
                 ),
                 classes="dialog-text",
             )

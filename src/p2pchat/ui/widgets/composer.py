@@ -48,7 +48,7 @@ class Composer(TextArea):
             show_line_numbers=False,
             compact=True,
             highlight_cursor_line=False,
-            placeholder="Message  (enter: send · ctrl+j: new line · :smile: emoji)",
+            placeholder="Message · enter sends · ctrl+j new line · :name: emoji",
         )
         self.completions = completions
         self._prefix: str | None = None

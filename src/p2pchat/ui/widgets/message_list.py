@@ -63,6 +63,7 @@ class MessageList(VerticalScroll):
         self.has_more = False
         self.loading = False
         self.can_mark_read = True
+        self.loaded = False
         self._seen_sent: set[bytes] = set()
 
     @property
@@ -141,6 +142,7 @@ class MessageList(VerticalScroll):
     async def show_room(self, room: bytes | None) -> None:
         """Show the latest page of ``room`` (or nothing), with the unread marker."""
         self.room = room
+        self.loaded = False
         self.items = {}
         self._seen_sent = set()
         self.oldest = None
@@ -173,6 +175,7 @@ class MessageList(VerticalScroll):
         if marker is not None:
             self.call_after_refresh(self._show_marker, marker)
         self.call_after_refresh(self.report_seen)
+        self.loaded = True
 
     def _show_marker(self, marker: Widget) -> None:
         if marker.virtual_region.y < self.max_scroll_y:
