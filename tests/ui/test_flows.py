@@ -121,10 +121,13 @@ async def test_contact_request_accept(pair: tuple[Node, Node]) -> None:
         await until(pilot, lambda: "CONTACT REQUESTS" in screen_text(app))
         await open_chat_with(pilot, app, bob.me)
         await until(pilot, lambda: app.chat.query_one("#request-bar").display)
-        assert "wants to chat with you" in screen_text(app)
+        assert "wants to chat" in screen_text(app)
         assert not await bob.wait_for_status(hello.id, MessageStatus.DELIVERED, 0.3)
-        await pilot.click("#accept")
+        assert "^a Accept" in screen_text(app)
+        await pilot.press("ctrl+a")
         assert await bob.wait_for_status(hello.id, MessageStatus.DELIVERED, 10)
+        # Shown on screen all along, but read receipts go only to accepted contacts.
+        assert await bob.wait_for_status(hello.id, MessageStatus.READ, 10)
         await until(pilot, lambda: not app.chat.query_one("#request-bar").display)
         assert (await alice.peer_info(bob.me)).state == "contact"  # type: ignore[union-attr]
 
@@ -137,7 +140,7 @@ async def test_block_from_request(pair: tuple[Node, Node]) -> None:
         await bob.send_text(alice.me, "spam")
         await open_chat_with(pilot, app, bob.me)
         await until(pilot, lambda: app.chat.query_one("#request-bar").display)
-        await pilot.click("#block")
+        await pilot.click("#block")  # the mouse works too
         await until(pilot, lambda: app.chat.peer_info and app.chat.peer_info.state == "blocked")
         assert app.chat.query_one(Composer).disabled
 
@@ -317,3 +320,14 @@ async def test_command_palette_reaches_settings(pair: tuple[Node, Node]) -> None
         await pilot.pause(0.3)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+
+
+async def test_replying_to_a_request_accepts_and_sends_receipts(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    await connected_pair(alice, bob)
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        hello = await bob.send_text(alice.me, "hi, it is bob")
+        await open_chat_with(pilot, app, bob.me)
+        await pilot.press(*"hi bob", "enter")
+        assert await bob.wait_for_status(hello.id, MessageStatus.READ, 10)

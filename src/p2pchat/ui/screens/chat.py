@@ -63,6 +63,8 @@ class ChatScreen(Screen[None]):
         Binding("f2", "app.settings", "Settings"),
         Binding("f3", "verify", "Verify"),
         Binding("f4", "dismiss_warning", "Dismiss warning"),
+        Binding("ctrl+a", "accept", "Accept", priority=True),
+        Binding("ctrl+b", "block", "Block", priority=True),
         Binding("alt+up", "cycle_chat(-1)", "Previous chat", show=False),
         Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
         Binding("ctrl+n", "focus_sidebar", "Chats", show=False),
@@ -145,23 +147,21 @@ class ChatScreen(Screen[None]):
         node = self.context.node
         text = Text.assemble(
             ("Welcome to p2pchat\n\n", "bold"),
-            "Pick a conversation on the left (tab, ↑/↓, enter).\n"
-            "People running p2pchat on your network appear under ",
+            "Pick a chat on the left: ↑/↓ and enter.\n\n",
+            "People running p2pchat on your network\nappear under ",
             ("Nearby", "bold"),
-            ".\nNobody there? Start the other side with ",
-            ("--peer HOST:PORT", "bold"),
-            ", or press ",
+            ". Nobody there? Press ",
             ("ctrl+p", "bold"),
-            " and choose ",
+            "\nand choose ",
             ("Connect to an address", "bold"),
             ".\n\n",
-            ("Your id  ", "grey62"),
+            ("Your id\n", "grey62"),
             node.peer_id_text,
             "\n",
         )
         if self.status is not None:
-            text.append(f"Port     {self.status.port}\n", "grey62")
-        text.append("\nctrl+p: every command   f2: settings   ctrl+q: quit", "grey62")
+            text.append(f"Port {self.status.port}\n", "grey62")
+        text.append("\nctrl+p commands · f2 settings · ctrl+q quit", "grey62")
         self.query_one("#empty", Static).update(text)
 
     # ================================================================ node lifecycle
@@ -262,6 +262,13 @@ class ChatScreen(Screen[None]):
             self.peer_info = None
         else:
             self.peer_info = await self.context.node.peer_info(self.peer)
+        # No read receipts to strangers: only once they are accepted as a contact.
+        listing = self.query_one(MessageList)
+        state = self.peer_info.state if self.peer_info else "contact"
+        was = listing.can_mark_read
+        listing.can_mark_read = state not in ("request", "blocked")
+        if listing.can_mark_read and not was:
+            listing.call_after_refresh(listing.report_seen)
         self.redraw_header()
         self._update_request_bar()
         self.refresh_bindings()
@@ -363,6 +370,8 @@ class ChatScreen(Screen[None]):
             return bool(self.warnings)
         if action in ("verify", "reply", "emoji"):
             return self.room is not None
+        if action in ("accept", "block"):
+            return self.peer_info is not None and self.peer_info.state == "request"
         return True
 
     # ================================================================ node events
@@ -441,7 +450,15 @@ class ChatScreen(Screen[None]):
         reply = self.reply_to.id if self.reply_to else None
         self.cancel_reply()
         self._stop_typing()
-        self.run_node(self.context.node.send_message(self.room, event.text, reply))
+        self.run_node(self._send(self.room, event.text, reply))
+
+    async def _send(self, room: bytes, text: str, reply: bytes | None) -> None:
+        node = self.context.node
+        if self.peer is not None and self.peer_info is not None:
+            if self.peer_info.state == "request":
+                # Writing back accepts; accept first so their held messages get receipts.
+                await self._accept(self.peer)
+        await node.send_message(room, text, reply)
 
     @on(Composer.Edited)
     def _edited(self, event: Composer.Edited) -> None:
