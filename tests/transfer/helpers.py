@@ -95,9 +95,11 @@ async def wait_final(
             try:
                 async with asyncio.timeout(1.0):
                     await stream.next_matching(
-                        lambda e: isinstance(e, TransferProgress)
-                        and e.message_id == message_id
-                        and e.state in FINAL
+                        lambda e: (
+                            isinstance(e, TransferProgress)
+                            and e.message_id == message_id
+                            and e.state in FINAL
+                        )
                     )
             except TimeoutError:
                 continue

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from p2pchat.identity import short_id
+from p2pchat.node.errors import NodeError
 from p2pchat.node.events import PeerOnline, TransferProgress
 from p2pchat.node.files import (
     LocalFile,
@@ -104,7 +105,7 @@ REASON_CANCELLED: Final = "cancelled by the sender"
 REASON_UNAVAILABLE: Final = "not available"
 
 
-class TransferError(Exception):
+class TransferError(NodeError):
     """A transfer request that cannot be carried out; the message is for people."""
 
 
@@ -153,6 +154,8 @@ class _Meter:
     last_emit: float = 0.0
     last_t: float = field(default_factory=time.monotonic)
     last_done: int = 0
+    # A throttled update is announced a little later, so the last figure is never lost.
+    trailing: asyncio.TimerHandle | None = None
 
     def update(self, done: int) -> None:
         self.done = done
@@ -182,6 +185,7 @@ class _Sink:
         self._hash = hashlib.sha256()
         self._file: Any = None
         self.offset = 0  # bytes submitted (written or queued)
+        self.state: TransferState = "waiting"  # of the pull, as last announced
         self._pending: deque[asyncio.Future[None]] = deque()
 
     def _open(self, size: int) -> int:
@@ -477,8 +481,16 @@ class TransferService:
         meter = self._meters.setdefault(row.message_id, _Meter())
         meter.update(done)
         now = time.monotonic()
-        if not force and now - meter.last_emit < 1.0 / PROGRESS_HZ:
+        wait = meter.last_emit + 1.0 / PROGRESS_HZ - now
+        if not force and wait > 0:
+            if meter.trailing is None:
+                meter.trailing = asyncio.get_running_loop().call_later(
+                    wait, lambda: self._emit(row, state, meter.done, detail=detail)
+                )
             return
+        if meter.trailing is not None:
+            meter.trailing.cancel()
+            meter.trailing = None
         meter.last_emit = now
         active = state == "active"
         self.node._emit(
@@ -556,8 +568,6 @@ class TransferService:
 
     async def send_file_to_room(self, room: bytes, path: Path) -> Message:
         """Offer a file in a room (the UI sends to the open conversation)."""
-        from p2pchat.node.service import NodeError
-
         peer = await self.node.room_peer(room)
         if peer is None:
             raise NodeError("this room does not exist or is not a direct chat")
@@ -720,11 +730,11 @@ class TransferService:
             return
         self._meters[row.message_id] = _Meter(done=have, last_done=have)
         delay = RETRY_INITIAL
-        state: TransferState = row.state
+        sink.state = row.state
         while sink.offset < row.size:
+            before = sink.offset
             try:
-                await self._pull_once(row, sink, state)
-                state = "active"
+                await self._pull_once(row, sink)
             except _RefusedError as exc:
                 reason = str(exc)
                 cancelled = reason.startswith("cancelled")
@@ -742,13 +752,13 @@ class TransferService:
                 await self._set_state(row, "failed", detail=f"cannot write the file: {exc}")
                 return
             except _RetryError as exc:
-                if state != "paused":
+                if sink.state != "paused":
                     row = await self._set_state(row, "paused", detail=str(exc), done=sink.offset)
-                    state = "paused"
+                    sink.state = "paused"
+                # A connection that moved bytes was healthy: come back quickly.
+                delay = RETRY_INITIAL if sink.offset > before else delay
                 await self._wait_for_source(row.peer, delay)
                 delay = min(RETRY_MAX, delay * 2)
-                continue
-            delay = RETRY_INITIAL
         try:
             digest = await sink.finish()
         except OSError as exc:
@@ -819,11 +829,12 @@ class TransferService:
                 last = str(exc)
         raise _RetryError(f"cannot reach {self.node.peer_name(peer)}: {last}")
 
-    async def _pull_once(self, row: TransferRow, sink: _Sink, state: str) -> None:
+    async def _pull_once(self, row: TransferRow, sink: _Sink) -> None:
         """One connection's worth of pulling; raises _RetryError when it breaks."""
         conn = await self._dial(row.peer)
-        if state != "active":
+        if sink.state != "active":
             await self._set_state(row, "active", done=sink.offset)
+            sink.state = "active"
         inflight: deque[tuple[int, int, int]] = deque()
         next_offset = sink.offset
         chunk = min(row.chunk, MAX_CHUNK_DATA)

@@ -1,0 +1,403 @@
+"""File transfers between real nodes over real TCP on loopback, with real files.
+
+Each test waits on events or stored state under ``asyncio.timeout``; none sleeps hoping
+something happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from p2pchat.identity import Identity
+from p2pchat.node.events import TransferProgress
+from p2pchat.node.files import LocalFile, Manifest
+from p2pchat.node.service import Node
+from p2pchat.node.transfer import KIND_FILE, PARTS_DIR, TransferError
+from p2pchat.store import MessageStatus
+from p2pchat.transport import LocalHello, connect
+from p2pchat.wire import PURPOSE_FILES, Chunk, ChunkError, ChunkRequest
+from tests.proxy import FaultProxy
+from tests.transfer.helpers import (
+    listing,
+    sha256_file,
+    start_pair,
+    wait_final,
+    write_bytes,
+    write_random,
+)
+
+CHUNK = 64000
+
+
+def dirs_under(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.is_dir()]
+
+
+def all_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+    alice, bob = await start_pair(tmp_path)
+    yield alice, bob
+    await alice.stop()
+    await bob.stop()
+
+
+async def send_and_wait(
+    alice: Node, bob: Node, path: Path, within: float = 60.0
+) -> tuple[bytes, Path | None, str]:
+    stream = bob.subscribe()
+    try:
+        msg = await alice.transfers.send_file(bob.me, path)
+        info = await wait_final(bob, stream, msg.id, within=within)
+    finally:
+        stream.close()
+    return msg.id, Path(info.path) if info.path else None, info.state
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5])
+async def test_sizes(pair: tuple[Node, Node], tmp_path: Path, size: int) -> None:
+    alice, bob = pair
+    src = tmp_path / f"f{size}.bin"
+    digest = write_bytes(src, os.urandom(size))
+    _, saved, state = await send_and_wait(alice, bob, src)
+    assert state == "done"
+    assert saved is not None
+    assert saved.parent == tmp_path / "downloads"
+    assert saved.stat().st_size == size
+    assert sha256_file(saved) == digest
+    # Nothing is left behind in the parts folder.
+    assert os.listdir(tmp_path / "downloads" / PARTS_DIR) == []
+
+
+async def test_same_name_gets_a_suffix(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    alice, bob = pair
+    src = tmp_path / "report.pdf"
+    write_bytes(src, b"%PDF-1.4 one")
+    await send_and_wait(alice, bob, src)
+    write_bytes(src, b"%PDF-1.4 two")
+    _, saved, _ = await send_and_wait(alice, bob, src)
+    assert saved is not None
+    assert saved.name == "report (1).pdf"
+    assert listing(tmp_path / "downloads") == ["report (1).pdf", "report.pdf"]
+    assert (tmp_path / "downloads" / "report.pdf").read_bytes() == b"%PDF-1.4 one"
+
+
+async def test_sender_sees_progress_to_done(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    alice, bob = pair
+    src = tmp_path / "x.bin"
+    write_random(src, 5 * 1024 * 1024)
+    stream = alice.subscribe()
+    msg_id, _, state = await send_and_wait(alice, bob, src)
+    assert state == "done"
+    info = await wait_final(alice, stream, msg_id, within=10)
+    assert info.state == "done"
+    assert not info.incoming
+    assert info.done == info.size
+    assert info.path == str(src.resolve())
+
+
+async def test_hostile_names_land_inside_the_folder(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    alice, bob = pair
+    hostile = ["../../etc/passwd", "/abs", "CON", "a\nb.txt", "\x1b[2J", "..", "../../"]
+    src = tmp_path / "payload.bin"
+    write_bytes(src, b"not really passwd")
+    ids = []
+    for i, name in enumerate(hostile):
+        data = f"payload {i}".encode()
+        src.write_bytes(data)
+        manifest = Manifest(
+            name=name,
+            size=len(data),
+            mime="text/plain",
+            sha256=hashlib.sha256(data).digest(),
+        )
+        body = manifest.encode()
+        copy = tmp_path / f"src{i}"
+        copy.write_bytes(data)
+        alice.transfers._offering[body] = LocalFile(copy, manifest, copy.stat().st_mtime_ns)
+        stream = bob.subscribe()
+        msg = await alice._send_envelope(bob.me, KIND_FILE, body, None)
+        info = await wait_final(bob, stream, msg.id, within=20)
+        stream.close()
+        assert info.state == "done", info
+        assert info.path is not None
+        assert Path(info.path).parent == tmp_path / "downloads"
+        ids.append(msg.id)
+    names = listing(tmp_path / "downloads")
+    assert len(names) == len(hostile)
+    for name in names:
+        assert "\n" not in name
+        assert "\x1b" not in name
+        assert not name.startswith(".")
+    assert "passwd" in names
+    assert "abs" in names
+    assert "_CON" in names
+    # Nothing was created anywhere else under the test's folder.
+    assert not (tmp_path / "etc").exists()
+    assert set(dirs_under(tmp_path)) <= {"downloads", "alice-downloads", "p2pchat-home"}
+    strays = [p for p in all_files(tmp_path) if "passwd" in p.name]
+    assert [p.parent for p in strays] == [tmp_path / "downloads"]
+
+
+async def test_tampered_chunk_is_detected(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    alice, bob = pair
+    src = tmp_path / "big.bin"
+    write_random(src, 2 * 1024 * 1024)
+    real_read = alice.transfers._read
+    tampered = False
+
+    async def evil_read(source: object, offset: int, length: int) -> bytes:
+        nonlocal tampered
+        data = await real_read(source, offset, length)  # type: ignore[arg-type]
+        if offset >= 1_000_000 and not tampered:
+            tampered = True
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        return data
+
+    alice.transfers._read = evil_read  # type: ignore[method-assign]
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    info = await wait_final(bob, stream, msg.id, within=30)
+    assert tampered
+    assert info.state == "failed"
+    assert "SHA-256" in info.detail
+    assert listing(tmp_path / "downloads") == []
+    assert os.listdir(tmp_path / "downloads" / PARTS_DIR) == []
+
+
+async def test_not_enough_space_is_refused_before_transfer(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    alice, bob = pair
+    bob.transfers.disk_free = lambda _path: 1024 * 1024  # a disk with 1 MiB free
+    src = tmp_path / "movie.bin"
+    write_random(src, 3 * 1024 * 1024)
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    event = await asyncio.wait_for(
+        stream.next_matching(
+            lambda e: (
+                isinstance(e, TransferProgress)
+                and e.message_id == msg.id
+                and "free space" in e.detail
+            )
+        ),
+        15,
+    )
+    assert isinstance(event, TransferProgress)
+    assert event.state == "offered"
+    with pytest.raises(TransferError, match="free space"):
+        await bob.transfers.accept(msg.id)
+    info = await bob.transfers.get(msg.id)
+    assert info is not None
+    assert info.state == "offered"
+    assert info.done == 0
+    # No byte was pulled: the sender's offer never started.
+    sent = await alice.transfers.get(msg.id)
+    assert sent is not None
+    assert sent.state == "offered"
+    assert not (tmp_path / "downloads" / PARTS_DIR).exists() or not os.listdir(
+        tmp_path / "downloads" / PARTS_DIR
+    )
+
+
+async def test_large_offer_waits_for_accept_then_decline(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    alice, bob = pair
+    await bob.transfers.set_auto_accept_max(1000)
+    src = tmp_path / "a.bin"
+    write_random(src, 5000)
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    await asyncio.wait_for(
+        stream.next_matching(
+            lambda e: (
+                isinstance(e, TransferProgress) and e.message_id == msg.id and e.state == "offered"
+            )
+        ),
+        15,
+    )
+    info = await bob.transfers.get(msg.id)
+    assert info is not None
+    assert info.state == "offered"
+    await bob.transfers.decline(msg.id)
+    info = await bob.transfers.get(msg.id)
+    assert info is not None
+    assert info.state == "cancelled"
+    assert info.detail == "declined"
+    # Accepting later still works (the person changed their mind).
+    await bob.transfers.accept(msg.id)
+    info = await wait_final(bob, stream, msg.id, within=20)
+    assert info.state == "done"
+
+
+async def test_sender_revokes_offer(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    alice, bob = pair
+    await bob.transfers.set_auto_accept_max(0)
+    src = tmp_path / "secret.bin"
+    write_random(src, 300_000)
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    async with asyncio.timeout(15):
+        while await bob.transfers.get(msg.id) is None:
+            await stream.get()
+    await alice.transfers.cancel(msg.id)
+    await bob.transfers.accept(msg.id)
+    info = await wait_final(bob, stream, msg.id, within=20)
+    assert info.state == "cancelled"
+    assert "cancelled by the sender" in info.detail
+    assert listing(tmp_path / "downloads") == []
+
+
+async def test_receiver_cancels_mid_transfer(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    alice, bob = pair
+
+    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
+        if direction == "s2c" and index == 20:
+            proxy.paused.clear()  # freeze the flow so the transfer cannot finish first
+        return [data]
+
+    proxy = await FaultProxy("127.0.0.1", alice.port, hook=hook).start()
+
+    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
+        return [("127.0.0.1", proxy.port)]
+
+    bob.transfers.addresses_for = via_proxy
+    src = tmp_path / "c.bin"
+    write_random(src, 8 * 1024 * 1024)
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    await asyncio.wait_for(
+        stream.next_matching(
+            lambda e: isinstance(e, TransferProgress) and e.message_id == msg.id and e.done > 0
+        ),
+        15,
+    )
+    await bob.transfers.cancel(msg.id)
+    info = await bob.transfers.get(msg.id)
+    assert info is not None
+    assert info.state == "cancelled"
+    assert os.listdir(tmp_path / "downloads" / PARTS_DIR) == []
+    assert listing(tmp_path / "downloads") == []
+    await proxy.stop()
+
+
+async def test_ten_cuts_at_random_points(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    """Cut the files connection ten times at random chunk counts; the file still verifies."""
+    alice, bob = pair
+    size = 16 * 1024 * 1024
+    chunks = size // CHUNK
+    rng = random.Random(6)
+    cut_at = set(rng.sample(range(5, chunks - 5), 10))
+    print("cutting after server-to-client message", sorted(cut_at))
+    loop = asyncio.get_running_loop()
+    seen = 0
+    cuts = 0
+
+    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
+        nonlocal seen, cuts
+        if direction == "s2c":
+            seen += 1
+            if seen in cut_at:
+                cuts += 1
+                loop.call_soon(proxy.cut_all)
+                return []
+        return [data]
+
+    proxy = await FaultProxy("127.0.0.1", alice.port, hook=hook).start()
+
+    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
+        return [("127.0.0.1", proxy.port)]
+
+    bob.transfers.addresses_for = via_proxy
+    src = tmp_path / "cut.bin"
+    digest = write_random(src, size)
+    try:
+        _msg_id, saved, state = await send_and_wait(alice, bob, src, within=90)
+    finally:
+        await proxy.stop()
+    assert state == "done"
+    assert cuts == 10
+    assert proxy.connections >= 11
+    assert saved is not None
+    assert sha256_file(saved) == digest
+
+
+async def test_stranger_gets_nochunk(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    """Only contacts in the file's room may pull it; even knowing the hash is not enough."""
+    alice, bob = pair
+    src = tmp_path / "private.bin"
+    digest = write_random(src, 100_000)
+    await bob.transfers.set_auto_accept_max(0)
+    await alice.transfers.send_file(bob.me, src)
+    mallory = Identity.generate()
+    conn = await connect(
+        "127.0.0.1",
+        alice.port,
+        LocalHello(identity=mallory, name="mallory", purpose=PURPOSE_FILES),
+        expected_peer=alice.me,
+    )
+    conn.write_frame(ChunkRequest(req=1, hash=digest, offset=0, length=1000))
+    await conn.flush()
+    frame = await asyncio.wait_for(conn.recv(), 10)
+    assert isinstance(frame, ChunkError)
+    assert frame.req == 1
+    assert not isinstance(frame, Chunk)
+    await conn.close()
+
+
+async def test_chat_keeps_flowing_during_a_200_mib_transfer(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """Texts sent while 200 MiB stream are delivered while the transfer is still running."""
+    alice, bob = pair
+    await bob.transfers.set_auto_accept_max(1 << 30)  # above the 100 MiB default
+    size = 200 * 1024 * 1024
+    src = tmp_path / "huge.bin"
+    digest = write_random(src, size)
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    await asyncio.wait_for(
+        stream.next_matching(
+            lambda e: (
+                isinstance(e, TransferProgress)
+                and e.message_id == msg.id
+                and e.state == "active"
+                and e.done > 0
+            )
+        ),
+        15,
+    )
+    round_trips = []
+    for i in range(5):
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        text = await bob.send_text(alice.me, f"still here {i}")
+        assert await bob.wait_for_status(text.id, MessageStatus.DELIVERED, 5.0)
+        round_trips.append(loop.time() - t0)
+    during = await bob.transfers.get(msg.id)
+    assert during is not None
+    print(f"chat round trips during the transfer: {[f'{t * 1000:.1f} ms' for t in round_trips]}")
+    print(f"transfer at {during.done / size:.0%} after the chat messages")
+    # Ordering: every chat message was delivered while the file was still in flight.
+    assert during.state == "active"
+    assert during.done < size
+    info = await wait_final(bob, stream, msg.id, within=120)
+    assert info.state == "done"
+    assert info.path is not None
+    assert sha256_file(Path(info.path)) == digest
+    # Bounded: generous for CI, far below "stuck behind 200 MiB".
+    assert max(round_trips) < 2.0
