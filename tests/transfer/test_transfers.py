@@ -23,6 +23,7 @@ from p2pchat.node.transfer import KIND_FILE, PARTS_DIR, TransferError
 from p2pchat.store import MessageStatus
 from p2pchat.transport import LocalHello, connect
 from p2pchat.wire import PURPOSE_FILES, Chunk, ChunkError, ChunkRequest
+from tests.nodes import make_node
 from tests.proxy import FaultProxy
 from tests.transfer.helpers import (
     listing,
@@ -401,3 +402,44 @@ async def test_chat_keeps_flowing_during_a_200_mib_transfer(
     assert sha256_file(Path(info.path)) == digest
     # Bounded: generous for CI, far below "stuck behind 200 MiB".
     assert max(round_trips) < 2.0
+
+
+async def test_sender_restart_mid_transfer_resumes(tmp_path: Path) -> None:
+    """The sender stops mid-file and comes back on a new port; the pull carries on."""
+    alice, bob = await start_pair(tmp_path)
+
+    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
+        if direction == "s2c" and index == 30:
+            proxy.paused.clear()
+        return [data]
+
+    proxy = await FaultProxy("127.0.0.1", alice.port, hook=hook).start()
+
+    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
+        return [("127.0.0.1", proxy.port)]
+
+    default_addresses = bob.transfers.addresses_for
+    bob.transfers.addresses_for = via_proxy
+    src = tmp_path / "s.bin"
+    digest = write_random(src, 6 * 1024 * 1024)
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    await asyncio.wait_for(
+        stream.next_matching(
+            lambda e: isinstance(e, TransferProgress) and e.message_id == msg.id and e.done > 0
+        ),
+        15,
+    )
+    await alice.stop()
+    await proxy.stop()
+    bob.transfers.addresses_for = default_addresses
+    alice = make_node("alice", peers=(("127.0.0.1", bob.port),))
+    await alice.start()
+    try:
+        info = await wait_final(bob, stream, msg.id, within=60)
+        assert info.state == "done"
+        assert info.path is not None
+        assert sha256_file(Path(info.path)) == digest
+    finally:
+        await alice.stop()
+        await bob.stop()
