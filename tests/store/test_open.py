@@ -58,7 +58,7 @@ def test_new_store_has_schema_and_pragmas(db_path: Path) -> None:
         "heads",
     } <= tables
     assert _pragma(db_path, "application_id") == APPLICATION_ID
-    assert _pragma(db_path, "user_version") == SCHEMA_VERSION == 1
+    assert _pragma(db_path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)
 
 
 def test_files_are_private(db_path: Path) -> None:
@@ -180,8 +180,8 @@ def test_fake_v2_migration_applies_in_order_and_keeps_data(db_path: Path) -> Non
         s._db.execute("INSERT INTO drafts VALUES (?, 'hello')", (ROOM,))
         assert s._db.execute("SELECT muted FROM rooms").fetchone()[0] == 0
         assert s.message_count(ROOM) == 1
-    assert _pragma(db_path, "user_version") == 2
-    # The released p2pchat (v1 only) must now refuse, not damage, the v2 file.
+    assert _pragma(db_path, "user_version") == SCHEMA_VERSION + 1
+    # The released p2pchat (which knows one version less) must refuse, not damage, it.
     with pytest.raises(NewerSchemaError):
         Store.open(db_path)
 
@@ -189,7 +189,7 @@ def test_fake_v2_migration_applies_in_order_and_keeps_data(db_path: Path) -> Non
 def test_fresh_store_runs_all_migrations(db_path: Path) -> None:
     with Store.open(db_path, migrations=[*MIGRATIONS, _v2]) as s:
         assert s._db.execute("SELECT count(*) FROM drafts").fetchone()[0] == 0
-    assert _pragma(db_path, "user_version") == 2
+    assert _pragma(db_path, "user_version") == SCHEMA_VERSION + 1
 
 
 def test_failing_migration_rolls_back_whole(db_path: Path) -> None:
@@ -202,7 +202,7 @@ def test_failing_migration_rolls_back_whole(db_path: Path) -> None:
 
     with pytest.raises(RuntimeError):
         Store.open(db_path, migrations=[*MIGRATIONS, broken])
-    assert _pragma(db_path, "user_version") == 1
+    assert _pragma(db_path, "user_version") == SCHEMA_VERSION
     with Store.open(db_path) as s:
         names = {r[0] for r in s._db.execute("SELECT name FROM sqlite_master")}
         assert "half" not in names

@@ -15,9 +15,13 @@ from p2pchat.node.events import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RoomChanged,
+    RoomInvitation,
     SecurityWarning,
+    TransferProgress,
     TypingChanged,
 )
+from p2pchat.node.groups import GroupError, MemberInfo
 from p2pchat.node.service import (
     BOOL_SETTINGS,
     DISPLAY_KINDS,
@@ -47,6 +51,8 @@ __all__ = [
     "ContactRequest",
     "Event",
     "EventStream",
+    "GroupError",
+    "MemberInfo",
     "Message",
     "MessageAdded",
     "MessageStatus",
@@ -62,10 +68,13 @@ __all__ = [
     "ReactionChanged",
     "ReactionInfo",
     "ReceiptChanged",
+    "RoomChanged",
     "RoomInfo",
+    "RoomInvitation",
     "SecurityWarning",
     "StoreError",
     "StoreLockedError",
+    "TransferProgress",
     "TypingChanged",
     "parse_host_port",
 ]

@@ -31,6 +31,8 @@ class NodeConfig:
     dial_backoff_initial: float = 1.0
     dial_backoff_max: float = 60.0
     handshake_deadline: float = 10.0
+    # Group rooms: how often connected members compare heads (anti-entropy).
+    sync_interval: float = 30.0
     # Limits on what strangers can make us do.
     max_links: int = 256
     new_requests_per_minute: float = 20.0

@@ -11,7 +11,7 @@ import hashlib
 import os
 
 from p2pchat.identity import Identity, verify_signature
-from p2pchat.store import Message, NewMessage
+from p2pchat.store import Message, NewMessage, Store
 from p2pchat.wire import Envelope
 
 DIRECT_ROOM_CONTEXT = b"p2pchat/direct-room/v1"
@@ -95,3 +95,15 @@ def decode_reaction(body: bytes) -> tuple[bytes, str, bool]:
     if len(emoji) > 16 or not emoji.isprintable():
         raise ReactionError("not a single emoji")
     return body[:MESSAGE_ID_LEN], emoji, body[MESSAGE_ID_LEN] == 1
+
+
+def apply_reaction(store: Store, message: Message | NewMessage) -> None:
+    """Record a reaction envelope's effect, if its target is a message of the same room."""
+    target, emoji, on = decode_reaction(message.body)
+    original = store.get_message(target)
+    if original is None or original.room != message.room:
+        return
+    if on:
+        store.add_reaction(target, message.author, emoji)
+    else:
+        store.remove_reaction(target, message.author, emoji)

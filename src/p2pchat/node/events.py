@@ -94,6 +94,22 @@ class TransferProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomChanged:
+    """A room's members, roles, name or topic changed (or the room was created)."""
+
+    room: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInvitation:
+    """Someone invited us to a group room; ``join`` or ``decline`` it."""
+
+    room: bytes
+    name: str
+    inviter: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ContactRequest:
     """Someone not yet accepted wrote to us; their messages wait for accept or block."""
 
@@ -128,6 +144,8 @@ Event = (
     | ReactionChanged
     | TypingChanged
     | TransferProgress
+    | RoomChanged
+    | RoomInvitation
     | ContactRequest
     | SecurityWarning
     | NodeStatus

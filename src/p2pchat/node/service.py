@@ -33,6 +33,7 @@ from p2pchat.identity import (
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.envelopes import (
     ReactionError,
+    apply_reaction,
     decode_reaction,
     direct_room_id,
     encode_reaction,
@@ -41,6 +42,7 @@ from p2pchat.node.envelopes import (
     new_message_id,
     sign_envelope,
 )
+from p2pchat.node.errors import NodeError
 from p2pchat.node.events import (
     ContactRequest,
     Event,
@@ -54,6 +56,7 @@ from p2pchat.node.events import (
     SecurityWarning,
     TypingChanged,
 )
+from p2pchat.node.groups import GroupService
 from p2pchat.node.links import LinkManager
 from p2pchat.node.ratelimit import TokenBucket
 from p2pchat.node.stream import EventHub, EventStream
@@ -62,7 +65,6 @@ from p2pchat.profile import Profile, clean_display_name
 from p2pchat.store import (
     Message,
     MessageStatus,
-    NewMessage,
     OutboxItem,
     Peer,
     PeerState,
@@ -81,6 +83,7 @@ from p2pchat.wire import (
     Frame,
     MessageFrame,
     Receipt,
+    SyncHeads,
     Typing,
     encode_frame,
 )
@@ -107,10 +110,6 @@ MAX_BATCH = 512
 MAX_STRANGERS = 200
 MAX_TEXT_BYTES = MAX_BODY
 OUTBOX_PAGE = 256
-
-
-class NodeError(Exception):
-    """A request the node cannot carry out; the message is meant for people."""
 
 
 class PeerLookupError(NodeError):
@@ -161,26 +160,37 @@ class ReactionInfo:
     emoji: str
 
 
+def _text_body(text: str) -> bytes:
+    """A message text as its envelope body; NodeError when empty or too long."""
+    if not text.strip():
+        raise NodeError("empty message")
+    body = text.encode("utf-8")
+    if len(body) > MAX_TEXT_BYTES:
+        raise NodeError(
+            f"message too long ({len(body)} bytes; the limit is {MAX_TEXT_BYTES}); "
+            "send it as a file instead"
+        )
+    return body
+
+
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
     return store.pending_for(peer, OUTBOX_PAGE, after_id=after)
 
 
-def apply_reaction(store: Store, message: Message | NewMessage) -> None:
-    """Record a reaction envelope's effect, if its target is a message of the same room."""
-    target, emoji, on = decode_reaction(message.body)
-    original = store.get_message(target)
-    if original is None or original.room != message.room:
-        return
-    if on:
-        store.add_reaction(target, message.author, emoji)
-    else:
-        store.remove_reaction(target, message.author, emoji)
+@dataclass
+class _Inbound:
+    """An envelope from a peer, queued in arrival order."""
+
+    peer: bytes
+    env: Envelope
 
 
 @dataclass
-class _Inbound:
+class _SyncRequest:
+    """A peer's heads for a room, queued behind the envelopes that came before it."""
+
     peer: bytes
-    env: Envelope
+    heads: SyncHeads
 
 
 class Node:
@@ -206,6 +216,7 @@ class Node:
         )
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
+        self.groups = GroupService(self)
         self._states: dict[bytes, str] = {}
         self._names: dict[bytes, str] = {}
         # Where each connected peer listens; written to the store only for peers we keep.
@@ -220,7 +231,7 @@ class Node:
         self._write_q: asyncio.Queue[tuple[Callable[[Store], Any], asyncio.Future[Any]]] = (
             asyncio.Queue()
         )
-        self._inbound: asyncio.Queue[_Inbound] = asyncio.Queue(maxsize=10_000)
+        self._inbound: asyncio.Queue[_Inbound | _SyncRequest] = asyncio.Queue(maxsize=10_000)
         self._tasks: set[asyncio.Task[None]] = set()
         self._request_bucket = TokenBucket(
             rate=self.config.new_requests_per_minute / 60.0,
@@ -277,6 +288,7 @@ class Node:
         self.links.update_local(self._local_hello())
         await self._add_initial_targets()
         await self.transfers.start()
+        self.groups.start()
         announcing = False
         if self.config.discovery:
             announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
@@ -304,6 +316,7 @@ class Node:
                 await self.discovery.stop()
             self.discovery = None
         await self.transfers.stop()
+        await self.groups.stop()
         if self.config.network:
             await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
@@ -582,14 +595,7 @@ class Node:
 
     async def send_text(self, peer_id: bytes, text: str, reply_to: bytes | None = None) -> Message:
         """Write a text message to ``peer_id``: stored, queued, and sent if reachable."""
-        if not text.strip():
-            raise NodeError("empty message")
-        body = text.encode("utf-8")
-        if len(body) > MAX_TEXT_BYTES:
-            raise NodeError(
-                f"message too long ({len(body)} bytes; the limit is {MAX_TEXT_BYTES}); "
-                "send it as a file instead"
-            )
+        body = _text_body(text)
         if peer_id == self.me:
             raise NodeError("you cannot send a message to yourself")
         return await self._send_envelope(peer_id, "text", body, reply_to)
@@ -746,7 +752,9 @@ class Node:
             for m in changed_msgs:
                 by_author[m.author].append(m.id)
             for author, ids in by_author.items():
-                if self._states.get(author) == "contact":
+                state = self._states.get(author)
+                # Group members get read receipts too; in a direct chat only contacts do.
+                if state == "contact" or (state != "blocked" and room != self.direct_room(author)):
                     await self._send_receipts(author, room, ids, RECEIPT_READ)
         return count
 
@@ -805,6 +813,20 @@ class Node:
             )
         return rooms
 
+    async def resolve_room(self, text: str) -> bytes:
+        """Find a group room by name (case-insensitive) or by the start of its hex id."""
+        query = text.strip()
+        rooms = [r for r in await self.list_rooms() if r.kind == "group"]
+        by_name = [r for r in rooms if r.name.casefold() == query.casefold()]
+        by_id = [r for r in rooms if len(query) >= 4 and r.room_id.hex().startswith(query.lower())]
+        matches = {r.room_id: r for r in [*by_name, *by_id]}
+        if len(matches) == 1:
+            return next(iter(matches))
+        if not matches:
+            raise NodeError(f"no room called {query!r}")
+        listing = ", ".join(f"{r.name} ({r.room_id.hex()[:8]})" for r in matches.values())
+        raise NodeError(f"{query!r} matches several rooms: {listing}; use the id")
+
     async def open_direct_room(self, peer_id: bytes) -> bytes:
         """Make sure the one-to-one room with ``peer_id`` exists; return its id."""
         room = direct_room_id(self.me, peer_id)
@@ -825,9 +847,10 @@ class Node:
     async def send_message(self, room: bytes, text: str, reply_to: bytes | None = None) -> Message:
         """Write a text message into a room (the person writes to a room, not a peer)."""
         peer = await self.room_peer(room)
-        if peer is None:
-            raise NodeError("this room does not exist or is not a direct chat")
-        return await self.send_text(peer, text, reply_to)
+        if peer is not None:
+            return await self.send_text(peer, text, reply_to)
+        body = _text_body(text)
+        return await self.groups.send_envelope(room, "text", body, reply_to)
 
     async def react(self, message_id: bytes, emoji: str, on: bool = True) -> None:
         """Add (or with ``on=False`` remove) our emoji reaction to a message."""
@@ -838,10 +861,11 @@ class Node:
         if target is None:
             raise NodeError("no such message")
         peer = await self.room_peer(target.room)
-        if peer is None:
-            raise NodeError("reactions are only supported in direct chats for now")
         body = encode_reaction(message_id, emoji, on)
-        await self._send_envelope(peer, KIND_REACTION, body, None)
+        if peer is not None:
+            await self._send_envelope(peer, KIND_REACTION, body, None)
+            return
+        await self.groups.send_envelope(target.room, KIND_REACTION, body, None)
 
     async def reactions(self, message_ids: Sequence[bytes]) -> dict[bytes, list[ReactionInfo]]:
         """Reactions on these messages, by message id."""
@@ -924,6 +948,7 @@ class Node:
         if renamed:
             self._emit(PeerUpdated(peer, remote.name, self._states[peer]))
         await self._flush_outbox(peer)
+        await self.groups.on_link_up(peer)
 
     async def _flush_outbox(self, peer: bytes) -> None:
         """Send everything waiting for ``peer``, oldest first, page by page."""
@@ -1024,14 +1049,20 @@ class Node:
             return
         if isinstance(frame, MessageFrame):
             await self._inbound.put(_Inbound(peer, frame.env))
+        elif isinstance(frame, SyncHeads):
+            # Queued behind the envelopes that came before it (a join, say), so it is
+            # answered with the membership those envelopes establish.
+            await self._inbound.put(_SyncRequest(peer, frame))
         elif isinstance(frame, Receipt):
-            await self._on_receipt(peer, frame)
+            if frame.room == self.direct_room(peer):
+                await self._on_receipt(peer, frame)
+            else:
+                await self.groups.on_receipt(peer, frame)
         elif isinstance(frame, Typing):
             if state == "contact" and frame.room == self.direct_room(peer):
                 self._emit(TypingChanged(frame.room, peer, frame.on))
         elif isinstance(frame, ProfileFrame):
             await self._on_profile(peer, frame.name)
-        # Other frame types (rooms, sync, files) are handled by later layers.
 
     async def _on_profile(self, peer: bytes, name: str) -> None:
         self._check_impersonation(peer, name)
@@ -1052,7 +1083,7 @@ class Node:
                 if m.author == self.me and m.room == room
             ]
             store.record_receipt(mine, peer, status, now_ms())
-            store.remove_outbox_for_messages(peer, mine)
+            store.remove_outbox_for_messages(peer, frame.ids)
             return store.set_status(mine, status)
 
         changed = await self._write(work)
@@ -1073,13 +1104,8 @@ class Node:
                 for _ in batch:
                     self._inbound.task_done()
 
-    def _admit(self, item: _Inbound, counts: dict[bytes, int]) -> str | None:
-        """Decide what to do with an inbound envelope; returns a reason to drop it or None."""
-        env = item.env
-        if env.author != item.peer:
-            return "relayed direct message"
-        if env.room != self.direct_room(item.peer):
-            return "message for a room we are not in"
+    def body_problem(self, env: Envelope) -> str | None:
+        """Why an envelope's body is unacceptable for its kind, or None."""
         if env.kind == "text":
             try:
                 env.body.decode("utf-8")
@@ -1096,6 +1122,16 @@ class Node:
                 return f"bad file offer: {problem}"
         else:
             return f"unsupported kind {env.kind!r}"
+        return None
+
+    def _admit(self, item: _Inbound, counts: dict[bytes, int]) -> str | None:
+        """Decide what to do with an inbound direct envelope; a reason to drop it, or None."""
+        env = item.env
+        if env.author != item.peer:
+            return "relayed direct message"
+        problem = self.body_problem(env)
+        if problem is not None:
+            return problem
         state = self._states.get(item.peer, "unknown")
         if state == "unknown":
             if not self._request_bucket.allow():
@@ -1107,7 +1143,20 @@ class Node:
             counts[item.peer] = counts.get(item.peer, 0) + 1
         return None
 
-    async def _ingest(self, batch: list[_Inbound]) -> None:
+    async def _ingest(self, batch: list[_Inbound | _SyncRequest]) -> None:
+        """Envelopes first (direct rooms, then group rooms), then sync requests."""
+        envelopes = [i for i in batch if isinstance(i, _Inbound)]
+        direct = [i for i in envelopes if i.env.room == self.direct_room(i.peer)]
+        group = [i for i in envelopes if i.env.room != self.direct_room(i.peer)]
+        if direct:
+            await self._ingest_direct(direct)
+        if group:
+            await self.groups.ingest(group)
+        for item in batch:
+            if isinstance(item, _SyncRequest):
+                await self.groups.on_sync_heads(item.peer, item.heads)
+
+    async def _ingest_direct(self, batch: list[_Inbound]) -> None:
         now = now_ms()
         authentic = [i for i in batch if envelope_is_authentic(i.env)]
         if len(authentic) != len(batch):

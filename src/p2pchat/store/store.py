@@ -742,6 +742,23 @@ class Store:
                 (room_id, author, head),
             )
 
+    def messages_of_kind(self, room_id: bytes, kind: str) -> list[Message]:
+        """Every message of one kind in a room (e.g. the membership log), arrival order.
+
+        Walks the room's arrival index (which carries the kind), so it touches only the
+        matching rows; meant for rare kinds such as ``system``.
+        """
+        rows = self._all(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_arrival"  # noqa: S608
+            " WHERE room = ? AND kind = ? ORDER BY rowid",
+            (room_id, kind),
+        )
+        return [_message(r) for r in rows]
+
+    def room_ids(self, kind: RoomKind) -> list[bytes]:
+        """Ids of every room of this kind."""
+        return [bytes(r[0]) for r in self._all("SELECT id FROM rooms WHERE kind = ?", (kind,))]
+
     def get_messages(self, message_ids: Sequence[bytes]) -> list[Message]:
         """The stored messages among ``message_ids`` (unknown ids are skipped), any order."""
         found: list[Message] = []

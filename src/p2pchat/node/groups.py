@@ -1,0 +1,751 @@
+"""Group rooms: membership changes, fan-out, history sync and per-member receipts.
+
+There is no server, so members keep a room's history in agreement themselves:
+
+- every change of membership is a signed ``system`` envelope, and the member list is
+  *derived* by replaying them (``rooms.replay``), identically on every member;
+- a message to the room is queued for every member and sent to those reachable;
+- when two members connect they exchange per-author heads (``sync``) and push each other
+  what is missing, original signatures intact, so a member who was away catches up from
+  any member, even when the author is offline;
+- an envelope is accepted only if it is authentic, relayed by a current member, and its
+  author was a member at its position; removed members are sent nothing new.
+
+Store work runs in the node's store thread (inside ``Node._write``); the rest in the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from p2pchat.identity import short_id
+from p2pchat.node.envelopes import (
+    apply_reaction,
+    envelope_is_authentic,
+    envelope_to_row,
+    row_to_envelope,
+)
+from p2pchat.node.errors import NodeError
+from p2pchat.node.events import MessageAdded, ReceiptChanged, RoomChanged, RoomInvitation
+from p2pchat.node.rooms import (
+    KIND_SYSTEM,
+    MAX_ROOM_NAME_CHARS,
+    MAX_TOPIC_CHARS,
+    Membership,
+    SystemBodyError,
+    SystemEntry,
+    SystemOp,
+    decode_system,
+    encode_system,
+    replay,
+)
+from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
+from p2pchat.wire import (
+    MAX_HEADS,
+    RECEIPT_DELIVERED,
+    RECEIPT_READ,
+    Envelope,
+    MessageFrame,
+    Receipt,
+    SyncHeads,
+    encode_frame,
+)
+
+if TYPE_CHECKING:
+    from p2pchat.node.service import Node, _Inbound
+
+log = logging.getLogger(__name__)
+
+GROUP_ROOM_ID_LEN = 16
+# Bounds on what a peer can make us hold for a room we are not in yet (an invitation).
+MAX_PENDING_ROOMS = 16
+MAX_PENDING_ENVELOPES = 512
+# How many missing envelopes one sync round pushes per room (the rest follows on the
+# next round, when the peer reports its new heads).
+MAX_PUSH = 20_000
+PUSH_FLUSH_EVERY = 128
+# New group messages are announced (as heads) to other members after this delay.
+ANNOUNCE_DELAY = 0.2
+
+
+class GroupError(NodeError):
+    """A group operation that cannot be done; the message is meant for people."""
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    """One member of a room as people see it."""
+
+    peer_id: bytes
+    name: str
+    role: str
+    state: str
+    online: bool
+
+
+@dataclass
+class _Outcome:
+    """What a store-thread ingest decided, for the loop thread to announce and send."""
+
+    stored: list[Message]
+    changed_rooms: set[bytes]
+    invitations: list[tuple[bytes, str, bytes]]
+    acks: dict[tuple[bytes, bytes], list[bytes]]  # (author, room) -> ids
+
+
+def room_position(m: Message | NewMessage | Envelope) -> tuple[int, bytes, bytes]:
+    """Display-order position of a message."""
+    return (m.lamport, m.author, m.id)
+
+
+class GroupService:
+    """Everything about group rooms for one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        # Store-thread caches: membership per room, rebuilt when a system message lands.
+        self._membership: dict[bytes, Membership] = {}
+        # Loop-thread: system envelopes for rooms we might be invited to.
+        self._pending: dict[bytes, dict[bytes, Envelope]] = {}
+        self._pushes: set[asyncio.Task[None]] = set()
+        self._group_rooms: set[bytes] | None = None
+        self._announce_due: set[bytes] = set()
+        self._announcer: asyncio.TimerHandle | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ membership
+
+    def membership(self, store: Store, room: bytes) -> Membership:
+        """Store thread: the room's membership, replayed from its system messages."""
+        cached = self._membership.get(room)
+        if cached is None:
+            cached = replay(_entries(store.messages_of_kind(room, KIND_SYSTEM)))
+            for entry, problem in cached.rejected:
+                log.info(
+                    "room %s: ignored %s by %s: %s",
+                    room.hex()[:8],
+                    entry.op.op,
+                    short_id(entry.author),
+                    problem,
+                )
+            self._membership[room] = cached
+        return cached
+
+    def _refresh(self, store: Store, room: bytes) -> Membership:
+        """Store thread: recompute membership and mirror it into the members table."""
+        self._membership.pop(room, None)
+        m = self.membership(store, room)
+        for peer, state in m.states.items():
+            role = m.role_of(peer)
+            store.set_member(room, peer, role, state)  # type: ignore[arg-type]
+        if m.name:
+            store.set_room_name(room, m.name)
+        store.set_room_topic(room, m.topic)
+        return m
+
+    def group_rooms(self, store: Store) -> set[bytes]:
+        """Store thread: ids of every group room we know."""
+        if self._group_rooms is None:
+            self._group_rooms = set(store.room_ids("group"))
+        return self._group_rooms
+
+    # ------------------------------------------------------------------ API
+
+    async def create_room(self, name: str, topic: str | None = None) -> bytes:
+        """Create a group room with us as owner; returns its id."""
+        name = _clean(name, MAX_ROOM_NAME_CHARS, "room name")
+        topic = _clean(topic, MAX_TOPIC_CHARS, "topic", allow_empty=True) if topic else None
+        room = os.urandom(GROUP_ROOM_ID_LEN)
+        now = now_ms()
+
+        def work(store: Store) -> None:
+            store.ensure_room(room, "group", name=name, owner=self.node.me, created_at=now)
+            self.group_rooms(store).add(room)
+            self._author_system(store, room, SystemOp("create", name=name, topic=topic), now)
+            # The create message goes to nobody yet: invitations carry the log.
+
+        await self.node._write(work)
+        self.node._emit(RoomChanged(room))
+        return room
+
+    async def invite(self, room: bytes, peer: bytes) -> None:
+        """Invite a contact: members learn of it, and the invitee gets the room's log."""
+        if self.node._states.get(peer) != "contact":
+            raise GroupError("you can only invite contacts; accept them or write to them first")
+        await self._change(room, SystemOp("invite", peer=peer), extra_recipient=peer)
+
+    async def join(self, room: bytes) -> None:
+        """Accept an invitation; members then sync the room's history to us."""
+        await self._change(room, SystemOp("join"), require_state="invited")
+        await self.sync_room_with_members(room)
+
+    async def decline(self, room: bytes) -> None:
+        """Refuse an invitation."""
+        await self._change(room, SystemOp("decline"), require_state="invited")
+
+    async def leave(self, room: bytes) -> None:
+        """Leave the room: nothing new is sent to us from then on."""
+        await self._change(room, SystemOp("leave"))
+
+    async def remove(self, room: bytes, peer: bytes) -> None:
+        """Remove a member (owners and admins only)."""
+        await self._change(room, SystemOp("remove", peer=peer), extra_recipient=peer)
+
+    async def promote(self, room: bytes, peer: bytes) -> None:
+        """Make a member an admin (owners and admins only)."""
+        await self._change(room, SystemOp("promote", peer=peer))
+
+    async def rename(self, room: bytes, name: str) -> None:
+        """Rename the room (owners and admins only)."""
+        await self._change(room, SystemOp("rename", name=_clean(name, MAX_ROOM_NAME_CHARS, "name")))
+
+    async def set_topic(self, room: bytes, topic: str) -> None:
+        """Change the room's topic (owners and admins only)."""
+        clean = _clean(topic, MAX_TOPIC_CHARS, "topic", allow_empty=True)
+        await self._change(room, SystemOp("topic", topic=clean))
+
+    async def members(self, room: bytes) -> list[MemberInfo]:
+        """Everyone who is, was invited to, or left the room."""
+
+        def load(store: Store) -> Membership:
+            if store.get_room(room) is None:
+                raise GroupError("no such room")
+            return self.membership(store, room)
+
+        m = await self.node._read(load)
+        out = [
+            MemberInfo(
+                peer,
+                self.node.peer_name(peer),
+                m.role_of(peer),
+                state,
+                peer == self.node.me or self.node.links.is_online(peer),
+            )
+            for peer, state in m.states.items()
+        ]
+        order = {"joined": 0, "invited": 1, "left": 2, "removed": 3}
+        out.sort(key=lambda i: (order.get(i.state, 9), i.role != "owner", i.name.casefold()))
+        return out
+
+    async def send_text(self, room: bytes, text: str, reply_to: bytes | None = None) -> Message:
+        """Write to every member: stored, queued for each, sent to those reachable."""
+        return await self.send_envelope(room, "text", text.encode("utf-8"), reply_to)
+
+    async def send_envelope(
+        self, room: bytes, kind: str, body: bytes, reply_to: bytes | None
+    ) -> Message:
+        """Author any envelope (text, reaction, file) into a group room."""
+        node = self.node
+        now = now_ms()
+
+        def work(store: Store) -> tuple[Message, Envelope, list[bytes]]:
+            m = self._require_member(store, room)
+            recipients = [p for p in m.joined() if p != node.me]
+            online = any(node.links.is_online(p) for p in recipients)
+            message, env = node._author(
+                store,
+                room,
+                kind=kind,
+                body=body,
+                reply_to=reply_to,
+                now=now,
+                recipients=recipients,
+                online=online,
+            )
+            return message, env, recipients
+
+        message, env, recipients = await node._write(work)
+        await node._publish_own(message, env, recipients)
+        return message
+
+    async def receipts(self, message_id: bytes) -> list[tuple[bytes, int]]:
+        """Per member: the best status they reported for our message."""
+
+        def load(store: Store) -> list[tuple[bytes, int]]:
+            msg = store.get_message(message_id)
+            if msg is None:
+                return []
+            m = self.membership(store, msg.room)
+            got = {r.peer: r.status for r in store.receipts_for(message_id)}
+            return [
+                (p, got.get(p, int(MessageStatus.SENT))) for p in m.joined() if p != self.node.me
+            ]
+
+        return await self.node._read(load)
+
+    # ------------------------------------------------------------------ changes
+
+    def _require_member(self, store: Store, room: bytes) -> Membership:
+        info = store.get_room(room)
+        if info is None or info.kind != "group":
+            raise GroupError("no such group room")
+        m = self.membership(store, room)
+        if m.state_of(self.node.me) != "joined":
+            raise GroupError("you are not a member of this room")
+        return m
+
+    def _author_system(
+        self, store: Store, room: bytes, op: SystemOp, now: int
+    ) -> tuple[Message, Envelope, list[bytes]]:
+        """Store thread: author a system message, queued for members before and after it.
+
+        Raises GroupError (and the caller's transaction rolls back) when the change is
+        not ours to make.
+        """
+        before = self.membership(store, room) if store.get_room(room) else Membership()
+        recipients = {p for p in before.joined() if p != self.node.me}
+        message, env = self.node._author(
+            store,
+            room,
+            kind=KIND_SYSTEM,
+            body=encode_system(op),
+            reply_to=None,
+            now=now,
+            recipients=[],
+            online=True,
+        )
+        m = self._refresh(store, room)
+        problem = _rejection(m, env)
+        if problem is not None:
+            # Rolled back by the caller: forget what was derived from the refused message.
+            self._membership.pop(room, None)
+            self.node._seq_cache.pop(room, None)
+            raise GroupError(f"{op.op} refused: {problem}")
+        recipients |= {p for p in m.joined() if p != self.node.me}
+        if op.peer is not None and op.peer != self.node.me:
+            recipients.add(op.peer)
+        ordered = sorted(recipients)
+        store.enqueue_many([(p, _frame_bytes(env), env.id) for p in ordered], created_at=now)
+        return message, env, ordered
+
+    async def _change(
+        self,
+        room: bytes,
+        op: SystemOp,
+        *,
+        require_state: str = "joined",
+        extra_recipient: bytes | None = None,
+    ) -> None:
+        node = self.node
+        now = now_ms()
+
+        def work(store: Store) -> tuple[Message, Envelope, list[bytes], list[Message]]:
+            info = store.get_room(room)
+            if info is None or info.kind != "group":
+                raise GroupError("no such group room")
+            m = self.membership(store, room)
+            if m.state_of(node.me) != require_state:
+                raise GroupError(
+                    "you have no invitation to this room"
+                    if require_state == "invited"
+                    else "you are not a member of this room"
+                )
+            message, env, recipients = self._author_system(store, room, op, now)
+            # A new invitee cannot check anything without the room's log: send it all.
+            log_for_invitee: list[Message] = []
+            if op.op == "invite" and extra_recipient is not None:
+                log_for_invitee = store.messages_of_kind(room, KIND_SYSTEM)
+                store.enqueue_many(
+                    [
+                        (extra_recipient, _frame_bytes(row_to_envelope(r)), r.id)
+                        for r in log_for_invitee
+                        if r.id != message.id
+                    ],
+                    created_at=now,
+                )
+            return message, env, recipients, log_for_invitee
+
+        message, env, recipients, invite_log = await node._write(work)
+        node._emit(MessageAdded(message, incoming=False))
+        node._emit(RoomChanged(room))
+        if extra_recipient is not None:
+            for row in invite_log:
+                if row.id != message.id:
+                    node.links.write(extra_recipient, MessageFrame(env=row_to_envelope(row)))
+        frame = MessageFrame(env=env)
+        for peer in recipients:
+            if node.links.write(peer, frame):
+                await node.links.flush(peer)
+            else:
+                node.links.redial_soon(peer)
+
+    # ------------------------------------------------------------------ inbound
+
+    async def ingest(self, items: Sequence[_Inbound]) -> None:
+        """Store authentic, admissible envelopes of group rooms; acknowledge; announce."""
+        node = self.node
+        now = now_ms()
+        authentic = [i for i in items if envelope_is_authentic(i.env)]
+        if len(authentic) != len(items):
+            log.warning(
+                "dropped %d group envelopes with bad signatures", len(items) - len(authentic)
+            )
+        if not authentic:
+            return
+        pending_candidates = self._collect_pending(authentic)
+
+        outcome = await node._write(
+            lambda s: self._ingest_work(s, authentic, pending_candidates, now)
+        )
+        for message in outcome.stored:
+            if message.kind != "reaction":
+                node._emit(MessageAdded(message, incoming=True))
+            if message.kind == "file":
+                await node.transfers.on_file_message(message, incoming=True)
+        for room in outcome.changed_rooms:
+            node._emit(RoomChanged(room))
+        for room, name, inviter in outcome.invitations:
+            self._pending.pop(room, None)
+            node._emit(RoomInvitation(room, name, inviter))
+        for (author, room), ids in outcome.acks.items():
+            await node._send_receipts(author, room, ids, RECEIPT_DELIVERED)
+        # Members we are connected to may not be connected to the authors: tell them what
+        # we now hold, and they pull what they lack (coalesced, so a burst costs little).
+        fresh_rooms = {msg.room for msg in outcome.stored}
+        if fresh_rooms:
+            self._announce_soon(fresh_rooms)
+
+    def _collect_pending(self, items: Sequence[_Inbound]) -> dict[bytes, list[Envelope]]:
+        """Loop thread: keep system envelopes of unknown rooms sent by contacts (bounded)."""
+        out: dict[bytes, list[Envelope]] = {}
+        for item in items:
+            env = item.env
+            if env.kind != KIND_SYSTEM or self.node._states.get(item.peer) != "contact":
+                continue
+            bucket = self._pending.get(env.room)
+            if bucket is None:
+                if len(self._pending) >= MAX_PENDING_ROOMS:
+                    continue
+                bucket = self._pending[env.room] = {}
+            if len(bucket) < MAX_PENDING_ENVELOPES:
+                bucket[env.id] = env
+            out[env.room] = list(bucket.values())
+        return out
+
+    def _ingest_work(
+        self,
+        store: Store,
+        items: Sequence[_Inbound],
+        pending: dict[bytes, list[Envelope]],
+        now: int,
+    ) -> _Outcome:
+        outcome = _Outcome([], set(), [], defaultdict(list))
+        by_room: dict[bytes, list[_Inbound]] = defaultdict(list)
+        for item in items:
+            by_room[item.env.room].append(item)
+        for room, room_items in by_room.items():
+            info = store.get_room(room)
+            if info is None:
+                self._try_invitation(
+                    store,
+                    room,
+                    envelopes=pending.get(room, []),
+                    relayer=room_items[0].peer,
+                    now=now,
+                    outcome=outcome,
+                )
+            elif info.kind == "group":
+                self._ingest_room(store, room, room_items, now, outcome)
+        outcome.stored.sort(key=lambda msg: msg.rowid)
+        return outcome
+
+    def _ingest_room(
+        self, store: Store, room: bytes, items: list[_Inbound], now: int, outcome: _Outcome
+    ) -> None:
+        """Store thread: membership changes first, then what members wrote."""
+        node = self.node
+        m = self.membership(store, room)
+        if m.state_of(node.me) not in ("joined", "invited"):
+            return  # we left or were removed: accept nothing more
+        # Only current members may relay (each author is checked at its position below);
+        # an invitee may deliver its own answer (join or decline) to the invitation.
+        relayed = [
+            i
+            for i in items
+            if m.state_of(i.peer) == "joined"
+            or (
+                m.state_of(i.peer) == "invited"
+                and i.env.author == i.peer
+                and i.env.kind == KIND_SYSTEM
+            )
+        ]
+        system_rows = self._system_rows(room, relayed, now)
+        if system_rows and any(store.add_messages(system_rows)):
+            m = self._refresh(store, room)
+            outcome.changed_rooms.add(room)
+            outcome.stored.extend(store.get_messages([r.id for r in system_rows]))
+        if m.state_of(node.me) != "joined":
+            return  # an invitee only follows the membership log
+        rows = []
+        for item in relayed:
+            env = item.env
+            if env.kind == KIND_SYSTEM:
+                continue
+            problem = (
+                None
+                if m.was_member_at(env.author, room_position(env))
+                else "author was not a member"
+            ) or node.body_problem(env)
+            if problem is not None:
+                log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
+                continue
+            rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
+        if rows:
+            inserted = store.add_messages(rows)
+            fresh = store.get_messages([r.id for r, new in zip(rows, inserted, strict=True) if new])
+            for msg in fresh:
+                if msg.kind == "reaction":
+                    apply_reaction(store, msg)
+                node._lamport = max(node._lamport, msg.lamport)
+            outcome.stored.extend(fresh)
+        # Acknowledge to each author (through the outbox if they are away).
+        for row in [*system_rows, *rows]:
+            if row.author != node.me and m.state_of(row.author) == "joined":
+                outcome.acks[(row.author, room)].append(row.id)
+
+    def _system_rows(self, room: bytes, items: list[_Inbound], now: int) -> list[NewMessage]:
+        rows = []
+        for item in sorted(items, key=lambda i: room_position(i.env)):
+            if item.env.kind != KIND_SYSTEM:
+                continue
+            try:
+                decode_system(item.env.body)
+            except SystemBodyError as exc:
+                log.info("bad system message in %s: %s", room.hex()[:8], exc)
+                continue
+            rows.append(envelope_to_row(item.env, now, MessageStatus.DELIVERED))
+        return rows
+
+    def _try_invitation(
+        self,
+        store: Store,
+        room: bytes,
+        *,
+        envelopes: list[Envelope],
+        relayer: bytes,
+        now: int,
+        outcome: _Outcome,
+    ) -> None:
+        """Store thread: a room we do not know; adopt it if the log invites us."""
+        if not envelopes or len(room) != GROUP_ROOM_ID_LEN:
+            return
+        entries = []
+        for env in envelopes:
+            try:
+                entries.append(SystemEntry(room_position(env), env.author, decode_system(env.body)))
+            except SystemBodyError:
+                continue
+        m = replay(entries)
+        if not m.created or m.state_of(self.node.me) != "invited" or m.owner is None:
+            return
+        inviter = next(
+            (
+                e.author
+                for e in sorted(entries, key=lambda e: e.position, reverse=True)
+                if e.op.op == "invite" and e.op.peer == self.node.me
+            ),
+            m.owner,
+        )
+        store.ensure_room(room, "group", name=m.name, owner=m.owner, created_at=now)
+        self.group_rooms(store).add(room)
+        rows = [envelope_to_row(env, now, MessageStatus.DELIVERED) for env in envelopes]
+        store.add_messages(rows)
+        self._refresh(store, room)
+        outcome.changed_rooms.add(room)
+        outcome.invitations.append((room, m.name or "a room", inviter))
+        # Acknowledge the log to whoever handed it over, so it leaves their outbox.
+        outcome.acks[(relayer, room)].extend(env.id for env in envelopes)
+
+    # ------------------------------------------------------------------ receipts
+
+    async def on_receipt(self, peer: bytes, frame: Receipt) -> None:
+        """A member reports delivered/read for our messages in a group room."""
+        node = self.node
+        status = MessageStatus.READ if frame.st == RECEIPT_READ else MessageStatus.DELIVERED
+
+        def work(store: Store) -> list[bytes]:
+            info = store.get_room(frame.room)
+            if info is None or info.kind != "group":
+                return []
+            # Whoever acknowledges an envelope holds it: stop resending it to them, even
+            # if it is not ours (the room's log we handed to an invitee).
+            store.remove_outbox_for_messages(peer, frame.ids)
+            m = self.membership(store, frame.room)
+            if m.state_of(peer) != "joined":
+                return []
+            mine = [
+                msg.id
+                for msg in store.get_messages(frame.ids)
+                if msg.author == node.me and msg.room == frame.room
+            ]
+            store.record_receipt(mine, peer, status, now_ms())
+            members = [p for p in m.joined() if p != node.me]
+            for mid in mine:
+                got = {r.peer: r.status for r in store.receipts_for(mid)}
+                # The message counts as delivered (read) once every member has it.
+                floor = min((got.get(p, 0) for p in members), default=int(status))
+                if floor >= MessageStatus.DELIVERED:
+                    store.set_status([mid], floor)
+            return mine
+
+        changed = await node._write(work)
+        if changed:
+            node._emit(ReceiptChanged(frame.room, tuple(changed), peer, status))
+
+    # ------------------------------------------------------------------ sync
+
+    async def on_link_up(self, peer: bytes) -> None:
+        """Tell a newly connected member what we hold in every room we share."""
+        node = self.node
+
+        def heads(store: Store) -> list[tuple[bytes, dict[bytes, int]]]:
+            out = []
+            for room in self.group_rooms(store):
+                m = self.membership(store, room)
+                if m.state_of(node.me) == "joined" and m.state_of(peer) == "joined":
+                    out.append((room, store.heads(room)))
+            return out
+
+        for room, room_heads in await node._read(heads):
+            node.links.write(peer, _heads_frame(room, room_heads))
+
+    async def sync_room_with_members(self, room: bytes) -> None:
+        """Send our heads for ``room`` to every connected member (after joining)."""
+        node = self.node
+
+        def load(store: Store) -> tuple[list[bytes], dict[bytes, int]]:
+            m = self.membership(store, room)
+            return [p for p in m.joined() if p != node.me], store.heads(room)
+
+        members, room_heads = await node._read(load)
+        frame = _heads_frame(room, room_heads)
+        for peer in members:
+            node.links.write(peer, frame)
+
+    async def on_sync_heads(self, peer: bytes, frame: SyncHeads) -> None:
+        """Push to ``peer`` what it lacks in the room (in a task: never block reading)."""
+        task = asyncio.ensure_future(self._push(peer, frame))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _push(self, peer: bytes, frame: SyncHeads) -> None:
+        node = self.node
+        theirs = dict(frame.heads)
+
+        def load(store: Store) -> list[Message]:
+            info = store.get_room(frame.room)
+            if info is None or info.kind != "group":
+                return []
+            m = self.membership(store, frame.room)
+            if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
+                return []  # removed or departed members get nothing
+            missing: list[Message] = []
+            for author, head in store.heads(frame.room).items():
+                have = theirs.get(author, 0)
+                if head > have:
+                    missing.extend(
+                        store.messages_by_seq(
+                            frame.room, author, have + 1, min(head - have, MAX_PUSH)
+                        )
+                    )
+                if len(missing) >= MAX_PUSH:
+                    break
+            # Membership first, so the receiver can check every author it then sees.
+            missing.sort(key=lambda msg: (msg.kind != KIND_SYSTEM, room_position(msg)))
+            return missing[:MAX_PUSH]
+
+        rows = await node._read(load)
+        for n, row in enumerate(rows, 1):
+            if not node.links.write(peer, MessageFrame(env=row_to_envelope(row))):
+                return
+            if n % PUSH_FLUSH_EVERY == 0:
+                await node.links.flush(peer)
+        await node.links.flush(peer)
+
+    def start(self) -> None:
+        """Begin periodic anti-entropy with connected members."""
+        self._ticker = asyncio.ensure_future(self._tick())
+
+    async def stop(self) -> None:
+        """Cancel running pushes and timers."""
+        if self._announcer is not None:
+            self._announcer.cancel()
+        for task in [*self._pushes, *([self._ticker] if self._ticker else [])]:
+            task.cancel()
+
+    async def _tick(self) -> None:
+        """Every ``sync_interval`` seconds, exchange heads with every connected member."""
+        while True:
+            await asyncio.sleep(self.node.config.sync_interval)
+            for peer in list(self.node.links.links):
+                try:
+                    await self.on_link_up(peer)
+                except Exception:
+                    log.exception("periodic sync with %s failed", short_id(peer))
+
+    def _announce_soon(self, rooms: set[bytes]) -> None:
+        self._announce_due |= rooms
+        if self._announcer is None:
+            loop = asyncio.get_running_loop()
+            self._announcer = loop.call_later(ANNOUNCE_DELAY, self._fire_announce)
+
+    def _fire_announce(self) -> None:
+        self._announcer = None
+        rooms, self._announce_due = self._announce_due, set()
+        task = asyncio.ensure_future(self._announce(rooms))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _announce(self, rooms: set[bytes]) -> None:
+        for room in rooms:
+            await self.sync_room_with_members(room)
+
+    async def mark_read_receipts(self, room: bytes, changed: Sequence[Message]) -> None:
+        """Send read receipts for shown group messages to their authors."""
+        by_author: dict[bytes, list[bytes]] = defaultdict(list)
+        for msg in changed:
+            by_author[msg.author].append(msg.id)
+        for author, ids in by_author.items():
+            await self.node._send_receipts(author, room, ids, RECEIPT_READ)
+
+
+def _entries(messages: Sequence[Message]) -> list[SystemEntry]:
+    out = []
+    for msg in messages:
+        try:
+            out.append(SystemEntry(room_position(msg), msg.author, decode_system(msg.body)))
+        except SystemBodyError:
+            continue
+    return out
+
+
+def _frame_bytes(env: Envelope) -> bytes:
+    return encode_frame(MessageFrame(env=env))
+
+
+def _heads_frame(room: bytes, heads: dict[bytes, int]) -> SyncHeads:
+    items = sorted(heads.items())[:MAX_HEADS]
+    return SyncHeads(room=room, heads=tuple(items))
+
+
+def _clean(text: str | None, limit: int, what: str, *, allow_empty: bool = False) -> str:
+    cleaned = "".join(ch for ch in (text or "") if ch.isprintable()).strip()
+    if not cleaned and not allow_empty:
+        raise GroupError(f"a {what} needs at least one visible character")
+    if len(cleaned) > limit:
+        raise GroupError(f"the {what} is too long (at most {limit} characters)")
+    return cleaned
+
+
+def _rejection(m: Membership, env: Envelope) -> str | None:
+    """Why the replay ignored ``env``, or None if it took effect."""
+    for entry, problem in m.rejected:
+        if entry.position == room_position(env):
+            return problem
+    return None

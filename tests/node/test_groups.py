@@ -1,0 +1,244 @@
+"""Group rooms over real loopback sockets: membership, fan-out, sync, rejection, removal."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from p2pchat.node import Node, NodeError
+from p2pchat.node.envelopes import new_message_id, sign_envelope
+from p2pchat.node.rooms import KIND_SYSTEM
+from p2pchat.wire import Envelope, MessageFrame
+from tests.node.groups_helpers import (
+    befriend,
+    form_room,
+    mesh,
+    start_nodes,
+    texts,
+    wait_texts,
+    wait_until,
+)
+from tests.nodes import make_node
+
+
+async def stop_all(nodes: list[Node]) -> None:
+    for node in nodes:
+        await node.stop()
+
+
+async def test_five_nodes_two_hundred_messages_same_history_same_order() -> None:
+    nodes = await start_nodes(["n0", "n1", "n2", "n3", "n4"])
+    try:
+        await mesh(nodes)
+        room = await form_room(nodes[0], nodes[1:])
+        members = [[m.peer_id for m in await n.groups.members(room)] for n in nodes]
+        assert all(sorted(x) == sorted(members[0]) for x in members)
+
+        async def chatter(node: Node, k: int) -> None:
+            for i in range(40):
+                await node.send_message(room, f"{k}:{i}")
+
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(chatter(n, k) for k, n in enumerate(nodes)))
+            for node in nodes:
+                await wait_texts(node, room, 200)
+        histories = [[m.id for m in await n.history(room, limit=1000)] for n in nodes]
+        assert all(h == histories[0] for h in histories)
+        got = await texts(nodes[3], room)
+        assert len(got) == 200
+        assert len(set(got)) == 200
+        for k in range(5):  # each author's messages in the order written
+            mine = [t for t in got if t.startswith(f"{k}:")]
+            assert mine == [f"{k}:{i}" for i in range(40)]
+    finally:
+        await stop_all(nodes)
+
+
+async def test_absent_member_catches_up_from_a_non_author_while_the_author_is_away() -> None:
+    author, relay, absent = await start_nodes(["author", "relay", "absent"])
+    try:
+        await mesh([author, relay, absent])
+        room = await form_room(author, [relay, absent])
+        await absent.stop()
+        for i in range(100):
+            await author.send_message(room, f"while you were away {i}")
+        await wait_texts(relay, room, 100)
+        await author.stop()
+        absent = make_node("absent")
+        await absent.start()
+        await befriend(absent, relay)  # only the relay is reachable now
+        await wait_texts(absent, room, 100)
+        assert await texts(absent, room) == [f"while you were away {i}" for i in range(100)]
+        # Signatures are the author's own, relayed intact.
+        hist = await absent.history(room, limit=500)
+        assert {m.author for m in hist if m.kind == "text"} == {author.me}
+    finally:
+        await stop_all([relay, absent])
+
+
+async def test_forged_and_non_member_messages_are_rejected() -> None:
+    alice, bob, mallory = await start_nodes(["alice", "bob", "mallory"])
+    try:
+        await mesh([alice, bob, mallory])
+        room = await form_room(alice, [bob])
+        real = await alice.send_message(room, "genuine")
+        await wait_texts(bob, room, 1)
+        link = mallory.links.links[bob.me].conn
+
+        def envelope(author: bytes, signer: Node, text: str, lamport: int = 10_000) -> Envelope:
+            unsigned = Envelope.unsigned(
+                room=room,
+                id=new_message_id(),
+                author=author,
+                seq=99,
+                lamport=lamport,
+                ts=1,
+                kind="text",
+                body=text.encode(),
+            )
+            if author == signer.me:
+                return sign_envelope(signer.identity, unsigned)
+            return unsigned.with_sig(signer.identity.sign(unsigned.signing_bytes()))
+
+        # Mallory is no member: her own message, and one forged in alice's name.
+        link.write_frame(MessageFrame(env=envelope(mallory.me, mallory, "i am in")))
+        link.write_frame(MessageFrame(env=envelope(alice.me, mallory, "alice says hi")))
+        # A member relays an envelope signed by a non-member: still rejected.
+        bob_link = alice.links.links[bob.me].conn
+        bob_link.write_frame(MessageFrame(env=envelope(mallory.me, mallory, "smuggled")))
+        await alice.send_message(room, "after the attacks")
+        await wait_texts(bob, room, 2)
+        assert await texts(bob, room) == ["genuine", "after the attacks"]
+        assert real.id in {m.id for m in await bob.history(room)}
+        with pytest.raises(NodeError, match="no such group room"):
+            await mallory.send_message(room, "let me in")
+    finally:
+        await stop_all([alice, bob, mallory])
+
+
+async def test_removed_member_gets_nothing_new_and_cannot_post() -> None:
+    owner, stay, gone = await start_nodes(["owner", "stay", "gone"])
+    try:
+        await mesh([owner, stay, gone])
+        room = await form_room(owner, [stay, gone])
+        await owner.send_message(room, "before")
+        await wait_texts(gone, room, 1)
+        await owner.groups.remove(room, gone.me)
+
+        async def removed() -> bool:
+            return any(
+                m.peer_id == gone.me and m.state == "removed"
+                for m in await gone.groups.members(room)
+            )
+
+        await wait_until(gone, removed)
+        await owner.send_message(room, "after")
+        await wait_texts(stay, room, 2)
+        with pytest.raises(NodeError, match="not a member"):
+            await gone.send_message(room, "still here?")
+        # A removed member that forces a message in is ignored by the others.
+        row = await gone._read(lambda s: s.next_seq(room, gone.me))
+        env = sign_envelope(
+            gone.identity,
+            Envelope.unsigned(
+                room=room,
+                id=new_message_id(),
+                author=gone.me,
+                seq=row,
+                lamport=10_000,
+                ts=1,
+                kind="text",
+                body=b"forced",
+            ),
+        )
+        gone.links.links[stay.me].conn.write_frame(MessageFrame(env=env))
+        await owner.send_message(room, "last")
+        await wait_texts(stay, room, 3)
+        assert await texts(stay, room) == ["before", "after", "last"]
+        # Sync does not leak to the removed member either.
+        await gone.groups.sync_room_with_members(room)
+        await stay.groups.on_link_up(gone.me)
+        assert await texts(gone, room) == ["before"]
+    finally:
+        await stop_all([owner, stay, gone])
+
+
+async def test_roles_are_enforced_and_changes_propagate() -> None:
+    owner, alice, bob = await start_nodes(["owner", "alice", "bob"])
+    try:
+        await mesh([owner, alice, bob])
+        room = await form_room(owner, [alice, bob])
+        with pytest.raises(NodeError, match="refused"):
+            await alice.groups.remove(room, bob.me)
+        with pytest.raises(NodeError, match="refused"):
+            await alice.groups.rename(room, "mine now")
+        await owner.groups.promote(room, alice.me)
+
+        async def alice_is_admin() -> bool:
+            return any(
+                m.peer_id == alice.me and m.role == "admin"
+                for m in await alice.groups.members(room)
+            )
+
+        await wait_until(alice, alice_is_admin)
+        await alice.groups.rename(room, "renamed")
+
+        async def renamed(node: Node) -> bool:
+            return any(r.name == "renamed" for r in await node.list_rooms())
+
+        for node in (owner, alice, bob):
+            await wait_until(node, lambda n=node: renamed(n))
+        hist = await bob.history(room)
+        assert [m.kind for m in hist].count(KIND_SYSTEM) >= 7  # create, invites, joins, ...
+        with pytest.raises(NodeError, match="only invite contacts"):
+            await owner.groups.invite(room, make_node("stranger").me)
+    finally:
+        await stop_all([owner, alice, bob])
+
+
+async def test_group_receipts_per_member() -> None:
+    alice, bob, carol = await start_nodes(["alice", "bob", "carol"])
+    try:
+        await mesh([alice, bob, carol])
+        room = await form_room(alice, [bob, carol])
+        msg = await alice.send_message(room, "did you read it?")
+        await wait_texts(bob, room, 1)
+        await wait_texts(carol, room, 1)
+
+        async def statuses() -> dict[bytes, int]:
+            return dict(await alice.groups.receipts(msg.id))
+
+        async def all_delivered() -> bool:
+            return all(s >= 2 for s in (await statuses()).values())
+
+        await wait_until(alice, all_delivered)
+        await bob.mark_read(room)
+
+        async def bob_read() -> bool:
+            return (await statuses()).get(bob.me) == 3
+
+        await wait_until(alice, bob_read)
+        assert (await statuses()).get(carol.me) == 2  # read by 1 of 2
+    finally:
+        await stop_all([alice, bob, carol])
+
+
+@pytest.mark.slow
+async def test_fifty_members_on_one_machine() -> None:
+    names = [f"m{i:02d}" for i in range(50)]
+    nodes = await start_nodes(names)
+    try:
+        owner, members = nodes[0], nodes[1:]
+        for member in members:  # a star: everyone knows the owner only
+            await befriend(owner, member)
+        room = await form_room(owner, members)
+        await owner.send_message(room, "hello everyone")
+        await members[7].send_message(room, "hi from seven")
+        async with asyncio.timeout(120):
+            for node in nodes:
+                await wait_texts(node, room, 2)
+        for node in nodes:
+            assert sorted(await texts(node, room)) == ["hello everyone", "hi from seven"]
+    finally:
+        await stop_all(nodes)
