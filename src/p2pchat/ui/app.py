@@ -158,6 +158,10 @@ class ChatApp(App[int]):
         self._events.close()
         await self.desktop.close()
 
+    async def on_unmount(self) -> None:
+        """However the app ends (ctrl+q, a signal, a test), the node stops cleanly."""
+        await self.shutdown()
+
     async def action_quit(self) -> None:
         """ctrl+q: stop the node cleanly, then exit."""
         await self.shutdown()

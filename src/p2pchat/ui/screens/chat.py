@@ -295,7 +295,11 @@ class ChatScreen(Screen[None]):
         if state == "request":
             text = Text.assemble(
                 name,
-                " wants to chat with you. Accept to reply and send receipts; block to refuse them.",
+                " wants to chat. ",
+                ("ctrl+a", "bold"),
+                " accept · ",
+                ("ctrl+b", "bold"),
+                " block",
             )
         else:
             text = Text.assemble("You blocked ", name, ". Unblock to chat again.")
@@ -454,10 +458,10 @@ class ChatScreen(Screen[None]):
 
     async def _send(self, room: bytes, text: str, reply: bytes | None) -> None:
         node = self.context.node
-        if self.peer is not None and self.peer_info is not None:
-            if self.peer_info.state == "request":
-                # Writing back accepts; accept first so their held messages get receipts.
-                await self._accept(self.peer)
+        info = self.peer_info
+        if self.peer is not None and info is not None and info.state == "request":
+            # Writing back accepts; accept first so their held messages get receipts.
+            await self._accept(self.peer)
         await node.send_message(room, text, reply)
 
     @on(Composer.Edited)

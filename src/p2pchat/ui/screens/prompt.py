@@ -64,7 +64,9 @@ class PromptScreen(ModalScreen[str | None]):
 
     def show_error(self, text: str) -> None:
         """Explain why the answer was not taken."""
-        self.query_one("#error", Static).update(Text(text, "bold red"))
+        error = self.query_one("#error", Static)
+        error.update(Text(text, "bold red"))
+        error.display = True
 
     def _finish(self) -> None:
         answer = self.query_one("#answer", Input).value.strip()

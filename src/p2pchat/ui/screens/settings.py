@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static, Switch
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 
 @dataclass
@@ -54,27 +54,22 @@ class SettingsScreen(ModalScreen[SettingsValues | None]):
             yield Static(Text("Settings", "bold"), classes="dialog-title")
             with VerticalScroll(id="settings-body"):
                 yield Label("Your display name")
-                yield Input(value=v.display_name, id="display_name", max_length=64)
+                yield Input(value=v.display_name, id="display_name", max_length=64, compact=True)
                 for key, label, note in SWITCHES:
-                    with Horizontal(classes="switch-row"):
-                        switch = Switch(value=bool(getattr(v, key)), id=key)
-                        shown_note = note
-                        if key == "desktop" and not v.desktop_available:
-                            switch.disabled = True
-                            shown_note = "notify-send is not installed here"
-                        yield switch
-                        yield Static(
-                            Text.assemble(
-                                label, ("\n" + shown_note if shown_note else "", "grey62")
-                            ),
-                            classes="switch-label",
-                        )
+                    box = Checkbox(label, bool(getattr(v, key)), id=key, compact=True)
+                    shown_note = note
+                    if key == "desktop" and not v.desktop_available:
+                        box.disabled = True
+                        shown_note = "notify-send is not installed here"
+                    yield box
+                    if shown_note:
+                        yield Static(Text("    " + shown_note, "grey62"), classes="note")
                 yield Label("Download folder (empty: the default)")
-                yield Input(value=v.download_dir, id="download_dir")
+                yield Input(value=v.download_dir, id="download_dir", compact=True)
             yield Static("", id="error", classes="dialog-error")
             with Horizontal(classes="buttons"):
-                yield Button("Save", variant="primary", id="save")
-                yield Button("Cancel", id="cancel")
+                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         """Focus the first field."""
@@ -97,13 +92,15 @@ class SettingsScreen(ModalScreen[SettingsValues | None]):
         """Collect the values and close."""
         name = self.query_one("#display_name", Input).value.strip()
         if not name:
-            self.query_one("#error", Static).update(Text("Your name cannot be empty.", "red"))
+            error = self.query_one("#error", Static)
+            error.update(Text("Your name cannot be empty.", "red"))
+            error.display = True
             return
         values = SettingsValues(
             display_name=name,
             download_dir=self.query_one("#download_dir", Input).value.strip(),
             desktop_available=self.values.desktop_available,
-            **{key: self.query_one(f"#{key}", Switch).value for key, _, _ in SWITCHES},
+            **{key: self.query_one(f"#{key}", Checkbox).value for key, _, _ in SWITCHES},
         )
         self.dismiss(values)
 

@@ -1,0 +1,158 @@
+"""Fixed scenes for snapshot tests: same keys, same clock, same conversation every run.
+
+Identities come from constant seeds and the node's clock is replaced while the scene is
+recorded, so peer ids, safety numbers and times on screen never change. The app is then
+started with the network off, so nothing outside the store can change what it shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from p2pchat.identity import Identity, save_identity
+from p2pchat.node import Node, NodeConfig
+from p2pchat.paths import profile_dir
+from p2pchat.profile import KEY_FILE, open_profile
+from p2pchat.ui.app import ChatApp
+from p2pchat.ui.notify import DesktopNotifier
+from tests.nodes import TEST_CONFIG, connected_pair
+
+#: "Now" in every snapshot: Tuesday 1 December 2026, 14:30 UTC.
+NOW = datetime(2026, 12, 1, 14, 30, tzinfo=UTC).timestamp()
+MINUTE = 60_000
+SEEDS = {"alice": 1, "bob": 3, "mallory": 5, "carol": 7}
+NAMES = {"alice": "Alice", "bob": "Bob", "mallory": "Mallory", "carol": "Carol"}
+
+
+def make_profile(name: str) -> None:
+    """Create profile ``name`` with a fixed identity and display name."""
+    seed = SEEDS[name]
+    directory = profile_dir(name)
+    identity = Identity(signing_seed=bytes([seed]) * 32, noise_private=bytes([seed + 1]) * 32)
+    save_identity(directory / KEY_FILE, identity)
+    open_profile(name).set_display_name(NAMES[name])
+
+
+def node(name: str, *, network: bool = True) -> Node:
+    """A node for a fixed profile (created on first use)."""
+    if not (profile_dir(name) / KEY_FILE).exists():
+        make_profile(name)
+    config = replace(TEST_CONFIG, network=network)
+    return Node(open_profile(name), config)
+
+
+class Clock:
+    """A settable stand-in for the node's ``now_ms``."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.ms = start_ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+    def at(self, ms: int) -> None:
+        """Move to ``ms``."""
+        self.ms = ms
+
+
+@contextmanager
+def utc() -> Iterator[None]:
+    """Show times in UTC, whatever the machine's zone."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+async def _record_conversation(clock: Clock) -> None:
+    alice, bob, mallory = node("alice"), node("bob"), node("mallory")
+    for n in (alice, bob, mallory):
+        await n.start()
+    try:
+        await connected_pair(alice, bob)
+        await alice.accept(bob.me)
+        await bob.accept(alice.me)
+        room = alice.direct_room(bob.me)
+        yesterday = int(NOW * 1000) - 24 * 60 * MINUTE - 4 * 60 * MINUTE  # Mon 10:30
+        today = int(NOW * 1000) - 5 * 60 * MINUTE  # 09:30
+        clock.at(yesterday)
+        hike = await bob.send_text(alice.me, "Are we still on for the hike tomorrow? 🥾")
+        clock.at(yesterday + 3 * MINUTE)
+        await alice.send_text(bob.me, "Yes! Meet at the trailhead at 9")
+        clock.at(today)
+        late = await bob.send_text(alice.me, "Running 10 min late, sorry 🙏")
+        clock.at(today + MINUTE)
+        await bob.send_text(alice.me, "Traffic on the bridge…")
+        clock.at(today + 2 * MINUTE)
+        coffee = await alice.send_text(bob.me, "No worries, I brought coffee ☕", reply_to=late.id)
+        clock.at(today + 3 * MINUTE)
+        photos = await alice.send_text(
+            bob.me, "Photos from last time: https://example.com/hike 🏔️"
+        )
+        await alice.wait_for_status(photos.id, 2, 10)
+        await bob.mark_read(room)
+        await alice.wait_for_status(photos.id, 3, 10)
+        await bob.react(coffee.id, "❤️")
+        await alice.react(hike.id, "👍")
+        clock.at(today + 4 * 60 * MINUTE)  # 13:30
+        family = await bob.send_text(
+            alice.me, "Next time the whole family comes 👨‍👩‍👧 and my cousin from 🇫🇷 👍🏽"
+        )
+        seen = asyncio.get_running_loop().create_future()
+
+        async def wait_seen() -> None:
+            while await alice.get_message(family.id) is None:
+                await asyncio.sleep(0.01)
+            seen.set_result(True)
+
+        await asyncio.wait_for(wait_seen(), 10)
+        await alice.mark_read(room, [m.id for m in await alice.history(room) if m.id != family.id])
+        await bob.stop()
+        clock.at(today + 4 * 60 * MINUTE + 10 * MINUTE)
+        await alice.send_text(bob.me, "Sounds great! See you Sunday 🎉")
+        # A stranger writes too: a contact request.
+        await connected_pair(mallory, alice)
+        clock.at(today + 4 * 60 * MINUTE + 20 * MINUTE)
+        await mallory.send_text(alice.me, "Hi, we met at the meetup [bold]remember[/]?")
+        while not await alice.list_rooms() or len(await alice.list_rooms()) < 2:
+            await asyncio.sleep(0.01)
+    finally:
+        for n in (alice, mallory):
+            await n.stop()
+        if bob.db is not None:
+            await bob.stop()
+
+
+def record_conversation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alice's store: a chat with Bob over two days, and a request from Mallory."""
+    clock = Clock(int(NOW * 1000))
+    monkeypatch.setattr("p2pchat.node.service.now_ms", clock)
+    asyncio.run(_record_conversation(clock))
+
+
+def scene_app(name: str) -> ChatApp:
+    """The app for profile ``name``, network off, clock frozen at NOW."""
+    return ChatApp(
+        node(name, network=False),
+        serve_control=False,
+        now=lambda: NOW,
+        desktop=DesktopNotifier(program=""),
+    )
+
+
+__all__ = ["NOW", "NodeConfig", "record_conversation", "scene_app", "utc"]

@@ -1,0 +1,103 @@
+"""How the main screens look, pinned with pytest-textual-snapshot (80x24, the minimum).
+
+Run ``pytest tests/ui/test_snapshots.py --snapshot-update`` after an intended change
+and look at the SVGs under ``__snapshots__`` before committing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
+
+from p2pchat.ui.app import ChatApp
+from p2pchat.ui.widgets.message_list import MessageList
+from tests.ui.helpers import until
+from tests.ui.scenes import record_conversation, scene_app, utc
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def _utc() -> Iterator[None]:
+    with utc():
+        yield
+
+
+def _freeze(app: ChatApp) -> None:
+    """No blinking cursors: a snapshot must not depend on when it was taken."""
+    for widget in app.screen.query("*"):
+        if isinstance(widget, Input | TextArea):
+            widget.cursor_blink = False
+
+
+async def _ready(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, ChatApp)
+    await until(pilot, lambda: app.chat.node_ready and app.chat.query_one("Sidebar").entries)
+
+
+def _open(key: str) -> Callable[[Pilot[Any]], Any]:
+    """run_before: open the sidebar entry whose name is ``key``, then settle."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ChatApp)
+        await _ready(pilot)
+        bar = app.chat.query_one("Sidebar")
+        entry = next(e for e in bar.entries.values() if e.name == key)  # type: ignore[attr-defined]
+        await app.chat.open_entry(entry)
+        listing = app.chat.query_one(MessageList)
+        await until(pilot, lambda: listing.loaded)
+        await pilot.pause()
+        _freeze(app)
+
+    return run
+
+
+def test_empty(snap_compare: SnapCompare) -> None:
+    app = scene_app("carol")
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.chat.node_ready)
+        _freeze(app)
+
+    assert snap_compare(app, run_before=run)
+
+
+def test_conversation(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) -> None:
+    record_conversation(monkeypatch)
+    assert snap_compare(scene_app("alice"), run_before=_open("Bob"))
+
+
+def test_request(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) -> None:
+    record_conversation(monkeypatch)
+    assert snap_compare(scene_app("alice"), run_before=_open("Mallory"))
+
+
+def test_verification(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) -> None:
+    record_conversation(monkeypatch)
+    open_bob = _open("Bob")
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await open_bob(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        _freeze(pilot.app)  # type: ignore[arg-type]
+
+    assert snap_compare(scene_app("alice"), run_before=run)
+
+
+def test_settings(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) -> None:
+    record_conversation(monkeypatch)
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await _ready(pilot)
+        await pilot.press("f2")
+        await pilot.pause()
+        _freeze(pilot.app)  # type: ignore[arg-type]
+
+    assert snap_compare(scene_app("alice"), run_before=run)
