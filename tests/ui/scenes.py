@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 import pytest
 
 from p2pchat.identity import Identity, save_identity
-from p2pchat.node import Node, NodeConfig
+from p2pchat.node import MessageAdded, Node, NodeConfig
 from p2pchat.paths import profile_dir
 from p2pchat.profile import KEY_FILE, open_profile
 from p2pchat.ui.app import ChatApp
 from p2pchat.ui.notify import DesktopNotifier
-from tests.nodes import TEST_CONFIG, connected_pair
+from tests.nodes import TEST_CONFIG, connected_pair, wait_for
 
 #: "Now" in every snapshot: Tuesday 1 December 2026, 14:30 UTC.
 NOW = datetime(2026, 12, 1, 14, 30, tzinfo=UTC).timestamp()
@@ -101,26 +101,18 @@ async def _record_conversation(clock: Clock) -> None:
         clock.at(today + 2 * MINUTE)
         coffee = await alice.send_text(bob.me, "No worries, I brought coffee ☕", reply_to=late.id)
         clock.at(today + 3 * MINUTE)
-        photos = await alice.send_text(
-            bob.me, "Photos from last time: https://example.com/hike 🏔️"
-        )
+        photos = await alice.send_text(bob.me, "Photos from last time: https://example.com/hike 🏔️")
         await alice.wait_for_status(photos.id, 2, 10)
         await bob.mark_read(room)
         await alice.wait_for_status(photos.id, 3, 10)
         await bob.react(coffee.id, "❤️")
         await alice.react(hike.id, "👍")
         clock.at(today + 4 * 60 * MINUTE)  # 13:30
+        events = alice.subscribe()
         family = await bob.send_text(
             alice.me, "Next time the whole family comes 👨‍👩‍👧 and my cousin from 🇫🇷 👍🏽"
         )
-        seen = asyncio.get_running_loop().create_future()
-
-        async def wait_seen() -> None:
-            while await alice.get_message(family.id) is None:
-                await asyncio.sleep(0.01)
-            seen.set_result(True)
-
-        await asyncio.wait_for(wait_seen(), 10)
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == family.id)
         await alice.mark_read(room, [m.id for m in await alice.history(room) if m.id != family.id])
         await bob.stop()
         clock.at(today + 4 * 60 * MINUTE + 10 * MINUTE)
@@ -128,9 +120,8 @@ async def _record_conversation(clock: Clock) -> None:
         # A stranger writes too: a contact request.
         await connected_pair(mallory, alice)
         clock.at(today + 4 * 60 * MINUTE + 20 * MINUTE)
-        await mallory.send_text(alice.me, "Hi, we met at the meetup [bold]remember[/]?")
-        while not await alice.list_rooms() or len(await alice.list_rooms()) < 2:
-            await asyncio.sleep(0.01)
+        hi = await mallory.send_text(alice.me, "Hi, we met at the meetup [bold]remember[/]?")
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == hi.id)
     finally:
         for n in (alice, mallory):
             await n.stop()
