@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from p2pchat.node import Node, NodeError, PeerLookupError
 from p2pchat.node.events import (
     ContactRequest,
     MessageAdded,
@@ -14,7 +15,6 @@ from p2pchat.node.events import (
     SecurityWarning,
     TypingChanged,
 )
-from p2pchat.node.service import Node, NodeError, PeerLookupError
 from p2pchat.store import MessageStatus
 from tests.nodes import WAIT, connected_pair, make_node, wait_for
 

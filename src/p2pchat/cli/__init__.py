@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from p2pchat import __version__
-from p2pchat.cli import chat_cmds, doctor, file_cmds, identity_cmds, serve
+from p2pchat.cli import chat_cmds, doctor, file_cmds, identity_cmds, room_cmds, serve
 from p2pchat.cli.common import CliError, add_common, add_node_options
 
 EXIT_USAGE = 2
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     identity_cmds.register(subs, common)
     serve.register(subs, common)
     chat_cmds.register(subs, common)
+    room_cmds.register(subs, common)
     file_cmds.register(subs, common)
     doctor.register(subs, common)
     return parser

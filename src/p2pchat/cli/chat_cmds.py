@@ -24,13 +24,15 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p = subs.add_parser(
         "send",
         parents=[common],
-        help="send a message",
-        description="Send TEXT to PEER (a display name, short id or full id). Prints "
-        "'delivered', 'sent' or 'queued'; queued messages go out when the peer is next "
-        "reachable.",
+        help="send a message (or a file with --file)",
+        description="Send TEXT to PEER (a display name, short id or full id), or to a group "
+        "room with --room ROOM TEXT. Prints 'delivered', 'sent' or 'queued'; queued "
+        "messages go out when the peer is next reachable.",
     )
-    p.add_argument("peer", metavar="PEER")
-    p.add_argument("text", metavar="TEXT")
+    p.add_argument("peer", metavar="PEER", nargs="?")
+    p.add_argument("text", metavar="TEXT", nargs="?")
+    p.add_argument("--room", metavar="ROOM", help="send to this group room (name or id)")
+    p.add_argument("--file", metavar="PATH", help="send a file instead of text")
     p.add_argument(
         "--wait",
         type=float,
@@ -42,8 +44,9 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     add_node_options(p)
     p.set_defaults(handler=cmd_send)
 
-    p = subs.add_parser("history", parents=[common], help="messages exchanged with a peer")
-    p.add_argument("peer", metavar="PEER")
+    p = subs.add_parser("history", parents=[common], help="messages with a peer or in a room")
+    p.add_argument("peer", metavar="PEER", nargs="?")
+    p.add_argument("--room", metavar="ROOM", help="a group room (name or id) instead of a peer")
     p.add_argument("--limit", type=int, default=50, help="how many (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_history)
@@ -90,14 +93,31 @@ def cmd_peers(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Send one message and report how far it got."""
+    if args.file:
+        if args.room:
+            raise CliError("--file goes to a person: p2pchat send PEER --file PATH")
+        if not args.peer:
+            raise CliError("say whom to send the file to: p2pchat send PEER --file PATH")
+        from p2pchat.cli.file_cmds import cmd_send_file
+
+        return int(cmd_send_file(args))
+    if args.room:
+        # `send --room ROOM TEXT`: the one positional is the text.
+        text = args.text if args.text is not None else args.peer
+        if text is None or (args.text is not None and args.peer is not None):
+            raise CliError("usage: p2pchat send --room ROOM TEXT")
+        args.text, args.peer = text, None
+    elif args.peer is None or args.text is None:
+        raise CliError("usage: p2pchat send PEER TEXT (or --room ROOM TEXT)")
 
     async def go() -> tuple[dict[str, Any], bool]:
         async with open_session(args, network=True) as session:
             wait = args.wait
             if wait is None:
                 wait = DEFAULT_WAIT_RUNNING if session.remote else DEFAULT_WAIT_SHORT_LIVED
+            target = {"room": args.room} if args.room else {"peer": args.peer}
             result: dict[str, Any] = await call(
-                session, "send", {"peer": args.peer, "text": args.text, "wait": wait}
+                session, "send", {**target, "text": args.text, "wait": wait}
             )
             return result, session.remote
 
@@ -108,11 +128,14 @@ def cmd_send(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     status = result["status"]
-    peer = safe_text(args.peer, keep_newlines=False)
+    peer = safe_text(args.room or args.peer, keep_newlines=False)
     if status in ("delivered", "read"):
         print(status)
     elif status == "sent":
-        print(f"sent, not yet confirmed by {peer} (they may not have accepted you yet)")
+        if args.room:
+            print(f"sent to {peer}; not yet confirmed by every member")
+        else:
+            print(f"sent, not yet confirmed by {peer} (they may not have accepted you yet)")
     else:
         where = "" if remote else " (the next time p2pchat runs for this profile)"
         print(f"queued: it will be delivered when {peer} is reachable{where}")
@@ -135,12 +158,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     """Show the conversation with a peer."""
     if args.limit < 1:
         raise CliError("--limit must be at least 1")
+    if (args.peer is None) == (args.room is None):
+        raise CliError("usage: p2pchat history PEER, or p2pchat history --room ROOM")
 
     async def go() -> dict[str, Any]:
         async with open_session(args, network=False) as session:
-            result: dict[str, Any] = await call(
-                session, "history", {"peer": args.peer, "limit": args.limit}
-            )
+            target = {"room": args.room} if args.room else {"peer": args.peer}
+            result: dict[str, Any] = await call(session, "history", {**target, "limit": args.limit})
             return result
 
     result = run(go())

@@ -68,6 +68,19 @@ def describe_event(event: dict[str, Any]) -> str:
     if kind == "request":
         name = safe_text(event.get("name"))
         return f"contact request from {name} ({peer}); to accept: p2pchat accept {peer}"
+    if kind == "room":
+        return f"room {str(event.get('room'))[:8]} changed"
+    if kind == "invitation":
+        inviter = safe_text(event.get("inviter_name"), keep_newlines=False)
+        name = safe_text(event.get("name"), keep_newlines=False)
+        room = str(event.get("room"))[:8]
+        return f"{inviter} invited you to {name}; to join: p2pchat room join {room}"
+    if kind == "transfer":
+        name = safe_text(event.get("name"), keep_newlines=False)
+        size = int(event.get("size") or 0)
+        done = int(event.get("done") or 0)
+        pct = f"{100 * done // size}%" if size else ""
+        return f"file {name}: {event.get('state')} {pct} {safe_text(event.get('detail'))}".rstrip()
     if kind == "warning":
         return f"WARNING: {safe_text(event.get('text'))}"
     if kind == "status":

@@ -12,9 +12,9 @@ from typing import Any
 
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
-from p2pchat.identity import short_id
+from p2pchat.identity import encode_peer_id, short_id
+from p2pchat.node import BOOL_SETTINGS, Node, NodeError, PeerLookupError
 from p2pchat.node.config import parse_host_port
-from p2pchat.node.service import BOOL_SETTINGS, Node, NodeError, PeerLookupError
 from p2pchat.store import MessageStatus
 
 MAX_HISTORY = 10_000
@@ -62,6 +62,16 @@ class NodeApi:
             "block": self.block,
             "name": self.name,
             "settings": self.settings,
+            "rooms": self.rooms,
+            "room_create": self.room_create,
+            "room_invite": self.room_invite,
+            "room_join": self.room_join,
+            "room_decline": self.room_decline,
+            "room_leave": self.room_leave,
+            "room_members": self.room_members,
+            "room_remove": self.room_remove,
+            "room_promote": self.room_promote,
+            "room_rename": self.room_rename,
         }
         self._methods.update(file_methods(self))
 
@@ -102,10 +112,20 @@ class NodeApi:
         return [peer_json(p) for p in await self.node.list_peers()]
 
     async def send(self, params: JSONDict) -> JSONDict:
-        """Send a text; wait up to ``wait`` seconds for it to be delivered."""
-        peer = await self._peer(params)
+        """Send a text to a peer or a room; wait up to ``wait`` seconds for delivery."""
         text = _str(params, "text")
         wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
+        if params.get("room") is not None:
+            room = await self._room(params)
+            message = await self.node.send_message(room, text)
+            if wait > 0:
+                await self.node.wait_for_status(message.id, MessageStatus.DELIVERED, wait)
+            current = await self.node.get_message(message.id) or message
+            return {
+                "status": status_name(current.status),
+                "message": message_json(self.node, current),
+            }
+        peer = await self._peer(params)
         message = await self.node.send_text(peer, text)
         # A node that has run for a while and has no link to the peer will not get one in
         # the next seconds: report "queued" at once. A fresh node may still be connecting.
@@ -126,17 +146,117 @@ class NodeApi:
         return "unknown"
 
     async def history(self, params: JSONDict) -> JSONDict:
-        """The latest messages with a peer; showing them marks them read."""
-        peer = await self._peer(params)
+        """The latest messages with a peer or in a room; showing them marks them read."""
         limit = int(_number(params, "limit", 50, 1, MAX_HISTORY))
-        room = self.node.direct_room(peer)
+        if params.get("room") is not None:
+            room = await self._room(params)
+            title = next((r.name for r in await self.node.list_rooms() if r.room_id == room), "")
+        else:
+            peer = await self._peer(params)
+            room = self.node.direct_room(peer)
+            title = self.node.peer_name(peer)
         messages = await self.node.history(room, limit)
         if params.get("mark_read", True):
             await self.node.mark_read(room, [m.id for m in messages])
         return {
-            "peer": self.node.peer_name(peer),
+            "peer": title,
+            "room": room.hex(),
             "messages": [message_json(self.node, m) for m in messages],
         }
+
+    async def _room(self, params: JSONDict) -> bytes:
+        return await self.node.resolve_room(_str(params, "room", max_len=200))
+
+    async def rooms(self, params: JSONDict) -> list[JSONDict]:
+        """Every conversation: direct chats and group rooms, with unread counts."""
+        out = []
+        for r in await self.node.list_rooms():
+            mine = None
+            if r.kind == "group":
+                members = await self.node.groups.members(r.room_id)
+                mine = next((m.state for m in members if m.peer_id == self.node.me), None)
+                count = sum(1 for m in members if m.state == "joined")
+            else:
+                count = 2
+            out.append(
+                {
+                    "id": r.room_id.hex(),
+                    "kind": r.kind,
+                    "name": r.name,
+                    "members": count,
+                    "my_state": mine or "joined",
+                    "unread": r.unread,
+                    "online": r.online,
+                }
+            )
+        return out
+
+    async def room_create(self, params: JSONDict) -> JSONDict:
+        """Create a group room (``name``, optional ``topic``)."""
+        topic = params.get("topic")
+        room = await self.node.groups.create_room(
+            _str(params, "name", max_len=1000), topic if isinstance(topic, str) else None
+        )
+        return {"id": room.hex(), "name": params["name"]}
+
+    async def room_invite(self, params: JSONDict) -> JSONDict:
+        """Invite a contact to a room."""
+        room, peer = await self._room(params), await self._peer(params)
+        await self.node.groups.invite(room, peer)
+        return {"room": room.hex(), "invited": self.node.peer_name(peer)}
+
+    async def room_join(self, params: JSONDict) -> JSONDict:
+        """Accept an invitation."""
+        room = await self._room(params)
+        await self.node.groups.join(room)
+        return {"room": room.hex(), "state": "joined"}
+
+    async def room_decline(self, params: JSONDict) -> JSONDict:
+        """Refuse an invitation."""
+        room = await self._room(params)
+        await self.node.groups.decline(room)
+        return {"room": room.hex(), "state": "left"}
+
+    async def room_leave(self, params: JSONDict) -> JSONDict:
+        """Leave a room."""
+        room = await self._room(params)
+        await self.node.groups.leave(room)
+        return {"room": room.hex(), "state": "left"}
+
+    async def room_members(self, params: JSONDict) -> list[JSONDict]:
+        """Members of a room with role and state."""
+        room = await self._room(params)
+        return [
+            {
+                "id": encode_peer_id(m.peer_id),
+                "short_id": short_id(m.peer_id),
+                "name": m.name,
+                "role": m.role,
+                "state": m.state,
+                "online": m.online,
+                "you": m.peer_id == self.node.me,
+            }
+            for m in await self.node.groups.members(room)
+        ]
+
+    async def room_remove(self, params: JSONDict) -> JSONDict:
+        """Remove a member (owners and admins)."""
+        room, peer = await self._room(params), await self._peer(params)
+        await self.node.groups.remove(room, peer)
+        return {"room": room.hex(), "removed": self.node.peer_name(peer)}
+
+    async def room_promote(self, params: JSONDict) -> JSONDict:
+        """Make a member an admin."""
+        room, peer = await self._room(params), await self._peer(params)
+        await self.node.groups.promote(room, peer)
+        return {"room": room.hex(), "admin": self.node.peer_name(peer)}
+
+    async def room_rename(self, params: JSONDict) -> JSONDict:
+        """Rename a room."""
+        room = await self._room(params)
+        name = _str(params, "name", max_len=1000)
+        await self.node.groups.rename(room, name)
+        return {"room": room.hex(), "name": name}
 
     async def add(self, params: JSONDict) -> JSONDict:
         """Remember a manual address (HOST:PORT) and dial it."""

@@ -19,7 +19,10 @@ from p2pchat.node.events import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RoomChanged,
+    RoomInvitation,
     SecurityWarning,
+    TransferProgress,
     TypingChanged,
 )
 from p2pchat.node.service import Node, PeerInfo
@@ -72,7 +75,7 @@ def message_json(node: Node, message: Message) -> JSONDict:
         "outgoing": outgoing,
         "sent_at": iso_time(message.sent_at),
         "kind": message.kind,
-        "text": message.body.decode("utf-8", errors="replace"),
+        "text": node.display_text(message),
         "status": status_name(message.status) if outgoing else None,
         "reply_to": message.reply_to.hex() if message.reply_to else None,
     }
@@ -122,6 +125,30 @@ def event_json(node: Node, event: Event) -> JSONDict:
             "type": "warning",
             "peer": encode_peer_id(event.peer_id) if event.peer_id else None,
             "text": event.text,
+        }
+    if isinstance(event, RoomChanged):
+        return {"type": "room", "room": event.room.hex()}
+    if isinstance(event, RoomInvitation):
+        return {
+            "type": "invitation",
+            "room": event.room.hex(),
+            "name": event.name,
+            "inviter": encode_peer_id(event.inviter),
+            "inviter_name": node.peer_name(event.inviter),
+        }
+    if isinstance(event, TransferProgress):
+        return {
+            "type": "transfer",
+            "id": event.message_id.hex(),
+            "room": event.room.hex(),
+            "name": event.name,
+            "size": event.size,
+            "done": event.done,
+            "rate": event.rate,
+            "eta": event.eta,
+            "state": event.state,
+            "detail": event.detail,
+            "incoming": event.incoming,
         }
     if isinstance(event, NodeStatus):
         return {

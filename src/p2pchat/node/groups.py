@@ -556,6 +556,7 @@ class GroupService:
         self.group_rooms(store).add(room)
         rows = [envelope_to_row(env, now, MessageStatus.DELIVERED) for env in envelopes]
         store.add_messages(rows)
+        outcome.stored.extend(store.get_messages([r.id for r in rows]))
         self._refresh(store, room)
         outcome.changed_rooms.add(room)
         outcome.invitations.append((room, m.name or "a room", inviter))

@@ -239,3 +239,28 @@ def _hand_over(m: Membership, leaving: bytes) -> None:
     m.owner = successor
     if successor is not None:
         m.roles[successor] = "owner"
+
+
+def describe_system(op: SystemOp, author: str, target: str | None) -> str:
+    """A membership change as a sentence for people ("bob joined")."""
+    who = target or "someone"
+    if op.op == "create":
+        topic = f" ({op.topic})" if op.topic else ""
+        return f"{author} created the room “{op.name}”{topic}"
+    if op.op == "invite":
+        return f"{author} invited {who}"
+    if op.op == "join":
+        return f"{author} joined"
+    if op.op == "decline":
+        return f"{author} declined the invitation"
+    if op.op == "leave":
+        return f"{author} left"
+    if op.op == "remove":
+        return f"{author} removed {who}"
+    if op.op == "promote":
+        return f"{author} made {who} an admin"
+    if op.op == "rename":
+        return f"{author} renamed the room to “{op.name}”"
+    if op.op == "topic":
+        return f"{author} set the topic: {op.topic}" if op.topic else f"{author} cleared the topic"
+    return f"{author} changed the room"

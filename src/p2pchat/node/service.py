@@ -56,9 +56,11 @@ from p2pchat.node.events import (
     SecurityWarning,
     TypingChanged,
 )
+from p2pchat.node.files import ManifestError, decode_manifest
 from p2pchat.node.groups import GroupService
 from p2pchat.node.links import LinkManager
 from p2pchat.node.ratelimit import TokenBucket
+from p2pchat.node.rooms import KIND_SYSTEM, SystemBodyError, decode_system, describe_system
 from p2pchat.node.stream import EventHub, EventStream
 from p2pchat.node.transfer import TransferService
 from p2pchat.profile import Profile, clean_display_name
@@ -158,6 +160,16 @@ class ReactionInfo:
     message_id: bytes
     author: bytes
     emoji: str
+
+
+def human_size(size: int) -> str:
+    """``1.5 MiB``-style size for people."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
 
 
 def _text_body(text: str) -> bytes:
@@ -902,6 +914,25 @@ class Node:
     async def get_message(self, message_id: bytes) -> Message | None:
         """One stored message."""
         return await self._read(lambda s: s.get_message(message_id))
+
+    def display_text(self, message: Message) -> str:
+        """What to show for a message: its text, or a sentence for other kinds."""
+        if message.kind == "text":
+            return message.body.decode("utf-8", errors="replace")
+        if message.kind == KIND_SYSTEM:
+            try:
+                op = decode_system(message.body)
+            except SystemBodyError:
+                return "(unreadable room change)"
+            target = self.peer_name(op.peer) if op.peer else None
+            return describe_system(op, self.peer_name(message.author), target)
+        if message.kind == KIND_FILE:
+            try:
+                manifest = decode_manifest(message.body)
+            except ManifestError:
+                return "(unreadable file offer)"
+            return f"\U0001f4ce {manifest.name} ({human_size(manifest.size)})"
+        return f"({message.kind})"
 
     def direct_room(self, peer_id: bytes) -> bytes:
         """The id of our one-to-one room with ``peer_id``."""

@@ -1,0 +1,111 @@
+"""``p2pchat rooms`` and ``p2pchat room …``: group rooms from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from p2pchat.cli.output import print_json, safe_text
+from p2pchat.cli.session import call, open_session, run
+
+
+def register(subs: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``rooms`` and ``room`` with its actions."""
+    p = subs.add_parser("rooms", parents=[common], help="your conversations and group rooms")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_rooms)
+
+    room = subs.add_parser("room", parents=[common], help="create and manage group rooms")
+    actions = room.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser("create", parents=[common], help="create a room")
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--topic", help="what the room is about")
+    a.add_argument("--json", action="store_true", help="print JSON")
+    a.set_defaults(handler=cmd_room, method="room_create")
+    for action, helptext in (
+        ("invite", "invite a contact"),
+        ("remove", "remove a member (owners and admins)"),
+        ("promote", "make a member an admin"),
+    ):
+        a = actions.add_parser(action, parents=[common], help=helptext)
+        a.add_argument("room", metavar="ROOM")
+        a.add_argument("peer", metavar="PEER")
+        a.set_defaults(handler=cmd_room, method=f"room_{action}")
+    for action, helptext in (
+        ("join", "accept an invitation"),
+        ("decline", "refuse an invitation"),
+        ("leave", "leave a room"),
+    ):
+        a = actions.add_parser(action, parents=[common], help=helptext)
+        a.add_argument("room", metavar="ROOM")
+        a.set_defaults(handler=cmd_room, method=f"room_{action}")
+    a = actions.add_parser("rename", parents=[common], help="rename a room")
+    a.add_argument("room", metavar="ROOM")
+    a.add_argument("name", metavar="NEW_NAME")
+    a.set_defaults(handler=cmd_room, method="room_rename")
+    a = actions.add_parser("members", parents=[common], help="who is in a room")
+    a.add_argument("room", metavar="ROOM")
+    a.add_argument("--json", action="store_true", help="print JSON")
+    a.set_defaults(handler=cmd_members)
+
+
+async def _call(args: argparse.Namespace, method: str, params: dict[str, Any]) -> Any:
+    async with open_session(args, network=True) as session:
+        return await call(session, method, params)
+
+
+def cmd_rooms(args: argparse.Namespace) -> int:
+    """List conversations."""
+
+    async def go() -> Any:
+        async with open_session(args, network=False) as session:
+            return await call(session, "rooms")
+
+    rooms = run(go())
+    if args.json:
+        print_json(rooms)
+        return 0
+    if not rooms:
+        print("no conversations yet; create a room with `p2pchat room create NAME`")
+        return 0
+    for r in rooms:
+        kind = "room" if r["kind"] == "group" else "chat"
+        state = "" if r["my_state"] == "joined" else f" [{r['my_state']}]"
+        unread = f" ({r['unread']} unread)" if r["unread"] else ""
+        name = safe_text(r["name"], keep_newlines=False)
+        members = f"{r['members']} members" if r["kind"] == "group" else "direct"
+        print(f"{kind:<4} {name:<24} {r['id'][:8]}  {members}{state}{unread}")
+    return 0
+
+
+def cmd_room(args: argparse.Namespace) -> int:
+    """Run one room action."""
+    params = {k: getattr(args, k) for k in ("room", "peer", "name", "topic") if hasattr(args, k)}
+    params = {k: v for k, v in params.items() if v is not None}
+    result = run(_call(args, args.method, params))
+    if getattr(args, "json", False):
+        print_json(result)
+        return 0
+    action = args.method.removeprefix("room_")
+    if action == "create":
+        print(f"created room {safe_text(result['name'])} ({result['id'][:8]})")
+        print(f"invite people with: p2pchat room invite {result['id'][:8]} PEER")
+    elif action == "invite":
+        print(f"invited {safe_text(result['invited'])}; they join with `p2pchat room join`")
+    else:
+        print(f"{action}: done")
+    return 0
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    """List a room's members."""
+    members = run(_call(args, "room_members", {"room": args.room}))
+    if args.json:
+        print_json(members)
+        return 0
+    for m in members:
+        dot = "●" if m["online"] else "○"
+        you = " (you)" if m["you"] else ""
+        name = safe_text(m["name"], keep_newlines=False)
+        print(f"{dot} {name:<20} {m['short_id']}  {m['role']:<6} {m['state']}{you}")
+    return 0
