@@ -151,6 +151,15 @@ async def role_node(args: argparse.Namespace) -> None:
                 stream.close()
             await node.accept(peer)
             say({"ok": True})
+        elif cmd["cmd"] == "chat_idle":
+            peer, idle = decode_peer_id(cmd["peer"]), []
+            for _ in range(cmd["n"]):
+                t0 = time.monotonic()
+                msg = await node.send_text(peer, "ping before the transfer")
+                if await node.wait_for_status(msg.id, MessageStatus.DELIVERED, 10.0):
+                    idle.append(time.monotonic() - t0)
+                await asyncio.sleep(cmd["interval"])
+            say({"chat": idle})
         elif cmd["cmd"] == "chat":
             tasks.append(asyncio.create_task(chat(decode_peer_id(cmd["peer"]), cmd["interval"])))
             say({"ok": True})
@@ -291,6 +300,9 @@ async def bench_p2pchat(
             b_hello = await bob.read()
             await bob.request(cmd="accept", peer=a_hello["id"])
             await alice.request(cmd="accept", peer=b_hello["id"])
+            idle = await bob.request(
+                cmd="chat_idle", peer=a_hello["id"], n=100, interval=chat_interval
+            )
             await bob.request(cmd="chat", peer=a_hello["id"], interval=chat_interval)
             sent = await alice.request(cmd="send", peer=b_hello["id"], path=str(src))
             final = await bob.read(within=3600)
@@ -313,6 +325,7 @@ async def bench_p2pchat(
         "rss_sender": a_report["rss_mib"],
         "rss_receiver": b_report["rss_mib"],
         "chat_ms": chat,
+        "chat_idle_ms": [t * 1000 for t in idle["chat"]],
     }
 
 
@@ -537,6 +550,11 @@ async def run(args: argparse.Namespace) -> int:
     rss = max(ours["rss_sender"], ours["rss_receiver"])
     verdict = "ok" if rss < TARGET_RSS_MIB else "MISSED"
     print(f"p2pchat peak RSS per side: {rss:.1f} MiB (target < {TARGET_RSS_MIB}: {verdict})")
+    idle = ours["chat_idle_ms"]
+    print(
+        f"chat round trip with no transfer (baseline), n={len(idle)}: "
+        f"p50 {statistics.median(idle):.1f} ms, p99 {pct(idle, 0.99):.1f} ms"
+    )
     chat = ours["chat_ms"]
     if chat:
         p99 = pct(chat, 0.99)

@@ -79,9 +79,10 @@ DEFAULT_AUTO_ACCEPT: Final = 100 * 1024 * 1024
 PARTS_DIR: Final = ".p2pchat-partial"
 #: ``get`` requests in flight per pull: enough to keep a LAN link busy while the other
 #: side reads, encrypts and sends; small enough to bound memory (WINDOW x 64 KB).
-WINDOW: Final = 16
-#: Writes queued to the disk thread before the pull waits for them.
-MAX_PENDING_WRITES: Final = 32
+WINDOW: Final = 32
+#: Bytes handed to the disk thread at once, and batches queued before the pull waits.
+WRITE_BATCH: Final = 1 << 20
+MAX_PENDING_WRITES: Final = 8
 #: A pull that hears nothing for this long reconnects.
 STALL_TIMEOUT: Final = 20.0
 #: A files connection idle this long is closed by the server.
@@ -187,6 +188,8 @@ class _Sink:
         self.offset = 0  # bytes submitted (written or queued)
         self.state: TransferState = "waiting"  # of the pull, as last announced
         self._pending: deque[asyncio.Future[None]] = deque()
+        self._batch: list[bytes] = []
+        self._batched = 0
 
     def _open(self, size: int) -> int:
         self.part.parent.mkdir(parents=True, exist_ok=True)
@@ -207,22 +210,37 @@ class _Sink:
         self.offset = await loop.run_in_executor(self._pool, self._open, size)
         return self.offset
 
-    def _write(self, data: bytes) -> None:
-        self._file.write(data)
-        self._hash.update(data)
+    def _write(self, pieces: list[bytes]) -> None:
+        for data in pieces:
+            self._file.write(data)
+            self._hash.update(data)
+
+    def _submit(self) -> None:
+        if self._batch:
+            loop = asyncio.get_running_loop()
+            self._pending.append(loop.run_in_executor(self._pool, self._write, self._batch))
+            self._batch = []
+            self._batched = 0
 
     async def write(self, data: bytes) -> None:
-        """Queue ``data`` at the current end; wait only if many writes are queued."""
-        loop = asyncio.get_running_loop()
-        self._pending.append(loop.run_in_executor(self._pool, self._write, data))
+        """Queue ``data`` at the current end; wait only if many writes are queued.
+
+        Chunks are handed to the disk thread in batches: one thread hop per 64 KB chunk
+        costs more than the write itself.
+        """
+        self._batch.append(data)
+        self._batched += len(data)
         self.offset += len(data)
+        if self._batched >= WRITE_BATCH:
+            self._submit()
         while self._pending and (
             len(self._pending) > MAX_PENDING_WRITES or self._pending[0].done()
         ):
             await self._pending.popleft()
 
     async def drain(self) -> None:
-        """Wait for every queued write (raises the first write error)."""
+        """Write what is batched and wait for every queued write (raises the first error)."""
+        self._submit()
         while self._pending:
             await self._pending.popleft()
 
