@@ -69,7 +69,11 @@ async def test_bad_requests_get_clear_errors() -> None:
             (b"not json\n", "not JSON"),
             (b"[1, 2]\n", "expected a JSON object"),
             (b'{"id": 3, "method": "explode"}\n', "unknown method"),
-            (b'{"id": 4, "method": "send", "params": {"peer": "x"}}\n', "no peer called"),
+            (
+                b'{"id": 4, "method": "send", "params": {"peer": "x", "text": "hi"}}\n',
+                "no peer called",
+            ),
+            (b'{"id": 8, "method": "send", "params": {"peer": "x"}}\n', "parameter 'text'"),
             (
                 b'{"id": 5, "method": "send", "params": {"peer": 7, "text": "hi"}}\n',
                 "parameter 'peer'",

@@ -185,9 +185,13 @@ def test_head_cache_survives_a_rolled_back_batch(store: Store) -> None:
     store.ensure_room(ROOM, "group", created_at=1)
     store.add_messages([msg(author=SELF, seq=s) for s in (1, 2, 3)])
     assert store.heads(ROOM) == {SELF: 3}
-    with pytest.raises(RuntimeError), store.transaction():
-        store.add_messages([msg(author=SELF, seq=4)])
-        raise RuntimeError("the caller fails after the insert")
+    def failing_caller() -> None:
+        with store.transaction():
+            store.add_messages([msg(author=SELF, seq=4)])
+            raise RuntimeError("the caller fails after the insert")
+
+    with pytest.raises(RuntimeError):
+        failing_caller()
     assert store.heads(ROOM) == {SELF: 3}
     store.add_messages([msg(author=SELF, seq=6)])
     assert store.heads(ROOM) == {SELF: 3}
