@@ -185,6 +185,7 @@ def test_head_cache_survives_a_rolled_back_batch(store: Store) -> None:
     store.ensure_room(ROOM, "group", created_at=1)
     store.add_messages([msg(author=SELF, seq=s) for s in (1, 2, 3)])
     assert store.heads(ROOM) == {SELF: 3}
+
     def failing_caller() -> None:
         with store.transaction():
             store.add_messages([msg(author=SELF, seq=4)])

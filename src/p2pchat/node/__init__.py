@@ -5,6 +5,7 @@ its configuration, its events, and the plain data types its methods return.
 """
 
 from p2pchat.node.config import NodeConfig, parse_host_port
+from p2pchat.node.errors import NodeError
 from p2pchat.node.events import (
     ContactRequest,
     Event,
@@ -31,7 +32,6 @@ from p2pchat.node.service import (
     SETTING_TYPING,
     TEXT_SETTINGS,
     Node,
-    NodeError,
     PeerInfo,
     PeerLookupError,
     ReactionInfo,
