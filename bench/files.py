@@ -300,9 +300,7 @@ async def bench_p2pchat(
             b_hello = await bob.read()
             await bob.request(cmd="accept", peer=a_hello["id"])
             await alice.request(cmd="accept", peer=b_hello["id"])
-            idle = await bob.request(
-                cmd="chat_idle", peer=a_hello["id"], n=100, interval=0.01
-            )
+            idle = await bob.request(cmd="chat_idle", peer=a_hello["id"], n=100, interval=0.01)
             await bob.request(cmd="chat", peer=a_hello["id"], interval=chat_interval)
             sent = await alice.request(cmd="send", peer=b_hello["id"], path=str(src))
             final = await bob.read(within=3600)
