@@ -13,6 +13,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from textual.app import App
@@ -26,6 +27,7 @@ from p2pchat.node import (
     SETTING_DOWNLOAD_DIR,
     SETTING_READ_RECEIPTS,
     SETTING_TYPING,
+    EventStream,
     Node,
     NodeError,
     StoreError,
@@ -70,7 +72,7 @@ def start_failure(exc: BaseException, port: int) -> str:
 class ChatApp(App[int]):
     """The chat app for one node."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "p2pchat"
     COMMANDS = App.COMMANDS | {ChatCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]  # noqa: RUF012
@@ -96,6 +98,7 @@ class ChatApp(App[int]):
         self.started = False
         self._stopped = False
         self._chat: ChatScreen | None = None
+        self._events: EventStream | None = None
 
     @property
     def chat(self) -> ChatScreen:
@@ -117,6 +120,7 @@ class ChatApp(App[int]):
         self.run_worker(self._start(), group="node-start", exit_on_error=False)
 
     async def _pump(self) -> None:
+        assert self._events is not None
         async for event in self._events:
             self.post_message(NodeEvent(event))
 
@@ -124,7 +128,7 @@ class ChatApp(App[int]):
         if self.owns_node:
             try:
                 await self.node.start()
-            except (StoreError, OSError) as exc:
+            except Exception as exc:  # shown to the person, never a traceback
                 self.failed = start_failure(exc, self.node.config.port)
                 await self.push_screen(StartupErrorScreen(self.failed))
                 return
@@ -155,7 +159,8 @@ class ChatApp(App[int]):
                 await self.control.stop()
         if self.owns_node and self.started:
             await self.node.stop()
-        self._events.close()
+        if self._events is not None:
+            self._events.close()
         await self.desktop.close()
 
     async def on_unmount(self) -> None:

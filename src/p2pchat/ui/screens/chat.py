@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, OptionList, Static
@@ -196,12 +197,16 @@ class ChatScreen(Screen[None]):
 
     def _sidebar_due(self) -> None:
         self._sidebar_timer = None
-        self.run_worker(self.reload_sidebar(), group="sidebar", exclusive=True)
+        self.run_worker(self.reload_sidebar(), group="sidebar", exclusive=True, exit_on_error=False)
 
     async def reload_sidebar(self) -> None:
         """Re-read rooms and peers from the node."""
         requests, chats, nearby, peers = await load_entries(self.context.node)
-        sidebar = self.query_one(Sidebar)
+        try:
+            sidebar = self.query_one(Sidebar)
+        except NoMatches:
+            return  # the app is closing
+
         sidebar.typing = set(self.typing_peers)
         sidebar.show(requests, chats, nearby)
         for peer in peers:
@@ -248,7 +253,7 @@ class ChatScreen(Screen[None]):
         keys = [e.room_id for e in rooms]
         index = keys.index(self.room) + step if self.room in keys else 0
         target = rooms[index % len(rooms)]
-        self.run_worker(self.open_entry(target), group="open", exclusive=True)
+        self.run_worker(self.open_entry(target), group="open", exclusive=True, exit_on_error=False)
 
     def action_focus_sidebar(self) -> None:
         """Move focus to the conversation list."""

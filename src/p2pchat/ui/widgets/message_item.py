@@ -10,9 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message as TextualMessage
 from textual.widget import Widget
 
@@ -70,6 +70,7 @@ class MessageItem(Widget, can_focus=True):
     def __init__(self, view: ItemView) -> None:
         super().__init__(classes="mine" if view.mine else "theirs")
         self.view = view
+        self._cache: tuple[int, Text] | None = None
         if view.message.kind == "system":
             self.add_class("system")
         if not view.show_header:
@@ -85,19 +86,33 @@ class MessageItem(Widget, can_focus=True):
         msg = self.view.message
         if status > msg.status:
             self.view.message = replace(msg, status=status)
+            self._invalidate()
             self.refresh(layout=False)
 
     def set_reactions(self, reactions: list[ReactionInfo]) -> None:
         """Show a new set of reactions."""
         self.view.reactions = reactions
+        self._invalidate()
         self.refresh(layout=True)
 
-    def render(self) -> RenderableType:
-        """Name line, quote, body and reactions on the left; time and tick on the right."""
+    def _invalidate(self) -> None:
+        self._cache = None
+
+    def _layout(self, width: int) -> Text:
+        """The message laid out for ``width`` cells (cached until something changes).
+
+        Name, quote, body and reactions are wrapped to the left column; the time and
+        delivery mark sit right-aligned on the first line. Wrapping here (not in a rich
+        Table) is several times cheaper, which keeps opening a room fast.
+        """
+        if self._cache is not None and self._cache[0] == width:
+            return self._cache[1]
         view = self.view
         msg = view.message
         if msg.kind == "system":
-            return literal(body_text(msg), "italic grey62")
+            laid = literal(body_text(msg), "italic grey62")
+            self._cache = (width, laid)
+            return laid
         left = Text(end="")
         if view.show_header:
             left.append_text(literal(view.author, view.author_style, multiline=False))
@@ -117,11 +132,23 @@ class MessageItem(Widget, can_focus=True):
         if view.mine:
             meta.append(" ")
             meta.append_text(tick(msg.status))
-        grid = Table.grid(expand=True)
-        grid.add_column(ratio=1, overflow="fold")
-        grid.add_column(width=META_WIDTH, justify="right", no_wrap=True)
-        grid.add_row(left, meta)
-        return grid
+        column = max(8, width - META_WIDTH)
+        lines = left.wrap(self.app.console, column, overflow="fold")
+        first = lines[0] if lines else Text()
+        first.pad_right(column - first.cell_len)
+        meta.align("right", min(META_WIDTH, width - first.cell_len))
+        first.append_text(meta)
+        laid = Text("\n", end="").join(lines)
+        self._cache = (width, laid)
+        return laid
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """As many lines as the layout for ``width`` has."""
+        return len(self._layout(width).plain.split("\n"))
+
+    def render(self) -> RenderableType:
+        """The cached layout for the current width."""
+        return self._layout(self.size.width)
 
     def _reactions_text(self) -> Text:
         counts = Counter(r.emoji for r in self.view.reactions)

@@ -1,0 +1,208 @@
+"""Benchmark of the chat app: start-up, opening a 100,000-message room, memory.
+
+Prints three figures (targets: the first two under 500 ms):
+
+* launch -> first frame: from spawning ``python`` to the app's first painted frame
+  (interpreter start, imports, app and screen set-up; headless), median of a few runs;
+* open a room of 100,000 messages: from the request to the latest page shown and laid
+  out, in a running app whose node has started (median of several opens);
+* peak RSS of that app process with the big room open.
+
+The room is written straight into a throwaway profile's store (the node API would
+sign and fsync 100,000 messages one by one), so only the app is measured. It never
+touches a real profile: everything lives in a temporary P2PCHAT_HOME.
+
+    .venv/bin/python bench/ui.py [--messages 100000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILE = "bench"
+
+
+def build_room(home: Path, total: int) -> None:
+    """A profile with a contact and a direct room holding ``total`` messages."""
+    os.environ["P2PCHAT_HOME"] = str(home)
+    from p2pchat.node.envelopes import direct_room_id
+    from p2pchat.profile import open_profile
+    from p2pchat.store import MessageStatus, NewMessage, Store
+
+    profile = open_profile(PROFILE)
+    profile.set_display_name("Bench")
+    me = profile.identity.peer_id
+    friend = b"F" * 32
+    room = direct_room_id(me, friend)
+    store = Store.open(profile.store_path, self_id=me)
+    try:
+        with store.transaction():
+            store.upsert_peer(friend, name="Friend", state="contact", last_seen=None)
+            store.ensure_room(room, "direct", created_at=0)
+            store.set_member(room, me, "member", "joined")
+            store.set_member(room, friend, "member", "joined")
+        start = int(time.time() * 1000) - total * 1000
+        seqs = {me: 0, friend: 0}
+        batch: list[NewMessage] = []
+        for i in range(total):
+            author = me if i % 3 == 0 else friend
+            seqs[author] += 1
+            batch.append(
+                NewMessage(
+                    id=i.to_bytes(16, "big"),
+                    room=room,
+                    author=author,
+                    seq=seqs[author],
+                    lamport=i + 1,
+                    sent_at=start + i * 1000,
+                    received_at=start + i * 1000,
+                    kind="text",
+                    body=f"message {i}: the quick brown fox jumps over the lazy dog 🦊".encode(),
+                    sig=b"\0" * 64,
+                    status=MessageStatus.READ,
+                )
+            )
+            if len(batch) == 10_000:
+                store.add_messages(batch)
+                batch = []
+        store.add_messages(batch)
+        last = store.latest_messages(room, 1)[-1]
+        store.mark_room_read(room, last.rowid)
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------- child processes
+
+
+def child_first_frame() -> None:
+    """Run the app headless; print the moment its first frame was painted."""
+    from p2pchat.node import Node, NodeConfig
+    from p2pchat.profile import open_profile
+    from p2pchat.ui.app import ChatApp
+
+    class Timed(ChatApp):
+        def on_mount(self) -> None:  # Textual also runs ChatApp.on_mount
+            self.call_after_refresh(self._painted)
+
+        def _painted(self) -> None:
+            assert sys.__stdout__ is not None  # Textual captures print()
+            sys.__stdout__.write(json.dumps({"first_frame": time.time()}) + "\n")
+            sys.__stdout__.flush()
+            self.exit(0)
+
+    config = NodeConfig(bind="127.0.0.1", discovery=False, network=False)
+    Timed(Node(open_profile(PROFILE), config), serve_control=False).run(headless=True)
+
+
+def child_open_room(runs: int) -> None:
+    """Open the big room ``runs`` times; print timings and peak RSS."""
+    import asyncio
+    import resource
+
+    from p2pchat.node import Node, NodeConfig
+    from p2pchat.profile import open_profile
+    from p2pchat.ui.app import ChatApp
+    from p2pchat.ui.widgets.message_list import MessageList
+
+    async def main() -> dict[str, object]:
+        config = NodeConfig(bind="127.0.0.1", discovery=False, network=False)
+        app = ChatApp(Node(open_profile(PROFILE), config), serve_control=False)
+        opens: list[float] = []
+        older: list[float] = []
+        async with app.run_test(size=(100, 40)) as pilot:
+            while not app.chat.node_ready:
+                await pilot.pause(0.01)
+            room = (await app.node.list_rooms())[0].room_id
+            listing = app.chat.query_one(MessageList)
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                await app.chat.open_room(room)
+                await pilot.pause()  # the layout and paint of the new page
+                opens.append((time.perf_counter() - t0) * 1000)
+                assert listing.loaded and len(listing.items) > 0
+            count = await app.node.history(room, 1)
+            assert count
+            t0 = time.perf_counter()
+            listing.load_older()
+            await app.workers.wait_for_complete(list(app.workers)[-1:])
+            await pilot.pause()
+            older.append((time.perf_counter() - t0) * 1000)
+            shown = len(listing.items)
+        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"open_ms": opens, "older_ms": older, "shown": shown, "rss_mb": rss_kb / 1024}
+
+    print(json.dumps(asyncio.run(main())), flush=True)
+
+
+# ---------------------------------------------------------------- parent
+
+
+def _child(home: Path, *args: str) -> tuple[float, dict[str, object]]:
+    env = {**os.environ, "P2PCHAT_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    t0 = time.time()
+    out = subprocess.run(
+        [sys.executable, __file__, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]
+    return t0, json.loads(line)
+
+
+def main() -> None:
+    """Build the big room, then measure in fresh processes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--child", choices=["first-frame", "open-room"])
+    args = parser.parse_args()
+    if args.child == "first-frame":
+        child_first_frame()
+        return
+    if args.child == "open-room":
+        child_open_room(args.runs)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="p2pchat-bench-ui-") as tmp:
+        home = Path(tmp)
+        t0 = time.perf_counter()
+        build_room(home, args.messages)
+        print(f"built a room of {args.messages:,} messages in {time.perf_counter() - t0:.1f} s")
+
+        frames = []
+        for _ in range(args.runs):
+            started, result = _child(home, "--child", "first-frame")
+            frames.append((float(result["first_frame"]) - started) * 1000)  # type: ignore[arg-type]
+        print(
+            f"launch -> first frame:        median {statistics.median(frames):6.0f} ms "
+            f"(min {min(frames):.0f}, max {max(frames):.0f}; target < 500)"
+        )
+
+        _, result = _child(home, "--child", "open-room", "--runs", str(args.runs))
+        opens = [float(x) for x in result["open_ms"]]  # type: ignore[attr-defined]
+        older = [float(x) for x in result["older_ms"]]  # type: ignore[attr-defined]
+        print(
+            f"open the {args.messages:,}-message room: median {statistics.median(opens):6.0f} ms "
+            f"(first {opens[0]:.0f}, max {max(opens):.0f}; target < 500)"
+        )
+        print(f"load one older page on scroll: {older[0]:6.0f} ms ({result['shown']} shown)")
+        print(f"peak RSS with the room open:  {float(result['rss_mb']):6.1f} MiB")  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()
