@@ -129,9 +129,8 @@ def child_open_room(runs: int) -> None:
                 await app.chat.open_room(room)
                 await pilot.pause()  # the layout and paint of the new page
                 opens.append((time.perf_counter() - t0) * 1000)
-                assert listing.loaded and len(listing.items) > 0
-            count = await app.node.history(room, 1)
-            assert count
+                assert listing.loaded
+                assert listing.items
             t0 = time.perf_counter()
             listing.load_older()
             await app.workers.wait_for_complete(list(app.workers)[-1:])
