@@ -443,3 +443,30 @@ async def test_sender_restart_mid_transfer_resumes(tmp_path: Path) -> None:
     finally:
         await alice.stop()
         await bob.stop()
+
+
+async def test_file_in_a_group_room(tmp_path: Path) -> None:
+    """A file offered in a group room reaches every member, each pulling from the author."""
+    from p2pchat.node.service import SETTING_DOWNLOAD_DIR
+    from tests.node.groups_helpers import form_room, mesh, start_nodes
+
+    nodes = await start_nodes(["ann", "ben", "cid"])
+    try:
+        await mesh(nodes)
+        ann, ben, cid = nodes
+        room = await form_room(ann, [ben, cid])
+        for node in (ben, cid):
+            await node.set_text_setting(SETTING_DOWNLOAD_DIR, str(tmp_path / node.profile.name))
+        src = tmp_path / "slides.pdf"
+        digest = write_random(src, 700_000)
+        streams = [ben.subscribe(), cid.subscribe()]
+        msg = await ann.transfers.send_file_to_room(room, src)
+        for node, stream in zip((ben, cid), streams, strict=True):
+            info = await wait_final(node, stream, msg.id, within=30)
+            assert info.state == "done", info
+            assert info.path is not None
+            assert sha256_file(Path(info.path)) == digest
+            assert info.room == room
+    finally:
+        for node in nodes:
+            await node.stop()

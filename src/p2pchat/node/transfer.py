@@ -565,8 +565,24 @@ class TransferService:
         Raises TransferError if the file cannot be read; NodeError from the node (blocked
         peer, node not running).
         """
+        local = await self._describe(path)
+        return await self._offer(
+            local, lambda body: self.node._send_envelope(peer_id, KIND_FILE, body, None)
+        )
+
+    async def send_file_to_room(self, room: bytes, path: Path) -> Message:
+        """Offer a file in a room, direct or group (the UI sends to the open conversation)."""
+        peer = await self.node.room_peer(room)
+        if peer is not None:
+            return await self.send_file(peer, path)
+        local = await self._describe(path)
+        return await self._offer(
+            local, lambda body: self.node.groups.send_envelope(room, KIND_FILE, body, None)
+        )
+
+    async def _describe(self, path: Path) -> LocalFile:
         try:
-            local = await asyncio.to_thread(
+            return await asyncio.to_thread(
                 lambda: describe_local_file(Path(path).expanduser().resolve())
             )
         except FileNotFoundError:
@@ -577,19 +593,18 @@ class TransferService:
             raise TransferError(f"{path} is a folder; send a file (or an archive of it)") from None
         except (OSError, ValueError) as exc:
             raise TransferError(f"cannot send {path}: {exc}") from None
+
+    async def _offer(
+        self, local: LocalFile, send: Callable[[bytes], Awaitable[Message]]
+    ) -> Message:
+        # on_file_message (called while the message is published) finds the local path
+        # here by the envelope body, before any peer can ask for a chunk.
         body = local.manifest.encode()
         self._offering[body] = local
         try:
-            return await self.node._send_envelope(peer_id, KIND_FILE, body, None)
+            return await send(body)
         finally:
             self._offering.pop(body, None)
-
-    async def send_file_to_room(self, room: bytes, path: Path) -> Message:
-        """Offer a file in a room (the UI sends to the open conversation)."""
-        peer = await self.node.room_peer(room)
-        if peer is None:
-            raise NodeError("this room does not exist or is not a direct chat")
-        return await self.send_file(peer, path)
 
     async def on_file_message(self, message: Message, incoming: bool) -> None:
         """A ``file`` message was stored (ours or a peer's): record its transfer.
@@ -622,9 +637,10 @@ class TransferService:
             )
         else:
             local = self._offering.get(message.body)
-            peer = await self.node.room_peer(message.room)
-            if local is None or peer is None:
+            if local is None:
                 return  # an offer made elsewhere (another device, a sync): nothing to serve
+            # Direct room: the other person. Group room: ourselves (the room is the audience).
+            peer = await self.node.room_peer(message.room) or self.node.me
             row = TransferRow(
                 message_id=message.id,
                 room=message.room,
