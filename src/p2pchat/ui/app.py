@@ -170,7 +170,8 @@ class ChatApp(App[int]):
     async def action_quit(self) -> None:
         """ctrl+q: stop the node cleanly, then exit."""
         await self.shutdown()
-        self.exit(1 if self.failed else 0)
+        code = 1 if self.failed else 0
+        self.exit(code, return_code=code)
 
     # ================================================================ notifications
 
