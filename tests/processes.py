@@ -43,6 +43,9 @@ class Serve:
 
     def __init__(self, profile: str, home: Path, *args: str) -> None:
         env = {**os.environ, "P2PCHAT_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        if "--interface" not in args:
+            # Tests keep mDNS on loopback: no packet may leave for a real network.
+            args = (*args, "--interface", "127.0.0.1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "p2pchat", "--profile", profile, "serve", *args],
             stdout=subprocess.PIPE,

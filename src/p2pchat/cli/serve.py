@@ -18,7 +18,7 @@ from p2pchat.cli.output import describe_event, local_time, print_json
 from p2pchat.control.api import NodeApi
 from p2pchat.control.serialize import event_json, iso_time
 from p2pchat.control.server import ControlServer, ControlServerError
-from p2pchat.node.service import Node
+from p2pchat.node import Node, NodeError
 from p2pchat.store import StoreError, now_ms
 
 
@@ -58,7 +58,7 @@ async def _serve(node: Node, *, as_json: bool) -> int:
     events = node.subscribe()
     try:
         await node.start()
-    except StoreError as exc:
+    except (StoreError, NodeError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         port = node.config.port

@@ -18,7 +18,7 @@ from p2pchat.cli.common import CliError, load_profile, node_config_from_args
 from p2pchat.control.api import ApiError, NodeApi
 from p2pchat.control.client import ControlClient
 from p2pchat.control.server import socket_is_live
-from p2pchat.node.service import Node
+from p2pchat.node import Node, NodeError
 from p2pchat.store import StoreError
 
 
@@ -55,7 +55,7 @@ async def open_session(args: argparse.Namespace, *, network: bool) -> AsyncItera
     node = Node(profile, config)
     try:
         await node.start()
-    except StoreError as exc:
+    except (StoreError, NodeError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot start the node: {exc.strerror or exc}") from None

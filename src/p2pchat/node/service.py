@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from p2pchat.discovery import Discovery, PeerLost, PeerSeen
+from p2pchat.discovery import Discovery, PeerLost, PeerSeen, resolve_interfaces
 from p2pchat.identity import (
     PeerIdError,
     decode_peer_id,
@@ -283,6 +283,11 @@ class Node:
         left running when it raises.
         """
         self.started_at = time.monotonic()
+        if self.config.interfaces:
+            try:  # a typo in --interface must stop us before anything starts
+                resolve_interfaces(list(self.config.interfaces))
+            except ValueError as exc:
+                raise NodeError(str(exc)) from None
         self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
         try:
             await self._load_state()
