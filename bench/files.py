@@ -58,6 +58,12 @@ def say(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads) so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident set size (ru_maxrss is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -163,12 +169,14 @@ async def role_node(args: argparse.Namespace) -> None:
         elif cmd["cmd"] == "chat":
             tasks.append(asyncio.create_task(chat(decode_peer_id(cmd["peer"]), cmd["interval"])))
             say({"ok": True})
+        elif cmd["cmd"] == "cpu":
+            say({"cpu": cpu_seconds()})
         elif cmd["cmd"] == "send":
             t0 = time.monotonic()
             msg = await node.transfers.send_file(decode_peer_id(cmd["peer"]), Path(cmd["path"]))
             say({"t_start": t0, "t_offered": time.monotonic(), "id": msg.id.hex()})
         elif cmd["cmd"] == "report":
-            say({"chat": chat_times, "rss_mib": peak_rss_mib()})
+            say({"chat": chat_times, "rss_mib": peak_rss_mib(), "cpu": cpu_seconds()})
         elif cmd["cmd"] == "stop":
             break
     for task in tasks:
@@ -302,6 +310,8 @@ async def bench_p2pchat(
             await alice.request(cmd="accept", peer=b_hello["id"])
             idle = await bob.request(cmd="chat_idle", peer=a_hello["id"], n=100, interval=0.01)
             await bob.request(cmd="chat", peer=a_hello["id"], interval=chat_interval)
+            cpu_a = (await alice.request(cmd="cpu"))["cpu"]
+            cpu_b = (await bob.request(cmd="cpu"))["cpu"]
             sent = await alice.request(cmd="send", peer=b_hello["id"], path=str(src))
             final = await bob.read(within=3600)
             a_report = await alice.request(cmd="report")
@@ -322,6 +332,8 @@ async def bench_p2pchat(
         "verified": ok,
         "rss_sender": a_report["rss_mib"],
         "rss_receiver": b_report["rss_mib"],
+        "cpu_sender": a_report["cpu"] - cpu_a,
+        "cpu_receiver": b_report["cpu"] - cpu_b,
         "chat_ms": chat,
         "chat_idle_ms": [t * 1000 for t in idle["chat"]],
     }
@@ -353,9 +365,11 @@ async def bench_tcp(work: Path, src: Path, digest: bytes) -> dict[str, Any]:
 RSS_WRAPPER = """
 import json, resource, subprocess, sys, time
 t0 = time.monotonic()
-code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=False).returncode
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"code": code, "t_start": t0, "t_end": time.monotonic(), "rss_mib": rss}))
+code = subprocess.run(sys.argv[1:], capture_output=True, check=False).returncode
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss, cpu = ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
+out = {"code": code, "t_start": t0, "t_end": time.monotonic(), "rss_mib": rss, "cpu": cpu}
+print(json.dumps(out))
 """
 
 
@@ -472,6 +486,8 @@ async def bench_wormhole(work: Path, src: Path, digest: bytes) -> dict[str, Any]
             # From the sender's start (both start together) to the receiver's exit; the
             # PAKE handshake and connection setup are part of it, as for p2pchat's offer.
             "transfer_s": r["t_end"] - s["t_start"],
+            "cpu_sender": s["cpu"],
+            "cpu_receiver": r["cpu"],
             "verified": ok,
             "rss_sender": s["rss_mib"],
             "rss_receiver": r["rss_mib"],
@@ -534,9 +550,18 @@ async def run(args: argparse.Namespace) -> int:
         f"p2pchat sender hashing before the offer: {ours['hash_s']:.2f} s "
         f"({mbps(size, ours['hash_s']):.0f} MB/s), not included above"
     )
+    gib = size / (1 << 30)
+    print(
+        f"p2pchat CPU time (all threads, incl. the sender's hashing) per GiB: "
+        f"sender {ours['cpu_sender'] / gib:.2f} s, receiver {ours['cpu_receiver'] / gib:.2f} s"
+    )
     ratio_tcp = tcp["transfer_s"] / ours["transfer_s"]
     print(f"p2pchat / TCP ceiling throughput: {ratio_tcp:.2f}")
     if worm is not None:
+        print(
+            f"magic-wormhole CPU time (whole processes, incl. start-up) per GiB: "
+            f"sender {worm['cpu_sender'] / gib:.2f} s, receiver {worm['cpu_receiver'] / gib:.2f} s"
+        )
         ratio = worm["transfer_s"] / ours["transfer_s"]
         verdict = "ok" if ratio >= TARGET_RATIO_WORMHOLE else "MISSED"
         print(
