@@ -103,9 +103,9 @@ class ChatScreen(Screen[None]):
                 yield ConversationHeader(id="header")
                 with Horizontal(id="request-bar"):
                     yield Static(id="request-text")
-                    yield Button("Accept", variant="success", id="accept")
-                    yield Button("Block", variant="error", id="block")
-                    yield Button("Unblock", variant="warning", id="unblock")
+                    yield Button("Accept", variant="success", id="accept", compact=True)
+                    yield Button("Block", variant="error", id="block", compact=True)
+                    yield Button("Unblock", variant="warning", id="unblock", compact=True)
                 yield MessageList(id="messages")
                 yield Static(id="reply-bar")
                 completions = OptionList(id="completions")
