@@ -1,0 +1,568 @@
+"""Benchmark: group-room fan-out time and catch-up rate on loopback.
+
+Every node is a real p2pchat node (TCP + Noise on 127.0.0.1, its own throwaway profile
+and store, mDNS off) under a temporary P2PCHAT_HOME that is removed at the end. Figures:
+
+(a) fan-out: the time for ONE message to reach ALL members of a room: from just before
+    ``send_message()`` at the author to the last member's ``MessageAdded`` event for
+    that message. Rooms of 10 and 50 members; the author (the room's owner) is connected
+    to every member (a star: the author reaches everyone directly, as on a LAN where
+    everyone is a contact of the author). Messages are sent one at a time: the next
+    one only after every member has the previous one (and, across processes, every
+    member's DELIVERED receipt is back at the author), then a pause (``--gap``, longer
+    than the node's 0.2 s head-announce delay, so each message meets an idle room).
+    Setups:
+      - all nodes in this one process (one GIL, one event loop: the members' work is
+        serialised, so this overstates what a real LAN of 50 machines sees);
+      - 10 members across processes: the author here, 9 members in 3 child processes
+        (``bench/_group_peer.py``, 3 nodes each; ``--multi 7x7`` gives 50 members).
+        Arrival times there are ``time.monotonic()`` (CLOCK_MONOTONIC, system-wide on
+        Linux, so comparable with this process's), reported back over a pipe at the end.
+(b) catch-up: a 3-member room (author, holder, returner). The returner stops; the
+    author writes N (10,000) messages; the holder (in a child process) stores them all;
+    the author stops too. The returner starts again (in this process), configured to dial
+    the holder only, and gets everything by history sync (heads exchange + push) from
+    the holder. Rate = N / time from the returner's ``start()`` until its N-th
+    ``MessageAdded``; also from the moment the link to the holder is up.
+
+    .venv/bin/python bench/groups.py [--messages 20] [--gap 0.3] [--catchup 10000]
+                                     [--sizes 10,50] [--multi 3x3] [--skip-multi]
+                                     [--dir /some/tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _group_peer import STEP, Member, make_node
+
+from p2pchat.identity import decode_peer_id
+from p2pchat.node import Event, MessageStatus, ReceiptChanged
+
+TARGET_FANOUT_MS = 250.0  # 50-member room
+TARGET_CATCHUP = 2000.0  # messages/s
+PEER_SCRIPT = Path(__file__).with_name("_group_peer.py")
+PHASE = 600.0  # bound on a whole phase
+WARMUP = 3
+
+
+def ok(good: bool) -> str:
+    """Verdict next to a target."""
+    return "ok" if good else "MISSED"
+
+
+# ------------------------------------------------------------------ child processes
+
+
+class Child:
+    """``bench/_group_peer.py`` in a child process, spoken to in JSON lines."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def read(self, within: float = STEP) -> dict[str, Any]:
+        """The child's next JSON line (TimeoutError after ``within``, EOFError if it died)."""
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(within):
+            line = await self.proc.stdout.readline()
+        if not line:
+            code = await self.proc.wait()
+            raise EOFError(f"{PEER_SCRIPT.name} exited with {code} (its stderr is above)")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    async def request(self, within: float = STEP + 5, **command: Any) -> dict[str, Any]:
+        """Send one command, return the child's answer."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
+        await self.proc.stdin.drain()
+        return await self.read(within)
+
+    async def close(self) -> None:
+        """Ask the child to stop; kill it if it does not within a few seconds."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(Exception):
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(b'{"cmd": "stop"}\n')
+                await self.proc.stdin.drain()
+                self.proc.stdin.close()
+            try:
+                async with asyncio.timeout(10):
+                    await self.proc.wait()
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def child(count: int, prefix: str, home: Path) -> AsyncIterator[tuple[Child, list[Any]]]:
+    """Run ``_group_peer.py count prefix`` with its own P2PCHAT_HOME; yield it, its nodes."""
+    os.makedirs(home, exist_ok=True)
+    env = {**os.environ, "P2PCHAT_HOME": str(home)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(PEER_SCRIPT),
+        str(count),
+        prefix,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+        limit=64 * 1024 * 1024,  # the arrival-time reports are single long lines
+    )
+    peer = Child(proc)
+    try:
+        hello = await peer.read()
+        yield peer, hello["nodes"]
+    finally:
+        try:
+            await peer.close()
+        finally:
+            if proc.returncode is None:  # close() was interrupted
+                proc.kill()
+
+
+# ------------------------------------------------------------------ helpers
+
+
+async def start_members(names: list[str], home: Path) -> list[Member]:
+    """Started nodes (wrapped in watchers) under ``home``."""
+    os.makedirs(home, exist_ok=True)
+    os.environ["P2PCHAT_HOME"] = str(home)
+    out = []
+    for name in names:
+        member = Member(make_node(name))
+        out.append(member)
+        await member.node.start()
+    return out
+
+
+async def close_all(members: list[Member]) -> None:
+    """Stop every node, even if one fails to."""
+    for m in members:
+        with contextlib.suppress(Exception):
+            await m.close()
+
+
+async def link(a: Member, b: Member) -> None:
+    """``a`` dials ``b``; both accept each other as contacts."""
+    await a.node.add_address("127.0.0.1", b.node.port)
+    await asyncio.gather(a.befriend_wait(b.node.me), b.befriend_wait(a.node.me))
+
+
+async def form_room(owner: Member, members: list[Member]) -> bytes:
+    """The owner creates a room and invites everyone; each joins on its invitation."""
+    room = await owner.node.groups.create_room("bench")
+    joins = [asyncio.ensure_future(m.join_when_invited(room)) for m in members]
+    try:
+        for m in members:
+            await owner.node.groups.invite(room, m.node.me)
+        await asyncio.gather(*joins)
+    finally:
+        for j in joins:
+            j.cancel()
+    await owner.wait_joined(room, len(members) + 1, within=120)
+    return room
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of ``values`` by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass
+class FanOut:
+    """Fan-out figures of one setup, in ms."""
+
+    setup: str
+    size: int
+    all_members: list[float] = field(default_factory=list)  # send -> last member has it
+    first_member: list[float] = field(default_factory=list)  # send -> first member has it
+    local: list[float] = field(default_factory=list)  # the send_message() call itself
+    receipts: list[float] = field(default_factory=list)  # send -> last DELIVERED back
+    startup: float = 0.0  # seconds to start, connect and form the room
+
+    def lines(self, target: bool) -> list[str]:
+        """Human-readable summary."""
+        a = self.all_members
+        verdict = ""
+        if target:
+            verdict = f"  (target < {TARGET_FANOUT_MS:.0f} ms: {ok(max(a) < TARGET_FANOUT_MS)})"
+        out = [
+            f"  {self.size}-member room, {self.setup}  [setup took {self.startup:.1f} s]",
+            f"    to ALL members:   median {statistics.median(a):7.1f} ms   "
+            f"max {max(a):7.1f} ms   (n={len(a)}){verdict}",
+            f"    to first member:  median {statistics.median(self.first_member):7.1f} ms   "
+            f"max {max(self.first_member):7.1f} ms",
+            f"    send_message():   median {statistics.median(self.local):7.1f} ms   "
+            f"max {max(self.local):7.1f} ms",
+        ]
+        if self.receipts:
+            r = self.receipts
+            out.append(
+                f"    send -> every member's DELIVERED receipt back at the author: "
+                f"median {statistics.median(r):.1f} ms, max {max(r):.1f} ms"
+            )
+        return out
+
+
+def receipts_from(mid: bytes, peers: set[bytes]) -> Callable[[Event], bool]:
+    """Predicate: every peer in ``peers`` has reported DELIVERED for ``mid``."""
+    got: set[bytes] = set()
+
+    def match(e: Event) -> bool:
+        if (
+            isinstance(e, ReceiptChanged)
+            and e.status >= MessageStatus.DELIVERED
+            and mid in e.message_ids
+        ):
+            got.add(e.peer)
+        return peers <= got
+
+    return match
+
+
+# ------------------------------------------------------------------ (a) fan-out
+
+
+async def fan_out_one_process(size: int, args: argparse.Namespace, home: Path) -> FanOut:
+    """Author + (size-1) members, all in this process; author connected to everyone."""
+    result = FanOut("all nodes in this one process (one GIL, one event loop)", size)
+    t_setup = time.monotonic()
+    nodes = await start_members(["author", *(f"m{i:02d}" for i in range(size - 1))], home)
+    try:
+        author, members = nodes[0], nodes[1:]
+        for m in members:
+            await author.node.add_address("127.0.0.1", m.node.port)
+        await asyncio.gather(
+            *(m.befriend_wait(author.node.me) for m in members),
+            *(author.befriend_wait(m.node.me) for m in members),
+        )
+        room = await form_room(author, members)
+        result.startup = time.monotonic() - t_setup
+
+        waiting: dict[bytes, set[int]] = {}
+        done = asyncio.Event()
+
+        def hook_for(k: int) -> Callable[[bytes, float], None]:
+            def hook(mid: bytes, _t: float) -> None:
+                pending = waiting.get(mid)
+                if pending is not None:
+                    pending.discard(k)
+                    if not pending:
+                        done.set()
+
+            return hook
+
+        for k, m in enumerate(members):
+            m.hook = hook_for(k)
+        peers = {m.node.me for m in members}
+        events = author.node.subscribe()
+        try:
+            for i in range(WARMUP + args.messages):
+                done.clear()
+                t0 = time.monotonic()
+                # The id is known only once send_message returns, but members may
+                # already have it by then: register every member as pending first and
+                # match arrivals by id afterwards.
+                msg = await author.node.send_message(room, f"fan-out {i}")
+                t1 = time.monotonic()
+                waiting[msg.id] = {k for k, m in enumerate(members) if msg.id not in m.arrived}
+                if not waiting[msg.id]:
+                    done.set()
+                async with asyncio.timeout(STEP):
+                    await done.wait()
+                    await events.next_matching(receipts_from(msg.id, peers))
+                t_rcpt = time.monotonic()
+                del waiting[msg.id]
+                arrivals = [m.arrived[msg.id] for m in members]
+                if i >= WARMUP:
+                    result.all_members.append((max(arrivals) - t0) * 1000)
+                    result.first_member.append((min(arrivals) - t0) * 1000)
+                    result.local.append((t1 - t0) * 1000)
+                    result.receipts.append((t_rcpt - t0) * 1000)
+                await asyncio.sleep(args.gap)
+        finally:
+            events.close()
+        dropped = sum(m.dropped for m in nodes)
+        if dropped:
+            print(f"  note: {dropped} events dropped for slow subscribers")
+    finally:
+        await close_all(nodes)
+    return result
+
+
+async def fan_out_processes(
+    args: argparse.Namespace, home: Path, procs: int = 3, per_proc: int = 3
+) -> FanOut:
+    """Author here, ``procs`` x ``per_proc`` members in child processes."""
+    size = 1 + procs * per_proc
+    result = FanOut(
+        f"author in this process, {procs * per_proc} members in {procs} child processes "
+        f"({per_proc} nodes each)",
+        size,
+    )
+    t_setup = time.monotonic()
+    async with contextlib.AsyncExitStack() as stack:
+        children: list[tuple[Child, list[Any]]] = []
+        for p in range(procs):
+            children.append(
+                await stack.enter_async_context(child(per_proc, f"p{p}m", home / f"proc{p}"))
+            )
+        (author,) = await start_members(["author"], home / "author")
+        stack.push_async_callback(close_all, [author])
+        peers: set[bytes] = set()
+        for _, nodes in children:
+            for n in nodes:
+                await author.node.add_address("127.0.0.1", n["port"])
+                peers.add(decode_peer_id(n["peer"]))
+        await asyncio.gather(
+            *(c.request(cmd="accept", peer=author.node.peer_id_text) for c, _ in children),
+            *(author.befriend_wait(p) for p in peers),
+        )
+        room = await author.node.groups.create_room("bench")
+        joins = [asyncio.ensure_future(c.request(cmd="join", room=room.hex())) for c, _ in children]
+        for p in sorted(peers):
+            await author.node.groups.invite(room, p)
+        await asyncio.gather(*joins)
+        await author.wait_joined(room, size, within=120)
+        result.startup = time.monotonic() - t_setup
+
+        sent: list[tuple[bytes, float, float, float]] = []
+        events = author.node.subscribe()
+        try:
+            for i in range(WARMUP + args.messages):
+                t0 = time.monotonic()
+                msg = await author.node.send_message(room, f"fan-out {i}")
+                t1 = time.monotonic()
+                async with asyncio.timeout(STEP):
+                    await events.next_matching(receipts_from(msg.id, peers))
+                t2 = time.monotonic()
+                if i >= WARMUP:
+                    sent.append((msg.id, t0, t1, t2))
+                await asyncio.sleep(args.gap)
+        finally:
+            events.close()
+        arrived: dict[str, list[float]] = {}
+        for c, _ in children:
+            report = await c.request(cmd="report")
+            if report["dropped"]:
+                print(f"  note: {report['dropped']} events dropped in a child")
+            for mid, times in report["arrived"].items():
+                arrived.setdefault(mid, []).extend(times)
+        for mid, t0, t1, t2 in sent:
+            times = arrived.get(mid.hex(), [])
+            if len(times) != size - 1:
+                raise RuntimeError(f"message reached {len(times)} of {size - 1} members")
+            result.all_members.append((max(times) - t0) * 1000)
+            result.first_member.append((min(times) - t0) * 1000)
+            result.local.append((t1 - t0) * 1000)
+            result.receipts.append((t2 - t0) * 1000)
+    return result
+
+
+# ------------------------------------------------------------------ (b) catch-up
+
+
+@dataclass
+class CatchUp:
+    """What the catch-up run measured."""
+
+    count: int
+    author_rate: float  # msgs/s the author wrote while the holder stored them
+    from_start: float  # seconds: returner start() -> N-th message
+    from_link: float  # seconds: link to the holder up -> N-th message
+    start_call: float  # seconds inside start() itself
+    first_to_last: float  # seconds: first -> N-th message arrived
+    stored: int  # texts in the returner's history afterwards
+
+    def lines(self) -> list[str]:
+        """Human-readable summary."""
+        rate = self.count / self.from_start
+        return [
+            f"  returner got {self.stored:,} of {self.count:,} messages "
+            f"(history check) from the holder (child process), author stopped",
+            f"    from returner start():    {self.from_start:6.2f} s  = {rate:8,.0f} msgs/s"
+            f"  (target >= {TARGET_CATCHUP:,.0f}: {ok(rate >= TARGET_CATCHUP)})",
+            f"    from link to holder up:   {self.from_link:6.2f} s  = "
+            f"{self.count / self.from_link:8,.0f} msgs/s",
+            f"    first -> last message:    {self.first_to_last:6.2f} s  = "
+            f"{self.count / max(self.first_to_last, 1e-9):8,.0f} msgs/s",
+            f"    (start() itself took {self.start_call * 1000:.0f} ms; the author wrote the "
+            f"{self.count:,} at {self.author_rate:,.0f} msgs/s while the holder stored them)",
+        ]
+
+
+async def catch_up(args: argparse.Namespace, home: Path) -> CatchUp:
+    """Returner misses N messages, then syncs them from the holder (a child process)."""
+    n = args.catchup
+    async with child(1, "holder", home / "holder") as (holder, nodes):
+        holder_id = decode_peer_id(nodes[0]["peer"])
+        holder_port = nodes[0]["port"]
+        author, returner = await start_members(["author", "returner"], home / "here")
+        try:
+            for m in (author, returner):
+                await m.node.add_address("127.0.0.1", holder_port)
+                await asyncio.gather(
+                    holder.request(cmd="accept", peer=m.node.peer_id_text),
+                    m.befriend_wait(holder_id),
+                )
+            await link(author, returner)
+            room = await author.node.groups.create_room("catch-up")
+            join = asyncio.ensure_future(holder.request(cmd="join", room=room.hex()))
+            await author.node.groups.invite(room, holder_id)
+            await author.node.groups.invite(room, returner.node.me)
+            await returner.join_when_invited(room)
+            await join
+            await holder.request(cmd="joined", room=room.hex(), n=3)
+            await returner.wait_joined(room, 3)
+            await author.wait_joined(room, 3)
+            await returner.close()
+
+            gate = asyncio.Semaphore(64)
+
+            async def one(i: int) -> None:
+                async with gate:
+                    await author.node.send_message(room, f"while you were away {i}")
+
+            t0 = time.monotonic()
+            async with asyncio.timeout(PHASE):
+                await asyncio.gather(*(one(i) for i in range(n)))
+            got = await holder.request(
+                cmd="texts", room=room.hex(), n=n, timeout=PHASE, within=PHASE + 5
+            )
+            author_rate = n / (got["at"] - t0)
+        finally:
+            await close_all([author, returner])
+
+        # The returner comes back, configured to dial the holder (the author is gone).
+        os.environ["P2PCHAT_HOME"] = str(home / "here")
+        back = Member(make_node("returner", peers=(("127.0.0.1", holder_port),)))
+        try:
+            back.want(room, n)
+            t_start = time.monotonic()
+            async with asyncio.timeout(PHASE):
+                await back.node.start()
+                t_started = time.monotonic()
+                t_end = await back.wait_texts(room, n, PHASE)
+            t_link = back.online_at[holder_id]
+            first = min(back.arrived.values())
+            history = await back.node.history(room, limit=10 * n)
+            texts = [m for m in history if m.kind == "text"]
+            if {m.author for m in texts} != {author.node.me}:
+                raise RuntimeError("catch-up: messages not signed by the author")
+            if back.dropped:
+                print(f"  note: {back.dropped} events dropped for the returner's subscriber")
+        finally:
+            await back.close()
+    return CatchUp(
+        count=n,
+        author_rate=author_rate,
+        from_start=t_end - t_start,
+        from_link=t_end - t_link,
+        start_call=t_started - t_start,
+        first_to_last=t_end - first,
+        stored=len(texts),
+    )
+
+
+# ------------------------------------------------------------------ main
+
+
+def fsync_ms(directory: Path, n: int = 50) -> float:
+    """Median time of write+fsync of 4 KiB in ``directory`` (what one commit costs)."""
+    path = directory / "fsync-probe"
+    times = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(times)
+
+
+async def run(args: argparse.Namespace, home: Path) -> None:
+    """Measure and print everything."""
+    print(
+        f"profiles and stores under {home} (fsync of 4 KiB: median {fsync_ms(home):.3f} ms); "
+        f"loopback (127.0.0.1) only, mDNS off; {os.cpu_count()} CPUs"
+    )
+    print(
+        f"fan-out: {args.messages} messages one at a time after {WARMUP} warm-up ones, "
+        f"{args.gap:.2f} s pause between them; the author is the owner and connected to "
+        "every member (star)"
+    )
+    results: list[tuple[FanOut, bool]] = []
+    for size in args.sizes:
+        r = await fan_out_one_process(size, args, home / f"fanout-{size}")
+        results.append((r, size == 50))
+        print("\n".join(r.lines(size == 50)), flush=True)
+    if not args.skip_multi:
+        procs, per_proc = args.multi
+        r = await fan_out_processes(args, home / "fanout-multi", procs, per_proc)
+        results.append((r, r.size == 50))
+        print("\n".join(r.lines(r.size == 50)), flush=True)
+    if args.catchup:
+        print(
+            f"\ncatch-up: 3-member room; returner stopped, author writes {args.catchup:,}, "
+            "holder (child process) stores them, author stops, returner (this process) "
+            "restarts dialling the holder only"
+        )
+        c = await catch_up(args, home / "catchup")
+        print("\n".join(c.lines()), flush=True)
+
+    print("\n== summary")
+    for r, target in results:
+        print("\n".join(r.lines(target)))
+    if args.catchup:
+        print("\n".join(c.lines()))
+
+
+def main() -> None:
+    """Parse arguments, make a throwaway P2PCHAT_HOME, run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20, help="measured fan-out messages")
+    parser.add_argument("--gap", type=float, default=0.3, help="pause between them (s)")
+    parser.add_argument("--catchup", type=int, default=10_000, help="missed messages; 0: skip")
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[10, 50],
+        help="room sizes for the one-process fan-out (comma-separated)",
+    )
+    parser.add_argument(
+        "--multi",
+        type=lambda s: tuple(int(x) for x in s.split("x")),
+        default=(3, 3),
+        help="multi-process fan-out: PROCSxNODES members in child processes (default 3x3)",
+    )
+    parser.add_argument("--skip-multi", action="store_true", help="no multi-process fan-out")
+    parser.add_argument("--dir", type=Path, default=None, help="parent of the temp home")
+    args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so children are stopped and the temp home removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="p2pchat-bench-groups-", dir=args.dir) as home:
+        os.environ["P2PCHAT_HOME"] = home  # must never touch a real profile
+        asyncio.run(asyncio.wait_for(run(args, Path(home)), 3 * PHASE))
+
+
+if __name__ == "__main__":
+    main()
