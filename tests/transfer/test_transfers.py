@@ -470,3 +470,24 @@ async def test_file_in_a_group_room(tmp_path: Path) -> None:
     finally:
         for node in nodes:
             await node.stop()
+
+
+async def test_photo_carries_size_and_thumbnail(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    """What the UI needs for a picture card: dimensions, thumbnail bytes, a path to open."""
+    pil = pytest.importorskip("PIL.Image", reason="Pillow not installed: no thumbnails")
+    alice, bob = pair
+    src = tmp_path / "cat.png"
+    pil.new("RGB", (640, 480), (200, 120, 40)).save(src)
+    msg_id, saved, state = await send_and_wait(alice, bob, src)
+    assert state == "done"
+    for node in (alice, bob):
+        info = await node.transfers.get(msg_id)
+        assert info is not None
+        assert (info.mime, info.width, info.height) == ("image/png", 640, 480)
+        thumb = await node.transfers.thumbnail(msg_id)
+        assert thumb is not None
+        assert thumb.startswith(b"\xff\xd8")
+    assert await bob.transfers.open_path(msg_id) == saved
+    assert await alice.transfers.open_path(msg_id) == src.resolve()
+    listed = await bob.transfers.list_transfers()
+    assert [(t.message_id, t.width) for t in listed] == [(msg_id, 640)]

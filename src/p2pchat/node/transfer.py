@@ -339,6 +339,7 @@ class TransferService:
         self.auto_accept_max = DEFAULT_AUTO_ACCEPT
         self._pulls: dict[bytes, asyncio.Task[None]] = {}
         self._meters: dict[bytes, _Meter] = {}
+        self._dims: dict[bytes, tuple[int | None, int | None]] = {}
         self._offering: dict[bytes, LocalFile] = {}
         self._serving: dict[Connection, set[asyncio.Task[Any]]] = {}
         self._serving_tasks: set[asyncio.Task[None]] = set()
@@ -404,14 +405,28 @@ class TransferService:
     async def list_transfers(self, limit: int = 200) -> list[TransferInfo]:
         """Transfers, newest first, with live progress."""
         rows = await self.node._read(functools.partial(sql.list_transfers, limit=limit))
-        return await asyncio.to_thread(lambda: [self._info(r) for r in rows])
+        return await self._infos(rows)
 
     async def get(self, message_id: bytes) -> TransferInfo | None:
         """One transfer by message id."""
         row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
         if row is None:
             return None
-        return await asyncio.to_thread(self._info, row)
+        return (await self._infos([row]))[0]
+
+    async def _infos(self, rows: list[TransferRow]) -> list[TransferInfo]:
+        """Rows as TransferInfo, with picture sizes from their manifests (cached)."""
+        missing = [
+            r.message_id
+            for r in rows
+            if r.mime.startswith("image/") and r.message_id not in self._dims
+        ]
+        if missing:
+            for message in await self.node._read(lambda s: s.get_messages(missing)):
+                with contextlib.suppress(ManifestError):
+                    m = decode_manifest(message.body)
+                    self._dims[message.id] = (m.width, m.height)
+        return await asyncio.to_thread(lambda: [self._info(r) for r in rows])
 
     async def find(self, text: str) -> TransferInfo:
         """The transfer whose id (hex) starts with ``text``; raises TransferError."""
@@ -429,7 +444,7 @@ class TransferService:
             raise TransferError(f"no transfer with id {text!r}")
         if len(rows) > 1:
             raise TransferError(f"{text!r} matches {len(rows)} transfers; give more digits")
-        return await asyncio.to_thread(self._info, rows[0])
+        return (await self._infos(rows))[0]
 
     async def manifest(self, message_id: bytes) -> Manifest | None:
         """The manifest of a file message (name, size, mime, w/h, thumbnail...)."""
@@ -483,6 +498,8 @@ class TransferService:
             path=row.path,
             detail=row.detail,
             created_at=row.created_at,
+            width=self._dims.get(row.message_id, (None, None))[0],
+            height=self._dims.get(row.message_id, (None, None))[1],
         )
 
     # ================================================================ events
@@ -616,6 +633,8 @@ class TransferService:
         except ManifestError:
             return
         now = now_ms()
+        if manifest.width is not None:
+            self._dims[message.id] = (manifest.width, manifest.height)
         if incoming:
             row = TransferRow(
                 message_id=message.id,
@@ -689,7 +708,7 @@ class TransferService:
         if not row.incoming:
             raise TransferError("that is a file you sent")
         if row.state in ("waiting", "active", "paused", "done"):
-            return await asyncio.to_thread(self._info, row)
+            return (await self._infos([row]))[0]
         folder = self.download_dir()
         part = Path(row.part) if row.part else folder / PARTS_DIR / f"{message_id.hex()}.part"
         have = await asyncio.to_thread(_part_size, str(part))
@@ -703,7 +722,7 @@ class TransferService:
             raise TransferError(detail)
         row = await self._set_state(row, "waiting", part=str(part), done=have)
         self._start_pull(message_id)
-        return await asyncio.to_thread(self._info, row)
+        return (await self._infos([row]))[0]
 
     async def decline(self, message_id: bytes) -> None:
         """Refuse an incoming offer (nothing is downloaded)."""
