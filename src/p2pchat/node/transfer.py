@@ -635,6 +635,8 @@ class TransferService:
         now = now_ms()
         if manifest.width is not None:
             self._dims[message.id] = (manifest.width, manifest.height)
+        if incoming and message.author == self.node.me:
+            return  # our own offer relayed back to us (group sync): nothing to fetch
         if incoming:
             row = TransferRow(
                 message_id=message.id,
@@ -956,6 +958,8 @@ class TransferService:
                     return
                 if not isinstance(frame, ChunkRequest):
                     continue
+                if self.node._states.get(peer) != "contact":
+                    return  # blocked or removed while this connection was open
                 cached = sources.get(frame.hash)
                 if cached is None or cached[0] != self._auth_generation:
                     if cached is not None and isinstance(cached[1], _Source):
