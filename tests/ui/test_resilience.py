@@ -27,6 +27,7 @@ async def test_port_in_use_is_explained_not_a_traceback() -> None:
         app = app_for(node, owns_node=True)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, StartupErrorScreen))
+            await pilot.pause()
             text = screen_text(app)
             assert f"Port {port} is already in use" in text
             assert "Traceback" not in text
@@ -42,6 +43,7 @@ async def test_profile_open_elsewhere_is_explained() -> None:
         app = app_for(second, owns_node=True)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.screen, StartupErrorScreen))
+            await pilot.pause()
             assert "already open in another p2pchat" in screen_text(app)
             await pilot.press("ctrl+q")
         assert app.return_code == 1
