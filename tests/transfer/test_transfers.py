@@ -356,7 +356,7 @@ async def test_stranger_gets_nochunk(pair: tuple[Node, Node], tmp_path: Path) ->
     frame = await asyncio.wait_for(conn.recv(), 10)
     assert isinstance(frame, ChunkError)
     assert frame.req == 1
-    assert not isinstance(frame, Chunk)
+    assert frame.reason == "not a contact"
     await conn.close()
 
 

@@ -958,35 +958,7 @@ class TransferService:
                     return
                 if not isinstance(frame, ChunkRequest):
                     continue
-                if self.node._states.get(peer) != "contact":
-                    return  # blocked or removed while this connection was open
-                cached = sources.get(frame.hash)
-                if cached is None or cached[0] != self._auth_generation:
-                    if cached is not None and isinstance(cached[1], _Source):
-                        os.close(cached[1].fd)
-                    found = await self._open_source(peer, frame.hash)
-                    cached = (self._auth_generation, found)
-                    sources[frame.hash] = cached
-                source = cached[1]
-                if isinstance(source, str):
-                    conn.write_frame(ChunkError(req=frame.req, hash=frame.hash, reason=source))
-                    await conn.flush()
-                    continue
-                if frame.offset > source.size or frame.length > MAX_CHUNK_DATA:
-                    conn.write_frame(
-                        ChunkError(req=frame.req, hash=frame.hash, reason="range out of bounds")
-                    )
-                    await conn.flush()
-                    continue
-                data = await self._read(source, frame.offset, frame.length)
-                conn.write_frame(
-                    Chunk(req=frame.req, hash=frame.hash, offset=frame.offset, data=data)
-                )
-                await conn.flush()
-                end = frame.offset + len(data)
-                if source.offer is not None and end > source.served:
-                    source.served = end
-                    await self._served(source)
+                await self._answer(conn, peer, frame, sources)
         except (ConnectionClosedError, TransportError):
             pass
         except OSError as exc:
@@ -997,6 +969,37 @@ class TransferService:
                 if isinstance(source, _Source):
                     os.close(source.fd)
             await conn.close("files connection closed")
+
+    async def _answer(
+        self,
+        conn: Connection,
+        peer: bytes,
+        frame: ChunkRequest,
+        sources: dict[bytes, tuple[int, _Source | str]],
+    ) -> None:
+        """Answer one ``get`` with a ``chunk`` or a ``nochunk``."""
+        cached = sources.get(frame.hash)
+        if self.node._states.get(peer) != "contact":
+            # Checked on every request: the peer may be blocked mid-connection.
+            cached = (self._auth_generation, "not a contact")
+        elif cached is None or cached[0] != self._auth_generation:
+            if cached is not None and isinstance(cached[1], _Source):
+                os.close(cached[1].fd)
+            cached = (self._auth_generation, await self._open_source(peer, frame.hash))
+            sources[frame.hash] = cached
+        source = cached[1]
+        if isinstance(source, str) or frame.offset > source.size:
+            reason = source if isinstance(source, str) else "range out of bounds"
+            conn.write_frame(ChunkError(req=frame.req, hash=frame.hash, reason=reason))
+            await conn.flush()
+            return
+        data = await self._read(source, frame.offset, min(frame.length, MAX_CHUNK_DATA))
+        conn.write_frame(Chunk(req=frame.req, hash=frame.hash, offset=frame.offset, data=data))
+        await conn.flush()
+        end = frame.offset + len(data)
+        if source.offer is not None and end > source.served:
+            source.served = end
+            await self._served(source)
 
     async def _read(self, source: _Source, offset: int, length: int) -> bytes:
         """Bytes of the file, from a read-ahead buffer refilled in a thread."""
