@@ -22,7 +22,7 @@ from p2pchat.node.service import Node
 from p2pchat.node.transfer import KIND_FILE, PARTS_DIR, TransferError
 from p2pchat.store import MessageStatus
 from p2pchat.transport import LocalHello, connect
-from p2pchat.wire import PURPOSE_FILES, Chunk, ChunkError, ChunkRequest
+from p2pchat.wire import PURPOSE_FILES, ChunkError, ChunkRequest
 from tests.nodes import make_node
 from tests.proxy import FaultProxy
 from tests.transfer.helpers import (
