@@ -240,9 +240,10 @@ class Node:
         self._lamport = 0
         self._ready_rooms: set[bytes] = set()
         self._seq_cache: dict[bytes, int] = {}
-        self._write_q: asyncio.Queue[tuple[Callable[[Store], Any], asyncio.Future[Any]]] = (
-            asyncio.Queue()
-        )
+        self._pending_writes: list[tuple[Callable[[Store], Any], asyncio.Future[Any]]] = []
+        self._commit_in_flight = False
+        self._writes_idle = asyncio.Event()
+        self._writes_idle.set()
         self._inbound: asyncio.Queue[_Inbound | _SyncRequest] = asyncio.Queue(maxsize=10_000)
         self._tasks: set[asyncio.Task[None]] = set()
         self._request_bucket = TokenBucket(
@@ -291,7 +292,6 @@ class Node:
         self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
         try:
             await self._load_state()
-            self._spawn(self._writer_loop(), "writer")
             self._spawn(self._ingest_loop(), "ingest")
             if self.config.network:
                 await self.links.start()
@@ -340,7 +340,7 @@ class Node:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 await self._inbound.join()
-                await self._write_q.join()
+                await self._writes_idle.wait()
         await self._shutdown_tasks()
         if self.db is not None:
             await self.db.close()
@@ -389,43 +389,64 @@ class Node:
         return await self._db().run(fn)
 
     async def _write(self, fn: Callable[[Store], T]) -> T:
-        """Run ``fn`` in the next group commit and return its result."""
+        """Run ``fn`` in the next group commit and return its result.
+
+        Group commit: while one batch is being committed, later writes wait in
+        ``_pending_writes`` and all go together in the next transaction (one fsync).
+        Each caller's function runs in its own savepoint, so one failure is its own.
+        """
         if self.db is None:
             raise NodeError("the node is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._write_q.put_nowait((fn, future))
+        self._pending_writes.append((fn, future))
+        self._writes_idle.clear()
+        self._commit_next()
         return await future
 
-    async def _writer_loop(self) -> None:
-        db = self._db()
-        while True:
-            batch = [await self._write_q.get()]
-            while not self._write_q.empty() and len(batch) < MAX_BATCH:
-                batch.append(self._write_q.get_nowait())
+    def _commit_next(self) -> None:
+        """Submit the waiting writes as one transaction, unless one is in flight."""
+        if self._commit_in_flight or not self._pending_writes or self.db is None:
+            if not self._commit_in_flight and not self._pending_writes:
+                self._writes_idle.set()
+            return
+        batch = self._pending_writes[:MAX_BATCH]
+        del self._pending_writes[:MAX_BATCH]
 
-            def run(store: Store, batch: list[Any] = batch) -> list[tuple[bool, Any]]:
-                results: list[tuple[bool, Any]] = []
-                with store.transaction():
-                    for fn, _ in batch:
-                        try:
-                            with store.transaction():
-                                results.append((True, fn(store)))
-                        except Exception as exc:  # one caller's failure is its own
-                            results.append((False, exc))
-                return results
+        def run(store: Store) -> list[tuple[bool, Any]]:
+            results: list[tuple[bool, Any]] = []
+            with store.transaction():
+                for fn, _ in batch:
+                    try:
+                        with store.transaction():
+                            results.append((True, fn(store)))
+                    except Exception as exc:  # one caller's failure is its own
+                        results.append((False, exc))
+            return results
 
-            try:
-                outcomes = await db.run(run)
-            except Exception as exc:
-                outcomes = [(False, exc)] * len(batch)
-            for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
-                self._write_q.task_done()
-                if fut.done():
-                    continue
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
+        self._commit_in_flight = True
+        try:
+            done = self.db.submit(run)
+        except Exception as exc:  # the store is closed
+            self._commit_in_flight = False
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            self._commit_next()
+            return
+        done.add_done_callback(lambda f: self._committed(batch, f))
+
+    def _committed(self, batch: list[Any], done: asyncio.Future[list[tuple[bool, Any]]]) -> None:
+        self._commit_in_flight = False
+        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
+        outcomes = [(False, error)] * len(batch) if error else done.result()
+        for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+        self._commit_next()
 
     async def _load_state(self) -> None:
         def load(store: Store) -> tuple[list[Peer], dict[str, str | None]]:

@@ -78,6 +78,16 @@ class StoreWorker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, self._store)
 
+    def submit(self, fn: Callable[[Store], T]) -> asyncio.Future[T]:
+        """Queue ``fn(store)`` in the store thread now; its result arrives as a future.
+
+        Unlike :meth:`run` this needs no coroutine of its own, so a caller can chain the
+        next batch from a done-callback without waiting for a task to be scheduled.
+        """
+        if self._closed:
+            raise StoreClosedError()
+        return asyncio.wrap_future(self._executor.submit(fn, self._store))
+
     async def close(self) -> None:
         """Finish queued calls, close the store and stop the thread. Safe to call twice."""
         if self._closed:
