@@ -491,3 +491,23 @@ async def test_photo_carries_size_and_thumbnail(pair: tuple[Node, Node], tmp_pat
     assert await alice.transfers.open_path(msg_id) == src.resolve()
     listed = await bob.transfers.list_transfers()
     assert [(t.message_id, t.width) for t in listed] == [(msg_id, 640)]
+
+
+async def test_file_changed_after_the_offer_is_not_served(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    alice, bob = pair
+    await bob.transfers.set_auto_accept_max(0)
+    src = tmp_path / "draft.txt"
+    write_bytes(src, b"version one")
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    async with asyncio.timeout(15):
+        while await bob.transfers.get(msg.id) is None:
+            await stream.get()
+    write_bytes(src, b"version two, longer")
+    await bob.transfers.accept(msg.id)
+    info = await wait_final(bob, stream, msg.id, within=20)
+    assert info.state == "failed"
+    assert "moved or changed" in info.detail
+    assert listing(tmp_path / "downloads") == []
