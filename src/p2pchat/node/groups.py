@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from p2pchat.identity import short_id
 from p2pchat.node.envelopes import (
     apply_reaction,
-    envelope_is_authentic,
     envelope_to_row,
     row_to_envelope,
 )
@@ -381,7 +380,7 @@ class GroupService:
         """Store authentic, admissible envelopes of group rooms; acknowledge; announce."""
         node = self.node
         now = now_ms()
-        authentic = [i for i in items if envelope_is_authentic(i.env)]
+        authentic = await node.authentic(items)
         if len(authentic) != len(items):
             log.warning(
                 "dropped %d group envelopes with bad signatures", len(items) - len(authentic)
