@@ -1,0 +1,53 @@
+"""Links: one connection per pair when both dial at once; silent links are dropped."""
+
+from __future__ import annotations
+
+from p2pchat.node import PeerOffline, PeerOnline
+from tests.nodes import WAIT, make_node, wait_for
+from tests.proxy import FaultProxy
+
+
+async def test_simultaneous_dials_leave_exactly_one_shared_connection() -> None:
+    for round_ in range(5):  # the race goes differently each time
+        a, b = make_node(f"a{round_}"), make_node(f"b{round_}")
+        await a.start()
+        await b.start()
+        try:
+            ea, eb = a.subscribe(), b.subscribe()
+            a.links.add_target("127.0.0.1", b.port, "manual", b.me)
+            b.links.add_target("127.0.0.1", a.port, "manual", a.me)
+            await wait_for(ea, lambda e: isinstance(e, PeerOnline))
+            await wait_for(eb, lambda e: isinstance(e, PeerOnline))
+            # Both sides settle on the same connection (same handshake) and it carries chat.
+            await a.accept(b.me)
+            await b.accept(a.me)
+            sent = await a.send_text(b.me, "one link")
+            assert await a.wait_for_status(sent.id, 2, WAIT)
+            link_a, link_b = a.links.links[b.me].conn, b.links.links[a.me].conn
+            assert link_a.remote.handshake_hash == link_b.remote.handshake_hash
+            assert link_a.initiator != link_b.initiator
+            assert len(a.links.links) == 1
+            assert len(b.links.links) == 1
+        finally:
+            await a.stop()
+            await b.stop()
+
+
+async def test_a_stalled_link_is_dropped_and_redialled() -> None:
+    a, b = make_node("a", dead_after=1.5, keepalive_interval=0.5), make_node("b")
+    await a.start()
+    await b.start()
+    proxy = await FaultProxy("127.0.0.1", b.port).start()
+    try:
+        events = a.subscribe()
+        a.links.add_target("127.0.0.1", proxy.port, "manual", b.me)
+        await wait_for(events, lambda e: isinstance(e, PeerOnline))
+        proxy.paused.clear()  # the network stalls: nothing gets through either way
+        offline = await wait_for(events, lambda e: isinstance(e, PeerOffline), within=10)
+        assert "stopped answering" in offline.reason
+        proxy.paused.set()
+        await wait_for(events, lambda e: isinstance(e, PeerOnline), within=10)
+    finally:
+        await proxy.stop()
+        await a.stop()
+        await b.stop()
