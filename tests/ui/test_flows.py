@@ -7,6 +7,7 @@ or a node event under a timeout (``until``, ``wait_for``), never a bare sleep.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -331,3 +332,50 @@ async def test_replying_to_a_request_accepts_and_sends_receipts(pair: tuple[Node
         await open_chat_with(pilot, app, bob.me)
         await pilot.press(*"hi bob", "enter")
         assert await bob.wait_for_status(hello.id, MessageStatus.READ, 10)
+
+
+async def test_file_offer_shows_its_name_literally_and_downloads(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    alice, bob = pair
+    await befriend(alice, bob)
+    await alice.set_text_setting("download_dir", str(tmp_path / "downloads"))
+    await alice.transfers.set_auto_accept_max(0)  # every file waits for the person
+    source = tmp_path / "[bold]notes[-].txt"
+    source.write_bytes(b"x" * 300_000)
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await bob.transfers.send_file(alice.me, source)
+        await until(pilot, lambda: "[bold]notes[-].txt" in screen_text(app))
+        await until(pilot, lambda: "press a to download" in items(app)[-1].view.transfer)
+        await pilot.press("up", "a")
+        await until(pilot, lambda: "✓ saved" in items(app)[-1].view.transfer, within=30)
+        assert (tmp_path / "downloads").exists()
+
+
+async def test_group_invitation_join_and_chat(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    await befriend(alice, bob)
+    bob_events = bob.subscribe()
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        room = await bob.groups.create_room("[b]Hikers[/b]")
+        await bob.groups.invite(room, alice.me)
+        await until(pilot, lambda: room in app.chat.invitations)
+        join = next(c for c in app.palette_commands() if c[0].startswith("Join group"))
+        assert join[0] == "Join group [b]Hikers[/b]"
+        join[2]()
+        await until(pilot, lambda: any(e.room_id == room for e in sidebar(app).entries.values()))
+        entry = next(e for e in sidebar(app).entries.values() if e.room_id == room)
+        await app.chat.open_entry(entry)
+        await until(pilot, lambda: "group of 2" in screen_text(app))
+        assert "[b]Hikers[/b]" in screen_text(app)
+        await pilot.press(*"hello hikers", "enter")
+        got = await wait_for(
+            bob_events,
+            lambda e: isinstance(e, MessageAdded) and e.incoming and e.message.kind == "text",
+        )
+        assert isinstance(got, MessageAdded)
+        assert got.message.body == b"hello hikers"

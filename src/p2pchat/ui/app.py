@@ -305,6 +305,23 @@ class ChatApp(App[int]):
             done,
         )
 
+    def action_send_file(self) -> None:
+        """Ask for a file's path and offer it in the open conversation."""
+
+        def done(answer: str | None) -> None:
+            if answer:
+                self.chat.send_file(answer)
+
+        self.push_screen(
+            PromptScreen(
+                "Send a file",
+                "Path of the file to offer (they choose whether to download it).",
+                placeholder="~/Pictures/photo.jpg",
+                ok="Send",
+            ),
+            done,
+        )
+
     # ================================================================ palette
 
     def palette_commands(self) -> list[Command]:
@@ -321,6 +338,7 @@ class ChatApp(App[int]):
                 ("Insert emoji", "Searchable emoji picker (ctrl+e)", chat.action_emoji),
                 ("Reply to the selected message", "ctrl+r", chat.action_reply),
                 ("React to the selected message", "Pick an emoji", self._react_selected),
+                ("Send a file", "Offer a file in this conversation", self.action_send_file),
             ]
         if chat.peer is not None and chat.peer_info is not None:
             name = safe_title(self.ctx.name(chat.peer))
@@ -344,6 +362,11 @@ class ChatApp(App[int]):
                     functools.partial(self._open_entry, entry),
                 )
             )
+        for room, invite in list(chat.invitations.items()):
+            group = safe_title(invite.name)
+            answer = chat.answer_invitation
+            cmds.append((f"Join group {group}", "", functools.partial(answer, room, True)))
+            cmds.append((f"Decline group {group}", "", functools.partial(answer, room, False)))
         for peer_id, state in self.ctx.states.items():
             if state == "blocked":
                 name = safe_title(self.ctx.name(peer_id))

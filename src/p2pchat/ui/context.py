@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from textual.dom import DOMNode
 
-from p2pchat.node import Node
+from p2pchat.node import Message, Node
 
 # Author colours: picked from the peer id, so a person keeps their colour everywhere.
 _COLOURS = ("bright_magenta", "bright_green", "bright_yellow", "orange1", "orchid", "cyan")
@@ -39,6 +39,11 @@ class ChatContext:
     def name(self, peer: bytes) -> str:
         """What to call ``peer`` (untrusted: show it with ``text.literal``)."""
         return "You" if peer == self.me else self.node.peer_name(peer)
+
+    def text(self, message: Message) -> str:
+        """What a message says on screen: its text, or the node's sentence for a file
+        offer or a room change (untrusted: show it with ``text.literal``)."""
+        return self.node.display_text(message)
 
     def colour(self, peer: bytes) -> str:
         """The colour of ``peer``'s name in conversations."""

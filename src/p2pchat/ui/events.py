@@ -2,14 +2,15 @@
 
 The node's stream is read by one worker; each event is posted to the app as a
 :class:`NodeEvent`. Typing indicators can arrive in bursts, so a newer one replaces a
-queued older one for the same person instead of piling up behind it.
+queued older one for the same person instead of piling up behind it; file transfer
+progress (many events a second) does the same per transfer.
 """
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from p2pchat.node import Event, TypingChanged
+from p2pchat.node import Event, TransferProgress, TypingChanged
 
 
 class NodeEvent(Message):
@@ -20,10 +21,12 @@ class NodeEvent(Message):
         self.event = event
 
     def can_replace(self, message: Message) -> bool:
-        """A queued typing event for the same peer and room is stale once this arrives."""
+        """A queued typing or progress event of the same kind and subject is stale now."""
         if not isinstance(message, NodeEvent):
             return False
         new, old = self.event, message.event
+        if isinstance(new, TransferProgress) and isinstance(old, TransferProgress):
+            return new.message_id == old.message_id
         return (
             isinstance(new, TypingChanged)
             and isinstance(old, TypingChanged)

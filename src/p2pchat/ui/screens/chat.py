@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -24,6 +25,7 @@ from textual.widgets import Button, Footer, OptionList, Static
 from p2pchat.node import (
     ContactRequest,
     Event,
+    MemberInfo,
     Message,
     MessageAdded,
     NodeError,
@@ -34,8 +36,11 @@ from p2pchat.node import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RoomChanged,
+    RoomInvitation,
     SecurityWarning,
     StoreError,
+    TransferProgress,
     TypingChanged,
 )
 from p2pchat.ui.context import ChatContext, ctx
@@ -44,7 +49,7 @@ from p2pchat.ui.screens.emoji_picker import EmojiPicker
 from p2pchat.ui.text import links_in, literal, one_line
 from p2pchat.ui.widgets.composer import Composer
 from p2pchat.ui.widgets.header import ConversationHeader
-from p2pchat.ui.widgets.message_item import MessageItem, body_text
+from p2pchat.ui.widgets.message_item import MessageItem
 from p2pchat.ui.widgets.message_list import MessageList
 from p2pchat.ui.widgets.sidebar import Entry, Sidebar, load_entries
 
@@ -77,6 +82,9 @@ class ChatScreen(Screen[None]):
         self.peer: bytes | None = None
         self.peer_info: PeerInfo | None = None
         self.reply_to: Message | None = None
+        self.room_name = ""
+        self.members: list[MemberInfo] = []
+        self.invitations: dict[bytes, RoomInvitation] = {}
         self.typing_peers: dict[bytes, Timer] = {}
         self.warnings: list[str] = []
         self.node_ready = False
@@ -180,7 +188,7 @@ class ChatScreen(Screen[None]):
         async def call() -> None:
             try:
                 await coro
-            except (NodeError, StoreError, ValueError) as exc:
+            except (NodeError, StoreError, ValueError, OSError) as exc:
                 self.notify(str(exc), title="Could not do that", severity="error", markup=False)
                 return
             if done:
@@ -237,6 +245,7 @@ class ChatScreen(Screen[None]):
         self._stop_typing()
         self.room = room
         self.peer = await node.room_peer(room)
+        self.room_name = next((r.name for r in await node.list_rooms() if r.room_id == room), "")
         self.reply_to = None
         self._show_conversation(True)
         await self.refresh_peer()
@@ -265,6 +274,8 @@ class ChatScreen(Screen[None]):
         """Re-read the open conversation's peer and redraw the header and bars."""
         if self.peer is None:
             self.peer_info = None
+            if self.room is not None:
+                self.members = await self.context.node.groups.members(self.room)
         else:
             self.peer_info = await self.context.node.peer_info(self.peer)
         # No read receipts to strangers: only once they are accepted as a contact.
@@ -282,9 +293,13 @@ class ChatScreen(Screen[None]):
         """Redraw the header (presence, typing, verification)."""
         if self.room is None:
             return
-        name = self.context.name(self.peer) if self.peer else "Room"
-        typing = self.peer is not None and self.peer in self.typing_peers
         header = self.query_one(ConversationHeader)
+        if self.peer is None:
+            typing_names = [self.context.name(p) for p in self.typing_peers]
+            header.show_group(self.room_name, self.members, typing_names)
+            return
+        name = self.context.name(self.peer)
+        typing = self.peer in self.typing_peers
         header.show(name, self.peer_info, typing, self.context.now_ms())
 
     def _update_request_bar(self) -> None:
@@ -400,6 +415,12 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, ReceiptChanged):
             if event.room == self.room:
                 messages.set_status(event.message_ids, event.status)
+        elif isinstance(event, TransferProgress):
+            if event.room == self.room:
+                await messages.update_transfer(event)
+            if event.incoming and event.state in ("done", "failed"):
+                what = "received" if event.state == "done" else "could not be received"
+                self.notify(f"{one_line(event.name, 60)} {what}", title="File", markup=False)
         elif isinstance(event, ReactionChanged):
             if event.room == self.room:
                 await messages.refresh_reactions(event.message_id)
@@ -417,6 +438,19 @@ class ChatScreen(Screen[None]):
                     markup=False,
                 )
             self.schedule_sidebar()
+        elif isinstance(event, RoomChanged):
+            if event.room == self.room:
+                await self.refresh_peer()
+            self.schedule_sidebar()
+        elif isinstance(event, RoomInvitation):
+            self.invitations[event.room] = event
+            who = one_line(self.context.name(event.inviter), 40)
+            self.notify(
+                f"{who} invites you to {one_line(event.name, 40)}: ctrl+p → Join",
+                title="Group invitation",
+                markup=False,
+                timeout=15,
+            )
         elif isinstance(event, SecurityWarning):
             self.show_warning(event.text)
         elif isinstance(event, NodeStatus):
@@ -430,7 +464,7 @@ class ChatScreen(Screen[None]):
             return
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
-            notifier(self.context.name(msg.author), body_text(msg))
+            notifier(self.context.name(msg.author), self.context.text(msg))
 
     def _set_typing(self, peer: bytes, typing: bool) -> None:
         self._clear_typing(peer, redraw=False)
@@ -538,7 +572,7 @@ class ChatScreen(Screen[None]):
         text = Text("↩ Replying to ", "grey70")
         text.append_text(literal(self.context.name(message.author), "bold", multiline=False))
         text.append(": ")
-        text.append_text(literal(one_line(body_text(message), 60), "italic"))
+        text.append_text(literal(one_line(self.context.text(message), 60), "italic"))
         text.append("   escape cancels", "grey50")
         bar.update(text)
         bar.display = True
@@ -580,11 +614,15 @@ class ChatScreen(Screen[None]):
 
             self.app.push_screen(EmojiPicker("React", quick=True), chosen)
         elif event.action == "open_link":
-            links = links_in(body_text(message))
+            links = links_in(self.context.text(message))
             if links:
                 self.app.open_url(links[0])
             else:
                 self.notify("No link in this message", timeout=2)
+        elif event.action == "download" and message.kind == "file":
+            self.run_node(self.context.node.transfers.accept(message.id), "Downloading…")
+        elif event.action == "cancel_transfer" and message.kind == "file":
+            self.run_node(self.context.node.transfers.cancel(message.id))
         elif event.action in ("up", "down"):
             self._move_selection(event.item, -1 if event.action == "up" else 1)
         elif event.action == "back":
@@ -598,6 +636,22 @@ class ChatScreen(Screen[None]):
             items[index].scroll_visible(animate=False)
         elif step > 0:
             self.query_one(Composer).focus()
+
+    def answer_invitation(self, room: bytes, join: bool) -> None:
+        """Join or decline a group we were invited to."""
+        self.invitations.pop(room, None)
+        groups = self.context.node.groups
+        if join:
+            self.run_node(groups.join(room), "Joined")
+        else:
+            self.run_node(groups.decline(room), "Declined")
+        self.schedule_sidebar()
+
+    def send_file(self, path_text: str) -> None:
+        """Offer the file at ``path_text`` in the open conversation."""
+        if self.room is not None:
+            path = Path(path_text).expanduser()
+            self.run_node(self.context.node.transfers.send_file_to_room(self.room, path))
 
     def action_verify(self) -> None:
         """Open the verification screen for the open conversation's peer."""

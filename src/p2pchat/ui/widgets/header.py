@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from p2pchat.node import PeerInfo
+from p2pchat.node import MemberInfo, PeerInfo
 from p2pchat.ui.format import last_seen
 from p2pchat.ui.text import literal
 
@@ -33,9 +33,31 @@ def header_text(name: str, info: PeerInfo | None, typing: bool, now_ms: int) -> 
     return line
 
 
+def group_text(name: str, members: list[MemberInfo], typing: list[str]) -> Text:
+    """Two lines: the group's name; members (online first) or who is typing."""
+    line = literal(name or "Group", "bold", multiline=False)
+    joined = [m for m in members if m.state == "joined"]
+    line.append(f"  · group of {len(joined)}", "grey62")
+    line.append("\n")
+    if typing:
+        line.append_text(literal(", ".join(typing), "italic bright_green", multiline=False))
+        line.append(" typing…", "italic bright_green")
+        return line
+    online = sum(1 for m in joined if m.online)
+    line.append(f"{online} online", "bright_green" if online else "grey62")
+    names = ", ".join(m.name for m in sorted(joined, key=lambda m: not m.online))
+    line.append("  ")
+    line.append_text(literal(names, "grey62", multiline=False))
+    return line
+
+
 class ConversationHeader(Static):
     """Name, presence and verification of the open conversation."""
 
     def show(self, name: str, info: PeerInfo | None, typing: bool, now_ms: int) -> None:
         """Redraw for the given state."""
         self.update(header_text(name, info, typing, now_ms))
+
+    def show_group(self, name: str, members: list[MemberInfo], typing: list[str]) -> None:
+        """Redraw for a group room: its name, who is in it, who types."""
+        self.update(group_text(name, members, typing))

@@ -35,12 +35,14 @@ class ItemView:
     quote: tuple[str, str] | None = None  # (author name, one-line text)
     reactions: list[ReactionInfo] = field(default_factory=list)
     me: bytes = b""
+    text: str = ""  # what the node says to show (text, or a file/room-change sentence)
+    transfer: str = ""  # a file's state: "⬇ 42 % · 1.2 MiB/s", "saved to …"
 
 
 def body_text(message: Message) -> str:
-    """A message's text as stored (files and unknown kinds get a short description)."""
+    """A text message's text; a short stand-in for other kinds (see ``Node.display_text``)."""
     if message.kind == "file":
-        return "📎 a file (file transfer is not available in this version)"
+        return "📎 a file"
     return message.body.decode("utf-8", errors="replace")
 
 
@@ -52,6 +54,8 @@ class MessageItem(Widget, can_focus=True):
         Binding("e,plus", "react", "React"),
         Binding("c", "copy", "Copy", show=False),
         Binding("o", "open_link", "Open link", show=False),
+        Binding("a", "download", "Download", show=False),
+        Binding("x", "cancel_transfer", "Cancel transfer", show=False),
         Binding("up", "move('up')", "Previous", show=False),
         Binding("down", "move('down')", "Next", show=False),
         Binding("escape", "move('back')", "Back to composer", show=False),
@@ -89,6 +93,13 @@ class MessageItem(Widget, can_focus=True):
             self._invalidate()
             self.refresh(layout=False)
 
+    def set_transfer(self, line: str) -> None:
+        """Show a file transfer's new state."""
+        if line != self.view.transfer:
+            self.view.transfer = line
+            self._invalidate()
+            self.refresh(layout=True)
+
     def set_reactions(self, reactions: list[ReactionInfo]) -> None:
         """Show a new set of reactions."""
         self.view.reactions = reactions
@@ -109,8 +120,9 @@ class MessageItem(Widget, can_focus=True):
             return self._cache[1]
         view = self.view
         msg = view.message
+        text = view.text or body_text(msg)
         if msg.kind == "system":
-            laid = literal(body_text(msg), "italic grey62")
+            laid = literal(text, "italic grey62")
             self._cache = (width, laid)
             return laid
         left = Text(end="")
@@ -124,7 +136,10 @@ class MessageItem(Widget, can_focus=True):
             left.append(": ", "grey50")
             left.append_text(literal(what, "italic grey62", multiline=False))
             left.append("\n")
-        left.append_text(with_links(literal(body_text(msg))))
+        left.append_text(with_links(literal(text)))
+        if view.transfer:
+            left.append("\n")
+            left.append_text(literal(view.transfer, "grey70", multiline=False))
         if view.reactions:
             left.append("\n")
             left.append_text(self._reactions_text())
@@ -177,9 +192,17 @@ class MessageItem(Widget, can_focus=True):
         """Select the previous/next message, or go back to the composer."""
         self.post_message(self.Action(self, where))
 
+    def action_download(self) -> None:
+        """Download the file this message offers."""
+        self.post_message(self.Action(self, "download"))
+
+    def action_cancel_transfer(self) -> None:
+        """Stop this file transfer (or decline the offer)."""
+        self.post_message(self.Action(self, "cancel_transfer"))
+
     def action_copy(self) -> None:
         """Copy the message text to the clipboard."""
-        self.app.copy_to_clipboard(body_text(self.message))
+        self.app.copy_to_clipboard(self.view.text or body_text(self.message))
         self.app.notify("Message copied", timeout=2)
 
     def action_open_link(self) -> None:

@@ -18,11 +18,11 @@ from textual.message import Message as TextualMessage
 from textual.widget import Widget
 from textual.widgets import Static
 
-from p2pchat.node import Message, MessageStatus, ReactionInfo
+from p2pchat.node import Message, MessageStatus, ReactionInfo, TransferProgress
 from p2pchat.ui.context import ChatContext, ctx
-from p2pchat.ui.format import GROUP_GAP_MS, day_label, local
+from p2pchat.ui.format import GROUP_GAP_MS, day_label, local, transfer_line
 from p2pchat.ui.text import one_line
-from p2pchat.ui.widgets.message_item import ItemView, MessageItem, body_text
+from p2pchat.ui.widgets.message_item import ItemView, MessageItem
 
 PAGE = 60
 # Scrolling this close to the top fetches the previous page.
@@ -88,9 +88,30 @@ class MessageList(VerticalScroll):
             else:
                 quotes[m.reply_to] = (
                     self.context.name(original.author),
-                    one_line(body_text(original), 80),
+                    one_line(self.context.text(original), 80),
                 )
         return quotes
+
+    async def _transfers(self, messages: Sequence[Message]) -> dict[bytes, str]:
+        """The transfer line of each file message among ``messages``."""
+        lines: dict[bytes, str] = {}
+        for m in messages:
+            if m.kind == "file":
+                info = await self.context.node.transfers.get(m.id)
+                if info is not None:
+                    lines[m.id] = transfer_line(info, info.path)
+        return lines
+
+    async def update_transfer(self, event: TransferProgress) -> None:
+        """A file transfer of this room moved on (a finished one shows where it went)."""
+        item = self.items.get(event.message_id)
+        if item is None:
+            return
+        path = None
+        if event.state == "done" and event.incoming:
+            info = await self.context.node.transfers.get(event.message_id)
+            path = info.path if info is not None else None
+        item.set_transfer(transfer_line(event, path))
 
     def _views(
         self,
@@ -99,6 +120,8 @@ class MessageList(VerticalScroll):
         reactions: dict[bytes, list[ReactionInfo]],
         previous: Message | None,
         unread_from: bytes | None,
+        *,
+        transfers: dict[bytes, str] | None = None,
     ) -> list[Widget]:
         """Widgets for ``messages`` (day separators, grouping, unread marker)."""
         context = self.context
@@ -130,6 +153,8 @@ class MessageList(VerticalScroll):
                 quote=quotes.get(m.reply_to) if m.reply_to else None,
                 reactions=reactions.get(m.id, []),
                 me=context.me,
+                text=context.text(m),
+                transfer=(transfers or {}).get(m.id, ""),
             )
             item = MessageItem(view)
             self.items[m.id] = item
@@ -168,7 +193,8 @@ class MessageList(VerticalScroll):
         )
         reactions = await node.reactions([m.id for m in messages])
         quotes = await self._quotes(messages)
-        widgets = self._views(messages, quotes, reactions, None, unread_from)
+        transfers = await self._transfers(messages)
+        widgets = self._views(messages, quotes, reactions, None, unread_from, transfers=transfers)
         await self.mount_all(widgets)
         self.anchor()
         marker = next((w for w in widgets if isinstance(w, UnreadMarker)), None)
@@ -207,7 +233,8 @@ class MessageList(VerticalScroll):
                 return
             reactions = await node.reactions([m.id for m in older])
             quotes = await self._quotes(older)
-            widgets = self._views(older, quotes, reactions, None, None)
+            transfers = await self._transfers(older)
+            widgets = self._views(older, quotes, reactions, None, None, transfers=transfers)
             first = self.children[0] if self.children else None
             if isinstance(first, DaySeparator) and first.day == local(older[-1].sent_at).date():
                 await first.remove()
@@ -235,7 +262,8 @@ class MessageList(VerticalScroll):
             (w.message for w in reversed(self.children) if isinstance(w, MessageItem)), None
         )
         quotes = await self._quotes([message])
-        widgets = self._views([message], quotes, {}, last, None)
+        transfers = await self._transfers([message])
+        widgets = self._views([message], quotes, {}, last, None, transfers=transfers)
         await self.mount_all(widgets)
         if message.author == self.context.me:
             self.anchor()  # your own message: always show it

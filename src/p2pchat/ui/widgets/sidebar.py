@@ -16,7 +16,6 @@ from textual.widgets.option_list import Option
 
 from p2pchat.node import Node, PeerInfo, RoomInfo
 from p2pchat.ui.text import literal, one_line
-from p2pchat.ui.widgets.message_item import body_text
 
 UNREAD_CAP = 999
 
@@ -59,7 +58,7 @@ async def load_entries(node: Node) -> Sections:
         preview = ""
         if last is not None:
             who = "You: " if last.author == node.me else ""
-            preview = who + one_line(body_text(last), 60)
+            preview = who + one_line(node.display_text(last), 60)
         entry = Entry(
             key="room:" + room.room_id.hex(),
             name=room.name,
