@@ -101,3 +101,19 @@ def test_settings(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) ->
         _freeze(pilot.app)  # type: ignore[arg-type]
 
     assert snap_compare(scene_app("alice"), run_before=run)
+
+
+def test_verification_with_qr_code(
+    snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tall terminal has room for the safety number's QR code too."""
+    record_conversation(monkeypatch)
+    open_bob = _open("Bob")
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await open_bob(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        _freeze(pilot.app)  # type: ignore[arg-type]
+
+    assert snap_compare(scene_app("alice"), run_before=run, terminal_size=(90, 40))

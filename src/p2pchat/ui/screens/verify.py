@@ -1,8 +1,8 @@
 """Compare safety numbers with a contact and mark them verified.
 
 The 60-digit number is derived from both ids; if both people see the same digits (read
-aloud, or side by side), nobody sits in the middle. No QR code: drawing one needs a QR
-encoder, which is not among the project's dependencies.
+aloud, or side by side), nobody sits in the middle. The number is also drawn as a QR
+code (``ui.qr``) when the terminal is tall enough to show it whole.
 """
 
 from __future__ import annotations
@@ -14,10 +14,19 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from p2pchat.ui.qr import encode, render
 from p2pchat.ui.text import literal
 
 GROUP = 5
 PER_ROW = 4
+# The dialog with a QR code (15 rows of half blocks) needs about this many rows.
+QR_MIN_HEIGHT = 36
+
+
+def qr_text(number: str) -> Text:
+    """The safety number's digits as a QR code, dark on light."""
+    lines = render(encode("".join(number.split())))
+    return Text("\n".join(lines), style="black on white", end="")
 
 
 def safety_rows(number: str) -> list[str]:
@@ -70,7 +79,12 @@ class VerifyScreen(ModalScreen[bool | None]):
                 ),
                 classes="dialog-text",
             )
-            yield Static(digits, id="safety-number")
+            if self.app.size.height >= QR_MIN_HEIGHT:
+                with Horizontal(id="safety-row"):
+                    yield Static(digits, id="safety-number")
+                    yield Static(qr_text(self.number), id="safety-qr")
+            else:
+                yield Static(digits, id="safety-number")
             yield Static(ids, id="ids")
             with Horizontal(classes="buttons"):
                 if self.verified:
