@@ -496,8 +496,7 @@ class GroupService:
                 continue
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
         if rows:
-            inserted = store.add_messages(rows)
-            fresh = store.get_messages([r.id for r, new in zip(rows, inserted, strict=True) if new])
+            fresh = [m for m in store.insert_messages(rows) if m is not None]
             for msg in fresh:
                 if msg.kind == "reaction":
                     apply_reaction(store, msg)

@@ -713,13 +713,12 @@ class Node:
             )
             status = MessageStatus.SENT if online else MessageStatus.QUEUED
             row = envelope_to_row(env, now, status)
-            store.add_messages([row])
+            (message,) = store.insert_messages([row])
+            assert message is not None  # a fresh random id is never a duplicate
             if kind == KIND_REACTION:
                 apply_reaction(store, row)
             frame = encode_frame(MessageFrame(env=env))
             store.enqueue_many([(p, frame, env.id) for p in recipients], created_at=now)
-            message = store.get_message(env.id)
-            assert message is not None
         except BaseException:
             # The write is rolled back: forget cached positions so no gap is left.
             self._seq_cache.pop(room, None)
@@ -1258,18 +1257,16 @@ class Node:
         def work(store: Store) -> tuple[list[Message], list[bytes]]:
             promoted = []
             for peer in {i.peer for i in accepted}:
-                existing = store.get_peer(peer)
-                if existing is None or existing.state == "unknown":
-                    self._remember(store, peer, "request")
-                    promoted.append(peer)
+                if self._states.get(peer) != "contact":  # contacts skip a query
+                    existing = store.get_peer(peer)
+                    if existing is None or existing.state == "unknown":
+                        self._remember(store, peer, "request")
+                        promoted.append(peer)
                 self._ensure_direct(store, direct_room_id(self.me, peer), peer, now)
             rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
-            inserted = store.add_messages(rows)
-            new_ids = [r.id for r, new in zip(rows, inserted, strict=True) if new]
-            messages = sorted(store.get_messages(new_ids), key=lambda m: m.rowid)
+            messages = [m for m in store.insert_messages(rows) if m is not None]
             for m in messages:
                 self._lamport = max(self._lamport, m.lamport)
-            for m in messages:
                 if m.kind == KIND_REACTION:
                     apply_reaction(store, m)
             return messages, promoted

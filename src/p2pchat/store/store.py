@@ -127,6 +127,25 @@ def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _stored(rowid: int, r: NewMessage) -> Message:
+    """The Message a just-inserted NewMessage became."""
+    return Message(
+        rowid=rowid,
+        id=r.id,
+        room=r.room,
+        author=r.author,
+        seq=r.seq,
+        lamport=r.lamport,
+        sent_at=r.sent_at,
+        received_at=r.received_at,
+        kind=r.kind,
+        body=r.body,
+        reply_to=r.reply_to,
+        sig=r.sig,
+        status=int(r.status),
+    )
+
+
 def _message(row: Sequence[Any]) -> Message:
     return Message(*row)
 
@@ -161,6 +180,8 @@ class Store:
         # Both are dropped on any rollback, so they never disagree with the file.
         self._heads: dict[tuple[bytes, bytes], int] = {}
         self._no_gap: set[tuple[bytes, bytes]] = set()
+        # Rooms known to exist (rooms are never deleted), dropped on rollback too.
+        self._rooms_seen: set[bytes] = set()
 
     # ----------------------------------------------------------------- opening
 
@@ -278,8 +299,7 @@ class Store:
                 yield
             except BaseException:
                 self._depth -= 1
-                self._heads.clear()
-                self._no_gap.clear()
+                self._forget_caches()
                 if self._depth == 0:
                     db.execute("ROLLBACK")
                 else:
@@ -293,13 +313,18 @@ class Store:
                 except BaseException:
                     # A failed COMMIT (disk full, I/O error) may leave the transaction
                     # open; end it so the next call does not run inside a dead one.
-                    self._heads.clear()
-                    self._no_gap.clear()
+                    self._forget_caches()
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
             else:
                 db.execute(f"RELEASE sp{self._depth}")
+
+    def _forget_caches(self) -> None:
+        """A rollback may undo anything the caches learned: start over."""
+        self._heads.clear()
+        self._no_gap.clear()
+        self._rooms_seen.clear()
 
     @contextlib.contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -659,15 +684,25 @@ class Store:
         False, first one wins. Duplicates never raise; an unknown room raises
         UnknownRoomError and nothing of the batch is stored.
         """
+        return [m is not None for m in self.insert_messages(rows)]
+
+    def insert_messages(self, rows: Sequence[NewMessage]) -> list[Message | None]:
+        """Like :meth:`add_messages`, but returns each new row as stored (None: duplicate).
+
+        Saves callers a second query to learn the rows' arrival order (``rowid``).
+        """
         if not rows:
             return []
-        result: list[bool] = []
+        result: list[Message | None] = []
         touched: dict[tuple[bytes, bytes], list[int]] = {}
         with self._atomic():
             db = self._db
             for room_id in {r.room for r in rows}:
+                if room_id in self._rooms_seen:
+                    continue
                 if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
                     raise UnknownRoomError(room_id)
+                self._rooms_seen.add(room_id)
             for r in rows:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO messages (id, room, author, seq, lamport, sent_at,"
@@ -688,10 +723,12 @@ class Store:
                         int(r.status),
                     ),
                 )
-                inserted = cur.rowcount > 0
-                result.append(inserted)
-                if inserted:
+                if cur.rowcount > 0:
+                    assert cur.lastrowid is not None
+                    result.append(_stored(cur.lastrowid, r))
                     touched.setdefault((r.room, r.author), []).append(r.seq)
+                else:
+                    result.append(None)
             for (room_id, author), seqs in touched.items():
                 self._advance_head(room_id, author, seqs)
         return result
