@@ -91,7 +91,9 @@ def test_send_list_get_from_the_cli(
     src = tmp_path / "holiday photos.tar"
     digest = write_random(src, 3 * 1024 * 1024 + 3)
 
-    sent = send_file(p2pchat_home, "alice", "bob", src, 0.0)
+    sent = cli(
+        "--profile", "alice", "send", "bob", "--file", str(src), "--wait", "0", home=p2pchat_home
+    )
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "offered holiday photos.tar" in sent.stdout
 

@@ -136,7 +136,7 @@ async def _follow(
 
 
 def cmd_send_file(args: argparse.Namespace) -> int:
-    """``p2pchat send PEER --file PATH``: offer a file, show progress while it is pulled.
+    """``p2pchat send PEER --file PATH`` (or ``--room ROOM --file PATH``): offer a file.
 
     Waits until the peer has the whole file when they accept it at once (contacts,
     within their size limit); otherwise reports that it is offered and returns.
@@ -157,9 +157,9 @@ def cmd_send_file(args: argparse.Namespace) -> int:
 
     async def go() -> tuple[dict[str, Any], bool]:
         async with open_session(args, network=True) as session:
-            offer: dict[str, Any] = await call(
-                session, "send_file", {"peer": args.peer, "path": str(path)}
-            )
+            room = getattr(args, "room", None)
+            target = {"room": room} if room else {"peer": args.peer}
+            offer: dict[str, Any] = await call(session, "send_file", {**target, "path": str(path)})
             try:
                 final = await _follow(session, offer["id"], bar, start_wait=start_wait)
             finally:
@@ -176,7 +176,7 @@ def cmd_send_file(args: argparse.Namespace) -> int:
         print_json(t)
         return 0 if t["state"] != "failed" else 1
     name = safe_text(t["name"], keep_newlines=False)
-    peer = safe_text(t["peer_name"], keep_newlines=False)
+    peer = safe_text(getattr(args, "room", None) or t["peer_name"], keep_newlines=False)
     if t["state"] == "done":
         print(f"sent {name} ({human_size(t['size'])}) to {peer}")
     elif t["state"] == "cancelled":

@@ -9,6 +9,7 @@ the caller's). This module never reads or writes files itself: the node does.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -55,6 +56,27 @@ def transfer_json(api: NodeApi, info: TransferInfo) -> dict[str, Any]:
     }
 
 
+async def _file_settings(api: NodeApi, params: dict[str, Any]) -> dict[str, Any]:
+    """Read or change ``auto_accept_max`` (bytes) and ``download_dir`` ('' = default)."""
+    from p2pchat.control.api import ApiError
+
+    transfers = api.node.transfers
+    if "auto_accept_max" in params:
+        value = params["auto_accept_max"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ApiError("'auto_accept_max' must be a number of bytes (0 or more)")
+        await transfers.set_auto_accept_max(value)
+    if "download_dir" in params:
+        folder = params["download_dir"]
+        if not isinstance(folder, str) or (folder and not Path(folder).is_absolute()):
+            raise ApiError("'download_dir' must be an absolute path, or '' for the default")
+        await api.node.set_text_setting(SETTING_DOWNLOAD_DIR, folder)
+    return {
+        "auto_accept_max": transfers.auto_accept_max,
+        "download_dir": str(transfers.download_dir()),
+    }
+
+
 def file_methods(api: NodeApi) -> dict[str, Handler]:
     """The file-transfer methods to add to ``api``."""
     from p2pchat.control.api import ApiError, _number, _str
@@ -72,16 +94,22 @@ def file_methods(api: NodeApi) -> dict[str, Handler]:
         return info
 
     async def send_file(params: dict[str, Any]) -> dict[str, Any]:
-        """Offer a file to a peer: ``peer``, ``path`` (absolute)."""
-        peer = await api.node.resolve_peer(_str(params, "peer", max_len=200))
+        """Offer a file (``path``, absolute) to a ``peer`` or in a group ``room``."""
         path = Path(_str(params, "path", max_len=4096))
         if not path.is_absolute():
             raise ApiError("'path' must be absolute (the node runs in another directory)")
-        message = await transfers.send_file(peer, path)
+        if params.get("room") is not None:
+            room = await api.node.resolve_room(_str(params, "room", max_len=200))
+            message = await transfers.send_file_to_room(room, path)
+            online = None
+        else:
+            peer = await api.node.resolve_peer(_str(params, "peer", max_len=200))
+            message = await transfers.send_file(peer, path)
+            online = api.node.links.is_online(peer)
         info = await transfers.get(message.id)
         if info is None:
             raise ApiError("the offer was sent but its transfer was not recorded")
-        return {"peer_online": api.node.links.is_online(peer), **transfer_json(api, info)}
+        return {"peer_online": online, **transfer_json(api, info)}
 
     async def files(params: dict[str, Any]) -> Any:
         """Transfers, newest first (``limit``), or one (``id``)."""
@@ -111,28 +139,11 @@ def file_methods(api: NodeApi) -> dict[str, Handler]:
         await transfers.decline(info.message_id)
         return transfer_json(api, await transfers.get(info.message_id) or info)
 
-    async def file_settings(params: dict[str, Any]) -> dict[str, Any]:
-        """Read or change ``auto_accept_max`` (bytes) and ``download_dir`` ('' = default)."""
-        if "auto_accept_max" in params:
-            value = params["auto_accept_max"]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ApiError("'auto_accept_max' must be a number of bytes (0 or more)")
-            await transfers.set_auto_accept_max(value)
-        if "download_dir" in params:
-            folder = params["download_dir"]
-            if not isinstance(folder, str) or (folder and not Path(folder).is_absolute()):
-                raise ApiError("'download_dir' must be an absolute path, or '' for the default")
-            await api.node.set_text_setting(SETTING_DOWNLOAD_DIR, folder)
-        return {
-            "auto_accept_max": transfers.auto_accept_max,
-            "download_dir": str(transfers.download_dir()),
-        }
-
     return {
         "send_file": send_file,
         "files": files,
         "get": get,
         "cancel": cancel,
         "decline": decline,
-        "file_settings": file_settings,
+        "file_settings": functools.partial(_file_settings, api),
     }
