@@ -511,3 +511,38 @@ async def test_file_changed_after_the_offer_is_not_served(
     assert info.state == "failed"
     assert "moved or changed" in info.detail
     assert listing(tmp_path / "downloads") == []
+
+
+async def test_another_member_serves_when_the_author_is_gone(tmp_path: Path) -> None:
+    """Content-addressed: a member who holds the verified file serves it to the others."""
+    from p2pchat.node.service import SETTING_DOWNLOAD_DIR
+    from tests.node.groups_helpers import form_room, mesh, start_nodes
+
+    nodes = await start_nodes(["ann", "ben", "cid"])
+    ann, ben, cid = nodes
+    try:
+        await mesh(nodes)
+        room = await form_room(ann, [ben, cid])
+        for node in (ben, cid):
+            await node.set_text_setting(SETTING_DOWNLOAD_DIR, str(tmp_path / node.profile.name))
+        await cid.transfers.set_auto_accept_max(0)  # cid decides later
+        src = tmp_path / "minutes.txt"
+        digest = write_random(src, 300_000)
+        ben_events, cid_events = ben.subscribe(), cid.subscribe()
+        msg = await ann.transfers.send_file_to_room(room, src)
+        assert (await wait_final(ben, ben_events, msg.id, within=30)).state == "done"
+        async with asyncio.timeout(15):
+            while await cid.transfers.get(msg.id) is None:
+                await cid_events.get()
+        await ann.stop()  # the author leaves for good
+        await cid.transfers.accept(msg.id)
+        info = await wait_final(cid, cid_events, msg.id, within=30)
+        assert info.state == "done", info
+        assert info.path is not None
+        assert sha256_file(Path(info.path)) == digest
+    finally:
+        for node in nodes:
+            if node is not ann:
+                await node.stop()
+        if ann._started:
+            await ann.stop()

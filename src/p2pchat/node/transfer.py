@@ -789,7 +789,7 @@ class TransferService:
         while sink.offset < row.size:
             before = sink.offset
             try:
-                await self._pull_once(row, sink)
+                await self._pull_round(row, sink)
             except _RefusedError as exc:
                 reason = str(exc)
                 cancelled = reason.startswith("cancelled")
@@ -836,6 +836,32 @@ class TransferService:
             await self._set_state(row, "failed", detail=f"cannot save into {folder}: {exc}")
             return
         await self._set_state(row, "done", path=str(final), done=row.size)
+
+    async def _pull_round(self, row: TransferRow, sink: _Sink) -> None:
+        """Try the author, then other members online (any holder of the whole file may
+        serve it). Raises _RefusedError if the author refuses for good, _RetryError if no
+        source finished the file this round."""
+        sources = [row.peer]
+        members = await self.node._read(lambda s: s.members(row.room))
+        sources += [
+            m.peer
+            for m in members
+            if m.state == "joined"
+            and m.peer not in (row.peer, self.node.me)
+            and self.node.links.is_online(m.peer)
+        ]
+        last: Exception = _RetryError(f"{self.node.peer_name(row.peer)} is offline")
+        for source in sources:
+            try:
+                await self._pull_once(row, sink, source)
+                return
+            except _RefusedError as exc:
+                if source == row.peer:
+                    raise
+                last = _RetryError(f"{self.node.peer_name(source)} cannot serve it: {exc}")
+            except _RetryError as exc:
+                last = exc if source == row.peer or len(sources) == 1 else last
+        raise last if isinstance(last, _RetryError) else _RetryError(str(last))
 
     async def _wait_for_source(self, peer: bytes, delay: float) -> None:
         """Sleep ``delay`` seconds, or less if the peer comes online meanwhile."""
@@ -884,9 +910,9 @@ class TransferService:
                 last = str(exc)
         raise _RetryError(f"cannot reach {self.node.peer_name(peer)}: {last}")
 
-    async def _pull_once(self, row: TransferRow, sink: _Sink) -> None:
-        """One connection's worth of pulling; raises _RetryError when it breaks."""
-        conn = await self._dial(row.peer)
+    async def _pull_once(self, row: TransferRow, sink: _Sink, source: bytes) -> None:
+        """One connection's worth of pulling from ``source``; _RetryError when it breaks."""
+        conn = await self._dial(source)
         if sink.state != "active":
             await self._set_state(row, "active", done=sink.offset)
             sink.state = "active"
