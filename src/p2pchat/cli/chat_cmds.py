@@ -94,9 +94,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     """Send one message and report how far it got."""
     if args.file:
-        if args.room:
-            raise CliError("--file goes to a person: p2pchat send PEER --file PATH")
-        if not args.peer:
+        if not args.peer and not args.room:
             raise CliError("say whom to send the file to: p2pchat send PEER --file PATH")
         from p2pchat.cli.file_cmds import cmd_send_file
 

@@ -79,6 +79,7 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--peer",
+        dest="peer_addresses",
         type=_host_port,
         action="append",
         default=[],
@@ -103,7 +104,7 @@ def node_config_from_args(args: argparse.Namespace) -> NodeConfig:
     """The NodeConfig the node options on the command line ask for."""
     return NodeConfig(
         port=getattr(args, "port", 0),
-        peers=tuple(getattr(args, "peer", []) or ()),
+        peers=tuple(getattr(args, "peer_addresses", []) or ()),
         announce=not getattr(args, "no_announce", False),
         interfaces=tuple(getattr(args, "interface", []) or ()),
     )
