@@ -379,3 +379,35 @@ async def test_group_invitation_join_and_chat(pair: tuple[Node, Node]) -> None:
         )
         assert isinstance(got, MessageAdded)
         assert got.message.body == b"hello hikers"
+
+
+async def test_long_history_opens_at_the_end_and_pages_back(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    await befriend(alice, bob)
+    events = alice.subscribe()
+    total = 150
+    for i in range(total):
+        await bob.send_text(alice.me, f"message {i}")
+    await wait_for(
+        events, lambda e: isinstance(e, MessageAdded) and e.message.body == b"message 149"
+    )
+    await alice.mark_read(alice.direct_room(bob.me))  # read before: no unread marker
+    app = app_for(alice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        listing = app.chat.query_one(MessageList)
+        assert len(items(app)) == 60  # only the latest page
+        assert "message 149" in screen_text(app)
+        listing.release_anchor()
+        listing.scroll_home(animate=False, immediate=True)
+        await until(pilot, lambda: len(items(app)) == 120)
+        await pilot.pause()  # let the view settle where it was
+        # The view stays on what was shown, not on the newly loaded top.
+        assert "message 90" in screen_text(app)
+        listing.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        await until(pilot, lambda: len(items(app)) == total)
+        listing.scroll_home(animate=False, immediate=True)
+        await until(pilot, lambda: not listing.has_more)
+        bodies = [i.message.body for i in items(app)]
+        assert bodies == [f"message {i}".encode() for i in range(total)]

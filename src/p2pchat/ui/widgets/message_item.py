@@ -93,6 +93,14 @@ class MessageItem(Widget, can_focus=True):
             self._invalidate()
             self.refresh(layout=False)
 
+    def set_grouped(self) -> None:
+        """Drop the name line: an older message by the same author now sits above."""
+        if self.view.show_header:
+            self.view.show_header = False
+            self.add_class("grouped")
+            self._invalidate()
+            self.refresh(layout=True)
+
     def set_transfer(self, line: str) -> None:
         """Show a file transfer's new state."""
         if line != self.view.transfer:

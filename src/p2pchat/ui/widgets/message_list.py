@@ -29,6 +29,19 @@ PAGE = 60
 NEAR_TOP = 2
 
 
+def can_group(previous: Message | None, message: Message) -> bool:
+    """Whether ``message`` continues ``previous``'s run (no name line of its own)."""
+    return (
+        previous is not None
+        and previous.author == message.author
+        and previous.kind != "system"
+        and message.kind != "system"
+        and message.reply_to is None
+        and local(previous.sent_at).date() == local(message.sent_at).date()
+        and 0 <= message.sent_at - previous.sent_at < GROUP_GAP_MS
+    )
+
+
 class DaySeparator(Static):
     """``── Today ──`` between messages of different days."""
 
@@ -64,6 +77,7 @@ class MessageList(VerticalScroll):
         self.loading = False
         self.can_mark_read = True
         self.loaded = False
+        self._pending: list[Message] = []
         self._seen_sent: set[bytes] = set()
 
     @property
@@ -128,6 +142,8 @@ class MessageList(VerticalScroll):
         today = local(context.now_ms()).date()
         widgets: list[Widget] = []
         for m in messages:
+            if m.id in self.items:
+                continue  # already shown (it arrived while this page loaded)
             day = local(m.sent_at).date()
             new_day = previous is None or local(previous.sent_at).date() != day
             if new_day:
@@ -135,15 +151,7 @@ class MessageList(VerticalScroll):
             marker = m.id == unread_from
             if marker:
                 widgets.append(UnreadMarker())
-            grouped = (
-                previous is not None
-                and not new_day
-                and not marker
-                and previous.author == m.author
-                and previous.kind != "system"
-                and m.reply_to is None
-                and 0 <= m.sent_at - previous.sent_at < GROUP_GAP_MS
-            )
+            grouped = not new_day and not marker and can_group(previous, m)
             view = ItemView(
                 message=m,
                 author=context.name(m.author),
@@ -168,6 +176,7 @@ class MessageList(VerticalScroll):
         """Show the latest page of ``room`` (or nothing), with the unread marker."""
         self.room = room
         self.loaded = False
+        self._pending = []
         self.items = {}
         self._seen_sent = set()
         self.oldest = None
@@ -180,7 +189,9 @@ class MessageList(VerticalScroll):
         if self.room != room:  # another room was opened meanwhile
             return
         self.oldest = messages[0] if messages else None
-        self.has_more = len(messages) >= PAGE
+        # The node drops reactions from a page, so a short page does not prove the start
+        # of the room was reached: only an empty older page does.
+        self.has_more = bool(messages)
         unread_from = next(
             (
                 m.id
@@ -201,7 +212,17 @@ class MessageList(VerticalScroll):
         if marker is not None:
             self.call_after_refresh(self._show_marker, marker)
         self.call_after_refresh(self.report_seen)
+        self.call_after_refresh(self._fill_viewport)
         self.loaded = True
+        # Messages that arrived while the page was loading go below it, once each.
+        pending, self._pending = self._pending, []
+        for message in pending:
+            await self.add_message(message)
+
+    def _fill_viewport(self) -> None:
+        """A page shorter than the view cannot be scrolled up: fetch older ones now."""
+        if self.has_more and not self.loading and self.max_scroll_y == 0:
+            self.load_older()
 
     def _show_marker(self, marker: Widget) -> None:
         if marker.virtual_region.y < self.max_scroll_y:
@@ -228,7 +249,9 @@ class MessageList(VerticalScroll):
         try:
             node = self.context.node
             older = await node.older_messages(room, oldest, PAGE)
-            if self.room != room or not older:
+            if self.room != room:
+                return
+            if not older:
                 self.has_more = False
                 return
             reactions = await node.reactions([m.id for m in older])
@@ -238,17 +261,20 @@ class MessageList(VerticalScroll):
             first = self.children[0] if self.children else None
             if isinstance(first, DaySeparator) and first.day == local(older[-1].sent_at).date():
                 await first.remove()
+            old_first = next((w for w in self.children if isinstance(w, MessageItem)), None)
+            if old_first is not None and can_group(older[-1], old_first.message):
+                old_first.set_grouped()
             height_before = self.virtual_size.height
             y_before = self.scroll_y
             await self.mount_all(widgets, before=0)
             self.oldest = older[0]
-            self.has_more = len(older) >= PAGE
 
             def keep_place() -> None:
                 grown = self.virtual_size.height - height_before
                 self.scroll_to(y=y_before + grown, animate=False, immediate=True)
 
             self.call_after_refresh(keep_place)
+            self.call_after_refresh(self._fill_viewport)
         finally:
             self.loading = False
 
@@ -257,6 +283,9 @@ class MessageList(VerticalScroll):
     async def add_message(self, message: Message) -> None:
         """Append a new message of this room (ignored if already shown)."""
         if message.room != self.room or message.id in self.items:
+            return
+        if not self.loaded:
+            self._pending.append(message)
             return
         last = next(
             (w.message for w in reversed(self.children) if isinstance(w, MessageItem)), None
