@@ -3,7 +3,8 @@
 Prints three figures (targets: the first two under 500 ms):
 
 * launch -> first frame: from spawning ``python`` to the app's first painted frame
-  (interpreter start, imports, app and screen set-up; headless), median of a few runs;
+  (interpreter start, imports, app and screen set-up; headless), median of a few runs,
+  next to the same figure for an empty Textual app (the floor);
 * open a room of 100,000 messages: from the request to the latest page shown and laid
   out, in a running app whose node has started (median of several opens);
 * peak RSS of that app process with the big room open.
@@ -104,6 +105,23 @@ def child_first_frame() -> None:
     Timed(Node(open_profile(PROFILE), config), serve_control=False).run(headless=True)
 
 
+def child_bare_frame() -> None:
+    """Baseline: an empty Textual app's first frame (the floor for any Textual app)."""
+    from textual.app import App
+
+    class Bare(App[None]):
+        def on_mount(self) -> None:
+            self.call_after_refresh(self._painted)
+
+        def _painted(self) -> None:
+            assert sys.__stdout__ is not None
+            sys.__stdout__.write(json.dumps({"first_frame": time.time()}) + "\n")
+            sys.__stdout__.flush()
+            self.exit()
+
+    Bare().run(headless=True)
+
+
 def child_open_room(runs: int) -> None:
     """Open the big room ``runs`` times; print timings and peak RSS."""
     import asyncio
@@ -168,10 +186,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--child", choices=["first-frame", "open-room"])
+    parser.add_argument("--child", choices=["first-frame", "bare-frame", "open-room"])
     args = parser.parse_args()
     if args.child == "first-frame":
         child_first_frame()
+        return
+    if args.child == "bare-frame":
+        child_bare_frame()
         return
     if args.child == "open-room":
         child_open_room(args.runs)
@@ -183,14 +204,17 @@ def main() -> None:
         build_room(home, args.messages)
         print(f"built a room of {args.messages:,} messages in {time.perf_counter() - t0:.1f} s")
 
-        frames = []
+        frames, bare = [], []
         for _ in range(args.runs):
             started, result = _child(home, "--child", "first-frame")
             frames.append((float(result["first_frame"]) - started) * 1000)  # type: ignore[arg-type]
+            started, result = _child(home, "--child", "bare-frame")
+            bare.append((float(result["first_frame"]) - started) * 1000)  # type: ignore[arg-type]
         print(
             f"launch -> first frame:        median {statistics.median(frames):6.0f} ms "
             f"(min {min(frames):.0f}, max {max(frames):.0f}; target < 500)"
         )
+        print(f"  baseline, an empty Textual app: median {statistics.median(bare):.0f} ms")
 
         _, result = _child(home, "--child", "open-room", "--runs", str(args.runs))
         opens = [float(x) for x in result["open_ms"]]  # type: ignore[attr-defined]
