@@ -217,7 +217,7 @@ class ChatApp(App[int]):
             self.notify(str(exc), severity="error", markup=False)
             return
         self.notify(f"You are now {one_line(shown, 60)}", markup=False, timeout=3)
-        self.chat._update_topbar()
+        self.chat.update_topbar()
 
     def action_settings(self) -> None:
         """Open the settings screen."""
@@ -381,6 +381,6 @@ class ChatApp(App[int]):
         self.notify("Your peer id was copied", timeout=2)
 
     def _react_selected(self) -> None:
-        item = self.chat._target()
+        item = self.chat.selected_item()
         if item is not None:
             item.action_react()

@@ -127,7 +127,7 @@ class ChatScreen(Screen[None]):
         self.query_one("#security").display = False
         self.query_one("#completions").display = False
         self._show_conversation(False)
-        self._update_topbar()
+        self.update_topbar()
         self._update_empty()
 
     def _show_conversation(self, shown: bool) -> None:
@@ -137,7 +137,8 @@ class ChatScreen(Screen[None]):
         self.query_one("#request-bar").display = False
         self.query_one("#reply-bar").display = False
 
-    def _update_topbar(self) -> None:
+    def update_topbar(self) -> None:
+        """Your name, short id, port and discovery state."""
         node = self.context.node
         bar = Text.assemble(("p2pchat ", "bold bright_cyan"))
         bar.append_text(literal(node.profile.display_name, "bold", multiline=False))
@@ -178,7 +179,7 @@ class ChatScreen(Screen[None]):
     async def node_started(self) -> None:
         """The node is up: load the sidebar and focus it."""
         self.node_ready = True
-        self._update_topbar()
+        self.update_topbar()
         await self.reload_sidebar()
         self.query_one(Sidebar).focus()
 
@@ -455,7 +456,7 @@ class ChatScreen(Screen[None]):
             self.show_warning(event.text)
         elif isinstance(event, NodeStatus):
             self.status = event
-            self._update_topbar()
+            self.update_topbar()
             self._update_empty()
 
     def _notify_message(self, msg: Message) -> None:
@@ -553,7 +554,8 @@ class ChatScreen(Screen[None]):
 
     # ================================================================ message actions
 
-    def _target(self) -> MessageItem | None:
+    def selected_item(self) -> MessageItem | None:
+        """The message the person selected, or else the newest one."""
         focused = self.focused
         if isinstance(focused, MessageItem):
             return focused
@@ -561,7 +563,7 @@ class ChatScreen(Screen[None]):
 
     def action_reply(self) -> None:
         """Reply to the selected message (or the last one)."""
-        item = self._target()
+        item = self.selected_item()
         if item is not None:
             self.start_reply(item.message)
 
