@@ -98,8 +98,10 @@ async def test_messages_scrolled_out_of_view_are_not_read(pair: tuple[Node, Node
         late = [await bob.send_text(alice.me, f"late {i}") for i in range(3)]
         await until(pilot, lambda: len(items(app)) == 33)
         assert not await bob.wait_for_status(late[-1].id, MessageStatus.READ, 0.5)
-        listing.scroll_end(animate=False, immediate=True)
+        await until(pilot, lambda: "↓ 3 new messages below" in screen_text(app))
+        await pilot.press("ctrl+g")  # jump to the newest
         assert await bob.wait_for_status(late[-1].id, MessageStatus.READ, 10)
+        await until(pilot, lambda: not app.chat.query_one("#below-bar").display)
 
 
 async def test_unread_count_and_notification_for_other_rooms(pair: tuple[Node, Node]) -> None:

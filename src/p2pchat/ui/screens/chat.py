@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.events import Click
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, OptionList, Static
@@ -74,6 +75,7 @@ class ChatScreen(Screen[None]):
         Binding("alt+up", "cycle_chat(-1)", "Previous chat", show=False),
         Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
         Binding("ctrl+n", "focus_sidebar", "Chats", show=False),
+        Binding("ctrl+end,ctrl+g", "jump_to_end", "Newest", show=False),
     ]
 
     def __init__(self) -> None:
@@ -115,6 +117,7 @@ class ChatScreen(Screen[None]):
                     yield Button("Block", variant="error", id="block", compact=True)
                     yield Button("Unblock", variant="warning", id="unblock", compact=True)
                 yield MessageList(id="messages")
+                yield Static(id="below-bar")
                 yield Static(id="reply-bar")
                 completions = OptionList(id="completions")
                 completions.can_focus = False
@@ -136,6 +139,7 @@ class ChatScreen(Screen[None]):
         self.query_one("#empty").display = not shown
         self.query_one("#request-bar").display = False
         self.query_one("#reply-bar").display = False
+        self.query_one("#below-bar").display = False
 
     def update_topbar(self) -> None:
         """Your name, short id, port and discovery state."""
@@ -543,6 +547,28 @@ class ChatScreen(Screen[None]):
     def _completion_clicked(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.query_one(Composer).accept_completion(event.option.id)
+
+    @on(MessageList.Below)
+    def _below(self, event: MessageList.Below) -> None:
+        bar = self.query_one("#below-bar", Static)
+        if event.count:
+            plural = "s" if event.count > 1 else ""
+            bar.update(
+                Text.assemble(
+                    (f"↓ {event.count} new message{plural} below", "bold"),
+                    ("   ctrl+g to jump there", "grey70"),
+                )
+            )
+        bar.display = event.count > 0
+
+    def action_jump_to_end(self) -> None:
+        """Show the newest message (and keep following new ones)."""
+        self.query_one(MessageList).jump_to_end()
+
+    def on_click(self, event: Click) -> None:
+        """A click on the "new messages below" bar jumps there."""
+        if event.widget is not None and event.widget.id == "below-bar":
+            self.action_jump_to_end()
 
     @on(MessageList.Seen)
     def _seen(self, event: MessageList.Seen) -> None:

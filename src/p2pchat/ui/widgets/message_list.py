@@ -68,6 +68,13 @@ class MessageList(VerticalScroll):
             self.room = room
             self.ids = ids
 
+    class Below(TextualMessage):
+        """How many new messages wait below the view (0: none, the person is at the end)."""
+
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.count = count
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.room: bytes | None = None
@@ -78,6 +85,7 @@ class MessageList(VerticalScroll):
         self.can_mark_read = True
         self.loaded = False
         self._pending: list[Message] = []
+        self.below = 0
         self._seen_sent: set[bytes] = set()
 
     @property
@@ -177,6 +185,7 @@ class MessageList(VerticalScroll):
         self.room = room
         self.loaded = False
         self._pending = []
+        self._set_below(0)
         self.items = {}
         self._seen_sent = set()
         self.oldest = None
@@ -238,6 +247,8 @@ class MessageList(VerticalScroll):
             self.load_older()
         if round(old_value) != round(new_value):
             self.report_seen()
+        if self.below and new_value >= self.max_scroll_y:
+            self._set_below(0)
 
     @work(exclusive=True, group="older", exit_on_error=False)
     async def load_older(self) -> None:
@@ -296,7 +307,19 @@ class MessageList(VerticalScroll):
         await self.mount_all(widgets)
         if message.author == self.context.me:
             self.anchor()  # your own message: always show it
+        elif not self.is_vertical_scroll_end and self.max_scroll_y > 0:
+            self._set_below(self.below + 1)
         self.call_after_refresh(self.report_seen)
+
+    def _set_below(self, count: int) -> None:
+        if count != self.below:
+            self.below = count
+            self.post_message(self.Below(count))
+
+    def jump_to_end(self) -> None:
+        """Scroll to the newest message and stick there again."""
+        self.anchor()
+        self._set_below(0)
 
     def set_status(self, ids: Iterable[bytes], status: int) -> None:
         """New delivery state for some of our messages."""
