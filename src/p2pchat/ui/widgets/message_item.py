@@ -17,7 +17,7 @@ from textual.message import Message as TextualMessage
 from textual.widget import Widget
 
 from p2pchat.node import Message, ReactionInfo
-from p2pchat.ui.format import clock, tick
+from p2pchat.ui.format import clock, tick, tick_meaning
 from p2pchat.ui.text import literal, one_line, with_links
 
 META_WIDTH = 9
@@ -75,6 +75,8 @@ class MessageItem(Widget, can_focus=True):
         super().__init__(classes="mine" if view.mine else "theirs")
         self.view = view
         self._cache: tuple[int, Text] | None = None
+        if view.mine:
+            self.tooltip = tick_meaning(view.message.status)
         if view.message.kind == "system":
             self.add_class("system")
         if not view.show_header:
@@ -90,6 +92,8 @@ class MessageItem(Widget, can_focus=True):
         msg = self.view.message
         if status > msg.status:
             self.view.message = replace(msg, status=status)
+            if self.view.mine:
+                self.tooltip = tick_meaning(status)
             self._invalidate()
             self.refresh(layout=False)
 
