@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from p2pchat import __version__
 from p2pchat.cli import chat_cmds, doctor, file_cmds, identity_cmds, room_cmds, serve
 from p2pchat.cli.common import CliError, add_common, add_node_options
+from p2pchat.cli.output import safe_text
 
 EXIT_USAGE = 2
 
@@ -51,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = handler(args)
     except CliError as exc:
-        print(f"p2pchat: {exc}", file=sys.stderr)
+        # Errors can quote what peers chose (names, room names): never raw escapes.
+        print(f"p2pchat: {safe_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from p2pchat.cli.common import CliError, load_profile, node_config_from_args
+from p2pchat.cli.output import safe_text
 from p2pchat.control.api import ApiError, NodeApi
 from p2pchat.control.client import ControlClient
 from p2pchat.control.server import socket_is_live
@@ -72,7 +73,8 @@ async def call(session: Session, method: str, params: dict[str, Any] | None = No
     except ApiError as exc:
         lines = [str(exc)]
         for cand in exc.data.get("candidates", [])[:10]:
-            lines.append(f"  {cand['short_id']}  {cand.get('name') or '?'}  ({cand['state']})")
+            name = safe_text(cand.get("name") or "?", keep_newlines=False)
+            lines.append(f"  {cand['short_id']}  {name}  ({cand['state']})")
         raise CliError("\n".join(lines)) from None
 
 

@@ -17,6 +17,7 @@ Store work runs in the node's store thread (inside ``Node._write``); the rest in
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections import defaultdict
@@ -45,6 +46,7 @@ from p2pchat.node.rooms import (
     replay,
 )
 from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
+from p2pchat.transport import TransportError
 from p2pchat.wire import (
     MAX_HEADS,
     RECEIPT_DELIVERED,
@@ -68,7 +70,7 @@ MAX_PENDING_ENVELOPES = 512
 # How many missing envelopes one sync round pushes per room (the rest follows on the
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
-PUSH_FLUSH_EVERY = 128
+PUSH_PAGE = 256
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
 
@@ -113,6 +115,11 @@ class GroupService:
         # Loop-thread: system envelopes for rooms we might be invited to.
         self._pending: dict[bytes, dict[bytes, Envelope]] = {}
         self._pushes: set[asyncio.Task[None]] = set()
+        # Everyone who shares a room with us: not strangers, whatever their contact state.
+        # Replaced whole (never mutated) so the loop thread can read it at any time.
+        self.co_members: frozenset[bytes] = frozenset()
+        self._push_wanted: dict[tuple[bytes, bytes], SyncHeads] = {}
+        self._push_running: set[tuple[bytes, bytes]] = set()
         self._group_rooms: set[bytes] | None = None
         self._announce_due: set[bytes] = set()
         self._announcer: asyncio.TimerHandle | None = None
@@ -136,10 +143,16 @@ class GroupService:
             self._membership[room] = cached
         return cached
 
+    def forget_caches(self) -> None:
+        """Store thread: drop derived state (after a rollback); rebuilt on next use."""
+        self._membership.clear()
+        self._group_rooms = None
+
     def _refresh(self, store: Store, room: bytes) -> Membership:
         """Store thread: recompute membership and mirror it into the members table."""
         self._membership.pop(room, None)
         m = self.membership(store, room)
+        self.co_members = self.co_members | frozenset(m.joined())
         for peer, state in m.states.items():
             role = m.role_of(peer)
             store.set_member(room, peer, role, state)  # type: ignore[arg-type]
@@ -312,9 +325,7 @@ class GroupService:
         m = self._refresh(store, room)
         problem = _rejection(m, env)
         if problem is not None:
-            # Rolled back by the caller: forget what was derived from the refused message.
-            self._membership.pop(room, None)
-            self.node._seq_cache.pop(room, None)
+            # The caller's savepoint rolls this back, and the node forgets its caches.
             raise GroupError(f"{op.op} refused: {problem}")
         recipients |= {p for p in m.joined() if p != self.node.me}
         if op.peer is not None and op.peer != self.node.me:
@@ -367,12 +378,7 @@ class GroupService:
             for row in invite_log:
                 if row.id != message.id:
                     node.links.write(extra_recipient, MessageFrame(env=row_to_envelope(row)))
-        frame = MessageFrame(env=env)
-        for peer in recipients:
-            if node.links.write(peer, frame):
-                await node.links.flush(peer)
-            else:
-                node.links.redial_soon(peer)
+        await node.deliver(MessageFrame(env=env), recipients)
 
     # ------------------------------------------------------------------ inbound
 
@@ -490,7 +496,7 @@ class GroupService:
                 None
                 if m.was_member_at(env.author, room_position(env))
                 else "author was not a member"
-            ) or node.body_problem(env)
+            ) or (node.body_problem(env) or node.lamport_problem(env))
             if problem is not None:
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
                 continue
@@ -516,6 +522,10 @@ class GroupService:
                 decode_system(item.env.body)
             except SystemBodyError as exc:
                 log.info("bad system message in %s: %s", room.hex()[:8], exc)
+                continue
+            problem = self.node.lamport_problem(item.env)
+            if problem is not None:
+                log.info("room %s: dropped system message: %s", room.hex()[:8], problem)
                 continue
             rows.append(envelope_to_row(item.env, now, MessageStatus.DELIVERED))
         return rows
@@ -628,47 +638,97 @@ class GroupService:
             node.links.write(peer, frame)
 
     async def on_sync_heads(self, peer: bytes, frame: SyncHeads) -> None:
-        """Push to ``peer`` what it lacks in the room (in a task: never block reading)."""
-        task = asyncio.ensure_future(self._push(peer, frame))
+        """Push to ``peer`` what it lacks in the room, in a task (never block reading).
+
+        At most one push runs per (peer, room); heads that arrive meanwhile replace the
+        waiting ones, so a flood of ``sync`` frames costs one push, not one per frame.
+        """
+        key = (peer, frame.room)
+        self._push_wanted[key] = frame
+        if key in self._push_running:
+            return
+        self._push_running.add(key)
+        task = asyncio.ensure_future(self._push_worker(key))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
+    async def _push_worker(self, key: tuple[bytes, bytes]) -> None:
+        try:
+            while (frame := self._push_wanted.pop(key, None)) is not None:
+                await self._push(key[0], frame)
+        except TransportError:
+            pass  # the link went away; the next connection syncs again
+        except Exception:
+            log.exception("sync push to %s failed", short_id(key[0]))
+        finally:
+            self._push_running.discard(key)
+            self._push_wanted.pop(key, None)
+
     async def _push(self, peer: bytes, frame: SyncHeads) -> None:
+        """Send what ``peer`` lacks above its heads: membership first, then page by page."""
         node = self.node
+        room = frame.room
         theirs = dict(frame.heads)
 
-        def load(store: Store) -> list[Message]:
-            info = store.get_room(frame.room)
+        def plan(store: Store) -> tuple[list[Message], list[tuple[bytes, int, int]]]:
+            info = store.get_room(room)
             if info is None or info.kind != "group":
-                return []
-            m = self.membership(store, frame.room)
+                return [], []
+            m = self.membership(store, room)
             if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
-                return []  # removed or departed members get nothing
-            missing: list[Message] = []
-            for author, head in store.heads(frame.room).items():
-                have = theirs.get(author, 0)
-                if head > have:
-                    missing.extend(
-                        store.messages_by_seq(
-                            frame.room, author, have + 1, min(head - have, MAX_PUSH)
-                        )
-                    )
-                if len(missing) >= MAX_PUSH:
+                return [], []  # removed or departed members get nothing
+            ranges = [
+                (author, theirs.get(author, 0) + 1, head)
+                for author, head in store.heads(room).items()
+                if head > theirs.get(author, 0)
+            ]
+            if not ranges:
+                return [], []
+            # The receiver checks every author against the membership at its position,
+            # so the (few) system messages it lacks go first.
+            system = [
+                msg
+                for msg in store.messages_of_kind(room, KIND_SYSTEM)
+                if msg.seq > theirs.get(msg.author, 0)
+            ]
+            return system, ranges
+
+        system, ranges = await node._read(plan)
+        sent = 0
+        for msg in system:
+            sent += self._send_row(peer, msg)
+        for author, start, end in ranges:
+            cursor = start
+            while cursor <= end and sent < MAX_PUSH:
+                count = min(PUSH_PAGE, end - cursor + 1)
+                page = await node._read(
+                    functools.partial(_page, room=room, author=author, start=cursor, count=count)
+                )
+                if not page:
                     break
-            # Membership first, so the receiver can check every author it then sees.
-            missing.sort(key=lambda msg: (msg.kind != KIND_SYSTEM, room_position(msg)))
-            return missing[:MAX_PUSH]
-
-        rows = await node._read(load)
-        for n, row in enumerate(rows, 1):
-            if not node.links.write(peer, MessageFrame(env=row_to_envelope(row))):
-                return
-            if n % PUSH_FLUSH_EVERY == 0:
+                for msg in page:
+                    if msg.kind != KIND_SYSTEM:
+                        sent += self._send_row(peer, msg)
+                cursor = page[-1].seq + 1
                 await node.links.flush(peer)
-        await node.links.flush(peer)
+                if not node.links.is_online(peer):
+                    return
 
-    def start(self) -> None:
-        """Begin periodic anti-entropy with connected members."""
+    def _send_row(self, peer: bytes, msg: Message) -> int:
+        if not self.node.links.write(peer, MessageFrame(env=row_to_envelope(msg))):
+            raise TransportError("link closed")
+        return 1
+
+    async def start(self) -> None:
+        """Learn who shares our rooms; begin periodic anti-entropy with connected members."""
+
+        def load(store: Store) -> frozenset[bytes]:
+            members: set[bytes] = set()
+            for room in self.group_rooms(store):
+                members.update(self.membership(store, room).joined())
+            return frozenset(members)
+
+        self.co_members = await self.node._read(load)
         self._ticker = asyncio.ensure_future(self._tick())
 
     async def stop(self) -> None:
@@ -712,6 +772,10 @@ class GroupService:
             by_author[msg.author].append(msg.id)
         for author, ids in by_author.items():
             await self.node._send_receipts(author, room, ids, RECEIPT_READ)
+
+
+def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:
+    return store.messages_by_seq(room, author, start, count)
 
 
 def _entries(messages: Sequence[Message]) -> list[SystemEntry]:

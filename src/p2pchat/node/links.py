@@ -34,6 +34,9 @@ from p2pchat.wire import Bye, Frame, Ping, Pong
 
 log = logging.getLogger(__name__)
 
+# Dials in flight at once: enough to reach a LAN quickly, never a flood of sockets.
+MAX_CONCURRENT_DIALS = 16
+
 OnFrame = Callable[[Connection, Frame], Awaitable[None]]
 OnUp = Callable[[Connection, bool], Awaitable[None]]
 OnDown = Callable[[bytes, str], Awaitable[None]]
@@ -80,8 +83,10 @@ class LinkManager:
         on_mismatch: OnMismatch,
         should_dial: ShouldDial = lambda _peer: True,
         on_other_purpose: OnOtherPurpose | None = None,
+        on_ready: OnOtherPurpose | None = None,
     ) -> None:
         self._on_other_purpose = on_other_purpose
+        self._on_ready = on_ready
         self.me = me
         self._should_dial = should_dial
         self._local = local
@@ -164,10 +169,19 @@ class LinkManager:
         return True
 
     async def flush(self, peer_id: bytes) -> None:
-        """Let the socket drain if the peer's write buffer is full."""
+        """Let the socket drain if the peer's write buffer is full.
+
+        Never raises: a link that dies or stalls while we wait is closed (and its frames
+        stay in the outbox for the next connection).
+        """
         link = self.links.get(peer_id)
         if link is not None:
-            await link.conn.flush()
+            with contextlib.suppress(TransportError):
+                await link.conn.flush()
+
+    async def flush_all(self, peers: list[bytes]) -> None:
+        """Drain several peers' buffers concurrently (one slow peer delays no other)."""
+        await asyncio.gather(*(self.flush(p) for p in peers))
 
     # ------------------------------------------------------------------ targets
 
@@ -226,9 +240,11 @@ class LinkManager:
     async def _dial_loop(self) -> None:
         while not self._stopping:
             now = time.monotonic()
+            dialing = sum(1 for t in self.targets.values() if t.dialing)
             for target in self._due(now):
-                if len(self.links) >= self.config.max_links:
+                if len(self.links) >= self.config.max_links or dialing >= MAX_CONCURRENT_DIALS:
                     break
+                dialing += 1
                 target.dialing = True
                 self._spawn(self._dial(target), f"dial {target.host}:{target.port}")
             pending = [t.next_at for t in self.targets.values() if not t.dialing]
@@ -317,10 +333,20 @@ class LinkManager:
         if replaced and old is not None:
             await old.conn.close("replaced by a newer connection")
         started = time.monotonic()
+        # Catching up (flushing the outbox, syncing rooms) runs alongside reading: if
+        # both sides flushed large outboxes before reading, each would wait forever on
+        # the other's full buffer.
+        catch_up: asyncio.Future[None] | None = None
         try:
             await self._on_up(conn, replaced)
+            if self._on_ready is not None:
+                catch_up = asyncio.ensure_future(self._on_ready(conn))
             await self._read_loop(link)
         finally:
+            if catch_up is not None and not catch_up.done():
+                catch_up.cancel()
+            elif catch_up is not None and not catch_up.cancelled() and catch_up.exception():
+                log.error("catching up with a peer failed", exc_info=catch_up.exception())
             if self.links.get(peer) is link:
                 del self.links[peer]
                 reason = conn.closed_reason or "closed"

@@ -192,6 +192,8 @@ def _apply(m: Membership, e: SystemEntry) -> str | None:
     if op.op in ("join", "decline"):
         if author_state != "invited":
             return f"{op.op} without an invitation"
+        if op.op == "join" and len(m.joined()) >= MAX_MEMBERS:
+            return "room is full"
         m._set(author, "joined" if op.op == "join" else "left", at)
         return None
     if op.op == "leave":

@@ -108,10 +108,18 @@ SETTING_TYPING = "typing_indicators"
 SETTING_ANNOUNCE = "announce"
 BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
 MAX_BATCH = 512
+# An envelope may be at most this far ahead of our Lamport clock: a peer must not be able
+# to push the clock near 2**63 (SQLite's integer limit) and break every later send.
+MAX_LAMPORT_AHEAD = 2**32
+LAMPORT_CEILING = 2**62
 VERIFY_IN_THREAD_FROM = 16
 # Peers that connected but were never accepted, kept so the person can still write to
 # someone seen earlier; the oldest are forgotten beyond this many.
 MAX_STRANGERS = 200
+# Connections at once from peers we never accepted; and how many peers' names and
+# addresses to keep in memory before forgetting departed strangers.
+MAX_STRANGER_LINKS = 32
+MAX_REMEMBERED_PEERS = 2000
 MAX_TEXT_BYTES = MAX_BODY
 OUTBOX_PAGE = 256
 
@@ -227,6 +235,7 @@ class Node:
             on_mismatch=self._on_mismatch,
             should_dial=lambda peer: self._states.get(peer) != "blocked",
             on_other_purpose=self._on_other_connection,
+            on_ready=self._on_link_ready,
         )
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
@@ -309,7 +318,7 @@ class Node:
         self.links.update_local(self._local_hello())
         await self._add_initial_targets()
         await self.transfers.start()
-        self.groups.start()
+        await self.groups.start()
         announcing = False
         if self.config.discovery:
             announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
@@ -419,13 +428,18 @@ class Node:
 
         def run(store: Store) -> list[tuple[bool, Any]]:
             results: list[tuple[bool, Any]] = []
-            with store.transaction():
-                for fn, _ in batch:
-                    try:
-                        with store.transaction():
-                            results.append((True, fn(store)))
-                    except Exception as exc:  # one caller's failure is its own
-                        results.append((False, exc))
+            try:
+                with store.transaction():
+                    for fn, _ in batch:
+                        try:
+                            with store.transaction():
+                                results.append((True, fn(store)))
+                        except Exception as exc:  # one caller's failure is its own
+                            self._forget_caches()  # its savepoint was rolled back
+                            results.append((False, exc))
+            except BaseException:
+                self._forget_caches()  # the whole batch was rolled back
+                raise
             return results
 
         self._commit_in_flight = True
@@ -735,12 +749,20 @@ class Node:
             self._emit(MessageAdded(message, incoming=False))
         if message.kind == KIND_FILE:
             await self.transfers.on_file_message(message, incoming=False)
-        frame = MessageFrame(env=env)
+        await self.deliver(MessageFrame(env=env), recipients)
+
+    async def deliver(self, frame: Frame, recipients: Sequence[bytes]) -> None:
+        """Send ``frame`` to every recipient connected now; wake the dialler for the rest.
+
+        The frame is already in each recipient's outbox, so a failure here loses nothing.
+        """
+        sent = []
         for peer in recipients:
             if self.links.write(peer, frame):
-                await self.links.flush(peer)
+                sent.append(peer)
             else:
                 self.links.redial_soon(peer)
+        await self.links.flush_all(sent)
 
     def _ensure_direct(self, store: Store, room: bytes, peer_id: bytes, now: int) -> None:
         # Runs in the store thread only, so the set needs no lock.
@@ -752,6 +774,15 @@ class Node:
             store.set_member(room, peer_id, "member", "joined")
         self._ready_rooms.add(room)
 
+    def _forget_caches(self) -> None:
+        """Store thread: a rolled-back write may have taught the caches something false.
+
+        Rooms, next seqs and memberships are re-read from the store on next use.
+        """
+        self._ready_rooms.clear()
+        self._seq_cache.clear()
+        self.groups.forget_caches()
+
     def _next_position(self, store: Store, room: bytes) -> tuple[int, int]:
         """Our next (seq, lamport) in ``room``; store thread only, cached after first use."""
         if room not in self._seq_cache:
@@ -759,8 +790,14 @@ class Node:
             self._lamport = max(self._lamport, store.max_lamport(room))
         seq = self._seq_cache[room]
         self._seq_cache[room] = seq + 1
-        self._lamport += 1
+        self._lamport = min(self._lamport + 1, LAMPORT_CEILING)
         return seq, self._lamport
+
+    def lamport_problem(self, env: Envelope) -> str | None:
+        """Why an envelope's Lamport time is unacceptable (absurdly far ahead), or None."""
+        if env.lamport > min(self._lamport + MAX_LAMPORT_AHEAD, LAMPORT_CEILING):
+            return f"lamport {env.lamport} is implausibly far ahead"
+        return None
 
     async def set_typing(self, peer_id: bytes, typing: bool) -> None:
         """Tell ``peer_id`` we are (not) typing; nothing is sent if the setting is off."""
@@ -982,6 +1019,10 @@ class Node:
         if self._states.get(peer) == "blocked":
             await conn.close("blocked")
             return
+        if self._is_stranger(peer) and self._stranger_links() > MAX_STRANGER_LINKS:
+            # Throwaway identities must not take the slots our contacts need.
+            await conn.close("too many connections from strangers")
+            return
         now = now_ms()
         host = remote.host
         port = remote.port
@@ -1002,12 +1043,20 @@ class Node:
 
         await self._write(work)
         renamed = previous_name is not None and previous_name != remote.name
-        if port:
+        if port and self._states.get(peer) in ("contact", "request"):
+            # Only people we talk to are dialled back: a stranger's advertised port must
+            # not become an address we keep dialling.
             self.links.add_target(host, port, "last", peer)
         if not replaced:
             self._emit(PeerOnline(peer, remote.name, host))
         if renamed:
             self._emit(PeerUpdated(peer, remote.name, self._states[peer]))
+
+    async def _on_link_ready(self, conn: Connection) -> None:
+        """Alongside reading from a new link: send what waited for it, sync shared rooms."""
+        peer = conn.remote.peer_id
+        if self._states.get(peer) == "blocked":
+            return
         await self._flush_outbox(peer)
         await self.groups.on_link_up(peer)
 
@@ -1058,6 +1107,24 @@ class Node:
 
     async def _on_link_down(self, peer: bytes, reason: str) -> None:
         self._emit(PeerOffline(peer, reason))
+        if len(self._names) > MAX_REMEMBERED_PEERS:
+            self._trim_memory()
+
+    def _is_stranger(self, peer: bytes) -> bool:
+        """Never accepted, and in none of our rooms."""
+        return self._states.get(peer, "unknown") == "unknown" and peer not in self.groups.co_members
+
+    def _stranger_links(self) -> int:
+        return sum(1 for p in self.links.links if self._is_stranger(p))
+
+    def _trim_memory(self) -> None:
+        """Forget in-memory details of strangers who are gone (the store keeps some)."""
+        for peer in [p for p in self._states if self._is_stranger(p)]:
+            if peer not in self.links.links:
+                self._states.pop(peer, None)
+                self._names.pop(peer, None)
+                self._addresses.pop(peer, None)
+        self._warned = {(p, n) for p, n in self._warned if p in self._states}
 
     async def _on_mismatch(self, exc: PeerMismatchError, host: str, port: int) -> None:
         text = (
@@ -1205,7 +1272,7 @@ class Node:
         env = item.env
         if env.author != item.peer:
             return "relayed direct message"
-        problem = self.body_problem(env)
+        problem = self.body_problem(env) or self.lamport_problem(env)
         if problem is not None:
             return problem
         state = self._states.get(item.peer, "unknown")
@@ -1266,7 +1333,8 @@ class Node:
             rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
             messages = [m for m in store.insert_messages(rows) if m is not None]
             for m in messages:
-                self._lamport = max(self._lamport, m.lamport)
+                if self._states.get(m.author) == "contact":  # strangers never move our clock
+                    self._lamport = max(self._lamport, m.lamport)
                 if m.kind == KIND_REACTION:
                     apply_reaction(store, m)
             return messages, promoted
@@ -1289,8 +1357,8 @@ class Node:
             if self._states.get(item.peer) == "contact":
                 acks[item.peer].append(item.env.id)
         for peer, ids in acks.items():
+            # No flush here: one peer that stops reading must not stall everyone's inbox.
             await self._send_receipts(peer, self.direct_room(peer), ids, RECEIPT_DELIVERED)
-            await self.links.flush(peer)
 
     # ================================================================ waiting
 

@@ -51,6 +51,7 @@ HANDSHAKE_TIMEOUT = 10.0
 NONCE_LIMIT = 2**62
 # Our write buffer may hold this much before ``send`` waits for the socket to drain.
 WRITE_HIGH_WATER = 1 << 20
+DRAIN_DEADLINE = 30.0
 
 
 class TransportError(Exception):
@@ -352,10 +353,17 @@ class Connection:
         self.frames_sent += 1
 
     async def flush(self) -> None:
-        """Wait until the socket has taken our buffered bytes down to the high-water mark."""
+        """Wait until the socket has taken our buffered bytes down to the high-water mark.
+
+        A peer that stops reading for ``DRAIN_DEADLINE`` seconds is dropped: waiting on it
+        forever would stall whoever is sending.
+        """
         try:
             if self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                await self._writer.drain()
+                async with asyncio.timeout(DRAIN_DEADLINE):
+                    await self._writer.drain()
+        except TimeoutError:
+            self._fail(f"peer read nothing for {DRAIN_DEADLINE:g} s")
         except (ConnectionError, OSError) as exc:
             self._fail(f"connection lost: {exc}")
 
