@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -180,6 +181,16 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+MAX_UI_SETTING = 10_000
+_UI_KEY = re.compile(r"[a-z0-9_.-]{1,64}")
+
+
+def _ui_key(key: str) -> str:
+    if not _UI_KEY.fullmatch(key):
+        raise NodeError(f"bad setting name {key!r}")
+    return "ui." + key
 
 
 def _text_body(text: str) -> bytes:
@@ -655,6 +666,10 @@ class Node:
         body = _text_body(text)
         if peer_id == self.me:
             raise NodeError("you cannot send a message to yourself")
+        if self._states.get(peer_id) == "request":
+            # Replying to a contact request accepts it, with everything accepting means
+            # (receipts for the messages they sent while waiting).
+            await self.accept(peer_id)
         return await self._send_envelope(peer_id, "text", body, reply_to)
 
     async def _send_envelope(
@@ -799,6 +814,22 @@ class Node:
             return f"lamport {env.lamport} is implausibly far ahead"
         return None
 
+    async def set_typing_room(self, room: bytes, typing: bool) -> None:
+        """Tell a room's people (connected contacts or members) whether we are typing."""
+        if not self._settings[SETTING_TYPING]:
+            return
+        peer = await self.room_peer(room)
+        if peer is not None:
+            await self.set_typing(peer, typing)
+            return
+        members = await self._read(lambda s: self.groups.membership(s, room).joined())
+        if self.me not in members:
+            return
+        frame = Typing(room=room, on=typing)
+        for member in members:
+            if member != self.me:
+                self.links.write(member, frame)
+
     async def set_typing(self, peer_id: bytes, typing: bool) -> None:
         """Tell ``peer_id`` we are (not) typing; nothing is sent if the setting is off."""
         if self._settings[SETTING_TYPING] and self._states.get(peer_id) == "contact":
@@ -811,29 +842,35 @@ class Node:
         Returns how many messages changed to read.
         """
 
-        def work(store: Store) -> tuple[list[Message], int]:
+        def work(store: Store) -> tuple[list[Message], int, set[bytes]]:
             if message_ids is None:
                 msgs = store.incoming_not_read(room, self.me)
+                newest = store.latest_messages(room, limit=1)
+                marker = newest[-1].rowid if newest else 0
             else:
-                found = [store.get_message(i) for i in message_ids]
-                msgs = [
-                    m for m in found if m is not None and m.room == room and m.author != self.me
-                ]
+                found = [m for m in store.get_messages(message_ids) if m.room == room]
+                msgs = [m for m in found if m.author != self.me]
+                # The read marker moves only as far as what was actually shown.
+                marker = max((m.rowid for m in found), default=0)
             changed = set(store.set_status([m.id for m in msgs], MessageStatus.READ))
-            newest = store.latest_messages(room, limit=1)
-            if newest:
-                store.mark_room_read(room, newest[-1].rowid)
-            return [m for m in msgs if m.id in changed], len(changed)
+            if marker:
+                store.mark_room_read(room, marker)
+            info = store.get_room(room)
+            members: set[bytes] = set()
+            if info is not None and info.kind == "group":
+                members = set(self.groups.membership(store, room).joined())
+            return [m for m in msgs if m.id in changed], len(changed), members
 
-        changed_msgs, count = await self._write(work)
+        changed_msgs, count, members = await self._write(work)
         if self._settings[SETTING_READ_RECEIPTS]:
             by_author: dict[bytes, list[bytes]] = defaultdict(list)
             for m in changed_msgs:
                 by_author[m.author].append(m.id)
             for author, ids in by_author.items():
-                state = self._states.get(author)
-                # Group members get read receipts too; in a direct chat only contacts do.
-                if state == "contact" or (state != "blocked" and room != self.direct_room(author)):
+                # In a direct chat only accepted contacts learn we read; in a group, only
+                # current members (never an author we merely heard of through the log).
+                allowed = author in members if members else self._states.get(author) == "contact"
+                if allowed and self._states.get(author) != "blocked":
                     await self._send_receipts(author, room, ids, RECEIPT_READ)
         return count
 
@@ -855,13 +892,13 @@ class Node:
 
     async def history(self, room: bytes, limit: int = 200) -> list[Message]:
         """The latest displayable messages of a room (at most ``limit``), oldest first."""
-        rows = await self._read(lambda s: s.latest_messages(room, limit))
-        return [m for m in rows if m.kind in DISPLAY_KINDS]
+        return await self._read(lambda s: s.latest_messages(room, limit, shown_only=True))
 
     async def older_messages(self, room: bytes, before: Message, limit: int = 200) -> list[Message]:
         """Displayable messages shown before ``before`` (for scrolling up), oldest first."""
-        rows = await self._read(lambda s: s.messages_before(room, before.cursor, limit))
-        return [m for m in rows if m.kind in DISPLAY_KINDS]
+        return await self._read(
+            lambda s: s.messages_before(room, before.cursor, limit, shown_only=True)
+        )
 
     async def list_rooms(self) -> list[RoomInfo]:
         """Every conversation, most recent activity first, with unread counts."""
@@ -970,6 +1007,18 @@ class Node:
         if key not in TEXT_SETTINGS:
             raise NodeError(f"unknown setting {key!r}")
         return self._text_settings.get(key, TEXT_SETTINGS[key])
+
+    async def ui_setting(self, key: str) -> str | None:
+        """A setting of an interface (the app's bell, say), kept in the profile's store."""
+        name = _ui_key(key)
+        return await self._read(lambda s: s.get_setting(name))
+
+    async def set_ui_setting(self, key: str, value: str) -> None:
+        """Store a setting of an interface; the node never interprets it."""
+        name = _ui_key(key)
+        if len(value) > MAX_UI_SETTING:
+            raise NodeError("setting value too long")
+        await self._write(lambda s: s.set_setting(name, value))
 
     async def set_text_setting(self, key: str, value: str) -> None:
         """Change a text setting; stored so it survives restarts."""
@@ -1187,7 +1236,8 @@ class Node:
             else:
                 await self.groups.on_receipt(peer, frame)
         elif isinstance(frame, Typing):
-            if state == "contact" and frame.room == self.direct_room(peer):
+            direct = frame.room == self.direct_room(peer)
+            if (direct and state == "contact") or (not direct and peer in self.groups.co_members):
                 self._emit(TypingChanged(frame.room, peer, frame.on))
         elif isinstance(frame, ProfileFrame):
             await self._on_profile(peer, frame.name)

@@ -78,6 +78,24 @@ SQL_LATEST: Final = """
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
+# The same two, skipping reactions (they change how messages look, are not shown
+# themselves), so a page of a conversation is never short.
+SQL_LATEST_SHOWN: Final = """
+    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
+        kind, body, reply_to, sig, status
+    FROM messages
+    WHERE room = ? AND kind != 'reaction'
+    ORDER BY lamport DESC, author DESC, id DESC
+    LIMIT ?
+"""
+SQL_BEFORE_SHOWN: Final = """
+    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
+        kind, body, reply_to, sig, status
+    FROM messages
+    WHERE room = ? AND (lamport, author, id) < (?, ?, ?) AND kind != 'reaction'
+    ORDER BY lamport DESC, author DESC, id DESC
+    LIMIT ?
+"""
 SQL_BEFORE: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
@@ -816,21 +834,27 @@ class Store:
         )
         return None if row is None else _message(row)
 
-    def latest_messages(self, room_id: bytes, limit: int = 200) -> list[Message]:
+    def latest_messages(
+        self, room_id: bytes, limit: int = 200, *, shown_only: bool = False
+    ) -> list[Message]:
         """Return the room's last ``limit`` messages in ascending display order.
 
         Display order is (lamport, author, id), the same on every member's screen.
+        ``shown_only`` skips reactions, which are not shown as messages.
         """
-        rows = self._all(SQL_LATEST, (room_id, limit))
+        rows = self._all(SQL_LATEST_SHOWN if shown_only else SQL_LATEST, (room_id, limit))
         return [_message(r) for r in reversed(rows)]
 
-    def messages_before(self, room_id: bytes, cursor: Cursor, limit: int = 200) -> list[Message]:
+    def messages_before(
+        self, room_id: bytes, cursor: Cursor, limit: int = 200, *, shown_only: bool = False
+    ) -> list[Message]:
         """Return up to ``limit`` messages just older than ``cursor``, ascending.
 
         ``cursor`` is the oldest shown message's ``Message.cursor``.
         """
         lamport, author, message_id = cursor
-        rows = self._all(SQL_BEFORE, (room_id, lamport, author, message_id, limit))
+        sql = SQL_BEFORE_SHOWN if shown_only else SQL_BEFORE
+        rows = self._all(sql, (room_id, lamport, author, message_id, limit))
         return [_message(r) for r in reversed(rows)]
 
     def next_seq(self, room_id: bytes, author: bytes) -> int:
