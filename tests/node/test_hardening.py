@@ -159,3 +159,45 @@ async def test_cli_errors_never_print_peer_chosen_escapes() -> None:
         await call(Session(Refusing(), remote=True), "send", {})
     assert "\x1b" not in str(info.value)
     assert "\x07" not in str(info.value)
+
+
+def test_look_alike_names_compare_equal() -> None:
+    from p2pchat.node.service import name_key
+
+    assert (
+        name_key("Alice")
+        == name_key("alice\u200b")
+        == name_key("\uff41lice")
+        == name_key(" alice ")
+    )
+    assert name_key("alice") != name_key("alicia")
+
+
+async def test_an_invisible_character_does_not_hide_an_impersonator() -> None:
+    from p2pchat.node import SecurityWarning
+
+    alice, bob = await start_nodes(["alice", "bob"])
+    mallory = make_node("mallory")
+    mallory.profile.set_display_name("alice\u200b")
+    await mallory.start()
+    try:
+        await befriend(alice, bob)
+        events = bob.subscribe()
+        await connected_pair(mallory, bob)
+        warning = await wait_for(events, lambda e: isinstance(e, SecurityWarning))
+        assert warning.peer_id == mallory.me
+    finally:
+        await stop_all([alice, bob, mallory])
+
+
+async def test_a_contact_request_cannot_park_large_messages() -> None:
+    alice, stranger = await start_nodes(["alice", "stranger"])
+    try:
+        await connected_pair(stranger, alice)
+        big = await stranger.send_text(alice.me, "x" * 10_000)
+        small = await stranger.send_text(alice.me, "hello")
+        events = alice.subscribe()
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == small.id)
+        assert await alice.get_message(big.id) is None
+    finally:
+        await stop_all([alice, stranger])

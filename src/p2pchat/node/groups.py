@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 GROUP_ROOM_ID_LEN = 16
 # Bounds on what a peer can make us hold for a room we are not in yet (an invitation).
 MAX_PENDING_ROOMS = 16
+MAX_PENDING_ROOMS_PER_CONTACT = 2
 MAX_PENDING_ENVELOPES = 512
 # How many missing envelopes one sync round pushes per room (the rest follows on the
 # next round, when the peer reports its new heads).
@@ -114,6 +115,7 @@ class GroupService:
         self._membership: dict[bytes, Membership] = {}
         # Loop-thread: system envelopes for rooms we might be invited to.
         self._pending: dict[bytes, dict[bytes, Envelope]] = {}
+        self._pending_by: dict[bytes, bytes] = {}  # room -> the contact who sent its log
         self._pushes: set[asyncio.Task[None]] = set()
         # Everyone who shares a room with us: not strangers, whatever their contact state.
         # Replaced whole (never mutated) so the loop thread can read it at any time.
@@ -406,7 +408,7 @@ class GroupService:
         for room in outcome.changed_rooms:
             node._emit(RoomChanged(room))
         for room, name, inviter in outcome.invitations:
-            self._pending.pop(room, None)
+            self._drop_pending(room)
             node._emit(RoomInvitation(room, name, inviter))
         for (author, room), ids in outcome.acks.items():
             await node._send_receipts(author, room, ids, RECEIPT_DELIVERED)
@@ -415,6 +417,10 @@ class GroupService:
         fresh_rooms = {msg.room for msg in outcome.stored}
         if fresh_rooms:
             self._announce_soon(fresh_rooms)
+
+    def _drop_pending(self, room: bytes) -> None:
+        self._pending.pop(room, None)
+        self._pending_by.pop(room, None)
 
     def _collect_pending(self, items: Sequence[_Inbound]) -> dict[bytes, list[Envelope]]:
         """Loop thread: keep system envelopes of unknown rooms sent by contacts (bounded)."""
@@ -425,9 +431,13 @@ class GroupService:
                 continue
             bucket = self._pending.get(env.room)
             if bucket is None:
+                mine = [r for r, who in self._pending_by.items() if who == item.peer]
+                if len(mine) >= MAX_PENDING_ROOMS_PER_CONTACT:
+                    self._drop_pending(mine[0])  # one contact cannot crowd out the others
                 if len(self._pending) >= MAX_PENDING_ROOMS:
-                    continue
+                    self._drop_pending(next(iter(self._pending)))  # the oldest goes
                 bucket = self._pending[env.room] = {}
+                self._pending_by[env.room] = item.peer
             if len(bucket) < MAX_PENDING_ENVELOPES:
                 bucket[env.id] = env
             out[env.room] = list(bucket.values())

@@ -18,6 +18,7 @@ import functools
 import logging
 import re
 import time
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -120,6 +121,10 @@ MAX_STRANGERS = 200
 # Connections at once from peers we never accepted; and how many peers' names and
 # addresses to keep in memory before forgetting departed strangers.
 MAX_STRANGER_LINKS = 32
+# What strangers can make us store before the person accepts anyone: at most this many
+# open requests, each message of a request at most this large (100 messages each).
+MAX_PENDING_REQUESTS = 100
+MAX_REQUEST_BODY = 4096
 MAX_REMEMBERED_PEERS = 2000
 MAX_TEXT_BYTES = MAX_BODY
 OUTBOX_PAGE = 256
@@ -191,6 +196,13 @@ def _ui_key(key: str) -> str:
     if not _UI_KEY.fullmatch(key):
         raise NodeError(f"bad setting name {key!r}")
     return "ui." + key
+
+
+def name_key(name: str) -> str:
+    """A display name reduced to what people see (for look-alike checks)."""
+    normal = unicodedata.normalize("NFKC", name)
+    visible = "".join(ch for ch in normal if unicodedata.category(ch) not in ("Cf", "Zs", "Cc"))
+    return visible.casefold()
 
 
 def _text_body(text: str) -> bytes:
@@ -1183,15 +1195,19 @@ class Node:
         self._emit(SecurityWarning(exc.expected, text))
 
     def _check_impersonation(self, peer: bytes, name: str) -> None:
-        """Warn when a new id uses the display name of a different known contact."""
-        folded = name.casefold()
+        """Warn when a new id uses the display name of a different known contact.
+
+        Names are compared after Unicode compatibility folding, without invisible
+        characters and spacing: "Alice", "alice\u200b" and fullwidth "alice" all match.
+        """
+        folded = name_key(name)
+        if self._states.get(peer) == "contact" or (peer, folded) in self._warned:
+            return
         for other, other_name in self._names.items():
             if (
                 other != peer
                 and self._states.get(other) == "contact"
-                and other_name.casefold() == folded
-                and self._states.get(peer) != "contact"
-                and (peer, folded) not in self._warned
+                and name_key(other_name) == folded
             ):
                 self._warned.add((peer, folded))
                 self._emit(
@@ -1245,14 +1261,15 @@ class Node:
     async def _on_profile(self, peer: bytes, name: str) -> None:
         self._check_impersonation(peer, name)
         self._names[peer] = name
-        await self._write(lambda s: s.upsert_peer(peer, name=name))
+        if not self._is_stranger(peer):  # a stranger's renames cost us no disk writes
+            await self._write(lambda s: s.upsert_peer(peer, name=name))
         self._emit(PeerUpdated(peer, name, self._states.get(peer, "unknown")))
 
     async def _on_receipt(self, peer: bytes, frame: Receipt) -> None:
         status = MessageStatus.READ if frame.st == RECEIPT_READ else MessageStatus.DELIVERED
         room = frame.room
-        if room != self.direct_room(peer):
-            return  # group receipts arrive with the rooms layer
+        if room != self.direct_room(peer) or self._states.get(peer) != "contact":
+            return  # only contacts can have received our direct messages
 
         def work(store: Store) -> list[bytes]:
             mine = [
@@ -1326,8 +1343,11 @@ class Node:
         if problem is not None:
             return problem
         state = self._states.get(item.peer, "unknown")
+        if state in ("unknown", "request") and len(env.body) > MAX_REQUEST_BODY:
+            return "message too large for a contact request"
         if state == "unknown":
-            if not self._request_bucket.allow():
+            pending = sum(1 for st in self._states.values() if st == "request")
+            if pending >= MAX_PENDING_REQUESTS or not self._request_bucket.allow():
                 return "too many contact requests"
             self._states[item.peer] = "request"
         if self._states.get(item.peer) == "request":
