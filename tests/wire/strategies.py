@@ -8,6 +8,7 @@ from p2pchat.wire import (
     MAX_BODY,
     MAX_CAP_CHARS,
     MAX_CAPS,
+    MAX_CHUNK_COUNT,
     MAX_CHUNK_DATA,
     MAX_HEADS,
     MAX_IDS_PER_RECEIPT,
@@ -104,6 +105,7 @@ frames_by_type: dict[str, st.SearchStrategy[Frame]] = {
         hash=keys32,
         offset=uints,
         length=st.integers(min_value=1, max_value=MAX_CHUNK_DATA),
+        count=st.integers(min_value=1, max_value=MAX_CHUNK_COUNT),
     ),
     "chunk": st.builds(
         Chunk, req=uints, hash=keys32, offset=uints, data=st.binary(max_size=MAX_CHUNK_DATA)

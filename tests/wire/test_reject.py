@@ -13,6 +13,7 @@ from p2pchat.wire import (
     MAX_BODY,
     MAX_CAP_CHARS,
     MAX_CAPS,
+    MAX_CHUNK_COUNT,
     MAX_CHUNK_DATA,
     MAX_HEADS,
     MAX_KIND_CHARS,
@@ -68,7 +69,7 @@ SAMPLES: dict[str, Frame] = {
     "profile": Profile(name="bob"),
     "sync": SyncHeads(room=b"r" * 16, heads=((b"a" * 32, 5),)),
     "want": Want(room=b"r" * 16, author=b"a" * 32, start=1, count=10),
-    "get": ChunkRequest(req=1, hash=b"h" * 32, offset=0, length=100),
+    "get": ChunkRequest(req=1, hash=b"h" * 32, offset=0, length=100, count=4),
     "chunk": Chunk(req=1, hash=b"h" * 32, offset=0, data=b"d"),
     "nochunk": ChunkError(req=1, hash=b"h" * 32, reason="gone"),
     "bye": Bye(reason="later"),
@@ -255,6 +256,9 @@ BAD_FIELDS: list[tuple[str, str, object, str]] = [
     ("get", "length", 0, r"get\.length: 0 out of range"),
     ("get", "length", MAX_CHUNK_DATA + 1, r"get\.length: 65001 out of range"),
     ("get", "offset", -5, r"get\.offset: -5 out of range"),
+    ("get", "count", 0, r"get\.count: 0 out of range 1\.\.64"),
+    ("get", "count", MAX_CHUNK_COUNT + 1, r"get\.count: 65 out of range"),
+    ("get", "count", True, r"get\.count: expected int, got bool"),
     ("get", "hash", b"h" * 64, r"get\.hash: expected 32-byte bin"),
     ("chunk", "data", "text", r"chunk\.data: expected bin, got str"),
     ("chunk", "req", False, r"chunk\.req: expected int, got bool"),
@@ -308,7 +312,7 @@ def test_env_not_a_map() -> None:
 
 @pytest.mark.parametrize("t", sorted(SAMPLES))
 def test_every_missing_field_rejected(t: str) -> None:
-    optional = {"port", "reply_to"}
+    optional = {"port", "reply_to"} | ({"count"} if t == "get" else set())
     for key in as_map(t):
         if key in ("t", *optional):
             continue
@@ -458,3 +462,12 @@ def test_optional_fields_absent_skip_the_extras_walk(monkeypatch: pytest.MonkeyP
     msg = MessageFrame(env=dataclasses.replace(ENV, reply_to=None))
     assert decode_frame(encode_frame(msg)) == msg
     assert decode_envelope(encode_envelope(msg.env)) == msg.env
+
+
+def test_get_count_is_optional_and_one_is_not_sent() -> None:
+    one = ChunkRequest(req=1, hash=b"h" * 32, offset=0, length=100)
+    assert "count" not in msgpack.unpackb(encode_frame(one))
+    assert decode_frame(encode_frame(one)) == one
+    many = ChunkRequest(req=1, hash=b"h" * 32, offset=0, length=100, count=MAX_CHUNK_COUNT)
+    assert msgpack.unpackb(encode_frame(many))["count"] == MAX_CHUNK_COUNT
+    assert decode_frame(encode_frame(many)) == many

@@ -44,6 +44,7 @@ from .limits import (
     MAX_BODY,
     MAX_CAP_CHARS,
     MAX_CAPS,
+    MAX_CHUNK_COUNT,
     MAX_CHUNK_DATA,
     MAX_HEADS,
     MAX_IDS_PER_RECEIPT,
@@ -350,13 +351,19 @@ def _v_want(m: Map) -> Want:
 
 def _v_get(m: Map) -> ChunkRequest:
     w = "get"
+    known = 5  # counts "t"
+    count = 1
+    if "count" in m:
+        known = 6
+        count = _uint(m, "count", w, 1, MAX_CHUNK_COUNT)
     f = ChunkRequest(
         req=_uint(m, "req", w),
         hash=_bin(m, "hash", w, _KEY_LEN),
         offset=_uint(m, "offset", w),
         length=_uint(m, "length", w, 1, MAX_CHUNK_DATA),
+        count=count,
     )
-    _check_extras(m, w, 5)
+    _check_extras(m, w, known)
     return f
 
 
@@ -463,7 +470,10 @@ def _frame_map(f: Frame) -> Map:
     if isinstance(f, Chunk):
         return {"t": "chunk", "req": f.req, "hash": f.hash, "offset": f.offset, "data": f.data}
     if isinstance(f, ChunkRequest):
-        return {"t": "get", "req": f.req, "hash": f.hash, "offset": f.offset, "length": f.length}
+        g: Map = {"t": "get", "req": f.req, "hash": f.hash, "offset": f.offset, "length": f.length}
+        if f.count != 1:
+            g["count"] = f.count
+        return g
     if isinstance(f, ChunkError):
         return {"t": "nochunk", "req": f.req, "hash": f.hash, "reason": f.reason}
     if isinstance(f, SyncHeads):

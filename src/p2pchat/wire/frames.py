@@ -223,13 +223,20 @@ class Want:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChunkRequest:
-    """Asks for ``length`` bytes at ``offset`` of the file whose SHA-256 is ``hash``."""
+    """Asks for ``length`` bytes at ``offset`` of the file whose SHA-256 is ``hash``.
+
+    With ``count`` > 1, asks for ``count`` consecutive pieces of ``length`` bytes from
+    ``offset`` on, each answered by its own ``chunk`` (all with this ``req``), stopping
+    early after the piece that reaches the end of the file. ``count`` 1 is not sent on
+    the wire (servers that predate it answer the first piece only).
+    """
 
     TYPE: ClassVar[str] = "get"
     req: int
     hash: bytes
     offset: int
     length: int
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

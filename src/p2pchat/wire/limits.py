@@ -12,6 +12,7 @@ __all__ = [
     "MAX_BODY",
     "MAX_CAPS",
     "MAX_CAP_CHARS",
+    "MAX_CHUNK_COUNT",
     "MAX_CHUNK_DATA",
     "MAX_HEADS",
     "MAX_IDS_PER_RECEIPT",
@@ -53,6 +54,8 @@ MAX_KIND_CHARS: Final = 16
 MAX_BODY: Final = 49152
 #: ``chunk.data`` and ``get.length``, in bytes.
 MAX_CHUNK_DATA: Final = 65000
+#: ``get.count``: most ``chunk`` frames one ``get`` may ask for (64 x 65000 bytes = 4 MB).
+MAX_CHUNK_COUNT: Final = 64
 #: Number of message ids in one ``rcpt`` frame.
 MAX_IDS_PER_RECEIPT: Final = 512
 #: Number of (author, seq) pairs in one ``sync`` frame.
