@@ -313,15 +313,3 @@ def load_identity(path: Path, passphrase: str | None = None) -> Identity:
     if doc.get("peer_id") not in (None, identity.peer_id_text):
         raise KeyFileError(f"key file {path} is damaged (peer id does not match the key)")
     return identity
-
-
-def load_or_create_identity(path: Path, passphrase: str | None = None) -> tuple[Identity, bool]:
-    """Load the profile's identity, generating and saving one on first run.
-
-    Returns the identity and whether it was created now.
-    """
-    if path.exists():
-        return load_identity(path, passphrase), False
-    identity = Identity.generate()
-    save_identity(path, identity, passphrase)
-    return identity, True

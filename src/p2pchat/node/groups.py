@@ -247,10 +247,6 @@ class GroupService:
         out.sort(key=lambda i: (order.get(i.state, 9), i.role != "owner", i.name.casefold()))
         return out
 
-    async def send_text(self, room: bytes, text: str, reply_to: bytes | None = None) -> Message:
-        """Write to every member: stored, queued for each, sent to those reachable."""
-        return await self.send_envelope(room, "text", text.encode("utf-8"), reply_to)
-
     async def send_envelope(
         self, room: bytes, kind: str, body: bytes, reply_to: bytes | None
     ) -> Message:
@@ -774,14 +770,6 @@ class GroupService:
     async def _announce(self, rooms: set[bytes]) -> None:
         for room in rooms:
             await self.sync_room_with_members(room)
-
-    async def mark_read_receipts(self, room: bytes, changed: Sequence[Message]) -> None:
-        """Send read receipts for shown group messages to their authors."""
-        by_author: dict[bytes, list[bytes]] = defaultdict(list)
-        for msg in changed:
-            by_author[msg.author].append(msg.id)
-        for author, ids in by_author.items():
-            await self.node._send_receipts(author, room, ids, RECEIPT_READ)
 
 
 def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:

@@ -139,10 +139,6 @@ class Membership:
         _, end = spans[i]
         return end is None or position < end
 
-    def ever_member(self, peer: bytes) -> bool:
-        """True if ``peer`` was ever invited to or part of the room."""
-        return peer in self.states
-
     def _set(self, peer: bytes, state: str, at: Position) -> None:
         before = self.states.get(peer)
         self.states[peer] = state

@@ -274,7 +274,8 @@ class Node:
         self._lamport = 0
         self._ready_rooms: set[bytes] = set()
         self._seq_cache: dict[bytes, int] = {}
-        self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-verify")
+        # Created by start() (a stopped node can be started again).
+        self._verifier: ThreadPoolExecutor | None = None
         self._pending_writes: list[tuple[Callable[[Store], Any], asyncio.Future[Any]]] = []
         self._commit_in_flight = False
         self._writes_idle = asyncio.Event()
@@ -380,7 +381,8 @@ class Node:
         await self._shutdown_tasks()
         if self.db is not None:
             await self.db.close()
-        self._verifier.shutdown(wait=False)
+        if self._verifier is not None:
+            self._verifier.shutdown(wait=False)
         self.hub.close()
         self._started = False
 
@@ -1311,7 +1313,7 @@ class Node:
         loop = asyncio.get_running_loop()
         flags = await loop.run_in_executor(
             self._verifier, lambda: [envelope_is_authentic(i.env) for i in items]
-        )
+        )  # None (not started) falls back to the loop's default executor
         return [i for i, ok in zip(items, flags, strict=True) if ok]
 
     def body_problem(self, env: Envelope) -> str | None:
