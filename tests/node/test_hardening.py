@@ -201,3 +201,38 @@ async def test_a_contact_request_cannot_park_large_messages() -> None:
         assert await alice.get_message(big.id) is None
     finally:
         await stop_all([alice, stranger])
+
+
+def test_an_id_reused_by_another_envelope_is_not_acknowledged(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from p2pchat.node.envelopes import held_intact
+    from p2pchat.store import NewMessage
+
+    store = Store.open(Path(str(tmp_path)) / "s.sqlite3")
+    try:
+        store.ensure_room(b"R" * 32, "direct", created_at=1)
+        store.ensure_room(b"Q" * 32, "direct", created_at=1)
+
+        def row(room: bytes, sig: bytes) -> NewMessage:
+            return NewMessage(
+                id=b"X" * 16,
+                room=room,
+                author=b"A" * 32,
+                seq=1,
+                lamport=1,
+                sent_at=1,
+                received_at=1,
+                kind="text",
+                body=b"hi",
+                sig=sig,
+            )
+
+        first = row(b"R" * 32, b"s" * 64)
+        assert held_intact(store, [first], store.insert_messages([first])) == {b"X" * 16}
+        again = row(b"R" * 32, b"s" * 64)  # the same envelope once more: a true duplicate
+        assert held_intact(store, [again], store.insert_messages([again])) == {b"X" * 16}
+        squat = row(b"Q" * 32, b"t" * 64)  # another envelope claiming the same id
+        assert held_intact(store, [squat], store.insert_messages([squat])) == set()
+    finally:
+        store.close()

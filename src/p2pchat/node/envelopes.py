@@ -8,11 +8,15 @@ both people derive the same room without talking about it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+from collections.abc import Sequence
 
 from p2pchat.identity import Identity, verify_signature
 from p2pchat.store import Message, NewMessage, Store
 from p2pchat.wire import Envelope
+
+log = logging.getLogger(__name__)
 
 DIRECT_ROOM_CONTEXT = b"p2pchat/direct-room/v1"
 MESSAGE_ID_LEN = 16
@@ -107,3 +111,24 @@ def apply_reaction(store: Store, message: Message | NewMessage) -> None:
         store.add_reaction(target, message.author, emoji)
     else:
         store.remove_reaction(target, message.author, emoji)
+
+
+def held_intact(
+    store: Store, rows: Sequence[NewMessage], results: Sequence[Message | None]
+) -> set[bytes]:
+    """Ids among ``rows`` that we now hold exactly as sent (new, or a true duplicate).
+
+    An id we already hold for a *different* envelope is someone squatting on it: that
+    envelope is not acknowledged, so its author keeps offering it, and it is logged.
+    """
+    held = {r.id for r, m in zip(rows, results, strict=True) if m is not None}
+    duplicates = [r for r, m in zip(rows, results, strict=True) if m is None]
+    if duplicates:
+        stored = {m.id: m for m in store.get_messages([r.id for r in duplicates])}
+        for row in duplicates:
+            have = stored.get(row.id)
+            if have is not None and (have.sig, have.room) == (row.sig, row.room):
+                held.add(row.id)
+            else:
+                log.warning("message id %s reused by another envelope", row.id.hex()[:8])
+    return held

@@ -29,6 +29,7 @@ from p2pchat.identity import short_id
 from p2pchat.node.envelopes import (
     apply_reaction,
     envelope_to_row,
+    held_intact,
     row_to_envelope,
 )
 from p2pchat.node.errors import NodeError
@@ -507,15 +508,18 @@ class GroupService:
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
                 continue
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
+        held: set[bytes] = set()
         if rows:
-            fresh = [m for m in store.insert_messages(rows) if m is not None]
+            results = store.insert_messages(rows)
+            held = held_intact(store, rows, results)
+            fresh = [m for m in results if m is not None]
             for msg in fresh:
                 if msg.kind == "reaction":
                     apply_reaction(store, msg)
                 node._lamport = max(node._lamport, msg.lamport)
             outcome.stored.extend(fresh)
         # Acknowledge to each author (through the outbox if they are away).
-        for row in [*system_rows, *rows]:
+        for row in [*system_rows, *(r for r in rows if r.id in held)]:
             if row.author != node.me and m.state_of(row.author) == "joined":
                 outcome.acks[(row.author, room)].append(row.id)
 

@@ -42,6 +42,7 @@ from p2pchat.node.envelopes import (
     encode_reaction,
     envelope_is_authentic,
     envelope_to_row,
+    held_intact,
     new_message_id,
     sign_envelope,
 )
@@ -1393,7 +1394,7 @@ class Node:
         if not accepted:
             return
 
-        def work(store: Store) -> tuple[list[Message], list[bytes]]:
+        def work(store: Store) -> tuple[list[Message], list[bytes], set[bytes]]:
             promoted = []
             for peer in {i.peer for i in accepted}:
                 if self._states.get(peer) != "contact":  # contacts skip a query
@@ -1403,15 +1404,16 @@ class Node:
                         promoted.append(peer)
                 self._ensure_direct(store, direct_room_id(self.me, peer), peer, now)
             rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
-            messages = [m for m in store.insert_messages(rows) if m is not None]
+            results = store.insert_messages(rows)
+            messages = [m for m in results if m is not None]
             for m in messages:
                 if self._states.get(m.author) == "contact":  # strangers never move our clock
                     self._lamport = max(self._lamport, m.lamport)
                 if m.kind == KIND_REACTION:
                     apply_reaction(store, m)
-            return messages, promoted
+            return messages, promoted, held_intact(store, rows, results)
 
-        stored, promoted = await self._write(work)
+        stored, promoted, held = await self._write(work)
         for peer in promoted:
             self._states[peer] = "request"
             self._emit(ContactRequest(peer, self._names.get(peer, short_id(peer))))
@@ -1426,7 +1428,7 @@ class Node:
         # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
         acks: dict[bytes, list[bytes]] = defaultdict(list)
         for item in accepted:
-            if self._states.get(item.peer) == "contact":
+            if self._states.get(item.peer) == "contact" and item.env.id in held:
                 acks[item.peer].append(item.env.id)
         for peer, ids in acks.items():
             # No flush here: one peer that stops reading must not stall everyone's inbox.
