@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import statistics
@@ -54,6 +53,9 @@ from p2pchat.node import Event, MessageStatus, ReceiptChanged
 
 TARGET_FANOUT_MS = 250.0  # 50-member room
 TARGET_CATCHUP = 2000.0  # messages/s
+sys.path.insert(0, str(Path(__file__).parent))
+from _child import Child  # noqa: E402
+
 PEER_SCRIPT = Path(__file__).with_name("_group_peer.py")
 PHASE = 600.0  # bound on a whole phase
 WARMUP = 3
@@ -65,46 +67,6 @@ def ok(good: bool) -> str:
 
 
 # ------------------------------------------------------------------ child processes
-
-
-class Child:
-    """``bench/_group_peer.py`` in a child process, spoken to in JSON lines."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    async def read(self, within: float = STEP) -> dict[str, Any]:
-        """The child's next JSON line (TimeoutError after ``within``, EOFError if it died)."""
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(within):
-            line = await self.proc.stdout.readline()
-        if not line:
-            code = await self.proc.wait()
-            raise EOFError(f"{PEER_SCRIPT.name} exited with {code} (its stderr is above)")
-        result: dict[str, Any] = json.loads(line)
-        return result
-
-    async def request(self, within: float = STEP + 5, **command: Any) -> dict[str, Any]:
-        """Send one command, return the child's answer."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
-        await self.proc.stdin.drain()
-        return await self.read(within)
-
-    async def close(self) -> None:
-        """Ask the child to stop; kill it if it does not within a few seconds."""
-        if self.proc.returncode is None:
-            with contextlib.suppress(Exception):
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(b'{"cmd": "stop"}\n')
-                await self.proc.stdin.drain()
-                self.proc.stdin.close()
-            try:
-                async with asyncio.timeout(10):
-                    await self.proc.wait()
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
 
 
 @contextlib.asynccontextmanager
@@ -122,7 +84,7 @@ async def child(count: int, prefix: str, home: Path) -> AsyncIterator[tuple[Chil
         env=env,
         limit=64 * 1024 * 1024,  # the arrival-time reports are single long lines
     )
-    peer = Child(proc)
+    peer = Child(proc, PEER_SCRIPT.name, STEP)
     try:
         hello = await peer.read()
         yield peer, hello["nodes"]

@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import json
 import os
 import pstats
 import signal
@@ -70,6 +69,9 @@ TARGET_P50_MS = 1.0
 TARGET_P99_MS = 5.0
 TARGET_RATE = 5000.0
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _child import Child  # noqa: E402
+
 PEER_SCRIPT = Path(__file__).with_name("_peer.py")
 STEP = 15.0  # bound on any single wait (start-up, one message, one reply from a child)
 PHASE = 300.0  # bound on a whole measured phase
@@ -89,46 +91,6 @@ def ok(good: bool) -> str:
 # ------------------------------------------------------------------ the child process
 
 
-class Child:
-    """``bench/_peer.py`` in a child process, spoken to in JSON lines over its stdio."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    async def read(self) -> dict[str, Any]:
-        """The child's next JSON line (TimeoutError after STEP, EOFError if it died)."""
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(STEP):
-            line = await self.proc.stdout.readline()
-        if not line:
-            code = await self.proc.wait()
-            raise EOFError(f"{PEER_SCRIPT.name} exited with {code} (its stderr is above)")
-        result: dict[str, Any] = json.loads(line)
-        return result
-
-    async def request(self, **command: Any) -> dict[str, Any]:
-        """Send one command, return the child's answer."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
-        await self.proc.stdin.drain()
-        return await self.read()
-
-    async def close(self) -> None:
-        """Ask the child to stop; kill it if it does not within a few seconds."""
-        if self.proc.returncode is None:
-            with contextlib.suppress(Exception):
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(b'{"cmd": "stop"}\n')
-                await self.proc.stdin.drain()
-                self.proc.stdin.close()
-            try:
-                async with asyncio.timeout(5):
-                    await self.proc.wait()
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-
-
 @contextlib.asynccontextmanager
 async def child(mode: str, home: Path) -> AsyncIterator[tuple[Child, dict[str, Any]]]:
     """Run ``_peer.py mode`` with its own P2PCHAT_HOME; yield it and its first line."""
@@ -142,7 +104,7 @@ async def child(mode: str, home: Path) -> AsyncIterator[tuple[Child, dict[str, A
         env=env,
         limit=64 * 1024 * 1024,  # the arrival-time reports are single long lines
     )
-    peer = Child(proc)
+    peer = Child(proc, PEER_SCRIPT.name, STEP)
     try:
         yield peer, await peer.read()
     finally:
