@@ -67,3 +67,12 @@ async def open_chat_with(pilot: Pilot[int], app: ChatApp, peer: bytes) -> None:
     listing = app.chat.query_one(MessageList)
     await until(pilot, lambda: app.chat.peer == peer and listing.loaded)
     await pilot.pause()
+
+
+def file_state(app: ChatApp, index: int = -1) -> str:
+    """The transfer state the file card of message ``index`` shows ("" when none)."""
+    shown = items(app)
+    if not shown or shown[index].view.file is None:
+        return ""
+    card = shown[index].view.file
+    return card.state if card is not None else ""

@@ -20,6 +20,7 @@ from p2pchat.ui.widgets.message_list import MessageList, UnreadMarker
 from tests.nodes import connected_pair, make_node, wait_for
 from tests.ui.helpers import (
     SIZE,
+    file_state,
     app_for,
     befriend,
     items,
@@ -312,6 +313,9 @@ async def test_settings_change_node_settings(pair: tuple[Node, Node]) -> None:
         await until(pilot, lambda: not alice.setting("read_receipts"))
         await until(pilot, lambda: alice.profile.display_name == "Alice Liddell")
         assert app.prefs.bell
+        # The app's own settings live in the profile's store, not in a file of their own.
+        await until(pilot, lambda: app.prefs.bell)
+        assert await alice.ui_setting("bell") == "1"
 
 
 async def test_command_palette_reaches_settings(pair: tuple[Node, Node]) -> None:
@@ -350,9 +354,11 @@ async def test_file_offer_shows_its_name_literally_and_downloads(
         await open_chat_with(pilot, app, bob.me)
         await bob.transfers.send_file(alice.me, source)
         await until(pilot, lambda: "[bold]notes[-].txt" in screen_text(app))
-        await until(pilot, lambda: "press a to download" in items(app)[-1].view.transfer)
+        await until(pilot, lambda: file_state(app) == "offered")
+        assert "a download · d decline" in screen_text(app)
         await pilot.press("up", "a")
-        await until(pilot, lambda: "✓ saved" in items(app)[-1].view.transfer, within=30)
+        await until(pilot, lambda: file_state(app) == "done", within=30)
+        await until(pilot, lambda: "✓ saved" in screen_text(app))
         assert (tmp_path / "downloads").exists()
 
 

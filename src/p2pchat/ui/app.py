@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -38,13 +39,15 @@ from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
 from p2pchat.ui.events import NodeEvent
 from p2pchat.ui.notify import DesktopNotifier
+from p2pchat.ui.opener import Opener
 from p2pchat.ui.prefs import UiPrefs
 from p2pchat.ui.screens.chat import ChatScreen
+from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.prompt import PromptScreen
 from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
 from p2pchat.ui.screens.verify import VerifyScreen
-from p2pchat.ui.text import one_line
+from p2pchat.ui.text import literal, one_line
 from p2pchat.ui.widgets.sidebar import Entry
 
 EADDRINUSE = 98
@@ -85,14 +88,16 @@ class ChatApp(App[int]):
         serve_control: bool = True,
         now: Callable[[], float] = time.time,
         desktop: DesktopNotifier | None = None,
+        opener: Opener | None = None,
     ) -> None:
         super().__init__()
         self.node = node
         self.ctx = ChatContext(node, now)
         self.owns_node = owns_node
         self.serve_control = serve_control
-        self.prefs = UiPrefs.load(node.profile.directory)
+        self.prefs = UiPrefs.load_file(node.profile.directory)  # until the store is read
         self.desktop = desktop if desktop is not None else DesktopNotifier()
+        self.opener = opener if opener is not None else Opener()
         self.control: ControlServer | None = None
         self.failed: str | None = None
         self.started = False
@@ -140,6 +145,10 @@ class ChatApp(App[int]):
                     self.control = control
                 except ControlServerError as exc:
                     self.notify(str(exc), title="Control socket", severity="warning")
+        try:
+            self.prefs = await UiPrefs.load(self.node, self.node.profile.directory)
+        except (NodeError, StoreError, ValueError) as exc:
+            self.notify(str(exc), title="App settings", severity="warning", markup=False)
         await self.chat.node_started()
         if not self.node.profile.has_display_name:
             self.ask_name(first_run=True)
@@ -162,6 +171,7 @@ class ChatApp(App[int]):
         if self._events is not None:
             self._events.close()
         await self.desktop.close()
+        await self.opener.close()
 
     async def on_unmount(self) -> None:
         """However the app ends (ctrl+q, a signal, a test), the node stops cleanly."""
@@ -249,7 +259,7 @@ class ChatApp(App[int]):
                 if new.download_dir != node.text_setting(SETTING_DOWNLOAD_DIR):
                     await node.set_text_setting(SETTING_DOWNLOAD_DIR, new.download_dir)
                 self.prefs.bell, self.prefs.desktop = new.bell, new.desktop
-                self.prefs.save(node.profile.directory)
+                await self.prefs.save(node)
             except (NodeError, StoreError, OSError) as exc:
                 self.notify(str(exc), title="Settings not saved", severity="error", markup=False)
                 return
@@ -306,21 +316,116 @@ class ChatApp(App[int]):
         )
 
     def action_send_file(self) -> None:
-        """Ask for a file's path and offer it in the open conversation."""
+        """Choose a file (tree with a filter) and offer it in the open conversation."""
+        self.chat.action_attach()
 
-        def done(answer: str | None) -> None:
-            if answer:
-                self.chat.send_file(answer)
+    # ================================================================ groups
+
+    def action_create_group(self) -> None:
+        """Ask for a name, create the group and open it."""
+
+        async def done(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                room = await self.node.groups.create_room(name)
+            except (NodeError, StoreError, ValueError) as exc:
+                self.notify(str(exc), title="No group", severity="error", markup=False)
+                return
+            await self.chat.reload_sidebar()
+            await self.chat.open_room(room)
+            self.notify("Group created. ctrl+p → Invite … to add people.", timeout=6)
 
         self.push_screen(
             PromptScreen(
-                "Send a file",
-                "Path of the file to offer (they choose whether to download it).",
-                placeholder="~/Pictures/photo.jpg",
-                ok="Send",
+                "Create a group",
+                "A name everyone in it sees. You invite people next (ctrl+p → Invite).",
+                placeholder="group name",
+                ok="Create",
             ),
             done,
         )
+
+    def _rename_group(self, room: bytes, current: str) -> None:
+        def done(name: str | None) -> None:
+            if name and name != current:
+                self.chat.run_node(self.node.groups.rename(room, name), "Group renamed")
+
+        self.push_screen(
+            PromptScreen("Rename the group", "Everyone in it sees the new name.", value=current),
+            done,
+        )
+
+    def _set_topic(self, room: bytes) -> None:
+        def done(topic: str | None) -> None:
+            if topic:
+                self.chat.run_node(self.node.groups.set_topic(room, topic), "Topic set")
+
+        self.push_screen(PromptScreen("Group topic", "A line about what the group is for."), done)
+
+    def _leave_group(self, room: bytes, name: str) -> None:
+        def done(leave: bool | None) -> None:
+            if leave:
+                self.chat.run_node(self.node.groups.leave(room), "You left the group")
+
+        question = Text("Leave ")
+        question.append_text(literal(name, "bold", multiline=False))
+        question.append("? You stop getting its messages; someone must invite you to return.")
+        self.push_screen(ConfirmScreen("Leave the group", question, "Leave"), done)
+
+    def _group_commands(self) -> list[Command]:
+        """Commands for the open group: invite, members, rename, leave, roles."""
+        chat = self.chat
+        room = chat.room
+        if room is None or chat.peer is not None:
+            return []
+        group = safe_title(chat.room_name or "this group")
+        cmds: list[Command] = [
+            ("Show or hide members", f"Members of {group} (f5)", chat.action_toggle_members),
+        ]
+        if chat.my_state != "joined":
+            return cmds
+        me = self.node.me
+        role = next((m.role for m in chat.members if m.peer_id == me), "member")
+        in_room = {m.peer_id for m in chat.members if m.state in ("joined", "invited")}
+        groups = self.node.groups
+        for peer_id, state in self.ctx.states.items():
+            if state == "contact" and peer_id not in in_room and peer_id != me:
+                name = safe_title(self.ctx.name(peer_id))
+                call = functools.partial(chat.run_node_later, groups.invite, room, peer_id)
+                cmds.append((f"Invite {name} to {group}", "They choose to join", call))
+        cmds += [
+            (
+                f"Rename group {group}",
+                "",
+                functools.partial(self._rename_group, room, chat.room_name),
+            ),
+            (f"Set the topic of {group}", "", functools.partial(self._set_topic, room)),
+            (
+                f"Leave group {group}",
+                "",
+                functools.partial(self._leave_group, room, chat.room_name),
+            ),
+            ("Who has read the selected message", "i on a message", self._receipts_selected),
+        ]
+        if role in ("owner", "admin"):
+            for m in chat.members:
+                if m.peer_id == me or m.state != "joined":
+                    continue
+                name = safe_title(m.name)
+                remove = functools.partial(chat.run_node_later, groups.remove, room, m.peer_id)
+                cmds.append((f"Remove {name} from {group}", "", remove))
+                if m.role == "member":
+                    promote = functools.partial(
+                        chat.run_node_later, groups.promote, room, m.peer_id
+                    )
+                    cmds.append((f"Make {name} an admin of {group}", "", promote))
+        return cmds
+
+    def _receipts_selected(self) -> None:
+        item = self.chat.selected_item()
+        if item is not None:
+            item.action_receipts()
 
     # ================================================================ palette
 
@@ -332,14 +437,16 @@ class ChatApp(App[int]):
             ("Rename yourself", "Change the name others see", self.ask_name),
             ("Connect to an address", "Dial HOST:PORT of another p2pchat", self.action_connect),
             ("Copy my peer id", self.node.peer_id_text, self._copy_id),
+            ("Create a group", "A room for several people", self.action_create_group),
         ]
         if chat.room is not None:
             cmds += [
                 ("Insert emoji", "Searchable emoji picker (ctrl+e)", chat.action_emoji),
                 ("Reply to the selected message", "ctrl+r", chat.action_reply),
                 ("React to the selected message", "Pick an emoji", self._react_selected),
-                ("Send a file", "Offer a file in this conversation", self.action_send_file),
+                ("Send a file", "Pick a file to offer here (ctrl+o)", self.action_send_file),
             ]
+            cmds += self._group_commands()
         if chat.peer is not None and chat.peer_info is not None:
             name = safe_title(self.ctx.name(chat.peer))
             peer = chat.peer

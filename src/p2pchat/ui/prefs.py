@@ -1,17 +1,27 @@
 """Preferences only the app has (terminal bell, desktop notifications).
 
-The node keeps its own settings (read receipts, announce, download folder) in the store;
-these two concern only this screen, so they live in ``ui.json`` beside the profile.
-A damaged file means defaults, never a crash.
+They are kept in the profile's store through the node (``ui_setting``), beside the
+node's own settings. Earlier versions wrote ``ui.json`` in the profile folder: when the
+store has no value yet, that file's value is taken over once. A damaged value or file
+means defaults, never a crash.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 FILE = "ui.json"
+KEYS = ("bell", "desktop")
+
+
+class SettingStore(Protocol):
+    """What the node offers for the app's settings."""
+
+    async def ui_setting(self, key: str) -> str | None: ...
+    async def set_ui_setting(self, key: str, value: str) -> None: ...
 
 
 @dataclass
@@ -22,8 +32,8 @@ class UiPrefs:
     desktop: bool = True
 
     @classmethod
-    def load(cls, directory: Path) -> UiPrefs:
-        """Read ``ui.json`` (defaults when missing or damaged)."""
+    def load_file(cls, directory: Path) -> UiPrefs:
+        """Read the old ``ui.json`` (defaults when missing or damaged)."""
         try:
             data = json.loads((directory / FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -35,8 +45,21 @@ class UiPrefs:
             desktop=data.get("desktop", True) is not False,
         )
 
-    def save(self, directory: Path) -> None:
-        """Write ``ui.json`` (0600, like everything in the profile)."""
-        path = directory / FILE
-        path.write_text(json.dumps(asdict(self)), encoding="utf-8")
-        path.chmod(0o600)
+    @classmethod
+    async def load(cls, node: SettingStore, directory: Path) -> UiPrefs:
+        """Read the store; take over ``ui.json`` values the store does not have yet."""
+        old = cls.load_file(directory)
+        prefs = cls()
+        for key in KEYS:
+            stored = await node.ui_setting(key)
+            if stored in ("0", "1"):
+                setattr(prefs, key, stored == "1")
+            else:
+                setattr(prefs, key, getattr(old, key))
+                await node.set_ui_setting(key, "1" if getattr(old, key) else "0")
+        return prefs
+
+    async def save(self, node: SettingStore) -> None:
+        """Write both preferences to the store."""
+        for key in KEYS:
+            await node.set_ui_setting(key, "1" if getattr(self, key) else "0")

@@ -8,7 +8,7 @@ freezes typing; their failures become notifications, never tracebacks.
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,17 @@ from p2pchat.node import (
 )
 from p2pchat.ui.context import ChatContext, ctx
 from p2pchat.ui.emoji import QUICK_REACTIONS
+from p2pchat.ui.format import size
+from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.emoji_picker import EmojiPicker
+from p2pchat.ui.screens.file_picker import FilePickerScreen
+from p2pchat.ui.screens.receipts import ReceiptsScreen
 from p2pchat.ui.text import links_in, literal, one_line
 from p2pchat.ui.widgets.composer import Composer
 from p2pchat.ui.widgets.header import ConversationHeader
+from p2pchat.ui.widgets.members import MembersPanel
 from p2pchat.ui.widgets.message_item import MessageItem
-from p2pchat.ui.widgets.message_list import MessageList
+from p2pchat.ui.widgets.message_list import MessageList, receipt_summary
 from p2pchat.ui.widgets.sidebar import Entry, Sidebar, load_entries
 
 # Tell the peer we type at most this often; they drop the indicator after TYPING_SHOWN.
@@ -76,6 +81,8 @@ class ChatScreen(Screen[None]):
         Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
         Binding("ctrl+n", "focus_sidebar", "Chats", show=False),
         Binding("ctrl+end,ctrl+g", "jump_to_end", "Newest", show=False),
+        Binding("f5", "toggle_members", "Members"),
+        Binding("ctrl+o", "attach", "Attach"),
     ]
 
     def __init__(self) -> None:
@@ -87,8 +94,11 @@ class ChatScreen(Screen[None]):
         self.room_name = ""
         self.members: list[MemberInfo] = []
         self.invitations: dict[bytes, RoomInvitation] = {}
-        self.typing_peers: dict[bytes, Timer] = {}
+        self.typing_peers: dict[tuple[bytes, bytes], Timer] = {}  # (room, peer)
+        self.my_state = ""  # our membership of the open group: joined, invited, left...
+        self.members_shown = True
         self.warnings: list[str] = []
+        self.picker_start: Path | None = None  # where the file picker opens (tests set it)
         self.node_ready = False
         self.status: NodeStatus | None = None
         self._sidebar_timer: Timer | None = None
@@ -123,12 +133,14 @@ class ChatScreen(Screen[None]):
                 completions.can_focus = False
                 yield completions
                 yield Composer(completions, id="composer")
+            yield MembersPanel(id="members")
         yield Footer()
 
     def on_mount(self) -> None:
         """Start in the empty state until the node is up."""
         self.query_one("#security").display = False
         self.query_one("#completions").display = False
+        self.query_one("#members").display = False
         self._show_conversation(False)
         self.update_topbar()
         self._update_empty()
@@ -201,6 +213,10 @@ class ChatScreen(Screen[None]):
 
         self.run_worker(call(), exit_on_error=False)
 
+    def run_node_later(self, call: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """``run_node(call(*args))``, for palette commands built ahead of time."""
+        self.run_node(call(*args), "Done")
+
     # ================================================================ sidebar
 
     def schedule_sidebar(self) -> None:
@@ -220,7 +236,7 @@ class ChatScreen(Screen[None]):
         except NoMatches:
             return  # the app is closing
 
-        sidebar.typing = set(self.typing_peers)
+        sidebar.typing = {room for room, _ in self.typing_peers}
         sidebar.show(requests, chats, nearby)
         for peer in peers:
             self.context.verified[peer.peer_id] = peer.verified
@@ -254,7 +270,9 @@ class ChatScreen(Screen[None]):
         self.reply_to = None
         self._show_conversation(True)
         await self.refresh_peer()
-        await self.query_one(MessageList).show_room(room)
+        listing = self.query_one(MessageList)
+        listing.group = self.peer is None
+        await listing.show_room(room)
         self.query_one(Sidebar).select_key("room:" + room.hex())
         self.query_one(Composer).focus()
         self.schedule_sidebar()
@@ -281,7 +299,15 @@ class ChatScreen(Screen[None]):
             self.peer_info = None
             if self.room is not None:
                 self.members = await self.context.node.groups.members(self.room)
+                me = self.context.me
+                self.my_state = next((m.state for m in self.members if m.peer_id == me), "")
+                rooms = await self.context.node.list_rooms()
+                self.room_name = next(
+                    (r.name for r in rooms if r.room_id == self.room), self.room_name
+                )
         else:
+            self.members = []
+            self.my_state = ""
             self.peer_info = await self.context.node.peer_info(self.peer)
         # No read receipts to strangers: only once they are accepted as a contact.
         listing = self.query_one(MessageList)
@@ -292,6 +318,7 @@ class ChatScreen(Screen[None]):
             listing.call_after_refresh(listing.report_seen)
         self.redraw_header()
         self._update_request_bar()
+        self._update_members()
         self.refresh_bindings()
 
     def redraw_header(self) -> None:
@@ -300,11 +327,11 @@ class ChatScreen(Screen[None]):
             return
         header = self.query_one(ConversationHeader)
         if self.peer is None:
-            typing_names = [self.context.name(p) for p in self.typing_peers]
+            typing_names = [self.context.name(p) for r, p in self.typing_peers if r == self.room]
             header.show_group(self.room_name, self.members, typing_names)
             return
         name = self.context.name(self.peer)
-        typing = self.peer in self.typing_peers
+        typing = (self.room, self.peer) in self.typing_peers
         header.show(name, self.peer_info, typing, self.context.now_ms())
 
     def _update_request_bar(self) -> None:
@@ -312,7 +339,12 @@ class ChatScreen(Screen[None]):
         info = self.peer_info
         state = info.state if info else ""
         composer = self.query_one(Composer)
-        composer.disabled = state == "blocked"
+        composer.disabled = state == "blocked" or self.my_state in ("invited", "left", "removed")
+        if self.peer is None and self.room is not None and self.my_state != "joined":
+            self._group_bar()
+            return
+        self.query_one("#accept", Button).label = "Accept"
+        self.query_one("#block", Button).label = "Block"
         if state not in ("request", "blocked") or self.peer is None:
             bar.display = False
             return
@@ -334,9 +366,52 @@ class ChatScreen(Screen[None]):
         self.query_one("#unblock").display = state == "blocked"
         bar.display = True
 
+    def _group_bar(self) -> None:
+        """An invitation to the open group (join / decline), or why you cannot write."""
+        bar = self.query_one("#request-bar")
+        name = literal(self.room_name or "this group", "bold", multiline=False)
+        invited = self.my_state == "invited"
+        if invited:
+            text = Text.assemble(
+                "You are invited to ",
+                name,
+                ". ",
+                ("ctrl+a", "bold"),
+                " join · ",
+                ("ctrl+b", "bold"),
+                " decline",
+            )
+        elif self.my_state == "removed":
+            text = Text.assemble("You were removed from ", name, ".")
+        else:
+            text = Text.assemble("You left ", name, ".")
+        self.query_one("#request-text", Static).update(text)
+        self.query_one("#accept", Button).label = "Join"
+        self.query_one("#block", Button).label = "Decline"
+        self.query_one("#accept").display = invited
+        self.query_one("#block").display = invited
+        self.query_one("#unblock").display = False
+        bar.display = True
+
+    def _update_members(self) -> None:
+        panel = self.query_one(MembersPanel)
+        shown = self.peer is None and self.room is not None and self.members_shown
+        panel.display = shown
+        if shown:
+            panel.show_members(self.members, self.context.me)
+
+    def action_toggle_members(self) -> None:
+        """Show or hide the members panel of a group."""
+        self.members_shown = not self.members_shown
+        self._update_members()
+        self.refresh_bindings()
+
     @on(Button.Pressed, "#accept")
     def action_accept(self) -> None:
-        """Accept the open conversation's contact request."""
+        """Accept the open conversation's contact request (or group invitation)."""
+        if self.peer is None and self.room is not None and self.my_state == "invited":
+            self.answer_invitation(self.room, True)
+            return
         if self.peer is not None:
             self.run_node(self._accept(self.peer), "Contact accepted")
 
@@ -347,7 +422,10 @@ class ChatScreen(Screen[None]):
 
     @on(Button.Pressed, "#block")
     def action_block(self) -> None:
-        """Block the open conversation's peer."""
+        """Block the open conversation's peer (or decline the group invitation)."""
+        if self.peer is None and self.room is not None and self.my_state == "invited":
+            self.answer_invitation(self.room, False)
+            return
         if self.peer is not None:
             self.run_node(self._block(self.peer), "Blocked")
 
@@ -400,7 +478,13 @@ class ChatScreen(Screen[None]):
         if action in ("verify", "reply", "emoji"):
             return self.room is not None
         if action in ("accept", "block"):
+            if self.peer is None and self.room is not None:
+                return self.my_state == "invited"
             return self.peer_info is not None and self.peer_info.state == "request"
+        if action == "toggle_members":
+            return self.room is not None and self.peer is None
+        if action == "attach":
+            return self.room is not None and self.my_state in ("", "joined")
         return True
 
     # ================================================================ node events
@@ -412,14 +496,16 @@ class ChatScreen(Screen[None]):
             msg = event.message
             if msg.room == self.room:
                 await messages.add_message(msg)
-                if event.incoming:
-                    self._clear_typing(msg.author)
+            if event.incoming:
+                self._clear_typing(msg.room, msg.author)
             if event.incoming:
                 self.app.call_later(self._notify_message, msg)
             self.schedule_sidebar()
         elif isinstance(event, ReceiptChanged):
             if event.room == self.room:
                 messages.set_status(event.message_ids, event.status)
+                if messages.group:
+                    await messages.refresh_receipts(event.message_ids)
         elif isinstance(event, TransferProgress):
             if event.room == self.room:
                 await messages.update_transfer(event)
@@ -430,19 +516,9 @@ class ChatScreen(Screen[None]):
             if event.room == self.room:
                 await messages.refresh_reactions(event.message_id)
         elif isinstance(event, TypingChanged):
-            self._set_typing(event.peer_id, event.typing)
+            self._set_typing(event.room, event.peer_id, event.typing)
         elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
-            if event.peer_id == self.peer:
-                await self.refresh_peer()
-            if isinstance(event, PeerOffline):
-                self._clear_typing(event.peer_id)
-            if isinstance(event, ContactRequest):
-                self.notify(
-                    Text.assemble(literal(event.name, multiline=False), " wants to chat").plain,
-                    title="Contact request",
-                    markup=False,
-                )
-            self.schedule_sidebar()
+            await self._peer_event(event)
         elif isinstance(event, RoomChanged):
             if event.room == self.room:
                 await self.refresh_peer()
@@ -463,6 +539,26 @@ class ChatScreen(Screen[None]):
             self.update_topbar()
             self._update_empty()
 
+    async def _peer_event(
+        self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
+    ) -> None:
+        """Presence, names and requests: header, members panel, sidebar."""
+        if event.peer_id == self.peer:
+            await self.refresh_peer()
+        if isinstance(event, PeerOffline):
+            for room, peer in list(self.typing_peers):
+                if peer == event.peer_id:
+                    self._clear_typing(room, peer)
+        if self.peer is None and any(m.peer_id == event.peer_id for m in self.members):
+            await self.refresh_peer()  # a member came or went: the panel shows it
+        if isinstance(event, ContactRequest):
+            self.notify(
+                Text.assemble(literal(event.name, multiline=False), " wants to chat").plain,
+                title="Contact request",
+                markup=False,
+            )
+        self.schedule_sidebar()
+
     def _notify_message(self, msg: Message) -> None:
         """A Textual notification (and bell, desktop) for messages not on screen now."""
         if msg.room == self.room and self.app.app_focus and self.screen.is_current:
@@ -471,21 +567,23 @@ class ChatScreen(Screen[None]):
         if callable(notifier):
             notifier(self.context.name(msg.author), self.context.text(msg))
 
-    def _set_typing(self, peer: bytes, typing: bool) -> None:
-        self._clear_typing(peer, redraw=False)
+    def _set_typing(self, room: bytes, peer: bytes, typing: bool) -> None:
+        self._clear_typing(room, peer, redraw=False)
         if typing:
-            self.typing_peers[peer] = self.set_timer(TYPING_SHOWN, lambda: self._clear_typing(peer))
-        self._typing_changed(peer)
+            self.typing_peers[(room, peer)] = self.set_timer(
+                TYPING_SHOWN, lambda: self._clear_typing(room, peer)
+            )
+        self._typing_changed(room)
 
-    def _clear_typing(self, peer: bytes, *, redraw: bool = True) -> None:
-        timer = self.typing_peers.pop(peer, None)
+    def _clear_typing(self, room: bytes, peer: bytes, *, redraw: bool = True) -> None:
+        timer = self.typing_peers.pop((room, peer), None)
         if timer is not None:
             timer.stop()
             if redraw:
-                self._typing_changed(peer)
+                self._typing_changed(room)
 
-    def _typing_changed(self, peer: bytes) -> None:
-        if peer == self.peer:
+    def _typing_changed(self, room: bytes) -> None:
+        if room == self.room:
             self.redraw_header()
         self.schedule_sidebar()
 
@@ -494,6 +592,14 @@ class ChatScreen(Screen[None]):
     @on(Composer.Submitted)
     def _submit(self, event: Composer.Submitted) -> None:
         if self.room is None:
+            return
+        command, _, argument = event.text.strip().partition(" ")
+        if command in ("/send", "/file") and "\n" not in event.text.strip():
+            self._stop_typing()
+            if argument.strip():
+                self.send_file(argument.strip())
+            else:
+                self.action_attach()
             return
         reply = self.reply_to.id if self.reply_to else None
         self.cancel_reply()
@@ -510,7 +616,7 @@ class ChatScreen(Screen[None]):
 
     @on(Composer.Edited)
     def _edited(self, event: Composer.Edited) -> None:
-        if self.peer is None:
+        if self.room is None:
             return
         if event.empty:
             self._stop_typing()
@@ -518,7 +624,7 @@ class ChatScreen(Screen[None]):
         now = time.monotonic()
         if now - self._typing_sent_at > TYPING_REFRESH:
             self._typing_sent_at = now
-            self.run_node(self.context.node.set_typing(self.peer, True))
+            self.run_node(self.context.node.set_typing_room(self.room, True))
         if self._typing_idle is not None:
             self._typing_idle.stop()
         self._typing_idle = self.set_timer(TYPING_IDLE, self._stop_typing)
@@ -527,8 +633,8 @@ class ChatScreen(Screen[None]):
         if self._typing_idle is not None:
             self._typing_idle.stop()
             self._typing_idle = None
-        if self._typing_sent_at and self.peer is not None:
-            self.run_node(self.context.node.set_typing(self.peer, False))
+        if self._typing_sent_at and self.room is not None:
+            self.run_node(self.context.node.set_typing_room(self.room, False))
         self._typing_sent_at = 0.0
 
     @on(Composer.Escape)
@@ -641,6 +747,13 @@ class ChatScreen(Screen[None]):
                 event.item.focus()
 
             self.app.push_screen(EmojiPicker("React", quick=True), chosen)
+        elif event.action == "open_link" and message.kind == "file":
+            self.run_node(self._open_file(message.id, reveal=False))
+        elif event.action == "reveal" and message.kind == "file":
+            self.run_node(self._open_file(message.id, reveal=True))
+        elif event.action == "receipts":
+            if self.peer is None and message.author == self.context.me:
+                self.run_node(self._show_receipts(message))
         elif event.action == "open_link":
             links = links_in(self.context.text(message))
             if links:
@@ -649,8 +762,10 @@ class ChatScreen(Screen[None]):
                 self.notify("No link in this message", timeout=2)
         elif event.action == "download" and message.kind == "file":
             self.run_node(self.context.node.transfers.accept(message.id), "Downloading…")
+        elif event.action == "decline" and message.kind == "file":
+            self.run_node(self.context.node.transfers.decline(message.id), "Declined")
         elif event.action == "cancel_transfer" and message.kind == "file":
-            self.run_node(self.context.node.transfers.cancel(message.id))
+            self.run_node(self.context.node.transfers.cancel(message.id), "Cancelled")
         elif event.action in ("up", "down"):
             self._move_selection(event.item, -1 if event.action == "up" else 1)
         elif event.action == "back":
@@ -675,11 +790,91 @@ class ChatScreen(Screen[None]):
             self.run_node(groups.decline(room), "Declined")
         self.schedule_sidebar()
 
-    def send_file(self, path_text: str) -> None:
+    def send_file(self, path_text: str | Path) -> None:
         """Offer the file at ``path_text`` in the open conversation."""
-        if self.room is not None:
-            path = Path(path_text).expanduser()
-            self.run_node(self.context.node.transfers.send_file_to_room(self.room, path))
+        if self.room is None:
+            return
+        if isinstance(path_text, str):
+            text = path_text.strip()
+            if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+                text = text[1:-1]
+            path = Path(text).expanduser()
+        else:
+            path = path_text
+        if not path.is_file():
+            self.notify(
+                f"No file at {one_line(str(path), 100)}",
+                title="Not sent",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.run_node(self.context.node.transfers.send_file_to_room(self.room, path))
+
+    def action_attach(self) -> None:
+        """Choose a file in a tree and offer it in the open conversation."""
+        if self.room is None:
+            return
+        room = self.room
+
+        def chosen(path: Path | None) -> None:
+            if path is not None and self.room == room:
+                self.send_file(path)
+            self.query_one(Composer).focus()
+
+        start = self.picker_start or (Path.home() if Path.home().is_dir() else Path.cwd())
+        to = self.room_name if self.peer is None else self.context.name(self.peer)
+        self.app.push_screen(FilePickerScreen(start, one_line(to, 40)), chosen)
+
+    @on(Composer.PastedFile)
+    def _pasted_file(self, event: Composer.PastedFile) -> None:
+        if self.room is None:
+            return
+        path, pasted = event.path, event.text
+        try:
+            length = size(path.stat().st_size)
+        except OSError:
+            length = "?"
+        question = Text("Send ")
+        question.append_text(literal(path.name, "bold", multiline=False))
+        question.append(f" ({length}) in this chat?\n")
+        question.append_text(literal(str(path.parent), "grey62", multiline=False))
+
+        def answer(send: bool | None) -> None:
+            composer = self.query_one(Composer)
+            if send:
+                self.send_file(path)
+            else:
+                composer.insert(pasted)
+            composer.focus()
+
+        screen = ConfirmScreen("Send a file?", question, "Send", "Paste as text")
+        self.app.push_screen(screen, answer)
+
+    async def _open_file(self, message_id: bytes, *, reveal: bool) -> None:
+        path = await self.context.node.transfers.open_path(message_id)
+        if path is None:
+            self.notify("The file is not here yet (a downloads it)", timeout=3)
+            return
+        target = path.parent if reveal else path
+        opener = getattr(self.app, "opener", None)
+        if opener is not None and opener.open(target):
+            what = "folder" if reveal else "file"
+            shown = one_line(str(target), 80)
+            self.notify(f"Opening the {what}: {shown}", markup=False, timeout=3)
+            return
+        self.app.copy_to_clipboard(str(target))
+        self.notify(
+            f"{one_line(str(target), 200)}\n(nothing here opens files; the path was copied)",
+            title="Saved at",
+            markup=False,
+            timeout=10,
+        )
+
+    async def _show_receipts(self, message: Message) -> None:
+        got = await self.context.node.groups.receipts(message.id)
+        rows = [(self.context.name(peer), status) for peer, status in got]
+        self.app.push_screen(ReceiptsScreen(receipt_summary(got), rows))
 
     def action_verify(self) -> None:
         """Open the verification screen for the open conversation's peer."""

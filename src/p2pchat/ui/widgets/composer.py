@@ -6,6 +6,10 @@ enter to insert, escape to close); a finished ``:smile:`` turns into 😄 on its
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
 from rich.text import Text
 from textual import events
 from textual.message import Message as TextualMessage
@@ -15,6 +19,34 @@ from textual.widgets.option_list import Option
 from p2pchat.ui.emoji import lookup, partial_shortcode, replace_shortcodes, search
 
 MAX_CANDIDATES = 8
+
+
+def pasted_path(text: str) -> Path | None:
+    """The file a paste names, when it is one absolute path to an existing file.
+
+    Terminals paste dropped files as ``/a/b.jpg``, ``'/a/my file.jpg'``,
+    ``/a/my\\ file.jpg`` or ``file:///a/my%20file.jpg``; ``~/`` counts too.
+    """
+    raw = text.strip()
+    if not raw or "\n" in raw or len(raw) > 4096:
+        return None
+    if raw.startswith("file://"):
+        raw = unquote(urlparse(raw).path)
+    elif raw[0] in "'\"" or "\\" in raw:
+        try:
+            parts = shlex.split(raw)
+        except ValueError:
+            return None
+        if len(parts) != 1:
+            return None
+        raw = parts[0]
+    if not raw.startswith(("/", "~/")):
+        return None
+    path = Path(raw).expanduser()
+    try:
+        return path if path.is_file() else None
+    except OSError:
+        return None
 
 
 class Composer(TextArea):
@@ -39,6 +71,14 @@ class Composer(TextArea):
 
     class Up(TextualMessage):
         """↑ in an empty composer: select the last message."""
+
+    class PastedFile(TextualMessage):
+        """A path to an existing file was pasted (a dropped file): offer to send it."""
+
+        def __init__(self, path: Path, text: str) -> None:
+            super().__init__()
+            self.path = path
+            self.text = text
 
     def __init__(self, completions: OptionList, *, id: str | None = None) -> None:
         super().__init__(
@@ -91,6 +131,15 @@ class Composer(TextArea):
             self.post_message(self.Up())
             return
         await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        path = pasted_path(event.text)
+        if path is not None:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.PastedFile(path, event.text))
+            return
+        await super()._on_paste(event)
 
     def submit(self) -> None:
         """Send what is written (shortcodes turned into emoji) and clear the box."""

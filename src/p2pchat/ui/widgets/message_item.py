@@ -12,12 +12,14 @@ from dataclasses import dataclass, field, replace
 from rich.console import RenderableType
 from rich.text import Text
 from textual.binding import Binding
+from textual.events import Click
 from textual.geometry import Size
 from textual.message import Message as TextualMessage
 from textual.widget import Widget
 
 from p2pchat.node import Message, ReactionInfo
 from p2pchat.ui.format import clock, tick, tick_meaning
+from p2pchat.ui.media import FileCard, card_lines
 from p2pchat.ui.text import literal, one_line, with_links
 
 META_WIDTH = 9
@@ -36,7 +38,8 @@ class ItemView:
     reactions: list[ReactionInfo] = field(default_factory=list)
     me: bytes = b""
     text: str = ""  # what the node says to show (text, or a file/room-change sentence)
-    transfer: str = ""  # a file's state: "⬇ 42 % · 1.2 MiB/s", "saved to …"
+    file: FileCard | None = None  # a file message's card (manifest and transfer)
+    receipt: str = ""  # own group message: "read by 2 of 4" (i shows who)
 
 
 def body_text(message: Message) -> str:
@@ -53,9 +56,12 @@ class MessageItem(Widget, can_focus=True):
         Binding("r,enter", "reply", "Reply"),
         Binding("e,plus", "react", "React"),
         Binding("c", "copy", "Copy", show=False),
-        Binding("o", "open_link", "Open link", show=False),
+        Binding("o", "open_link", "Open", show=False),
         Binding("a", "download", "Download", show=False),
+        Binding("d", "decline", "Decline", show=False),
         Binding("x", "cancel_transfer", "Cancel transfer", show=False),
+        Binding("f", "reveal", "Show in folder", show=False),
+        Binding("i", "receipts", "Read by", show=False),
         Binding("up", "move('up')", "Previous", show=False),
         Binding("down", "move('down')", "Next", show=False),
         Binding("escape", "move('back')", "Back to composer", show=False),
@@ -75,6 +81,7 @@ class MessageItem(Widget, can_focus=True):
         super().__init__(classes="mine" if view.mine else "theirs")
         self.view = view
         self._cache: tuple[int, Text] | None = None
+        self._receipt_row = -1
         if view.mine:
             self.tooltip = tick_meaning(view.message.status)
         if view.message.kind == "system":
@@ -105,12 +112,19 @@ class MessageItem(Widget, can_focus=True):
             self._invalidate()
             self.refresh(layout=True)
 
-    def set_transfer(self, line: str) -> None:
-        """Show a file transfer's new state."""
-        if line != self.view.transfer:
-            self.view.transfer = line
+    def set_file(self, card: FileCard) -> None:
+        """Show a file card's new state (its height may change)."""
+        self.view.file = card
+        self._invalidate()
+        self.refresh(layout=True)
+
+    def set_receipt(self, summary: str) -> None:
+        """Show who of the group has this (own) message: ``read by 2 of 4``."""
+        if summary != self.view.receipt:
+            had = bool(self.view.receipt)
+            self.view.receipt = summary
             self._invalidate()
-            self.refresh(layout=True)
+            self.refresh(layout=had != bool(summary))
 
     def set_reactions(self, reactions: list[ReactionInfo]) -> None:
         """Show a new set of reactions."""
@@ -134,9 +148,12 @@ class MessageItem(Widget, can_focus=True):
         msg = view.message
         text = view.text or body_text(msg)
         if msg.kind == "system":
-            laid = literal(text, "italic grey62")
+            sentence = literal(text, "italic grey62")
+            centred = sentence.wrap(self.app.console, max(8, width), justify="center")
+            laid = Text("\n", end="").join(centred)
             self._cache = (width, laid)
             return laid
+        column = max(8, width - META_WIDTH)
         left = Text(end="")
         if view.show_header:
             left.append_text(literal(view.author, view.author_style, multiline=False))
@@ -148,10 +165,10 @@ class MessageItem(Widget, can_focus=True):
             left.append(": ", "grey50")
             left.append_text(literal(what, "italic grey62", multiline=False))
             left.append("\n")
-        left.append_text(with_links(literal(text)))
-        if view.transfer:
-            left.append("\n")
-            left.append_text(literal(view.transfer, "grey70", multiline=False))
+        if view.file is not None:
+            left.append_text(Text("\n", end="").join(card_lines(view.file, column)))
+        else:
+            left.append_text(with_links(literal(text)))
         if view.reactions:
             left.append("\n")
             left.append_text(self._reactions_text())
@@ -159,8 +176,14 @@ class MessageItem(Widget, can_focus=True):
         if view.mine:
             meta.append(" ")
             meta.append_text(tick(msg.status))
-        column = max(8, width - META_WIDTH)
-        lines = left.wrap(self.app.console, column, overflow="fold")
+        lines = list(left.wrap(self.app.console, column, overflow="fold"))
+        self._receipt_row = -1
+        if view.receipt:
+            self._receipt_row = len(lines)
+            receipt = Text(view.receipt, "grey62", end="")
+            receipt.append("  i or click: who", "grey42")
+            receipt.truncate(column, overflow="ellipsis")
+            lines.append(receipt)
         first = lines[0] if lines else Text()
         first.pad_right(column - first.cell_len)
         meta.align("right", min(META_WIDTH, width - first.cell_len))
@@ -207,6 +230,28 @@ class MessageItem(Widget, can_focus=True):
     def action_download(self) -> None:
         """Download the file this message offers."""
         self.post_message(self.Action(self, "download"))
+
+    def action_decline(self) -> None:
+        """Decline the file this message offers."""
+        self.post_message(self.Action(self, "decline"))
+
+    def action_reveal(self) -> None:
+        """Show the received (or sent) file in its folder."""
+        self.post_message(self.Action(self, "reveal"))
+
+    def action_receipts(self) -> None:
+        """List who of the group received and read this message."""
+        self.post_message(self.Action(self, "receipts"))
+
+    def on_click(self, event: Click) -> None:
+        """A click on the delivery mark or on "read by …" lists who has the message."""
+        if not self.view.mine:
+            return
+        on_tick = event.y == 0 and event.x >= self.size.width - META_WIDTH
+        self._layout(self.size.width)
+        on_receipt = self._receipt_row >= 0 and event.y == self._receipt_row
+        if on_tick or on_receipt:
+            self.post_message(self.Action(self, "receipts"))
 
     def action_cancel_transfer(self) -> None:
         """Stop this file transfer (or decline the offer)."""

@@ -20,7 +20,8 @@ from textual.widgets import Static
 
 from p2pchat.node import Message, MessageStatus, ReactionInfo, TransferProgress
 from p2pchat.ui.context import ChatContext, ctx
-from p2pchat.ui.format import GROUP_GAP_MS, day_label, local, transfer_line
+from p2pchat.ui.format import GROUP_GAP_MS, day_label, local
+from p2pchat.ui.media import FileCard, load_preview
 from p2pchat.ui.text import one_line
 from p2pchat.ui.widgets.message_item import ItemView, MessageItem
 
@@ -40,6 +41,19 @@ def can_group(previous: Message | None, message: Message) -> bool:
         and local(previous.sent_at).date() == local(message.sent_at).date()
         and 0 <= message.sent_at - previous.sent_at < GROUP_GAP_MS
     )
+
+
+def receipt_summary(receipts: Sequence[tuple[bytes, int]]) -> str:
+    """``read by 2 of 4``, ``delivered to 3 of 4``; empty when nobody else is in the room."""
+    total = len(receipts)
+    if not total:
+        return ""
+    read = sum(1 for _, status in receipts if status >= MessageStatus.READ)
+    delivered = sum(1 for _, status in receipts if status >= MessageStatus.DELIVERED)
+    if read:
+        more = f" · delivered to {delivered}" if delivered > read else ""
+        return f"read by {read} of {total}{more}"
+    return f"delivered to {delivered} of {total}"
 
 
 class DaySeparator(Static):
@@ -83,6 +97,7 @@ class MessageList(VerticalScroll):
         self.has_more = False
         self.loading = False
         self.can_mark_read = True
+        self.group = False  # a group room: own messages tell how many have read them
         self.loaded = False
         self._pending: list[Message] = []
         self.below = 0
@@ -114,26 +129,71 @@ class MessageList(VerticalScroll):
                 )
         return quotes
 
-    async def _transfers(self, messages: Sequence[Message]) -> dict[bytes, str]:
-        """The transfer line of each file message among ``messages``."""
-        lines: dict[bytes, str] = {}
+    async def _files(self, messages: Sequence[Message]) -> dict[bytes, FileCard]:
+        """The card of each file message among ``messages`` (manifest, transfer, preview)."""
+        transfers = self.context.node.transfers
+        cards: dict[bytes, FileCard] = {}
         for m in messages:
-            if m.kind == "file":
-                info = await self.context.node.transfers.get(m.id)
-                if info is not None:
-                    lines[m.id] = transfer_line(info, info.path)
-        return lines
+            if m.kind != "file":
+                continue
+            manifest = await transfers.manifest(m.id)
+            info = await transfers.get(m.id)
+            source = manifest if manifest is not None else info
+            if source is None:
+                continue
+            card = FileCard(
+                name=source.name,
+                size=source.size,
+                mime=source.mime,
+                duration=getattr(manifest, "duration", None),
+                width=source.width,
+                height=source.height,
+                incoming=m.author != self.context.me,
+            )
+            if info is not None:
+                card.update(info, info.path)
+            if manifest is not None and manifest.thumb:
+                card.preview = await load_preview(manifest.thumb)
+            cards[m.id] = card
+        return cards
+
+    async def _receipts(self, messages: Sequence[Message]) -> dict[bytes, str]:
+        """``read by N of M`` for our own messages, in a group room."""
+        if not self.group:
+            return {}
+        groups = self.context.node.groups
+        me = self.context.me
+        out: dict[bytes, str] = {}
+        for m in messages:
+            if m.author == me and m.kind != "system":
+                out[m.id] = receipt_summary(await groups.receipts(m.id))
+        return out
+
+    async def refresh_receipts(self, ids: Iterable[bytes]) -> None:
+        """Re-read who has our group messages ``ids`` (after a receipt arrived)."""
+        shown = [self.items[i].message for i in ids if i in self.items]
+        for mid, summary in (await self._receipts(shown)).items():
+            item = self.items.get(mid)
+            if item is not None:
+                item.set_receipt(summary)
 
     async def update_transfer(self, event: TransferProgress) -> None:
         """A file transfer of this room moved on (a finished one shows where it went)."""
         item = self.items.get(event.message_id)
         if item is None:
             return
+        card = item.view.file
+        if card is None:
+            cards = await self._files([item.message])
+            card = cards.get(item.message.id)
+            if card is None:
+                return
         path = None
-        if event.state == "done" and event.incoming:
+        if event.state == "done":
             info = await self.context.node.transfers.get(event.message_id)
             path = info.path if info is not None else None
-        item.set_transfer(transfer_line(event, path))
+        card.update(event, path)
+        item.set_file(card)
 
     def _views(
         self,
@@ -143,7 +203,8 @@ class MessageList(VerticalScroll):
         previous: Message | None,
         unread_from: bytes | None,
         *,
-        transfers: dict[bytes, str] | None = None,
+        files: dict[bytes, FileCard] | None = None,
+        receipts: dict[bytes, str] | None = None,
     ) -> list[Widget]:
         """Widgets for ``messages`` (day separators, grouping, unread marker)."""
         context = self.context
@@ -170,7 +231,8 @@ class MessageList(VerticalScroll):
                 reactions=reactions.get(m.id, []),
                 me=context.me,
                 text=context.text(m),
-                transfer=(transfers or {}).get(m.id, ""),
+                file=(files or {}).get(m.id),
+                receipt=(receipts or {}).get(m.id, ""),
             )
             item = MessageItem(view)
             self.items[m.id] = item
@@ -213,8 +275,11 @@ class MessageList(VerticalScroll):
         )
         reactions = await node.reactions([m.id for m in messages])
         quotes = await self._quotes(messages)
-        transfers = await self._transfers(messages)
-        widgets = self._views(messages, quotes, reactions, None, unread_from, transfers=transfers)
+        files = await self._files(messages)
+        receipts = await self._receipts(messages)
+        widgets = self._views(
+            messages, quotes, reactions, None, unread_from, files=files, receipts=receipts
+        )
         await self.mount_all(widgets)
         self.anchor()
         marker = next((w for w in widgets if isinstance(w, UnreadMarker)), None)
@@ -267,8 +332,11 @@ class MessageList(VerticalScroll):
                 return
             reactions = await node.reactions([m.id for m in older])
             quotes = await self._quotes(older)
-            transfers = await self._transfers(older)
-            widgets = self._views(older, quotes, reactions, None, None, transfers=transfers)
+            files = await self._files(older)
+            receipts = await self._receipts(older)
+            widgets = self._views(
+                older, quotes, reactions, None, None, files=files, receipts=receipts
+            )
             first = self.children[0] if self.children else None
             if isinstance(first, DaySeparator) and first.day == local(older[-1].sent_at).date():
                 await first.remove()
@@ -302,8 +370,9 @@ class MessageList(VerticalScroll):
             (w.message for w in reversed(self.children) if isinstance(w, MessageItem)), None
         )
         quotes = await self._quotes([message])
-        transfers = await self._transfers([message])
-        widgets = self._views([message], quotes, {}, last, None, transfers=transfers)
+        files = await self._files([message])
+        receipts = await self._receipts([message])
+        widgets = self._views([message], quotes, {}, last, None, files=files, receipts=receipts)
         await self.mount_all(widgets)
         if message.author == self.context.me:
             self.anchor()  # your own message: always show it

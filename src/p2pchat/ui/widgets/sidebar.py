@@ -34,6 +34,7 @@ class Entry:
     verified: bool
     preview: str = ""
     typing: bool = False
+    group: bool = False
 
 
 Sections = tuple[list[Entry], list[Entry], list[Entry], list[PeerInfo]]
@@ -69,6 +70,7 @@ async def load_entries(node: Node) -> Sections:
             unread=room.unread,
             verified=bool(info and info.verified),
             preview=preview,
+            group=room.kind == "group",
         )
         (requests if state == "request" else chats).append(entry)
     nearby = [
@@ -93,7 +95,10 @@ async def load_entries(node: Node) -> Sections:
 
 def entry_label(entry: Entry, width: int = 22) -> Text:
     """Two lines: ``● Name ✔  3`` and a preview (or ``typing…``), each cut to ``width``."""
-    dot = Text("● ", "bright_green") if entry.online else Text("○ ", "grey50")
+    if entry.group:
+        dot = Text("# ", "bold bright_green" if entry.online else "bold grey50")
+    else:
+        dot = Text("● ", "bright_green") if entry.online else Text("○ ", "grey50")
     badge = Text(end="")
     if entry.verified:
         badge.append(" ✔", "green")
@@ -129,7 +134,7 @@ class Sidebar(OptionList):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.entries: dict[str, Entry] = {}
-        self.typing: set[bytes] = set()
+        self.typing: set[bytes] = set()  # rooms where someone types
         self.border_title = "Chats"
 
     def show(self, requests: list[Entry], chats: list[Entry], nearby: list[Entry]) -> None:
@@ -145,7 +150,7 @@ class Sidebar(OptionList):
                 options.append(None)
             options.append(Option(Text(title.upper(), "bold grey70"), disabled=True))
             for listed in entries:
-                entry = replace(listed, typing=listed.peer_id in self.typing)
+                entry = replace(listed, typing=listed.room_id in self.typing)
                 self.entries[entry.key] = entry
                 options.append(Option(entry_label(entry, self._label_width()), id=entry.key))
         if not self.entries:

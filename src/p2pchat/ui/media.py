@@ -1,0 +1,243 @@
+"""File cards: what a file message shows (type, size, progress, keys) and image previews.
+
+A preview is the sender's small JPEG thumbnail drawn with half blocks (``▀``: the top
+pixel as the foreground colour, the bottom one as the background), so it works in any
+terminal with colour. The thumbnail is untrusted bytes: it is decoded by Pillow (imported
+only when a picture is shown, which keeps start-up fast) with a pixel cap, in a worker
+thread, and any decoding error simply means no preview.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import mimetypes
+from dataclasses import dataclass
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+
+from p2pchat.ui.format import size as size_text
+from p2pchat.ui.text import literal
+
+#: Largest preview, in terminal cells (each cell shows two pixels, one above the other).
+PREVIEW_COLUMNS = 32
+PREVIEW_ROWS = 8
+#: A thumbnail declaring more pixels than this is not decoded at all.
+MAX_THUMB_PIXELS = 512 * 512
+
+ACTIVE_STATES = ("waiting", "active", "paused")
+
+
+@dataclass
+class FileCard:
+    """A file message's manifest and the latest state of its transfer."""
+
+    name: str
+    size: int
+    mime: str = ""
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    preview: Text | None = None
+    state: str = "offered"
+    done: int = 0
+    rate: float = 0.0
+    eta: float | None = None
+    detail: str = ""
+    incoming: bool = True
+    path: str | None = None
+
+    def update(self, progress: Any, path: str | None = None) -> None:
+        """Take a transfer's new figures (a TransferProgress event or TransferInfo row)."""
+        self.state = progress.state
+        self.done = progress.done
+        self.rate = progress.rate
+        self.eta = progress.eta
+        self.detail = progress.detail
+        self.incoming = progress.incoming
+        if path is not None:
+            self.path = path
+
+
+def kind_label(mime: str, name: str) -> str:
+    """``PNG image``, ``PDF document``, ``MP3 audio``, ``file``: a few words about the type."""
+    mime = mime or mimetypes.guess_type(name, strict=False)[0] or ""
+    major, _, minor = mime.partition("/")
+    minor = minor.split(";")[0].split("+")[0]
+    if minor.startswith(("x-", "vnd.")):
+        minor = minor.split(".")[-1].removeprefix("x-")
+    sub = minor.upper() if 0 < len(minor) <= 5 else ""
+    if major == "image":
+        return f"{sub} image".strip()
+    if major == "audio":
+        return f"{sub} audio".strip()
+    if major == "video":
+        return f"{sub} video".strip()
+    if mime == "application/pdf":
+        return "PDF document"
+    if major == "text":
+        return "text"
+    if minor in ("zip", "gzip", "x-tar", "tar", "7z"):
+        return f"{sub} archive".strip()
+    suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+    return f"{suffix.upper()[:6]} file" if suffix and suffix.isalnum() else "file"
+
+
+def duration_text(seconds: float) -> str:
+    """``0:42``, ``3:07``, ``1:02:03``."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def eta_text(seconds: float) -> str:
+    """``8 s left``, ``3 min left``, ``2 h left``."""
+    if seconds < 90:
+        return f"{max(0, round(seconds))} s left"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min left"
+    return f"{round(seconds / 3600)} h left"
+
+
+def progress_bar(done: int, total: int, width: int) -> Text:
+    """``━━━━━━━━╸───────`` with the finished part coloured."""
+    width = max(4, width)
+    fraction = 1.0 if total <= 0 else min(1.0, max(0.0, done / total))
+    filled = int(fraction * width)
+    bar = Text(end="")
+    bar.append("━" * filled, "bright_cyan")
+    bar.append("─" * (width - filled), "grey35")
+    return bar
+
+
+def card_lines(card: FileCard, column: int) -> list[Text]:
+    """The lines of a file card for a column ``column`` cells wide (name first)."""
+    lines: list[Text] = []
+    title = Text("📎 ", end="")
+    title.append_text(literal(card.name, "bold", multiline=False))
+    lines.append(title)
+    facts = [kind_label(card.mime, card.name), size_text(card.size)]
+    if card.width and card.height:
+        facts.append(f"{card.width}x{card.height}")
+    if card.duration:
+        facts.append(duration_text(card.duration))
+    lines.append(Text(" · ".join(facts), "grey62", end=""))
+    if card.preview is not None:
+        lines.extend(card.preview.split("\n"))
+    lines.extend(_state_lines(card, column))
+    return lines
+
+
+def _state_lines(card: FileCard, column: int) -> list[Text]:
+    """Progress, result and the keys that act on the file now."""
+    lines: list[Text] = []
+    state = card.state
+    if state in ACTIVE_STATES:
+        percent = 100 * card.done // card.size if card.size else 0
+        bar = progress_bar(card.done, card.size, min(30, column - 8))
+        bar.append(f" {percent:>3} %", "bold")
+        lines.append(bar)
+        parts = [f"{size_text(card.done)} of {size_text(card.size)}"]
+        if state == "paused":
+            parts.append("paused" + (f": {card.detail}" if card.detail else ""))
+        elif state == "waiting":
+            parts.append("waiting for the sender")
+        else:
+            if card.rate:
+                parts.append(f"{size_text(card.rate)}/s")
+            if card.eta is not None:
+                parts.append(eta_text(card.eta))
+        lines.append(Text(" · ".join(parts), "grey70", end=""))
+        lines.append(_keys(("x", "cancel")))
+    elif state == "offered":
+        if card.incoming:
+            lines.append(_keys(("a", "download"), ("d", "decline")))
+        else:
+            lines.append(Text("offered · waiting for them to download it", "grey70", end=""))
+            lines.append(_keys(("x", "withdraw"), ("o", "open")))
+    elif state == "done":
+        if card.incoming:
+            saved = Text("✓ saved: ", "green", end="")
+            saved.append_text(literal(card.path or card.detail or "", "grey70", multiline=False))
+            lines.append(saved)
+        else:
+            lines.append(Text("✓ sent", "green", end=""))
+        lines.append(_keys(("o", "open"), ("f", "show in folder")))
+    elif state == "failed":
+        failed = Text("✗ failed: ", "red", end="")
+        failed.append_text(literal(card.detail or "unknown error", "", multiline=False))
+        lines.append(failed)
+        if card.incoming:
+            lines.append(_keys(("a", "try again")))
+    elif state in ("cancelled", "declined"):
+        note = Text(f"{state}", "yellow", end="")
+        if card.detail and card.detail != state:
+            note.append(": ")
+            note.append_text(literal(card.detail, "", multiline=False))
+        lines.append(note)
+    else:
+        lines.append(literal(state, "grey70", multiline=False))
+    return lines
+
+
+def _keys(*pairs: tuple[str, str]) -> Text:
+    out = Text(end="")
+    for i, (key, what) in enumerate(pairs):
+        if i:
+            out.append(" · ", "grey50")
+        out.append(key, "bold")
+        out.append(f" {what}", "grey70")
+    return out
+
+
+def preview_from_jpeg(
+    data: bytes, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW_ROWS
+) -> Text:
+    """A half-block picture of ``data`` fitting ``columns`` by ``rows`` cells.
+
+    Raises ValueError (or Pillow's errors) for bytes that are not a small picture.
+    """
+    from PIL import Image  # only when a picture is on screen
+
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+        if width <= 0 or height <= 0 or width * height > MAX_THUMB_PIXELS:
+            raise ValueError("thumbnail too large")
+        rgb = img.convert("RGB")
+    box_w, box_h = columns, rows * 2
+    # Terminal cells are about twice as tall as wide; a half block is about square.
+    scale = min(box_w / width, box_h / height)
+    out_w = max(1, min(box_w, round(width * scale)))
+    out_h = max(2, min(box_h, round(height * scale)))
+    out_h += out_h % 2
+    small = rgb.resize((out_w, out_h))
+    pixels = small.load()
+    assert pixels is not None
+    text = Text(end="")
+    for y in range(0, out_h, 2):
+        if y:
+            text.append("\n")
+        for x in range(out_w):
+            top = pixels[x, y]
+            bottom = pixels[x, y + 1]
+            assert isinstance(top, tuple)
+            assert isinstance(bottom, tuple)
+            style = Style(
+                color=f"rgb({top[0]},{top[1]},{top[2]})",
+                bgcolor=f"rgb({bottom[0]},{bottom[1]},{bottom[2]})",
+            )
+            text.append("▀", style)
+    return text
+
+
+async def load_preview(data: bytes | None) -> Text | None:
+    """The preview of a thumbnail, decoded off the event loop; None if it is unusable."""
+    if not data:
+        return None
+    try:
+        return await asyncio.to_thread(preview_from_jpeg, data)
+    except Exception:  # untrusted bytes: any failure means no preview
+        return None
