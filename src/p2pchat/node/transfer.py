@@ -77,20 +77,29 @@ SETTING_AUTO_ACCEPT: Final = "file_auto_accept_max"
 DEFAULT_AUTO_ACCEPT: Final = 100 * 1024 * 1024
 #: Hidden folder inside the download folder where files grow until verified.
 PARTS_DIR: Final = ".p2pchat-partial"
-#: ``get`` requests in flight per pull: enough to keep a LAN link busy while the other
-#: side reads, encrypts and sends; small enough to bound memory (WINDOW x 64 KB).
-WINDOW: Final = 32
+#: Chunks asked for by one ``get`` (``get.count``): about 1 MB per request, so requests
+#: are rare and cheap next to the bytes they bring.
+GET_CHUNKS: Final = 16
+#: Bytes requested and not yet received, per pull: enough to keep a LAN link busy while
+#: the other side reads, encrypts and sends; small enough to bound memory.
+WINDOW_BYTES: Final = 3 << 20
 #: Bytes handed to the disk thread at once, and batches queued before the pull waits.
 WRITE_BATCH: Final = 1 << 20
 MAX_PENDING_WRITES: Final = 8
+#: The part's written bytes are pushed to the disk (and dropped from the page cache) every
+#: this many bytes, so little dirty data piles up: the final fsync is short and the
+#: store's own fsyncs (chat) do not queue behind a gigabyte of writeback.
+WRITEBACK_STEP: Final = 8 << 20
 #: A pull that hears nothing for this long reconnects.
 STALL_TIMEOUT: Final = 20.0
 #: A files connection idle this long is closed by the server.
 SERVE_IDLE_TIMEOUT: Final = 120.0
-#: Server limits: connections overall and per peer; read-ahead per connection.
+#: Server limits: connections overall and per peer; read-ahead per connection; chunk
+#: bytes encrypted and handed to the socket at once.
 MAX_SERVING: Final = 32
 MAX_SERVING_PER_PEER: Final = 4
 READ_AHEAD: Final = 1 << 20
+SEND_BATCH: Final = 1 << 20
 #: Downloads pulling at once; more wait their turn.
 MAX_ACTIVE_PULLS: Final = 4
 #: Reconnect backoff for a pull (seconds).
@@ -177,31 +186,41 @@ class _Sink:
     """A ``.part`` file written in order, in its own thread, hashed as it grows.
 
     One worker thread means writes (and hash updates) happen in submission order, so the
-    part is always a prefix of the file and its length is where a resume starts.
+    part is always a prefix of the file and its length is where a resume starts. The part
+    is not fsynced while it grows (its length is still a valid resume point after a crash,
+    and the final hash guards its content): only once, in :meth:`finish`.
     """
 
     def __init__(self, part: Path) -> None:
         self.part = part
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-part")
         self._hash = hashlib.sha256()
-        self._file: Any = None
+        self._fd: int | None = None
         self.offset = 0  # bytes submitted (written or queued)
         self.state: TransferState = "waiting"  # of the pull, as last announced
         self._pending: deque[asyncio.Future[None]] = deque()
         self._batch: list[bytes] = []
         self._batched = 0
+        self._written = 0  # bytes in the part (worker thread only)
+        self._advised = 0  # writeback started up to here (worker thread only)
+        self._dropped = 0  # page cache dropped up to here (worker thread only)
 
     def _open(self, size: int) -> int:
         self.part.parent.mkdir(parents=True, exist_ok=True)
-        f = self.part.open("ab")
-        have = f.tell()
-        if have > size:  # longer than the file can be: not ours to trust
-            f.truncate(0)
-            have = 0
-        with self.part.open("rb") as r:
-            while block := r.read(1 << 20):
-                self._hash.update(block)
-        self._file = f
+        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            have = os.fstat(fd).st_size
+            if have > size:  # longer than the file can be: not ours to trust
+                os.ftruncate(fd, 0)
+                have = 0
+            with self.part.open("rb") as r:
+                while block := r.read(1 << 20):
+                    self._hash.update(block)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._written = self._advised = self._dropped = have
         return have
 
     async def open(self, size: int) -> int:
@@ -211,9 +230,31 @@ class _Sink:
         return self.offset
 
     def _write(self, pieces: list[bytes]) -> None:
+        fd = self._fd
+        assert fd is not None
+        total = sum(map(len, pieces))
+        done = os.writev(fd, pieces)
+        if done < total:  # a short write (rare on files): finish it piece by piece
+            rest = memoryview(b"".join(pieces))[done:]
+            while rest:
+                rest = rest[os.write(fd, rest) :]
         for data in pieces:
-            self._file.write(data)
             self._hash.update(data)
+        self._written += total
+        if self._written - self._advised >= WRITEBACK_STEP:
+            self._writeback(fd)
+
+    def _writeback(self, fd: int) -> None:
+        """Start writing what was written to the disk, and drop what already is from the
+        page cache (POSIX_FADV_DONTNEED starts writeback of dirty pages, drops clean ones)."""
+        if not hasattr(os, "posix_fadvise"):
+            return
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(
+                fd, self._dropped, self._written - self._dropped, os.POSIX_FADV_DONTNEED
+            )
+        self._dropped = self._advised
+        self._advised = self._written
 
     def _submit(self) -> None:
         if self._batch:
@@ -233,10 +274,9 @@ class _Sink:
         self.offset += len(data)
         if self._batched >= WRITE_BATCH:
             self._submit()
-        while self._pending and (
-            len(self._pending) > MAX_PENDING_WRITES or self._pending[0].done()
-        ):
-            await self._pending.popleft()
+        pending = self._pending
+        while pending and (len(pending) > MAX_PENDING_WRITES or pending[0].done()):
+            await pending.popleft()
 
     async def drain(self) -> None:
         """Write what is batched and wait for every queued write (raises the first error)."""
@@ -245,14 +285,15 @@ class _Sink:
             await self._pending.popleft()
 
     def _finish(self) -> bytes:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
+        fd = self._fd
+        assert fd is not None
+        os.fsync(fd)
+        self._fd = None
+        os.close(fd)
         return self._hash.digest()
 
     async def finish(self) -> bytes:
-        """Flush and fsync the part, close it, and return the SHA-256 of its content."""
+        """Fsync the part, close it, and return the SHA-256 of its content."""
         await self.drain()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._finish)
@@ -264,9 +305,9 @@ class _Sink:
         loop = asyncio.get_running_loop()
 
         def close() -> None:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.close(fd)
 
         with contextlib.suppress(Exception):
             await loop.run_in_executor(self._pool, close)
@@ -275,7 +316,11 @@ class _Sink:
 
 @dataclass
 class _Source:
-    """A file we serve on one connection, with a read-ahead buffer."""
+    """A file we serve on one connection, with a read-ahead buffer.
+
+    While one block is served, the next one is read in a thread (``ahead``), so the disk
+    and the encryption overlap.
+    """
 
     fd: int
     size: int
@@ -283,6 +328,24 @@ class _Source:
     buf_offset: int = 0
     buf: bytes = b""
     served: int = 0
+    ahead: asyncio.Future[bytes] | None = None  # the block at buf_offset + len(buf)
+
+    def release(self) -> None:
+        """Close the file, once a read-ahead still running in a thread is over."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is None or ahead.done():
+            if ahead is not None and not ahead.cancelled():
+                ahead.exception()  # retrieved: nobody wants it any more
+            os.close(self.fd)
+            return
+        fd = self.fd
+
+        def close(done: asyncio.Future[bytes]) -> None:
+            if not done.cancelled():
+                done.exception()
+            os.close(fd)
+
+        ahead.add_done_callback(close)
 
 
 def _read_block(fd: int, offset: int, length: int) -> bytes:
@@ -345,6 +408,8 @@ class TransferService:
         self._serving_tasks: set[asyncio.Task[None]] = set()
         self._auth_generation = 0
         self._reqs = itertools.count(1)
+        #: Sources that answered a multi-chunk ``get`` with one chunk (older servers).
+        self._one_chunk_sources: set[bytes] = set()
         self._pull_slots = asyncio.Semaphore(MAX_ACTIVE_PULLS)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
@@ -910,41 +975,95 @@ class TransferService:
                 last = str(exc)
         raise _RetryError(f"cannot reach {self.node.peer_name(peer)}: {last}")
 
+    def _request(
+        self,
+        conn: Connection,
+        row: TransferRow,
+        inflight: deque[list[int]],
+        next_offset: int,
+        *,
+        span: int,
+        window: int,
+    ) -> int:
+        """Send ``get``s (each for up to ``span`` bytes) until ``window`` are in flight;
+        return the offset the next one would start at."""
+        chunk = min(row.chunk, MAX_CHUNK_DATA)
+        gets: list[ChunkRequest] = []
+        while len(inflight) < window and next_offset < row.size:
+            end = min(row.size, next_offset + span)
+            count = -(-(end - next_offset) // chunk)
+            req = next(self._reqs)
+            gets.append(
+                ChunkRequest(
+                    req=req, hash=row.sha256, offset=next_offset, length=chunk, count=count
+                )
+            )
+            inflight.append([req, next_offset, count])
+            next_offset = end
+        conn.write_frames(gets)
+        return next_offset
+
+    def _check_chunk(
+        self,
+        frame: Chunk,
+        row: TransferRow,
+        inflight: deque[list[int]],
+        *,
+        chunk: int,
+        source: bytes,
+        per_get: int,
+    ) -> None:
+        """Check that ``frame`` is the next chunk due and count it; _RetryError if not."""
+        due = inflight[0] if inflight else None
+        if due is None or frame.req != due[0]:
+            if due is not None and per_get > 1:
+                # A server that predates get.count answers one chunk per get.
+                self._one_chunk_sources.add(source)
+            raise _RetryError("the sender answered out of order")
+        offset = due[1]
+        if (
+            frame.hash != row.sha256
+            or frame.offset != offset
+            or len(frame.data) != min(chunk, row.size - offset)
+        ):
+            raise _RetryError("the sender answered out of order or with a wrong length")
+        due[1] = offset + len(frame.data)
+        due[2] -= 1
+        if due[2] == 0:
+            inflight.popleft()
+
     async def _pull_once(self, row: TransferRow, sink: _Sink, source: bytes) -> None:
         """One connection's worth of pulling from ``source``; _RetryError when it breaks."""
         conn = await self._dial(source)
         if sink.state != "active":
             await self._set_state(row, "active", done=sink.offset)
             sink.state = "active"
-        inflight: deque[tuple[int, int, int]] = deque()
-        next_offset = sink.offset
+        size = row.size
         chunk = min(row.chunk, MAX_CHUNK_DATA)
+        per_get = 1 if source in self._one_chunk_sources else GET_CHUNKS
+        window = max(2, WINDOW_BYTES // (chunk * per_get))
+        # Requests in flight, oldest first: [req, offset of the next chunk due, chunks due].
+        inflight: deque[list[int]] = deque()
+        next_offset = sink.offset
         try:
-            while sink.offset < row.size:
-                while len(inflight) < WINDOW and next_offset < row.size:
-                    length = min(chunk, row.size - next_offset)
-                    req = next(self._reqs)
-                    conn.write_frame(
-                        ChunkRequest(req=req, hash=row.sha256, offset=next_offset, length=length)
+            while sink.offset < size:
+                if len(inflight) < window and next_offset < size:
+                    next_offset = self._request(
+                        conn, row, inflight, next_offset, span=chunk * per_get, window=window
                     )
-                    inflight.append((req, next_offset, length))
-                    next_offset += length
-                await conn.flush()
-                try:
-                    async with asyncio.timeout(STALL_TIMEOUT):
-                        frame = await conn.recv()
-                except TimeoutError:
-                    raise _RetryError("the transfer stalled") from None
+                    await conn.flush()
+                if conn.has_buffered:
+                    frame = await conn.recv()
+                else:
+                    try:
+                        async with asyncio.timeout(STALL_TIMEOUT):
+                            frame = await conn.recv()
+                    except TimeoutError:
+                        raise _RetryError("the transfer stalled") from None
                 if isinstance(frame, Chunk):
-                    req, offset, length = inflight[0]
-                    if (
-                        frame.req != req
-                        or frame.hash != row.sha256
-                        or frame.offset != offset
-                        or len(frame.data) != length
-                    ):
-                        raise _RetryError("the sender answered out of order or with a wrong length")
-                    inflight.popleft()
+                    self._check_chunk(
+                        frame, row, inflight, chunk=chunk, source=source, per_get=per_get
+                    )
                     await sink.write(frame.data)
                     self._emit(row, "active", sink.offset, force=False)
                 elif isinstance(frame, ChunkError):
@@ -993,7 +1112,7 @@ class TransferService:
             self._serving.pop(conn, None)
             for _, source in sources.values():
                 if isinstance(source, _Source):
-                    os.close(source.fd)
+                    source.release()
             await conn.close("files connection closed")
 
     async def _answer(
@@ -1010,7 +1129,7 @@ class TransferService:
             cached = (self._auth_generation, "not a contact")
         elif cached is None or cached[0] != self._auth_generation:
             if cached is not None and isinstance(cached[1], _Source):
-                os.close(cached[1].fd)
+                cached[1].release()
             cached = (self._auth_generation, await self._open_source(peer, frame.hash))
             sources[frame.hash] = cached
         source = cached[1]
@@ -1019,10 +1138,28 @@ class TransferService:
             conn.write_frame(ChunkError(req=frame.req, hash=frame.hash, reason=reason))
             await conn.flush()
             return
-        data = await self._read(source, frame.offset, min(frame.length, MAX_CHUNK_DATA))
-        conn.write_frame(Chunk(req=frame.req, hash=frame.hash, offset=frame.offset, data=data))
-        await conn.flush()
-        end = frame.offset + len(data)
+        # ``count`` pieces from ``offset``, stopping after the one that reaches the end;
+        # encrypted and handed to the socket in batches of about SEND_BATCH bytes.
+        length = min(frame.length, MAX_CHUNK_DATA)
+        offset = frame.offset
+        batch: list[Chunk] = []
+        batched = 0
+        for _ in range(frame.count):
+            data = await self._read(source, offset, length)
+            batch.append(Chunk(req=frame.req, hash=frame.hash, offset=offset, data=data))
+            batched += len(data)
+            offset += len(data)
+            last = len(data) < length or offset >= source.size
+            if batched >= SEND_BATCH or last:
+                conn.write_frames(batch)
+                await conn.flush()
+                batch, batched = [], 0
+            if last:
+                break
+        if batch:
+            conn.write_frames(batch)
+            await conn.flush()
+        end = offset
         if source.offer is not None and end > source.served:
             source.served = end
             await self._served(source)
@@ -1031,10 +1168,22 @@ class TransferService:
         """Bytes of the file, from a read-ahead buffer refilled in a thread."""
         start = offset - source.buf_offset
         if not (start >= 0 and start + length <= len(source.buf)):
-            want = max(length, READ_AHEAD)
-            source.buf = await asyncio.to_thread(_read_block, source.fd, offset, want)
+            loop = asyncio.get_running_loop()
+            ahead, source.ahead = source.ahead, None
+            if ahead is not None and 0 <= start <= len(source.buf):
+                # The block after the buffer was read meanwhile: keep the buffer's tail.
+                source.buf = source.buf[start:] + await ahead
+            else:
+                if ahead is not None:
+                    with contextlib.suppress(OSError):
+                        await ahead
+                want = max(length, READ_AHEAD)
+                source.buf = await loop.run_in_executor(None, _read_block, source.fd, offset, want)
             source.buf_offset = offset
             start = 0
+            end = offset + len(source.buf)
+            if end < source.size:
+                source.ahead = loop.run_in_executor(None, _read_block, source.fd, end, READ_AHEAD)
         return source.buf[start : start + length]
 
     async def _served(self, source: _Source) -> None:
