@@ -20,9 +20,9 @@ from p2pchat.ui.widgets.message_list import MessageList, UnreadMarker
 from tests.nodes import connected_pair, make_node, wait_for
 from tests.ui.helpers import (
     SIZE,
-    file_state,
     app_for,
     befriend,
+    file_state,
     items,
     open_chat_with,
     screen_text,

@@ -15,6 +15,7 @@ from textual.widgets import Input, TextArea
 
 from p2pchat.ui.app import ChatApp
 from p2pchat.ui.widgets.message_list import MessageList
+from p2pchat.ui.widgets.sidebar import Sidebar
 from tests.ui.helpers import until
 from tests.ui.scenes import record_conversation, scene_app, utc
 
@@ -37,7 +38,7 @@ def _freeze(app: ChatApp) -> None:
 async def _ready(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, ChatApp)
-    await until(pilot, lambda: app.chat.node_ready and app.chat.query_one("Sidebar").entries)
+    await until(pilot, lambda: app.chat.node_ready and app.chat.query_one(Sidebar).entries)
 
 
 def _open(key: str) -> Callable[[Pilot[Any]], Any]:
@@ -47,8 +48,8 @@ def _open(key: str) -> Callable[[Pilot[Any]], Any]:
         app = pilot.app
         assert isinstance(app, ChatApp)
         await _ready(pilot)
-        bar = app.chat.query_one("Sidebar")
-        entry = next(e for e in bar.entries.values() if e.name == key)  # type: ignore[attr-defined]
+        bar = app.chat.query_one(Sidebar)
+        entry = next(e for e in bar.entries.values() if e.name == key)
         await app.chat.open_entry(entry)
         listing = app.chat.query_one(MessageList)
         await until(pilot, lambda: listing.loaded)

@@ -68,7 +68,9 @@ def kind_label(mime: str, name: str) -> str:
     minor = minor.split(";")[0].split("+")[0]
     if minor.startswith(("x-", "vnd.")):
         minor = minor.split(".")[-1].removeprefix("x-")
-    sub = minor.upper() if 0 < len(minor) <= 5 else ""
+    suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+    suffix = suffix if suffix.isalnum() and len(suffix) <= 5 else ""
+    sub = suffix.upper() or (minor.upper() if 0 < len(minor) <= 5 else "")
     if major == "image":
         return f"{sub} image".strip()
     if major == "audio":
@@ -81,8 +83,7 @@ def kind_label(mime: str, name: str) -> str:
         return "text"
     if minor in ("zip", "gzip", "x-tar", "tar", "7z"):
         return f"{sub} archive".strip()
-    suffix = name.rsplit(".", 1)[-1] if "." in name else ""
-    return f"{suffix.upper()[:6]} file" if suffix and suffix.isalnum() else "file"
+    return f"{suffix.upper()} file" if suffix else "file"
 
 
 def duration_text(seconds: float) -> str:
