@@ -44,8 +44,9 @@ class Serve:
     def __init__(self, profile: str, home: Path, *args: str) -> None:
         env = {**os.environ, "P2PCHAT_HOME": str(home), "PYTHONUNBUFFERED": "1"}
         if "--interface" not in args:
-            # Tests keep mDNS on loopback: no packet may leave for a real network.
-            args = (*args, "--interface", "127.0.0.1")
+            # Tests connect by address and keep off mDNS altogether: no packet may leave
+            # for a real network, and no other p2pchat on this machine may wander in.
+            args = (*args, "--no-mdns")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "p2pchat", "--profile", profile, "serve", *args],
             stdout=subprocess.PIPE,

@@ -92,6 +92,12 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
         help="do not announce yourself over mDNS (you still see others and can be added)",
     )
     parser.add_argument(
+        "--no-mdns",
+        action="store_true",
+        help="no mDNS at all: neither announce nor look for peers (use --peer and "
+        "known addresses only, e.g. where multicast is blocked)",
+    )
+    parser.add_argument(
         "--interface",
         action="append",
         default=[],
@@ -106,5 +112,6 @@ def node_config_from_args(args: argparse.Namespace) -> NodeConfig:
         port=getattr(args, "port", 0),
         peers=tuple(getattr(args, "peer_addresses", []) or ()),
         announce=not getattr(args, "no_announce", False),
+        discovery=not getattr(args, "no_mdns", False),
         interfaces=tuple(getattr(args, "interface", []) or ()),
     )
