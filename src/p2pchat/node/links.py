@@ -181,7 +181,10 @@ class LinkManager:
 
     async def flush_all(self, peers: list[bytes]) -> None:
         """Drain several peers' buffers concurrently (one slow peer delays no other)."""
-        await asyncio.gather(*(self.flush(p) for p in peers))
+        if len(peers) == 1:  # the common case: no task to schedule
+            await self.flush(peers[0])
+        elif peers:
+            await asyncio.gather(*(self.flush(p) for p in peers))
 
     # ------------------------------------------------------------------ targets
 
