@@ -21,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -56,10 +57,10 @@ WRITE_HIGH_WATER = 1 << 20
 DRAIN_DEADLINE = 30.0
 # Bytes taken from the stream at once after the handshake: whole runs of messages are
 # split out of one read instead of two ``readexactly`` calls per message.
-READ_SIZE = 1 << 18
+READ_SIZE = 1 << 20
 # The StreamReader of connections we dial buffers up to twice this before pausing the
 # socket (a bulk download pauses and resumes far less often than with one message's worth).
-STREAM_LIMIT = 1 << 18
+STREAM_LIMIT = 1 << 20
 
 
 class TransportError(Exception):
@@ -329,6 +330,9 @@ class Connection:
         # most one incomplete message inside the FrameReader.
         self._framer = FrameReader()
         self._ready: deque[bytes] = deque()
+        # True while a batch is being encrypted in a worker thread (send_frames): no other
+        # frame may take a nonce meanwhile.
+        self._sealing = False
 
     def __repr__(self) -> str:
         return (
@@ -359,6 +363,8 @@ class Connection:
         """Encrypt and queue an already encoded frame (e.g. one kept in the outbox)."""
         if self.is_closed:
             raise ConnectionClosedError(self._closed_reason or "connection closed")
+        if self._sealing:
+            raise TransportError("a batch of frames is being encrypted; wait for send_frames")
         self._check_nonce(self._send)
         ciphertext = self._send.encrypt(plaintext)
         self._writer.write(len(ciphertext).to_bytes(2, "big") + ciphertext)
@@ -369,9 +375,11 @@ class Connection:
         self.write_encoded_many([encode_frame(f) for f in frames])
 
     def write_encoded_many(self, plaintexts: Iterable[bytes]) -> None:
-        """Encrypt several encoded frames, in order, and queue them with one write."""
+        """Encrypt several encoded frames, in order, and queue them."""
         if self.is_closed:
             raise ConnectionClosedError(self._closed_reason or "connection closed")
+        if self._sealing:
+            raise TransportError("a batch of frames is being encrypted; wait for send_frames")
         send = self._send
         write = self._writer.write
         for plaintext in plaintexts:
@@ -379,6 +387,48 @@ class Connection:
             ciphertext = send.encrypt(plaintext)
             write(len(ciphertext).to_bytes(2, "big") + ciphertext)
             self.frames_sent += 1
+
+    def _seal(self, frames: Sequence[Frame]) -> list[bytes]:
+        """Encode and encrypt ``frames`` into length-prefixed messages (any thread)."""
+        send = self._send
+        out: list[bytes] = []
+        for frame in frames:
+            if send.nonce >= NONCE_LIMIT:
+                break  # the caller fails the connection
+            ciphertext = send.encrypt(encode_frame(frame))
+            out.append(len(ciphertext).to_bytes(2, "big") + ciphertext)
+        return out
+
+    async def send_frames(self, frames: Sequence[Frame], executor: Executor) -> None:
+        """Send ``frames`` in order, encoded and encrypted in ``executor``'s threads.
+
+        For bulk data (file chunks): the event loop stays free for chat meanwhile. No
+        other frame may be written on this connection until this returns.
+        """
+        if self.is_closed:
+            raise ConnectionClosedError(self._closed_reason or "connection closed")
+        if self._sealing:
+            raise TransportError("send_frames is already running on this connection")
+        loop = asyncio.get_running_loop()
+        self._sealing = True
+        try:
+            sealed = await loop.run_in_executor(executor, self._seal, frames)
+        except asyncio.CancelledError:
+            # Nonces may have been spent on frames that will never be sent.
+            self._closed_reason = self._closed_reason or "cancelled while encrypting"
+            _abort(self._writer)
+            raise
+        finally:
+            self._sealing = False
+        if len(sealed) < len(frames):
+            self._fail("nonce limit reached; reconnect")
+        if self.is_closed:
+            raise ConnectionClosedError(self._closed_reason or "connection closed")
+        write = self._writer.write
+        for message in sealed:
+            write(message)
+        self.frames_sent += len(sealed)
+        await self.flush()
 
     async def flush(self) -> None:
         """Wait until the socket has taken our buffered bytes down to the high-water mark.
@@ -426,6 +476,55 @@ class Connection:
             self.frames_received += 1
             if frame is not None:
                 return frame
+
+    def _open(self, messages: list[bytes]) -> tuple[list[Frame], str | None]:
+        """Decrypt and decode ``messages`` in order (any thread); stop at the first bad one
+        and return the frames before it with the reason."""
+        recv = self._recv
+        frames: list[Frame] = []
+        for ciphertext in messages:
+            if recv.nonce >= NONCE_LIMIT:
+                return frames, "nonce limit reached; reconnect"
+            try:
+                plaintext = recv.decrypt(ciphertext)
+            except NoiseError as exc:
+                reason = f"decryption failed ({type(exc).__name__}): tampered or replayed data"
+                return frames, reason
+            try:
+                frame = decode_frame(plaintext)
+            except WireError as exc:
+                return frames, f"malformed frame: {exc}"
+            if frame is not None:
+                frames.append(frame)
+        return frames, None
+
+    async def recv_batch(self, executor: Executor, limit: int = 64) -> list[Frame]:
+        """The next frames from the peer (at least one), decrypted in ``executor``'s threads.
+
+        Like :meth:`recv` (unknown frame types skipped; ConnectionClosedError when the
+        connection breaks or a frame fails to authenticate), for bulk data: up to ``limit``
+        frames already received are handled at once, off the event loop.
+        """
+        while True:
+            if self._closed_reason is not None:
+                raise ConnectionClosedError(self._closed_reason)
+            if not self._ready:
+                await self._fill()
+            ready = self._ready
+            batch = [ready.popleft() for _ in range(min(limit, len(ready)))]
+            loop = asyncio.get_running_loop()
+            try:
+                frames, error = await loop.run_in_executor(executor, self._open, batch)
+            except asyncio.CancelledError:
+                # The batch is decrypted or lost: this connection cannot go on.
+                self._closed_reason = self._closed_reason or "cancelled while decrypting"
+                _abort(self._writer)
+                raise
+            if error is not None:
+                self._fail(error)
+            self.frames_received += len(batch)
+            if frames:
+                return frames
 
     @property
     def has_buffered(self) -> bool:
