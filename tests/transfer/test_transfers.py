@@ -7,6 +7,7 @@ something happened.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import random
@@ -22,7 +23,7 @@ from p2pchat.node.service import Node
 from p2pchat.node.transfer import KIND_FILE, PARTS_DIR, TransferError
 from p2pchat.store import MessageStatus
 from p2pchat.transport import LocalHello, connect
-from p2pchat.wire import PURPOSE_FILES, ChunkError, ChunkRequest
+from p2pchat.wire import PURPOSE_FILES, Chunk, ChunkError, ChunkRequest
 from tests.nodes import make_node
 from tests.proxy import FaultProxy
 from tests.transfer.helpers import (
@@ -546,3 +547,62 @@ async def test_another_member_serves_when_the_author_is_gone(tmp_path: Path) -> 
                 await node.stop()
         if ann._started:
             await ann.stop()
+
+
+async def test_one_get_many_chunks_stops_at_the_end(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """``get.count`` pieces are answered in order with the get's req, up to the end."""
+    alice, bob = pair
+    src = tmp_path / "counted.bin"
+    data = os.urandom(2500)
+    digest = write_bytes(src, data)
+    await bob.transfers.set_auto_accept_max(0)
+    await alice.transfers.send_file(bob.me, src)
+    conn = await bob.transfers._dial(alice.me)
+    try:
+        conn.write_frames(
+            [
+                # 500..1500, 1500..2500 (the end): two pieces, not five.
+                ChunkRequest(req=7, hash=digest, offset=500, length=1000, count=5),
+                ChunkRequest(req=8, hash=digest, offset=0, length=1000, count=2),
+                ChunkRequest(req=9, hash=digest, offset=2500, length=1000, count=3),
+            ]
+        )
+        await conn.flush()
+        got: list[Chunk] = []
+        async with asyncio.timeout(10):
+            while len(got) < 5:
+                frame = await conn.recv()
+                assert isinstance(frame, Chunk)
+                got.append(frame)
+    finally:
+        await conn.close()
+    assert [(c.req, c.offset, c.data) for c in got] == [
+        (7, 500, data[500:1500]),
+        (7, 1500, data[1500:]),
+        (8, 0, data[:1000]),
+        (8, 1000, data[1000:2000]),
+        (9, 2500, b""),
+    ]
+
+
+async def test_a_server_without_get_count_still_serves(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """A server that ignores ``count`` (older version) answers one chunk per get: the
+    receiver notices, reconnects and asks chunk by chunk."""
+    alice, bob = pair
+    src = tmp_path / "old-server.bin"
+    digest = write_random(src, 3 * 1024 * 1024 + 17)
+    real_answer = alice.transfers._answer
+
+    async def old_answer(conn: object, peer: bytes, frame: ChunkRequest, sources: object) -> None:
+        await real_answer(conn, peer, dataclasses.replace(frame, count=1), sources)  # type: ignore[arg-type]
+
+    alice.transfers._answer = old_answer  # type: ignore[method-assign]
+    _, saved, state = await send_and_wait(alice, bob, src)
+    assert state == "done"
+    assert saved is not None
+    assert sha256_file(saved) == digest
+    assert alice.me in bob.transfers._one_chunk_sources

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,7 +23,7 @@ from p2pchat.transport import (
     PeerMismatchError,
     connect,
 )
-from p2pchat.wire import Hello, Ping, Pong, Typing, decode_frame, encode_frame
+from p2pchat.wire import Chunk, Hello, Ping, Pong, Typing, decode_frame, encode_frame
 from tests.proxy import FaultProxy
 
 WAIT = 10.0
@@ -358,3 +359,42 @@ async def test_unknown_frame_types_are_skipped(server: Server) -> None:
     await other.send(Pong(n=3))
     async with asyncio.timeout(WAIT):
         assert await conn.recv() == Pong(n=3)
+
+
+async def test_send_frames_and_recv_batch_in_worker_threads(server: Server) -> None:
+    conn = await connect("127.0.0.1", server.listener.port, hello("alice"))
+    other = await server.next()
+    frames = [
+        Chunk(req=1, hash=b"h" * 32, offset=i * 60000, data=bytes([i]) * 60000) for i in range(40)
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        await conn.send_frames(frames[:20], pool)
+        conn.write_frames(frames[20:30])  # goes out between the batches, in call order
+        await conn.send_frames(frames[30:], pool)
+        got: list[object] = []
+        async with asyncio.timeout(WAIT):
+            while len(got) < len(frames):
+                batch = await other.recv_batch(pool, limit=7)
+                assert 1 <= len(batch) <= 7
+                got.extend(batch)
+    assert got == frames
+    assert other.frames_received == conn.frames_sent == 40
+
+
+async def test_recv_batch_detects_tampering(server: Server) -> None:
+    conn = await connect("127.0.0.1", server.listener.port, hello("alice"))
+    other = await server.next()
+    good = conn._send.encrypt(encode_frame(Pong(n=1)))
+    bad = bytearray(conn._send.encrypt(encode_frame(Pong(n=2))))
+    bad[3] ^= 1
+    conn._writer.write(len(good).to_bytes(2, "big") + good + len(bad).to_bytes(2, "big") + bad)
+
+    async def read_all(pool: ThreadPoolExecutor) -> None:
+        while True:
+            await other.recv_batch(pool)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        async with asyncio.timeout(WAIT):
+            with pytest.raises(ConnectionClosedError, match="decryption failed"):
+                await read_all(pool)
+    assert other.is_closed
