@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from p2pchat.identity import Identity, save_identity
-from p2pchat.node import MessageAdded, Node, NodeConfig
+from p2pchat.node import MessageAdded, Node, NodeConfig, RoomInvitation
 from p2pchat.paths import profile_dir
 from p2pchat.profile import KEY_FILE, open_profile
 from p2pchat.ui.app import ChatApp
@@ -136,6 +138,83 @@ def record_conversation(monkeypatch: pytest.MonkeyPatch) -> None:
     asyncio.run(_record_conversation(clock))
 
 
+async def wait_until(node: Node, check: Callable[[], Awaitable[bool]], within: float = 15) -> None:
+    """Wait on ``node``'s events (never on time) until ``await check()`` is true."""
+    events = node.subscribe()
+    try:
+        async with asyncio.timeout(within):
+            while not await check():
+                await events.get()
+    finally:
+        events.close()
+
+
+async def _record_group(clock: Clock, folder: Path) -> None:
+    alice, bob, carol = node("alice"), node("bob"), node("carol")
+    for n in (alice, bob, carol):
+        await n.start()
+    try:
+        for a, b in ((alice, bob), (alice, carol), (bob, carol)):
+            await connected_pair(a, b)
+            await a.accept(b.me)
+            await b.accept(a.me)
+        await alice.transfers.set_auto_accept_max(0)
+        today = int(NOW * 1000) - 4 * 60 * MINUTE  # 10:30
+        clock.at(today)
+        room = await alice.groups.create_room("Hikers")
+        for member in (bob, carol):
+            events = member.subscribe()
+            await alice.groups.invite(room, member.me)
+            await wait_for(events, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+            events.close()
+            clock.at(clock.ms + MINUTE)
+            await member.groups.join(room)
+
+        async def everyone_joined() -> bool:
+            return sum(m.state == "joined" for m in await alice.groups.members(room)) == 3
+
+        await wait_until(alice, everyone_joined)
+        clock.at(today + 10 * MINUTE)
+        events = alice.subscribe()
+        asked = await bob.send_message(room, "Who is in for Saturday? 🥾", None)
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == asked.id)
+        clock.at(today + 12 * MINUTE)
+        answer = await alice.send_message(room, "Me! I will bring the map", None)
+
+        async def receipts_in() -> bool:
+            got = dict(await alice.groups.receipts(answer.id))
+            return got.get(bob.me, 0) >= 2 and got.get(carol.me, 0) >= 2
+
+        await wait_until(alice, receipts_in)
+        await bob.mark_read(room, [answer.id])
+
+        async def bob_read() -> bool:
+            return dict(await alice.groups.receipts(answer.id)).get(bob.me, 0) >= 3
+
+        await wait_until(alice, bob_read)
+        picture = folder / "ridge.png"
+        img = Image.new("RGB", (96, 64), (70, 130, 210))
+        img.paste((250, 200, 40), (36, 12, 60, 36))
+        img.paste((40, 120, 60), (0, 44, 96, 64))
+        img.save(picture)
+        clock.at(today + 14 * MINUTE)
+        photo = await carol.transfers.send_file_to_room(room, picture)
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == photo.id)
+        await alice.mark_read(room, [m.id for m in await alice.history(room)])
+    finally:
+        for n in (alice, bob, carol):
+            await n.stop()
+
+
+def record_group(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Alice's store: the group "Hikers" with Bob and Carol, receipts, a photo offer."""
+    clock = Clock(int(NOW * 1000))
+    monkeypatch.setattr("p2pchat.node.service.now_ms", clock)
+    monkeypatch.setattr("p2pchat.node.groups.now_ms", clock)
+    monkeypatch.setattr("p2pchat.node.transfer.now_ms", clock)
+    asyncio.run(_record_group(clock, folder))
+
+
 def scene_app(name: str) -> ChatApp:
     """The app for profile ``name``, network off, clock frozen at NOW."""
     return ChatApp(
@@ -146,4 +225,4 @@ def scene_app(name: str) -> ChatApp:
     )
 
 
-__all__ = ["NOW", "NodeConfig", "record_conversation", "scene_app", "utc"]
+__all__ = ["NOW", "NodeConfig", "record_conversation", "record_group", "scene_app", "utc"]

@@ -199,8 +199,14 @@ async def test_file_card_progress_cancel_and_decline(
         assert "3 s left" in text
         assert "x cancel" in text
 
-        # Decline the offer for real.
-        await pilot.press("up", "d")
+        # x cancels a transfer under way.
+        await pilot.press("up", "x")
+        await until(pilot, lambda: file_state(app) == "cancelled")
+
+        # d declines an offer.
+        await bob.transfers.send_file(alice.me, source)
+        await until(pilot, lambda: len(items(app)) == 2 and file_state(app) == "offered")
+        await pilot.press("down", "d")
         await until(pilot, lambda: file_state(app) == "cancelled")
         assert "declined" in screen_text(app)
 

@@ -7,6 +7,7 @@ and look at the SVGs under ``__snapshots__`` before committing them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from p2pchat.ui.app import ChatApp
 from p2pchat.ui.widgets.message_list import MessageList
 from p2pchat.ui.widgets.sidebar import Sidebar
 from tests.ui.helpers import until
-from tests.ui.scenes import record_conversation, scene_app, utc
+from tests.ui.scenes import record_conversation, record_group, scene_app, utc
 
 SnapCompare = Callable[..., bool]
 
@@ -118,3 +119,9 @@ def test_verification_with_qr_code(
         _freeze(pilot.app)  # type: ignore[arg-type]
 
     assert snap_compare(scene_app("alice"), run_before=run, terminal_size=(90, 40))
+
+
+def test_group(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A group: room changes, "read by 1 of 2", a photo offer with its preview, members."""
+    record_group(monkeypatch, tmp_path)
+    assert snap_compare(scene_app("alice"), run_before=_open("Hikers"), terminal_size=(100, 34))

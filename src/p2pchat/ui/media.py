@@ -157,8 +157,8 @@ def _state_lines(card: FileCard, column: int) -> list[Text]:
         if card.incoming:
             lines.append(_keys(("a", "download"), ("d", "decline")))
         else:
-            lines.append(Text("offered · waiting for them to download it", "grey70", end=""))
-            lines.append(_keys(("x", "withdraw"), ("o", "open")))
+            lines.append(Text("offered: they download it when they choose", "grey70", end=""))
+            lines.append(_keys(("o", "open"), ("f", "show in folder"), ("x", "withdraw")))
     elif state == "done":
         if card.incoming:
             saved = Text("✓ saved: ", "green", end="")

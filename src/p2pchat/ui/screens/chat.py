@@ -47,6 +47,7 @@ from p2pchat.node import (
 from p2pchat.ui.context import ChatContext, ctx
 from p2pchat.ui.emoji import QUICK_REACTIONS
 from p2pchat.ui.format import size
+from p2pchat.ui.media import ACTIVE_STATES
 from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.emoji_picker import EmojiPicker
 from p2pchat.ui.screens.file_picker import FilePickerScreen
@@ -77,6 +78,8 @@ class ChatScreen(Screen[None]):
         Binding("f4", "dismiss_warning", "Dismiss warning"),
         Binding("ctrl+a", "accept", "Accept", priority=True),
         Binding("ctrl+b", "block", "Block", priority=True),
+        Binding("ctrl+a", "join", "Join", priority=True),
+        Binding("ctrl+b", "decline", "Decline", priority=True),
         Binding("alt+up", "cycle_chat(-1)", "Previous chat", show=False),
         Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
         Binding("ctrl+n", "focus_sidebar", "Chats", show=False),
@@ -339,7 +342,10 @@ class ChatScreen(Screen[None]):
         info = self.peer_info
         state = info.state if info else ""
         composer = self.query_one(Composer)
+        was_disabled = composer.disabled
         composer.disabled = state == "blocked" or self.my_state in ("invited", "left", "removed")
+        if was_disabled and not composer.disabled and self.focused is None:
+            composer.focus()
         if self.peer is None and self.room is not None and self.my_state != "joined":
             self._group_bar()
             return
@@ -405,6 +411,16 @@ class ChatScreen(Screen[None]):
         self.members_shown = not self.members_shown
         self._update_members()
         self.refresh_bindings()
+
+    def action_join(self) -> None:
+        """Join the open group (we were invited)."""
+        if self.peer is None and self.room is not None and self.my_state == "invited":
+            self.answer_invitation(self.room, True)
+
+    def action_decline(self) -> None:
+        """Decline the invitation to the open group."""
+        if self.peer is None and self.room is not None and self.my_state == "invited":
+            self.answer_invitation(self.room, False)
 
     @on(Button.Pressed, "#accept")
     def action_accept(self) -> None:
@@ -475,11 +491,13 @@ class ChatScreen(Screen[None]):
         """Hide bindings that make no sense now (footer shows only usable keys)."""
         if action == "dismiss_warning":
             return bool(self.warnings)
-        if action in ("verify", "reply", "emoji"):
+        if action == "verify":
+            return self.peer is not None
+        if action in ("reply", "emoji"):
             return self.room is not None
+        if action in ("join", "decline"):
+            return self.peer is None and self.room is not None and self.my_state == "invited"
         if action in ("accept", "block"):
-            if self.peer is None and self.room is not None:
-                return self.my_state == "invited"
             return self.peer_info is not None and self.peer_info.state == "request"
         if action == "toggle_members":
             return self.room is not None and self.peer is None
@@ -527,7 +545,8 @@ class ChatScreen(Screen[None]):
             self.invitations[event.room] = event
             who = one_line(self.context.name(event.inviter), 40)
             self.notify(
-                f"{who} invites you to {one_line(event.name, 40)}: ctrl+p → Join",
+                f"{who} invites you to {one_line(event.name, 40)}. "
+                "Open it in the list to join or decline (or ctrl+p → Join).",
                 title="Group invitation",
                 markup=False,
                 timeout=15,
@@ -561,6 +580,8 @@ class ChatScreen(Screen[None]):
 
     def _notify_message(self, msg: Message) -> None:
         """A Textual notification (and bell, desktop) for messages not on screen now."""
+        if msg.kind == "system":
+            return  # room changes show in the room; invitations have their own notice
         if msg.room == self.room and self.app.app_focus and self.screen.is_current:
             return
         notifier = getattr(self.app, "notify_message", None)
@@ -760,16 +781,33 @@ class ChatScreen(Screen[None]):
                 self.app.open_url(links[0])
             else:
                 self.notify("No link in this message", timeout=2)
-        elif event.action == "download" and message.kind == "file":
-            self.run_node(self.context.node.transfers.accept(message.id), "Downloading…")
-        elif event.action == "decline" and message.kind == "file":
-            self.run_node(self.context.node.transfers.decline(message.id), "Declined")
-        elif event.action == "cancel_transfer" and message.kind == "file":
-            self.run_node(self.context.node.transfers.cancel(message.id), "Cancelled")
+        elif event.action in ("download", "decline", "cancel_transfer"):
+            self._file_action(event.item, event.action)
         elif event.action in ("up", "down"):
             self._move_selection(event.item, -1 if event.action == "up" else 1)
         elif event.action == "back":
             self.query_one(Composer).focus()
+
+    def _file_action(self, item: MessageItem, action: str) -> None:
+        """a / d / x on a file card: only what makes sense in its state, else say why."""
+        card = item.view.file
+        if card is None:
+            return
+        transfers = self.context.node.transfers
+        mid = item.message.id
+        state, incoming = card.state, card.incoming
+        if action == "download":
+            if incoming and state in ("offered", "failed", "cancelled"):
+                self.run_node(transfers.accept(mid), "Downloading…")
+            elif state == "done":
+                self.notify("Already downloaded: o opens it, f shows the folder", timeout=3)
+            elif incoming and state in ACTIVE_STATES:
+                self.notify("Already downloading", timeout=2)
+        elif action == "decline":
+            if incoming and state == "offered":
+                self.run_node(transfers.decline(mid), "Declined")
+        elif state in ACTIVE_STATES or (not incoming and state == "offered"):
+            self.run_node(transfers.cancel(mid), "Cancelled")
 
     def _move_selection(self, item: MessageItem, step: int) -> None:
         items = [w for w in self.query_one(MessageList).children if isinstance(w, MessageItem)]

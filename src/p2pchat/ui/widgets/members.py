@@ -18,7 +18,8 @@ def members_text(members: list[MemberInfo], me: bytes, width: int = 22) -> Text:
     """One line per member: ``● Name`` and, below, role and state."""
     joined = sum(1 for m in members if m.state == "joined")
     online = sum(1 for m in members if m.state == "joined" and m.online)
-    out = Text(f"{joined} members · {online} online\n", "bold", end="")
+    plural = "member" if joined == 1 else "members"
+    out = Text(f"{joined} {plural} · {online} online\n", "bold", end="")
     for m in members:
         current = m.state == "joined"
         dot = ("● ", "bright_green") if current and m.online else ("○ ", "grey50")

@@ -23,6 +23,7 @@ from p2pchat.ui.media import FileCard, card_lines
 from p2pchat.ui.text import literal, one_line, with_links
 
 META_WIDTH = 9
+RECEIPT_HINT = "  (i: who)"
 
 
 @dataclass
@@ -181,7 +182,8 @@ class MessageItem(Widget, can_focus=True):
         if view.receipt:
             self._receipt_row = len(lines)
             receipt = Text(view.receipt, "grey62", end="")
-            receipt.append("  i or click: who", "grey42")
+            if receipt.cell_len + len(RECEIPT_HINT) <= column:
+                receipt.append(RECEIPT_HINT, "grey42")
             receipt.truncate(column, overflow="ellipsis")
             lines.append(receipt)
         first = lines[0] if lines else Text()

@@ -221,6 +221,8 @@ class MessageList(VerticalScroll):
             if marker:
                 widgets.append(UnreadMarker())
             grouped = not new_day and not marker and can_group(previous, m)
+            if m.kind == "system" and previous is not None and previous.kind == "system":
+                grouped = not new_day and not marker  # room changes in a row: no gaps
             view = ItemView(
                 message=m,
                 author=context.name(m.author),
