@@ -1191,20 +1191,28 @@ class TransferService:
             await self._served(source)
 
     async def _read(self, source: _Source, offset: int, length: int) -> bytes:
-        """Bytes of the file, from a read-ahead buffer refilled in a thread."""
+        """Bytes of the file, from a read-ahead buffer refilled in a thread.
+
+        A read running in a thread stays in ``source.ahead`` until it is over (shielded
+        from cancellation), so ``release`` never closes the file under it.
+        """
         start = offset - source.buf_offset
         if not (start >= 0 and start + length <= len(source.buf)):
             loop = asyncio.get_running_loop()
-            ahead, source.ahead = source.ahead, None
+            ahead = source.ahead
             if ahead is not None and 0 <= start <= len(source.buf):
                 # The block after the buffer was read meanwhile: keep the buffer's tail.
-                source.buf = source.buf[start:] + await ahead
+                block = await asyncio.shield(ahead)
+                source.ahead = None
+                source.buf = source.buf[start:] + block
             else:
                 if ahead is not None:
                     with contextlib.suppress(OSError):
-                        await ahead
+                        await asyncio.shield(ahead)
                 want = max(length, READ_AHEAD)
-                source.buf = await loop.run_in_executor(None, _read_block, source.fd, offset, want)
+                source.ahead = loop.run_in_executor(None, _read_block, source.fd, offset, want)
+                source.buf = await asyncio.shield(source.ahead)
+                source.ahead = None
             source.buf_offset = offset
             start = 0
             end = offset + len(source.buf)
