@@ -50,7 +50,6 @@ from p2pchat.ui.format import size
 from p2pchat.ui.media import ACTIVE_STATES
 from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.emoji_picker import EmojiPicker
-from p2pchat.ui.screens.file_picker import FilePickerScreen
 from p2pchat.ui.screens.receipts import ReceiptsScreen
 from p2pchat.ui.text import links_in, literal, one_line
 from p2pchat.ui.widgets.composer import Composer
@@ -859,6 +858,9 @@ class ChatScreen(Screen[None]):
             if path is not None and self.room == room:
                 self.send_file(path)
             self.query_one(Composer).focus()
+
+        # Imported here: rarely used, and start-up stays fast.
+        from p2pchat.ui.screens.file_picker import FilePickerScreen
 
         start = self.picker_start or (Path.home() if Path.home().is_dir() else Path.cwd())
         to = self.room_name if self.peer is None else self.context.name(self.peer)

@@ -6,9 +6,7 @@ enter to insert, escape to close); a finished ``:smile:`` turns into 😄 on its
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from rich.text import Text
 from textual import events
@@ -28,8 +26,11 @@ def pasted_path(text: str) -> Path | None:
     ``/a/my\\ file.jpg`` or ``file:///a/my%20file.jpg``; ``~/`` counts too.
     """
     raw = text.strip()
-    if not raw or "\n" in raw or len(raw) > 4096:
+    if not raw or "\n" in raw or len(raw) > 4096 or raw[0] not in "/~'\"f":
         return None
+    import shlex  # only for pastes that may be paths
+    from urllib.parse import unquote, urlparse
+
     if raw.startswith("file://"):
         raw = unquote(urlparse(raw).path)
     elif raw[0] in "'\"" or "\\" in raw:
