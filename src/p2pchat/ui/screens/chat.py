@@ -906,7 +906,7 @@ class ChatScreen(Screen[None]):
         self.app.copy_to_clipboard(str(target))
         self.notify(
             f"{one_line(str(target), 200)}\n(nothing here opens files; the path was copied)",
-            title="Saved at",
+            title="Where it is",
             markup=False,
             timeout=10,
         )
