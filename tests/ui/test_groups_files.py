@@ -132,6 +132,12 @@ async def test_create_invite_receipts_and_members(trio: tuple[Node, Node, Node])
         assert "carol  read" in listing_text
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, ReceiptsScreen))
+        # A click on the delivery mark shows the same list.
+        mine_item = items(app)[-1]
+        await pilot.click(mine_item, offset=(mine_item.size.width - 2, 0))
+        await until(pilot, lambda: isinstance(app.screen, ReceiptsScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ReceiptsScreen))
 
         # The members panel hides and comes back with f5.
         assert panel.display
@@ -143,6 +149,21 @@ async def test_create_invite_receipts_and_members(trio: tuple[Node, Node, Node])
         # Typing in a group shows in its header.
         await bob.set_typing_room(room, True)
         await until(pilot, lambda: "bob typing…" in screen_text(app))
+
+        # Rename from the palette; everyone sees the sentence.
+        await palette(pilot, "Rename group Hikers")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("end", "ctrl+u", *"[b]Summit[/b]", "enter")
+        await until(pilot, lambda: app.chat.room_name == "[b]Summit[/b]")
+        await until(pilot, lambda: "renamed the room to “[b]Summit[/b]”" in screen_text(app))
+
+        # Leave from the palette (it asks first); the composer is then closed.
+        await palette(pilot, "Leave group [b]Summit[/b]")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("enter")
+        await until(pilot, lambda: app.chat.my_state == "left")
+        await until(pilot, lambda: "You left [b]Summit[/b]." in screen_text(app))
+        assert app.chat.query_one(Composer).disabled
 
 
 async def test_invitation_bar_joins_an_open_group(trio: tuple[Node, Node, Node]) -> None:
