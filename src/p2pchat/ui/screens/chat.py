@@ -64,6 +64,8 @@ TYPING_REFRESH = 3.0
 TYPING_IDLE = 5.0
 TYPING_SHOWN = 8.0
 SIDEBAR_DELAY = 0.05
+#: From this many columns on, a group shows its members panel unless f5 hid it.
+WIDE = 100
 
 
 class ChatScreen(Screen[None]):
@@ -98,7 +100,8 @@ class ChatScreen(Screen[None]):
         self.invitations: dict[bytes, RoomInvitation] = {}
         self.typing_peers: dict[tuple[bytes, bytes], Timer] = {}  # (room, peer)
         self.my_state = ""  # our membership of the open group: joined, invited, left...
-        self.members_shown = True
+        # The members panel: None follows the width (shown from WIDE columns on), f5 sets it.
+        self.members_shown: bool | None = None
         self.warnings: list[str] = []
         self.picker_start: Path | None = None  # where the file picker opens (tests set it)
         self.node_ready = False
@@ -400,14 +403,17 @@ class ChatScreen(Screen[None]):
 
     def _update_members(self) -> None:
         panel = self.query_one(MembersPanel)
-        shown = self.peer is None and self.room is not None and self.members_shown
+        wanted = self.members_shown
+        if wanted is None:
+            wanted = self.app.size.width >= WIDE
+        shown = self.peer is None and self.room is not None and wanted
         panel.display = shown
         if shown:
             panel.show_members(self.members, self.context.me)
 
     def action_toggle_members(self) -> None:
         """Show or hide the members panel of a group."""
-        self.members_shown = not self.members_shown
+        self.members_shown = not self.query_one(MembersPanel).display
         self._update_members()
         self.refresh_bindings()
 
@@ -690,6 +696,11 @@ class ChatScreen(Screen[None]):
     def action_jump_to_end(self) -> None:
         """Show the newest message (and keep following new ones)."""
         self.query_one(MessageList).jump_to_end()
+
+    def on_resize(self) -> None:
+        """The members panel follows the width until f5 decides."""
+        if self.members_shown is None and self.room is not None:
+            self._update_members()
 
     def on_click(self, event: Click) -> None:
         """A click on the "new messages below" bar jumps there."""
