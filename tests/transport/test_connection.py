@@ -361,7 +361,7 @@ async def test_unknown_frame_types_are_skipped(server: Server) -> None:
         assert await conn.recv() == Pong(n=3)
 
 
-async def test_send_frames_and_recv_batch_in_worker_threads(server: Server) -> None:
+async def test_send_frames_encrypts_in_worker_threads_in_order(server: Server) -> None:
     conn = await connect("127.0.0.1", server.listener.port, hello("alice"))
     other = await server.next()
     frames = [
@@ -374,27 +374,6 @@ async def test_send_frames_and_recv_batch_in_worker_threads(server: Server) -> N
         got: list[object] = []
         async with asyncio.timeout(WAIT):
             while len(got) < len(frames):
-                batch = await other.recv_batch(pool, limit=7)
-                assert 1 <= len(batch) <= 7
-                got.extend(batch)
+                got.append(await other.recv())
     assert got == frames
     assert other.frames_received == conn.frames_sent == 40
-
-
-async def test_recv_batch_detects_tampering(server: Server) -> None:
-    conn = await connect("127.0.0.1", server.listener.port, hello("alice"))
-    other = await server.next()
-    good = conn._send.encrypt(encode_frame(Pong(n=1)))
-    bad = bytearray(conn._send.encrypt(encode_frame(Pong(n=2))))
-    bad[3] ^= 1
-    conn._writer.write(len(good).to_bytes(2, "big") + good + len(bad).to_bytes(2, "big") + bad)
-
-    async def read_all(pool: ThreadPoolExecutor) -> None:
-        while True:
-            await other.recv_batch(pool)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        async with asyncio.timeout(WAIT):
-            with pytest.raises(ConnectionClosedError, match="decryption failed"):
-                await read_all(pool)
-    assert other.is_closed

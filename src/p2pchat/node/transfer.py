@@ -104,13 +104,13 @@ READ_AHEAD: Final = 1 << 20
 SEND_BATCH: Final = 1 << 20
 #: Downloads pulling at once; more wait their turn.
 MAX_ACTIVE_PULLS: Final = 4
-#: Threads that encrypt, decrypt, hash and write file bytes run this much nicer than the
-#: event loop (Linux), so chat stays prompt while a transfer keeps every core busy.
+#: Threads that encrypt chunks (serving) and hash and write them (downloading) run this
+#: much nicer than the event loop (Linux), so chat stays prompt while a transfer keeps
+#: every core busy. (Decryption stays on the loop: a thread hop per batch of received
+#: frames cost more throughput than it gave back in chat latency, measured.)
 BACKGROUND_NICE: Final = 10
-#: Threads encrypting and decrypting file chunks, for all files connections.
+#: Threads encrypting file chunks, for all files connections.
 CRYPTO_THREADS: Final = 2
-#: Frames decrypted per hop to a crypto thread, at most.
-RECV_BATCH: Final = 64
 #: Reconnect backoff for a pull (seconds).
 RETRY_INITIAL: Final = 0.2
 RETRY_MAX: Final = 10.0
@@ -434,7 +434,7 @@ class TransferService:
         self._serving_tasks: set[asyncio.Task[None]] = set()
         self._auth_generation = 0
         self._reqs = itertools.count(1)
-        #: Encrypts and decrypts file chunks off the event loop, at a lower priority.
+        #: Encrypts file chunks off the event loop, at a lower priority.
         self._crypto = _crypto_pool()
         #: Sources that answered a multi-chunk ``get`` with one chunk (older servers).
         self._one_chunk_sources: set[bytes] = set()
@@ -1082,24 +1082,26 @@ class TransferService:
                         conn, row, inflight, next_offset, span=chunk * per_get, window=window
                     )
                     await conn.flush()
-                try:
-                    async with asyncio.timeout(STALL_TIMEOUT):
-                        frames = await conn.recv_batch(self._crypto, RECV_BATCH)
-                except TimeoutError:
-                    raise _RetryError("the transfer stalled") from None
-                for frame in frames:
-                    if isinstance(frame, Chunk):
-                        self._check_chunk(
-                            frame, row, inflight, chunk=chunk, source=source, per_get=per_get
-                        )
-                        await sink.write(frame.data)
-                    elif isinstance(frame, ChunkError):
-                        if frame.reason.startswith(BUSY):
-                            raise _RetryError(f"the sender is busy: {frame.reason}")
-                        raise _RefusedError(frame.reason)
-                    elif isinstance(frame, Bye):
-                        raise _RetryError(f"the sender closed: {frame.reason}")
-                self._emit(row, "active", sink.offset, force=False)
+                if conn.has_buffered:  # no timer needed for what is already here
+                    frame = await conn.recv()
+                else:
+                    try:
+                        async with asyncio.timeout(STALL_TIMEOUT):
+                            frame = await conn.recv()
+                    except TimeoutError:
+                        raise _RetryError("the transfer stalled") from None
+                if isinstance(frame, Chunk):
+                    self._check_chunk(
+                        frame, row, inflight, chunk=chunk, source=source, per_get=per_get
+                    )
+                    await sink.write(frame.data)
+                    self._emit(row, "active", sink.offset, force=False)
+                elif isinstance(frame, ChunkError):
+                    if frame.reason.startswith(BUSY):
+                        raise _RetryError(f"the sender is busy: {frame.reason}")
+                    raise _RefusedError(frame.reason)
+                elif isinstance(frame, Bye):
+                    raise _RetryError(f"the sender closed: {frame.reason}")
         except (ConnectionClosedError, TransportError) as exc:
             raise _RetryError(f"connection lost: {exc}") from None
         finally:

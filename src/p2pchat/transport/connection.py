@@ -57,10 +57,10 @@ WRITE_HIGH_WATER = 1 << 20
 DRAIN_DEADLINE = 30.0
 # Bytes taken from the stream at once after the handshake: whole runs of messages are
 # split out of one read instead of two ``readexactly`` calls per message.
-READ_SIZE = 1 << 20
+READ_SIZE = 1 << 18
 # The StreamReader of connections we dial buffers up to twice this before pausing the
 # socket (a bulk download pauses and resumes far less often than with one message's worth).
-STREAM_LIMIT = 1 << 20
+STREAM_LIMIT = 1 << 18
 
 
 class TransportError(Exception):
@@ -476,55 +476,6 @@ class Connection:
             self.frames_received += 1
             if frame is not None:
                 return frame
-
-    def _open(self, messages: list[bytes]) -> tuple[list[Frame], str | None]:
-        """Decrypt and decode ``messages`` in order (any thread); stop at the first bad one
-        and return the frames before it with the reason."""
-        recv = self._recv
-        frames: list[Frame] = []
-        for ciphertext in messages:
-            if recv.nonce >= NONCE_LIMIT:
-                return frames, "nonce limit reached; reconnect"
-            try:
-                plaintext = recv.decrypt(ciphertext)
-            except NoiseError as exc:
-                reason = f"decryption failed ({type(exc).__name__}): tampered or replayed data"
-                return frames, reason
-            try:
-                frame = decode_frame(plaintext)
-            except WireError as exc:
-                return frames, f"malformed frame: {exc}"
-            if frame is not None:
-                frames.append(frame)
-        return frames, None
-
-    async def recv_batch(self, executor: Executor, limit: int = 64) -> list[Frame]:
-        """The next frames from the peer (at least one), decrypted in ``executor``'s threads.
-
-        Like :meth:`recv` (unknown frame types skipped; ConnectionClosedError when the
-        connection breaks or a frame fails to authenticate), for bulk data: up to ``limit``
-        frames already received are handled at once, off the event loop.
-        """
-        while True:
-            if self._closed_reason is not None:
-                raise ConnectionClosedError(self._closed_reason)
-            if not self._ready:
-                await self._fill()
-            ready = self._ready
-            batch = [ready.popleft() for _ in range(min(limit, len(ready)))]
-            loop = asyncio.get_running_loop()
-            try:
-                frames, error = await loop.run_in_executor(executor, self._open, batch)
-            except asyncio.CancelledError:
-                # The batch is decrypted or lost: this connection cannot go on.
-                self._closed_reason = self._closed_reason or "cancelled while decrypting"
-                _abort(self._writer)
-                raise
-            if error is not None:
-                self._fail(error)
-            self.frames_received += len(batch)
-            if frames:
-                return frames
 
     @property
     def has_buffered(self) -> bool:
