@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Protocol
 
 from rich.text import Text
 
@@ -71,49 +70,3 @@ def size(n: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
-
-
-class TransferLike(Protocol):
-    """What TransferProgress events and TransferInfo rows both carry."""
-
-    @property
-    def state(self) -> str: ...
-    @property
-    def done(self) -> int: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def rate(self) -> float: ...
-    @property
-    def eta(self) -> float | None: ...
-    @property
-    def detail(self) -> str: ...
-    @property
-    def incoming(self) -> bool: ...
-
-
-def transfer_line(t: TransferLike, path: str | None = None) -> str:
-    """One line about a file transfer, with the keys that act on it."""
-    state, done, total, rate, eta = t.state, t.done, t.size, t.rate, t.eta
-    detail, incoming = t.detail, t.incoming
-    percent = f"{100 * done // total} %" if total else ""
-    if state == "offered":
-        return "offered · press a to download, x to decline" if incoming else "offered"
-    if state in ("waiting", "active"):
-        arrow = "⬇" if incoming else "⬆"
-        parts = [f"{arrow} {percent}", f"{size(done)} of {size(total)}"]
-        if rate:
-            parts.append(f"{size(rate)}/s")
-        if eta is not None:
-            parts.append(f"{eta:.0f} s left")
-        return " · ".join(parts) + (" · x to cancel" if incoming else "")
-    if state == "paused":
-        return f"paused at {percent}" + (f": {detail}" if detail else "")
-    if state == "done":
-        where = path or detail
-        return f"✓ saved: {where}" if incoming and where else "✓ done"
-    if state == "failed":
-        return f"✗ failed: {detail} · a to retry" if incoming else f"✗ failed: {detail}"
-    if state == "cancelled":
-        return f"cancelled{': ' + detail if detail else ''}"
-    return state

@@ -13,7 +13,7 @@ import asyncio
 import io
 import mimetypes
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from rich.style import Style
 from rich.text import Text
@@ -28,6 +28,23 @@ PREVIEW_ROWS = 8
 MAX_THUMB_PIXELS = 512 * 512
 
 ACTIVE_STATES = ("waiting", "active", "paused")
+
+
+class TransferLike(Protocol):
+    """What TransferProgress events and TransferInfo rows both carry."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def done(self) -> int: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def eta(self) -> float | None: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def incoming(self) -> bool: ...
 
 
 @dataclass
@@ -49,7 +66,7 @@ class FileCard:
     incoming: bool = True
     path: str | None = None
 
-    def update(self, progress: Any, path: str | None = None) -> None:
+    def update(self, progress: TransferLike, path: str | None = None) -> None:
         """Take a transfer's new figures (a TransferProgress event or TransferInfo row)."""
         self.state = progress.state
         self.done = progress.done
