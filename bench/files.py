@@ -540,8 +540,13 @@ async def run(args: argparse.Namespace) -> int:
         digest = make_file(src, size)
         made = time.monotonic() - t0
         print(f"file: {size} bytes ({size / (1 << 20):.0f} MiB) in {work}, made in {made:.1f} s")
+        # Each run starts with no dirty page cache: the kernel flushing the previous run's
+        # writes (or the payload's) must not land in the middle of the next one.
+        os.sync()
         ours = await bench_p2pchat(work, src, digest, args.chat_interval)
+        os.sync()
         tcp = await bench_tcp(work, src, digest)
+        os.sync()
         reason = "--no-wormhole" if args.no_wormhole else wormhole_unavailable()
         worm: dict[str, Any] | None = None
         if reason is None:
