@@ -175,6 +175,7 @@ async def test_invitation_bar_joins_an_open_group(trio: tuple[Node, Node, Node])
         await bob.groups.invite(room, alice.me)
         await until(pilot, lambda: room in app.chat.invitations)
         await until(pilot, lambda: any(e.room_id == room for e in sidebar(app).entries.values()))
+        await until(pilot, lambda: "you are invited" in screen_text(app))
         entry = next(e for e in sidebar(app).entries.values() if e.room_id == room)
         await app.chat.open_entry(entry)
         await until(pilot, lambda: "You are invited to Book club" in screen_text(app))
@@ -182,6 +183,7 @@ async def test_invitation_bar_joins_an_open_group(trio: tuple[Node, Node, Node])
         await pilot.press("ctrl+a")
         await until(pilot, lambda: app.chat.my_state == "joined", within=15)
         await until(pilot, lambda: not app.chat.query_one(Composer).disabled)
+        await until(pilot, lambda: "you are invited" not in screen_text(app))
 
 
 async def test_file_card_progress_cancel_and_decline(

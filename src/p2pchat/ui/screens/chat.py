@@ -242,6 +242,7 @@ class ChatScreen(Screen[None]):
             return  # the app is closing
 
         sidebar.typing = {room for room, _ in self.typing_peers}
+        sidebar.invited = set(self.invitations)
         sidebar.show(requests, chats, nearby)
         for peer in peers:
             self.context.verified[peer.peer_id] = peer.verified
@@ -306,6 +307,8 @@ class ChatScreen(Screen[None]):
                 self.members = await self.context.node.groups.members(self.room)
                 me = self.context.me
                 self.my_state = next((m.state for m in self.members if m.peer_id == me), "")
+                if self.my_state != "invited":
+                    self.invitations.pop(self.room, None)
                 rooms = await self.context.node.list_rooms()
                 self.room_name = next(
                     (r.name for r in rooms if r.room_id == self.room), self.room_name
@@ -548,6 +551,7 @@ class ChatScreen(Screen[None]):
             self.schedule_sidebar()
         elif isinstance(event, RoomInvitation):
             self.invitations[event.room] = event
+            self.schedule_sidebar()
             who = one_line(self.context.name(event.inviter), 40)
             self.notify(
                 f"{who} invites you to {one_line(event.name, 40)}. "

@@ -135,6 +135,7 @@ class Sidebar(OptionList):
         super().__init__(id=id)
         self.entries: dict[str, Entry] = {}
         self.typing: set[bytes] = set()  # rooms where someone types
+        self.invited: set[bytes] = set()  # groups we are invited to (not answered yet)
         self.border_title = "Chats"
 
     def show(self, requests: list[Entry], chats: list[Entry], nearby: list[Entry]) -> None:
@@ -151,6 +152,8 @@ class Sidebar(OptionList):
             options.append(Option(Text(title.upper(), "bold grey70"), disabled=True))
             for listed in entries:
                 entry = replace(listed, typing=listed.room_id in self.typing)
+                if entry.room_id in self.invited:
+                    entry = replace(entry, preview="you are invited")
                 self.entries[entry.key] = entry
                 options.append(Option(entry_label(entry, self._label_width()), id=entry.key))
         if not self.entries:
