@@ -35,6 +35,7 @@ from tests.ui.helpers import (
     sidebar,
     until,
 )
+from tests.ui.scenes import wait_until
 
 BIG = (120, 36)
 
@@ -184,6 +185,28 @@ async def test_invitation_bar_joins_an_open_group(trio: tuple[Node, Node, Node])
         await until(pilot, lambda: app.chat.my_state == "joined", within=15)
         await until(pilot, lambda: not app.chat.query_one(Composer).disabled)
         await until(pilot, lambda: "you are invited" not in screen_text(app))
+
+        # With another chat open, the group counts what arrives in the sidebar.
+        await open_chat_with(pilot, app, bob.me)
+
+        def group_unread() -> int:
+            return next(e.unread for e in sidebar(app).entries.values() if e.room_id == room)
+
+        async def bob_sees_alice() -> bool:
+            return any(
+                m.peer_id == alice.me and m.state == "joined"
+                for m in await bob.groups.members(room)
+            )
+
+        await wait_until(bob, bob_sees_alice)  # else his message may sort before her join
+        before = group_unread()
+        await bob.send_message(room, "first chapter by Friday", None)
+        await until(pilot, lambda: group_unread() == before + 1)
+        # The node may order a message sent right after a join before it (same Lamport
+        # time, reported); a second one is surely the newest.
+        await bob.send_message(room, "see you there", None)
+        await until(pilot, lambda: group_unread() == before + 2)
+        await until(pilot, lambda: "bob: see you there" in screen_text(app))  # who wrote it
 
 
 async def test_file_card_progress_cancel_and_decline(

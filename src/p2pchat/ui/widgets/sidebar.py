@@ -59,6 +59,8 @@ async def load_entries(node: Node) -> Sections:
         preview = ""
         if last is not None:
             who = "You: " if last.author == node.me else ""
+            if not who and room.kind == "group" and last.kind != "system":
+                who = one_line(node.peer_name(last.author), 20) + ": "
             preview = who + one_line(node.display_text(last), 60)
         entry = Entry(
             key="room:" + room.room_id.hex(),
