@@ -159,6 +159,10 @@ async def _record_group(clock: Clock, folder: Path) -> None:
             await a.accept(b.me)
             await b.accept(a.me)
         await alice.transfers.set_auto_accept_max(0)
+        for n in (alice, bob, carol):  # never into the person's own Downloads
+            await n.set_text_setting(
+                "download_dir", str(folder / "downloads" / n.profile.display_name)
+            )
         today = int(NOW * 1000) - 4 * 60 * MINUTE  # 10:30
         clock.at(today)
         room = await alice.groups.create_room("Hikers")

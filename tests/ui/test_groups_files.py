@@ -40,11 +40,18 @@ from tests.ui.scenes import wait_until
 BIG = (120, 36)
 
 
+async def own_downloads(nodes: list[Node], folder: Path) -> None:
+    """Every node saves into a folder of the test's own, never the person's Downloads."""
+    for node in nodes:
+        await node.set_text_setting("download_dir", str(folder / node.profile.display_name))
+
+
 @pytest.fixture
-async def trio() -> AsyncIterator[tuple[Node, Node, Node]]:
+async def trio(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Node, Node, Node]]:
     nodes = [make_node(n) for n in ("alice", "bob", "carol")]
     for node in nodes:
         await node.start()
+    await own_downloads(nodes, tmp_path_factory.mktemp("downloads"))
     alice, bob, carol = nodes
     await befriend(alice, bob)
     await befriend(alice, carol)
@@ -55,10 +62,11 @@ async def trio() -> AsyncIterator[tuple[Node, Node, Node]]:
 
 
 @pytest.fixture
-async def pair() -> AsyncIterator[tuple[Node, Node]]:
+async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Node, Node]]:
     alice, bob = make_node("alice"), make_node("bob")
     await alice.start()
     await bob.start()
+    await own_downloads([alice, bob], tmp_path_factory.mktemp("downloads"))
     await befriend(alice, bob)
     yield alice, bob
     await alice.stop()
