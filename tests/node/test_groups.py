@@ -242,3 +242,17 @@ async def test_fifty_members_on_one_machine() -> None:
             assert sorted(await texts(node, room)) == ["hello everyone", "hi from seven"]
     finally:
         await stop_all(nodes)
+
+
+async def test_a_message_sent_after_seeing_a_join_sorts_after_it() -> None:
+    owner, bob = await start_nodes(["owner", "bob"])
+    try:
+        await mesh([owner, bob])
+        room = await form_room(owner, [bob])  # returns once the owner has applied bob's join
+        welcome = await owner.send_message(room, "welcome, bob")
+        history = await owner.history(room)
+        join = next(m for m in history if m.author == bob.me and m.kind == KIND_SYSTEM)
+        assert welcome.lamport > join.lamport
+        assert history[-1].id == welcome.id
+    finally:
+        await stop_all([owner, bob])

@@ -130,7 +130,7 @@ async def test_kill_9_receiver_mid_transfer_then_resume(
         await bob.wait_line(lambda w: w[:3] == ["STATE", mid, "active"] and int(w[3]) >= 50 * 64000)
         await bob.kill()
         killed = True
-        part = downloads / PARTS_DIR / f"{mid}.part"
+        part = downloads / PARTS_DIR / f"{bob_id.hex()[:16]}-{mid}.part"
         on_disk = part.stat().st_size
         print(f"killed with {on_disk} of {size} bytes in the part")
         assert 0 < on_disk < size

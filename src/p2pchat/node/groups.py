@@ -488,6 +488,9 @@ class GroupService:
             )
         ]
         system_rows = self._system_rows(room, relayed, now)
+        for row in system_rows:
+            # Our next message must sort after every change we know of (a join, say).
+            node._lamport = max(node._lamport, row.lamport)
         if system_rows and any(store.add_messages(system_rows)):
             m = self._refresh(store, room)
             outcome.changed_rooms.add(room)
@@ -573,6 +576,8 @@ class GroupService:
         store.ensure_room(room, "group", name=m.name, owner=m.owner, created_at=now)
         self.group_rooms(store).add(room)
         rows = [envelope_to_row(env, now, MessageStatus.DELIVERED) for env in envelopes]
+        for row in rows:
+            self.node._lamport = max(self.node._lamport, row.lamport)
         store.add_messages(rows)
         outcome.stored.extend(store.get_messages([r.id for r in rows]))
         self._refresh(store, room)

@@ -807,7 +807,10 @@ class TransferService:
         if row.state in ("waiting", "active", "paused", "done"):
             return (await self._infos([row]))[0]
         folder = self.download_dir()
-        part = Path(row.part) if row.part else folder / PARTS_DIR / f"{message_id.hex()}.part"
+        # Named by our own id too: profiles on one machine may share a download folder
+        # and receive the same offer (a group room), and must not write one part file.
+        name = f"{self.node.me.hex()[:16]}-{message_id.hex()}.part"
+        part = Path(row.part) if row.part else folder / PARTS_DIR / name
         have = await asyncio.to_thread(_part_size, str(part))
         need = row.size - have
         free = await asyncio.to_thread(self.disk_free, part.parent)
