@@ -162,7 +162,7 @@ async def test_cli_errors_never_print_peer_chosen_escapes() -> None:
 
 
 def test_look_alike_names_compare_equal() -> None:
-    from p2pchat.node.service import name_key
+    from p2pchat.node.model import name_key
 
     assert (
         name_key("Alice")

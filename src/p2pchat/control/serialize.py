@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from p2pchat.identity import encode_peer_id, short_id
+from p2pchat.node import Node, PeerInfo
 from p2pchat.node.events import (
     ContactRequest,
     Event,
@@ -25,7 +26,6 @@ from p2pchat.node.events import (
     TransferProgress,
     TypingChanged,
 )
-from p2pchat.node.service import Node, PeerInfo
 from p2pchat.store import Message, MessageStatus
 
 STATUS_NAMES = {

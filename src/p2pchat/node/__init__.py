@@ -23,6 +23,7 @@ from p2pchat.node.events import (
     TypingChanged,
 )
 from p2pchat.node.groups import GroupError, MemberInfo
+from p2pchat.node.model import PeerInfo, PeerLookupError, ReactionInfo, RoomInfo
 from p2pchat.node.service import (
     BOOL_SETTINGS,
     DISPLAY_KINDS,
@@ -32,10 +33,6 @@ from p2pchat.node.service import (
     SETTING_TYPING,
     TEXT_SETTINGS,
     Node,
-    PeerInfo,
-    PeerLookupError,
-    ReactionInfo,
-    RoomInfo,
 )
 from p2pchat.node.stream import EventStream
 from p2pchat.store import Message, MessageStatus, StoreError, StoreLockedError

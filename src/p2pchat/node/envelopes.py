@@ -19,6 +19,9 @@ from p2pchat.wire import Envelope
 log = logging.getLogger(__name__)
 
 DIRECT_ROOM_CONTEXT = b"p2pchat/direct-room/v1"
+# Envelope kinds besides text and the rooms' "system" (node/rooms.py).
+KIND_REACTION = "reaction"
+KIND_FILE = "file"
 MESSAGE_ID_LEN = 16
 
 

@@ -16,9 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import time
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +27,14 @@ from p2pchat.discovery import Discovery, PeerLost, PeerSeen, resolve_interfaces
 from p2pchat.identity import (
     PeerIdError,
     decode_peer_id,
-    encode_peer_id,
     safety_number,
     short_id,
 )
 from p2pchat.node.config import NodeConfig
+from p2pchat.node.direct import DirectInbox
 from p2pchat.node.envelopes import (
+    KIND_FILE,
+    KIND_REACTION,
     ReactionError,
     apply_reaction,
     decode_reaction,
@@ -42,13 +42,11 @@ from p2pchat.node.envelopes import (
     encode_reaction,
     envelope_is_authentic,
     envelope_to_row,
-    held_intact,
     new_message_id,
     sign_envelope,
 )
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import (
-    ContactRequest,
     Event,
     MessageAdded,
     NodeStatus,
@@ -63,6 +61,17 @@ from p2pchat.node.events import (
 from p2pchat.node.files import ManifestError, decode_manifest
 from p2pchat.node.groups import GroupService
 from p2pchat.node.links import LinkManager
+from p2pchat.node.model import (
+    MAX_UI_SETTING,
+    PeerInfo,
+    PeerLookupError,
+    ReactionInfo,
+    RoomInfo,
+    human_size,
+    name_key,
+    text_body,
+    ui_key,
+)
 from p2pchat.node.ratelimit import TokenBucket
 from p2pchat.node.rooms import KIND_SYSTEM, SystemBodyError, decode_system, describe_system
 from p2pchat.node.stream import EventHub, EventStream
@@ -80,7 +89,6 @@ from p2pchat.store import (
 )
 from p2pchat.transport import Connection, LocalHello, PeerMismatchError
 from p2pchat.wire import (
-    MAX_BODY,
     MAX_IDS_PER_RECEIPT,
     PURPOSE_FILES,
     RECEIPT_DELIVERED,
@@ -101,8 +109,6 @@ T = TypeVar("T")
 
 #: Message kinds shown in a conversation; others (reactions) change how those look.
 DISPLAY_KINDS = frozenset({"text", "file", "system"})
-KIND_REACTION = "reaction"
-KIND_FILE = "file"
 MAX_EMOJI_CHARS = 16
 SETTING_DOWNLOAD_DIR = "download_dir"
 TEXT_SETTINGS = {SETTING_DOWNLOAD_DIR: ""}
@@ -122,101 +128,8 @@ MAX_STRANGERS = 200
 # Connections at once from peers we never accepted; and how many peers' names and
 # addresses to keep in memory before forgetting departed strangers.
 MAX_STRANGER_LINKS = 32
-# What strangers can make us store before the person accepts anyone: at most this many
-# open requests, each message of a request at most this large (100 messages each).
-MAX_PENDING_REQUESTS = 100
-MAX_REQUEST_BODY = 4096
 MAX_REMEMBERED_PEERS = 2000
-MAX_TEXT_BYTES = MAX_BODY
 OUTBOX_PAGE = 256
-
-
-class PeerLookupError(NodeError):
-    """A name or id matched no peer, or several; ``candidates`` lists the near misses."""
-
-    def __init__(self, message: str, candidates: Sequence[PeerInfo] = ()) -> None:
-        super().__init__(message)
-        self.candidates = list(candidates)
-
-
-@dataclass(frozen=True)
-class PeerInfo:
-    """A peer as people see it: name, state, whether online and where."""
-
-    peer_id: bytes
-    name: str | None
-    state: str
-    verified: bool
-    online: bool
-    address: str | None
-    last_seen: int | None
-
-    @property
-    def peer_id_text(self) -> str:
-        """The peer id as 52 base32 characters."""
-        return encode_peer_id(self.peer_id)
-
-
-@dataclass(frozen=True)
-class RoomInfo:
-    """A conversation as the room list shows it."""
-
-    room_id: bytes
-    kind: str
-    name: str
-    peer_id: bytes | None
-    unread: int
-    last_message: Message | None
-    online: bool
-
-
-@dataclass(frozen=True)
-class ReactionInfo:
-    """One emoji someone put on a message."""
-
-    message_id: bytes
-    author: bytes
-    emoji: str
-
-
-def human_size(size: int) -> str:
-    """``1.5 MiB``-style size for people."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-MAX_UI_SETTING = 10_000
-_UI_KEY = re.compile(r"[a-z0-9_.-]{1,64}")
-
-
-def _ui_key(key: str) -> str:
-    if not _UI_KEY.fullmatch(key):
-        raise NodeError(f"bad setting name {key!r}")
-    return "ui." + key
-
-
-def name_key(name: str) -> str:
-    """A display name reduced to what people see (for look-alike checks)."""
-    normal = unicodedata.normalize("NFKC", name)
-    visible = "".join(ch for ch in normal if unicodedata.category(ch) not in ("Cf", "Zs", "Cc"))
-    return visible.casefold()
-
-
-def _text_body(text: str) -> bytes:
-    """A message text as its envelope body; NodeError when empty or too long."""
-    if not text.strip():
-        raise NodeError("empty message")
-    body = text.encode("utf-8")
-    if len(body) > MAX_TEXT_BYTES:
-        raise NodeError(
-            f"message too long ({len(body)} bytes; the limit is {MAX_TEXT_BYTES}); "
-            "send it as a file instead"
-        )
-    return body
 
 
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
@@ -264,6 +177,7 @@ class Node:
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
         self.groups = GroupService(self)
+        self.direct = DirectInbox(self)
         self._states: dict[bytes, str] = {}
         self._names: dict[bytes, str] = {}
         # Where each connected peer listens; written to the store only for peers we keep.
@@ -678,7 +592,7 @@ class Node:
 
     async def send_text(self, peer_id: bytes, text: str, reply_to: bytes | None = None) -> Message:
         """Write a text message to ``peer_id``: stored, queued, and sent if reachable."""
-        body = _text_body(text)
+        body = text_body(text)
         if peer_id == self.me:
             raise NodeError("you cannot send a message to yourself")
         if self._states.get(peer_id) == "request":
@@ -980,7 +894,7 @@ class Node:
         peer = await self.room_peer(room)
         if peer is not None:
             return await self.send_text(peer, text, reply_to)
-        body = _text_body(text)
+        body = text_body(text)
         return await self.groups.send_envelope(room, "text", body, reply_to)
 
     async def react(self, message_id: bytes, emoji: str, on: bool = True) -> None:
@@ -1025,12 +939,12 @@ class Node:
 
     async def ui_setting(self, key: str) -> str | None:
         """A setting of an interface (the app's bell, say), kept in the profile's store."""
-        name = _ui_key(key)
+        name = ui_key(key)
         return await self._read(lambda s: s.get_setting(name))
 
     async def set_ui_setting(self, key: str, value: str) -> None:
         """Store a setting of an interface; the node never interprets it."""
-        name = _ui_key(key)
+        name = ui_key(key)
         if len(value) > MAX_UI_SETTING:
             raise NodeError("setting value too long")
         await self._write(lambda s: s.set_setting(name, value))
@@ -1251,7 +1165,7 @@ class Node:
             await self._inbound.put(_SyncRequest(peer, frame))
         elif isinstance(frame, Receipt):
             if frame.room == self.direct_room(peer):
-                await self._on_receipt(peer, frame)
+                await self.direct.on_receipt(peer, frame)
             else:
                 await self.groups.on_receipt(peer, frame)
         elif isinstance(frame, Typing):
@@ -1267,26 +1181,6 @@ class Node:
         if not self._is_stranger(peer):  # a stranger's renames cost us no disk writes
             await self._write(lambda s: s.upsert_peer(peer, name=name))
         self._emit(PeerUpdated(peer, name, self._states.get(peer, "unknown")))
-
-    async def _on_receipt(self, peer: bytes, frame: Receipt) -> None:
-        status = MessageStatus.READ if frame.st == RECEIPT_READ else MessageStatus.DELIVERED
-        room = frame.room
-        if room != self.direct_room(peer) or self._states.get(peer) != "contact":
-            return  # only contacts can have received our direct messages
-
-        def work(store: Store) -> list[bytes]:
-            mine = [
-                m.id
-                for m in store.get_messages(frame.ids)
-                if m.author == self.me and m.room == room
-            ]
-            store.record_receipt(mine, peer, status, now_ms())
-            store.remove_outbox_for_messages(peer, frame.ids)
-            return store.set_status(mine, status)
-
-        changed = await self._write(work)
-        if changed:
-            self._emit(ReceiptChanged(room, tuple(changed), peer, status))
 
     async def _ingest_loop(self) -> None:
         """Store inbound messages in batches; acknowledge them; announce them."""
@@ -1337,102 +1231,18 @@ class Node:
             return f"unsupported kind {env.kind!r}"
         return None
 
-    def _admit(self, item: _Inbound, counts: dict[bytes, int]) -> str | None:
-        """Decide what to do with an inbound direct envelope; a reason to drop it, or None."""
-        env = item.env
-        if env.author != item.peer:
-            return "relayed direct message"
-        problem = self.body_problem(env) or self.lamport_problem(env)
-        if problem is not None:
-            return problem
-        state = self._states.get(item.peer, "unknown")
-        if state in ("unknown", "request") and len(env.body) > MAX_REQUEST_BODY:
-            return "message too large for a contact request"
-        if state == "unknown":
-            pending = sum(1 for st in self._states.values() if st == "request")
-            if pending >= MAX_PENDING_REQUESTS or not self._request_bucket.allow():
-                return "too many contact requests"
-            self._states[item.peer] = "request"
-        if self._states.get(item.peer) == "request":
-            if counts.get(item.peer, 0) >= self.config.max_messages_per_request:
-                return "contact request holds too many messages"
-            counts[item.peer] = counts.get(item.peer, 0) + 1
-        return None
-
     async def _ingest(self, batch: list[_Inbound | _SyncRequest]) -> None:
         """Envelopes first (direct rooms, then group rooms), then sync requests."""
         envelopes = [i for i in batch if isinstance(i, _Inbound)]
         direct = [i for i in envelopes if i.env.room == self.direct_room(i.peer)]
         group = [i for i in envelopes if i.env.room != self.direct_room(i.peer)]
         if direct:
-            await self._ingest_direct(direct)
+            await self.direct.ingest(direct)
         if group:
             await self.groups.ingest(group)
         for item in batch:
             if isinstance(item, _SyncRequest):
                 await self.groups.on_sync_heads(item.peer, item.heads)
-
-    async def _ingest_direct(self, batch: list[_Inbound]) -> None:
-        now = now_ms()
-        authentic = await self.authentic(batch)
-        if len(authentic) != len(batch):
-            log.warning("dropped %d messages with bad signatures", len(batch) - len(authentic))
-        # How many messages each not-yet-accepted sender already has waiting with us.
-        strangers = {i.peer for i in authentic if self._states.get(i.peer, "unknown") != "contact"}
-        counts: dict[bytes, int] = {}
-        if strangers:
-            counts = await self._read(
-                lambda s: {p: s.count_by_author(direct_room_id(self.me, p), p) for p in strangers}
-            )
-        accepted: list[_Inbound] = []
-        for item in authentic:
-            reason = self._admit(item, counts)
-            if reason is None:
-                accepted.append(item)
-            else:
-                log.info("dropped message from %s: %s", short_id(item.peer), reason)
-        if not accepted:
-            return
-
-        def work(store: Store) -> tuple[list[Message], list[bytes], set[bytes]]:
-            promoted = []
-            for peer in {i.peer for i in accepted}:
-                if self._states.get(peer) != "contact":  # contacts skip a query
-                    existing = store.get_peer(peer)
-                    if existing is None or existing.state == "unknown":
-                        self._remember(store, peer, "request")
-                        promoted.append(peer)
-                self._ensure_direct(store, direct_room_id(self.me, peer), peer, now)
-            rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
-            results = store.insert_messages(rows)
-            messages = [m for m in results if m is not None]
-            for m in messages:
-                if self._states.get(m.author) == "contact":  # strangers never move our clock
-                    self._lamport = max(self._lamport, m.lamport)
-                if m.kind == KIND_REACTION:
-                    apply_reaction(store, m)
-            return messages, promoted, held_intact(store, rows, results)
-
-        stored, promoted, held = await self._write(work)
-        for peer in promoted:
-            self._states[peer] = "request"
-            self._emit(ContactRequest(peer, self._names.get(peer, short_id(peer))))
-        for message in stored:
-            if message.kind == KIND_REACTION:
-                target, _, _ = decode_reaction(message.body)
-                self._emit(ReactionChanged(message.room, target))
-            else:
-                self._emit(MessageAdded(message, incoming=True))
-            if message.kind == KIND_FILE:
-                await self.transfers.on_file_message(message, incoming=True)
-        # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
-        acks: dict[bytes, list[bytes]] = defaultdict(list)
-        for item in accepted:
-            if self._states.get(item.peer) == "contact" and item.env.id in held:
-                acks[item.peer].append(item.env.id)
-        for peer, ids in acks.items():
-            # No flush here: one peer that stops reading must not stall everyone's inbox.
-            await self._send_receipts(peer, self.direct_room(peer), ids, RECEIPT_DELIVERED)
 
     # ================================================================ waiting
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from p2pchat.identity import short_id
+from p2pchat.node.envelopes import KIND_FILE
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import PeerOnline, TransferProgress
 from p2pchat.node.files import (
@@ -73,7 +74,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KIND_FILE: Final = "file"
 #: Store setting: the largest file (bytes) accepted without asking, from contacts.
 SETTING_AUTO_ACCEPT: Final = "file_auto_accept_max"
 DEFAULT_AUTO_ACCEPT: Final = 100 * 1024 * 1024
