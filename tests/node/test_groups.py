@@ -256,3 +256,27 @@ async def test_a_message_sent_after_seeing_a_join_sorts_after_it() -> None:
         assert history[-1].id == welcome.id
     finally:
         await stop_all([owner, bob])
+
+
+async def test_open_invitations_survive_a_restart() -> None:
+    from p2pchat.node import RoomInvitation
+
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await mesh([alice, bob])
+        room = await alice.groups.create_room("Book club")
+        await alice.groups.invite(room, bob.me)
+        await wait_until(bob, lambda: _has_invitation(bob, room))
+        await bob.stop()
+        bob = make_node("bob")
+        await bob.start()
+        (invitation,) = await bob.groups.invitations()
+        assert invitation == RoomInvitation(room, "Book club", alice.me)
+        await bob.groups.join(room)
+        assert await bob.groups.invitations() == []
+    finally:
+        await stop_all([alice, bob])
+
+
+async def _has_invitation(node: Node, room: bytes) -> bool:
+    return any(i.room == room for i in await node.groups.invitations())

@@ -275,6 +275,26 @@ class GroupService:
         await node._publish_own(message, env, recipients)
         return message
 
+    async def invitations(self) -> list[RoomInvitation]:
+        """Rooms we are invited to and have not answered yet (they survive restarts)."""
+
+        def load(store: Store) -> list[RoomInvitation]:
+            out = []
+            for room in self.group_rooms(store):
+                m = self.membership(store, room)
+                if m.state_of(self.node.me) != "invited":
+                    continue
+                invites = [
+                    msg
+                    for msg in store.messages_of_kind(room, KIND_SYSTEM)
+                    if _op_of(msg) == ("invite", self.node.me)
+                ]
+                inviter = invites[-1].author if invites else (m.owner or self.node.me)
+                out.append(RoomInvitation(room, m.name or "a room", inviter))
+            return out
+
+        return await self.node._read(load)
+
     async def receipts(self, message_id: bytes) -> list[tuple[bytes, int]]:
         """Per member: the best status they reported for our message."""
 
@@ -783,6 +803,14 @@ class GroupService:
 
 def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:
     return store.messages_by_seq(room, author, start, count)
+
+
+def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
+    try:
+        op = decode_system(msg.body)
+    except SystemBodyError:
+        return None
+    return op.op, op.peer
 
 
 def _entries(messages: Sequence[Message]) -> list[SystemEntry]:

@@ -201,6 +201,9 @@ class ChatScreen(Screen[None]):
         """The node is up: load the sidebar and focus it."""
         self.node_ready = True
         self.update_topbar()
+        # Invitations answered neither way before a restart are still open.
+        for invitation in await self.context.node.groups.invitations():
+            self.invitations.setdefault(invitation.room, invitation)
         await self.reload_sidebar()
         self.query_one(Sidebar).focus()
 
