@@ -55,6 +55,7 @@ TARGET_FANOUT_MS = 250.0  # 50-member room
 TARGET_CATCHUP = 2000.0  # messages/s
 sys.path.insert(0, str(Path(__file__).parent))
 from _child import Child  # noqa: E402
+from _disk import fsync_ms  # noqa: E402
 
 PEER_SCRIPT = Path(__file__).with_name("_group_peer.py")
 PHASE = 600.0  # bound on a whole phase
@@ -442,23 +443,6 @@ async def catch_up(args: argparse.Namespace, home: Path) -> CatchUp:
 
 
 # ------------------------------------------------------------------ main
-
-
-def fsync_ms(directory: Path, n: int = 50) -> float:
-    """Median time of write+fsync of 4 KiB in ``directory`` (what one commit costs)."""
-    path = directory / "fsync-probe"
-    times = []
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for _ in range(n):
-            t0 = time.perf_counter()
-            os.write(fd, b"x" * 4096)
-            os.fsync(fd)
-            times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        os.close(fd)
-        path.unlink()
-    return statistics.median(times)
 
 
 async def run(args: argparse.Namespace, home: Path) -> None:

@@ -72,6 +72,7 @@ TARGET_RATE = 5000.0
 BENCH = Path(__file__).parent
 sys.path.insert(0, str(BENCH))
 from _child import Child  # noqa: E402
+from _disk import fsync_ms  # noqa: E402
 
 PEER_SCRIPT = Path(__file__).with_name("_peer.py")
 STEP = 15.0  # bound on any single wait (start-up, one message, one reply from a child)
@@ -341,23 +342,6 @@ async def baseline_1p(n: int, count: int, window: int) -> tuple[list[float], flo
         server.close()
         await server.wait_closed()
     return latencies, rate
-
-
-def fsync_ms(directory: Path, n: int = 50) -> float:
-    """Median time of write+fsync of 4 KiB in ``directory`` (what one commit costs)."""
-    path = directory / "fsync-probe"
-    times = []
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for _ in range(n):
-            t0 = time.perf_counter()
-            os.write(fd, b"x" * 4096)
-            os.fsync(fd)
-            times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        os.close(fd)
-        path.unlink()
-    return statistics.median(times)
 
 
 # ------------------------------------------------------------------ store-thread breakdown
