@@ -408,13 +408,11 @@ async def test_long_history_opens_at_the_end_and_pages_back(pair: tuple[Node, No
         assert "message 149" in screen_text(app)
         listing.release_anchor()
         listing.scroll_home(animate=False, immediate=True)
-        await until(pilot, lambda: len(items(app)) == 120)
-        await pilot.pause()  # let the view settle where it was
+        await until(pilot, lambda: len(items(app)) == 120 and not listing.fetching)
         # The view stays on what was shown, not on the newly loaded top.
         assert "message 90" in screen_text(app)
         listing.scroll_home(animate=False, immediate=True)
-        await pilot.pause()
-        await until(pilot, lambda: len(items(app)) == total)
+        await until(pilot, lambda: len(items(app)) == total and not listing.fetching)
         listing.scroll_home(animate=False, immediate=True)
         await until(pilot, lambda: not listing.has_more)
         bodies = [i.message.body for i in items(app)]

@@ -8,6 +8,8 @@ Read receipts go only for incoming messages that are actually on screen.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import date
 
@@ -28,6 +30,8 @@ from p2pchat.ui.widgets.message_item import ItemView, MessageItem
 PAGE = 60
 # Scrolling this close to the top fetches the previous page.
 NEAR_TOP = 2
+PLACE_TIMEOUT = 2.0  # seconds to wait for a prepended page to be laid out
+LAYOUT_POLL = 0.01
 
 
 def can_group(previous: Message | None, message: Message) -> bool:
@@ -95,7 +99,7 @@ class MessageList(VerticalScroll):
         self.items: dict[bytes, MessageItem] = {}
         self.oldest: Message | None = None
         self.has_more = False
-        self.loading = False
+        self.fetching = False
         self.can_mark_read = True
         self.group = False  # a group room: own messages tell how many have read them
         self.loaded = False
@@ -297,7 +301,7 @@ class MessageList(VerticalScroll):
 
     def _fill_viewport(self) -> None:
         """A page shorter than the view cannot be scrolled up: fetch older ones now."""
-        if self.has_more and not self.loading and self.max_scroll_y == 0:
+        if self.has_more and not self.fetching and self.max_scroll_y == 0:
             self.load_older()
 
     def _show_marker(self, marker: Widget) -> None:
@@ -310,7 +314,7 @@ class MessageList(VerticalScroll):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         """Fetch the previous page when the top comes into view; report what is seen."""
         super().watch_scroll_y(old_value, new_value)
-        if new_value <= NEAR_TOP and self.has_more and not self.loading:
+        if new_value <= NEAR_TOP and self.has_more and not self.fetching:
             self.load_older()
         if round(old_value) != round(new_value):
             self.report_seen()
@@ -321,9 +325,9 @@ class MessageList(VerticalScroll):
     async def load_older(self) -> None:
         """Prepend the page before the oldest message shown, keeping the view still."""
         room, oldest = self.room, self.oldest
-        if room is None or oldest is None or self.loading:
+        if room is None or oldest is None or self.fetching:
             return
-        self.loading = True
+        self.fetching = True
         try:
             node = self.context.node
             older = await node.older_messages(room, oldest, PAGE)
@@ -345,19 +349,32 @@ class MessageList(VerticalScroll):
             old_first = next((w for w in self.children if isinstance(w, MessageItem)), None)
             if old_first is not None and can_group(older[-1], old_first.message):
                 old_first.set_grouped()
+            # Keep what was shown where it is: once the new page is laid out, scroll down
+            # by exactly its height. A prepended page always adds lines, so an unchanged
+            # height means layout has not happened yet (a slow refresh): try again after
+            # the next one instead of jumping to the top.
             height_before = self.virtual_size.height
             y_before = self.scroll_y
             await self.mount_all(widgets, before=0)
             self.oldest = older[0]
+            placed = asyncio.Event()
 
             def keep_place() -> None:
                 grown = self.virtual_size.height - height_before
+                if grown <= 0 and self.is_attached:
+                    self.set_timer(LAYOUT_POLL, keep_place)  # let the screen lay it out
+                    return
                 self.scroll_to(y=y_before + grown, animate=False, immediate=True)
+                placed.set()
 
             self.call_after_refresh(keep_place)
+            # No further page until this one is in place (bounded: an unmounted list
+            # never refreshes).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(placed.wait(), PLACE_TIMEOUT)
             self.call_after_refresh(self._fill_viewport)
         finally:
-            self.loading = False
+            self.fetching = False
 
     # ------------------------------------------------------------------ live updates
 
