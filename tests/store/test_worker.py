@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from p2pchat.store import Store, StoreClosedError, StoreLockedError, StoreWorker
+from p2pchat.store.worker import QUICK_MAX_SECONDS
 
 from .helpers import ROOM, msg
 
@@ -64,13 +66,76 @@ async def test_exceptions_propagate_and_worker_survives(db_path: Path) -> None:
         await worker.close()
 
 
-async def test_store_is_bound_to_its_thread(db_path: Path) -> None:
+async def test_quick_write_runs_on_the_loop_when_the_thread_is_idle(db_path: Path) -> None:
+    loop_thread = threading.get_ident()
     worker = await StoreWorker.open(db_path)
     try:
-        store = await worker.run(lambda s: s)
-        # Using it from the loop thread is refused by sqlite3, not silently allowed.
-        with pytest.raises(Exception, match="thread"):
-            store.get_setting("x")
+        assert worker.quick_writes_here
+        done = worker.submit(lambda s: (s.set_setting("k", "v"), threading.get_ident()), quick=True)
+        assert done.done()  # no hop: finished before submit returned
+        assert (await done)[1] == loop_thread
+        # Not marked quick: always the store thread.
+        assert await worker.submit(lambda s: threading.get_ident()) != loop_thread
+        assert await worker.run(lambda s: s.get_setting("k")) == "v"
+    finally:
+        await worker.close()
+
+
+async def test_quick_write_waits_its_turn_behind_queued_calls(db_path: Path) -> None:
+    loop_thread = threading.get_ident()
+    worker = await StoreWorker.open(db_path)
+    try:
+        release = threading.Event()
+        order: list[str] = []
+
+        def slow(s: Store) -> None:
+            release.wait(5)
+            order.append("queued first")
+
+        first = worker.submit(slow)
+        assert not worker.quick_writes_here  # a call is pending in the thread
+        second = worker.submit(
+            lambda s: (order.append("quick"), threading.get_ident())[1], quick=True
+        )
+        assert not second.done()
+        release.set()
+        await first
+        assert await second != loop_thread  # went to the thread, in submission order
+        assert order == ["queued first", "quick"]
+        # Counted done in the thread before the result reaches the loop.
+        assert worker.quick_writes_here
+    finally:
+        await worker.close()
+
+
+async def test_a_slow_quick_write_sends_the_next_ones_to_the_thread(db_path: Path) -> None:
+    """A slow disk (simulated: the one thing here outside our control) must not stall
+    the loop twice: after one slow quick write, quick writes hop to the thread."""
+    loop_thread = threading.get_ident()
+    worker = await StoreWorker.open(db_path)
+    try:
+
+        def slow_disk(s: Store) -> int:
+            time.sleep(QUICK_MAX_SECONDS * 3)
+            return threading.get_ident()
+
+        assert await worker.submit(slow_disk, quick=True) == loop_thread
+        assert not worker.quick_writes_here
+        assert await worker.submit(lambda s: threading.get_ident(), quick=True) != loop_thread
+    finally:
+        await worker.close()
+
+
+async def test_quick_write_errors_arrive_through_the_future(db_path: Path) -> None:
+    worker = await StoreWorker.open(db_path)
+    try:
+
+        def boom(s: Store) -> None:
+            raise ValueError("quick failure")
+
+        with pytest.raises(ValueError, match="quick failure"):
+            await worker.submit(boom, quick=True)
+        assert await worker.run(lambda s: s.get_setting("x", "still alive")) == "still alive"
     finally:
         await worker.close()
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from p2pchat.identity import Identity, save_identity
-from p2pchat.node import MessageAdded, Node, NodeConfig, RoomInvitation
+from p2pchat.node import Message, MessageAdded, MessageStatus, Node, NodeConfig, RoomInvitation
 from p2pchat.paths import profile_dir
 from p2pchat.profile import KEY_FILE, open_profile
 from p2pchat.ui.app import ChatApp
@@ -81,6 +81,14 @@ def utc() -> Iterator[None]:
         time.tzset()
 
 
+async def said(sender: Node, to: Node, text: str, reply_to: bytes | None = None) -> Message:
+    """Send ``text`` and wait until ``to`` stored it: each message of a scene is seen
+    before the next is written, so the causal (Lamport) order is the same every run."""
+    message = await sender.send_text(to.me, text, reply_to=reply_to)
+    assert await sender.wait_for_status(message.id, MessageStatus.DELIVERED, 10)
+    return message
+
+
 async def _record_conversation(clock: Clock) -> None:
     alice, bob, mallory = node("alice"), node("bob"), node("mallory")
     for n in (alice, bob, mallory):
@@ -93,18 +101,17 @@ async def _record_conversation(clock: Clock) -> None:
         yesterday = int(NOW * 1000) - 24 * 60 * MINUTE - 4 * 60 * MINUTE  # Mon 10:30
         today = int(NOW * 1000) - 5 * 60 * MINUTE  # 09:30
         clock.at(yesterday)
-        hike = await bob.send_text(alice.me, "Are we still on for the hike tomorrow? 🥾")
+        hike = await said(bob, alice, "Are we still on for the hike tomorrow? 🥾")
         clock.at(yesterday + 3 * MINUTE)
-        await alice.send_text(bob.me, "Yes! Meet at the trailhead at 9")
+        await said(alice, bob, "Yes! Meet at the trailhead at 9")
         clock.at(today)
-        late = await bob.send_text(alice.me, "Running 10 min late, sorry 🙏")
+        late = await said(bob, alice, "Running 10 min late, sorry 🙏")
         clock.at(today + MINUTE)
-        await bob.send_text(alice.me, "Traffic on the bridge…")
+        await said(bob, alice, "Traffic on the bridge…")
         clock.at(today + 2 * MINUTE)
-        coffee = await alice.send_text(bob.me, "No worries, I brought coffee ☕", reply_to=late.id)
+        coffee = await said(alice, bob, "No worries, I brought coffee ☕", reply_to=late.id)
         clock.at(today + 3 * MINUTE)
-        photos = await alice.send_text(bob.me, "Photos from last time: https://example.com/hike 🏔️")
-        await alice.wait_for_status(photos.id, 2, 10)
+        photos = await said(alice, bob, "Photos from last time: https://example.com/hike 🏔️")
         await bob.mark_read(room)
         await alice.wait_for_status(photos.id, 3, 10)
         await bob.react(coffee.id, "❤️")
@@ -173,6 +180,13 @@ async def _record_group(clock: Clock, folder: Path) -> None:
             events.close()
             clock.at(clock.ms + MINUTE)
             await member.groups.join(room)
+
+            async def seen_joined(member: Node = member) -> bool:
+                # The next invitation comes after this join (a fixed causal order).
+                members = await alice.groups.members(room)
+                return any(m.peer_id == member.me and m.state == "joined" for m in members)
+
+            await wait_until(alice, seen_joined)
 
         async def everyone_joined() -> bool:
             return sum(m.state == "joined" for m in await alice.groups.members(room)) == 3

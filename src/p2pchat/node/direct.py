@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # open requests, each message of a request at most this large (100 messages each).
 MAX_PENDING_REQUESTS = 100
 MAX_REQUEST_BODY = 4096
+#: An inbound batch of at most this many messages is a quick write (see Node._write).
+QUICK_INGEST = 8
 
 
 class DirectInbox:
@@ -61,7 +63,7 @@ class DirectInbox:
             store.remove_outbox_for_messages(peer, frame.ids)
             return store.set_status(mine, status)
 
-        changed = await node._write(work)
+        changed = await node._write(work, quick=True)
         if changed:
             node._emit(ReceiptChanged(room, tuple(changed), peer, status))
 
@@ -130,7 +132,7 @@ class DirectInbox:
                     apply_reaction(store, m)
             return messages, promoted, held_intact(store, rows, results)
 
-        stored, promoted, held = await node._write(work)
+        stored, promoted, held = await node._write(work, quick=len(accepted) <= QUICK_INGEST)
         for peer in promoted:
             node._states[peer] = "request"
             node._emit(ContactRequest(peer, node._names.get(peer, short_id(peer))))

@@ -271,7 +271,7 @@ class GroupService:
             )
             return message, env, recipients
 
-        message, env, recipients = await node._write(work)
+        message, env, recipients = await node._write(work, quick=True)
         await node._publish_own(message, env, recipients)
         return message
 
@@ -638,7 +638,7 @@ class GroupService:
                     store.set_status([mid], floor)
             return mine
 
-        changed = await node._write(work)
+        changed = await node._write(work, quick=True)
         if changed:
             node._emit(ReceiptChanged(frame.room, tuple(changed), peer, status))
 

@@ -117,6 +117,8 @@ SETTING_TYPING = "typing_indicators"
 SETTING_ANNOUNCE = "announce"
 BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
 MAX_BATCH = 512
+#: Quick writes (see ``_write``) committed together may skip the store thread's hop.
+QUICK_BATCH = 4
 # An envelope may be at most this far ahead of our Lamport clock: a peer must not be able
 # to push the clock near 2**63 (SQLite's integer limit) and break every later send.
 MAX_LAMPORT_AHEAD = 2**32
@@ -191,7 +193,7 @@ class Node:
         self._seq_cache: dict[bytes, int] = {}
         # Created by start() (a stopped node can be started again).
         self._verifier: ThreadPoolExecutor | None = None
-        self._pending_writes: list[tuple[Callable[[Store], Any], asyncio.Future[Any]]] = []
+        self._pending_writes: list[tuple[Callable[[Store], Any], asyncio.Future[Any], bool]] = []
         self._commit_in_flight = False
         self._writes_idle = asyncio.Event()
         self._writes_idle.set()
@@ -342,17 +344,20 @@ class Node:
     async def _read(self, fn: Callable[[Store], T]) -> T:
         return await self._db().run(fn)
 
-    async def _write(self, fn: Callable[[Store], T]) -> T:
+    async def _write(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
         """Run ``fn`` in the next group commit and return its result.
 
         Group commit: while one batch is being committed, later writes wait in
         ``_pending_writes`` and all go together in the next transaction (one fsync).
         Each caller's function runs in its own savepoint, so one failure is its own.
+        ``quick``: ``fn`` is a small write on a message's path (one message, one
+        receipt); a batch of a few of them may skip the store thread's hop when the disk
+        is fast (:class:`StoreWorker`), which is most of a lone message's latency.
         """
         if self.db is None:
             raise NodeError("the node is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending_writes.append((fn, future))
+        self._pending_writes.append((fn, future, quick))
         self._writes_idle.clear()
         self._commit_next()
         return await future
@@ -365,12 +370,13 @@ class Node:
             return
         batch = self._pending_writes[:MAX_BATCH]
         del self._pending_writes[:MAX_BATCH]
+        quick = len(batch) <= QUICK_BATCH and all(q for _, _, q in batch)
 
         def run(store: Store) -> list[tuple[bool, Any]]:
             results: list[tuple[bool, Any]] = []
             try:
                 with store.transaction():
-                    for fn, _ in batch:
+                    for fn, _, _ in batch:
                         try:
                             with store.transaction():
                                 results.append((True, fn(store)))
@@ -384,10 +390,10 @@ class Node:
 
         self._commit_in_flight = True
         try:
-            done = self.db.submit(run)
+            done = self.db.submit(run, quick=quick)
         except Exception as exc:  # the store is closed
             self._commit_in_flight = False
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             self._commit_next()
@@ -398,7 +404,7 @@ class Node:
         self._commit_in_flight = False
         error = done.exception() if not done.cancelled() else asyncio.CancelledError()
         outcomes = [(False, error)] * len(batch) if error else done.result()
-        for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
             if fut.done():
                 continue
             if ok:
@@ -630,7 +636,7 @@ class Node:
             )
             return message, became_contact, env
 
-        message, became_contact, env = await self._write(work)
+        message, became_contact, env = await self._write(work, quick=True)
         if became_contact:
             self._set_state(peer_id, "contact")
         await self._publish_own(message, env, [peer_id])

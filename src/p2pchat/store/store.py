@@ -1153,7 +1153,9 @@ def _inspect(path: Path, known_version: int) -> None:
 def _connect(path: Path) -> sqlite3.Connection:
     """Open the read-write connection with the pragmas the store relies on."""
     # isolation_level=None: no implicit BEGINs; transaction() owns every boundary.
-    conn = sqlite3.connect(path, isolation_level=None)
+    # check_same_thread=False: StoreWorker runs quick writes on the loop thread, never
+    # while its own thread is using the connection (calls never overlap).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
