@@ -665,6 +665,7 @@ async def test_links_cut_mid_burst_lose_and_duplicate_nothing(
     alice, bob = pair
     count = 500
     cuts_at = (100, 250, 400)
+    in_flight = 50
     proxy = await FaultProxy("127.0.0.1", bob.port).start()
     # Only Alice dials, and only through the proxy: Bob must not learn a direct path
     # back to her (he would, from her hello), or the cuts would miss the live link.
@@ -686,20 +687,35 @@ async def test_links_cut_mid_burst_lose_and_duplicate_nothing(
         await bob.accept(alice.me)
         got: list[bytes] = []
         done = asyncio.Event()
+        progress = asyncio.Event()
+        cuts = 0
 
         async def collect() -> None:
+            nonlocal cuts
             async for e in b_events:
                 if isinstance(e, MessageAdded) and e.incoming:
                     got.append(e.message.id)
-                    if len(got) in cuts_at:
+                    progress.set()
+                    # Cut at each mark, once the link of the previous cut is back (a
+                    # cut with no live link would test nothing).
+                    due = cuts < len(cuts_at) and len(got) >= cuts_at[cuts]
+                    if due and proxy.connections > cuts:
                         proxy.cut_all()
+                        cuts += 1
                     if len(set(got)) >= count:
                         done.set()
 
         collector = asyncio.create_task(collect())
         try:
             async with asyncio.timeout(90):
-                ids = [(await alice.send_text(bob.me, f"c {i}")).id for i in range(count)]
+                ids = []
+                for i in range(count):
+                    # At most in_flight ahead of what arrived: the burst is still going
+                    # when each cut comes, so every cut catches messages in flight.
+                    while len(got) < i - in_flight:
+                        progress.clear()
+                        await progress.wait()
+                    ids.append((await alice.send_text(bob.me, f"c {i}")).id)
                 await done.wait()
         finally:
             collector.cancel()
@@ -708,6 +724,7 @@ async def test_links_cut_mid_burst_lose_and_duplicate_nothing(
         hist = await bob.history(bob.direct_room(alice.me), limit=10_000)
         assert [m.id for m in hist] == ids
         assert [m.body.decode() for m in hist] == [f"c {i}" for i in range(count)]
+        assert cuts == len(cuts_at)
         assert proxy.connections >= 1 + len(cuts_at)
     finally:
         await proxy.stop()

@@ -398,7 +398,10 @@ class Node:
                     fut.set_exception(exc)
             self._commit_next()
             return
-        done.add_done_callback(lambda f: self._committed(batch, f))
+        if done.done():  # committed right here (a quick batch): no extra loop turn
+            self._committed(batch, done)
+        else:
+            done.add_done_callback(lambda f: self._committed(batch, f))
 
     def _committed(self, batch: list[Any], done: asyncio.Future[list[tuple[bool, Any]]]) -> None:
         self._commit_in_flight = False
