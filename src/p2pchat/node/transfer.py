@@ -66,6 +66,7 @@ from p2pchat.wire import (
     Chunk,
     ChunkError,
     ChunkRequest,
+    encode_chunk,
 )
 
 if TYPE_CHECKING:
@@ -372,6 +373,14 @@ class _Source:
             os.close(fd)
 
         ahead.add_done_callback(close)
+
+
+#: One chunk to serve: (req, file hash, offset, a view of the bytes).
+_ChunkOut = tuple[int, bytes, int, memoryview]
+
+
+def _encode_chunk_out(item: _ChunkOut) -> bytes:
+    return encode_chunk(*item)
 
 
 def _read_block(fd: int, offset: int, length: int) -> bytes:
@@ -1175,38 +1184,42 @@ class TransferService:
         # encrypted and handed to the socket in batches of about SEND_BATCH bytes.
         length = min(frame.length, MAX_CHUNK_DATA)
         offset = frame.offset
-        batch: list[Chunk] = []
+        batch: list[_ChunkOut] = []
         batched = 0
         for _ in range(frame.count):
             data = await self._read(source, offset, length)
-            batch.append(Chunk(req=frame.req, hash=frame.hash, offset=offset, data=data))
+            batch.append((frame.req, frame.hash, offset, data))
             batched += len(data)
             offset += len(data)
             last = len(data) < length or offset >= source.size
             if batched >= SEND_BATCH or last:
-                await conn.send_frames(batch, self._crypto)
+                await conn.send_frames(batch, self._crypto, _encode_chunk_out)
                 batch, batched = [], 0
             if last:
                 break
         if batch:
-            await conn.send_frames(batch, self._crypto)
+            await conn.send_frames(batch, self._crypto, _encode_chunk_out)
         end = offset
         if source.offer is not None and end > source.served:
             source.served = end
             await self._served(source)
 
-    async def _read(self, source: _Source, offset: int, length: int) -> bytes:
-        """Bytes of the file, from a read-ahead buffer refilled in a thread.
+    async def _read(self, source: _Source, offset: int, length: int) -> memoryview:
+        """Bytes of the file, as a view of a read-ahead buffer refilled in a thread.
 
-        A read running in a thread stays in ``source.ahead`` until it is over (shielded
-        from cancellation), so ``release`` never closes the file under it.
+        Blocks are a whole number of ``length`` pieces, so pieces never straddle two
+        blocks and are served without a copy. A read running in a thread stays in
+        ``source.ahead`` until it is over (shielded from cancellation), so ``release``
+        never closes the file under it.
         """
         start = offset - source.buf_offset
         if not (start >= 0 and start + length <= len(source.buf)):
             loop = asyncio.get_running_loop()
+            block_size = max(length, READ_AHEAD - READ_AHEAD % length)
             ahead = source.ahead
             if ahead is not None and 0 <= start <= len(source.buf):
-                # The block after the buffer was read meanwhile: keep the buffer's tail.
+                # The block after the buffer was read meanwhile: keep the buffer's tail
+                # (empty when pieces are aligned to blocks, and then nothing is copied).
                 block = await asyncio.shield(ahead)
                 source.ahead = None
                 source.buf = source.buf[start:] + block
@@ -1214,16 +1227,17 @@ class TransferService:
                 if ahead is not None:
                     with contextlib.suppress(OSError):
                         await asyncio.shield(ahead)
-                want = max(length, READ_AHEAD)
-                source.ahead = loop.run_in_executor(None, _read_block, source.fd, offset, want)
+                source.ahead = loop.run_in_executor(
+                    None, _read_block, source.fd, offset, block_size
+                )
                 source.buf = await asyncio.shield(source.ahead)
                 source.ahead = None
             source.buf_offset = offset
             start = 0
             end = offset + len(source.buf)
             if end < source.size:
-                source.ahead = loop.run_in_executor(None, _read_block, source.fd, end, READ_AHEAD)
-        return source.buf[start : start + length]
+                source.ahead = loop.run_in_executor(None, _read_block, source.fd, end, block_size)
+        return memoryview(source.buf)[start : start + length]
 
     async def _served(self, source: _Source) -> None:
         """Sender-side progress: how far the peer has pulled our offer."""

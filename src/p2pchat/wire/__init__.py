@@ -8,7 +8,14 @@ documented in docs/protocol.md.
 
 from __future__ import annotations
 
-from .codec import FRAME_TYPES, decode_envelope, decode_frame, encode_envelope, encode_frame
+from .codec import (
+    FRAME_TYPES,
+    decode_envelope,
+    decode_frame,
+    encode_chunk,
+    encode_envelope,
+    encode_frame,
+)
 from .errors import FrameDecodeError, FrameEncodeError, FrameTooLargeError, WireError
 from .frames import (
     ENVELOPE_SIGNING_CONTEXT,
@@ -102,6 +109,7 @@ __all__ = [
     "WireError",
     "decode_envelope",
     "decode_frame",
+    "encode_chunk",
     "encode_envelope",
     "encode_frame",
     "frame_prefix",

@@ -568,6 +568,25 @@ def encode_frame(frame: Frame) -> bytes:
     return _pack(m, frame.TYPE)
 
 
+def encode_chunk(req: int, hash: bytes, offset: int, data: bytes | memoryview) -> bytes:
+    """The encoding of ``Chunk(req=req, hash=hash, offset=offset, data=data)``, byte for
+    byte, packed straight from ``data``, which may be a view of a bigger buffer.
+
+    Serving a file is the one place where every byte passes through here: building a
+    ``bytes`` for each chunk first would copy the whole file once more.
+    """
+    m: Map = {"t": "chunk", "req": req, "hash": hash, "offset": offset, "data": data}
+    try:
+        _uint(m, "req", "chunk")
+        _bin(m, "hash", "chunk", _KEY_LEN)
+        _uint(m, "offset", "chunk")
+    except _InvalidError as e:
+        raise FrameEncodeError(str(e)) from None
+    if len(data) > MAX_CHUNK_DATA:
+        raise FrameEncodeError(f"chunk.data: {len(data)} bytes exceeds {MAX_CHUNK_DATA}")
+    return _pack(m, Chunk.TYPE)
+
+
 def decode_frame(data: bytes) -> Frame | None:
     """Decode and validate one frame (a transport message's plaintext).
 
