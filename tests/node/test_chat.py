@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from p2pchat.node import Node, NodeError, PeerLookupError
+from p2pchat.node import Message, Node, NodeError, PeerLookupError
 from p2pchat.node.events import (
     ContactRequest,
     MessageAdded,
@@ -276,3 +276,41 @@ async def test_reactions_rooms_and_paging(pair: tuple[Node, Node]) -> None:
     assert alice.safety_number(bob.me) == bob.safety_number(alice.me)
     with pytest.raises(NodeError, match="one emoji"):
         await alice.react(first.id, "not an emoji at all, far too long")
+
+
+async def test_a_burst_of_sends_shares_commits(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: 200 sends started together take a handful of transactions (one
+    fsync each), not 200, while a lone send still commits on its own."""
+    alice, bob = pair
+    await befriend(alice, bob)
+    assert alice.db is not None
+    transactions = 0
+    submit = alice.db.submit
+
+    def counting_submit(fn, *, quick=False):  # type: ignore[no-untyped-def]
+        nonlocal transactions
+        transactions += 1
+        return submit(fn, quick=quick)
+
+    monkeypatch.setattr(alice.db, "submit", counting_submit)
+    await alice.send_text(bob.me, "alone")
+    assert transactions == 1
+    transactions = 0
+    sent = await asyncio.gather(*(alice.send_text(bob.me, f"burst {i}") for i in range(200)))
+    assert len({m.id for m in sent}) == 200
+    assert transactions <= 10, f"{transactions} transactions for 200 sends"
+    history = await bob_history_when_complete(bob, alice, 201)
+    assert [m.body for m in history[1:]] == [f"burst {i}".encode() for i in range(200)]
+
+
+async def bob_history_when_complete(bob: Node, alice: Node, count: int) -> list[Message]:
+    """Bob's history with Alice once it holds ``count`` messages."""
+    events = bob.subscribe()
+    room = bob.direct_room(alice.me)
+    async with asyncio.timeout(WAIT):
+        while len(history := await bob.history(room, limit=count + 1)) < count:
+            await events.next_matching(lambda e: isinstance(e, MessageAdded))
+    events.close()
+    return history

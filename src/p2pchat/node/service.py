@@ -154,6 +154,16 @@ class _SyncRequest:
     heads: SyncHeads
 
 
+def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether callbacks other than the running one wait in this loop turn.
+
+    Reads asyncio's private ready queue; a loop without one (uvloop, say) is assumed
+    busy, which only costs a lone write one loop turn.
+    """
+    ready = getattr(loop, "_ready", None)
+    return ready is None or len(ready) > 0
+
+
 class Node:
     """A running p2pchat node for one profile. ``await start()``, then use, then ``stop()``."""
 
@@ -195,6 +205,7 @@ class Node:
         self._verifier: ThreadPoolExecutor | None = None
         self._pending_writes: list[tuple[Callable[[Store], Any], asyncio.Future[Any], bool]] = []
         self._commit_in_flight = False
+        self._commit_scheduled = False  # a _commit_next is queued on the loop
         self._writes_idle = asyncio.Event()
         self._writes_idle.set()
         self._inbound: asyncio.Queue[_Inbound | _SyncRequest] = asyncio.Queue(maxsize=10_000)
@@ -353,17 +364,28 @@ class Node:
         ``quick``: ``fn`` is a small write on a message's path (one message, one
         receipt); a batch of a few of them may skip the store thread's hop when the disk
         is fast (:class:`StoreWorker`), which is most of a lone message's latency.
+
+        When other callbacks are ready to run (a burst of sends, a batch of frames), the
+        commit starts one loop turn later, so those writers join the same batch instead
+        of each committing alone; a lone quick write commits at once.
         """
         if self.db is None:
             raise NodeError("the node is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         self._pending_writes.append((fn, future, quick))
         self._writes_idle.clear()
-        self._commit_next()
+        if not self._commit_in_flight and not self._commit_scheduled:
+            if quick and not _others_ready(loop):
+                self._commit_next()  # a lone write: nobody to wait for
+            else:
+                self._commit_scheduled = True
+                loop.call_soon(self._commit_next)
         return await future
 
     def _commit_next(self) -> None:
         """Submit the waiting writes as one transaction, unless one is in flight."""
+        self._commit_scheduled = False
         if self._commit_in_flight or not self._pending_writes or self.db is None:
             if not self._commit_in_flight and not self._pending_writes:
                 self._writes_idle.set()
