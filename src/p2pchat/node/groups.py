@@ -11,7 +11,8 @@ There is no server, so members keep a room's history in agreement themselves:
 - an envelope is accepted only if it is authentic, relayed by a current member, and its
   author was a member at its position; removed members are sent nothing new.
 
-Store work runs in the node's store thread (inside ``Node._write``); the rest in the loop.
+Store work runs inside ``Node._write`` ("store thread" below: the store's thread, or the
+loop for a quick write, never both at once); the rest in the loop.
 """
 
 from __future__ import annotations

@@ -740,7 +740,7 @@ class Node:
         await self.links.flush_all(sent)
 
     def _ensure_direct(self, store: Store, room: bytes, peer_id: bytes, now: int) -> None:
-        # Runs in the store thread only, so the set needs no lock.
+        # Runs inside a write only (never two at once), so the set needs no lock.
         if room in self._ready_rooms:
             return
         if store.get_room(room) is None:
