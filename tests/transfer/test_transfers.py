@@ -297,6 +297,30 @@ async def test_receiver_cancels_mid_transfer(pair: tuple[Node, Node], tmp_path: 
     await proxy.stop()
 
 
+async def test_cancel_racing_accept_leaves_nothing_behind(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """Accept then cancel at once (a double click): the cancel wins, no pull keeps going
+    and no part file is left, whatever their awaits interleave."""
+    alice, bob = pair
+    await bob.transfers.set_auto_accept_max(0)
+    src = tmp_path / "race.bin"
+    write_random(src, 2 * 1024 * 1024)
+    stream = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    async with asyncio.timeout(15):
+        while await bob.transfers.get(msg.id) is None:
+            await stream.get()
+    await asyncio.gather(bob.transfers.accept(msg.id), bob.transfers.cancel(msg.id))
+    info = await bob.transfers.get(msg.id)
+    assert info is not None
+    assert info.state == "cancelled"
+    assert not bob.transfers.pulling(msg.id)
+    parts = tmp_path / "downloads" / PARTS_DIR
+    assert not parts.exists() or os.listdir(parts) == []
+    assert listing(tmp_path / "downloads") == []
+
+
 async def test_ten_cuts_at_random_points(pair: tuple[Node, Node], tmp_path: Path) -> None:
     """Cut the files connection ten times at random chunk counts; the file still verifies."""
     alice, bob = pair

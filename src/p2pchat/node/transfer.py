@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +103,8 @@ MAX_SERVING: Final = 32
 MAX_SERVING_PER_PEER: Final = 4
 READ_AHEAD: Final = 1 << 20
 SEND_BATCH: Final = 1 << 20
+#: States of a download that is (or should be) pulling.
+PULLING_STATES: Final = ("waiting", "active", "paused")
 #: Downloads pulling at once; more wait their turn.
 MAX_ACTIVE_PULLS: Final = 4
 #: Threads that encrypt chunks (serving) and hash and write them (downloading) run this
@@ -436,6 +438,7 @@ class TransferService:
         )
         self.auto_accept_max = DEFAULT_AUTO_ACCEPT
         self._pulls: dict[bytes, asyncio.Task[None]] = {}
+        self._changes: dict[bytes, asyncio.Lock] = {}
         self._meters: dict[bytes, _Meter] = {}
         self._dims: dict[bytes, tuple[int | None, int | None]] = {}
         self._offering: dict[bytes, LocalFile] = {}
@@ -808,12 +811,16 @@ class TransferService:
         Raises TransferError if the file is not an incoming offer, or if the disk lacks
         room for it (the offer stays, so the person can free space and try again).
         """
+        async with self._changing(message_id):
+            return await self._accept(message_id)
+
+    async def _accept(self, message_id: bytes) -> TransferInfo:
         row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
         if row is None:
             raise TransferError("no such file transfer")
         if not row.incoming:
             raise TransferError("that is a file you sent")
-        if row.state in ("waiting", "active", "paused", "done"):
+        if row.state in (*PULLING_STATES, "done"):
             return (await self._infos([row]))[0]
         folder = self.download_dir()
         # Named by our own id too: profiles on one machine may share a download folder
@@ -840,6 +847,10 @@ class TransferService:
     async def cancel(self, message_id: bytes, *, detail: str = "cancelled") -> None:
         """Stop a transfer for good. Incoming: stop pulling and delete the part.
         Outgoing: revoke the offer (every further chunk request is refused)."""
+        async with self._changing(message_id):
+            await self._cancel(message_id, detail)
+
+    async def _cancel(self, message_id: bytes, detail: str) -> None:
         row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
         if row is None:
             raise TransferError("no such file transfer")
@@ -873,10 +884,23 @@ class TransferService:
 
         task.add_done_callback(done)
 
+    def pulling(self, message_id: bytes) -> bool:
+        """Whether a download of ``message_id`` is running (or about to)."""
+        return message_id in self._pulls
+
+    @contextlib.asynccontextmanager
+    async def _changing(self, message_id: bytes) -> AsyncIterator[None]:
+        """Accept and cancel of one transfer, one at a time: each reads the state, awaits,
+        then acts on what it read, so interleaved they could undo each other (a pull
+        started after the cancel that should have stopped it)."""
+        # Kept for the node's lifetime: one small lock per transfer touched.
+        async with self._changes.setdefault(message_id, asyncio.Lock()):
+            yield
+
     async def _pull(self, message_id: bytes) -> None:
         row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
-        if row is None or row.part is None:
-            return
+        if row is None or row.part is None or row.state not in PULLING_STATES:
+            return  # cancelled (or finished) before this pull got going
         async with self._pull_slots:
             sink = _Sink(Path(row.part))
             try:
