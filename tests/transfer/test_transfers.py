@@ -18,6 +18,7 @@ import pytest
 
 from p2pchat.identity import Identity
 from p2pchat.node.events import TransferProgress
+from p2pchat.node.file_io import FileSource
 from p2pchat.node.files import LocalFile, Manifest
 from p2pchat.node.service import Node
 from p2pchat.node.transfer import KIND_FILE, PARTS_DIR, TransferError
@@ -153,22 +154,24 @@ async def test_hostile_names_land_inside_the_folder(
     assert [p.parent for p in strays] == [tmp_path / "downloads"]
 
 
-async def test_tampered_chunk_is_detected(pair: tuple[Node, Node], tmp_path: Path) -> None:
+async def test_tampered_chunk_is_detected(
+    pair: tuple[Node, Node], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     alice, bob = pair
     src = tmp_path / "big.bin"
     write_random(src, 2 * 1024 * 1024)
-    real_read = alice.transfers._read
+    real_read = FileSource.read
     tampered = False
 
-    async def evil_read(source: object, offset: int, length: int) -> bytes:
+    async def evil_read(source: FileSource, offset: int, length: int) -> bytes | memoryview:
         nonlocal tampered
-        data = await real_read(source, offset, length)  # type: ignore[arg-type]
+        data = await real_read(source, offset, length)
         if offset >= 1_000_000 and not tampered:
             tampered = True
-            data = bytes([data[0] ^ 0xFF]) + data[1:]
+            return bytes([data[0] ^ 0xFF]) + data[1:]
         return data
 
-    alice.transfers._read = evil_read  # type: ignore[method-assign]
+    monkeypatch.setattr(FileSource, "read", evil_read)  # only alice serves
     stream = bob.subscribe()
     msg = await alice.transfers.send_file(bob.me, src)
     info = await wait_final(bob, stream, msg.id, within=30)

@@ -25,13 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import itertools
 import logging
 import os
 import shutil
-import sys
-import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,6 +41,7 @@ from p2pchat.identity import short_id
 from p2pchat.node.envelopes import KIND_FILE
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import PeerOnline, TransferProgress
+from p2pchat.node.file_io import FileSource, PartFile, background_priority
 from p2pchat.node.files import (
     LocalFile,
     Manifest,
@@ -86,32 +84,19 @@ GET_CHUNKS: Final = 16
 #: Bytes requested and not yet received, per pull: enough to keep a LAN link busy while
 #: the other side reads, encrypts and sends; small enough to bound memory.
 WINDOW_BYTES: Final = 3 << 20
-#: Bytes handed to the disk thread at once, and batches queued before the pull waits.
-WRITE_BATCH: Final = 1 << 20
-MAX_PENDING_WRITES: Final = 8
-#: The part's written bytes are pushed to the disk (and dropped from the page cache) every
-#: this many bytes, so little dirty data piles up: the final fsync is short and the
-#: store's own fsyncs (chat) do not queue behind a gigabyte of writeback.
-WRITEBACK_STEP: Final = 8 << 20
 #: A pull that hears nothing for this long reconnects.
 STALL_TIMEOUT: Final = 20.0
 #: A files connection idle this long is closed by the server.
 SERVE_IDLE_TIMEOUT: Final = 120.0
-#: Server limits: connections overall and per peer; read-ahead per connection; chunk
-#: bytes encrypted and handed to the socket at once.
+#: Server limits: connections overall and per peer; chunk bytes encrypted and handed to
+#: the socket at once.
 MAX_SERVING: Final = 32
 MAX_SERVING_PER_PEER: Final = 4
-READ_AHEAD: Final = 1 << 20
 SEND_BATCH: Final = 1 << 20
 #: States of a download that is (or should be) pulling.
 PULLING_STATES: Final = ("waiting", "active", "paused")
 #: Downloads pulling at once; more wait their turn.
 MAX_ACTIVE_PULLS: Final = 4
-#: Threads that encrypt chunks (serving) and hash and write them (downloading) run this
-#: much nicer than the event loop (Linux), so chat stays prompt while a transfer keeps
-#: every core busy. (Decryption stays on the loop: a thread hop per batch of received
-#: frames cost more throughput than it gave back in chat latency, measured.)
-BACKGROUND_NICE: Final = 10
 #: Threads encrypting file chunks, for all files connections.
 CRYPTO_THREADS: Final = 2
 #: Reconnect backoff for a pull (seconds).
@@ -194,187 +179,12 @@ class _Meter:
         return max(0.0, (size - self.done) / self.rate)
 
 
-def _background_priority() -> None:
-    """Lower the calling thread's priority (Linux: nice applies per thread)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
-
-
 def _crypto_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(
         max_workers=CRYPTO_THREADS,
         thread_name_prefix="p2pchat-files-crypto",
-        initializer=_background_priority,
+        initializer=background_priority,
     )
-
-
-class _Sink:
-    """A ``.part`` file written in order, in its own thread, hashed as it grows.
-
-    One worker thread means writes (and hash updates) happen in submission order, so the
-    part is always a prefix of the file and its length is where a resume starts. The part
-    is not fsynced while it grows (its length is still a valid resume point after a crash,
-    and the final hash guards its content): only once, in :meth:`finish`.
-    """
-
-    def __init__(self, part: Path) -> None:
-        self.part = part
-        self._pool = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="p2pchat-part", initializer=_background_priority
-        )
-        self._hash = hashlib.sha256()
-        self._fd: int | None = None
-        self.offset = 0  # bytes submitted (written or queued)
-        self.state: TransferState = "waiting"  # of the pull, as last announced
-        self._pending: deque[asyncio.Future[None]] = deque()
-        self._batch: list[bytes] = []
-        self._batched = 0
-        self._written = 0  # bytes in the part (worker thread only)
-        self._advised = 0  # writeback started up to here (worker thread only)
-        self._dropped = 0  # page cache dropped up to here (worker thread only)
-
-    def _open(self, size: int) -> int:
-        self.part.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            have = os.fstat(fd).st_size
-            if have > size:  # longer than the file can be: not ours to trust
-                os.ftruncate(fd, 0)
-                have = 0
-            with self.part.open("rb") as r:
-                while block := r.read(1 << 20):
-                    self._hash.update(block)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        self._written = self._advised = self._dropped = have
-        return have
-
-    async def open(self, size: int) -> int:
-        """Open (creating) the part and hash what it holds; return its length."""
-        loop = asyncio.get_running_loop()
-        self.offset = await loop.run_in_executor(self._pool, self._open, size)
-        return self.offset
-
-    def _write(self, pieces: list[bytes]) -> None:
-        fd = self._fd
-        assert fd is not None
-        total = sum(map(len, pieces))
-        done = os.writev(fd, pieces)
-        if done < total:  # a short write (rare on files): finish it piece by piece
-            rest = memoryview(b"".join(pieces))[done:]
-            while rest:
-                rest = rest[os.write(fd, rest) :]
-        for data in pieces:
-            self._hash.update(data)
-        self._written += total
-        if self._written - self._advised >= WRITEBACK_STEP:
-            self._writeback(fd)
-
-    def _writeback(self, fd: int) -> None:
-        """Start writing what was written to the disk, and drop what already is from the
-        page cache (POSIX_FADV_DONTNEED starts writeback of dirty pages, drops clean ones)."""
-        if not hasattr(os, "posix_fadvise"):
-            return
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(
-                fd, self._dropped, self._written - self._dropped, os.POSIX_FADV_DONTNEED
-            )
-        self._dropped = self._advised
-        self._advised = self._written
-
-    def _submit(self) -> None:
-        if self._batch:
-            loop = asyncio.get_running_loop()
-            self._pending.append(loop.run_in_executor(self._pool, self._write, self._batch))
-            self._batch = []
-            self._batched = 0
-
-    async def write(self, data: bytes) -> None:
-        """Queue ``data`` at the current end; wait only if many writes are queued.
-
-        Chunks are handed to the disk thread in batches: one thread hop per 64 KB chunk
-        costs more than the write itself.
-        """
-        self._batch.append(data)
-        self._batched += len(data)
-        self.offset += len(data)
-        if self._batched >= WRITE_BATCH:
-            self._submit()
-        pending = self._pending
-        while pending and (len(pending) > MAX_PENDING_WRITES or pending[0].done()):
-            await pending.popleft()
-
-    async def drain(self) -> None:
-        """Write what is batched and wait for every queued write (raises the first error)."""
-        self._submit()
-        while self._pending:
-            await self._pending.popleft()
-
-    def _finish(self) -> bytes:
-        fd = self._fd
-        assert fd is not None
-        os.fsync(fd)
-        self._fd = None
-        os.close(fd)
-        return self._hash.digest()
-
-    async def finish(self) -> bytes:
-        """Fsync the part, close it, and return the SHA-256 of its content."""
-        await self.drain()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._finish)
-
-    async def close(self) -> None:
-        """Close without verifying (keep the part for a later resume)."""
-        with contextlib.suppress(Exception):
-            await self.drain()
-        loop = asyncio.get_running_loop()
-
-        def close() -> None:
-            if self._fd is not None:
-                fd, self._fd = self._fd, None
-                os.close(fd)
-
-        with contextlib.suppress(Exception):
-            await loop.run_in_executor(self._pool, close)
-        self._pool.shutdown(wait=False)
-
-
-@dataclass
-class _Source:
-    """A file we serve on one connection, with a read-ahead buffer.
-
-    While one block is served, the next one is read in a thread (``ahead``), so the disk
-    and the encryption overlap.
-    """
-
-    fd: int
-    size: int
-    offer: TransferRow | None  # our outgoing offer to this peer, for sender-side progress
-    buf_offset: int = 0
-    buf: bytes = b""
-    served: int = 0
-    ahead: asyncio.Future[bytes] | None = None  # the block at buf_offset + len(buf)
-
-    def release(self) -> None:
-        """Close the file, once a read-ahead still running in a thread is over."""
-        ahead, self.ahead = self.ahead, None
-        if ahead is None or ahead.done():
-            if ahead is not None and not ahead.cancelled():
-                ahead.exception()  # retrieved: nobody wants it any more
-            os.close(self.fd)
-            return
-        fd = self.fd
-
-        def close(done: asyncio.Future[bytes]) -> None:
-            if not done.cancelled():
-                done.exception()
-            os.close(fd)
-
-        ahead.add_done_callback(close)
 
 
 #: One chunk to serve: (req, file hash, offset, a view of the bytes).
@@ -383,10 +193,6 @@ _ChunkOut = tuple[int, bytes, int, memoryview]
 
 def _encode_chunk_out(item: _ChunkOut) -> bytes:
     return encode_chunk(*item)
-
-
-def _read_block(fd: int, offset: int, length: int) -> bytes:
-    return os.pread(fd, length, offset)
 
 
 def _default_disk_free(path: Path) -> int:
@@ -902,13 +708,13 @@ class TransferService:
         if row is None or row.part is None or row.state not in PULLING_STATES:
             return  # cancelled (or finished) before this pull got going
         async with self._pull_slots:
-            sink = _Sink(Path(row.part))
+            sink = PartFile(Path(row.part))
             try:
                 await self._pull_into(row, sink)
             finally:
                 await sink.close()
 
-    async def _pull_into(self, row: TransferRow, sink: _Sink) -> None:
+    async def _pull_into(self, row: TransferRow, sink: PartFile) -> None:
         try:
             have = await sink.open(row.size)
         except OSError as exc:
@@ -968,7 +774,7 @@ class TransferService:
             return
         await self._set_state(row, "done", path=str(final), done=row.size)
 
-    async def _pull_round(self, row: TransferRow, sink: _Sink) -> None:
+    async def _pull_round(self, row: TransferRow, sink: PartFile) -> None:
         """Try the author, then other members online (any holder of the whole file may
         serve it). Raises _RefusedError if the author refuses for good, _RetryError if no
         source finished the file this round."""
@@ -1098,7 +904,7 @@ class TransferService:
         if due[2] == 0:
             inflight.popleft()
 
-    async def _pull_once(self, row: TransferRow, sink: _Sink, source: bytes) -> None:
+    async def _pull_once(self, row: TransferRow, sink: PartFile, source: bytes) -> None:
         """One connection's worth of pulling from ``source``; _RetryError when it breaks."""
         conn = await self._dial(source)
         if sink.state != "active":
@@ -1157,7 +963,7 @@ class TransferService:
             await conn.close(f"{BUSY}: too many file connections")
             return
         self._serving[conn] = set()
-        sources: dict[bytes, tuple[int, _Source | str]] = {}
+        sources: dict[bytes, tuple[int, FileSource | str]] = {}
         try:
             while True:
                 try:
@@ -1177,7 +983,7 @@ class TransferService:
         finally:
             self._serving.pop(conn, None)
             for _, source in sources.values():
-                if isinstance(source, _Source):
+                if isinstance(source, FileSource):
                     source.release()
             await conn.close("files connection closed")
 
@@ -1186,7 +992,7 @@ class TransferService:
         conn: Connection,
         peer: bytes,
         frame: ChunkRequest,
-        sources: dict[bytes, tuple[int, _Source | str]],
+        sources: dict[bytes, tuple[int, FileSource | str]],
     ) -> None:
         """Answer one ``get`` with a ``chunk`` or a ``nochunk``."""
         cached = sources.get(frame.hash)
@@ -1194,7 +1000,7 @@ class TransferService:
             # Checked on every request: the peer may be blocked mid-connection.
             cached = (self._auth_generation, "not a contact")
         elif cached is None or cached[0] != self._auth_generation:
-            if cached is not None and isinstance(cached[1], _Source):
+            if cached is not None and isinstance(cached[1], FileSource):
                 cached[1].release()
             cached = (self._auth_generation, await self._open_source(peer, frame.hash))
             sources[frame.hash] = cached
@@ -1211,7 +1017,7 @@ class TransferService:
         batch: list[_ChunkOut] = []
         batched = 0
         for _ in range(frame.count):
-            data = await self._read(source, offset, length)
+            data = await source.read(offset, length)
             batch.append((frame.req, frame.hash, offset, data))
             batched += len(data)
             offset += len(data)
@@ -1228,42 +1034,7 @@ class TransferService:
             source.served = end
             await self._served(source)
 
-    async def _read(self, source: _Source, offset: int, length: int) -> memoryview:
-        """Bytes of the file, as a view of a read-ahead buffer refilled in a thread.
-
-        Blocks are a whole number of ``length`` pieces, so pieces never straddle two
-        blocks and are served without a copy. A read running in a thread stays in
-        ``source.ahead`` until it is over (shielded from cancellation), so ``release``
-        never closes the file under it.
-        """
-        start = offset - source.buf_offset
-        if not (start >= 0 and start + length <= len(source.buf)):
-            loop = asyncio.get_running_loop()
-            block_size = max(length, READ_AHEAD - READ_AHEAD % length)
-            ahead = source.ahead
-            if ahead is not None and 0 <= start <= len(source.buf):
-                # The block after the buffer was read meanwhile: keep the buffer's tail
-                # (empty when pieces are aligned to blocks, and then nothing is copied).
-                block = await asyncio.shield(ahead)
-                source.ahead = None
-                source.buf = source.buf[start:] + block
-            else:
-                if ahead is not None:
-                    with contextlib.suppress(OSError):
-                        await asyncio.shield(ahead)
-                source.ahead = loop.run_in_executor(
-                    None, _read_block, source.fd, offset, block_size
-                )
-                source.buf = await asyncio.shield(source.ahead)
-                source.ahead = None
-            source.buf_offset = offset
-            start = 0
-            end = offset + len(source.buf)
-            if end < source.size:
-                source.ahead = loop.run_in_executor(None, _read_block, source.fd, end, block_size)
-        return memoryview(source.buf)[start : start + length]
-
-    async def _served(self, source: _Source) -> None:
+    async def _served(self, source: FileSource) -> None:
         """Sender-side progress: how far the peer has pulled our offer."""
         row = source.offer
         assert row is not None
@@ -1275,7 +1046,7 @@ class TransferService:
                 source.offer = row = await self._set_state(row, "active", done=source.served)
             self._emit(row, "active", source.served, force=False)
 
-    async def _open_source(self, peer: bytes, sha256: bytes) -> _Source | str:
+    async def _open_source(self, peer: bytes, sha256: bytes) -> FileSource | str:
         """An open file with this hash that ``peer`` may fetch, or the reason it may not."""
         if self.node._states.get(peer) != "contact":
             return "not a contact"
@@ -1311,7 +1082,7 @@ class TransferService:
                     ),
                     None,
                 )
-                return _Source(fd=opened, size=r.size, offer=mine)
+                return FileSource(fd=opened, size=r.size, offer=mine)
         return f"{REASON_UNAVAILABLE}: the file was moved or changed"
 
     @staticmethod
