@@ -30,6 +30,7 @@ from p2pchat.identity import (
     safety_number,
     short_id,
 )
+from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox
 from p2pchat.node.envelopes import (
@@ -116,9 +117,8 @@ SETTING_READ_RECEIPTS = "read_receipts"
 SETTING_TYPING = "typing_indicators"
 SETTING_ANNOUNCE = "announce"
 BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
-MAX_BATCH = 512
-#: Quick writes (see ``_write``) committed together may skip the store thread's hop.
-QUICK_BATCH = 4
+#: Inbound envelopes stored together, at most.
+MAX_INGEST_BATCH = 512
 # An envelope may be at most this far ahead of our Lamport clock: a peer must not be able
 # to push the clock near 2**63 (SQLite's integer limit) and break every later send.
 MAX_LAMPORT_AHEAD = 2**32
@@ -152,16 +152,6 @@ class _SyncRequest:
 
     peer: bytes
     heads: SyncHeads
-
-
-def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether callbacks other than the running one wait in this loop turn.
-
-    Reads asyncio's private ready queue; a loop without one (uvloop, say) is assumed
-    busy, which only costs a lone write one loop turn.
-    """
-    ready = getattr(loop, "_ready", None)
-    return ready is None or len(ready) > 0
 
 
 class Node:
@@ -203,11 +193,7 @@ class Node:
         self._seq_cache: dict[bytes, int] = {}
         # Created by start() (a stopped node can be started again).
         self._verifier: ThreadPoolExecutor | None = None
-        self._pending_writes: list[tuple[Callable[[Store], Any], asyncio.Future[Any], bool]] = []
-        self._commit_in_flight = False
-        self._commit_scheduled = False  # a _commit_next is queued on the loop
-        self._writes_idle = asyncio.Event()
-        self._writes_idle.set()
+        self._commits = GroupCommit(self._db, self._forget_caches)
         self._inbound: asyncio.Queue[_Inbound | _SyncRequest] = asyncio.Queue(maxsize=10_000)
         self._tasks: set[asyncio.Task[None]] = set()
         self._request_bucket = TokenBucket(
@@ -305,7 +291,7 @@ class Node:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 await self._inbound.join()
-                await self._writes_idle.wait()
+                await self._commits.idle()
         await self._shutdown_tasks()
         if self.db is not None:
             await self.db.close()
@@ -358,85 +344,13 @@ class Node:
     async def _write(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
         """Run ``fn`` in the next group commit and return its result.
 
-        Group commit: while one batch is being committed, later writes wait in
-        ``_pending_writes`` and all go together in the next transaction (one fsync).
-        Each caller's function runs in its own savepoint, so one failure is its own.
         ``quick``: ``fn`` is a small write on a message's path (one message, one
-        receipt); a batch of a few of them may skip the store thread's hop when the disk
-        is fast (:class:`StoreWorker`), which is most of a lone message's latency.
-
-        When other callbacks are ready to run (a burst of sends, a batch of frames), the
-        commit starts one loop turn later, so those writers join the same batch instead
-        of each committing alone; a lone quick write commits at once.
+        receipt), which may commit without a hop to the store thread; see
+        :class:`GroupCommit`.
         """
         if self.db is None:
             raise NodeError("the node is not running")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._pending_writes.append((fn, future, quick))
-        self._writes_idle.clear()
-        if not self._commit_in_flight and not self._commit_scheduled:
-            if quick and not _others_ready(loop):
-                self._commit_next()  # a lone write: nobody to wait for
-            else:
-                self._commit_scheduled = True
-                loop.call_soon(self._commit_next)
-        return await future
-
-    def _commit_next(self) -> None:
-        """Submit the waiting writes as one transaction, unless one is in flight."""
-        self._commit_scheduled = False
-        if self._commit_in_flight or not self._pending_writes or self.db is None:
-            if not self._commit_in_flight and not self._pending_writes:
-                self._writes_idle.set()
-            return
-        batch = self._pending_writes[:MAX_BATCH]
-        del self._pending_writes[:MAX_BATCH]
-        quick = len(batch) <= QUICK_BATCH and all(q for _, _, q in batch)
-
-        def run(store: Store) -> list[tuple[bool, Any]]:
-            results: list[tuple[bool, Any]] = []
-            try:
-                with store.transaction():
-                    for fn, _, _ in batch:
-                        try:
-                            with store.transaction():
-                                results.append((True, fn(store)))
-                        except Exception as exc:  # one caller's failure is its own
-                            self._forget_caches()  # its savepoint was rolled back
-                            results.append((False, exc))
-            except BaseException:
-                self._forget_caches()  # the whole batch was rolled back
-                raise
-            return results
-
-        self._commit_in_flight = True
-        try:
-            done = self.db.submit(run, quick=quick)
-        except Exception as exc:  # the store is closed
-            self._commit_in_flight = False
-            for _, fut, _ in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            self._commit_next()
-            return
-        if done.done():  # committed right here (a quick batch): no extra loop turn
-            self._committed(batch, done)
-        else:
-            done.add_done_callback(lambda f: self._committed(batch, f))
-
-    def _committed(self, batch: list[Any], done: asyncio.Future[list[tuple[bool, Any]]]) -> None:
-        self._commit_in_flight = False
-        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
-        outcomes = [(False, error)] * len(batch) if error else done.result()
-        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
-            if fut.done():
-                continue
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
-        self._commit_next()
+        return await self._commits.write(fn, quick=quick)
 
     async def _load_state(self) -> None:
         def load(store: Store) -> tuple[list[Peer], dict[str, str | None]]:
@@ -1217,7 +1131,7 @@ class Node:
         """Store inbound messages in batches; acknowledge them; announce them."""
         while True:
             batch = [await self._inbound.get()]
-            while not self._inbound.empty() and len(batch) < MAX_BATCH:
+            while not self._inbound.empty() and len(batch) < MAX_INGEST_BATCH:
                 batch.append(self._inbound.get_nowait())
             try:
                 await self._ingest(batch)

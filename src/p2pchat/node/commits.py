@@ -1,0 +1,138 @@
+"""Group commit: the node's writes to the store, batched into few durable transactions.
+
+Every write of the node (a message sent or received, a receipt, a setting) goes through
+:class:`GroupCommit`. While one transaction commits, later writes wait and all go
+together into the next one: one fsync for the lot, which is what carries thousands of
+durable messages a second. Each writer's function runs in its own savepoint, so one
+failure is its own. Durability is never relaxed: a write's future resolves only once its
+transaction is on disk (``synchronous=FULL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+from p2pchat.store import Store, StoreWorker
+
+T = TypeVar("T")
+
+#: Writes committed in one transaction, at most.
+MAX_BATCH: Final = 512
+#: A batch of at most this many quick writes may skip the store thread's hop.
+QUICK_BATCH: Final = 4
+
+
+def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether callbacks other than the running one wait in this loop turn.
+
+    Reads asyncio's private ready queue; a loop without one (uvloop, say) is assumed
+    busy, which only costs a lone write one loop turn.
+    """
+    ready = getattr(loop, "_ready", None)
+    return ready is None or len(ready) > 0
+
+
+_Pending = tuple[Callable[[Store], Any], "asyncio.Future[Any]", bool]
+
+
+class GroupCommit:
+    """Batches writes into transactions, one in flight at a time (loop thread only).
+
+    A *quick* write (small, on a message's path) commits at once, possibly on the loop
+    itself (:meth:`StoreWorker.submit`), when it is alone: a hop to the store thread
+    and back is most of a lone message's latency. When other callbacks are ready to run
+    (a burst of sends, a batch of frames) the commit starts one loop turn later, so
+    those writers join the same batch instead of each committing alone.
+    """
+
+    def __init__(self, db: Callable[[], StoreWorker], forget_caches: Callable[[], None]) -> None:
+        """``db`` returns the open store (raising if there is none); ``forget_caches``
+        is called in the writing thread whenever a write's changes were rolled back."""
+        self._db = db
+        self._forget_caches = forget_caches
+        self._pending: list[_Pending] = []
+        self._in_flight = False
+        self._scheduled = False  # a _commit_next is queued on the loop
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def idle(self) -> None:
+        """Wait until every write submitted so far is committed (or failed)."""
+        await self._idle.wait()
+
+    async def write(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
+        """Run ``fn`` in the next transaction and return its result once it is durable."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, future, quick))
+        self._idle.clear()
+        if not self._in_flight and not self._scheduled:
+            if quick and not _others_ready(loop):
+                self._commit_next()  # a lone write: nobody to wait for
+            else:
+                self._scheduled = True
+                loop.call_soon(self._commit_next)
+        return await future
+
+    def _commit_next(self) -> None:
+        """Submit the waiting writes as one transaction, unless one is in flight."""
+        self._scheduled = False
+        if self._in_flight or not self._pending:
+            if not self._in_flight:
+                self._idle.set()
+            return
+        batch = self._pending[:MAX_BATCH]
+        del self._pending[:MAX_BATCH]
+        quick = len(batch) <= QUICK_BATCH and all(q for _, _, q in batch)
+        forget_caches = self._forget_caches
+
+        def run(store: Store) -> list[tuple[bool, Any]]:
+            results: list[tuple[bool, Any]] = []
+            try:
+                with store.transaction():
+                    for fn, _, _ in batch:
+                        try:
+                            with store.transaction():
+                                results.append((True, fn(store)))
+                        except Exception as exc:  # one caller's failure is its own
+                            forget_caches()  # its savepoint was rolled back
+                            results.append((False, exc))
+            except BaseException:
+                forget_caches()  # the whole batch was rolled back
+                raise
+            return results
+
+        self._in_flight = True
+        try:
+            done = self._db().submit(run, quick=quick)
+        except Exception as exc:  # the store is closed
+            self._in_flight = False
+            for _, fut, _ in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            self._commit_next()
+            return
+        if done.done():  # committed right here (a quick batch): no extra loop turn
+            self._committed(batch, done)
+        else:
+            done.add_done_callback(lambda f: self._committed(batch, f))
+
+    def _committed(
+        self, batch: list[_Pending], done: asyncio.Future[list[tuple[bool, Any]]]
+    ) -> None:
+        self._in_flight = False
+        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
+        outcomes = [(False, error)] * len(batch) if error else done.result()
+        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+        self._commit_next()
+
+
+__all__ = ["MAX_BATCH", "QUICK_BATCH", "GroupCommit"]
