@@ -486,8 +486,30 @@ async def test_file_in_a_group_room(tmp_path: Path) -> None:
         for node in (ben, cid):
             await node.set_text_setting(SETTING_DOWNLOAD_DIR, str(tmp_path / node.profile.name))
         src = tmp_path / "slides.pdf"
-        digest = write_random(src, 700_000)
+        digest = write_random(src, 6_000_000)
         streams = [ben.subscribe(), cid.subscribe()]
+        seen: list[tuple[str, int]] = []
+        sender = ann.subscribe()
+
+        async def collect() -> None:
+            async for event in sender:
+                if isinstance(event, TransferProgress) and event.room == room:
+                    seen.append((event.state, event.done))
+
+        collector = asyncio.create_task(collect())
+
+        # Cid's download stalls (a slow link) until Ben has the whole file.
+        def hook(direction: str, index: int, data: bytes) -> list[bytes]:
+            if direction == "s2c" and index == 8:
+                proxy.paused.clear()
+            return [data]
+
+        proxy = await FaultProxy("127.0.0.1", ann.port, hook=hook).start()
+
+        async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
+            return [("127.0.0.1", proxy.port)]
+
+        cid.transfers.addresses_for = via_proxy
         msg = await ann.transfers.send_file_to_room(room, src)
         for node, stream in zip((ben, cid), streams, strict=True):
             info = await wait_final(node, stream, msg.id, within=30)
@@ -495,6 +517,17 @@ async def test_file_in_a_group_room(tmp_path: Path) -> None:
             assert info.path is not None
             assert sha256_file(Path(info.path)) == digest
             assert info.room == room
+            proxy.paused.set()  # Ben is done: let Cid's download go on
+        await proxy.stop()
+        # The sender's card: one bar that only grows (the furthest any member got), and
+        # "done" once someone has it all, never back to "active" for the next member.
+        collector.cancel()
+        assert seen, "the sender saw no progress"
+        assert seen[-1] == ("done", 6_000_000), seen
+        dones = [done for _, done in seen]
+        assert dones == sorted(dones), seen
+        first_done = next(i for i, (state, _) in enumerate(seen) if state == "done")
+        assert all(state == "done" for state, _ in seen[first_done:]), seen
     finally:
         for node in nodes:
             await node.stop()

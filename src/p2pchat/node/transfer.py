@@ -245,6 +245,9 @@ class TransferService:
         self.auto_accept_max = DEFAULT_AUTO_ACCEPT
         self._pulls: dict[bytes, asyncio.Task[None]] = {}
         self._changes: dict[bytes, asyncio.Lock] = {}
+        # Outgoing offers: the furthest any peer has pulled, and those someone got whole.
+        self._furthest: dict[bytes, int] = {}
+        self._sent_whole: set[bytes] = set()
         self._meters: dict[bytes, _Meter] = {}
         self._dims: dict[bytes, tuple[int | None, int | None]] = {}
         self._offering: dict[bytes, LocalFile] = {}
@@ -1035,16 +1038,25 @@ class TransferService:
             await self._served(source)
 
     async def _served(self, source: FileSource) -> None:
-        """Sender-side progress: how far the peer has pulled our offer."""
+        """Sender-side progress: the furthest any peer has pulled our offer.
+
+        One bar per offer that only grows, even when several members of a room pull at
+        once; ``done`` once someone has all of it, and it stays done (another member's
+        later download does not send the sender's card back to "active").
+        """
         row = source.offer
         assert row is not None
-        if source.served >= row.size:
-            if row.state != "done":
-                source.offer = await self._set_state(row, "done", done=row.size)
+        if row.state == "done" or row.message_id in self._sent_whole:
+            return
+        furthest = max(self._furthest.get(row.message_id, 0), source.served)
+        self._furthest[row.message_id] = furthest
+        if furthest >= row.size:
+            self._sent_whole.add(row.message_id)
+            source.offer = await self._set_state(row, "done", done=row.size)
         else:
-            if row.state in ("offered", "done"):
-                source.offer = row = await self._set_state(row, "active", done=source.served)
-            self._emit(row, "active", source.served, force=False)
+            if row.state == "offered":
+                source.offer = row = await self._set_state(row, "active", done=furthest)
+            self._emit(row, "active", furthest, force=False)
 
     async def _open_source(self, peer: bytes, sha256: bytes) -> FileSource | str:
         """An open file with this hash that ``peer`` may fetch, or the reason it may not."""
@@ -1074,14 +1086,9 @@ class TransferService:
                 continue
             opened = await asyncio.to_thread(self._open_checked, r)
             if opened is not None:
-                mine = next(
-                    (
-                        x
-                        for x in allowed
-                        if not x.incoming and x.state != "cancelled" and x.peer == peer
-                    ),
-                    None,
-                )
+                # Our own offer of it in a room this peer is in (direct or group): the
+                # sender's card shows how far members have pulled it.
+                mine = next((x for x in allowed if not x.incoming and x.state != "cancelled"), None)
                 return FileSource(fd=opened, size=r.size, offer=mine)
         return f"{REASON_UNAVAILABLE}: the file was moved or changed"
 
