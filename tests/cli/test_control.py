@@ -6,7 +6,9 @@ import asyncio
 import json
 import stat
 
-from p2pchat.control.api import NodeApi
+import pytest
+
+from p2pchat.control.api import ApiError, NodeApi
 from p2pchat.control.client import ControlClient
 from p2pchat.control.server import ControlServer
 from p2pchat.node import MessageAdded
@@ -88,6 +90,30 @@ async def test_bad_requests_get_clear_errors() -> None:
         info = json.loads(await reader.readline())["result"]
         assert info["name"] == "solo"
         writer.close()
+    finally:
+        await server.stop()
+        await node.stop()
+
+
+async def test_settings_over_the_control_socket_include_the_download_folder() -> None:
+    node = make_node("solo")
+    await node.start()
+    server = ControlServer(NodeApi(node), node.profile.control_path)
+    await server.start()
+    try:
+        async with await ControlClient.connect(node.profile.control_path) as client:
+            got = await client.call("settings", {"key": "download_dir", "value": "/tmp/inbox"})
+            assert got["download_dir"] == "/tmp/inbox"
+            assert node.text_setting("download_dir") == "/tmp/inbox"
+            got = await client.call("settings", {"key": "read_receipts", "value": False})
+            assert got["read_receipts"] is False
+            for params, expected in [
+                ({"key": "download_dir", "value": True}, "takes text"),
+                ({"key": "read_receipts", "value": "no"}, "takes true or false"),
+                ({"key": "colour", "value": "red"}, "no setting 'colour'"),
+            ]:
+                with pytest.raises(ApiError, match=expected):
+                    await client.call("settings", params)
     finally:
         await server.stop()
         await node.stop()

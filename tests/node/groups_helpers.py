@@ -56,8 +56,11 @@ async def form_room(owner: Node, members: list[Node], name: str = "team") -> byt
         events.close()
         await member.groups.join(room)
     everyone = [owner, *members]
+    # Every join reaches every member through the owner: big rooms on one loaded
+    # machine (50 nodes in one process) need longer than one message's wait.
+    within = WAIT + 0.5 * len(everyone)
     for node in everyone:
-        await wait_until(node, lambda n=node: _has_n(n, room, len(everyone)))
+        await wait_until(node, lambda n=node: _has_n(n, room, len(everyone)), within)
     return room
 
 

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run without a subcommand to open the chat app.",
     )
     add_common(parser, suppress_defaults=False)
-    add_node_options(parser)
+    add_node_options(parser, suppress_defaults=False)
     parser.add_argument("--version", action="version", version=f"p2pchat {__version__}")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     identity_cmds.register(subs, common)

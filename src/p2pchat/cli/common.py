@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
 from p2pchat.identity import IdentityError
 from p2pchat.node.config import NodeConfig, parse_host_port
@@ -30,7 +31,8 @@ def add_common(parser: argparse.ArgumentParser, *, suppress_defaults: bool) -> N
         "--profile",
         metavar="NAME",
         default=argparse.SUPPRESS if suppress_defaults else DEFAULT_PROFILE,
-        help="profile to use (default: %(default)s); each has its own identity and history",
+        # Not %(default)s: under a subcommand the default is SUPPRESS, which help cannot show.
+        help=f"profile to use (default: {DEFAULT_PROFILE}); each has its own identity and history",
     )
 
 
@@ -69,12 +71,21 @@ def _port(text: str) -> int:
     return port
 
 
-def add_node_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by everything that runs a node (``serve``, the app, ``send``)."""
+def add_node_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool = True) -> None:
+    """Options shared by everything that runs a node (``serve``, the app, ``send``).
+
+    They work before and after the subcommand's name: under a subcommand the defaults
+    are SUPPRESS, so an option given before the name is not overwritten by the
+    subcommand's default (``p2pchat --no-mdns serve`` must not announce).
+    """
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress_defaults else value
+
     parser.add_argument(
         "--port",
         type=_port,
-        default=0,
+        default=default(0),
         help="TCP port to listen on (default: a free port, announced over mDNS)",
     )
     parser.add_argument(
@@ -82,28 +93,45 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
         dest="peer_addresses",
         type=_host_port,
         action="append",
-        default=[],
+        default=default([]),
         metavar="HOST:PORT",
         help="also connect to this address (repeatable); for networks without multicast",
     )
     parser.add_argument(
         "--no-announce",
         action="store_true",
+        default=default(False),
         help="do not announce yourself over mDNS (you still see others and can be added)",
     )
     parser.add_argument(
         "--no-mdns",
         action="store_true",
+        default=default(False),
         help="no mDNS at all: neither announce nor look for peers (use --peer and "
         "known addresses only, e.g. where multicast is blocked)",
     )
     parser.add_argument(
         "--interface",
         action="append",
-        default=[],
+        default=default([]),
         metavar="NAME_OR_IP",
         help="use only this network interface for discovery (repeatable), e.g. eth0",
     )
+    parser.add_argument(
+        "--download-dir",
+        type=_folder,
+        default=default(None),
+        metavar="FOLDER",
+        help="save received files here from now on (kept in the profile; default: your "
+        "Downloads folder)",
+    )
+
+
+def _folder(text: str) -> str:
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    return str(path.resolve())
 
 
 def node_config_from_args(args: argparse.Namespace) -> NodeConfig:
@@ -114,4 +142,5 @@ def node_config_from_args(args: argparse.Namespace) -> NodeConfig:
         announce=not getattr(args, "no_announce", False),
         discovery=not getattr(args, "no_mdns", False),
         interfaces=tuple(getattr(args, "interface", []) or ()),
+        download_dir=getattr(args, "download_dir", None),
     )

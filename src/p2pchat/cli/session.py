@@ -49,7 +49,11 @@ async def open_session(args: argparse.Namespace, *, network: bool) -> AsyncItera
             pass
         else:
             async with client:
-                yield Session(client, remote=True)
+                session = Session(client, remote=True)
+                folder = getattr(args, "download_dir", None)
+                if folder is not None:  # the running node has its settings already
+                    await call(session, "settings", {"key": "download_dir", "value": folder})
+                yield session
             return
     config = node_config_from_args(args)
     config = replace(config, network=network, announce=False)

@@ -13,7 +13,7 @@ from typing import Any
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
 from p2pchat.identity import encode_peer_id, short_id
-from p2pchat.node import BOOL_SETTINGS, Node, NodeError, PeerLookupError
+from p2pchat.node import BOOL_SETTINGS, TEXT_SETTINGS, Node, NodeError, PeerLookupError
 from p2pchat.node.config import parse_host_port
 from p2pchat.store import MessageStatus
 
@@ -288,14 +288,27 @@ class NodeApi:
         return {"name": new}
 
     async def settings(self, params: JSONDict) -> JSONDict:
-        """Read all settings, or set one (``key`` and boolean ``value``)."""
+        """Read all settings, or set one: ``key`` with a boolean ``value`` (read
+        receipts, typing, announce) or a text one (``download_dir``)."""
         key = params.get("key")
         if key is not None:
             value = params.get("value")
-            if not isinstance(key, str) or not isinstance(value, bool):
-                raise ApiError("settings: 'key' must be text and 'value' true or false")
-            await self.node.set_setting(key, value)
-        return {k: self.node.setting(k) for k in BOOL_SETTINGS}
+            if not isinstance(key, str):
+                raise ApiError("settings: 'key' must be text")
+            if key in TEXT_SETTINGS and isinstance(value, str):
+                await self.node.set_text_setting(key, value)
+            elif key in BOOL_SETTINGS and isinstance(value, bool):
+                await self.node.set_setting(key, value)
+            elif key in TEXT_SETTINGS or key in BOOL_SETTINGS:
+                kind = "text" if key in TEXT_SETTINGS else "true or false"
+                raise ApiError(f"settings: {key!r} takes {kind}")
+            else:
+                known = ", ".join([*BOOL_SETTINGS, *TEXT_SETTINGS])
+                raise ApiError(f"settings: no setting {key!r} (there are: {known})")
+        return {
+            **{k: self.node.setting(k) for k in BOOL_SETTINGS},
+            **{k: self.node.text_setting(k) for k in TEXT_SETTINGS},
+        }
 
 
 async def wait_forever() -> None:

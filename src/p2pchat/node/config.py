@@ -25,6 +25,9 @@ class NodeConfig:
     announce: bool = True
     discovery: bool = True
     interfaces: tuple[str, ...] = ()
+    # Where received files go from now on (stored as the profile's setting at start);
+    # None keeps the setting as it is.
+    download_dir: str | None = None
     # Timers (seconds). Tests shorten them; people never need to.
     keepalive_interval: float = 15.0
     dead_after: float = 45.0

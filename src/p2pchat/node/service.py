@@ -243,6 +243,8 @@ class Node:
         self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
         try:
             await self._load_state()
+            if self.config.download_dir is not None:
+                await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
             self._spawn(self._ingest_loop(), "ingest")
             if self.config.network:
                 await self.links.start()
