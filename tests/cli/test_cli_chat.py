@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,7 +55,8 @@ def test_chat_from_the_command_line(two_nodes: tuple[Serve, Serve], p2pchat_home
     sent = cli("--profile", "alice", "send", "bob", "hi 👋", home=p2pchat_home)
     assert sent.returncode == 0, sent.stderr
     assert "sent" in sent.stdout  # bob has not accepted alice yet
-    bob.wait_for("contact request from alice")
+    request = bob.wait_for("contact request from alice")
+    assert "to accept: p2pchat --profile bob accept " in request  # copyable as it is
     hist = cli("--profile", "bob", "history", "alice", home=p2pchat_home)
     assert hist.returncode == 0, hist.stderr
     assert "alice: hi 👋" in hist.stdout
@@ -175,3 +179,33 @@ def test_commands_work_without_a_running_node(p2pchat_home: Path) -> None:
     peers = cli("--profile", "solo", "peers", home=p2pchat_home)
     assert peers.returncode == 0
     assert "no peers yet" in peers.stdout
+
+
+def test_a_command_whose_node_dies_says_so_without_a_traceback(
+    two_nodes: tuple[Serve, Serve], p2pchat_home: Path, tmp_path: Path
+) -> None:
+    alice, bob = two_nodes
+    assert cli("--profile", "alice", "accept", "bob", home=p2pchat_home).returncode == 0
+    bob.stop()
+    alice.wait_for("went offline")
+    photo = tmp_path / "photo.bin"
+    photo.write_bytes(b"x" * 10_000)
+    # Bob is away: `send --file` keeps following the offer through alice's serve...
+    command = ["--profile", "alice", "send", "bob", "--file", str(photo), "--wait", "60"]
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "p2pchat", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "P2PCHAT_HOME": str(p2pchat_home)},
+    )
+    try:
+        alice.wait_for("file photo.bin: offered")
+        alice.stop(signal.SIGKILL)  # ...and that node dies under it
+        out, err = follower.communicate(timeout=30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 1, out + err
+    assert "stopped; run this command again" in err
+    assert "Traceback" not in err

@@ -102,7 +102,8 @@ def test_send_list_get_from_the_cli(
         ("holiday photos.tar", "offered", True)
     ]
     text = cli("--profile", "bob", "files", home=p2pchat_home).stdout
-    assert f"p2pchat get {listed[0]['short_id']}" in text
+    # A hint to copy, naming the profile (bob is not the default one).
+    assert f"p2pchat --profile bob get {listed[0]['short_id']}" in text
 
     got = cli("--profile", "bob", "get", listed[0]["short_id"], home=p2pchat_home)
     assert got.returncode == 0, got.stdout + got.stderr

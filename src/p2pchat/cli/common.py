@@ -36,6 +36,13 @@ def add_common(parser: argparse.ArgumentParser, *, suppress_defaults: bool) -> N
     )
 
 
+def command_hint(profile: str, rest: str) -> str:
+    """A command for the person to copy: it names the profile unless it is the default,
+    so with several profiles on one machine the hint acts on the right one."""
+    prefix = "p2pchat" if profile == DEFAULT_PROFILE else f"p2pchat --profile {profile}"
+    return f"{prefix} {rest}"
+
+
 def ask_passphrase() -> str | None:
     """The passphrase from P2PCHAT_PASSPHRASE, or asked for on the terminal."""
     secret = passphrase_from_env()

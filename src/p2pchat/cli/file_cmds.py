@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from p2pchat.cli.common import CliError, add_node_options
+from p2pchat.cli.common import CliError, add_node_options, command_hint
 from p2pchat.cli.output import print_json, safe_text
 from p2pchat.cli.session import Session, call, open_session, run
 
@@ -215,7 +215,7 @@ def cmd_files(args: argparse.Namespace) -> int:
         peer = safe_text(t["peer_name"], keep_newlines=False)
         print(f"{t['short_id']}  {arrow} {peer:<12} {progress_line(t)}")
         if t["state"] == "offered" and t["incoming"]:
-            print(f"          to download: p2pchat get {t['short_id']}")
+            print(f"          to download: {command_hint(args.profile, 'get ' + t['short_id'])}")
         elif t["detail"] and t["state"] in ("failed", "paused", "offered", "cancelled"):
             print(f"          {safe_text(t['detail'], keep_newlines=False)}")
         elif t["state"] == "done" and t["incoming"] and t["path"]:

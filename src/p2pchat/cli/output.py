@@ -12,6 +12,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from p2pchat.cli.common import command_hint
+from p2pchat.paths import DEFAULT_PROFILE
+
 STATUS_MARKS = {"queued": "…", "sent": "✓", "delivered": "✓✓", "read": "✓✓ read"}
 
 
@@ -45,8 +48,8 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=None))
 
 
-def describe_event(event: dict[str, Any]) -> str:
-    """One human line per node event, for ``p2pchat serve``."""
+def describe_event(event: dict[str, Any], profile: str = DEFAULT_PROFILE) -> str:
+    """One human line per node event, for ``p2pchat serve`` (hints name ``profile``)."""
     kind = event.get("type")
     peer = str(event.get("peer"))[:8]
     if kind == "message":
@@ -54,7 +57,7 @@ def describe_event(event: dict[str, Any]) -> str:
         text = safe_text(event.get("text")).replace("\n", "\n    ")
         if event.get("incoming"):
             return f"message from {who}: {text}"
-        return f"message sent ({event.get('status')}): {text}"
+        return f"you wrote ({event.get('status')}): {text}"
     if kind == "receipt":
         return f"{len(event.get('ids', []))} message(s) {event.get('status')}"
     if kind == "online":
@@ -67,14 +70,16 @@ def describe_event(event: dict[str, Any]) -> str:
         return f"{peer} {'is typing' if event.get('typing') else 'stopped typing'}"
     if kind == "request":
         name = safe_text(event.get("name"))
-        return f"contact request from {name} ({peer}); to accept: p2pchat accept {peer}"
+        accept = command_hint(profile, f"accept {peer}")
+        return f"contact request from {name} ({peer}); to accept: {accept}"
     if kind == "room":
         return f"room {str(event.get('room'))[:8]} changed"
     if kind == "invitation":
         inviter = safe_text(event.get("inviter_name"), keep_newlines=False)
         name = safe_text(event.get("name"), keep_newlines=False)
         room = str(event.get("room"))[:8]
-        return f"{inviter} invited you to {name}; to join: p2pchat room join {room}"
+        join = command_hint(profile, f"room join {room}")
+        return f"{inviter} invited you to {name}; to join: {join}"
     if kind == "transfer":
         name = safe_text(event.get("name"), keep_newlines=False)
         size = int(event.get("size") or 0)

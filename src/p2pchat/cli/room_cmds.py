@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from p2pchat.cli.common import command_hint
 from p2pchat.cli.output import print_json, safe_text
 from p2pchat.cli.session import call, open_session, run
 
@@ -89,9 +90,11 @@ def cmd_room(args: argparse.Namespace) -> int:
     action = args.method.removeprefix("room_")
     if action == "create":
         print(f"created room {safe_text(result['name'])} ({result['id'][:8]})")
-        print(f"invite people with: p2pchat room invite {result['id'][:8]} PEER")
+        invite = command_hint(args.profile, f"room invite {result['id'][:8]} PEER")
+        print(f"invite people with: {invite}")
     elif action == "invite":
-        print(f"invited {safe_text(result['invited'])}; they join with `p2pchat room join`")
+        invited = safe_text(result["invited"])
+        print(f"invited {invited}; they join with `p2pchat room join {result['room'][:8]}`")
     else:
         print(f"{action}: done")
     return 0

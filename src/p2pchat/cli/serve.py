@@ -75,7 +75,7 @@ async def _serve(node: Node, *, as_json: bool) -> int:
         "Ctrl+C to stop",
         flush=True,
     )
-    printer = asyncio.ensure_future(_print_events(node, events, as_json))
+    printer = asyncio.ensure_future(_print_events(node, events, as_json, node.profile.name))
     try:
         await stop.wait()
     finally:
@@ -88,11 +88,12 @@ async def _serve(node: Node, *, as_json: bool) -> int:
     return 0
 
 
-async def _print_events(node: Node, events: Any, as_json: bool) -> None:
+async def _print_events(node: Node, events: Any, as_json: bool, profile: str) -> None:
     async for event in events:
         data = event_json(node, event)
         if as_json:
             print_json(data)
         else:
-            print(f"{local_time(iso_time(now_ms()), with_date=False)}  {describe_event(data)}")
+            when = local_time(iso_time(now_ms()), with_date=False)
+            print(f"{when}  {describe_event(data, profile)}")
         print(end="", flush=True)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from p2pchat.cli.common import CliError, load_profile, node_config_from_args
 from p2pchat.cli.output import safe_text
 from p2pchat.control.api import ApiError, NodeApi
-from p2pchat.control.client import ControlClient
+from p2pchat.control.client import NODE_STOPPED, ControlClient
 from p2pchat.control.server import socket_is_live
 from p2pchat.node import Node, NodeError
 from p2pchat.store import StoreError
@@ -48,12 +48,15 @@ async def open_session(args: argparse.Namespace, *, network: bool) -> AsyncItera
         except OSError:
             pass
         else:
-            async with client:
-                session = Session(client, remote=True)
-                folder = getattr(args, "download_dir", None)
-                if folder is not None:  # the running node has its settings already
-                    await call(session, "settings", {"key": "download_dir", "value": folder})
-                yield session
+            try:
+                async with client:
+                    session = Session(client, remote=True)
+                    folder = getattr(args, "download_dir", None)
+                    if folder is not None:  # the running node has its settings already
+                        await call(session, "settings", {"key": "download_dir", "value": folder})
+                    yield session
+            except (ConnectionError, asyncio.IncompleteReadError):
+                raise CliError(NODE_STOPPED) from None
             return
     config = node_config_from_args(args)
     config = replace(config, network=network, announce=False)

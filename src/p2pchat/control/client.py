@@ -13,6 +13,11 @@ from typing import Any
 from p2pchat.control.api import ApiError
 from p2pchat.control.protocol import MAX_LINE, ControlProtocolError, decode_line, encode_line
 
+#: What a command says when the node it was talking to goes away mid-way.
+NODE_STOPPED = (
+    "the running p2pchat (the app or `p2pchat serve`) stopped; run this command again to carry on"
+)
+
 
 class ControlClient:
     """A connection to ``control.sock``; ``await call(method, params)``."""
@@ -35,7 +40,7 @@ class ControlClient:
         await self._writer.drain()
         line = await self._reader.readline()
         if not line:
-            raise ApiError("the running p2pchat closed the control connection")
+            raise ApiError(NODE_STOPPED)
         try:
             response = decode_line(line)
         except ControlProtocolError as exc:
