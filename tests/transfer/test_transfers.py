@@ -324,6 +324,61 @@ async def test_cancel_racing_accept_leaves_nothing_behind(
     assert listing(tmp_path / "downloads") == []
 
 
+async def test_sender_sees_the_download_stop_and_resume(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """The receiver's download breaks half-way: the sender's card says it stopped (no
+    frozen rate), then goes back to active and on to done when the receiver resumes."""
+    alice, bob = pair
+
+    held = asyncio.Event()
+
+    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
+        if direction == "s2c" and index == 20 and not held.is_set():
+            held.set()
+            proxy.paused.clear()  # hold the flow once: the transfer cannot finish first
+        return [data]
+
+    proxy = await FaultProxy("127.0.0.1", alice.port, hook=hook).start()
+
+    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
+        return [("127.0.0.1", proxy.port)]
+
+    bob.transfers.addresses_for = via_proxy
+    src = tmp_path / "long.bin"
+    digest = write_random(src, 8 * 1024 * 1024)
+    sender = alice.subscribe()
+    receiver = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    states: list[str] = []
+
+    async def sender_reaches(state: str) -> TransferProgress:
+        while True:
+            event = await sender.next_matching(
+                lambda e: isinstance(e, TransferProgress) and e.message_id == msg.id
+            )
+            assert isinstance(event, TransferProgress)
+            if not states or states[-1] != event.state:
+                states.append(event.state)
+            if event.state == state:
+                return event
+
+    await asyncio.wait_for(sender_reaches("active"), 15)
+    await asyncio.wait_for(held.wait(), 15)
+    proxy.cut_all()  # the download's connection breaks...
+    proxy.paused.set()  # ...and the receiver's retry will find the way open
+    stopped = await asyncio.wait_for(sender_reaches("paused"), 15)
+    assert "stopped downloading" in stopped.detail
+    assert 0 < stopped.done < stopped.size
+    await asyncio.wait_for(sender_reaches("done"), 30)
+    assert states == ["offered", "active", "paused", "active", "done"], states
+    info = await wait_final(bob, receiver, msg.id, within=30)
+    assert info.state == "done"
+    assert info.path is not None
+    assert sha256_file(Path(info.path)) == digest
+    await proxy.stop()
+
+
 async def test_ten_cuts_at_random_points(pair: tuple[Node, Node], tmp_path: Path) -> None:
     """Cut the files connection ten times at random chunk counts; the file still verifies."""
     alice, bob = pair

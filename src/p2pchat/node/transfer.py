@@ -30,7 +30,7 @@ import logging
 import os
 import shutil
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -247,6 +247,7 @@ class TransferService:
         self._changes: dict[bytes, asyncio.Lock] = {}
         # Outgoing offers: the furthest any peer has pulled, and those someone got whole.
         self._furthest: dict[bytes, int] = {}
+        self._serving_offers: Counter[bytes] = Counter()  # connections serving each offer
         self._sent_whole: set[bytes] = set()
         self._meters: dict[bytes, _Meter] = {}
         self._dims: dict[bytes, tuple[int | None, int | None]] = {}
@@ -987,8 +988,11 @@ class TransferService:
             self._serving.pop(conn, None)
             for _, source in sources.values():
                 if isinstance(source, FileSource):
-                    source.release()
+                    self._drop_source(source)
             await conn.close("files connection closed")
+            for _, source in sources.values():
+                if isinstance(source, FileSource):
+                    await self._serving_stopped(source, peer)
 
     async def _answer(
         self,
@@ -1004,7 +1008,7 @@ class TransferService:
             cached = (self._auth_generation, "not a contact")
         elif cached is None or cached[0] != self._auth_generation:
             if cached is not None and isinstance(cached[1], FileSource):
-                cached[1].release()
+                self._drop_source(cached[1])
             cached = (self._auth_generation, await self._open_source(peer, frame.hash))
             sources[frame.hash] = cached
         source = cached[1]
@@ -1037,6 +1041,31 @@ class TransferService:
             source.served = end
             await self._served(source)
 
+    def _drop_source(self, source: FileSource) -> None:
+        source.release()
+        if source.offer is not None:
+            self._serving_offers[source.offer.message_id] -= 1
+
+    async def _serving_stopped(self, source: FileSource, peer: bytes) -> None:
+        """A download of our offer stopped half-way (the other side quit or lost the
+        network) and nobody else is pulling it: the sender's card says so instead of
+        showing a rate that no longer flows."""
+        row = source.offer
+        if row is None or self._serving_offers[row.message_id] > 0:
+            return
+        if row.message_id in self._sent_whole or source.served == 0:
+            return
+        current = await self.node._read(lambda s: sql.get_transfer(s, row.message_id))
+        if current is None or current.state != "active":
+            return
+        name = self.node.peer_name(peer)
+        await self._set_state(
+            current,
+            "paused",
+            detail=f"{name} stopped downloading; it resumes when they are back",
+            done=self._furthest.get(row.message_id, source.served),
+        )
+
     async def _served(self, source: FileSource) -> None:
         """Sender-side progress: the furthest any peer has pulled our offer.
 
@@ -1054,7 +1083,7 @@ class TransferService:
             self._sent_whole.add(row.message_id)
             source.offer = await self._set_state(row, "done", done=row.size)
         else:
-            if row.state == "offered":
+            if row.state in ("offered", "paused"):
                 source.offer = row = await self._set_state(row, "active", done=furthest)
             self._emit(row, "active", furthest, force=False)
 
@@ -1089,6 +1118,8 @@ class TransferService:
                 # Our own offer of it in a room this peer is in (direct or group): the
                 # sender's card shows how far members have pulled it.
                 mine = next((x for x in allowed if not x.incoming and x.state != "cancelled"), None)
+                if mine is not None:
+                    self._serving_offers[mine.message_id] += 1
                 return FileSource(fd=opened, size=r.size, offer=mine)
         return f"{REASON_UNAVAILABLE}: the file was moved or changed"
 
