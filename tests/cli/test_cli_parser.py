@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +97,23 @@ def test_download_folder_must_be_a_folder(
         build_parser().parse_args(["--download-dir", str(a_file), "files"])
     assert exit_.value.code == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(p2pchat_home: Path) -> None:
+    """`p2pchat files | head -1`: the reader leaves early; no traceback, no complaint."""
+    env = {**os.environ, "P2PCHAT_HOME": str(p2pchat_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "p2pchat", "--profile", "pat", "files"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # before it writes anything: its output meets a closed pipe
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert b"Error" not in err, err

@@ -7,6 +7,7 @@ fix are printed as one plain sentence on stderr with a non-zero exit, never a tr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -51,12 +52,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = cmd_app
     try:
         result = handler(args)
+        sys.stdout.flush()  # here, so a closed pipe is handled below, not at exit
     except CliError as exc:
         # Errors can quote what peers chose (names, room names): never raw escapes.
         print(f"p2pchat: {safe_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`p2pchat files | head -1`): not an error of ours. Point
+        # stdout at nothing so the interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return int(result or 0)
 
 

@@ -949,7 +949,10 @@ class TransferService:
                 elif isinstance(frame, Bye):
                     raise _RetryError(f"the sender closed: {frame.reason}")
         except (ConnectionClosedError, TransportError) as exc:
-            raise _RetryError(f"connection lost: {exc}") from None
+            reason = str(exc)  # the transport's reasons mostly say "connection lost" already
+            if not reason.startswith("connection lost"):
+                reason = f"connection lost: {reason}"
+            raise _RetryError(reason) from None
         finally:
             await conn.close("done" if sink.offset >= row.size else "pull interrupted")
 
