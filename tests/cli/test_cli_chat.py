@@ -187,7 +187,7 @@ def test_a_command_whose_node_dies_says_so_without_a_traceback(
     alice, bob = two_nodes
     assert cli("--profile", "alice", "accept", "bob", home=p2pchat_home).returncode == 0
     bob.stop()
-    alice.wait_for("went offline")
+    alice.wait_for("bob went offline")  # by name, as "bob is online" says it
     photo = tmp_path / "photo.bin"
     photo.write_bytes(b"x" * 10_000)
     # Bob is away: `send --file` keeps following the offer through alice's serve...

@@ -63,7 +63,8 @@ def describe_event(event: dict[str, Any], profile: str = DEFAULT_PROFILE) -> str
     if kind == "online":
         return f"{safe_text(event.get('name'))} is online ({event.get('host')})"
     if kind == "offline":
-        return f"{peer} went offline ({safe_text(event.get('reason'))})"
+        who = safe_text(event.get("name") or peer, keep_newlines=False)
+        return f"{who} went offline ({safe_text(event.get('reason'))})"
     if kind == "peer":
         return f"{peer} is now {safe_text(event.get('name'))} [{event.get('state')}]"
     if kind == "typing":

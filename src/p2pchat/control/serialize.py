@@ -103,7 +103,12 @@ def event_json(node: Node, event: Event) -> JSONDict:
             "host": event.host,
         }
     if isinstance(event, PeerOffline):
-        return {"type": "offline", "peer": encode_peer_id(event.peer_id), "reason": event.reason}
+        return {
+            "type": "offline",
+            "peer": encode_peer_id(event.peer_id),
+            "name": node.peer_name(event.peer_id),
+            "reason": event.reason,
+        }
     if isinstance(event, PeerUpdated):
         return {
             "type": "peer",
