@@ -379,6 +379,52 @@ async def test_sender_sees_the_download_stop_and_resume(
     await proxy.stop()
 
 
+async def test_sender_cancels_mid_download(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    """The sender revokes an offer while it is being served: the download stops as
+    cancelled, nothing lands in the folder, and the sender's card stays cancelled."""
+    alice, bob = pair
+    held = asyncio.Event()
+
+    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
+        if direction == "s2c" and index == 20 and not held.is_set():
+            held.set()
+            proxy.paused.clear()  # mid-download, with requests in flight
+        return [data]
+
+    proxy = await FaultProxy("127.0.0.1", alice.port, hook=hook).start()
+
+    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
+        return [("127.0.0.1", proxy.port)]
+
+    bob.transfers.addresses_for = via_proxy
+    src = tmp_path / "draft.bin"
+    write_random(src, 8 * 1024 * 1024)
+    receiver = bob.subscribe()
+    msg = await alice.transfers.send_file(bob.me, src)
+    await asyncio.wait_for(held.wait(), 15)
+    await alice.transfers.cancel(msg.id)
+    sender = alice.subscribe()  # what the sender's card shows from now on
+    after_cancel: list[str] = []
+
+    async def collect() -> None:
+        async for event in sender:
+            if isinstance(event, TransferProgress) and event.message_id == msg.id:
+                after_cancel.append(event.state)
+
+    collector = asyncio.create_task(collect())
+    proxy.paused.set()
+    info = await wait_final(bob, receiver, msg.id, within=30)
+    collector.cancel()
+    assert info.state == "cancelled", info
+    assert "cancelled by the sender" in info.detail
+    assert listing(tmp_path / "downloads") == []
+    mine = await alice.transfers.get(msg.id)
+    assert mine is not None
+    assert mine.state == "cancelled"
+    assert set(after_cancel) <= {"cancelled"}, after_cancel
+    await proxy.stop()
+
+
 async def test_ten_cuts_at_random_points(pair: tuple[Node, Node], tmp_path: Path) -> None:
     """Cut the files connection ten times at random chunk counts; the file still verifies."""
     alice, bob = pair

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
@@ -248,6 +249,8 @@ class TransferService:
         # Outgoing offers: the furthest any peer has pulled, and those someone got whole.
         self._furthest: dict[bytes, int] = {}
         self._serving_offers: Counter[bytes] = Counter()  # connections serving each offer
+        self._paused_offers: set[bytes] = set()  # set "paused" since the last chunk served
+        self._revoked: set[bytes] = set()  # our offers cancelled while this node runs
         self._sent_whole: set[bytes] = set()
         self._meters: dict[bytes, _Meter] = {}
         self._dims: dict[bytes, tuple[int | None, int | None]] = {}
@@ -674,6 +677,9 @@ class TransferService:
         if row.incoming and row.part:
             await asyncio.to_thread(_unlink, Path(row.part))
         if not row.incoming:
+            # Revoked in memory first: a request answered meanwhile may still read the
+            # old state from the store, and must not serve (or report) it any more.
+            self._revoked.add(message_id)
             self._auth_generation += 1
         await self._set_state(row, "cancelled", detail=detail, done=0)
 
@@ -1011,6 +1017,9 @@ class TransferService:
             cached = (self._auth_generation, "not a contact")
         elif cached is None or cached[0] != self._auth_generation:
             if cached is not None and isinstance(cached[1], FileSource):
+                # Out of ``sources`` before the await: if the reopen fails, the
+                # connection's clean-up must not close this one's file a second time.
+                del sources[frame.hash]
                 self._drop_source(cached[1])
             cached = (self._auth_generation, await self._open_source(peer, frame.hash))
             sources[frame.hash] = cached
@@ -1056,11 +1065,14 @@ class TransferService:
         row = source.offer
         if row is None or self._serving_offers[row.message_id] > 0:
             return
-        if row.message_id in self._sent_whole or source.served == 0:
+        if row.message_id in self._sent_whole | self._revoked or source.served == 0:
             return
         current = await self.node._read(lambda s: sql.get_transfer(s, row.message_id))
         if current is None or current.state != "active":
             return
+        if self._serving_offers[row.message_id] > 0:
+            return  # a download resumed while we looked
+        self._paused_offers.add(row.message_id)  # the next _served sets it active again
         name = self.node.peer_name(peer)
         await self._set_state(
             current,
@@ -1078,7 +1090,7 @@ class TransferService:
         """
         row = source.offer
         assert row is not None
-        if row.state == "done" or row.message_id in self._sent_whole:
+        if row.state == "done" or row.message_id in self._sent_whole | self._revoked:
             return
         furthest = max(self._furthest.get(row.message_id, 0), source.served)
         self._furthest[row.message_id] = furthest
@@ -1086,7 +1098,8 @@ class TransferService:
             self._sent_whole.add(row.message_id)
             source.offer = await self._set_state(row, "done", done=row.size)
         else:
-            if row.state in ("offered", "paused"):
+            if row.state in ("offered", "paused") or row.message_id in self._paused_offers:
+                self._paused_offers.discard(row.message_id)
                 source.offer = row = await self._set_state(row, "active", done=furthest)
             self._emit(row, "active", furthest, force=False)
 
@@ -1106,6 +1119,11 @@ class TransferService:
 
         rows, rooms = await self.node._read(candidates)
         allowed = [r for r in rows if r.room in rooms]
+        # Offers cancelled just now may not be stored as cancelled yet.
+        allowed = [
+            dataclasses.replace(r, state="cancelled") if r.message_id in self._revoked else r
+            for r in allowed
+        ]
         if not allowed:
             return REASON_UNAVAILABLE
         if all(not r.incoming and r.state == "cancelled" for r in allowed):
