@@ -109,6 +109,7 @@ async def test_settings_over_the_control_socket_include_the_download_folder() ->
             assert got["read_receipts"] is False
             for params, expected in [
                 ({"key": "download_dir", "value": True}, "takes text"),
+                ({"key": "download_dir", "value": "inbox"}, "absolute path"),
                 ({"key": "read_receipts", "value": "no"}, "takes true or false"),
                 ({"key": "colour", "value": "red"}, "no setting 'colour'"),
             ]:

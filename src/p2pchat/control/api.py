@@ -7,13 +7,21 @@ directly when no node is running, so both paths behave identically.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
 from p2pchat.identity import encode_peer_id, short_id
-from p2pchat.node import BOOL_SETTINGS, TEXT_SETTINGS, Node, NodeError, PeerLookupError
+from p2pchat.node import (
+    BOOL_SETTINGS,
+    SETTING_DOWNLOAD_DIR,
+    TEXT_SETTINGS,
+    Node,
+    NodeError,
+    PeerLookupError,
+)
 from p2pchat.node.config import parse_host_port
 from p2pchat.store import MessageStatus
 
@@ -296,6 +304,9 @@ class NodeApi:
             if not isinstance(key, str):
                 raise ApiError("settings: 'key' must be text")
             if key in TEXT_SETTINGS and isinstance(value, str):
+                if key == SETTING_DOWNLOAD_DIR and value and not os.path.isabs(value):
+                    # Relative to what? The node's working directory is nobody's guess.
+                    raise ApiError("settings: download_dir must be an absolute path (or empty)")
                 await self.node.set_text_setting(key, value)
             elif key in BOOL_SETTINGS and isinstance(value, bool):
                 await self.node.set_setting(key, value)
