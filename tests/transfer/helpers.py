@@ -13,6 +13,7 @@ from p2pchat.node.service import SETTING_DOWNLOAD_DIR, Node
 from p2pchat.node.stream import EventStream
 from p2pchat.node.transfer import TransferInfo
 from tests.nodes import connected_pair, make_node
+from tests.proxy import FaultProxy
 
 FINAL = ("done", "failed", "cancelled")
 
@@ -110,3 +111,38 @@ def listing(folder: Path) -> list[str]:
     if not folder.exists():
         return []
     return sorted(n for n in os.listdir(folder) if n != ".p2pchat-partial")
+
+
+class HeldRoute:
+    """The receiver's file downloads from the sender, through a proxy that holds the flow
+    once, at the sender's ``at``-th message (so a transfer cannot finish before the test
+    acts). ``held`` is set when that happened; ``release()`` lets bytes flow again."""
+
+    def __init__(self, proxy: FaultProxy, held: asyncio.Event) -> None:
+        self.proxy = proxy
+        self.held = held
+
+    def release(self) -> None:
+        self.proxy.paused.set()
+
+    async def stop(self) -> None:
+        await self.proxy.stop()
+
+
+async def hold_downloads(sender: Node, receiver: Node, *, at: int = 20) -> HeldRoute:
+    """Route ``receiver``'s downloads from ``sender`` through a holding proxy."""
+    held = asyncio.Event()
+
+    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
+        if direction == "s2c" and index == at and not held.is_set():
+            held.set()
+            proxy.paused.clear()
+        return [data]
+
+    proxy = await FaultProxy("127.0.0.1", sender.port, hook=hook).start()
+
+    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
+        return [("127.0.0.1", proxy.port)]
+
+    receiver.transfers.addresses_for = via_proxy
+    return HeldRoute(proxy, held)

@@ -28,6 +28,7 @@ from p2pchat.wire import PURPOSE_FILES, Chunk, ChunkError, ChunkRequest
 from tests.nodes import make_node
 from tests.proxy import FaultProxy
 from tests.transfer.helpers import (
+    hold_downloads,
     listing,
     sha256_file,
     start_pair,
@@ -270,17 +271,7 @@ async def test_sender_revokes_offer(pair: tuple[Node, Node], tmp_path: Path) -> 
 async def test_receiver_cancels_mid_transfer(pair: tuple[Node, Node], tmp_path: Path) -> None:
     alice, bob = pair
 
-    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
-        if direction == "s2c" and index == 20:
-            proxy.paused.clear()  # freeze the flow so the transfer cannot finish first
-        return [data]
-
-    proxy = await FaultProxy("127.0.0.1", alice.port, hook=hook).start()
-
-    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
-        return [("127.0.0.1", proxy.port)]
-
-    bob.transfers.addresses_for = via_proxy
+    route = await hold_downloads(alice, bob)  # so the transfer cannot finish first
     src = tmp_path / "c.bin"
     write_random(src, 8 * 1024 * 1024)
     stream = bob.subscribe()
@@ -297,7 +288,7 @@ async def test_receiver_cancels_mid_transfer(pair: tuple[Node, Node], tmp_path: 
     assert info.state == "cancelled"
     assert os.listdir(tmp_path / "downloads" / PARTS_DIR) == []
     assert listing(tmp_path / "downloads") == []
-    await proxy.stop()
+    await route.stop()
 
 
 async def test_cancel_racing_accept_leaves_nothing_behind(
@@ -331,20 +322,7 @@ async def test_sender_sees_the_download_stop_and_resume(
     frozen rate), then goes back to active and on to done when the receiver resumes."""
     alice, bob = pair
 
-    held = asyncio.Event()
-
-    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
-        if direction == "s2c" and index == 20 and not held.is_set():
-            held.set()
-            proxy.paused.clear()  # hold the flow once: the transfer cannot finish first
-        return [data]
-
-    proxy = await FaultProxy("127.0.0.1", alice.port, hook=hook).start()
-
-    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
-        return [("127.0.0.1", proxy.port)]
-
-    bob.transfers.addresses_for = via_proxy
+    route = await hold_downloads(alice, bob)  # so the transfer cannot finish first
     src = tmp_path / "long.bin"
     digest = write_random(src, 8 * 1024 * 1024)
     sender = alice.subscribe()
@@ -364,9 +342,9 @@ async def test_sender_sees_the_download_stop_and_resume(
                 return event
 
     await asyncio.wait_for(sender_reaches("active"), 15)
-    await asyncio.wait_for(held.wait(), 15)
-    proxy.cut_all()  # the download's connection breaks...
-    proxy.paused.set()  # ...and the receiver's retry will find the way open
+    await asyncio.wait_for(route.held.wait(), 15)
+    route.proxy.cut_all()  # the download's connection breaks...
+    route.release()  # ...and the receiver's retry will find the way open
     stopped = await asyncio.wait_for(sender_reaches("paused"), 15)
     assert "stopped downloading" in stopped.detail
     assert 0 < stopped.done < stopped.size
@@ -376,32 +354,19 @@ async def test_sender_sees_the_download_stop_and_resume(
     assert info.state == "done"
     assert info.path is not None
     assert sha256_file(Path(info.path)) == digest
-    await proxy.stop()
+    await route.stop()
 
 
 async def test_sender_cancels_mid_download(pair: tuple[Node, Node], tmp_path: Path) -> None:
     """The sender revokes an offer while it is being served: the download stops as
     cancelled, nothing lands in the folder, and the sender's card stays cancelled."""
     alice, bob = pair
-    held = asyncio.Event()
-
-    def hook(direction: str, index: int, data: bytes) -> list[bytes]:
-        if direction == "s2c" and index == 20 and not held.is_set():
-            held.set()
-            proxy.paused.clear()  # mid-download, with requests in flight
-        return [data]
-
-    proxy = await FaultProxy("127.0.0.1", alice.port, hook=hook).start()
-
-    async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
-        return [("127.0.0.1", proxy.port)]
-
-    bob.transfers.addresses_for = via_proxy
+    route = await hold_downloads(alice, bob)  # mid-download, with requests in flight
     src = tmp_path / "draft.bin"
     write_random(src, 8 * 1024 * 1024)
     receiver = bob.subscribe()
     msg = await alice.transfers.send_file(bob.me, src)
-    await asyncio.wait_for(held.wait(), 15)
+    await asyncio.wait_for(route.held.wait(), 15)
     await alice.transfers.cancel(msg.id)
     sender = alice.subscribe()  # what the sender's card shows from now on
     after_cancel: list[str] = []
@@ -412,7 +377,7 @@ async def test_sender_cancels_mid_download(pair: tuple[Node, Node], tmp_path: Pa
                 after_cancel.append(event.state)
 
     collector = asyncio.create_task(collect())
-    proxy.paused.set()
+    route.release()
     info = await wait_final(bob, receiver, msg.id, within=30)
     collector.cancel()
     assert info.state == "cancelled", info
@@ -422,7 +387,7 @@ async def test_sender_cancels_mid_download(pair: tuple[Node, Node], tmp_path: Pa
     assert mine is not None
     assert mine.state == "cancelled"
     assert set(after_cancel) <= {"cancelled"}, after_cancel
-    await proxy.stop()
+    await route.stop()
 
 
 async def test_ten_cuts_at_random_points(pair: tuple[Node, Node], tmp_path: Path) -> None:
@@ -600,17 +565,7 @@ async def test_file_in_a_group_room(tmp_path: Path) -> None:
         collector = asyncio.create_task(collect())
 
         # Cid's download stalls (a slow link) until Ben has the whole file.
-        def hook(direction: str, index: int, data: bytes) -> list[bytes]:
-            if direction == "s2c" and index == 8:
-                proxy.paused.clear()
-            return [data]
-
-        proxy = await FaultProxy("127.0.0.1", ann.port, hook=hook).start()
-
-        async def via_proxy(peer: bytes) -> list[tuple[str, int]]:
-            return [("127.0.0.1", proxy.port)]
-
-        cid.transfers.addresses_for = via_proxy
+        route = await hold_downloads(ann, cid, at=8)
         msg = await ann.transfers.send_file_to_room(room, src)
         for node, stream in zip((ben, cid), streams, strict=True):
             info = await wait_final(node, stream, msg.id, within=30)
@@ -618,8 +573,8 @@ async def test_file_in_a_group_room(tmp_path: Path) -> None:
             assert info.path is not None
             assert sha256_file(Path(info.path)) == digest
             assert info.room == room
-            proxy.paused.set()  # Ben is done: let Cid's download go on
-        await proxy.stop()
+            route.release()  # Ben is done: let Cid's download go on
+        await route.stop()
         # The sender's card: one bar that only grows (the furthest any member got), and
         # "done" once someone has it all, never back to "active" for the next member.
         collector.cancel()
