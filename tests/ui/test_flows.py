@@ -417,3 +417,16 @@ async def test_long_history_opens_at_the_end_and_pages_back(pair: tuple[Node, No
         await until(pilot, lambda: not listing.has_more)
         bodies = [i.message.body for i in items(app)]
         assert bodies == [f"message {i}".encode() for i in range(total)]
+
+
+async def test_top_bar_shows_the_port_even_if_the_node_started_first(
+    pair: tuple[Node, Node],
+) -> None:
+    """The node's status event can go by before the screen exists (a first-run dialog,
+    an app opened on a running node): the top bar still shows port and discovery."""
+    alice, _ = pair
+    app = app_for(alice)  # alice started (and announced her status) before the app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.chat.node_ready)
+        await until(pilot, lambda: f"port {alice.port}" in screen_text(app))
+        assert "discovery off" in screen_text(app)  # test nodes run without mDNS

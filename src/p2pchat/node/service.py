@@ -194,6 +194,8 @@ class Node:
         # Created by start() (a stopped node can be started again).
         self._verifier: ThreadPoolExecutor | None = None
         self._commits = GroupCommit(self._db, self._forget_caches)
+        # How the node runs (port, announcing, discovery), once started; also emitted.
+        self.status: NodeStatus | None = None
         self._inbound: asyncio.Queue[_Inbound | _SyncRequest] = asyncio.Queue(maxsize=10_000)
         self._tasks: set[asyncio.Task[None]] = set()
         self._request_bucket = TokenBucket(
@@ -277,7 +279,8 @@ class Node:
                 self.hub.emit(SecurityWarning(None, f"peer discovery (mDNS) is off: {exc}"))
                 self.discovery = None
                 announcing = False
-        self.hub.emit(NodeStatus(self.port, announcing, self.discovery is not None))
+        self.status = NodeStatus(self.port, announcing, self.discovery is not None)
+        self.hub.emit(self.status)
 
     async def stop(self) -> None:
         """Stop discovery, say goodbye to peers, finish pending writes, close the store."""

@@ -200,6 +200,8 @@ class ChatScreen(Screen[None]):
     async def node_started(self) -> None:
         """The node is up: load the sidebar and focus it."""
         self.node_ready = True
+        # The NodeStatus event may have come before this screen was mounted.
+        self.status = self.status or self.context.node.status
         self.update_topbar()
         # Invitations answered neither way before a restart are still open.
         for invitation in await self.context.node.groups.invitations():
