@@ -434,3 +434,28 @@ async def test_image_preview_and_hostile_file_name(pair: tuple[Node, Node], tmp_
         assert "[2J[bold]x[@click=app.quit]y.txt" in screen_text(app)
         assert "\x1b" not in screen_text(app)
         assert app.is_running
+
+
+async def test_picker_follows_a_typed_path(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    """A full path typed (or pasted) into the filter shows its folder, filtered by the
+    name part, and enter sends it."""
+    alice, bob = pair
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes(b"jpg")
+    (photos / "notes.txt").write_text("notes")
+    app = app_for(alice)
+    app.chat.picker_start = tmp_path
+    async with app.run_test(size=BIG) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, FilePickerScreen))
+        tree = app.screen.query_one(FilteredTree)
+
+        def names() -> list[str]:
+            return [str(child.label) for child in tree.root.children]
+
+        await pilot.press(*f"{photos}/holi")
+        await until(pilot, lambda: tree.path == photos and names() == ["holiday.jpg"])
+        await pilot.press(*"day.jpg", "enter")
+        await until(pilot, lambda: "📎 holiday.jpg" in screen_text(app))

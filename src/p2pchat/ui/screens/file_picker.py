@@ -1,9 +1,9 @@
 """Choose a file to send: a directory tree with a filter.
 
 Typing in the filter keeps only files whose name contains the text (folders stay, so
-you can still walk into them); typing a folder path (``~/Pictures``, ``/tmp``) moves the
-tree there. Enter on a file sends it, escape cancels. Hidden files stay hidden unless the
-filter starts with a dot.
+you can still walk into them); typing a path (``~/Pictures``, ``/tmp/cat``) moves the
+tree to its folder and filters by the rest. Enter on a file sends it, escape cancels.
+Hidden files stay hidden unless the filter starts with a dot.
 """
 
 from __future__ import annotations
@@ -78,14 +78,22 @@ class FilePickerScreen(ModalScreen[Path | None]):
     def _filter(self, event: Input.Changed) -> None:
         tree = self.query_one(FilteredTree)
         text = event.value.strip()
+        needle = text
         if text.startswith(("/", "~")):
-            folder = Path(text).expanduser()
-            if folder.is_dir() and folder != tree.path:
-                tree.needle = ""
-                tree.path = folder
-            return
-        if text != tree.needle:
-            tree.needle = text
+            # A path: show its folder, filtered by the part after the last slash
+            # (``~/Pictures/cat`` lists ~/Pictures, files with "cat" in the name).
+            path = Path(text).expanduser()
+            folder, needle = (path, "") if text.endswith("/") else (path.parent, path.name)
+            if path.is_dir() and not text.endswith("/"):
+                folder, needle = path, ""
+            if not folder.is_dir():
+                return
+            if folder != tree.path:
+                tree.needle = needle
+                tree.path = folder  # reloads, with the new needle
+                return
+        if needle != tree.needle:
+            tree.needle = needle
             tree.reload()
 
     @on(Input.Submitted, "#filter")
