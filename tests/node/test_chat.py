@@ -314,3 +314,16 @@ async def bob_history_when_complete(bob: Node, alice: Node, count: int) -> list[
             await events.next_matching(lambda e: isinstance(e, MessageAdded))
     events.close()
     return history
+
+
+async def test_read_before_accepting_turns_read_once_accepted(pair: tuple[Node, Node]) -> None:
+    """Bob reads a stranger's message (no receipts to strangers), then accepts them:
+    the read receipt follows the acceptance."""
+    alice, bob = pair
+    await connected_pair(alice, bob)
+    events = bob.subscribe()
+    sent = await alice.send_text(bob.me, "hi, it's alice")
+    await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == sent.id)
+    await bob.mark_read(bob.direct_room(alice.me))
+    await bob.accept(alice.me)
+    assert await alice.wait_for_status(sent.id, MessageStatus.READ, WAIT)

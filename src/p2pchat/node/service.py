@@ -478,19 +478,23 @@ class Node:
         """Accept a contact request: receipts flow from now on, including for held messages."""
         room = direct_room_id(self.me, peer_id)
 
-        def work(store: Store) -> list[bytes]:
+        def work(store: Store) -> list[Message]:
             if store.get_peer(peer_id) is None and peer_id not in self._names:
                 raise NodeError("unknown peer")
             self._remember(store, peer_id, "contact")
             if store.get_room(room) is None:
                 return []
             held = store.latest_messages(room, limit=MAX_IDS_PER_RECEIPT)
-            return [m.id for m in held if m.author == peer_id]
+            return [m for m in held if m.author == peer_id]
 
-        held_ids = await self._write(work)
+        held = await self._write(work)
         self._set_state(peer_id, "contact")
-        if held_ids:
-            await self._send_receipts(peer_id, room, held_ids, RECEIPT_DELIVERED)
+        if held:
+            await self._send_receipts(peer_id, room, [m.id for m in held], RECEIPT_DELIVERED)
+        # Read while they were a stranger (no receipts then): say so now.
+        read = [m.id for m in held if m.status >= MessageStatus.READ]
+        if read and self._settings[SETTING_READ_RECEIPTS]:
+            await self._send_receipts(peer_id, room, read, RECEIPT_READ)
         self.links.redial_soon(peer_id)
 
     async def block(self, peer_id: bytes) -> None:
