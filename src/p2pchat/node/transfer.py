@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import itertools
 import logging
 import os
 import shutil
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -188,6 +187,17 @@ def _crypto_pool() -> ThreadPoolExecutor:
     )
 
 
+@dataclass
+class _Outgoing:
+    """What this node knows, while it runs, of one of its own offers being served."""
+
+    furthest: int = 0  # the furthest any peer has pulled it
+    serving: int = 0  # connections serving it now
+    paused: bool = False  # set "paused" since the last chunk served
+    whole: bool = False  # someone has pulled all of it
+    revoked: bool = False  # cancelled (maybe not stored as cancelled yet)
+
+
 #: One chunk to serve: (req, file hash, offset, a view of the bytes).
 _ChunkOut = tuple[int, bytes, int, memoryview]
 
@@ -246,12 +256,7 @@ class TransferService:
         self.auto_accept_max = DEFAULT_AUTO_ACCEPT
         self._pulls: dict[bytes, asyncio.Task[None]] = {}
         self._changes: dict[bytes, asyncio.Lock] = {}
-        # Outgoing offers: the furthest any peer has pulled, and those someone got whole.
-        self._furthest: dict[bytes, int] = {}
-        self._serving_offers: Counter[bytes] = Counter()  # connections serving each offer
-        self._paused_offers: set[bytes] = set()  # set "paused" since the last chunk served
-        self._revoked: set[bytes] = set()  # our offers cancelled while this node runs
-        self._sent_whole: set[bytes] = set()
+        self._outgoing: dict[bytes, _Outgoing] = {}  # our offers, by message id
         self._meters: dict[bytes, _Meter] = {}
         self._dims: dict[bytes, tuple[int | None, int | None]] = {}
         self._offering: dict[bytes, LocalFile] = {}
@@ -679,7 +684,7 @@ class TransferService:
         if not row.incoming:
             # Revoked in memory first: a request answered meanwhile may still read the
             # old state from the store, and must not serve (or report) it any more.
-            self._revoked.add(message_id)
+            self._outgoing_state(message_id).revoked = True
             self._auth_generation += 1
         await self._set_state(row, "cancelled", detail=detail, done=0)
 
@@ -1053,32 +1058,40 @@ class TransferService:
             source.served = end
             await self._served(source)
 
+    def _outgoing_state(self, message_id: bytes) -> _Outgoing:
+        return self._outgoing.setdefault(message_id, _Outgoing())
+
+    def _revoked(self, message_id: bytes) -> bool:
+        out = self._outgoing.get(message_id)
+        return out is not None and out.revoked
+
     def _drop_source(self, source: FileSource) -> None:
         source.release()
         if source.offer is not None:
-            self._serving_offers[source.offer.message_id] -= 1
+            self._outgoing_state(source.offer.message_id).serving -= 1
 
     async def _serving_stopped(self, source: FileSource, peer: bytes) -> None:
         """A download of our offer stopped half-way (the other side quit or lost the
         network) and nobody else is pulling it: the sender's card says so instead of
         showing a rate that no longer flows."""
         row = source.offer
-        if row is None or self._serving_offers[row.message_id] > 0:
+        if row is None:
             return
-        if row.message_id in self._sent_whole | self._revoked or source.served == 0:
+        out = self._outgoing_state(row.message_id)
+        if out.serving > 0 or out.whole or out.revoked or source.served == 0:
             return
         current = await self.node._read(lambda s: sql.get_transfer(s, row.message_id))
         if current is None or current.state != "active":
             return
-        if self._serving_offers[row.message_id] > 0:
+        if out.serving > 0:
             return  # a download resumed while we looked
-        self._paused_offers.add(row.message_id)  # the next _served sets it active again
+        out.paused = True  # the next _served sets it active again
         name = self.node.peer_name(peer)
         await self._set_state(
             current,
             "paused",
             detail=f"{name} stopped downloading; it resumes when they are back",
-            done=self._furthest.get(row.message_id, source.served),
+            done=max(out.furthest, source.served),
         )
 
     async def _served(self, source: FileSource) -> None:
@@ -1090,16 +1103,16 @@ class TransferService:
         """
         row = source.offer
         assert row is not None
-        if row.state == "done" or row.message_id in self._sent_whole | self._revoked:
+        out = self._outgoing_state(row.message_id)
+        if row.state == "done" or out.whole or out.revoked:
             return
-        furthest = max(self._furthest.get(row.message_id, 0), source.served)
-        self._furthest[row.message_id] = furthest
+        furthest = out.furthest = max(out.furthest, source.served)
         if furthest >= row.size:
-            self._sent_whole.add(row.message_id)
+            out.whole = True
             source.offer = await self._set_state(row, "done", done=row.size)
         else:
-            if row.state in ("offered", "paused") or row.message_id in self._paused_offers:
-                self._paused_offers.discard(row.message_id)
+            if row.state in ("offered", "paused") or out.paused:
+                out.paused = False
                 source.offer = row = await self._set_state(row, "active", done=furthest)
             self._emit(row, "active", furthest, force=False)
 
@@ -1121,8 +1134,7 @@ class TransferService:
         allowed = [r for r in rows if r.room in rooms]
         # Offers cancelled just now may not be stored as cancelled yet.
         allowed = [
-            dataclasses.replace(r, state="cancelled") if r.message_id in self._revoked else r
-            for r in allowed
+            replace(r, state="cancelled") if self._revoked(r.message_id) else r for r in allowed
         ]
         if not allowed:
             return REASON_UNAVAILABLE
@@ -1140,7 +1152,7 @@ class TransferService:
                 # sender's card shows how far members have pulled it.
                 mine = next((x for x in allowed if not x.incoming and x.state != "cancelled"), None)
                 if mine is not None:
-                    self._serving_offers[mine.message_id] += 1
+                    self._outgoing_state(mine.message_id).serving += 1
                 return FileSource(fd=opened, size=r.size, offer=mine)
         return f"{REASON_UNAVAILABLE}: the file was moved or changed"
 
