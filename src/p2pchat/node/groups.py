@@ -18,6 +18,7 @@ loop for a quick write, never both at once); the rest in the loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -32,20 +33,31 @@ from p2pchat.node.envelopes import (
     envelope_to_row,
     held_intact,
     row_to_envelope,
+    split_ids,
 )
 from p2pchat.node.errors import NodeError
-from p2pchat.node.events import MessageAdded, ReceiptChanged, RoomChanged, RoomInvitation
+from p2pchat.node.events import (
+    MessageAdded,
+    ReceiptChanged,
+    RoomChanged,
+    RoomInvitation,
+    SecurityWarning,
+)
 from p2pchat.node.rooms import (
+    GROUP_ROOM_ID_LEN,
     KIND_SYSTEM,
+    MAX_OPS,
     MAX_ROOM_NAME_CHARS,
     MAX_TOPIC_CHARS,
+    NONCE_LEN,
     Membership,
+    OpEntry,
     SystemBodyError,
-    SystemEntry,
     SystemOp,
     decode_system,
     encode_system,
-    replay,
+    group_room_id,
+    resolve,
 )
 from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
 from p2pchat.transport import TransportError
@@ -65,11 +77,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GROUP_ROOM_ID_LEN = 16
 # Bounds on what a peer can make us hold for a room we are not in yet (an invitation).
+# In memory, before an invitation is adopted:
 MAX_PENDING_ROOMS = 16
 MAX_PENDING_ROOMS_PER_CONTACT = 2
 MAX_PENDING_ENVELOPES = 512
+# In the store, unanswered invitations: per inviter, in all, and how long they are kept.
+MAX_INVITATIONS_PER_INVITER = 3
+MAX_INVITATIONS = 24
+INVITATION_EXPIRY_MS = 30 * 24 * 3600 * 1000
 # How many missing envelopes one sync round pushes per room (the rest follows on the
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
@@ -101,6 +117,7 @@ class _Outcome:
     changed_rooms: set[bytes]
     invitations: list[tuple[bytes, str, bytes]]
     acks: dict[tuple[bytes, bytes], list[bytes]]  # (author, room) -> ids
+    held_back: dict[bytes, int]  # inviter -> invitations refused by the store's bounds
 
 
 def room_position(m: Message | NewMessage | Envelope) -> tuple[int, bytes, bytes]:
@@ -128,6 +145,10 @@ class GroupService:
         self._announce_due: set[bytes] = set()
         self._announcer: asyncio.TimerHandle | None = None
         self._ticker: asyncio.Task[None] | None = None
+        # Peers told that their group messages are from an older protocol (once each).
+        self._warned_old: set[bytes] = set()
+        self._held_back: dict[bytes, int] = {}
+        self._old_version_warnings: list[SecurityWarning] = []
 
     # ------------------------------------------------------------------ membership
 
@@ -135,17 +156,18 @@ class GroupService:
         """Store thread: the room's membership, replayed from its system messages."""
         cached = self._membership.get(room)
         if cached is None:
-            cached = replay(_entries(store.messages_of_kind(room, KIND_SYSTEM)))
-            for entry, problem in cached.rejected:
-                log.info(
-                    "room %s: ignored %s by %s: %s",
-                    room.hex()[:8],
-                    entry.op.op,
-                    short_id(entry.author),
-                    problem,
-                )
+            cached = resolve(room, _op_entries(store.messages_of_kind(room, KIND_SYSTEM)))
+            if cached.refused:
+                log.info("room %s: %d changes refused", room.hex()[:8], len(cached.refused))
             self._membership[room] = cached
         return cached
+
+    def shown(self, store: Store, room: bytes, rows: list[Message]) -> list[Message]:
+        """Store thread: ``rows`` without the room changes that did not take effect."""
+        if not any(r.kind == KIND_SYSTEM for r in rows):
+            return rows
+        applied = self.membership(store, room).applied
+        return [r for r in rows if r.kind != KIND_SYSTEM or r.id in applied]
 
     def forget_caches(self) -> None:
         """Store thread: drop derived state (after a rollback); rebuilt on next use."""
@@ -163,7 +185,19 @@ class GroupService:
         if m.name:
             store.set_room_name(room, m.name)
         store.set_room_topic(room, m.topic)
+        self._drop_outside_spans(store, room, m)
         return m
+
+    def _drop_outside_spans(self, store: Store, room: bytes, m: Membership) -> None:
+        """Store thread: delete what others wrote outside their membership spans.
+
+        A removal can arrive after messages its member wrote once removed (or
+        concurrently, unseen by the remover): those must appear nowhere, here included.
+        """
+        for peer in m.states:
+            if peer != self.node.me:  # our own sequence must never get holes we would reuse
+                for first, last in m.outside(peer):
+                    store.delete_seq_range(room, peer, first, last)
 
     def group_rooms(self, store: Store) -> set[bytes]:
         """Store thread: ids of every group room we know."""
@@ -177,13 +211,15 @@ class GroupService:
         """Create a group room with us as owner; returns its id."""
         name = _clean(name, MAX_ROOM_NAME_CHARS, "room name")
         topic = _clean(topic, MAX_TOPIC_CHARS, "topic", allow_empty=True) if topic else None
-        room = os.urandom(GROUP_ROOM_ID_LEN)
+        nonce = os.urandom(NONCE_LEN)
+        room = group_room_id(self.node.me, nonce)
         now = now_ms()
+        create = SystemOp("create", name=name, topic=topic, nonce=nonce)
 
         def work(store: Store) -> None:
             store.ensure_room(room, "group", name=name, owner=self.node.me, created_at=now)
             self.group_rooms(store).add(room)
-            self._author_system(store, room, SystemOp("create", name=name, topic=topic), now)
+            self._author_system(store, room, create, now)
             # The create message goes to nobody yet: invitations carry the log.
 
         await self.node._write(work)
@@ -269,6 +305,7 @@ class GroupService:
                 now=now,
                 recipients=recipients,
                 online=online,
+                deps=m.heads,
             )
             return message, env, recipients
 
@@ -332,6 +369,9 @@ class GroupService:
         """
         before = self.membership(store, room) if store.get_room(room) else Membership()
         recipients = {p for p in before.joined() if p != self.node.me}
+        if op.op == "remove" and op.peer is not None:
+            # Everything of theirs we hold stays; what they write from now on does not.
+            op = dataclasses.replace(op, upto=store.heads(room).get(op.peer, 0))
         message, env = self.node._author(
             store,
             room,
@@ -341,6 +381,7 @@ class GroupService:
             now=now,
             recipients=[],
             online=True,
+            deps=before.heads,
         )
         m = self._refresh(store, room)
         problem = _rejection(m, env)
@@ -428,6 +469,18 @@ class GroupService:
         for room, name, inviter in outcome.invitations:
             self._drop_pending(room)
             node._emit(RoomInvitation(room, name, inviter))
+        for inviter, count in outcome.held_back.items():
+            self._held_back[inviter] = self._held_back.get(inviter, 0) + count
+            node._emit(
+                SecurityWarning(
+                    inviter,
+                    f"{node.peer_name(inviter)} sent more invitations than you have answered: "
+                    f"{self._held_back[inviter]} held back. Answer or decline the open ones "
+                    "to receive more.",
+                )
+            )
+        while self._old_version_warnings:
+            node._emit(self._old_version_warnings.pop())
         for (author, room), ids in outcome.acks.items():
             await node._send_receipts(author, room, ids, RECEIPT_DELIVERED)
         # Members we are connected to may not be connected to the authors: tell them what
@@ -468,7 +521,7 @@ class GroupService:
         pending: dict[bytes, list[Envelope]],
         now: int,
     ) -> _Outcome:
-        outcome = _Outcome([], set(), [], defaultdict(list))
+        outcome = _Outcome([], set(), [], defaultdict(list), defaultdict(int))
         by_room: dict[bytes, list[_Inbound]] = defaultdict(list)
         for item in items:
             by_room[item.env.room].append(item)
@@ -508,14 +561,17 @@ class GroupService:
                 and i.env.kind == KIND_SYSTEM
             )
         ]
-        system_rows = self._system_rows(room, relayed, now)
+        system_rows = self._system_rows(store, room, m, relayed, now)
         for row in system_rows:
             # Our next message must sort after every change we know of (a join, say).
             node._lamport = max(node._lamport, row.lamport)
         if system_rows and any(store.add_messages(system_rows)):
+            before = m.applied
             m = self._refresh(store, room)
             outcome.changed_rooms.add(room)
-            outcome.stored.extend(store.get_messages([r.id for r in system_rows]))
+            # Only changes that took effect are shown; one that waited for the changes it
+            # names is shown once they arrive.
+            outcome.stored.extend(store.get_messages(sorted(m.applied - before)))
         if m.state_of(node.me) != "joined":
             return  # an invitee only follows the membership log
         rows = []
@@ -524,10 +580,10 @@ class GroupService:
             if env.kind == KIND_SYSTEM:
                 continue
             problem = (
-                None
-                if m.was_member_at(env.author, room_position(env))
-                else "author was not a member"
-            ) or (node.body_problem(env) or node.lamport_problem(env))
+                m.admits(env.author, env.seq, env.deps)
+                or node.body_problem(env)
+                or node.lamport_problem(env)
+            )
             if problem is not None:
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
                 continue
@@ -547,22 +603,56 @@ class GroupService:
             if row.author != node.me and m.state_of(row.author) == "joined":
                 outcome.acks[(row.author, room)].append(row.id)
 
-    def _system_rows(self, room: bytes, items: list[_Inbound], now: int) -> list[NewMessage]:
-        rows = []
+    def _system_rows(
+        self, store: Store, room: bytes, m: Membership, items: list[_Inbound], now: int
+    ) -> list[NewMessage]:
+        """Store thread: the system envelopes worth holding (judged later, by resolve).
+
+        Held: well-formed, protocol 2 (with deps), by someone the room knows of (or
+        invited in this same batch), within the room's cap on operations.
+        """
+        invited = set(m.states)
+        for item in items:
+            if item.env.kind == KIND_SYSTEM:
+                op = _decoded(item.env.body)
+                if op is not None and op.op == "invite" and op.peer is not None:
+                    invited.add(op.peer)
+        room_left = MAX_OPS - m.held
+        rows: list[NewMessage] = []
         for item in sorted(items, key=lambda i: room_position(i.env)):
-            if item.env.kind != KIND_SYSTEM:
+            env = item.env
+            if env.kind != KIND_SYSTEM:
                 continue
-            try:
-                decode_system(item.env.body)
-            except SystemBodyError as exc:
-                log.info("bad system message in %s: %s", room.hex()[:8], exc)
-                continue
-            problem = self.node.lamport_problem(item.env)
+            problem = None
+            if env.deps is None:
+                problem = "written by an older p2pchat"
+                self._warn_old_version(item.peer)
+            elif _decoded(env.body) is None:
+                problem = "malformed"
+            elif env.author not in invited:
+                problem = "its author is unknown to the room"
+            elif len(rows) >= room_left:
+                problem = "the room holds too many changes"
+            problem = problem or self.node.lamport_problem(env)
             if problem is not None:
-                log.info("room %s: dropped system message: %s", room.hex()[:8], problem)
+                log.info("room %s: dropped a change: %s", room.hex()[:8], problem)
                 continue
-            rows.append(envelope_to_row(item.env, now, MessageStatus.DELIVERED))
+            rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
         return rows
+
+    def _warn_old_version(self, peer: bytes) -> None:
+        """Say once per peer why its group messages are refused (it must update)."""
+        if peer in self._warned_old:
+            return
+        self._warned_old.add(peer)
+        name = self.node.peer_name(peer)
+        self._old_version_warnings.append(
+            SecurityWarning(
+                peer,
+                f"{name} runs an older p2pchat: its group-room messages are refused "
+                "until it is updated (group rooms changed in protocol 2).",
+            )
+        )
 
     def _try_invitation(
         self,
@@ -574,38 +664,59 @@ class GroupService:
         now: int,
         outcome: _Outcome,
     ) -> None:
-        """Store thread: a room we do not know; adopt it if the log invites us."""
+        """Store thread: a room we do not know; adopt it if the log invites us.
+
+        Invitations are bounded in the store: a few unanswered ones per inviter and a
+        few dozen in all; more are refused (the person is told how many were held back).
+        """
         if not envelopes or len(room) != GROUP_ROOM_ID_LEN:
             return
-        entries = []
-        for env in envelopes:
-            try:
-                entries.append(SystemEntry(room_position(env), env.author, decode_system(env.body)))
-            except SystemBodyError:
-                continue
-        m = replay(entries)
+        v2 = [env for env in envelopes if env.deps is not None]
+        m = resolve(room, _op_entries(v2))
         if not m.created or m.state_of(self.node.me) != "invited" or m.owner is None:
             return
-        inviter = next(
-            (
-                e.author
-                for e in sorted(entries, key=lambda e: e.position, reverse=True)
-                if e.op.op == "invite" and e.op.peer == self.node.me
-            ),
-            m.owner,
-        )
+        invites = [e for e in _op_entries(v2) if e.op.op == "invite" and e.op.peer == self.node.me]
+        inviter = next((e.author for e in invites if e.id in m.applied), m.owner)
+        pending = self._open_invitations(store, now)
+        from_inviter = sum(1 for who in pending.values() if who == inviter)
+        if from_inviter >= MAX_INVITATIONS_PER_INVITER or len(pending) >= MAX_INVITATIONS:
+            outcome.held_back[inviter] += 1
+            return
         store.ensure_room(room, "group", name=m.name, owner=m.owner, created_at=now)
         self.group_rooms(store).add(room)
-        rows = [envelope_to_row(env, now, MessageStatus.DELIVERED) for env in envelopes]
+        rows = [envelope_to_row(env, now, MessageStatus.DELIVERED) for env in v2]
         for row in rows:
             self.node._lamport = max(self.node._lamport, row.lamport)
         store.add_messages(rows)
-        outcome.stored.extend(store.get_messages([r.id for r in rows]))
-        self._refresh(store, room)
+        m = self._refresh(store, room)
+        outcome.stored.extend(store.get_messages(sorted(m.applied)))
         outcome.changed_rooms.add(room)
         outcome.invitations.append((room, m.name or "a room", inviter))
         # Acknowledge the log to whoever handed it over, so it leaves their outbox.
         outcome.acks[(relayer, room)].extend(env.id for env in envelopes)
+
+    def _open_invitations(self, store: Store, now: int) -> dict[bytes, bytes]:
+        """Store thread: unanswered invitations (room -> inviter); expired ones are dropped."""
+        out: dict[bytes, bytes] = {}
+        for room in list(self.group_rooms(store)):
+            m = self.membership(store, room)
+            if m.state_of(self.node.me) != "invited":
+                continue
+            info = store.get_room(room)
+            if info is not None and now - info.created_at > INVITATION_EXPIRY_MS:
+                store.delete_room(room)
+                self.group_rooms(store).discard(room)
+                self._membership.pop(room, None)
+                continue
+            out[room] = self._inviter(store, room, m)
+        return out
+
+    def _inviter(self, store: Store, room: bytes, m: Membership) -> bytes:
+        """Store thread: who invited us to ``room`` (the owner if we cannot tell)."""
+        for msg in reversed(store.messages_of_kind(room, KIND_SYSTEM)):
+            if msg.id in m.applied and _op_of(msg) == ("invite", self.node.me):
+                return msg.author
+        return m.owner or self.node.me
 
     # ------------------------------------------------------------------ receipts
 
@@ -814,14 +925,26 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     return op.op, op.peer
 
 
-def _entries(messages: Sequence[Message]) -> list[SystemEntry]:
+def _decoded(body: bytes) -> SystemOp | None:
+    try:
+        return decode_system(body)
+    except SystemBodyError:
+        return None
+
+
+def _op_entries(messages: Sequence[Message | Envelope]) -> list[OpEntry]:
+    """The resolvable operations among system messages (protocol 2, well-formed)."""
     out = []
     for msg in messages:
-        try:
-            out.append(SystemEntry(room_position(msg), msg.author, decode_system(msg.body)))
-        except SystemBodyError:
-            continue
+        deps = msg.deps if isinstance(msg, Envelope) else _stored_deps(msg)
+        op = _decoded(msg.body)
+        if op is not None and deps is not None:
+            out.append(OpEntry(msg.id, msg.author, msg.seq, deps, op))
     return out
+
+
+def _stored_deps(msg: Message) -> tuple[bytes, ...] | None:
+    return None if msg.deps is None else split_ids(msg.deps)
 
 
 def _frame_bytes(env: Envelope) -> bytes:
@@ -843,8 +966,7 @@ def _clean(text: str | None, limit: int, what: str, *, allow_empty: bool = False
 
 
 def _rejection(m: Membership, env: Envelope) -> str | None:
-    """Why the replay ignored ``env``, or None if it took effect."""
-    for entry, problem in m.rejected:
-        if entry.position == room_position(env):
-            return problem
-    return None
+    """Why the resolution did not apply ``env``, or None if it took effect."""
+    if env.id in m.applied:
+        return None
+    return m.refused.get(env.id, "it names changes we do not hold")

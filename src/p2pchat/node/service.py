@@ -601,11 +601,13 @@ class Node:
         now: int,
         recipients: Sequence[bytes],
         online: bool,
+        deps: tuple[bytes, ...] | None = None,
     ) -> tuple[Message, Envelope]:
         """Store thread: sign a new envelope of ours, store it, queue it for ``recipients``.
 
         The envelope stays in each recipient's outbox until that recipient's delivered
-        receipt arrives, so it survives restarts and lost connections.
+        receipt arrives, so it survives restarts and lost connections. ``deps``: in a
+        group room, the membership operations we have seen (``Membership.heads``).
         """
         try:
             seq, lamport = self._next_position(store, room)
@@ -621,6 +623,7 @@ class Node:
                     kind=kind,
                     body=body,
                     reply_to=reply_to,
+                    deps=deps,
                 ),
             )
             status = MessageStatus.SENT if online else MessageStatus.QUEUED
@@ -775,12 +778,16 @@ class Node:
 
     async def history(self, room: bytes, limit: int = 200) -> list[Message]:
         """The latest displayable messages of a room (at most ``limit``), oldest first."""
-        return await self._read(lambda s: s.latest_messages(room, limit, shown_only=True))
+        return await self._read(
+            lambda s: self.groups.shown(s, room, s.latest_messages(room, limit, shown_only=True))
+        )
 
     async def older_messages(self, room: bytes, before: Message, limit: int = 200) -> list[Message]:
         """Displayable messages shown before ``before`` (for scrolling up), oldest first."""
         return await self._read(
-            lambda s: s.messages_before(room, before.cursor, limit, shown_only=True)
+            lambda s: self.groups.shown(
+                s, room, s.messages_before(room, before.cursor, limit, shown_only=True)
+            )
         )
 
     async def list_rooms(self) -> list[RoomInfo]:

@@ -121,13 +121,17 @@ SQL_PENDING: Final = """
 """
 SQL_NEXT_SEQ: Final = "SELECT max(seq) FROM messages WHERE room = ? AND author = ?"
 SQL_MAX_LAMPORT: Final = "SELECT max(lamport) FROM messages WHERE room = ?"
-SQL_BY_SEQ: Final = """
-    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
-        kind, body, reply_to, sig, status
-    FROM messages
+#: Message columns plus the envelope's deps (NULL for envelopes without), for relaying.
+_WITH_DEPS: Final = (
+    "messages.rowid, id, room, author, seq, lamport, sent_at, received_at, kind, body,"
+    " reply_to, sig, status, envelope_deps.deps"
+    " FROM messages LEFT JOIN envelope_deps ON envelope_deps.message_id = messages.id"
+)
+SQL_BY_SEQ: Final = f"""
+    SELECT {_WITH_DEPS}
     WHERE room = ? AND author = ? AND seq >= ? AND seq < ?
     ORDER BY seq
-"""
+"""  # noqa: S608
 _SQL_REACTIONS_IN: Final = (
     "SELECT message_id, author, emoji FROM reactions WHERE message_id IN ({})"
     " ORDER BY message_id, emoji, author"
@@ -161,6 +165,7 @@ def _stored(rowid: int, r: NewMessage) -> Message:
         reply_to=r.reply_to,
         sig=r.sig,
         status=int(r.status),
+        deps=r.deps,
     )
 
 
@@ -743,6 +748,11 @@ class Store:
                 )
                 if cur.rowcount > 0:
                     assert cur.lastrowid is not None
+                    if r.deps is not None:
+                        db.execute(
+                            "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)",
+                            (r.id, r.deps),
+                        )
                     result.append(_stored(cur.lastrowid, r))
                     touched.setdefault((r.room, r.author), []).append(r.seq)
                 else:
@@ -797,6 +807,39 @@ class Store:
                 (room_id, author, head),
             )
 
+    def delete_seq_range(self, room_id: bytes, author: bytes, first: int, last: int) -> int:
+        """Delete the author's messages with ``first <= seq <= last`` (not system ones).
+
+        Group membership uses it when a removal shows that an author's later messages
+        were written outside their membership: they must not stay anywhere. The author's
+        contiguous head falls back below the gap. Returns how many rows went.
+        """
+        with self._atomic():
+            cur = self._db.execute(
+                "DELETE FROM messages WHERE room = ? AND author = ? AND seq BETWEEN ? AND ?"
+                " AND kind != 'system'",
+                (room_id, author, first, last),
+            )
+            if cur.rowcount <= 0:
+                return 0
+            key = (room_id, author)
+            self._no_gap.discard(key)
+            self._heads.pop(key, None)
+            self._db.execute(
+                "UPDATE heads SET seq = ? WHERE room = ? AND author = ? AND seq >= ?",
+                (first - 1, room_id, author, first),
+            )
+            return int(cur.rowcount)
+
+    def delete_room(self, room_id: bytes) -> None:
+        """Forget a room and everything in it (an invitation that expired or was refused)."""
+        with self._atomic():
+            self._db.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
+            self._rooms_seen.discard(room_id)
+            for key in [k for k in self._heads if k[0] == room_id]:
+                self._heads.pop(key, None)
+                self._no_gap.discard(key)
+
     def messages_of_kind(self, room_id: bytes, kind: str) -> list[Message]:
         """Every message of one kind in a room (e.g. the membership log), arrival order.
 
@@ -804,8 +847,11 @@ class Store:
         matching rows; meant for rare kinds such as ``system``.
         """
         rows = self._all(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_arrival"  # noqa: S608
-            " WHERE room = ? AND kind = ? ORDER BY rowid",
+            "SELECT messages.rowid, id, room, author, seq, lamport, sent_at, received_at, kind,"
+            " body, reply_to, sig, status, envelope_deps.deps"
+            " FROM messages INDEXED BY messages_arrival"
+            " LEFT JOIN envelope_deps ON envelope_deps.message_id = messages.id"
+            " WHERE room = ? AND kind = ? ORDER BY messages.rowid",
             (room_id, kind),
         )
         return [_message(r) for r in rows]
@@ -820,7 +866,7 @@ class Store:
         for chunk in _chunks(list(message_ids)):
             marks = ",".join("?" * len(chunk))
             rows = self._all(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({marks})",  # noqa: S608
+                f"SELECT {_WITH_DEPS} WHERE id IN ({marks})",  # noqa: S608
                 chunk,
             )
             found.extend(_message(r) for r in rows)
