@@ -70,7 +70,8 @@ def test_a_second_create_never_counts_whatever_its_author_or_position() -> None:
     ]
     m = h.resolve()
     assert (m.name, m.owner) == ("team", OWNER)
-    assert m.role_of(OWNER) == "owner" and m.state_of(OWNER) == "joined"
+    assert m.role_of(OWNER) == "owner"
+    assert m.state_of(OWNER) == "joined"
     assert all(f.id in m.refused for f in forged)
 
 
@@ -107,7 +108,8 @@ def test_changes_naming_unknown_changes_wait_and_are_not_shown() -> None:
     waiting = h.add(ADMIN, "rename", name="later", deps=[b"\xee" * 16])
     m = h.resolve()
     assert m.name == "team"
-    assert waiting.id not in m.applied and waiting.id not in m.known
+    assert waiting.id not in m.applied
+    assert waiting.id not in m.known
     assert m.admits(ALICE, 99, (b"\xee" * 16,)) == "names changes not held yet"
 
 
@@ -144,7 +146,8 @@ def test_a_promotion_needs_the_promoter_to_have_seen_its_own_role() -> None:
     blind = h.add(ALICE, "rename", name="mine", deps=fork)
     m = h.resolve()
     assert m.role_of(ALICE) == "admin"
-    assert blind.id in m.refused and m.name == "team"
+    assert blind.id in m.refused
+    assert m.name == "team"
 
 
 def test_a_join_and_a_concurrent_removal_of_the_invitee() -> None:
@@ -390,7 +393,8 @@ def test_same_envelopes_in_any_order_give_the_same_room(data: st.DataObject) -> 
     assert views[0] == views[1] == views[2]
     # Security, whatever happened: the owner stays; EVE gains nothing by herself.
     reference = converge(Replica(room), pool, list(range(len(pool)))).membership()
-    assert reference.owner == OWNER and reference.name != "pwned"
+    assert reference.owner == OWNER
+    assert reference.name != "pwned"
     ops = [o for o in pool if isinstance(o, OpEntry)]
     if not any(
         o.op.op == "promote" and o.op.peer == EVE and o.id in reference.applied for o in ops

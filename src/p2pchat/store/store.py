@@ -131,7 +131,7 @@ SQL_BY_SEQ: Final = f"""
     SELECT {_WITH_DEPS}
     WHERE room = ? AND author = ? AND seq >= ? AND seq < ?
     ORDER BY seq
-"""  # noqa: S608
+"""
 _SQL_REACTIONS_IN: Final = (
     "SELECT message_id, author, emoji FROM reactions WHERE message_id IN ({})"
     " ORDER BY message_id, emoji, author"
@@ -866,7 +866,7 @@ class Store:
         for chunk in _chunks(list(message_ids)):
             marks = ",".join("?" * len(chunk))
             rows = self._all(
-                f"SELECT {_WITH_DEPS} WHERE id IN ({marks})",  # noqa: S608
+                f"SELECT {_WITH_DEPS} WHERE id IN ({marks})",
                 chunk,
             )
             found.extend(_message(r) for r in rows)
