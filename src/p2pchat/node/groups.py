@@ -92,6 +92,8 @@ MAX_PUSH = 20_000
 PUSH_PAGE = 256
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
+# Least time between two answers to one member's heads in one room (see _pull_if_behind).
+PULL_INTERVAL = 0.5
 
 
 class GroupError(NodeError):
@@ -141,6 +143,8 @@ class GroupService:
         self.co_members: frozenset[bytes] = frozenset()
         self._push_wanted: dict[tuple[bytes, bytes], SyncHeads] = {}
         self._push_running: set[tuple[bytes, bytes]] = set()
+        self._pull_wanted: dict[tuple[bytes, bytes], SyncHeads] = {}
+        self._pull_running: set[tuple[bytes, bytes]] = set()
         self._group_rooms: set[bytes] | None = None
         self._announce_due: set[bytes] = set()
         self._announcer: asyncio.TimerHandle | None = None
@@ -733,7 +737,10 @@ class GroupService:
             # if it is not ours (the room's log we handed to an invitee).
             store.remove_outbox_for_messages(peer, frame.ids)
             m = self.membership(store, frame.room)
-            if m.state_of(peer) != "joined":
+            # A receipt may come before the join that made its sender a member reached
+            # us: keep it (it is counted once the join arrives), so "read by N of M"
+            # is right after a late join. Only people the room or our rooms know count.
+            if m.state_of(peer) is None and peer not in self.co_members:
                 return []
             mine = [
                 msg.id
@@ -791,6 +798,7 @@ class GroupService:
         waiting ones, so a flood of ``sync`` frames costs one push, not one per frame.
         """
         key = (peer, frame.room)
+        self._pull_if_behind(peer, frame)
         self._push_wanted[key] = frame
         if key in self._push_running:
             return
@@ -798,6 +806,51 @@ class GroupService:
         task = asyncio.ensure_future(self._push_worker(key))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
+
+    def _pull_if_behind(self, peer: bytes, frame: SyncHeads) -> None:
+        """If ``peer`` holds more than we do, answer with our heads so it pushes to us.
+
+        Without it a change reached a member only when that member next announced its own
+        heads (every ``sync_interval``): joins took many seconds to spread. One worker per
+        (peer, room) answers at most once per ``PULL_INTERVAL`` (the latest heads win), so
+        two members never ping-pong and a flood of heads costs little.
+        """
+        key = (peer, frame.room)
+        self._pull_wanted[key] = frame
+        if key in self._pull_running:
+            return
+        self._pull_running.add(key)
+        task = asyncio.ensure_future(self._pull_worker(key))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _pull_worker(self, key: tuple[bytes, bytes]) -> None:
+        try:
+            while (frame := self._pull_wanted.pop(key, None)) is not None:
+                if await self._answer_heads(key[0], frame):
+                    await asyncio.sleep(PULL_INTERVAL)  # a rate limit, not a wait for state
+        except Exception:
+            log.exception("answering heads of %s failed", short_id(key[0]))
+        finally:
+            self._pull_running.discard(key)
+
+    async def _answer_heads(self, peer: bytes, frame: SyncHeads) -> bool:
+        """Send our heads to ``peer`` if its ``frame`` shows more than we hold."""
+        node = self.node
+
+        def load(store: Store) -> dict[bytes, int] | None:
+            info = store.get_room(frame.room)
+            if info is None or info.kind != "group":
+                return None
+            m = self.membership(store, frame.room)
+            if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
+                return None
+            return store.heads(frame.room)
+
+        ours = await node._read(load)
+        if ours is None or all(head <= ours.get(a, 0) for a, head in frame.heads):
+            return False
+        return node.links.write(peer, _heads_frame(frame.room, ours))
 
     async def _push_worker(self, key: tuple[bytes, bytes]) -> None:
         try:
