@@ -38,6 +38,7 @@ from p2pchat.node.envelopes import (
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import (
     MessageAdded,
+    MessagesWithdrawn,
     ReceiptChanged,
     RoomChanged,
     RoomInvitation,
@@ -96,6 +97,12 @@ ANNOUNCE_DELAY = 0.2
 PULL_INTERVAL = 0.5
 
 
+LEGACY_ROOM = (
+    "this room was made by an older p2pchat: its history stays readable, but it can take "
+    "no new messages or changes; create a new room and invite everyone again"
+)
+
+
 class GroupError(NodeError):
     """A group operation that cannot be done; the message is meant for people."""
 
@@ -134,6 +141,8 @@ class GroupService:
         self.node = node
         # Store-thread caches: membership per room, rebuilt when a system message lands.
         self._membership: dict[bytes, Membership] = {}
+        # Store thread: messages shown before that must go (MessagesWithdrawn), per room.
+        self.withdrawn: dict[bytes, list[bytes]] = {}
         # Loop-thread: system envelopes for rooms we might be invited to.
         self._pending: dict[bytes, dict[bytes, Envelope]] = {}
         self._pending_by: dict[bytes, bytes] = {}  # room -> the contact who sent its log
@@ -180,8 +189,10 @@ class GroupService:
 
     def _refresh(self, store: Store, room: bytes) -> Membership:
         """Store thread: recompute membership and mirror it into the members table."""
-        self._membership.pop(room, None)
+        before = self._membership.pop(room, None)
         m = self.membership(store, room)
+        if before is not None and before.applied - m.applied:
+            self.withdrawn.setdefault(room, []).extend(before.applied - m.applied)
         self.co_members = self.co_members | frozenset(m.joined())
         for peer, state in m.states.items():
             role = m.role_of(peer)
@@ -198,10 +209,13 @@ class GroupService:
         A removal can arrive after messages its member wrote once removed (or
         concurrently, unseen by the remover): those must appear nowhere, here included.
         """
+        gone: list[bytes] = []
         for peer in m.states:
             if peer != self.node.me:  # our own sequence must never get holes we would reuse
                 for first, last in m.outside(peer):
-                    store.delete_seq_range(room, peer, first, last)
+                    gone += store.delete_seq_range(room, peer, first, last)
+        if gone:
+            self.withdrawn.setdefault(room, []).extend(gone)
 
     def group_rooms(self, store: Store) -> set[bytes]:
         """Store thread: ids of every group room we know."""
@@ -359,6 +373,8 @@ class GroupService:
         if info is None or info.kind != "group":
             raise GroupError("no such group room")
         m = self.membership(store, room)
+        if not m.created:
+            raise GroupError(LEGACY_ROOM)
         if m.state_of(self.node.me) != "joined":
             raise GroupError("you are not a member of this room")
         return m
@@ -415,6 +431,8 @@ class GroupService:
             if info is None or info.kind != "group":
                 raise GroupError("no such group room")
             m = self.membership(store, room)
+            if not m.created:
+                raise GroupError(LEGACY_ROOM)
             if m.state_of(node.me) != require_state:
                 raise GroupError(
                     "you have no invitation to this room"
@@ -439,6 +457,7 @@ class GroupService:
         message, env, recipients, invite_log = await node._write(work)
         node._emit(MessageAdded(message, incoming=False))
         node._emit(RoomChanged(room))
+        self.emit_withdrawn()
         if extra_recipient is not None:
             for row in invite_log:
                 if row.id != message.id:
@@ -470,6 +489,7 @@ class GroupService:
                 await node.transfers.on_file_message(message, incoming=True)
         for room in outcome.changed_rooms:
             node._emit(RoomChanged(room))
+        self.emit_withdrawn()
         for room, name, inviter in outcome.invitations:
             self._drop_pending(room)
             node._emit(RoomInvitation(room, name, inviter))
@@ -492,6 +512,12 @@ class GroupService:
         fresh_rooms = {msg.room for msg in outcome.stored}
         if fresh_rooms:
             self._announce_soon(fresh_rooms)
+
+    def emit_withdrawn(self) -> None:
+        """Loop thread: tell the UI which shown messages must go (after a store write)."""
+        withdrawn, self.withdrawn = self.withdrawn, {}
+        for room, ids in withdrawn.items():
+            self.node._emit(MessagesWithdrawn(room, tuple(ids)))
 
     def _drop_pending(self, room: bytes) -> None:
         self._pending.pop(room, None)
@@ -589,6 +615,8 @@ class GroupService:
                 or node.lamport_problem(env)
             )
             if problem is not None:
+                if env.deps is None:
+                    self._warn_old_version(env.author)
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
                 continue
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
@@ -630,7 +658,7 @@ class GroupService:
             problem = None
             if env.deps is None:
                 problem = "written by an older p2pchat"
-                self._warn_old_version(item.peer)
+                self._warn_old_version(env.author)
             elif _decoded(env.body) is None:
                 problem = "malformed"
             elif env.author not in invited:

@@ -807,21 +807,21 @@ class Store:
                 (room_id, author, head),
             )
 
-    def delete_seq_range(self, room_id: bytes, author: bytes, first: int, last: int) -> int:
+    def delete_seq_range(self, room_id: bytes, author: bytes, first: int, last: int) -> list[bytes]:
         """Delete the author's messages with ``first <= seq <= last`` (not system ones).
 
         Group membership uses it when a removal shows that an author's later messages
         were written outside their membership: they must not stay anywhere. The author's
-        contiguous head falls back below the gap. Returns how many rows went.
+        contiguous head falls back below the gap. Returns the ids deleted.
         """
         with self._atomic():
-            cur = self._db.execute(
+            rows = self._db.execute(
                 "DELETE FROM messages WHERE room = ? AND author = ? AND seq BETWEEN ? AND ?"
-                " AND kind != 'system'",
+                " AND kind != 'system' RETURNING id",
                 (room_id, author, first, last),
-            )
-            if cur.rowcount <= 0:
-                return 0
+            ).fetchall()
+            if not rows:
+                return []
             key = (room_id, author)
             self._no_gap.discard(key)
             self._heads.pop(key, None)
@@ -829,7 +829,7 @@ class Store:
                 "UPDATE heads SET seq = ? WHERE room = ? AND author = ? AND seq >= ?",
                 (first - 1, room_id, author, first),
             )
-            return int(cur.rowcount)
+            return [bytes(r[0]) for r in rows]
 
     def delete_room(self, room_id: bytes) -> None:
         """Forget a room and everything in it (an invitation that expired or was refused)."""
