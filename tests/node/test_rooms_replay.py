@@ -406,3 +406,45 @@ def test_same_envelopes_in_any_order_give_the_same_room(data: st.DataObject) -> 
             for o in ops
             if o.author == EVE and o.op.op in admin_only and o.id in reference.applied
         ]
+
+
+def _example_history() -> tuple[History, bytes, bytes, bytes]:
+    """docs/protocol.md, worked example 3, up to #6 (ids #1..#6 in order)."""
+    owner, admin, evil = OWNER, ADMIN, EVE
+    h = History(owner)
+    h.add(owner, "invite", peer=admin)
+    h.add(admin, "join")
+    h.add(owner, "promote", peer=admin)
+    h.add(owner, "invite", peer=evil)
+    h.add(evil, "join")
+    return h, owner, admin, evil
+
+
+def test_worked_example_3_a_removal_during_a_partition() -> None:
+    h, _, admin, evil = _example_history()
+    join = h.entries[-1]
+    removal = h.add(admin, "remove", peer=evil, upto=2, deps=[join.id])
+    late = h.add(evil, "invite", peer=b"\x09" * 32, deps=[join.id], seq=5)
+    m = h.resolve()
+    assert removal.id in m.applied
+    assert late.id in m.refused
+    assert m.spans_of(evil) == [(1, 2)]
+    assert m.admits(evil, 2, (join.id,)) is None
+    assert m.admits(evil, 3, (join.id,)) is not None
+    # Had the back-dated invite sorted first, it would be cut all the same.
+    early = h.add(evil, "invite", peer=b"\x08" * 32, deps=[join.id], seq=6, id=b"\x00" * 16)
+    m = h.resolve()
+    assert early.id in m.refused
+    assert m.state_of(b"\x08" * 32) is None
+
+
+def test_worked_example_4_an_admin_removed_while_acting() -> None:
+    h, owner, admin, evil = _example_history()
+    join = h.entries[-1]
+    by_owner = h.add(owner, "remove", peer=admin, upto=1, deps=[join.id])
+    by_admin = h.add(admin, "remove", peer=evil, upto=1, deps=[join.id])
+    m = h.resolve()
+    assert by_owner.id in m.applied
+    assert by_admin.id in m.refused
+    assert m.state_of(evil) == "joined"
+    assert m.state_of(admin) == "removed"
