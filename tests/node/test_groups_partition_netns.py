@@ -160,7 +160,6 @@ def test_partition_with_removal_and_kill9_converges_within_30s_of_healing(
 ) -> None:
     require_netns()
     wakeups: queue.Queue[str] = queue.Queue()
-    started = time.monotonic()
     with netns_network(len(NAMES)) as net, running(net.members, wakeups) as peers:
         a, b, c, d, e = (peers[n] for n in NAMES)
         everyone = [a, b, c, d, e]
@@ -242,7 +241,6 @@ def test_partition_with_removal_and_kill9_converges_within_30s_of_healing(
         assert c_split.isdisjoint(m[0] for m in snapshot(a)["history"]), "partition leaked"
 
         net.heal()
-        healed = time.monotonic()
         remaining = [a, b, c, d]
         views: dict[str, dict[str, Any]] = {}
 
@@ -268,15 +266,14 @@ def test_partition_with_removal_and_kill9_converges_within_30s_of_healing(
             return "members did not converge after healing:\n" + "\n".join(lines)
 
         wait_until(wakeups, converged, CONVERGE, differences)
-        took = time.monotonic() - healed
 
         view = views["a"]
         shown = [m[0] for m in view["history"]]
         assert [n for n, k in Counter(shown).items() if k > 1] == [], "a message shown twice"
+        posts = Counter((m[1], m[3]) for m in view["history"] if m[2] == "text")
+        assert [p for p, k in posts.items() if k > 1] == [], "a post stored twice (new id)"
         assert set(kept) <= set(shown), "a post by a remaining member was lost"
         assert set(dropped).isdisjoint(shown), "e's posts after the split must appear nowhere"
         states = {m[0]: m[2] for m in view["members"]}
         assert states[ids["e"]] == "removed"
         assert all(states[ids[n]] == "joined" for n in "abcd")
-        assert took < CONVERGE
-        assert time.monotonic() - started < 120, "the scenario must stay bounded"
