@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -45,12 +46,12 @@ def forge(
     """The one place hostile group envelopes are built, signed by the attacker.
 
     ``context``: a genuine envelope the attacker wrote earlier; the forgery claims the
-    causal context that one had (today: nothing more; once envelopes name the membership
-    operations their author had seen, its ``deps``), as a client that kept old state
-    would. None: no context at all (a genesis-like ``create``).
+    causal context that one had (its ``deps``: the membership operations its author had
+    seen), as a client that kept old state would. None: no context at all (empty
+    ``deps``, as a genesis ``create`` has).
     """
     if context is None:
-        return attacker.envelope(room, kind=kind, body=body, seq=seq, lamport=lamport)
+        return attacker.envelope(room, kind=kind, body=body, seq=seq, lamport=lamport, deps=())
     return Hostile.resigned(
         attacker.node,
         context,
@@ -199,7 +200,7 @@ async def test_second_create_at_lamport_zero_does_not_take_over_the_room(
             attacker,
             room,
             kind=KIND_SYSTEM,
-            body=encode_system(SystemOp("create", name="pwned")),
+            body=encode_system(SystemOp("create", name="pwned", nonce=os.urandom(16))),
             seq=await next_seq(mallory, room),
             lamport=0,
         )

@@ -875,7 +875,7 @@ class Store:
     def get_message(self, message_id: bytes) -> Message | None:
         """Return the message with this id, if stored."""
         row = self._one(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",  # noqa: S608
+            f"SELECT {_WITH_DEPS} WHERE id = ?",
             (message_id,),
         )
         return None if row is None else _message(row)
