@@ -60,7 +60,7 @@ from p2pchat.node.rooms import (
     group_room_id,
     resolve,
 )
-from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
+from p2pchat.store import Message, MessageStatus, NewMessage, RoomSummary, Store, now_ms
 from p2pchat.transport import TransportError
 from p2pchat.wire import (
     MAX_HEADS,
@@ -202,6 +202,15 @@ class GroupService:
         store.set_room_topic(room, m.topic)
         self._drop_outside_spans(store, room, m)
         return m
+
+    def shown_summary(self, store: Store, summary: RoomSummary) -> RoomSummary:
+        """Store thread: ``summary`` whose preview is never a change that did not count."""
+        last = summary.last_message
+        if last is None or last.kind != KIND_SYSTEM:
+            return summary
+        recent = store.latest_messages(summary.room.id, 20, shown_only=True)
+        shown = self.shown(store, summary.room.id, recent)
+        return dataclasses.replace(summary, last_message=shown[-1] if shown else None)
 
     def _drop_outside_spans(self, store: Store, room: bytes, m: Membership) -> None:
         """Store thread: delete what others wrote outside their membership spans.

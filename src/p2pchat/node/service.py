@@ -794,7 +794,10 @@ class Node:
         """Every conversation, most recent activity first, with unread counts."""
 
         def load(store: Store) -> list[tuple[Any, list[bytes]]]:
-            return [(r, [m.peer for m in store.members(r.room.id)]) for r in store.list_rooms()]
+            return [
+                (self.groups.shown_summary(store, r), [m.peer for m in store.members(r.room.id)])
+                for r in store.list_rooms()
+            ]
 
         rooms = []
         for summary, members in await self._read(load):
