@@ -266,6 +266,9 @@ def test_partition_with_removal_and_kill9_converges_within_30s_of_healing(
             return "members did not converge after healing:\n" + "\n".join(lines)
 
         wait_until(wakeups, converged, CONVERGE, differences)
+        # And it stays so: the room works for everyone left, and e's posts stay out.
+        kept += a.call("send", room=room, texts=["all together again"])
+        wait_until(wakeups, converged, CONVERGE, differences)
 
         view = views["a"]
         shown = [m[0] for m in view["history"]]
