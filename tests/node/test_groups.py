@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from p2pchat.node import MessageStatus, Node, NodeError
+from p2pchat.node import groups as groups_module
 from p2pchat.node.envelopes import new_message_id, sign_envelope
 from p2pchat.node.events import RoomInvitation
 from p2pchat.node.rooms import KIND_SYSTEM
@@ -326,3 +327,23 @@ async def test_a_receipt_that_arrives_before_the_join_counts_once_the_join_is_kn
         assert dict(await owner.groups.receipts(sent.id))[carol.me] >= MessageStatus.DELIVERED
     finally:
         await stop_all([owner, carol])
+
+
+async def test_unanswered_invitations_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    owner, bob = await start_nodes(["owner", "bob"])
+    try:
+        await befriend(owner, bob)
+        room = await owner.groups.create_room("team")
+        events = bob.subscribe()
+        await owner.groups.invite(room, bob.me)
+        await wait_for(events, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+        assert [i.room for i in await bob.groups.invitations()] == [room]
+        await bob.stop()
+        # A test double for the clock: every invitation is now older than the expiry.
+        monkeypatch.setattr(groups_module, "INVITATION_EXPIRY_MS", -1)
+        bob = make_node("bob")
+        await bob.start()
+        assert await bob.groups.invitations() == []
+        assert room not in [r.room_id for r in await bob.list_rooms()]
+    finally:
+        await stop_all([owner, bob])

@@ -965,6 +965,8 @@ class GroupService:
                 members.update(self.membership(store, room).joined())
             return frozenset(members)
 
+        # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).
+        await self.node._write(lambda store: self._open_invitations(store, now_ms()))
         self.co_members = await self.node._read(load)
         self._ticker = asyncio.ensure_future(self._tick())
 
