@@ -64,11 +64,11 @@ async def test_a_flood_of_sync_requests_runs_one_push_at_a_time() -> None:
         peak = 0
         for _ in range(300):  # bob claims, again and again, to hold nothing
             bob.links.write(alice.me, SyncHeads(room=room, heads=()))
-            peak = max(peak, len(alice.groups._push_running))
+            peak = max(peak, len(alice.groups._push_queue.running))
             await asyncio.sleep(0)
         async with asyncio.timeout(WAIT):
-            while alice.groups._push_running or alice.groups._pushes:
-                peak = max(peak, len(alice.groups._push_running))
+            while alice.groups._push_queue.running or alice.groups._pushes:
+                peak = max(peak, len(alice.groups._push_queue.running))
                 await asyncio.sleep(0.01)
         assert peak <= 1
         assert alice.links.is_online(bob.me)

@@ -44,6 +44,7 @@ from p2pchat.node.events import (
     RoomInvitation,
     SecurityWarning,
 )
+from p2pchat.node.latest import LatestWins
 from p2pchat.node.rooms import (
     GROUP_ROOM_ID_LEN,
     KIND_SYSTEM,
@@ -150,10 +151,13 @@ class GroupService:
         # Everyone who shares a room with us: not strangers, whatever their contact state.
         # Replaced whole (never mutated) so the loop thread can read it at any time.
         self.co_members: frozenset[bytes] = frozenset()
-        self._push_wanted: dict[tuple[bytes, bytes], SyncHeads] = {}
-        self._push_running: set[tuple[bytes, bytes]] = set()
-        self._pull_wanted: dict[tuple[bytes, bytes], SyncHeads] = {}
-        self._pull_running: set[tuple[bytes, bytes]] = set()
+        # (peer, room) -> the latest heads to push to, or to answer.
+        self._push_queue: LatestWins[tuple[bytes, bytes], SyncHeads] = LatestWins(
+            "sync push", self._push, self._pushes
+        )
+        self._pulls: LatestWins[tuple[bytes, bytes], SyncHeads] = LatestWins(
+            "answering heads", self._answer_heads, self._pushes
+        )
         self._group_rooms: set[bytes] | None = None
         self._announce_due: set[bytes] = set()
         self._announcer: asyncio.TimerHandle | None = None
@@ -833,47 +837,22 @@ class GroupService:
 
         At most one push runs per (peer, room); heads that arrive meanwhile replace the
         waiting ones, so a flood of ``sync`` frames costs one push, not one per frame.
+        If ``peer`` holds more than we do, we answer with our heads so it pushes to us:
+        without that, a change reached a member only when that member next announced its
+        own heads (every ``sync_interval``), and joins took many seconds to spread. The
+        answers are rate-limited per (peer, room), so two members never ping-pong.
         """
         key = (peer, frame.room)
-        self._pull_if_behind(peer, frame)
-        self._push_wanted[key] = frame
-        if key in self._push_running:
-            return
-        self._push_running.add(key)
-        task = asyncio.ensure_future(self._push_worker(key))
-        self._pushes.add(task)
-        task.add_done_callback(self._pushes.discard)
+        self._pulls.offer(key, frame)
+        self._push_queue.offer(key, frame)
 
-    def _pull_if_behind(self, peer: bytes, frame: SyncHeads) -> None:
-        """If ``peer`` holds more than we do, answer with our heads so it pushes to us.
+    async def _answer_heads(self, key: tuple[bytes, bytes], frame: SyncHeads) -> float:
+        """Send our heads to ``peer`` if its ``frame`` shows more than we hold.
 
-        Without it a change reached a member only when that member next announced its own
-        heads (every ``sync_interval``): joins took many seconds to spread. One worker per
-        (peer, room) answers at most once per ``PULL_INTERVAL`` (the latest heads win), so
-        two members never ping-pong and a flood of heads costs little.
+        Returns the pause before the next answer to the same peer and room.
         """
-        key = (peer, frame.room)
-        self._pull_wanted[key] = frame
-        if key in self._pull_running:
-            return
-        self._pull_running.add(key)
-        task = asyncio.ensure_future(self._pull_worker(key))
-        self._pushes.add(task)
-        task.add_done_callback(self._pushes.discard)
-
-    async def _pull_worker(self, key: tuple[bytes, bytes]) -> None:
-        try:
-            while (frame := self._pull_wanted.pop(key, None)) is not None:
-                if await self._answer_heads(key[0], frame):
-                    await asyncio.sleep(PULL_INTERVAL)  # a rate limit, not a wait for state
-        except Exception:
-            log.exception("answering heads of %s failed", short_id(key[0]))
-        finally:
-            self._pull_running.discard(key)
-
-    async def _answer_heads(self, peer: bytes, frame: SyncHeads) -> bool:
-        """Send our heads to ``peer`` if its ``frame`` shows more than we hold."""
         node = self.node
+        peer = key[0]
 
         def load(store: Store) -> dict[bytes, int] | None:
             info = store.get_room(frame.room)
@@ -886,23 +865,16 @@ class GroupService:
 
         ours = await node._read(load)
         if ours is None or all(head <= ours.get(a, 0) for a, head in frame.heads):
-            return False
-        return node.links.write(peer, _heads_frame(frame.room, ours))
+            return 0.0
+        node.links.write(peer, _heads_frame(frame.room, ours))
+        return PULL_INTERVAL
 
-    async def _push_worker(self, key: tuple[bytes, bytes]) -> None:
-        try:
-            while (frame := self._push_wanted.pop(key, None)) is not None:
-                await self._push(key[0], frame)
-        except TransportError:
-            pass  # the link went away; the next connection syncs again
-        except Exception:
-            log.exception("sync push to %s failed", short_id(key[0]))
-        finally:
-            self._push_running.discard(key)
-            self._push_wanted.pop(key, None)
-
-    async def _push(self, peer: bytes, frame: SyncHeads) -> None:
+    async def _push(self, key: tuple[bytes, bytes], frame: SyncHeads) -> float:
         """Send what ``peer`` lacks above its heads: membership first, then page by page."""
+        await self._push_to(key[0], frame)
+        return 0.0
+
+    async def _push_to(self, peer: bytes, frame: SyncHeads) -> None:
         node = self.node
         room = frame.room
         theirs = dict(frame.heads)
