@@ -186,6 +186,17 @@ class GroupService:
         applied = self.membership(store, room).applied
         return [r for r in rows if r.kind != KIND_SYSTEM or r.id in applied]
 
+    def shown_page(
+        self, store: Store, room: bytes, rows: list[Message], limit: int
+    ) -> list[Message]:
+        """Store thread: a page of ``rows`` as :meth:`shown`, never empty while older
+        messages exist (a run of refused changes must not look like the room's start)."""
+        shown = self.shown(store, room, rows)
+        while not shown and len(rows) == limit:
+            rows = store.messages_before(room, rows[0].cursor, limit, shown_only=True)
+            shown = self.shown(store, room, rows)
+        return shown
+
     def forget_caches(self) -> None:
         """Store thread: drop derived state (after a rollback); rebuilt on next use."""
         self._membership.clear()

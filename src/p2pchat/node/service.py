@@ -779,14 +779,16 @@ class Node:
     async def history(self, room: bytes, limit: int = 200) -> list[Message]:
         """The latest displayable messages of a room (at most ``limit``), oldest first."""
         return await self._read(
-            lambda s: self.groups.shown(s, room, s.latest_messages(room, limit, shown_only=True))
+            lambda s: self.groups.shown_page(
+                s, room, s.latest_messages(room, limit, shown_only=True), limit
+            )
         )
 
     async def older_messages(self, room: bytes, before: Message, limit: int = 200) -> list[Message]:
         """Displayable messages shown before ``before`` (for scrolling up), oldest first."""
         return await self._read(
-            lambda s: self.groups.shown(
-                s, room, s.messages_before(room, before.cursor, limit, shown_only=True)
+            lambda s: self.groups.shown_page(
+                s, room, s.messages_before(room, before.cursor, limit, shown_only=True), limit
             )
         )
 
