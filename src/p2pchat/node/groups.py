@@ -49,6 +49,7 @@ from p2pchat.node.rooms import (
     GROUP_ROOM_ID_LEN,
     KIND_SYSTEM,
     MAX_OPS,
+    MAX_OPS_PER_AUTHOR,
     MAX_ROOM_NAME_CHARS,
     MAX_TOPIC_CHARS,
     NONCE_LEN,
@@ -674,6 +675,7 @@ class GroupService:
                 if op is not None and op.op == "invite" and op.peer is not None:
                     invited.add(op.peer)
         room_left = MAX_OPS - m.held
+        by_author = dict(m.held_by)
         rows: list[NewMessage] = []
         for item in sorted(items, key=lambda i: room_position(i.env)):
             env = item.env
@@ -687,12 +689,13 @@ class GroupService:
                 problem = "malformed"
             elif env.author not in invited:
                 problem = "its author is unknown to the room"
-            elif len(rows) >= room_left:
+            elif len(rows) >= room_left or by_author.get(env.author, 0) >= MAX_OPS_PER_AUTHOR:
                 problem = "the room holds too many changes"
             problem = problem or self.node.lamport_problem(env)
             if problem is not None:
                 log.info("room %s: dropped a change: %s", room.hex()[:8], problem)
                 continue
+            by_author[env.author] = by_author.get(env.author, 0) + 1
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
         return rows
 

@@ -37,8 +37,10 @@ import msgpack
 MAX_ROOM_NAME_CHARS = 64
 MAX_TOPIC_CHARS = 200
 MAX_MEMBERS = 256
-#: Most operations one room may hold; more are refused (a flood from a member).
+#: Most operations one room may hold, and one author may add to it; more are refused
+#: (each held operation costs every later resolution, so a member cannot flood them).
 MAX_OPS = 4096
+MAX_OPS_PER_AUTHOR = 512
 #: Most deps an envelope names (the wire's limit, MAX_DEPS in wire/limits.py).
 MAX_NAMED_DEPS = 16
 #: Re-resolution rounds when removals cut operations out (ranks make 3 enough).
@@ -176,6 +178,8 @@ class Membership:
     heads: tuple[bytes, ...] = ()
     #: How many operations were resolved, counting those still waiting (for MAX_OPS).
     held: int = 0
+    #: The same per author (for MAX_OPS_PER_AUTHOR).
+    held_by: dict[bytes, int] = field(default_factory=dict)
     _spans: dict[bytes, list[_Span]] = field(default_factory=dict)
     _role_by: dict[bytes, int] = field(default_factory=dict)
     _since: dict[bytes, int] = field(default_factory=dict)
@@ -265,8 +269,11 @@ def resolve(room: bytes, entries: Iterable[OpEntry]) -> Membership:
         and e.op.nonce is not None
         and group_room_id(e.author, e.op.nonce) == room
     ]
+    held_by: dict[bytes, int] = {}
+    for e in ops.values():
+        held_by[e.author] = held_by.get(e.author, 0) + 1
     if not geneses:
-        return Membership(held=len(ops))
+        return Membership(held=len(ops), held_by=held_by)
     genesis = min(geneses, key=lambda e: e.id)
     held = len(ops)
     order, refused = _graph(ops, genesis)
@@ -289,7 +296,7 @@ def resolve(room: bytes, entries: Iterable[OpEntry]) -> Membership:
             break
         cut = outside
     m.refused.update(refused)
-    m.held = held
+    m.held, m.held_by = held, held_by
     m.known = set(index)
     m._index, m._ancestors = index, ancestors
     cited = {dep for e in order for dep in e.deps}
