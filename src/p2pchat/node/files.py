@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import msgpack
 
+from p2pchat.node.images import MAX_PICTURE_PIXELS, PICTURE_FORMATS, open_image
 from p2pchat.wire import MAX_CHUNK_DATA
 
 #: Chunk size the sender announces (and the receiver asks for): one ``chunk`` frame.
@@ -357,14 +358,10 @@ def make_thumbnail(path: Path) -> tuple[int, int, bytes] | None:
     header by :func:`image_size`) but no thumbnail.
     """
     try:
-        from PIL import Image
-    except ImportError:
-        return None
-    try:
-        with Image.open(path) as img:
+        # The file may have come from anyone, under any name: only the picture formats
+        # we recognise are decoded (never EPS, which runs Ghostscript), size-capped.
+        with open_image(path, formats=PICTURE_FORMATS, max_pixels=MAX_PICTURE_PIXELS) as img:
             width, height = img.size
-            if width * height > 100_000_000:  # not decoding a decompression bomb
-                return None
             img.draft("RGB", (THUMB_BOX * 2, THUMB_BOX * 2))
             small = img.convert("RGB")
             small.thumbnail((THUMB_BOX, THUMB_BOX))
@@ -373,7 +370,7 @@ def make_thumbnail(path: Path) -> tuple[int, int, bytes] | None:
                 small.save(out, format="JPEG", quality=quality, optimize=True)
                 if out.tell() <= MAX_THUMB_BYTES:
                     return width, height, out.getvalue()
-    except Exception:  # any decoder failure just means "no thumbnail"
+    except Exception:  # any decoder failure (or no Pillow) just means "no thumbnail"
         return None
     return None
 
