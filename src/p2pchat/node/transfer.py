@@ -92,6 +92,10 @@ SERVE_IDLE_TIMEOUT: Final = 120.0
 #: the socket at once.
 MAX_SERVING: Final = 32
 MAX_SERVING_PER_PEER: Final = 4
+#: Files connections from peers we will not serve, answered (one ``nochunk``) at once
+#: and for how long each may wait for its first ``get``: they hold no serving slot.
+MAX_REFUSING: Final = 16
+REFUSE_TIMEOUT: Final = 5.0
 SEND_BATCH: Final = 1 << 20
 #: States of a download that is (or should be) pulling.
 PULLING_STATES: Final = ("waiting", "active", "paused")
@@ -262,6 +266,7 @@ class TransferService:
         self._offering: dict[bytes, LocalFile] = {}
         self._serving: dict[Connection, set[asyncio.Task[Any]]] = {}
         self._serving_tasks: set[asyncio.Task[None]] = set()
+        self._refusing = 0  # files connections from non-contacts being turned away
         self._auth_generation = 0
         self._reqs = itertools.count(1)
         #: Encrypts file chunks off the event loop, at a lower priority.
@@ -970,8 +975,16 @@ class TransferService:
     # ================================================================ serving
 
     async def serve_connection(self, conn: Connection) -> None:
-        """Serve a ``purpose: files`` connection for its lifetime (bounded, authorised)."""
+        """Serve a ``purpose: files`` connection for its lifetime (bounded, authorised).
+
+        Who asks is checked before a serving slot is taken: a peer that is not a contact
+        could never be served anyway, and letting strangers hold the slots (they cost
+        nothing to make) would keep our contacts' downloads waiting.
+        """
         peer = conn.remote.peer_id
+        if self.node._states.get(peer) != "contact":
+            await self._refuse_connection(conn, "not a contact")
+            return
         per_peer = sum(1 for c in self._serving if c.remote.peer_id == peer)
         if (
             not self._started
@@ -1007,6 +1020,30 @@ class TransferService:
             for _, source in sources.values():
                 if isinstance(source, FileSource):
                     await self._serving_stopped(source, peer)
+
+    async def _refuse_connection(self, conn: Connection, reason: str) -> None:
+        """Answer a peer that may not fetch anything: its first ``get`` gets a final
+        ``nochunk`` (so an honest client stops), then the connection closes. No serving
+        slot is used, the wait is short, and only a few such connections wait at once."""
+        if self._refusing >= MAX_REFUSING:
+            await conn.close(f"{BUSY}: too many file connections")
+            return
+        self._refusing += 1
+        try:
+            async with asyncio.timeout(REFUSE_TIMEOUT):
+                while True:
+                    frame = await conn.recv()
+                    if isinstance(frame, ChunkRequest):
+                        conn.write_frame(ChunkError(req=frame.req, hash=frame.hash, reason=reason))
+                        await conn.flush()
+                        return
+                    if isinstance(frame, Bye):
+                        return
+        except (TimeoutError, ConnectionClosedError, TransportError, OSError):
+            pass
+        finally:
+            self._refusing -= 1
+            await conn.close(reason)
 
     async def _answer(
         self,
