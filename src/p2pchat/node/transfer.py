@@ -444,14 +444,19 @@ class TransferService:
         return (await self._infos(rows))[0]
 
     async def manifest(self, message_id: bytes) -> Manifest | None:
-        """The manifest of a file message (name, size, mime, w/h, thumbnail...)."""
+        """The manifest of a file message (name, size, mime, w/h, thumbnail...).
+
+        Its name is the sanitised one (what the file is saved as): this is what screens
+        show, and a sender's bidi overrides or invisible characters must not reach them.
+        """
         message = await self.node.get_message(message_id)
         if message is None or message.kind != KIND_FILE:
             return None
         try:
-            return decode_manifest(message.body)
+            manifest = decode_manifest(message.body)
         except ManifestError:
             return None
+        return replace(manifest, name=safe_name(manifest.name))
 
     async def thumbnail(self, message_id: bytes) -> bytes | None:
         """The small JPEG the sender attached to a picture (untrusted bytes), if any."""
