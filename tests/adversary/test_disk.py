@@ -23,6 +23,7 @@ from p2pchat.node.service import SETTING_DOWNLOAD_DIR
 from p2pchat.node.transfer import PARTS_DIR, DiskSpace, TransferError, free_space_floor
 from p2pchat.store import Store
 from p2pchat.store import transfers as sql
+from p2pchat.ui.media import FileCard, card_lines
 from tests.nodes import wait_for
 from tests.transfer.helpers import start_pair, write_random
 
@@ -101,6 +102,14 @@ async def test_offers_that_fit_one_by_one_cannot_fill_the_disk_together(
         assert "must stay free" in refused.detail
         assert parts_in(small_disk) == []
         assert shutil.disk_usage(small_disk).free >= floor
+        # The reason stays with the offer, and its card in the chat shows it.
+        info = await bob.transfers.get(refused.message_id)
+        assert info is not None
+        assert info.state == "offered"
+        assert "not enough free space" in info.detail
+        card = FileCard(name=info.name, size=info.size)
+        card.update(info)
+        assert any("not enough free space" in line.plain for line in card_lines(card, 80))
         # Asked by the person, the answer is the same clear refusal.
         with pytest.raises(TransferError, match="not enough free space"):
             await bob.transfers.accept(refused.message_id)

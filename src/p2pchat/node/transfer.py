@@ -726,7 +726,8 @@ class TransferService:
             have = await asyncio.to_thread(_part_size, str(part))
             detail = await self._space_problem(row, part, have)
             if detail is not None:
-                self._emit(row, "offered", have, detail=detail)
+                # Kept with the offer, so every screen can say why it is not downloading.
+                await self._set_state(row, "offered", detail=detail, done=have)
                 raise TransferError(detail)
             row = await self._set_state(row, "waiting", part=str(part), done=have)
         self._start_pull(message_id)

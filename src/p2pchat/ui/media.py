@@ -173,6 +173,8 @@ def _state_lines(card: FileCard, column: int) -> list[Text]:
         lines.append(_keys(("x", "cancel")))
     elif state == "offered":
         if card.incoming:
+            if card.detail:  # why it was not downloaded (e.g. not enough free space)
+                lines.append(literal(card.detail, "yellow", multiline=False))
             lines.append(_keys(("a", "download"), ("d", "decline")))
         else:
             lines.append(Text("offered: they download it when they choose", "grey70", end=""))
