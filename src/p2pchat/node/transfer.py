@@ -312,7 +312,7 @@ class TransferService:
         #: Free and total bytes of the disk holding ``path`` (tests may replace it).
         self.disk_space: Callable[[Path], DiskSpace] = _default_disk_space
         #: Bytes to keep free on the download disk; None: :func:`free_space_floor`.
-        self.free_space_floor: int | None = None
+        self.keep_free: int | None = None
         #: Accepting is one decision at a time: each counts what the others reserved.
         self._reserving = asyncio.Lock()
         #: Where to reach a peer's node for files; tests may route through a proxy.
@@ -748,7 +748,7 @@ class TransferService:
             )
 
         space, reserved = await asyncio.to_thread(measure)
-        floor = self.free_space_floor
+        floor = self.keep_free
         if floor is None:
             floor = free_space_floor(space.total)
         need = row.size - have
