@@ -59,7 +59,7 @@ from p2pchat.node.events import (
     SecurityWarning,
     TypingChanged,
 )
-from p2pchat.node.files import ManifestError, decode_manifest
+from p2pchat.node.files import ManifestError, decode_manifest, safe_name
 from p2pchat.node.groups import GroupService
 from p2pchat.node.links import LinkManager
 from p2pchat.node.model import (
@@ -942,7 +942,8 @@ class Node:
                 manifest = decode_manifest(message.body)
             except ManifestError:
                 return "(unreadable file offer)"
-            return f"\U0001f4ce {manifest.name} ({human_size(manifest.size)})"
+            # The name as it would be saved: no invisible or bidi characters in a preview.
+            return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
         return f"({message.kind})"
 
     def direct_room(self, peer_id: bytes) -> bytes:
