@@ -59,6 +59,7 @@ from p2pchat.node.rooms import (
     SystemOp,
     decode_system,
     encode_system,
+    group_envelope_id,
     group_room_id,
     resolve,
 )
@@ -602,8 +603,10 @@ class GroupService:
         """Store thread: membership changes first, then what members wrote."""
         node = self.node
         m = self.membership(store, room)
-        if m.state_of(node.me) not in ("joined", "invited"):
-            return  # we left or were removed: accept nothing more
+        if m.state_of(node.me) is None:
+            return  # a room we were never in
+        # After we left or were removed we still follow the room's changes (a removal of
+        # us may yet be undone by a concurrent one), but hold no messages until rejoined.
         # Only current members may relay (each author is checked at its position below);
         # an invitee may deliver its own answer (join or decline) to the invitation.
         relayed = [
@@ -636,6 +639,7 @@ class GroupService:
                 continue
             problem = (
                 m.admits(env.author, env.seq, env.deps)
+                or _id_problem(room, env)
                 or node.body_problem(env)
                 or node.lamport_problem(env)
             )
@@ -685,6 +689,8 @@ class GroupService:
             if env.deps is None:
                 problem = "written by an older p2pchat"
                 self._warn_old_version(env.author)
+            elif _id_problem(room, env) is not None:
+                problem = _id_problem(room, env)
             elif _decoded(env.body) is None:
                 problem = "malformed"
             elif env.author not in invited:
@@ -730,12 +736,17 @@ class GroupService:
         """
         if not envelopes or len(room) != GROUP_ROOM_ID_LEN:
             return
-        v2 = [env for env in envelopes if env.deps is not None]
+        v2 = [env for env in envelopes if env.deps is not None and _id_problem(room, env) is None]
         m = resolve(room, _op_entries(v2))
         if not m.created or m.state_of(self.node.me) != "invited" or m.owner is None:
             return
         invites = [e for e in _op_entries(v2) if e.op.op == "invite" and e.op.peer == self.node.me]
         inviter = next((e.author for e in invites if e.id in m.applied), m.owner)
+        if self.node._states.get(inviter) != "contact":
+            # Throwaway identities as inviters must not fill the invitation slots.
+            log.info("room %s: invitation from a non-contact held back", room.hex()[:8])
+            outcome.held_back[relayer] += 1
+            return
         pending = self._open_invitations(store, now)
         from_inviter = sum(1 for who in pending.values() if who == inviter)
         if from_inviter >= MAX_INVITATIONS_PER_INVITER or len(pending) >= MAX_INVITATIONS:
@@ -873,7 +884,9 @@ class GroupService:
             if info is None or info.kind != "group":
                 return None
             m = self.membership(store, frame.room)
-            if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
+            # Also when we were removed: a member who still counts us in pushes us the
+            # changes that may undo it.
+            if m.state_of(node.me) is None or m.state_of(peer) != "joined":
                 return None
             return store.heads(frame.room)
 
@@ -1001,6 +1014,12 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     except SystemBodyError:
         return None
     return op.op, op.peer
+
+
+def _id_problem(room: bytes, env: Envelope) -> str | None:
+    if env.id != group_envelope_id(room, env.author, env.seq):
+        return "its id is not the one its room, author and seq give"
+    return None
 
 
 def _decoded(body: bytes) -> SystemOp | None:

@@ -74,7 +74,13 @@ from p2pchat.node.model import (
     ui_key,
 )
 from p2pchat.node.ratelimit import TokenBucket
-from p2pchat.node.rooms import KIND_SYSTEM, SystemBodyError, decode_system, describe_system
+from p2pchat.node.rooms import (
+    KIND_SYSTEM,
+    SystemBodyError,
+    decode_system,
+    describe_system,
+    group_envelope_id,
+)
 from p2pchat.node.stream import EventHub, EventStream
 from p2pchat.node.transfer import TransferService
 from p2pchat.profile import Profile, clean_display_name
@@ -615,7 +621,7 @@ class Node:
                 self.identity,
                 Envelope.unsigned(
                     room=room,
-                    id=new_message_id(),
+                    id=new_message_id() if deps is None else group_envelope_id(room, self.me, seq),
                     author=self.me,
                     seq=seq,
                     lamport=lamport,
