@@ -51,6 +51,9 @@ T = TypeVar("T")
 
 PROLOGUE = b"p2pchat/1"
 HANDSHAKE_TIMEOUT = 10.0
+# A real initiator writes message 1 as soon as TCP is up; a connection silent for this
+# long is a flood or a dead peer, and gives its listener slot back early.
+FIRST_MESSAGE_TIMEOUT = 2.0
 # Leave a wide margin below 2**64-1: a connection this old is closed and redialled, so a
 # nonce can never be reused or run out mid-conversation.
 NONCE_LIMIT = 2**62
@@ -222,8 +225,27 @@ async def respond(
     writer: asyncio.StreamWriter,
     local: LocalHello,
     deadline: float = HANDSHAKE_TIMEOUT,
+    *,
+    first_message_deadline: float | None = None,
+    on_first_message: Callable[[], None] | None = None,
 ) -> Connection:
-    """Run the responder side of the handshake on an accepted stream."""
+    """Run the responder side of the handshake on an accepted stream.
+
+    Message 1 must arrive within ``first_message_deadline`` seconds (if given) and the
+    whole handshake within ``deadline``; ``on_first_message`` is called once message 1
+    was read (the listener then treats the connection as a real initiator).
+    """
+
+    async def first_message() -> bytes:
+        if first_message_deadline is None or first_message_deadline >= deadline:
+            return await _read_noise_message(reader)
+        try:
+            async with asyncio.timeout(first_message_deadline):
+                return await _read_noise_message(reader)
+        except TimeoutError:
+            raise HandshakeError(
+                f"no handshake message within {first_message_deadline:g} s"
+            ) from None
 
     async def run() -> Connection:
         hs = HandshakeState(
@@ -232,7 +254,10 @@ async def respond(
             prologue=PROLOGUE,
             s=KeyPair.from_private(local.identity.noise_private),
         )
-        if hs.read_message(await _read_noise_message(reader)):
+        message1 = await first_message()
+        if on_first_message is not None:
+            on_first_message()
+        if hs.read_message(message1):
             raise HandshakeError("first handshake message must carry no payload")
         writer.write(_prefixed(hs.write_message(_hello_bytes(local))))
         await writer.drain()
