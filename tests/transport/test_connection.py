@@ -25,7 +25,7 @@ from p2pchat.transport import (
     connect,
 )
 from p2pchat.transport.listener import HandshakeTable
-from p2pchat.wire import Chunk, Hello, Ping, Pong, Typing, decode_frame, encode_frame
+from p2pchat.wire import Chunk, Hello, Ping, Pong, Profile, Typing, decode_frame, encode_frame
 from tests.proxy import FaultProxy
 
 WAIT = 10.0
@@ -447,3 +447,59 @@ async def test_send_frames_encrypts_in_worker_threads_in_order(server: Server) -
                 got.append(await other.recv())
     assert got == frames
     assert other.frames_received == conn.frames_sent == 40
+
+
+async def test_either_side_may_withhold_its_name_from_a_proven_peer() -> None:
+    shy = LocalHello(identity=Identity.generate(), name="bob", reveal_name=lambda _peer: False)
+    srv = Server(shy)
+    await srv.listener.start("127.0.0.1", 0)
+    seen: list[bytes] = []
+
+    def only_bob(peer: bytes) -> bool:
+        seen.append(peer)
+        return False
+
+    alice = LocalHello(identity=Identity.generate(), name="alice", reveal_name=only_bob)
+    conn = await connect("127.0.0.1", srv.listener.port, alice)
+    other = await srv.next()
+    assert conn.remote.name == ""
+    assert other.remote.name == ""
+    assert seen == [shy.identity.peer_id]  # asked about the proven peer, once
+    await conn.close()
+    await srv.stop()
+
+
+async def _responder_that_sends_first(frame_after_handshake: object) -> asyncio.Server:
+    """A hand-written responder: a valid handshake, then ``frame`` before any profile."""
+    me = Identity.generate()
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            hs = HandshakeState(
+                "XX", initiator=False, prologue=PROLOGUE, s=KeyPair.from_private(me.noise_private)
+            )
+            hs.read_message(await reader.readexactly(int.from_bytes(await reader.readexactly(2))))
+            payload = encode_frame(Hello(id=me.peer_id, sig=me.static_key_signature(), name=""))
+            msg2 = hs.write_message(payload)
+            writer.write(len(msg2).to_bytes(2, "big") + msg2)
+            hs.read_message(await reader.readexactly(int.from_bytes(await reader.readexactly(2))))
+            send, _ = hs.split()
+            ct = send.encrypt(encode_frame(frame_after_handshake))  # type: ignore[arg-type]
+            writer.write(len(ct).to_bytes(2, "big") + ct)
+            await reader.read()
+
+    return await asyncio.start_server(respond, "127.0.0.1", 0)
+
+
+async def test_initiator_requires_the_responders_profile_first() -> None:
+    rude = await _responder_that_sends_first(Ping(n=1))
+    polite = await _responder_that_sends_first(Profile(name="carol"))
+    try:
+        with pytest.raises(HandshakeError, match="'ping' before its profile"):
+            await connect("127.0.0.1", rude.sockets[0].getsockname()[1], hello("alice"))
+        conn = await connect("127.0.0.1", polite.sockets[0].getsockname()[1], hello("alice"))
+        assert conn.remote.name == "carol"
+        await conn.close()
+    finally:
+        rude.close()
+        polite.close()
