@@ -1,10 +1,12 @@
 """Hole 4: silent TCP connections from many addresses must not lock real peers out.
 
-The flood opens bare TCP connections from 12 loopback source addresses (127.0.0.0/8 is
-all loopback on Linux, so each address looks like another host on the LAN), 8 from
-each: more than the 64 pending-handshake slots. Whenever the node drops one, the flood
-opens it again, so the table stays full for as long as the test runs. A real new peer
-and a contact coming back after a break must still be online within 2 s of dialling.
+The flood opens bare TCP connections from many loopback source addresses (127.0.0.0/8
+is all loopback on Linux, so each address looks like another host on the LAN): 12
+addresses with 8 each (every one at the per-address cap), or 39 with 2 each (none
+stands out). Either way that is more than the 64 pending-handshake slots, and whenever
+the node drops one, the flood opens it again, so the table stays full for as long as
+the test runs. A real new peer and a contact coming back after a break must still be
+online within 2 s of dialling.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from p2pchat.node.stream import EventStream
 from tests.node.groups_helpers import befriend
 from tests.nodes import make_node, wait_for
 
-SOURCES = [f"127.0.0.{i}" for i in range(2, 14)]  # 12 "hosts"
-PER_SOURCE = 8  # each at the per-address cap: 96 connections for 64 slots
+# (source addresses, connections from each): 12 "hosts" at the per-address cap, or 39
+# hosts with 2 each, so that no address stands out; both exceed the 64 slots.
+FEW_BUSY = ([f"127.0.0.{i}" for i in range(2, 14)], 8)
+MANY_QUIET = ([f"127.0.0.{i}" for i in range(2, 41)], 2)
 MAX_OPENS = 4000  # the flood stops by itself after this many connections...
 MAX_SECONDS = 30.0  # ...or this long, whichever comes first
 REOPEN_DELAY = 0.1  # keeps the churn (and the test's CPU) bounded
@@ -33,8 +37,9 @@ ONLINE_WITHIN = 2.0  # the promise of issue 10, hole 4
 class SilentFlood:
     """Bare TCP connections that never speak, re-opened as soon as they are dropped."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, shape: tuple[list[str], int]) -> None:
         self.port = port
+        self.sources, self.per_source = shape
         self.opens = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._deadline = 0.0
@@ -42,7 +47,9 @@ class SilentFlood:
     async def start(self) -> None:
         self._deadline = time.monotonic() + MAX_SECONDS
         self._tasks = [
-            asyncio.create_task(self._hold(source)) for source in SOURCES for _ in range(PER_SOURCE)
+            asyncio.create_task(self._hold(source))
+            for source in self.sources
+            for _ in range(self.per_source)
         ]
 
     async def _hold(self, source: str) -> None:
@@ -69,9 +76,11 @@ class SilentFlood:
 
 
 @contextlib.asynccontextmanager
-async def flooding(target: Node) -> AsyncIterator[SilentFlood]:
+async def flooding(
+    target: Node, shape: tuple[list[str], int] = FEW_BUSY
+) -> AsyncIterator[SilentFlood]:
     """Flood ``target`` and wait until every pending-handshake slot is taken."""
-    flood = SilentFlood(target.port)
+    flood = SilentFlood(target.port, shape)
     await flood.start()
     listener = target.links.listener
     try:
@@ -107,13 +116,14 @@ async def victim() -> AsyncIterator[Node]:
     await node.stop()
 
 
+@pytest.mark.parametrize("shape", [FEW_BUSY, MANY_QUIET], ids=["12x8", "39x2"])
 async def test_silent_flood_from_many_addresses_does_not_lock_out_a_new_peer(
-    victim: Node,
+    victim: Node, shape: tuple[list[str], int]
 ) -> None:
     newcomer = make_node("newcomer")
     await newcomer.start()
     try:
-        async with flooding(victim):
+        async with flooding(victim, shape):
             ev, en = victim.subscribe(), newcomer.subscribe()
             newcomer.links.add_target("127.0.0.1", victim.port, "manual", victim.me)
             async with asyncio.timeout(ONLINE_WITHIN):
