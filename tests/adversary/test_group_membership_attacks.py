@@ -217,3 +217,25 @@ def _as(
 
 async def _has(node: Node, message_id: bytes) -> bool:
     return await node.get_message(message_id) is not None
+
+
+async def test_a_member_skipping_a_seq_cannot_show_different_members_different_posts() -> None:
+    alice, bob, mallory = await start_nodes(["alice", "bob", "mallory"])
+    try:
+        await mesh([alice, bob, mallory])
+        room = await form_room(alice, [bob, mallory])
+        seq = await _next_seq(mallory, room)
+        deps = await _heads(mallory, room)
+        # Seq ``seq`` is never sent; alice gets one post above the gap, bob another.
+        to_alice = Hostile(mallory).envelope(room, body=b"for alice", seq=seq + 1, deps=deps)
+        to_bob = Hostile(mallory).envelope(room, body=b"for bob", seq=seq + 2, deps=deps)
+        Hostile(mallory).send_envelopes(alice.me, to_alice)
+        Hostile(mallory).send_envelopes(bob.me, to_bob)
+        for node in (alice, bob):
+            fence = await mallory.send_text(node.me, "fence")
+            await wait_until(node, lambda n=node, f=fence: _has(n, f.id))
+        # Neither holds a post above the gap: what they hold of mallory stays a prefix.
+        assert await texts(alice, room) == await texts(bob, room) == []
+    finally:
+        for node in (alice, bob, mallory):
+            await node.stop()

@@ -90,6 +90,8 @@ MAX_PENDING_ENVELOPES = 512
 MAX_INVITATIONS_PER_INVITER = 3
 MAX_INVITATIONS = 24
 INVITATION_EXPIRY_MS = 30 * 24 * 3600 * 1000
+# The end of the last "outside" range of a member who is no longer in the room.
+VOID_END = 2**63 - 1
 # How many missing envelopes one sync round pushes per room (the rest follows on the
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
@@ -229,6 +231,13 @@ class GroupService:
         shown = self.shown(store, summary.room.id, recent)
         return dataclasses.replace(summary, last_message=shown[-1] if shown else None)
 
+    @staticmethod
+    def _skip_voids(store: Store, room: bytes, m: Membership, author: bytes) -> None:
+        """Store thread: let the author's head pass over ranges where nothing counts."""
+        for first, last in m.outside(author):
+            if last < VOID_END:  # a gap before a later span of the author's
+                store.skip_void(room, author, first, last)
+
     def _drop_outside_spans(self, store: Store, room: bytes, m: Membership) -> None:
         """Store thread: delete what others wrote outside their membership spans.
 
@@ -240,6 +249,7 @@ class GroupService:
             if peer != self.node.me:  # our own sequence must never get holes we would reuse
                 for first, last in m.outside(peer):
                     gone += store.delete_seq_range(room, peer, first, last)
+                self._skip_voids(store, room, m, peer)
         if gone:
             self.withdrawn.setdefault(room, []).extend(gone)
 
@@ -633,9 +643,16 @@ class GroupService:
         if m.state_of(node.me) != "joined":
             return  # an invitee only follows the membership log
         rows = []
-        for item in relayed:
+        # An author's messages are held in seq order, without gaps (a gap is only ever
+        # filled by that author's own next envelopes), so what two members hold of an
+        # author is always one a prefix of the other, and anti-entropy evens it out.
+        heads = store.heads(room)
+        for item in sorted(relayed, key=lambda i: (i.env.author, i.env.seq)):
             env = item.env
             if env.kind == KIND_SYSTEM:
+                continue
+            if env.seq > _past_voids(m, env.author, heads.get(env.author, 0)) + 1:
+                log.info("room %s: held back %s above a gap", room.hex()[:8], short_id(env.author))
                 continue
             problem = (
                 m.admits(env.author, env.seq, env.deps)
@@ -648,10 +665,13 @@ class GroupService:
                     self._warn_old_version(env.author)
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
                 continue
+            heads[env.author] = max(heads.get(env.author, 0), env.seq)
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
         held: set[bytes] = set()
         if rows:
             results = store.insert_messages(rows)
+            for author in {r.author for r in rows}:
+                self._skip_voids(store, room, m, author)
             held = held_intact(store, rows, results)
             fresh = [m for m in results if m is not None]
             for msg in fresh:
@@ -1014,6 +1034,14 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     except SystemBodyError:
         return None
     return op.op, op.peer
+
+
+def _past_voids(m: Membership, author: bytes, head: int) -> int:
+    """``head`` moved over the void ranges (outside the author's spans) it reaches."""
+    for first, last in m.outside(author):
+        if first <= head + 1 <= last < VOID_END:
+            head = last
+    return head
 
 
 def _id_problem(room: bytes, env: Envelope) -> str | None:

@@ -807,6 +807,30 @@ class Store:
                 (room_id, author, head),
             )
 
+    def skip_void(self, room_id: bytes, author: bytes, first: int, last: int) -> None:
+        """Count seqs ``first..last`` of the author as held for the contiguous head.
+
+        Group membership declares such a range void (written outside the author's
+        membership, so nothing there ever counts): the head must pass over it, or
+        anti-entropy would stall below it and re-send what lies beyond, forever.
+        """
+        with self._atomic():
+            key = (room_id, author)
+            row = self._db.execute(
+                "SELECT seq FROM heads WHERE room = ? AND author = ?", (room_id, author)
+            ).fetchone()
+            head = 0 if row is None else int(row[0])
+            if not first <= head + 1 <= last:
+                return
+            self._heads[key] = last
+            self._no_gap.discard(key)
+            self._db.execute(
+                "INSERT INTO heads (room, author, seq) VALUES (?, ?, ?)"
+                " ON CONFLICT (room, author) DO UPDATE SET seq = excluded.seq",
+                (room_id, author, last),
+            )
+            self._advance_head(room_id, author, [])
+
     def delete_seq_range(self, room_id: bytes, author: bytes, first: int, last: int) -> list[bytes]:
         """Delete the author's messages with ``first <= seq <= last`` (not system ones).
 
