@@ -715,7 +715,9 @@ class GroupService:
                 problem = "malformed"
             elif env.author not in invited:
                 problem = "its author is unknown to the room"
-            elif len(rows) >= room_left or by_author.get(env.author, 0) >= MAX_OPS_PER_AUTHOR:
+            elif not _exempt(m, env) and (
+                len(rows) >= room_left or by_author.get(env.author, 0) >= MAX_OPS_PER_AUTHOR
+            ):
                 problem = "the room holds too many changes"
             problem = problem or self.node.lamport_problem(env)
             if problem is not None:
@@ -1034,6 +1036,19 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     except SystemBodyError:
         return None
     return op.op, op.peer
+
+
+def _exempt(m: Membership, env: Envelope) -> bool:
+    """Changes no cap refuses: an owner's or admin's, and an invitee's answer.
+
+    Caps are applied as envelopes arrive, so what a node holds under them depends on the
+    order; a member flooding the room must never make a node refuse the changes that
+    run it (a removal of that member, above all).
+    """
+    if m.role_of(env.author) != "member":
+        return True
+    op = _decoded(env.body)
+    return op is not None and op.op in ("join", "decline") and m.state_of(env.author) == "invited"
 
 
 def _past_voids(m: Membership, author: bytes, head: int) -> int:

@@ -194,6 +194,7 @@ class Membership:
     held_by: dict[bytes, int] = field(default_factory=dict)
     _spans: dict[bytes, list[_Span]] = field(default_factory=dict)
     _open_spans: int = 0
+    _invited: set[bytes] = field(default_factory=set)
     _role_by: dict[bytes, int] = field(default_factory=dict)
     _since: dict[bytes, int] = field(default_factory=dict)
     # The invitation (or create) that began each peer's current stint as invitee/member.
@@ -377,6 +378,7 @@ def _replay(order: list[OpEntry], ancestors: list[int], cut: frozenset[int]) -> 
 
 def _open(m: Membership, peer: bytes, seq: int, at: int) -> None:
     m._open_spans += 1
+    m._invited.discard(peer)
     m.states[peer] = "joined"
     m._since[peer] = at
     m._spans.setdefault(peer, []).append(_Span(seq, None, at))
@@ -388,6 +390,7 @@ def _close(m: Membership, peer: bytes, state: str, end: int | None, at: int) -> 
         spans[-1].end = max(end if end is not None else spans[-1].start, spans[-1].start)
         m._open_spans -= 1
     m.states[peer] = state
+    m._invited.discard(peer)
     m._since[peer] = at
     m.roles.pop(peer, None)
     m._role_by.pop(peer, None)
@@ -443,7 +446,10 @@ def _apply(m: Membership, order: list[OpEntry], i: int, seen: int) -> str | None
             return "only owners and admins may invite someone who was removed"
         if m.joined_count() >= MAX_MEMBERS:
             return "room is full"
+        if len(m._invited) >= MAX_MEMBERS:
+            return "too many open invitations"
         m.states[op.peer] = "invited"
+        m._invited.add(op.peer)
         m._since[op.peer] = m._stint[op.peer] = i
         return None
     if rank < ROLE_RANK["admin"] or not seen >> m._role_by[author] & 1:
