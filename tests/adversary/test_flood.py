@@ -1,0 +1,227 @@
+"""Hole 7: floods from a contact.
+
+A contact sending 48 KB texts at full speed must neither delay another contact's
+messages (fair per-peer scheduling, backpressure on the flooder's connection) nor grow
+the store without bound (a per-peer daily quota): what is over the quota is refused
+without an acknowledgement, so it stays in the sender's outbox, and the person is told.
+Every flood here is bounded in count, and every wait in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from p2pchat.node import Node
+from p2pchat.node.envelopes import direct_room_id
+from p2pchat.node.events import MessageAdded, PeerThrottled
+from p2pchat.node.quota import FloodLimits
+from p2pchat.store import MessageStatus
+from p2pchat.wire import MAX_BODY
+from tests.adversary.hostile import Hostile, hostile_peer
+from tests.nodes import WAIT, connected_pair, make_node, wait_for
+
+BIG = MAX_BODY  # 48 KiB, the largest text a peer may send
+#: Limits that never throttle nor refuse: only the scheduling is under test.
+UNLIMITED = FloodLimits(rate_bytes=1e12, burst_bytes=1e12, daily_bytes=1e12)
+
+
+async def befriend(a: Node, b: Node) -> None:
+    await connected_pair(a, b)
+    await a.accept(b.me)
+    await b.accept(a.me)
+
+
+async def flood(hostile: Hostile, to: Node, count: int, *, chunk: int = 8) -> None:
+    """Send ``count`` big signed texts as fast as the connection takes them."""
+    for start in range(0, count, chunk):
+        envs = [
+            hostile.direct(to.me, body=b"%06d" % i + b"x" * (BIG - 6))
+            for i in range(start, min(count, start + chunk))
+        ]
+        hostile.send_envelopes(to.me, *envs)
+        await hostile.node.links.flush(to.me)  # waits while the receiver is not reading
+
+
+class Ledger:
+    """Counts what node ``a`` stores, by author, as it happens (one event stream)."""
+
+    def __init__(self, a: Node, flooder: bytes, probe: Callable[[], int] = lambda: 0) -> None:
+        self.a = a
+        self.flooder = flooder
+        self.flooded = 0  # messages of the flooder stored so far
+        self.arrived: dict[bytes, int] = {}  # other message id -> flooded count then
+        self.throttled: list[PeerThrottled] = []
+        self.max_probe = 0
+        self._probe = probe
+        self._changed = asyncio.Event()
+        self._stream = a.subscribe()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for event in self._stream:
+            if isinstance(event, MessageAdded) and event.incoming:
+                if event.message.author == self.flooder:
+                    self.flooded += 1
+                else:
+                    self.arrived[event.message.id] = self.flooded
+            elif isinstance(event, PeerThrottled) and event.peer_id == self.flooder:
+                self.throttled.append(event)
+            self.max_probe = max(self.max_probe, self._probe())
+            self._changed.set()
+
+    @property
+    def refused(self) -> int:
+        return sum(n.refused for n in self.throttled)
+
+    async def until(self, predicate: Callable[[], bool], within: float = WAIT) -> None:
+        async with asyncio.timeout(within):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def close(self) -> None:
+        self._stream.close()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def test_flooding_contact_does_not_delay_another_contacts_messages() -> None:
+    count, honest = 600, 5
+    limits = UNLIMITED
+    a = make_node("alice", flood=limits)
+    b = make_node("bob")
+    await a.start()
+    await b.start()
+    m = await hostile_peer("mallory", a)
+    await a.accept(m.me)
+    await befriend(a, b)
+    ledger = Ledger(a, m.me, probe=lambda: a._inbound.queued_bytes(m.me))
+    flooding = asyncio.create_task(flood(m, a, count))
+    try:
+        await ledger.until(lambda: ledger.flooded >= 20)
+        waits = []
+        for i in range(honest):
+            before = ledger.flooded
+            sent = await b.send_text(a.me, f"still here {i}")
+            await ledger.until(lambda sent=sent: sent.id in ledger.arrived)
+            waits.append(ledger.arrived[sent.id] - before)
+        # Each of bob's messages waited for at most a couple of batches of mallory's
+        # (one queue's worth each), never behind the whole backlog; and all of them
+        # arrived while mallory's flood was still being stored.
+        assert max(waits) <= 100, waits
+        assert ledger.flooded < count, "bob's messages arrived only after the flood"
+        # Backpressure: mallory's queued work never went far over the per-peer bound.
+        assert ledger.max_probe <= limits.queue_bytes + 2 * BIG
+        await ledger.until(lambda: ledger.flooded == count, within=60)
+    finally:
+        flooding.cancel()
+        await ledger.close()
+        for node in (m.node, b, a):
+            await node.stop()
+
+
+async def test_flood_over_the_daily_quota_is_refused_and_the_person_told() -> None:
+    count = 60
+    limits = FloodLimits(
+        rate_bytes=1e12, burst_bytes=1e12, daily_bytes=1024 * 1024, notice_interval=0.2
+    )
+    a = make_node("alice", flood=limits)
+    b = make_node("bob")
+    await a.start()
+    await b.start()
+    m = await hostile_peer("mallory", a)
+    await a.accept(m.me)
+    await befriend(a, b)
+    ledger = Ledger(a, m.me)
+    try:
+        await flood(m, a, count)
+        await ledger.until(lambda: ledger.flooded + ledger.refused == count)
+        assert ledger.refused > 0
+        notice = ledger.throttled[0]
+        assert "mallory" in notice.text and "refused" in notice.text
+        # What mallory made alice store stayed within the quota.
+        room = direct_room_id(a.me, m.me)
+        stored = [x for x in await a.history(room, limit=1000) if x.author == m.me]
+        assert len(stored) == ledger.flooded
+        charged = sum(len(x.body) + limits.message_overhead for x in stored)
+        assert charged <= limits.daily_bytes
+        # Bob, who sends little, is not affected by mallory's spent quota.
+        sent = await b.send_text(a.me, "hello")
+        assert await b.wait_for_status(sent.id, MessageStatus.DELIVERED, WAIT)
+    finally:
+        await ledger.close()
+        for node in (m.node, b, a):
+            await node.stop()
+
+
+async def test_refused_messages_are_not_acknowledged_and_come_again_later() -> None:
+    count = 16  # a quota of 10 refuses 6, which fit in the next day's quota
+    limits = FloodLimits(
+        rate_bytes=1e12, burst_bytes=1e12, daily_bytes=10 * (BIG + 256), notice_interval=0.2
+    )
+    a = make_node("alice", flood=limits)
+    m = make_node("mallory")  # a real node: its own send path, outbox and retries
+    await a.start()
+    await m.start()
+    offset = [0.0]
+    a.flood.clock = lambda: time.monotonic() + offset[0]  # the quota's clock only
+    ledger = Ledger(a, m.me)
+    try:
+        await befriend(a, m)
+        sent = [await m.send_text(a.me, f"{i:06d}" + "x" * (BIG - 6)) for i in range(count)]
+        await ledger.until(lambda: ledger.flooded + ledger.refused == count)
+        assert ledger.refused > 0
+        # A message from alice after the flood: mallory reads (and stores) every
+        # receipt alice sent before it first, so the statuses below are final.
+        m_events = m.subscribe()
+        reply = await a.send_text(m.me, "slow down")
+        await wait_for(
+            m_events, lambda e: isinstance(e, MessageAdded) and e.message.id == reply.id
+        )
+        m_events.close()
+        room = direct_room_id(a.me, m.me)
+        held = {x.id for x in await a.history(room, limit=1000) if x.author == m.me}
+        refused = [s.id for s in sent if s.id not in held]
+        assert len(refused) == ledger.refused
+        for s in sent:
+            status = (await m.get_message(s.id)).status
+            if s.id in held:
+                assert status == MessageStatus.DELIVERED
+            else:
+                assert status == MessageStatus.SENT, "a refused message was acknowledged"
+        waiting = await m._read(lambda st: st.pending_for(a.me, 1000))
+        assert set(refused) <= {item.message_id for item in waiting}
+        # A day later, and connected again, the refused messages come and are delivered.
+        offset[0] = 86_400.0
+        await a.links.links[m.me].conn.close("test: reconnect")
+        for message_id in refused:
+            assert await m.wait_for_status(message_id, MessageStatus.DELIVERED, WAIT)
+    finally:
+        await ledger.close()
+        for node in (m, a):
+            await node.stop()
+
+
+async def test_peer_over_its_rate_is_held_back_and_loses_nothing() -> None:
+    count = 30
+    limits = FloodLimits(rate_bytes=1024 * 1024, burst_bytes=128 * 1024, notice_interval=0.2)
+    a = make_node("alice", flood=limits)
+    m = make_node("mallory")
+    await a.start()
+    await m.start()
+    ledger = Ledger(a, m.me)
+    try:
+        await befriend(a, m)
+        sent = [await m.send_text(a.me, f"{i:06d}" + "x" * (BIG - 6)) for i in range(count)]
+        for s in sent:
+            assert await m.wait_for_status(s.id, MessageStatus.DELIVERED, WAIT)
+        await ledger.until(lambda: sum(n.held_back for n in ledger.throttled) > 0)
+        assert ledger.flooded == count
+        assert ledger.refused == 0
+        assert "held back" in ledger.throttled[0].text
+    finally:
+        await ledger.close()
+        for node in (m, a):
+            await node.stop()
