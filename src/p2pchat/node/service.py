@@ -202,9 +202,7 @@ class Node:
         # How the node runs (port, announcing, discovery), once started; also emitted.
         self.status: NodeStatus | None = None
         # Inbound work, per peer and served in turn: one flooding peer delays no other.
-        self._inbound: FairInbox[_Inbound | _SyncRequest] = FairInbox(
-            self.config.flood.queue_bytes
-        )
+        self._inbound: FairInbox[_Inbound | _SyncRequest] = FairInbox(self.config.flood.queue_bytes)
         self.flood = FloodGuard(self.config.flood, on_notice=self._on_flood_notice)
         self._tasks: set[asyncio.Task[None]] = set()
         self._request_bucket = TokenBucket(
