@@ -2,11 +2,11 @@
 
 With a single queue for everyone, a peer sending at full speed filled it with thousands
 of large messages and every other peer's message waited behind them (seconds). Here
-each peer has its own queue; a batch takes one item from each waiting peer in turn, so
-another peer's message waits for at most one batch. A peer whose queued work exceeds
-``peer_bytes`` makes :meth:`FairInbox.put` wait: its connection's read loop, which
-calls ``put``, stops reading, and TCP flow control slows the sender instead of us
-buffering its flood. One peer's items keep their arrival order.
+each peer has its own queue; a batch takes one item from each waiting peer in turn, up
+to a byte budget per peer, so another peer's message waits for at most one small batch.
+A peer whose queued work exceeds ``peer_bytes`` makes :meth:`FairInbox.put` wait: its
+connection's read loop, which calls ``put``, stops reading, and TCP flow control slows
+the sender instead of us buffering its flood. One peer's items keep their arrival order.
 """
 
 from __future__ import annotations
@@ -68,24 +68,35 @@ class FairInbox(Generic[T]):
         self._idle.clear()
         self._nonempty.set()
 
-    async def take(self, limit: int) -> list[T]:
-        """Wait for work; return up to ``limit`` items, one per waiting peer in turn."""
+    async def take(self, limit: int, peer_budget: int) -> list[T]:
+        """Wait for work; return up to ``limit`` items, one per waiting peer in turn.
+
+        Each peer contributes at most ``peer_budget`` bytes of work to the batch (but
+        always its next item): a batch, and so the wait of whoever is in the next one,
+        stays small however much one peer has queued.
+        """
         while not self._turns:
             self._nonempty.clear()
             await self._nonempty.wait()
         batch: list[T] = []
+        taken: dict[bytes, int] = {}
         turns = self._turns
+        later: list[bytes] = []  # peers over their budget for this batch
         while turns and len(batch) < limit:
             peer = turns.popleft()
             queue = self._queues[peer]
             item, size = queue.items.popleft()
             batch.append(item)
             queue.queued_bytes -= size
-            if queue.items:
-                turns.append(peer)
-            else:
+            taken[peer] = taken.get(peer, 0) + size
+            if not queue.items:
                 del self._queues[peer]
+            elif taken[peer] >= peer_budget:
+                later.append(peer)
+            else:
+                turns.append(peer)
             queue.space.set()  # a waiting put re-checks (and finds its queue anew)
+        turns.extend(later)
         return batch
 
     def done(self, count: int) -> None:

@@ -44,6 +44,8 @@ class FloodLimits:
     message_overhead: int = 256
     # Inbound work queued per peer before we stop reading its connection.
     queue_bytes: int = 1024 * 1024
+    # Work one peer may put into one store batch (others' messages wait for one batch).
+    batch_bytes: int = 256 * 1024
     # Seconds between two notices about the same peer.
     notice_interval: float = 30.0
 

@@ -1152,7 +1152,7 @@ class Node:
     async def _ingest_loop(self) -> None:
         """Store inbound messages in batches; acknowledge them; announce them."""
         while True:
-            batch = await self._inbound.take(MAX_INGEST_BATCH)
+            batch = await self._inbound.take(MAX_INGEST_BATCH, self.config.flood.batch_bytes)
             try:
                 await self._ingest(batch)
             except Exception:
