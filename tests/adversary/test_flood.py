@@ -265,3 +265,36 @@ async def test_refused_group_messages_come_again_with_the_next_sync() -> None:
         await ledger.close()
         for node in (m, a):
             await node.stop()
+
+
+async def test_node_stops_at_once_while_a_flooder_is_held_back() -> None:
+    # 48 KB at 8 KB/s: each of mallory's messages holds her connection for 6 s.
+    limits = FloodLimits(rate_bytes=8 * 1024, burst_bytes=1, notice_interval=0.2)
+    a = make_node("alice", flood=limits)
+    await a.start()
+    m = await hostile_peer("mallory", a)
+    await a.accept(m.me)
+    ledger = Ledger(a, m.me)
+    stopped = False
+    try:
+        await flood(m, a, 16)
+        await ledger.until(lambda: bool(ledger.throttled))
+
+        def serving() -> list[asyncio.Task[object]]:
+            return [
+                t for t in asyncio.all_tasks() if "Listener._accept" in t.get_coro().__qualname__
+            ]
+
+        assert serving(), "alice should be serving mallory's connection"
+        async with asyncio.timeout(WAIT):
+            await a.stop()
+        stopped = True
+        # Her read loop for mallory ended with the node, not after the hold-back.
+        async with asyncio.timeout(1.0):
+            while serving():
+                await asyncio.sleep(0.02)  # polling task state: no event to wait on
+    finally:
+        await ledger.close()
+        await m.node.stop()
+        if not stopped:
+            await a.stop()

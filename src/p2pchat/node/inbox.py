@@ -12,6 +12,7 @@ the sender instead of us buffering its flood. One peer's items keep their arriva
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -38,6 +39,8 @@ class FairInbox(Generic[T]):
         self._unfinished = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Closed when the node stops: nobody waits any more (read loops must end).
+        self._closed = asyncio.Event()
 
     def queued_bytes(self, peer: bytes) -> int:
         """Work queued from ``peer`` and not yet taken."""
@@ -54,7 +57,7 @@ class FairInbox(Generic[T]):
         An item is always accepted into an empty queue, whatever its size.
         """
         queue = self._queues.get(peer)
-        while queue is not None and queue.queued_bytes >= self.peer_bytes:
+        while queue is not None and queue.queued_bytes >= self.peer_bytes and not self.closed:
             queue.space.clear()
             await queue.space.wait()
             queue = self._queues.get(peer)
@@ -67,6 +70,23 @@ class FairInbox(Generic[T]):
         self._unfinished += 1
         self._idle.clear()
         self._nonempty.set()
+
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (a peer over its rate is not read meanwhile), or until closed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closed.wait()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        """Stop making anyone wait: pending and later ``put`` and ``pause`` return at once."""
+        self._closed.set()
+        for queue in self._queues.values():
+            queue.space.set()
 
     async def take(self, limit: int, peer_budget: int) -> list[T]:
         """Wait for work; return up to ``limit`` items, one per waiting peer in turn.

@@ -244,6 +244,7 @@ class Node:
         """
         self.started_at = time.monotonic()
         self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-verify")
+        self._inbound = FairInbox(self.config.flood.queue_bytes)
         if self.config.interfaces:
             try:  # a typo in --interface must stop us before anything starts
                 resolve_interfaces(list(self.config.interfaces))
@@ -297,6 +298,7 @@ class Node:
             self.discovery = None
         await self.transfers.stop()
         await self.groups.stop()
+        self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
@@ -1123,7 +1125,7 @@ class Node:
             cost = self.flood.cost(len(frame.env.body))
             delay = self.flood.hold_back(peer, cost)
             if delay > 0:  # over its rate: read nothing more from this peer meanwhile
-                await asyncio.sleep(delay)
+                await self._inbound.pause(delay)
             # Waits (so stops reading this peer) while its queued work is over the bound.
             await self._inbound.put(peer, _Inbound(peer, frame.env), cost)
         elif isinstance(frame, SyncHeads):
