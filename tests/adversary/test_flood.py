@@ -17,7 +17,8 @@ from collections.abc import Callable
 from p2pchat.node import Node
 from p2pchat.node.envelopes import direct_room_id
 from p2pchat.node.events import MessageAdded, PeerThrottled
-from p2pchat.node.quota import FloodLimits
+from p2pchat.node.inbox import FairInbox
+from p2pchat.node.quota import DAY, FloodGuard, FloodLimits, FloodNotice
 from p2pchat.store import MessageStatus
 from p2pchat.wire import MAX_BODY
 from tests.adversary.hostile import Hostile, hostile_peer
@@ -299,3 +300,49 @@ async def test_node_stops_at_once_while_a_flooder_is_held_back() -> None:
         await m.node.stop()
         if not stopped:
             await a.stop()
+
+
+# ---------------------------------------------------------------- the parts, alone
+
+
+async def test_inbox_serves_peers_in_turn_keeps_each_peers_order_and_bounds_a_batch() -> None:
+    inbox: FairInbox[str] = FairInbox(peer_bytes=1000)
+    for i in range(4):
+        await inbox.put(b"m", f"m{i}", 100)
+    await inbox.put(b"b", "b0", 10)
+    # Mallory's budget per batch is 200 bytes: two of hers, bob's one, in turn.
+    assert await inbox.take(limit=100, peer_budget=200) == ["m0", "b0", "m1"]
+    assert await inbox.take(limit=100, peer_budget=200) == ["m2", "m3"]
+    assert inbox.empty()
+
+
+async def test_inbox_makes_a_peer_over_its_bound_wait_until_there_is_room() -> None:
+    inbox: FairInbox[str] = FairInbox(peer_bytes=200)
+    await inbox.put(b"m", "m0", 200)
+    blocked = asyncio.create_task(inbox.put(b"m", "m1", 200))
+    await inbox.put(b"b", "b0", 200)  # another peer is never held up by mallory's bound
+    await asyncio.sleep(0)
+    assert not blocked.done()
+    assert await inbox.take(limit=1, peer_budget=1000) == ["m0"]
+    await asyncio.wait_for(blocked, WAIT)
+    inbox.close()  # once closed, nobody waits
+    await asyncio.wait_for(inbox.put(b"m", "m2", 10_000), WAIT)
+    await asyncio.wait_for(inbox.pause(3600), WAIT)
+
+
+async def test_flood_guard_rate_daily_budget_and_notices() -> None:
+    now = [1000.0]
+    notices: list[FloodNotice] = []
+    limits = FloodLimits(
+        rate_bytes=1000, burst_bytes=1000, daily_bytes=2000, message_overhead=0, notice_interval=0
+    )
+    guard = FloodGuard(limits, notices.append, clock=lambda: now[0])
+    assert guard.hold_back(b"m", 1000) == 0  # the burst
+    assert guard.hold_back(b"m", 500) == 0.5  # half a second's worth over the rate
+    assert guard.hold_back(b"b", 1000) == 0  # bob has his own budget
+    assert guard.allow_store(b"m", 1500)
+    assert not guard.allow_store(b"m", 1000)  # 500 left today
+    assert [(n.held_back, n.refused) for n in notices] == [(1, 0), (0, 1)]
+    now[0] += DAY / 2  # half a day refills half the daily budget
+    assert guard.allow_store(b"m", 1400)
+    assert not guard.allow_store(b"m", 200)
