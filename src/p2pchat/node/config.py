@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from p2pchat.node.quota import FloodLimits
+
 DEFAULT_BIND = "0.0.0.0"  # noqa: S104 - a LAN chat must be reachable from the LAN
 
 
@@ -40,6 +42,8 @@ class NodeConfig:
     max_links: int = 256
     new_requests_per_minute: float = 20.0
     max_messages_per_request: int = 100
+    # What one peer may make us read and store (rate, daily store growth, queue).
+    flood: FloodLimits = field(default_factory=FloodLimits)
     extra: dict[str, str] = field(default_factory=dict)
 
 

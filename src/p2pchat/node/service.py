@@ -53,6 +53,7 @@ from p2pchat.node.events import (
     NodeStatus,
     PeerOffline,
     PeerOnline,
+    PeerThrottled,
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
@@ -61,6 +62,7 @@ from p2pchat.node.events import (
 )
 from p2pchat.node.files import ManifestError, decode_manifest, safe_name
 from p2pchat.node.groups import GroupService
+from p2pchat.node.inbox import FairInbox
 from p2pchat.node.links import LinkManager
 from p2pchat.node.model import (
     MAX_UI_SETTING,
@@ -73,6 +75,7 @@ from p2pchat.node.model import (
     text_body,
     ui_key,
 )
+from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
 from p2pchat.node.ratelimit import TokenBucket
 from p2pchat.node.rooms import (
     KIND_SYSTEM,
@@ -125,6 +128,8 @@ SETTING_ANNOUNCE = "announce"
 BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
 #: Inbound envelopes stored together, at most.
 MAX_INGEST_BATCH = 512
+#: What a sync request counts for in a peer's inbound queue.
+SYNC_REQUEST_COST = 256
 # An envelope may be at most this far ahead of our Lamport clock: a peer must not be able
 # to push the clock near 2**63 (SQLite's integer limit) and break every later send.
 MAX_LAMPORT_AHEAD = 2**32
@@ -202,7 +207,9 @@ class Node:
         self._commits = GroupCommit(self._db, self._forget_caches)
         # How the node runs (port, announcing, discovery), once started; also emitted.
         self.status: NodeStatus | None = None
-        self._inbound: asyncio.Queue[_Inbound | _SyncRequest] = asyncio.Queue(maxsize=10_000)
+        # Inbound work, per peer and served in turn: one flooding peer delays no other.
+        self._inbound: FairInbox[_Inbound | _SyncRequest] = FairInbox(self.config.flood.queue_bytes)
+        self.flood = FloodGuard(self.config.flood, on_notice=self._on_flood_notice)
         self._tasks: set[asyncio.Task[None]] = set()
         self._request_bucket = TokenBucket(
             rate=self.config.new_requests_per_minute / 60.0,
@@ -243,6 +250,7 @@ class Node:
         """
         self.started_at = time.monotonic()
         self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-verify")
+        self._inbound = FairInbox(self.config.flood.queue_bytes)
         if self.config.interfaces:
             try:  # a typo in --interface must stop us before anything starts
                 resolve_interfaces(list(self.config.interfaces))
@@ -296,6 +304,7 @@ class Node:
             self.discovery = None
         await self.transfers.stop()
         await self.groups.stop()
+        self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
@@ -303,6 +312,7 @@ class Node:
             async with asyncio.timeout(5):
                 await self._inbound.join()
                 await self._commits.idle()
+        self.flood.close()
         await self._shutdown_tasks()
         if self.db is not None:
             await self.db.close()
@@ -1131,11 +1141,16 @@ class Node:
         if state == "blocked":
             return
         if isinstance(frame, MessageFrame):
-            await self._inbound.put(_Inbound(peer, frame.env))
+            cost = self.flood.cost(len(frame.env.body))
+            delay = self.flood.hold_back(peer, cost)
+            if delay > 0:  # over its rate: read nothing more from this peer meanwhile
+                await self._inbound.pause(delay)
+            # Waits (so stops reading this peer) while its queued work is over the bound.
+            await self._inbound.put(peer, _Inbound(peer, frame.env), cost)
         elif isinstance(frame, SyncHeads):
             # Queued behind the envelopes that came before it (a join, say), so it is
             # answered with the membership those envelopes establish.
-            await self._inbound.put(_SyncRequest(peer, frame))
+            await self._inbound.put(peer, _SyncRequest(peer, frame), SYNC_REQUEST_COST)
         elif isinstance(frame, Receipt):
             if frame.room == self.direct_room(peer):
                 await self.direct.on_receipt(peer, frame)
@@ -1158,16 +1173,13 @@ class Node:
     async def _ingest_loop(self) -> None:
         """Store inbound messages in batches; acknowledge them; announce them."""
         while True:
-            batch = [await self._inbound.get()]
-            while not self._inbound.empty() and len(batch) < MAX_INGEST_BATCH:
-                batch.append(self._inbound.get_nowait())
+            batch = await self._inbound.take(MAX_INGEST_BATCH, self.config.flood.batch_bytes)
             try:
                 await self._ingest(batch)
             except Exception:
                 log.exception("failed to store %d inbound messages", len(batch))
             finally:
-                for _ in batch:
-                    self._inbound.task_done()
+                self._inbound.done(len(batch))
 
     async def authentic(self, items: Sequence[_Inbound]) -> list[_Inbound]:
         """The items whose envelope signature verifies.
@@ -1206,7 +1218,7 @@ class Node:
 
     async def _ingest(self, batch: list[_Inbound | _SyncRequest]) -> None:
         """Envelopes first (direct rooms, then group rooms), then sync requests."""
-        envelopes = [i for i in batch if isinstance(i, _Inbound)]
+        envelopes = self._within_quota([i for i in batch if isinstance(i, _Inbound)])
         direct = [i for i in envelopes if i.env.room == self.direct_room(i.peer)]
         group = [i for i in envelopes if i.env.room != self.direct_room(i.peer)]
         if direct:
@@ -1216,6 +1228,32 @@ class Node:
         for item in batch:
             if isinstance(item, _SyncRequest):
                 await self.groups.on_sync_heads(item.peer, item.heads)
+
+    def _within_quota(self, items: list[_Inbound]) -> list[_Inbound]:
+        """The items their peer's daily store budget allows; the rest are refused.
+
+        A refused envelope is neither stored nor acknowledged: it stays in the sender's
+        outbox and comes again with the next connection. The person hears of it through
+        a ``PeerThrottled`` notice.
+        """
+        kept = []
+        for item in items:
+            if self.flood.allow_store(item.peer, self.flood.cost(len(item.env.body))):
+                kept.append(item)
+            else:
+                log.debug("refused a message from %s: over its daily quota", short_id(item.peer))
+        return kept
+
+    def _on_flood_notice(self, notice: FloodNotice) -> None:
+        name = f"{self.peer_name(notice.peer)!r} ({short_id(notice.peer)})"
+        self._emit(
+            PeerThrottled(
+                notice.peer,
+                describe_flood(name, notice),
+                held_back=notice.held_back,
+                refused=notice.refused,
+            )
+        )
 
     # ================================================================ waiting
 
