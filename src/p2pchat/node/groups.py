@@ -156,11 +156,11 @@ class GroupService:
         # Replaced whole (never mutated) so the loop thread can read it at any time.
         self.co_members: frozenset[bytes] = frozenset()
         # (peer, room) -> the latest heads to push to, or to answer.
-        self._push_queue: LatestWins[tuple[bytes, bytes], SyncHeads] = LatestWins(
-            "sync push", self._push, self._pushes
+        self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
+            "sync push", self._push, self._pushes, merge=_Heads.merged
         )
-        self._pulls: LatestWins[tuple[bytes, bytes], SyncHeads] = LatestWins(
-            "answering heads", self._answer_heads, self._pushes
+        self._pulls: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
+            "answering heads", self._answer_heads, self._pushes, merge=_Heads.merged
         )
         self._group_rooms: set[bytes] | None = None
         self._announce_due: set[bytes] = set()
@@ -864,7 +864,8 @@ class GroupService:
             return out
 
         for room, room_heads in await node._read(heads):
-            node.links.write(peer, _heads_frame(room, room_heads))
+            for frame in _heads_frames(room, room_heads):
+                node.links.write(peer, frame)
 
     async def sync_room_with_members(self, room: bytes) -> None:
         """Send our heads for ``room`` to every connected member (after joining)."""
@@ -875,9 +876,10 @@ class GroupService:
             return [p for p in m.joined() if p != node.me], store.heads(room)
 
         members, room_heads = await node._read(load)
-        frame = _heads_frame(room, room_heads)
+        frames = _heads_frames(room, room_heads)
         for peer in members:
-            node.links.write(peer, frame)
+            for frame in frames:
+                node.links.write(peer, frame)
 
     async def on_sync_heads(self, peer: bytes, frame: SyncHeads) -> None:
         """Push to ``peer`` what it lacks in the room, in a task (never block reading).
@@ -890,10 +892,11 @@ class GroupService:
         answers are rate-limited per (peer, room), so two members never ping-pong.
         """
         key = (peer, frame.room)
-        self._pulls.offer(key, frame)
-        self._push_queue.offer(key, frame)
+        heads = _Heads(frame.room, dict(frame.heads), complete=len(frame.heads) < MAX_HEADS)
+        self._pulls.offer(key, heads)
+        self._push_queue.offer(key, heads)
 
-    async def _answer_heads(self, key: tuple[bytes, bytes], frame: SyncHeads) -> float:
+    async def _answer_heads(self, key: tuple[bytes, bytes], frame: _Heads) -> float:
         """Send our heads to ``peer`` if its ``frame`` shows more than we hold.
 
         Returns the pause before the next answer to the same peer and room.
@@ -913,20 +916,21 @@ class GroupService:
             return store.heads(frame.room)
 
         ours = await node._read(load)
-        if ours is None or all(head <= ours.get(a, 0) for a, head in frame.heads):
+        if ours is None or all(head <= ours.get(a, 0) for a, head in frame.heads.items()):
             return 0.0
-        node.links.write(peer, _heads_frame(frame.room, ours))
+        for answer in _heads_frames(frame.room, ours):
+            node.links.write(peer, answer)
         return PULL_INTERVAL
 
-    async def _push(self, key: tuple[bytes, bytes], frame: SyncHeads) -> float:
+    async def _push(self, key: tuple[bytes, bytes], frame: _Heads) -> float:
         """Send what ``peer`` lacks above its heads: membership first, then page by page."""
         await self._push_to(key[0], frame)
         return 0.0
 
-    async def _push_to(self, peer: bytes, frame: SyncHeads) -> None:
+    async def _push_to(self, peer: bytes, frame: _Heads) -> None:
         node = self.node
         room = frame.room
-        theirs = dict(frame.heads)
+        theirs = frame.heads
 
         def plan(store: Store) -> tuple[list[Message], list[tuple[bytes, int, int]]]:
             info = store.get_room(room)
@@ -935,10 +939,11 @@ class GroupService:
             m = self.membership(store, room)
             if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
                 return [], []  # removed or departed members get nothing
+            # From a partial summary (one of several full frames), only authors it names.
             ranges = [
                 (author, theirs.get(author, 0) + 1, head)
                 for author, head in store.heads(room).items()
-                if head > theirs.get(author, 0)
+                if head > theirs.get(author, 0) and (frame.complete or author in theirs)
             ]
             if not ranges:
                 return [], []
@@ -1091,9 +1096,38 @@ def _frame_bytes(env: Envelope) -> bytes:
     return encode_frame(MessageFrame(env=env))
 
 
-def _heads_frame(room: bytes, heads: dict[bytes, int]) -> SyncHeads:
-    items = sorted(heads.items())[:MAX_HEADS]
-    return SyncHeads(room=room, heads=tuple(items))
+@dataclass(frozen=True)
+class _Heads:
+    """A member's summary of a room: per author, the highest seq held without a gap.
+
+    ``complete``: it names every author the member holds (a lone frame with fewer than
+    MAX_HEADS entries), so an author it leaves out is one it holds nothing of. A room
+    with more authors is summarised in several full frames, each partial.
+    """
+
+    room: bytes
+    heads: dict[bytes, int]
+    complete: bool
+
+    def merged(self, newer: _Heads) -> _Heads:
+        """Several frames of one summary add up; a complete one replaces the rest."""
+        if newer.complete:
+            return newer
+        heads = dict(self.heads)
+        for author, seq in newer.heads.items():
+            heads[author] = max(heads.get(author, 0), seq)
+        return _Heads(self.room, heads, self.complete)
+
+
+def _heads_frames(room: bytes, heads: dict[bytes, int]) -> list[SyncHeads]:
+    """Our summary of ``room`` in as many frames as it takes (each full when several)."""
+    items = sorted(heads.items())
+    if len(items) < MAX_HEADS:
+        return [SyncHeads(room=room, heads=tuple(items))]
+    chunks = [items[i : i + MAX_HEADS] for i in range(0, len(items), MAX_HEADS)]
+    # Every frame full, so none reads as complete: the last is topped up from the first.
+    chunks[-1] = (chunks[-1] + items)[:MAX_HEADS]
+    return [SyncHeads(room=room, heads=tuple(chunk)) for chunk in chunks]
 
 
 def _clean(text: str | None, limit: int, what: str, *, allow_empty: bool = False) -> str:
