@@ -651,6 +651,9 @@ class GroupService:
             env = item.env
             if env.kind == KIND_SYSTEM:
                 continue
+            if env.deps is None:
+                self._warn_old_version(env.author)
+                continue
             if env.seq > _past_voids(m, env.author, heads.get(env.author, 0)) + 1:
                 log.info("room %s: held back %s above a gap", room.hex()[:8], short_id(env.author))
                 continue
@@ -661,8 +664,6 @@ class GroupService:
                 or node.lamport_problem(env)
             )
             if problem is not None:
-                if env.deps is None:
-                    self._warn_old_version(env.author)
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
                 continue
             heads[env.author] = max(heads.get(env.author, 0), env.seq)
