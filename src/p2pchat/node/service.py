@@ -94,6 +94,7 @@ from p2pchat.store import (
     Peer,
     PeerState,
     Store,
+    StoreError,
     StoreWorker,
     now_ms,
 )
@@ -128,6 +129,9 @@ SETTING_ANNOUNCE = "announce"
 BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
 #: Inbound envelopes stored together, at most.
 MAX_INGEST_BATCH = 512
+# Retrying an inbound batch the store could not write: first pause, and the longest.
+INGEST_RETRY_FIRST = 0.1
+INGEST_RETRY_MAX = 2.0
 #: What a sync request counts for in a peer's inbound queue.
 SYNC_REQUEST_COST = 256
 # An envelope may be at most this far ahead of our Lamport clock: a peer must not be able
@@ -251,6 +255,7 @@ class Node:
         self.started_at = time.monotonic()
         self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-verify")
         self._inbound = FairInbox(self.config.flood.queue_bytes)
+        self._store_fault = ""  # what the store said when it last could not write
         if self.config.interfaces:
             try:  # a typo in --interface must stop us before anything starts
                 resolve_interfaces(list(self.config.interfaces))
@@ -1175,11 +1180,43 @@ class Node:
         while True:
             batch = await self._inbound.take(MAX_INGEST_BATCH, self.config.flood.batch_bytes)
             try:
-                await self._ingest(batch)
-            except Exception:
-                log.exception("failed to store %d inbound messages", len(batch))
+                await self._ingest_until_stored(batch)
             finally:
                 self._inbound.done(len(batch))
+
+    async def _ingest_until_stored(self, batch: list[_Inbound | _SyncRequest]) -> None:
+        """Ingest ``batch``; while the store cannot write (disk full, locked), try again.
+
+        Nothing of a failed batch was acknowledged, and its senders would offer it again
+        only on a new connection: so it waits here, with the peers' further frames held
+        back by the inbox's bounds, and is stored within moments of the fault clearing.
+        The person is told once per fault.
+        """
+        delay = INGEST_RETRY_FIRST
+        while True:
+            try:
+                await self._ingest(batch)
+            except StoreError as exc:
+                if not self._store_fault:
+                    self._store_fault = str(exc)
+                    log.warning("cannot store incoming messages: %s", exc)
+                    self._emit(
+                        SecurityWarning(
+                            None,
+                            f"Incoming messages cannot be stored: {exc}. They wait and are "
+                            "stored as soon as the store can write again (free some disk "
+                            "space, or close the program holding the store).",
+                        )
+                    )
+                await asyncio.sleep(delay)  # the fault must clear; this paces the retries
+                delay = min(delay * 2, INGEST_RETRY_MAX)
+                continue
+            except Exception:
+                log.exception("failed to store %d inbound messages", len(batch))
+            if self._store_fault:
+                log.warning("the store writes again; waiting messages were stored")
+                self._store_fault = ""
+            return
 
     async def authentic(self, items: Sequence[_Inbound]) -> list[_Inbound]:
         """The items whose envelope signature verifies.
