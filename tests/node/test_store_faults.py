@@ -11,6 +11,10 @@ import sqlite3
 
 import pytest
 
+from p2pchat.control.api import ApiError, NodeApi
+from p2pchat.control.client import ControlClient
+from p2pchat.control.server import ControlServer
+from p2pchat.identity import encode_peer_id
 from p2pchat.node import MessageStatus, SecurityWarning
 from p2pchat.store import Store, StoreIOError
 from tests.node.groups_helpers import befriend, start_nodes
@@ -66,5 +70,32 @@ async def test_messages_wait_out_a_lock_held_by_another_program() -> None:
             other.close()
         assert await bob.wait_for_status(sent.id, MessageStatus.DELIVERED, RECOVERY)
     finally:
+        for node in (alice, bob):
+            await node.stop()
+
+
+async def test_sending_on_a_full_disk_says_so_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    alice, bob = await start_nodes(["alice", "bob"])
+    server = ControlServer(NodeApi(alice), alice.profile.control_path)
+    await server.start()
+    try:
+        await befriend(alice, bob)
+
+        def full(store: Store, rows):  # type: ignore[no-untyped-def]
+            raise StoreIOError(store.path, "database or disk is full")
+
+        monkeypatch.setattr(Store, "insert_messages", full)
+        client = await ControlClient.connect(alice.profile.control_path)
+        try:
+            with pytest.raises(ApiError) as caught:
+                await client.call("send", {"peer": encode_peer_id(bob.me), "text": "hi"})
+        finally:
+            await client.close()
+        text = str(caught.value)
+        assert "internal error" not in text
+        assert "is full" in text
+        assert "free some space" in text
+    finally:
+        await server.stop()
         for node in (alice, bob):
             await node.stop()

@@ -87,4 +87,18 @@ class StoreIOError(StoreError):
 
     def __init__(self, path: Path, detail: str) -> None:
         self.path = path
-        super().__init__(f"could not use the store {path}: {detail}")
+        self.detail = detail
+        lowered = detail.lower()
+        if "full" in lowered:
+            words = (
+                f"the disk holding {path} is full: free some space and try again "
+                "(nothing already saved is lost)"
+            )
+        elif "locked" in lowered or "busy" in lowered:
+            words = (
+                f"another program is holding {path}: close it and try again "
+                "(nothing already saved is lost)"
+            )
+        else:
+            words = f"could not use the store {path}: {detail}"
+        super().__init__(words)
