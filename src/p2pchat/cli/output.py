@@ -14,6 +14,7 @@ from typing import Any
 
 from p2pchat.cli.common import command_hint
 from p2pchat.paths import DEFAULT_PROFILE
+from p2pchat.timefmt import UNKNOWN_STAMP
 
 STATUS_MARKS = {"queued": "…", "sent": "✓", "delivered": "✓✓", "read": "✓✓ read"}
 
@@ -36,11 +37,19 @@ def safe_text(text: str | None, *, keep_newlines: bool = True) -> str:
 
 
 def local_time(iso: str | None, *, with_date: bool = True) -> str:
-    """An ISO UTC time as local ``YYYY-MM-DD HH:MM`` (or ``HH:MM:SS``)."""
+    """An ISO UTC time as local ``YYYY-MM-DD HH:MM`` (or ``HH:MM:SS``); ``-`` for none.
+
+    Never raises: the text came over the control socket, and a time the node could not
+    express (``null``) or that falls off the calendar in this time zone (9999-12-31 east
+    of UTC) reads ``unknown time``.
+    """
     if not iso:
         return "-"
-    when = datetime.fromisoformat(iso).astimezone()
-    return when.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M:%S")
+    try:
+        when = datetime.fromisoformat(iso).astimezone()
+        return when.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        return UNKNOWN_STAMP
 
 
 def print_json(obj: Any) -> None:
