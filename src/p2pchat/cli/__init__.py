@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from p2pchat import __version__
 from p2pchat.cli import chat_cmds, doctor, file_cmds, identity_cmds, room_cmds, serve
 from p2pchat.cli.common import CliError, add_common, add_node_options
-from p2pchat.cli.output import safe_text
+from p2pchat.cli.output import say
 
 EXIT_USAGE = 2
 
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # here, so a closed pipe is handled below, not at exit
     except CliError as exc:
         # Errors can quote what peers chose (names, room names): never raw escapes.
-        print(f"p2pchat: {safe_text(str(exc))}", file=sys.stderr)
+        say(f"p2pchat: {exc}", *exc.details, err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
