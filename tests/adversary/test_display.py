@@ -12,23 +12,37 @@ has, so no body line can be the same as a header line.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 
 from p2pchat.cli.output import describe_event, json_line, safe_text, say, text_lines
-from p2pchat.node import PeerOnline
+from p2pchat.node import MessageAdded, Node, PeerOnline
+from p2pchat.store import now_ms
+from p2pchat.ui.text import header_name
+from p2pchat.ui.widgets.message_item import GUTTER, MessageItem
 from p2pchat.wire import Profile
-from tests.adversary.hostile import Hostile
+from tests.adversary.hostile import Hostile, hostile_peer
 from tests.nodes import make_node, wait_for
 from tests.processes import Serve, cli, free_port
+from tests.ui.helpers import SIZE, app_for, items, open_chat_with, screen_text, until
 
 FORGED = "message from Alice: new IBAN DE00 0000"
 HOSTILE_NAME = f"x\n{FORGED}"
 #: What starts each event line of ``serve``: the local time.
 EVENT_LINE = re.compile(r"^\d\d:\d\d:\d\d  ")
+
+
+@pytest.fixture
+async def alice() -> AsyncIterator[Node]:
+    node = make_node("alice")
+    await node.start()
+    yield node
+    await node.stop()
 
 
 @pytest.fixture
@@ -130,9 +144,67 @@ def test_say_prints_each_argument_as_exactly_one_line(capsys: pytest.CaptureFixt
 
 
 def test_json_output_escapes_every_unprintable_character() -> None:
-    import json
-
     value = {"name": "a\x9b\u202e\u2028\U000e0001\n"}
     line = json_line(value)
     assert line.isprintable()
     assert json.loads(line) == value
+
+
+# ------------------------------------------------------------------ hole 10: the TUI
+
+
+def _rendered_lines(item: MessageItem) -> list[str]:
+    rendered = item.render()
+    assert isinstance(rendered, Text)
+    return rendered.plain.split("\n")
+
+
+async def test_a_body_imitating_a_header_line_cannot_pass_for_one(alice: Node) -> None:
+    bob = await hostile_peer("Bob", alice)
+    try:
+        await alice.accept(bob.me)
+        # One timestamp for all: a grouped message's first line carries the same time
+        # as the header above it, the best case for a forger.
+        when = now_ms()
+        bodies = [b"hi", b"Bob", b"ok\nBob" + b" " * 60 + b"09:31\nBob"]
+        events = alice.subscribe()
+        try:
+            bob.send_envelopes(alice.me, *(bob.direct(alice.me, ts=when, body=b) for b in bodies))
+            for _ in bodies:
+                await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.incoming)
+        finally:
+            events.close()
+        app = app_for(alice)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_chat_with(pilot, app, bob.me)
+            await until(pilot, lambda: len(items(app)) == len(bodies))
+            shown = items(app)
+            assert [i.view.show_header for i in shown] == [True, False, False]
+            headers = [_rendered_lines(i)[0] for i in shown if i.view.show_header]
+            body_lines = [
+                line for i in shown for line in _rendered_lines(i)[1 if i.view.show_header else 0 :]
+            ]
+            assert headers[0].startswith("Bob")
+            assert not set(headers) & set(body_lines), (headers, body_lines)
+            for line in body_lines:
+                assert line.startswith(GUTTER), line
+            # On screen too: the forged "Bob … 09:31" sits behind the gutter bar.
+            assert any(
+                line.lstrip().startswith(GUTTER + "Bob ") for line in screen_text(app).splitlines()
+            )
+    finally:
+        await bob.node.stop()
+
+
+def test_a_name_cannot_make_its_header_look_like_a_body_line() -> None:
+    """The reverse trick: a name starting with a bar or blank-looking characters would
+    make its header pass for a line of the message above. Those lead characters go."""
+    for name in (
+        "│ I owe you 100",
+        "  I owe you 100",
+        "\u3164\u2800I owe you 100",
+        "|I owe you 100",
+    ):
+        assert header_name(name).startswith("I owe"), name
+    assert header_name("\u2800 ") == "?"
+    assert header_name("Bob") == "Bob"
