@@ -18,9 +18,18 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from rich.text import Text
 
-from p2pchat.cli.output import describe_event, json_line, safe_text, say, text_lines
+from p2pchat.cli.output import (
+    CONTINUATION,
+    describe_event,
+    fit_rows,
+    json_line,
+    safe_text,
+    say,
+    text_lines,
+)
 from p2pchat.node import MessageAdded, Node, PeerOnline
 from p2pchat.store import now_ms
 from p2pchat.ui.text import header_name
@@ -141,6 +150,24 @@ def test_say_prints_each_argument_as_exactly_one_line(capsys: pytest.CaptureFixt
     assert out.splitlines() == ["x\\x0a" + FORGED, "second\\x1b[2J\\x85"]
     assert text_lines("a\r\nb\n\x1b") == ["a", "b", "\\x1b"]
     assert safe_text(None) == ""
+
+
+def test_a_message_padded_to_the_terminal_width_cannot_start_a_row() -> None:
+    """A terminal wraps a long line itself, and the padding trick ("hi", spaces up to the
+    width, then a forged line) would put the peer's text at the left edge. On a terminal
+    ``say`` folds lines first, with indented continuation rows."""
+    width = 80
+    line = f"12:00:00  message from x: hi{' ' * 60}{FORGED}"
+    rows = fit_rows(line, width)
+    assert len(rows) > 1
+    assert "".join(r.removeprefix(CONTINUATION) for r in rows) == line
+    for row in rows[1:]:
+        assert row.startswith(CONTINUATION)
+    wide = "界" * 100  # two cells each
+    wide_rows = fit_rows(wide, width)
+    assert len(wide_rows) == 3
+    assert all(cell_len(r) <= width for r in wide_rows)
+    assert fit_rows(line, None) == [line]
 
 
 def test_json_output_escapes_every_unprintable_character() -> None:

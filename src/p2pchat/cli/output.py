@@ -13,10 +13,13 @@ lines, which no first line of an event looks like.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from datetime import datetime
 from typing import Any, TextIO
+
+from rich.cells import cell_len
 
 from p2pchat.cli.common import command_hint
 from p2pchat.paths import DEFAULT_PROFILE
@@ -62,16 +65,48 @@ def text_lines(text: str | None) -> list[str]:
 
 
 def say(*lines: object, err: bool = False, flush: bool = False) -> None:
-    """Print each of ``lines`` as exactly one terminal line, whatever it contains.
+    """Print each of ``lines`` as exactly one line, whatever it contains.
 
     The one way the CLI writes text for people: whatever a peer put into a line is
-    escaped here, so no caller can forget to.
+    escaped here, so no caller can forget to. On a terminal, a line wider than it is
+    folded here, with indented continuation rows (``fit_rows``): left to the terminal,
+    a message padded to its width would put the peer's text at the left edge of the
+    next row, where a line of our own starts.
     """
     stream: TextIO = sys.stderr if err else sys.stdout
+    width = _terminal_width(stream)
     for line in lines:
-        print(safe_text(line), file=stream)
+        print(*fit_rows(safe_text(line), width), sep="\n", file=stream)
     if flush:
         stream.flush()
+
+
+def fit_rows(line: str, width: int | None) -> list[str]:
+    """``line`` folded into rows of at most ``width`` cells, every row after the first
+    indented by ``CONTINUATION``; one row when ``width`` is None (not a terminal) or too
+    narrow to fold sensibly."""
+    if width is None or width < 2 * len(CONTINUATION) or cell_len(line) <= width:
+        return [line]
+    rows: list[str] = []
+    row: list[str] = []
+    used, room = 0, width
+    for ch in line:
+        size = cell_len(ch)
+        if used + size > room:
+            rows.append("".join(row))
+            row, used, room = [CONTINUATION], len(CONTINUATION), width
+        row.append(ch)
+        used += size
+    rows.append("".join(row))
+    return rows
+
+
+def _terminal_width(stream: TextIO) -> int | None:
+    """Columns of the terminal ``stream`` writes to; None when it is not a terminal."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else None
+    except (AttributeError, ValueError, OSError):  # a replaced stream, closed or no fd
+        return None
 
 
 def local_time(iso: str | None, *, with_date: bool = True) -> str:
