@@ -29,6 +29,7 @@ from p2pchat.control.client import ControlClient
 from p2pchat.control.serialize import event_json, iso_time, message_json
 from p2pchat.control.server import ControlServer
 from p2pchat.node import MessageAdded, MessageStatus, Node
+from p2pchat.node import groups as groups_module
 from p2pchat.node.envelopes import envelope_to_row
 from p2pchat.node.events import ContactRequest
 from p2pchat.store import Store, now_ms
@@ -43,6 +44,7 @@ from p2pchat.timefmt import (
 from p2pchat.ui.format import clock, day_label, last_seen
 from p2pchat.wire import MAX_INT, MAX_TS
 from tests.adversary.hostile import Hostile, hostile_peer
+from tests.node.groups_helpers import form_room, mesh, start_nodes, texts, wait_texts
 from tests.nodes import WAIT, make_node, wait_for
 from tests.ui.helpers import SIZE, app_for, items, open_chat_with, screen_text, until
 
@@ -131,6 +133,31 @@ async def test_far_future_timestamp_does_not_close_the_app(alice: Node) -> None:
     finally:
         events.close()
         await mallory.node.stop()
+
+
+async def test_far_future_timestamp_from_a_group_member_reaches_nobody(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a group one member's absurd time used to break history for everyone, and
+    every member relayed it. Mallory's clock (the one test double) dates one message
+    past year 9999; no other member stores or relays it, and her next message arrives."""
+    alice, bob, mallory = await start_nodes(["alice", "bob", "mallory"])
+    try:
+        await mesh([alice, bob, mallory])
+        room = await form_room(alice, [bob, mallory])
+        broken_clock = iter([MAX_INT])
+        monkeypatch.setattr(groups_module, "now_ms", lambda: next(broken_clock, None) or now_ms())
+        await mallory.send_message(room, "from the far future")
+        monkeypatch.undo()
+        await mallory.send_message(room, "an honest time")
+        for node in (alice, bob):
+            await wait_texts(node, room, 1)
+            assert await texts(node, room) == ["an honest time"]
+            for message in await node.history(room, 50):
+                assert message_json(node, message)["sent_at"] is not None
+    finally:
+        for node in (alice, bob, mallory):
+            await node.stop()
 
 
 # ----------------------------------------------------------- a database written before
