@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from p2pchat.cli.output import (
     describe_event,
     fit_rows,
     json_line,
+    log_to_stderr,
     safe_text,
     say,
     text_lines,
@@ -235,3 +237,26 @@ def test_a_name_cannot_make_its_header_look_like_a_body_line() -> None:
         assert header_name(name).startswith("I owe"), name
     assert header_name("\u2800 ") == "?"
     assert header_name("Bob") == "Bob"
+
+
+def test_log_lines_on_the_cli_are_escaped_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """Log messages can quote a peer (an mDNS service name, an exception's text); the
+    CLI's stderr handler escapes them and indents a traceback's lines."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        log_to_stderr()
+        log_to_stderr()  # idempotent: one line per record, not two
+        logger = logging.getLogger("p2pchat.test_display")
+        logger.warning("odd service name %s", HOSTILE_NAME)
+        try:
+            raise ValueError(HOSTILE_NAME)
+        except ValueError:
+            logger.exception("handling failed")
+    finally:
+        root.handlers[:] = before
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "p2pchat: warning: odd service name x\\x0a" + FORGED
+    assert err[1] == "p2pchat: error: handling failed"
+    assert all(line.startswith(CONTINUATION) for line in err[2:])
+    assert not _forged_lines(err)

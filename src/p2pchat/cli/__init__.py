@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from p2pchat import __version__
 from p2pchat.cli import chat_cmds, doctor, file_cmds, identity_cmds, room_cmds, serve
 from p2pchat.cli.common import CliError, add_common, add_node_options
-from p2pchat.cli.output import say
+from p2pchat.cli.output import log_to_stderr, say
 
 EXIT_USAGE = 2
 
@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from p2pchat.cli.app import cmd_app
 
         handler = cmd_app
+    else:
+        log_to_stderr()  # the app keeps its own screen; commands print on the terminal
     try:
         result = handler(args)
         sys.stdout.flush()  # here, so a closed pipe is handled below, not at exit

@@ -13,6 +13,7 @@ lines, which no first line of an event looks like.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -208,6 +209,42 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
         mdns = "announced over mDNS" if event.get("announcing") else "not announced"
         return f"listening on port {event.get('port')} ({mdns})"
     return json_line(event)
+
+
+class SafeLogFormatter(logging.Formatter):
+    """Log records as terminal-safe lines, for the CLI's stderr.
+
+    A log message can quote what a peer sent (an mDNS service name, an error about a
+    frame): its first line is escaped as a whole (``safe_text``), and a traceback's lines
+    are escaped and indented, so no peer text starts a line of its own.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        head = f"p2pchat: {record.levelname.lower()}: {safe_text(record.getMessage())}"
+        if not record.exc_info:
+            return head
+        trace = self.formatException(record.exc_info).splitlines()
+        return "\n".join([head, *(CONTINUATION + safe_text(line) for line in trace)])
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # no flush of the old one: it may be closed
+        super().emit(record)
+
+
+def log_to_stderr(level: int = logging.WARNING) -> None:
+    """Send warnings and errors to stderr through ``SafeLogFormatter`` (instead of
+    Python's last-resort handler, which prints messages as they are). Idempotent."""
+    root = logging.getLogger()
+    if any(isinstance(h, _StderrHandler) for h in root.handlers):
+        return
+    handler = _StderrHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(SafeLogFormatter())
+    root.addHandler(handler)
 
 
 def eprint(*lines: object) -> None:
