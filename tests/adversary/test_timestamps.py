@@ -28,7 +28,7 @@ from p2pchat.control.api import NodeApi
 from p2pchat.control.client import ControlClient
 from p2pchat.control.serialize import event_json, iso_time, message_json
 from p2pchat.control.server import ControlServer
-from p2pchat.node import MessageAdded, MessageStatus, Node
+from p2pchat.node import MessageAdded, MessageStatus, Node, PeerOnline
 from p2pchat.node import groups as groups_module
 from p2pchat.node.envelopes import envelope_to_row
 from p2pchat.node.events import ContactRequest
@@ -46,6 +46,7 @@ from p2pchat.wire import MAX_INT, MAX_TS
 from tests.adversary.hostile import Hostile, hostile_peer
 from tests.node.groups_helpers import form_room, mesh, start_nodes, texts, wait_texts
 from tests.nodes import WAIT, make_node, wait_for
+from tests.processes import Serve, free_port
 from tests.ui.helpers import SIZE, app_for, items, open_chat_with, screen_text, until
 
 #: Past year 9999 (the first millisecond of year 10000) and the wire's largest integer.
@@ -112,6 +113,32 @@ async def test_far_future_timestamp_from_a_stranger_is_dropped_and_nothing_break
     finally:
         events.close()
         await server.stop()
+
+
+async def test_far_future_timestamp_does_not_silence_serve(p2pchat_home: Path) -> None:
+    """``p2pchat serve`` used to stop printing for good at such a message."""
+    port = free_port()
+    serve = Serve("alice", p2pchat_home, "--port", str(port), "--name", "alice", "--no-announce")
+    node = make_node("mallory", peers=(("127.0.0.1", port),))
+    events = node.subscribe()
+    try:
+        await asyncio.to_thread(serve.wait_for, "on port")
+        await node.start()
+        online = await wait_for(events, lambda e: isinstance(e, PeerOnline))
+        assert isinstance(online, PeerOnline)
+        mallory = Hostile(node)
+        mallory.send_envelopes(
+            online.peer_id,
+            mallory.direct(online.peer_id, ts=MAX_INT, body=b"from the far future"),
+            mallory.direct(online.peer_id, body=b"an honest time"),
+        )
+        line = await asyncio.to_thread(serve.wait_for, "an honest time")
+        assert "message from mallory" in line
+        assert not any("far future" in printed for printed in serve.lines)
+    finally:
+        events.close()
+        await node.stop()
+        serve.stop()
 
 
 async def test_far_future_timestamp_does_not_close_the_app(alice: Node) -> None:
