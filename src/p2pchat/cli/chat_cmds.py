@@ -147,7 +147,7 @@ def _print_history(result: dict[str, Any]) -> None:
         say(f"no messages with {safe_text(result['peer'])} yet")
         return
     for m in messages:
-        who = "you" if m["outgoing"] else m["author_name"]
+        who = "you" if m["outgoing"] else m["author_name"] or "?"
         mark = f"  {STATUS_MARKS.get(m['status'] or '', '')}" if m["outgoing"] else ""
         when = local_time(m["sent_at"]) if m["sent_at"] else UNKNOWN_STAMP
         first, *rest = text_lines(m["text"])

@@ -178,6 +178,7 @@ def describe_event(event: dict[str, Any], profile: str = DEFAULT_PROFILE) -> lis
 
 def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str) -> str:
     """The line of an event other than a message (escaped by the caller as a whole)."""
+    raw, event = event, {key: "" if value is None else value for key, value in event.items()}
     if kind == "receipt":
         return f"{len(event.get('ids', []))} message(s) {event.get('status')}"
     if kind == "online":
@@ -208,7 +209,7 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
     if kind == "status":
         mdns = "announced over mDNS" if event.get("announcing") else "not announced"
         return f"listening on port {event.get('port')} ({mdns})"
-    return json_line(event)
+    return json_line(raw)
 
 
 class SafeLogFormatter(logging.Formatter):
