@@ -101,6 +101,7 @@ from p2pchat.store import (
 from p2pchat.transport import Connection, LocalHello, PeerMismatchError
 from p2pchat.wire import (
     MAX_IDS_PER_RECEIPT,
+    MAX_TS,
     PURPOSE_FILES,
     RECEIPT_DELIVERED,
     RECEIPT_READ,
@@ -1253,9 +1254,25 @@ class Node:
             return f"unsupported kind {env.kind!r}"
         return None
 
+    @staticmethod
+    def _time_ok(item: _Inbound) -> bool:
+        """False (and logged) for an envelope dated after year 9999 (docs/protocol.md).
+
+        Its author signed that time; no calendar can show it, and held or relayed it would
+        only trouble every other member. Dropped before any room sees it, never stored.
+        """
+        if item.env.ts <= MAX_TS:
+            return True
+        log.info(
+            "dropped message from %s: ts %d is past year 9999", short_id(item.peer), item.env.ts
+        )
+        return False
+
     async def _ingest(self, batch: list[_Inbound | _SyncRequest]) -> None:
         """Envelopes first (direct rooms, then group rooms), then sync requests."""
-        envelopes = self._within_quota([i for i in batch if isinstance(i, _Inbound)])
+        envelopes = self._within_quota(
+            [i for i in batch if isinstance(i, _Inbound) and self._time_ok(i)]
+        )
         direct = [i for i in envelopes if i.env.room == self.direct_room(i.peer)]
         group = [i for i in envelopes if i.env.room != self.direct_room(i.peer)]
         if direct:
