@@ -167,7 +167,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     result = run(go())
     if args.json:
-        print_json(result["messages"])
+        print_json(result)  # the control socket's shape, {peer, room, messages}: one to learn
     else:
         _print_history(result)
     return 0
