@@ -474,6 +474,20 @@ class Node:
         await self._write(lambda s: s.add_address(None, host, port, "manual"))
         self.links.add_target(host, port, "manual")
 
+    async def forget_address(self, host: str, port: int) -> bool:
+        """Forget host:port (``p2pchat forget``): stored rows, the dial target, its pin.
+
+        An address stays pinned to the first id that answered there; after this,
+        whoever answers next (once the person adds it again) is a new peer. A live
+        link is left alone. Returns whether anything was known about it.
+        """
+        removed = await self._write(lambda s: s.forget_address(host, port))
+        dropped = self.links.targets.pop((host, port), None) is not None
+        for peer, known in list(self._addresses.items()):
+            if known == (host, port):
+                del self._addresses[peer]
+        return removed > 0 or dropped
+
     async def accept(self, peer_id: bytes) -> None:
         """Accept a contact request: receipts flow from now on, including for held messages."""
         room = direct_room_id(self.me, peer_id)
