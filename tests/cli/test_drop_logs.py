@@ -12,9 +12,11 @@ import json
 import logging
 from pathlib import Path
 
+import msgpack
+
 from p2pchat.cli.logs import OncePerWindow
 from p2pchat.identity import decode_peer_id
-from p2pchat.node.events import PeerOnline
+from p2pchat.node.events import PeerOffline, PeerOnline
 from tests.adversary.hostile import Hostile
 from tests.nodes import make_node, wait_for
 from tests.processes import Serve, cli, free_port
@@ -48,13 +50,25 @@ async def test_serve_logs_each_drop_reason_once_per_peer(p2pchat_home: Path) -> 
         # shows it as a contact request, every refusal above has been logged.
         hostile.send_envelopes(target, hostile.direct(target, body=b"hello"))
         await asyncio.to_thread(serve.wait_for, "contact request from mallory")
+
+        # A malformed frame closes the connection (logged before it closes); mallory
+        # redials and does it again: still one line.
+        for _ in range(2):
+            if not mallory.links.is_online(target):
+                await wait_for(online, lambda e: isinstance(e, PeerOnline) and e.peer_id == target)
+            mallory.links.links[target].conn.write_encoded(msgpack.packb({"t": "msg"}))
+            await wait_for(online, lambda e: isinstance(e, PeerOffline) and e.peer_id == target)
     finally:
         await mallory.stop()
         serve.stop()
+    await asyncio.to_thread(serve.wait_for, "stopped")  # every line it printed, read
 
     lines = serve.lines
     assert len([line for line in lines if "relayed direct message" in line]) == 1, lines
     assert len([line for line in lines if "implausibly far ahead" in line]) == 1, lines
+    closes = [line for line in lines if "closing connection" in line]
+    assert len([line for line in closes if "malformed frame" in line]) == 1, lines
+    # (Each close is also an "offline" event line: events are not rate-limited.)
     who = mallory.peer_id_text[:8]
     assert all(who in line for line in lines if "dropped message" in line), lines
 
