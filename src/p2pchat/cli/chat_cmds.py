@@ -1,4 +1,4 @@
-"""Chat from the command line: ``peers``, ``send``, ``history``, ``add``, ``accept``,
+"""Chat from the command line: ``peers``, ``send``, ``history``, ``add``, ``forget``, ``accept``,
 ``block``, ``name``. Each works against a running node or starts a short-lived one.
 """
 
@@ -55,6 +55,17 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p = subs.add_parser("add", parents=[common], help="connect to a peer by address")
     p.add_argument("address", metavar="HOST:PORT")
     p.set_defaults(handler=cmd_add)
+
+    p = subs.add_parser(
+        "forget",
+        parents=[common],
+        help="forget a stored address (and the peer id pinned to it)",
+        description="An address is pinned to the first peer id that answered there: "
+        "another id at it is refused, even after `add`. Forget it when someone new "
+        "really lives there now (then `add` it again).",
+    )
+    p.add_argument("address", metavar="HOST:PORT", help="as `p2pchat peers` shows it")
+    p.set_defaults(handler=cmd_forget)
 
     for name, verb in (("accept", "accept a contact request"), ("block", "block a peer")):
         p = subs.add_parser(name, parents=[common], help=verb)
@@ -172,7 +183,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     result = run(go())
     if args.json:
-        print_json(result["messages"])
+        print_json(result)  # the control socket's shape, {peer, room, messages}: one to learn
     else:
         _print_history(result)
     return 0
@@ -187,6 +198,16 @@ def cmd_add(args: argparse.Namespace) -> int:
     """Remember an address and connect to it."""
     result = run(_simple(args, "add", {"address": args.address}))
     say(f"added {result['address']}; p2pchat connects to it whenever it runs")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Forget an address and its pin."""
+    result = run(_simple(args, "forget", {"address": args.address}))
+    if result["forgotten"]:
+        print(f"forgot {result['address']}; whoever answers there next is a new peer")
+    else:
+        print(f"{result['address']} was not stored")
     return 0
 
 

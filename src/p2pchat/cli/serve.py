@@ -2,7 +2,9 @@
 
 For servers, bots and the README's two-terminal walkthrough. It also opens the control
 socket, so ``p2pchat send`` and scripts in other terminals use this node. Stops cleanly
-on SIGINT and SIGTERM: pending writes reach the disk and peers are told goodbye.
+on SIGINT and SIGTERM: pending writes reach the disk and peers are told goodbye. The
+node's log lines (what it refused from which peer, and why) go to stderr, rate-limited
+(``cli/logs.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from typing import Any
 
 from p2pchat.cli.common import CliError, add_node_options, load_profile, node_config_from_args
+from p2pchat.cli.logs import show_node_logs
 from p2pchat.cli.output import describe_event, print_json, say
 from p2pchat.control.api import NodeApi
 from p2pchat.control.serialize import event_json
@@ -52,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
     node = Node(profile, node_config_from_args(args))
+    show_node_logs()  # why it refused what a peer sent, once per peer and reason a minute
     return asyncio.run(_serve(node, as_json=args.json))
 
 

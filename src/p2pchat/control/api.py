@@ -66,6 +66,7 @@ class NodeApi:
             "send": self.send,
             "history": self.history,
             "add": self.add,
+            "forget": self.forget,
             "accept": self.accept,
             "block": self.block,
             "name": self.name,
@@ -274,6 +275,15 @@ class NodeApi:
             raise ApiError(str(exc)) from None
         await self.node.add_address(host, port)
         return {"address": f"{host}:{port}"}
+
+    async def forget(self, params: JSONDict) -> JSONDict:
+        """Forget a stored address (HOST:PORT) and the peer id it was pinned to."""
+        try:
+            host, port = parse_host_port(_str(params, "address", max_len=300))
+        except ValueError as exc:
+            raise ApiError(str(exc)) from None
+        known = await self.node.forget_address(host, port)
+        return {"address": f"{host}:{port}", "forgotten": known}
 
     async def accept(self, params: JSONDict) -> JSONDict:
         """Accept a contact request (or make a peer a contact)."""

@@ -496,6 +496,20 @@ class Node:
         await self._write(lambda s: s.add_address(None, host, port, "manual"))
         self.links.add_target(host, port, "manual")
 
+    async def forget_address(self, host: str, port: int) -> bool:
+        """Forget host:port (``p2pchat forget``): stored rows, the dial target, its pin.
+
+        An address stays pinned to the first id that answered there; after this,
+        whoever answers next (once the person adds it again) is a new peer. A live
+        link is left alone. Returns whether anything was known about it.
+        """
+        removed = await self._write(lambda s: s.forget_address(host, port))
+        dropped = self.links.targets.pop((host, port), None) is not None
+        for peer, known in list(self._addresses.items()):
+            if known == (host, port):
+                del self._addresses[peer]
+        return removed > 0 or dropped
+
     async def accept(self, peer_id: bytes) -> None:
         """Accept a contact request: receipts flow from now on, including for held messages."""
         room = direct_room_id(self.me, peer_id)
@@ -966,7 +980,14 @@ class Node:
                 return "(unreadable file offer)"
             # The name as it would be saved: no invisible or bidi characters in a preview.
             return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
-        return f"({message.kind})"
+        if message.kind == KIND_REACTION:
+            return "(reaction)"
+        # A kind from a newer p2pchat (docs/protocol.md, "Envelope kinds"): its body is
+        # never shown, and the kind is named only if it is plain ASCII letters and digits
+        # (a peer chooses it: no escapes, no look-alikes).
+        kind = message.kind
+        plain = kind.isascii() and kind.replace("-", "").replace("_", "").isalnum()
+        return f"(a message of a kind this p2pchat cannot show yet: {kind if plain else '?'})"
 
     def direct_room(self, peer_id: bytes) -> bytes:
         """The id of our one-to-one room with ``peer_id``."""
@@ -1235,7 +1256,7 @@ class Node:
         return [i for i, ok in zip(items, flags, strict=True) if ok]
 
     def body_problem(self, env: Envelope) -> str | None:
-        """Why an envelope's body is unacceptable for its kind, or None."""
+        """Why an envelope's body is unacceptable for its kind, or None (unknown kinds pass)."""
         if env.kind == "text":
             try:
                 env.body.decode("utf-8")
@@ -1250,8 +1271,10 @@ class Node:
             problem = self.transfers.check_offer(env.body)
             if problem is not None:
                 return f"bad file offer: {problem}"
-        else:
-            return f"unsupported kind {env.kind!r}"
+        elif env.kind == KIND_SYSTEM:
+            return "room change outside a group room"  # groups handle theirs before this
+        # Any other kind is from a newer p2pchat: kept and acknowledged (so its sender's
+        # outbox empties), shown only as a placeholder (display_text). Forward compatible.
         return None
 
     @staticmethod

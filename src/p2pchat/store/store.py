@@ -570,6 +570,10 @@ class Store:
             )
         return address_id
 
+    def forget_address(self, host: str, port: int) -> int:
+        """Forget host:port for every peer (and as a manual address); return rows removed."""
+        return self._write("DELETE FROM addresses WHERE host = ? AND port = ?", (host, port))
+
     def remove_address(self, peer_id: bytes | None, host: str, port: int) -> bool:
         """Forget one address; return whether it existed."""
         return (
