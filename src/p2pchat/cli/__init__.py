@@ -12,7 +12,15 @@ import sys
 from collections.abc import Sequence
 
 from p2pchat import __version__
-from p2pchat.cli import chat_cmds, doctor, file_cmds, identity_cmds, room_cmds, serve
+from p2pchat.cli import (
+    chat_cmds,
+    doctor,
+    file_cmds,
+    identity_cmds,
+    repair_cmds,
+    room_cmds,
+    serve,
+)
 from p2pchat.cli.common import CliError, add_common, add_node_options
 from p2pchat.cli.output import safe_text
 
@@ -38,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     room_cmds.register(subs, common)
     file_cmds.register(subs, common)
     doctor.register(subs, common)
+    repair_cmds.register(subs, common)
     return parser
 
 
