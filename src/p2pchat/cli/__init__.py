@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from p2pchat import __version__
 from p2pchat.cli import (
+    backup_cmds,
     chat_cmds,
     doctor,
     file_cmds,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     file_cmds.register(subs, common)
     doctor.register(subs, common)
     repair_cmds.register(subs, common)
+    backup_cmds.register(subs, common)
     return parser
 
 

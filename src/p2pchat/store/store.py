@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, cast, overload
 
 from . import health, recovery
+from .backup import copy_into
 from .errors import (
     CorruptStoreError,
     DamagedStoreError,
@@ -403,6 +404,13 @@ class Store:
         """Return SQLite's query plan lines for ``sql`` (diagnostics and tests)."""
         rows = self._all("EXPLAIN QUERY PLAN " + sql, params)
         return [str(row[3]) for row in rows]
+
+    def backup_to(self, dest: Path) -> None:
+        """Write a consistent copy of the store into the new file ``dest`` (0600).
+
+        Raises DamagedStoreError when the copy fails its check (``dest`` is removed).
+        """
+        copy_into(self._db, self.path, dest)
 
     def integrity_check(self) -> list[str]:
         """Run SQLite's full integrity check; ``["ok"]`` means the file is sound."""
