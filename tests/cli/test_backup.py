@@ -227,3 +227,20 @@ def test_a_backup_holds_the_store_and_the_key_but_no_other_file(tmp_path: Path) 
     assert set(manifest.files) <= {KEY_FILE, STORE_FILE, "profile.json"}
     with Store.open(out / STORE_FILE) as store:
         assert store.get_setting("hello") == "world"
+
+
+def test_a_backup_header_asking_for_a_huge_argon2_cost_is_refused_before_hashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import struct
+
+    from p2pchat.cli.backup_archive import MAGIC
+
+    kdf = {"name": "argon2id", "opslimit": 4, "memlimit": 1 << 40, "salt": "00" * 16}
+    header = json.dumps({"format": 1, "sealed": True, "kdf": kdf}).encode()
+    hostile = tmp_path / "hostile.backup"
+    hostile.write_bytes(MAGIC + struct.pack(">I", len(header)) + header)
+    monkeypatch.setenv(PASSPHRASE_ENV, "whatever it is")
+    assert main(["--profile", "copy", "restore", str(hostile)]) == 1
+    assert "sealing parameters" in capsys.readouterr().err

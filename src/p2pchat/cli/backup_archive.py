@@ -243,7 +243,10 @@ def _box(header: dict[str, Any], passphrase: str | None) -> nacl.secret.SecretBo
         if len(salt) != nacl.pwhash.argon2id.SALTBYTES:
             raise ValueError("salt")
         # Bounds before Argon2id runs: a tampered header must not ask for 100 GiB.
-        if not (1 <= params.opslimit <= 64 and 8192 <= params.memlimit <= 4 << 30):
+        if not (
+            1 <= params.opslimit <= nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE
+            and 8192 <= params.memlimit <= nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE
+        ):
             raise ValueError("cost")
     except (KeyError, TypeError, ValueError):
         raise BackupError("the backup's header is damaged (sealing parameters)") from None
