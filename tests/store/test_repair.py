@@ -109,3 +109,16 @@ def test_repair_of_a_file_that_is_not_ours_leaves_it_alone(db_path: Path) -> Non
     with pytest.raises(Exception, match="another program"):
         repair_store(db_path)
     assert db_path.read_bytes() == before
+
+
+async def test_p2pchat_repair_of_a_sound_store_changes_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    node = make_node("alice")
+    await node.start()
+    await node.stop()
+    before = node.profile.store_path.read_bytes()
+    assert main(["--profile", "alice", "repair"]) == 0
+    assert "no damage found" in capsys.readouterr().out
+    assert not list(node.profile.directory.glob("*.damaged-*"))
+    assert node.profile.store_path.read_bytes() == before

@@ -8,12 +8,20 @@ the profile's lock, so it refuses while the app or ``serve`` runs).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from p2pchat.cli.common import CliError, command_hint
 from p2pchat.paths import ProfileNameError, profile_dir
 from p2pchat.profile import KEY_FILE, STORE_FILE, record_store_created
-from p2pchat.store import StoreError
+from p2pchat.store import (
+    CorruptStoreError,
+    DamagedStoreError,
+    MissingStoreError,
+    Store,
+    StoreError,
+    StoreIOError,
+)
 from p2pchat.store.recovery import SalvageReport
 from p2pchat.store.repair import RepairResult, lost_rows, repair_store
 
@@ -61,8 +69,12 @@ def cmd_repair(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if not (directory / KEY_FILE).exists():
         raise CliError(f"there is no profile {args.profile!r} ({directory}); nothing to repair")
+    path = directory / STORE_FILE
+    if _sound(path):
+        print(f"no damage found in {path} (full integrity check); nothing was changed")
+        return 0
     try:
-        result = repair_store(directory / STORE_FILE)
+        result = repair_store(path)
     except StoreError as exc:
         raise CliError(str(exc)) from None
     record_store_created(directory)
@@ -70,6 +82,22 @@ def cmd_repair(args: argparse.Namespace) -> int:
         print(line)
     print(f"start it again with: {command_hint(args.profile, '')}".rstrip())
     return 0
+
+
+def _sound(path: Path) -> bool:
+    """Whether the store opens and passes the full check (then repair has nothing to do).
+
+    Opening may rebuild damaged indexes by itself (losslessly); that counts as sound.
+    """
+    try:
+        with Store.open(path, create=False) as store:
+            if store.rebuilt_from is not None:
+                print(f"damaged indexes were rebuilt; the old file is kept as {store.rebuilt_from}")
+            return store.integrity_check() == ["ok"]
+    except (DamagedStoreError, MissingStoreError, CorruptStoreError, StoreIOError):
+        return False
+    except StoreError as exc:  # locked, not ours, newer: repair cannot help either
+        raise CliError(str(exc)) from None
 
 
 def report_lines(result: RepairResult) -> list[str]:
