@@ -35,11 +35,16 @@ def problems(conn: sqlite3.Connection, *, full: bool) -> list[str]:
     """The check's findings: ``[]`` when the file is sound.
 
     SQLite reports some damage as rows of text and some (a page it cannot even parse
-    while comparing an index) by raising; both end up here as problem lines.
+    while comparing an index) by raising; both end up here as problem lines. A file
+    locked by another program raises sqlite3.OperationalError: that is not damage.
     """
     pragma = "integrity_check" if full else "quick_check"
     try:
         rows = conn.execute(f"PRAGMA {pragma}({MAX_PROBLEMS})").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise  # another program holds the file: not damage, the caller says so
+        return [str(exc)]
     except sqlite3.DatabaseError as exc:
         return [str(exc)]
     lines = [line for row in rows for line in str(row[0]).splitlines()]

@@ -248,6 +248,11 @@ class Store:
             conn = _connect(path)
             try:
                 conn, rebuilt_from = _check_health(path, conn, migrations)
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StoreLockedError(path, str(exc)) from None
+                raise StoreIOError(path, str(exc)) from None
             except BaseException:
                 conn.close()
                 raise
@@ -1265,7 +1270,7 @@ def _check_health(
     fresh = path.with_name(path.name + ".rebuild")
     try:
         report = recovery.rebuild_into(path, fresh, migrations)
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, OSError) as exc:
         recovery.remove_store_files(fresh)
         detail = f"{health.summary(found)}; rebuilding failed: {exc}"
         raise DamagedStoreError(path, detail) from None
