@@ -122,3 +122,29 @@ async def test_p2pchat_repair_of_a_sound_store_changes_nothing(
     assert "no damage found" in capsys.readouterr().out
     assert not list(node.profile.directory.glob("*.damaged-*"))
     assert node.profile.store_path.read_bytes() == before
+
+
+def test_repair_reads_a_without_rowid_table_from_both_ends_of_a_damaged_page(
+    db_path: Path,
+) -> None:
+    fill(db_path)
+    with Store.open(db_path, self_id=SELF) as s:
+        ids = [m.id for m in s.latest_messages(ROOM, 100_000)]
+        for n in range(1, 4):
+            s.record_receipt(ids, peer(10 + n), 2, at=5)
+        receipts = 3 * len(ids)
+    pages = pages_of(db_path, "receipts")
+    assert len(pages) > 4
+    overwrite_page(db_path, pages[len(pages) // 2])
+
+    result = repair_store(db_path)
+
+    table = result.report.table("receipts")
+    assert table is not None
+    assert table.damaged
+    assert lost_rows(table) is None  # no rowids: the loss cannot be counted, and says so
+    assert receipts // 2 < table.copied < receipts  # read from both sides of the hole
+    with Store.open(db_path, self_id=SELF) as s:
+        assert s.integrity_check() == ["ok"]
+        # The first and the last keys are on either side of the damaged page.
+        assert len(s.receipts_for(min(ids))) + len(s.receipts_for(max(ids))) == 6
