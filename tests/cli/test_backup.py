@@ -244,3 +244,42 @@ def test_a_backup_header_asking_for_a_huge_argon2_cost_is_refused_before_hashing
     monkeypatch.setenv(PASSPHRASE_ENV, "whatever it is")
     assert main(["--profile", "copy", "restore", str(hostile)]) == 1
     assert "sealing parameters" in capsys.readouterr().err
+
+
+async def test_after_a_restore_a_group_room_gets_back_what_was_sent_since_the_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.node.groups_helpers import befriend as befriend_pair
+    from tests.node.groups_helpers import form_room, texts, wait_texts
+
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    backup = tmp_path / "bob.backup"
+    try:
+        await befriend_pair(alice, bob)
+        room = await form_room(alice, [bob])
+        await alice.send_message(room, "before the backup")
+        await wait_texts(bob, room, 1)
+        await bob.stop()  # a backup of a stopped profile, taken directly
+        assert await cli(["--profile", "bob", "backup", str(backup)]) == 0
+        await bob.start()
+        await connected_pair(alice, bob)
+        for n in range(5):
+            await alice.send_message(room, f"after the backup {n}")
+        await wait_texts(bob, room, 6)
+        await bob.stop()
+
+        monkeypatch.setenv("P2PCHAT_HOME", str(tmp_path / "new-machine"))
+        assert await cli(["--profile", "bob", "restore", str(backup)]) == 0
+        restored = make_node("bob")
+        await restored.start()
+        try:
+            assert await texts(restored, room) == ["before the backup"]
+            await connected_pair(alice, restored)
+            await wait_texts(restored, room, 6)  # anti-entropy with any member
+        finally:
+            await restored.stop()
+    finally:
+        await alice.stop()
+        await bob.stop()
