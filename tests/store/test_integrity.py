@@ -154,7 +154,7 @@ def test_an_index_with_wrong_entries_after_a_crash_is_found_by_the_full_check(
         assert s.integrity_check() == ["ok"]
 
 
-def test_a_clean_close_skips_the_full_check_and_a_start_marks_the_store_open(
+def test_a_start_marks_the_store_open_and_a_clean_close_marks_it_closed(
     db_path: Path,
 ) -> None:
     fill(db_path, 20)

@@ -148,3 +148,19 @@ def test_repair_reads_a_without_rowid_table_from_both_ends_of_a_damaged_page(
         assert s.integrity_check() == ["ok"]
         # The first and the last keys are on either side of the damaged page.
         assert len(s.receipts_for(min(ids))) + len(s.receipts_for(max(ids))) == 6
+
+
+async def test_p2pchat_repair_refuses_while_the_profile_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import asyncio
+
+    node = make_node("alice")
+    await node.start()
+    try:
+        code = await asyncio.to_thread(main, ["--profile", "alice", "repair"])
+    finally:
+        await node.stop()
+    assert code == 1
+    assert "another p2pchat is using this profile" in capsys.readouterr().err
+    assert not list(node.profile.directory.glob("*.damaged-*"))
