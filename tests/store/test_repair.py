@@ -164,3 +164,25 @@ async def test_p2pchat_repair_refuses_while_the_profile_runs(
     assert code == 1
     assert "another p2pchat is using this profile" in capsys.readouterr().err
     assert not list(node.profile.directory.glob("*.damaged-*"))
+
+
+async def test_p2pchat_repair_of_a_store_with_a_garbage_first_page_says_nothing_came_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    node = make_node("alice")
+    await node.start()
+    await node.stop()
+    path = node.profile.store_path
+    fill(path, 200)
+    overwrite_page(path, 1)  # the header and the list of tables
+    damaged = path.read_bytes()
+
+    assert main(["--profile", "alice", "repair"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing could be recovered" in out
+    kept = list(node.profile.directory.glob(f"{STORE_FILE}.damaged-*"))
+    assert [k.read_bytes() for k in kept] == [damaged]
+    again = make_node("alice")
+    await again.start()
+    assert again.me == node.me
+    await again.stop()

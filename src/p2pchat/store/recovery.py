@@ -104,10 +104,15 @@ def move_aside(path: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+def _read_only(path: Path) -> Iterator[sqlite3.Connection | str]:
+    """A read-only connection to ``path``, or why it cannot even be opened."""
     wal = path.with_name(path.name + "-wal")
     query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
-    conn = sqlite3.connect(path.resolve().as_uri() + query, uri=True, isolation_level=None)
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + query, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        yield str(exc)
+        return
     try:
         yield conn
     finally:
@@ -132,16 +137,19 @@ def salvage(source: Path, target: sqlite3.Connection) -> SalvageReport:
     target.execute("BEGIN IMMEDIATE")
     try:
         with _read_only(source) as src:
-            try:
-                src_tables = {
-                    str(r[0])
-                    for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                }
-            except sqlite3.DatabaseError as exc:
-                report.schema_error = str(exc)
-                src_tables = set()
+            src_tables: set[str] = set()
+            if isinstance(src, str):
+                report.schema_error = src
+            else:
+                try:
+                    src_tables = {
+                        str(r[0])
+                        for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                    }
+                except sqlite3.DatabaseError as exc:
+                    report.schema_error = str(exc)
             for name in tables:
-                if report.schema_error:
+                if report.schema_error or isinstance(src, str):
                     report.tables.append(TableSalvage(name, damaged=True, error="unreadable"))
                 elif name in src_tables:
                     report.tables.append(_copy_table(src, target, name))
