@@ -12,7 +12,16 @@ import sys
 from collections.abc import Sequence
 
 from p2pchat import __version__
-from p2pchat.cli import chat_cmds, doctor, file_cmds, identity_cmds, room_cmds, serve
+from p2pchat.cli import (
+    backup_cmds,
+    chat_cmds,
+    doctor,
+    file_cmds,
+    identity_cmds,
+    repair_cmds,
+    room_cmds,
+    serve,
+)
 from p2pchat.cli.common import CliError, add_common, add_node_options
 from p2pchat.cli.output import log_to_stderr, say
 
@@ -38,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     room_cmds.register(subs, common)
     file_cmds.register(subs, common)
     doctor.register(subs, common)
+    repair_cmds.register(subs, common)
+    backup_cmds.register(subs, common)
     return parser
 
 

@@ -262,7 +262,17 @@ class Node:
                 resolve_interfaces(list(self.config.interfaces))
             except ValueError as exc:
                 raise NodeError(str(exc)) from None
-        self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
+        self.db = await StoreWorker.open(
+            self.profile.store_path, self_id=self.me, create=not self.profile.store_expected
+        )
+        self.profile.mark_store_created()
+        if self.db.rebuilt_from is not None:
+            note = (
+                "the store's indexes were damaged and have been rebuilt from its tables "
+                f"(nothing was lost); the damaged file was kept as {self.db.rebuilt_from}"
+            )
+            log.warning("%s", note)
+            self.hub.emit(SecurityWarning(None, note))
         try:
             await self._load_state()
             if self.config.download_dir is not None:
