@@ -33,6 +33,7 @@ from p2pchat.identity import (
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox
+from p2pchat.node.direct_sync import DirectSync
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -196,6 +197,7 @@ class Node:
         self.transfers = TransferService(self)
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
+        self.direct_sync = DirectSync(self)
         self._states: dict[bytes, str] = {}
         self._names: dict[bytes, str] = {}
         # Where each connected peer listens; written to the store only for peers we keep.
@@ -207,6 +209,8 @@ class Node:
         self._lamport = 0
         self._ready_rooms: set[bytes] = set()
         self._seq_cache: dict[bytes, int] = {}
+        # Store thread: per room, the lowest seq we may still write (see raise_seq_floor).
+        self._seq_floor: dict[bytes, int] = {}
         # Created by start() (a stopped node can be started again).
         self._verifier: ThreadPoolExecutor | None = None
         self._commits = GroupCommit(self._db, self._forget_caches)
@@ -291,6 +295,7 @@ class Node:
         await self._add_initial_targets()
         await self.transfers.start()
         await self.groups.start()
+        self.direct_sync.start()
         announcing = False
         if self.config.discovery:
             announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
@@ -320,6 +325,7 @@ class Node:
             self.discovery = None
         await self.transfers.stop()
         await self.groups.stop()
+        await self.direct_sync.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self.links.stop()
@@ -730,12 +736,23 @@ class Node:
         self._seq_cache.clear()
         self.groups.forget_caches()
 
+    def raise_seq_floor(self, store: Store, room: bytes, held_by_other: int) -> None:
+        """Store thread: our next seq in ``room`` is above ``held_by_other``.
+
+        The other side of a direct room holds our messages up to that seq; if our store
+        lost its tail (a crash losing the end of the log), reusing those seqs would make
+        our new messages collide with the lost ones there.
+        """
+        self._seq_floor[room] = max(self._seq_floor.get(room, 0), held_by_other + 1)
+        if room in self._seq_cache:
+            self._seq_cache[room] = max(self._seq_cache[room], self._seq_floor[room])
+
     def _next_position(self, store: Store, room: bytes) -> tuple[int, int]:
         """Our next (seq, lamport) in ``room``; store thread only, cached after first use."""
         if room not in self._seq_cache:
             self._seq_cache[room] = store.next_seq(room, self.me)
             self._lamport = max(self._lamport, store.max_lamport(room))
-        seq = self._seq_cache[room]
+        seq = max(self._seq_cache[room], self._seq_floor.get(room, 0))
         self._seq_cache[room] = seq + 1
         self._lamport = min(self._lamport + 1, LAMPORT_CEILING)
         return seq, self._lamport
@@ -1057,6 +1074,7 @@ class Node:
             return
         await self._flush_outbox(peer)
         await self.groups.on_link_up(peer)
+        await self.direct_sync.on_link_up(peer)
 
     async def _flush_outbox(self, peer: bytes) -> None:
         """Send everything waiting for ``peer``, oldest first, page by page."""
@@ -1314,7 +1332,10 @@ class Node:
             await self.groups.ingest(group)
         for item in batch:
             if isinstance(item, _SyncRequest):
-                await self.groups.on_sync_heads(item.peer, item.heads)
+                if item.heads.room == self.direct_room(item.peer):
+                    self.direct_sync.on_sync_heads(item.peer, item.heads)
+                else:
+                    await self.groups.on_sync_heads(item.peer, item.heads)
 
     def _within_quota(self, items: list[_Inbound]) -> list[_Inbound]:
         """The items their peer's daily store budget allows; the rest are refused.
