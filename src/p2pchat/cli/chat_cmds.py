@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 from typing import Any
 
 from p2pchat.cli.common import CliError, add_node_options
 from p2pchat.cli.output import STATUS_MARKS, local_time, print_json, safe_text, say, text_lines
 from p2pchat.cli.session import call, open_session, run
+from p2pchat.control.client import NODE_STOPPED
 from p2pchat.timefmt import UNKNOWN_STAMP
 
 DEFAULT_WAIT_RUNNING = 3.0
@@ -40,6 +42,12 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SECONDS",
         help="wait up to this long for delivery (default: a few seconds)",
+    )
+    p.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="your own id for this send (1-64 characters): sending again with the same id "
+        "never stores a second copy (for retries after a crash)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_node_options(p)
@@ -126,13 +134,23 @@ def cmd_send(args: argparse.Namespace) -> int:
             if wait is None:
                 wait = DEFAULT_WAIT_RUNNING if session.remote else DEFAULT_WAIT_SHORT_LIVED
             target = {"room": args.room} if args.room else {"peer": args.peer}
-            result: dict[str, Any] = await call(
-                session, "send", {**target, "text": args.text, "wait": wait}
-            )
+            params = {**target, "text": args.text, "wait": wait, "client_id": client_id}
+            try:
+                result: dict[str, Any] = await call(session, "send", params)
+            except CliError as exc:
+                if str(exc) != NODE_STOPPED:
+                    raise
+                # It may or may not have been stored: the same id makes a retry safe.
+                again = f"--client-id {client_id}"
+                raise CliError(
+                    "the running p2pchat stopped before saying whether the message was stored",
+                    details=[f"to send it exactly once, run the same command again with {again}"],
+                ) from None
             return result, session.remote
 
     if args.wait is not None and args.wait < 0:
         raise CliError("--wait takes a number of seconds (0 or more)")
+    client_id = args.client_id or uuid.uuid4().hex
     result, remote = run(go())
     if args.json:
         print_json(result)

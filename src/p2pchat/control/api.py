@@ -32,6 +32,8 @@ SNAPSHOT_PREFIX = "backup-snapshot-"
 
 MAX_HISTORY = 10_000
 MAX_WAIT = 3600.0
+#: A send's client id (idempotent sends), in characters.
+MAX_CLIENT_ID = 64
 
 
 class ApiError(Exception):
@@ -40,6 +42,16 @@ class ApiError(Exception):
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.data: JSONDict = {"message": message, **extra}
+
+
+def _client_id(params: JSONDict) -> str | None:
+    """The optional ``client_id`` of a send: 1 to 64 printable characters."""
+    value = params.get("client_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_CLIENT_ID or not value.isprintable():
+        raise ApiError(f"'client_id' must be 1 to {MAX_CLIENT_ID} printable characters")
+    return value
 
 
 def _str(params: JSONDict, key: str, *, max_len: int = 100_000) -> str:
@@ -144,9 +156,10 @@ class NodeApi:
         """Send a text to a peer or a room; wait up to ``wait`` seconds for delivery."""
         text = _str(params, "text")
         wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
+        client_id = _client_id(params)
         if params.get("room") is not None:
             room = await self._room(params)
-            message = await self.node.send_message(room, text)
+            message = await self.node.send_message(room, text, client_id=client_id)
             if wait > 0:
                 await self.node.wait_for_status(message.id, MessageStatus.DELIVERED, wait)
             current = await self.node.get_message(message.id) or message
@@ -155,7 +168,7 @@ class NodeApi:
                 "message": message_json(self.node, current),
             }
         peer = await self._peer(params)
-        message = await self.node.send_text(peer, text)
+        message = await self.node.send_text(peer, text, client_id=client_id)
         # A node that has run for a while and has no link to the peer will not get one in
         # the next seconds: report "queued" at once. A fresh node may still be connecting.
         if wait > 0 and (self.node.links.is_online(peer) or self.node.uptime < wait + 5):

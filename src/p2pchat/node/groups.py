@@ -35,7 +35,7 @@ from p2pchat.node.envelopes import (
     row_to_envelope,
     split_ids,
 )
-from p2pchat.node.errors import NodeError
+from p2pchat.node.errors import AlreadySent, NodeError
 from p2pchat.node.events import (
     MessageAdded,
     MessagesWithdrawn,
@@ -335,7 +335,12 @@ class GroupService:
         return out
 
     async def send_envelope(
-        self, room: bytes, kind: str, body: bytes, reply_to: bytes | None
+        self,
+        room: bytes,
+        kind: str,
+        body: bytes,
+        reply_to: bytes | None,
+        client_id: str | None = None,
     ) -> Message:
         """Author any envelope (text, reaction, file) into a group room."""
         node = self.node
@@ -355,10 +360,14 @@ class GroupService:
                 recipients=recipients,
                 online=online,
                 deps=m.heads,
+                client_id=client_id,
             )
             return message, env, recipients
 
-        message, env, recipients = await node._write(work, quick=True)
+        try:
+            message, env, recipients = await node._write(work, quick=True)
+        except AlreadySent as done:
+            return done.message
         await node._publish_own(message, env, recipients)
         return message
 

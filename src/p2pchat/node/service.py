@@ -47,7 +47,7 @@ from p2pchat.node.envelopes import (
     new_message_id,
     sign_envelope,
 )
-from p2pchat.node.errors import NodeError
+from p2pchat.node.errors import AlreadySent, NodeError
 from p2pchat.node.events import (
     Event,
     MessageAdded,
@@ -596,8 +596,18 @@ class Node:
 
     # ================================================================ messages out
 
-    async def send_text(self, peer_id: bytes, text: str, reply_to: bytes | None = None) -> Message:
-        """Write a text message to ``peer_id``: stored, queued, and sent if reachable."""
+    async def send_text(
+        self,
+        peer_id: bytes,
+        text: str,
+        reply_to: bytes | None = None,
+        client_id: str | None = None,
+    ) -> Message:
+        """Write a text message to ``peer_id``: stored, queued, and sent if reachable.
+
+        With ``client_id`` (a script's own id for this send), a second call with the same
+        id returns the message the first wrote instead of writing another.
+        """
         body = text_body(text)
         if peer_id == self.me:
             raise NodeError("you cannot send a message to yourself")
@@ -605,10 +615,15 @@ class Node:
             # Replying to a contact request accepts it, with everything accepting means
             # (receipts for the messages they sent while waiting).
             await self.accept(peer_id)
-        return await self._send_envelope(peer_id, "text", body, reply_to)
+        return await self._send_envelope(peer_id, "text", body, reply_to, client_id)
 
     async def _send_envelope(
-        self, peer_id: bytes, kind: str, body: bytes, reply_to: bytes | None
+        self,
+        peer_id: bytes,
+        kind: str,
+        body: bytes,
+        reply_to: bytes | None,
+        client_id: str | None = None,
     ) -> Message:
         room = direct_room_id(self.me, peer_id)
         online = self.links.is_online(peer_id)
@@ -633,10 +648,14 @@ class Node:
                 now=now,
                 recipients=[peer_id],
                 online=online,
+                client_id=client_id,
             )
             return message, became_contact, env
 
-        message, became_contact, env = await self._write(work, quick=True)
+        try:
+            message, became_contact, env = await self._write(work, quick=True)
+        except AlreadySent as done:
+            return done.message
         if became_contact:
             self._set_state(peer_id, "contact")
         await self._publish_own(message, env, [peer_id])
@@ -654,13 +673,20 @@ class Node:
         recipients: Sequence[bytes],
         online: bool,
         deps: tuple[bytes, ...] | None = None,
+        client_id: str | None = None,
     ) -> tuple[Message, Envelope]:
         """Store thread: sign a new envelope of ours, store it, queue it for ``recipients``.
 
         The envelope stays in each recipient's outbox until that recipient's delivered
         receipt arrives, so it survives restarts and lost connections. ``deps``: in a
         group room, the membership operations we have seen (``Membership.heads``).
+        ``client_id``: a client's own id for this send; if a message was already written
+        for it, AlreadySent is raised (and nothing written), so a retry never doubles.
         """
+        if client_id is not None:
+            existing = store.message_for_client(client_id)
+            if existing is not None:
+                raise AlreadySent(existing)
         try:
             seq, lamport = self._next_position(store, room)
             env = sign_envelope(
@@ -682,6 +708,8 @@ class Node:
             row = envelope_to_row(env, now, status)
             (message,) = store.insert_messages([row])
             assert message is not None  # a fresh random id is never a duplicate
+            if client_id is not None:
+                store.record_client_send(client_id, message.id, now)
             if kind == KIND_REACTION:
                 apply_reaction(store, row)
             frame = encode_frame(MessageFrame(env=env))
@@ -918,13 +946,19 @@ class Node:
 
         return await self._read(load)
 
-    async def send_message(self, room: bytes, text: str, reply_to: bytes | None = None) -> Message:
+    async def send_message(
+        self,
+        room: bytes,
+        text: str,
+        reply_to: bytes | None = None,
+        client_id: str | None = None,
+    ) -> Message:
         """Write a text message into a room (the person writes to a room, not a peer)."""
         peer = await self.room_peer(room)
         if peer is not None:
-            return await self.send_text(peer, text, reply_to)
+            return await self.send_text(peer, text, reply_to, client_id)
         body = text_body(text)
-        return await self.groups.send_envelope(room, "text", body, reply_to)
+        return await self.groups.send_envelope(room, "text", body, reply_to, client_id)
 
     async def react(self, message_id: bytes, emoji: str, on: bool = True) -> None:
         """Add (or with ``on=False`` remove) our emoji reaction to a message."""

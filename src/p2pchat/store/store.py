@@ -63,6 +63,8 @@ _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 # Short: the flock already keeps other p2pchat processes out, so a busy database means
 # an outside program (a sqlite3 shell, a backup) and waiting long would only hang the UI.
 _BUSY_TIMEOUT_MS: Final = 1000
+#: How long a client id of a send is remembered (see record_client_send).
+CLIENT_ID_TTL_MS: Final = 7 * 24 * 3600 * 1000
 # SQLite's default limit on bound variables is 32766; stay far below it.
 _IN_CHUNK: Final = 500
 #: Unread counts stop here: a badge says "999+" rather than walking a huge backlog.
@@ -894,6 +896,29 @@ class Store:
                 (first - 1, room_id, author, first),
             )
             return [bytes(r[0]) for r in rows]
+
+    def message_for_client(self, client_id: str) -> Message | None:
+        """The message a send with this client id wrote, if any (idempotent sends)."""
+        row = self._one(
+            f"SELECT {_WITH_DEPS} WHERE id = (SELECT message_id FROM client_sends"  # noqa: S608
+            " WHERE client_id = ?)",
+            (client_id,),
+        )
+        return None if row is None else _message(row)
+
+    def record_client_send(self, client_id: str, message_id: bytes, now: int) -> None:
+        """Remember which message a send with ``client_id`` wrote (same transaction).
+
+        Ids older than a week are forgotten: a retry comes within moments of a crash.
+        """
+        with self._atomic():
+            self._db.execute(
+                "INSERT INTO client_sends (client_id, message_id, created_at) VALUES (?, ?, ?)",
+                (client_id, message_id, now),
+            )
+            self._db.execute(
+                "DELETE FROM client_sends WHERE created_at < ?", (now - CLIENT_ID_TTL_MS,)
+            )
 
     def delete_room(self, room_id: bytes) -> None:
         """Forget a room and everything in it (an invitation that expired or was refused)."""
