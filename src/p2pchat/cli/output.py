@@ -73,6 +73,16 @@ def describe_event(event: dict[str, Any], profile: str = DEFAULT_PROFILE) -> str
         name = safe_text(event.get("name"))
         accept = command_hint(profile, f"accept {peer}")
         return f"contact request from {name} ({peer}); to accept: {accept}"
+    if kind == "held_back":
+        if not event.get("requests") and not event.get("messages"):
+            return "contact requests cleared"
+        requests, messages = int(event.get("requests") or 0), int(event.get("messages") or 0)
+        clear = command_hint(profile, "clear-requests")
+        return (
+            f"too many contact requests at once: {requests} request(s) and {messages} "
+            f"message(s) of requests were held back; to see them: "
+            f"{command_hint(profile, 'requests')}; to clear: {clear}"
+        )
     if kind == "room":
         return f"room {str(event.get('room'))[:8]} changed"
     if kind == "invitation":

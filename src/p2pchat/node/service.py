@@ -32,7 +32,7 @@ from p2pchat.identity import (
 )
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
-from p2pchat.node.direct import DirectInbox
+from p2pchat.node.direct import DirectInbox, load_requests
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -73,7 +73,7 @@ from p2pchat.node.model import (
     text_body,
     ui_key,
 )
-from p2pchat.node.ratelimit import TokenBucket
+from p2pchat.node.requests import HeldBack, RequestBook
 from p2pchat.node.rooms import KIND_SYSTEM, SystemBodyError, decode_system, describe_system
 from p2pchat.node.stream import EventHub, EventStream
 from p2pchat.node.transfer import TransferService
@@ -198,10 +198,7 @@ class Node:
         self.status: NodeStatus | None = None
         self._inbound: asyncio.Queue[_Inbound | _SyncRequest] = asyncio.Queue(maxsize=10_000)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._request_bucket = TokenBucket(
-            rate=self.config.new_requests_per_minute / 60.0,
-            burst=max(1.0, self.config.new_requests_per_minute),
-        )
+        self.requests = RequestBook(self.config.max_open_requests)
         self._warned: set[tuple[bytes, str]] = set()
         self._started = False
         self.started_at = 0.0
@@ -367,6 +364,7 @@ class Node:
             self._states[peer.id] = peer.state
             if peer.name:
                 self._names[peer.id] = peer.name
+        self.requests.load(*await self._read(functools.partial(load_requests, me=self.me)))
         for key, value in settings.items():
             if value is None:
                 continue
@@ -510,6 +508,19 @@ class Node:
         """Undo a block; the peer becomes a contact again."""
         await self.accept(peer_id)
 
+    @property
+    def requests_held_back(self) -> HeldBack:
+        """How many contact requests (and messages of requests) were not kept, since the
+        person last cleared requests: shown beside the requests."""
+        return self.requests.held
+
+    async def clear_requests(self) -> int:
+        """Remove every open contact request and its messages; reset the held-back count.
+
+        Returns how many requests were removed. Their senders are not blocked.
+        """
+        return await self.direct.clear_requests()
+
     async def set_verified(self, peer_id: bytes, verified: bool = True) -> None:
         """Record that the person compared safety numbers with this peer."""
         await self._write(lambda s: (self._remember(s, peer_id), s.set_verified(peer_id, verified)))
@@ -527,6 +538,8 @@ class Node:
         return peer
 
     def _set_state(self, peer_id: bytes, state: str) -> None:
+        if state != "request":
+            self.requests.close(peer_id)
         if self._states.get(peer_id) != state:
             self._states[peer_id] = state
             self._emit(PeerUpdated(peer_id, self._names.get(peer_id), state))
