@@ -171,3 +171,25 @@ async def test_the_held_back_count_and_the_request_order_survive_a_restart() -> 
         assert bob.requests_held_back.requests == 2
     finally:
         await bob.stop()
+
+
+async def test_the_app_shows_the_held_back_count_and_clears_requests() -> None:
+    from p2pchat.ui.screens.confirm import ConfirmScreen
+    from tests.ui.helpers import SIZE, app_for, screen_text, until
+
+    alice = make_node("alice", max_open_requests=2)
+    await alice.start()
+    try:
+        app = app_for(alice)
+        async with app.run_test(size=SIZE) as pilot:
+            await spam(alice, 3)
+            await until(pilot, lambda: "+1 held back" in screen_text(app))
+            clear = next(c for c in app.palette_commands() if c[0] == "Clear all contact requests")
+            clear[2]()
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("enter")
+            await until(pilot, lambda: "CONTACT REQUESTS" not in screen_text(app))
+            assert await open_requests(alice) == set()
+            assert alice.requests_held_back.requests == 0
+    finally:
+        await alice.stop()
