@@ -178,7 +178,7 @@ class DirectInbox:
             self._emit_held()
         for peer in promoted:
             node._states[peer] = "request"
-            node._emit(ContactRequest(peer, node._names.get(peer, short_id(peer))))
+            node._emit(ContactRequest(peer, node.peer_name(peer)))
         for message in stored:
             if message.kind == KIND_REACTION:
                 target, _, _ = decode_reaction(message.body)

@@ -69,10 +69,10 @@ from p2pchat.node.model import (
     ReactionInfo,
     RoomInfo,
     human_size,
-    name_key,
     text_body,
     ui_key,
 )
+from p2pchat.node.names import NameBook, name_keys, primary_key, visible
 from p2pchat.node.requests import HeldBack, RequestBook
 from p2pchat.node.rooms import KIND_SYSTEM, SystemBodyError, decode_system, describe_system
 from p2pchat.node.stream import EventHub, EventStream
@@ -181,7 +181,8 @@ class Node:
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
         self._states: dict[bytes, str] = {}
-        self._names: dict[bytes, str] = {}
+        # Peers' display names, indexed by look-alike key (``names``).
+        self._names = NameBook()
         # Where each connected peer listens; written to the store only for peers we keep.
         self._addresses: dict[bytes, tuple[str, int]] = {}
         self._settings: dict[str, bool] = dict(BOOL_SETTINGS)
@@ -951,10 +952,20 @@ class Node:
         return direct_room_id(self.me, peer_id)
 
     def peer_name(self, peer_id: bytes) -> str:
-        """What to call a peer: its display name, or its short id."""
+        """What to call a peer: its display name, or its short id.
+
+        A name that looks like another known peer's (or ours) comes with the short id,
+        ``Alice (k3j5x7ab)``, wherever it is shown: history keeps saying who wrote what
+        even after someone renames itself to look like someone else.
+        """
         if peer_id == self.me:
             return self.profile.display_name
-        return self._names.get(peer_id) or short_id(peer_id)
+        name = self._names.get(peer_id)
+        if not name or not visible(name):
+            return short_id(peer_id)
+        if self._names.collides(peer_id) or name_keys(name) & name_keys(self.profile.display_name):
+            return f"{name} ({short_id(peer_id)})"
+        return name
 
     # ================================================================ links
 
@@ -1078,31 +1089,46 @@ class Node:
         )
         self._emit(SecurityWarning(exc.expected, text))
 
-    def _check_impersonation(self, peer: bytes, name: str) -> None:
-        """Warn when a new id uses the display name of a different known contact.
+    def _trusted(self, peer: bytes) -> bool:
+        """A contact, or someone we share a group room with."""
+        return self._states.get(peer) == "contact" or peer in self.groups.co_members
 
-        Names are compared after Unicode compatibility folding, without invisible
-        characters and spacing: "Alice", "alice\u200b" and fullwidth "alice" all match.
+    def _check_impersonation(self, peer: bytes, name: str) -> None:
+        """Warn when ``peer`` takes a name that looks like another known peer's.
+
+        Called before the name is recorded. Names are compared by confusable skeleton
+        without invisible characters (``names``): "Alice", Cyrillic "\u0410lice" and
+        "Alice\u3164" all match. A peer we do not trust is flagged when it looks like a
+        contact or room member; a contact or member is flagged when it *renames* itself
+        to look like anyone we know. Each (peer, name) is warned about once.
         """
-        folded = name_key(name)
-        if self._states.get(peer) == "contact" or (peer, folded) in self._warned:
+        key = primary_key(name)
+        if (peer, key) in self._warned:
             return
-        for other, other_name in self._names.items():
-            if (
-                other != peer
-                and self._states.get(other) == "contact"
-                and name_key(other_name) == folded
-            ):
-                self._warned.add((peer, folded))
-                self._emit(
-                    SecurityWarning(
-                        peer,
-                        f"{short_id(peer)} calls itself {name!r}, like your contact "
-                        f"{short_id(other)}: it may be someone impersonating them. "
-                        "Their messages are kept apart; compare safety numbers.",
-                    )
-                )
-                return
+        previous = self._names.get(peer)
+        trusted = self._trusted(peer)
+        if trusted and (previous is None or name_keys(previous) & name_keys(name)):
+            return  # a contact keeping (a look-alike of) its own name
+        others = self._names.look_alikes(name, besides=peer)
+        victims = sorted(o for o in others if trusted or self._trusted(o))
+        if not victims:
+            return
+        self._warned.add((peer, key))
+        other = victims[0]
+        like = f"{short_id(other)} ({self._names.get(other, '')!r})"
+        if trusted:
+            text = (
+                f"your contact {short_id(peer)}, until now {previous!r}, renamed itself "
+                f"{name!r}, which looks like {like}: it may be impersonating them. Both "
+                "are shown with their short ids; compare safety numbers."
+            )
+        else:
+            text = (
+                f"{short_id(peer)} calls itself {name!r}, like your contact {like}: it "
+                "may be someone impersonating them. Their messages are kept apart and "
+                "both are shown with their short ids; compare safety numbers."
+            )
+        self._emit(SecurityWarning(peer, text))
 
     def _on_discovery(self, event: PeerSeen | PeerLost) -> None:
         try:
