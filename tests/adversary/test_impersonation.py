@@ -16,7 +16,7 @@ import pytest
 from p2pchat.cli.chat_cmds import _print_history
 from p2pchat.control.api import NodeApi
 from p2pchat.identity import short_id
-from p2pchat.node import MessageAdded, Node, PeerUpdated, SecurityWarning
+from p2pchat.node import MessageAdded, Node, PeerLookupError, PeerUpdated, SecurityWarning
 from p2pchat.node.names import name_keys, skeleton, visible
 from p2pchat.wire import Profile as ProfileFrame
 from tests.adversary.hostile import Hostile, hostile_peer
@@ -63,6 +63,11 @@ async def test_a_stranger_with_a_look_alike_name_is_flagged(name: str) -> None:
         # Both names carry their short ids wherever bob sees them.
         assert bob.peer_name(mallory.me) == f"{name} ({short_id(mallory.me)})"
         assert bob.peer_name(alice.me) == f"alice ({short_id(alice.me)})"
+        # Naming the contact finds both: no silent pick of the look-alike (or of her).
+        with pytest.raises(PeerLookupError) as lookup:
+            await bob.resolve_peer("alice")
+        assert {c.peer_id for c in lookup.value.candidates} == {alice.me, mallory.me}
+        assert await bob.resolve_peer(bob.peer_name(mallory.me)) == mallory.me
     finally:
         for node in (mallory, alice, bob):
             await node.stop()

@@ -10,6 +10,7 @@ without a word; with 100 open requests every newcomer was.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from p2pchat.control.api import NodeApi
 from p2pchat.identity import Identity
@@ -20,6 +21,7 @@ from p2pchat.store import now_ms
 from p2pchat.transport import LocalHello, connect
 from p2pchat.wire import Envelope, MessageFrame
 from tests.nodes import WAIT, connected_pair, make_node, wait_for
+from tests.processes import Serve, cli, free_port
 
 
 def _envelope(identity: Identity, to: bytes, body: bytes, seq: int) -> Envelope:
@@ -38,6 +40,17 @@ def _envelope(identity: Identity, to: bytes, body: bytes, seq: int) -> Envelope:
 
 def _stored_from(author: bytes) -> Callable[[Event], bool]:
     return lambda e: isinstance(e, MessageAdded) and e.message.author == author
+
+
+async def send_request(port: int, body: bytes = b"buy now", *, n: int = 0) -> Identity:
+    """A fresh identity dials ``port``, sends one message and leaves; returns it."""
+    identity = Identity.generate()
+    conn = await connect(
+        "127.0.0.1", port, LocalHello(identity=identity, name=f"spam{n}"), deadline=WAIT
+    )
+    conn.write_frame(MessageFrame(env=_envelope(identity, conn.remote.peer_id, body, 1)))
+    await conn.close()
+    return identity
 
 
 async def spam(
@@ -193,3 +206,28 @@ async def test_the_app_shows_the_held_back_count_and_clears_requests() -> None:
             assert alice.requests_held_back.requests == 0
     finally:
         await alice.stop()
+
+
+async def test_the_cli_shows_held_back_requests_and_clears_them(p2pchat_home: Path) -> None:
+    port = free_port()
+    bob = Serve("bob", p2pchat_home, "--port", str(port), "--no-announce")
+    try:
+        bob.wait_for("listening on port")
+        for n in range(101):  # one more than the open requests kept
+            await send_request(port, n=n)
+        line = bob.wait_for("were held back")
+        assert "1 request(s)" in line
+        assert "p2pchat --profile bob clear-requests" in line
+        listed = cli("--profile", "bob", "requests", home=p2pchat_home)
+        assert listed.returncode == 0, listed.stderr
+        assert "1 contact request(s) made way for newer ones" in listed.stdout
+        assert len([x for x in listed.stdout.splitlines() if x.startswith("spam")]) == 100
+        cleared = cli("--profile", "bob", "clear-requests", home=p2pchat_home)
+        assert cleared.returncode == 0, cleared.stderr
+        assert "removed 100 contact request(s)" in cleared.stdout
+        bob.wait_for("contact requests cleared")
+        after = cli("--profile", "bob", "requests", home=p2pchat_home)
+        assert "no open contact requests" in after.stdout
+        assert "held back" not in after.stdout
+    finally:
+        bob.stop()

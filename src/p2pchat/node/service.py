@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -132,6 +133,8 @@ MAX_STRANGERS = 200
 MAX_STRANGER_LINKS = 32
 MAX_REMEMBERED_PEERS = 2000
 OUTBOX_PAGE = 256
+#: A name as ``peer_name`` shows a look-alike: the name, then the short id in brackets.
+_SHOWN_WITH_ID = re.compile(r".+ \(([a-z2-7]{8})\)")
 
 
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
@@ -452,7 +455,13 @@ class Node:
             return decode_peer_id(query)
         peers = await self.list_peers()
         lowered = query.casefold()
-        by_name = [p for p in peers if (p.name or "").casefold() == lowered]
+        shown = _SHOWN_WITH_ID.fullmatch(query)
+        if shown is not None:  # "Alice (k3j5x7ab)", as peer_name shows a look-alike
+            query = shown.group(1)
+        # Every name that looks like the query: picking one of two look-alikes silently
+        # could send to an impersonator.
+        wanted = name_keys(query)
+        by_name = [p for p in peers if p.name and name_keys(p.name) & wanted]
         by_prefix = (
             [p for p in peers if p.peer_id_text.startswith(query.lower())]
             if len(query) >= 4
