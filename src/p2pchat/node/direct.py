@@ -4,9 +4,8 @@ A one-to-one room's rules: the author must be the connected peer; a stranger's f
 messages become a contact request (bounded: the newest request always gets in, the
 quietest makes way, and whatever is not kept is counted for the person to see; never
 acknowledged); an accepted contact's are stored and acknowledged as delivered once
-durable. Receipts from
-a contact raise the status of our own messages. Group rooms have their own rules
-(``groups``); this module never sees them.
+durable. Receipts from a contact raise the status of our own messages. Group rooms have
+their own rules (``groups``); this module never sees them.
 """
 
 from __future__ import annotations
@@ -145,7 +144,7 @@ class DirectInbox:
         held_before = node.requests.held
         accepted, evicted = self._admit_all(authentic, counts)
         held_changed = node.requests.held != held_before
-        if not accepted:
+        if not accepted and not evicted:
             if held_changed:
                 self._emit_held()
             return
