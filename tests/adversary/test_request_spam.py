@@ -14,9 +14,10 @@ from pathlib import Path
 
 from p2pchat.control.api import NodeApi
 from p2pchat.identity import Identity
-from p2pchat.node import MessageAdded, Node, RequestsHeldBack
+from p2pchat.node import MessageAdded, Node, PeerOffline, RequestsHeldBack
 from p2pchat.node.envelopes import direct_room_id, new_message_id, sign_envelope
 from p2pchat.node.events import Event
+from p2pchat.node.requests import HeldBack
 from p2pchat.store import now_ms
 from p2pchat.transport import LocalHello, connect
 from p2pchat.wire import Envelope, MessageFrame
@@ -231,3 +232,44 @@ async def test_the_cli_shows_held_back_requests_and_clears_them(p2pchat_home: Pa
         assert "held back" not in after.stdout
     finally:
         bob.stop()
+
+
+async def test_a_request_sent_again_is_not_counted_again() -> None:
+    bob = make_node("bob", max_messages_per_request=2)
+    alice = make_node("alice")
+    await bob.start()
+    await alice.start()
+    try:
+        await connected_pair(alice, bob)
+        await alice.accept(bob.me)
+        await bob.accept(alice.me)
+        identity = Identity.generate()
+        queued = [_envelope(identity, bob.me, f"m{n}".encode(), n) for n in (1, 2, 3, 4)]
+        events = bob.subscribe()
+        # A request is never acknowledged, so the sender's app sends its whole queue again
+        # on every connection; only what is new may count.
+        for attempt in range(2):
+            conn = await connect(
+                "127.0.0.1",
+                bob.port,
+                LocalHello(identity=identity, name="eager"),
+                expected_peer=bob.me,
+                deadline=WAIT,
+            )
+            for env in queued:
+                conn.write_frame(MessageFrame(env=env))
+            if attempt == 1:
+                conn.write_frame(MessageFrame(env=_envelope(identity, bob.me, b"x" * 5000, 5)))
+            await conn.close()
+            await wait_for(
+                events, lambda e: isinstance(e, PeerOffline) and e.peer_id == identity.peer_id
+            )
+        # Everything the stranger sent is queued ahead of a contact's message.
+        fence = await alice.send_text(bob.me, "fence")
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == fence.id)
+        assert bob.requests_held_back == HeldBack(requests=0, messages=3)  # m3, m4, the big one
+        kept = await bob.history(direct_room_id(identity.peer_id, bob.me))
+        assert [m.body for m in kept] == [b"m1", b"m2"]
+    finally:
+        await alice.stop()
+        await bob.stop()

@@ -10,6 +10,7 @@ their own rules (``groups``); this module never sees them.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -92,10 +93,10 @@ class DirectInbox:
         book = node.requests
         state = node._states.get(item.peer, "unknown")
         if state in ("unknown", "request") and len(env.body) > MAX_REQUEST_BODY:
-            book.hold_message()
+            book.hold_message(env.id)
             return "message too large for a contact request"
         if state == "request" and counts.get(item.peer, 0) >= node.config.max_messages_per_request:
-            book.hold_message()
+            book.hold_message(env.id)
             return "contact request holds too many messages"
         if state == "unknown":
             for peer in book.open(item.peer):
@@ -124,9 +125,34 @@ class DirectInbox:
         gone = [p for p in dict.fromkeys(evicted) if p not in self.node.requests]
         if gone:
             dropped = set(gone)
-            self.node.requests.held_messages += sum(1 for i in accepted if i.peer in dropped)
+            for item in accepted:
+                if item.peer in dropped:
+                    self.node.requests.hold_message(item.env.id)
             accepted = [i for i in accepted if i.peer not in dropped]
         return accepted, gone
+
+    async def _skip_known(self, items: list[_Inbound]) -> tuple[list[_Inbound], dict[bytes, int]]:
+        """``items`` less requests' messages we already hold, and how many each
+        not-yet-accepted sender has waiting with us.
+
+        A request is never acknowledged, so its sender's app sends it again on every
+        connection: that is neither news nor held back.
+        """
+        node = self.node
+        unaccepted = [i for i in items if node._states.get(i.peer, "unknown") != "contact"]
+        if not unaccepted:
+            return items, {}
+        strangers = {i.peer for i in unaccepted}
+
+        def load(store: Store) -> tuple[dict[bytes, int], set[bytes]]:
+            room = functools.partial(direct_room_id, node.me)
+            found = {p: store.count_by_author(room(p), p) for p in strangers}
+            held = {m.id for m in store.get_messages([i.env.id for i in unaccepted])}
+            return found, held
+
+        counts, known = await node._read(load)
+        fresh = [i for i in items if i.env.id not in known or node._states.get(i.peer) == "contact"]
+        return fresh, counts
 
     async def ingest(self, batch: list[_Inbound]) -> None:
         node = self.node
@@ -134,13 +160,7 @@ class DirectInbox:
         authentic = await node.authentic(batch)
         if len(authentic) != len(batch):
             log.warning("dropped %d messages with bad signatures", len(batch) - len(authentic))
-        # How many messages each not-yet-accepted sender already has waiting with us.
-        strangers = {i.peer for i in authentic if node._states.get(i.peer, "unknown") != "contact"}
-        counts: dict[bytes, int] = {}
-        if strangers:
-            counts = await node._read(
-                lambda s: {p: s.count_by_author(direct_room_id(node.me, p), p) for p in strangers}
-            )
+        authentic, counts = await self._skip_known(authentic)
         held_before = node.requests.held
         accepted, evicted = self._admit_all(authentic, counts)
         held_changed = node.requests.held != held_before

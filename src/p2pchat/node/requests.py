@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Ids of held-back messages remembered, so a sender's app sending them again (as it
+#: does on every connection: a request is never acknowledged) does not count them twice.
+MAX_REMEMBERED_HELD = 4096
 #: Settings that keep the held-back counts across restarts.
 SETTING_HELD_REQUESTS = "requests.held_back"
 SETTING_HELD_MESSAGES = "requests.held_messages"
@@ -41,6 +44,7 @@ class RequestBook:
         self.held_requests = 0
         self.held_messages = 0
         self._saved = HeldBack()
+        self._held_ids: dict[bytes, None] = {}
 
     def load(self, quietest_first: list[bytes], held: HeldBack) -> None:
         """Start from the store: open requests ordered by their last message, and counts."""
@@ -81,8 +85,13 @@ class RequestBook:
         if peer in self._order:
             self._order[peer] = self._order.pop(peer)
 
-    def hold_message(self) -> None:
-        """A message of an open (or opening) request was not kept."""
+    def hold_message(self, message_id: bytes) -> None:
+        """A message of an open (or opening) request was not kept (counted once)."""
+        if message_id in self._held_ids:
+            return
+        self._held_ids[message_id] = None
+        if len(self._held_ids) > MAX_REMEMBERED_HELD:
+            del self._held_ids[next(iter(self._held_ids))]
         self.held_messages += 1
 
     def close(self, peer: bytes) -> None:
@@ -93,6 +102,7 @@ class RequestBook:
         """Forget every request and reset the counts; return the peers that were open."""
         peers = list(self._order)
         self._order.clear()
+        self._held_ids.clear()
         self.held_requests = self.held_messages = 0
         return peers
 
