@@ -14,9 +14,18 @@ import unicodedata
 import pytest
 
 from p2pchat.cli.chat_cmds import _print_history
+from p2pchat.cli.output import describe_event
 from p2pchat.control.api import NodeApi
+from p2pchat.control.serialize import event_json
 from p2pchat.identity import short_id
-from p2pchat.node import MessageAdded, Node, PeerLookupError, PeerUpdated, SecurityWarning
+from p2pchat.node import (
+    MessageAdded,
+    Node,
+    PeerLookupError,
+    PeerOnline,
+    PeerUpdated,
+    SecurityWarning,
+)
 from p2pchat.node.names import name_keys, skeleton, visible
 from p2pchat.wire import Profile as ProfileFrame
 from tests.adversary.hostile import Hostile, hostile_peer
@@ -63,6 +72,9 @@ async def test_a_stranger_with_a_look_alike_name_is_flagged(name: str) -> None:
         # Both names carry their short ids wherever bob sees them.
         assert bob.peer_name(mallory.me) == f"{name} ({short_id(mallory.me)})"
         assert bob.peer_name(alice.me) == f"alice ({short_id(alice.me)})"
+        # `serve` prints who came online with the short id too.
+        online = event_json(bob, PeerOnline(mallory.me, name, "127.0.0.1"))
+        assert f"({short_id(mallory.me)}) is online" in describe_event(online)
         # Naming the contact finds both: no silent pick of the look-alike (or of her).
         with pytest.raises(PeerLookupError) as lookup:
             await bob.resolve_peer("alice")

@@ -100,7 +100,7 @@ def event_json(node: Node, event: Event) -> JSONDict:
         return {
             "type": "online",
             "peer": encode_peer_id(event.peer_id),
-            "name": event.name,
+            "name": node.peer_name(event.peer_id),
             "host": event.host,
         }
     if isinstance(event, PeerOffline):
