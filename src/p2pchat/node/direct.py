@@ -260,8 +260,7 @@ def load_requests(store: Store, me: bytes) -> tuple[list[bytes], HeldBack]:
     """Store thread: open requests, quietest first, and the saved held-back counts."""
     activity = []
     for peer in store.list_peers("request"):
-        latest = store.latest_messages(direct_room_id(me, peer.id), limit=1)
-        activity.append((latest[-1].rowid if latest else 0, peer.id))
+        activity.append((store.last_arrival(direct_room_id(me, peer.id)), peer.id))
     activity.sort()
 
     def count(key: str) -> int:

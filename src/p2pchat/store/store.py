@@ -631,6 +631,14 @@ class Store:
         summaries.sort(key=activity, reverse=True)
         return summaries
 
+    def last_arrival(self, room_id: bytes) -> int:
+        """The arrival order (rowid) of the room's newest stored message; 0 when empty.
+
+        Arrival, not display order: a peer chooses its Lamport times, not when we got it.
+        """
+        row = self._one("SELECT max(rowid) FROM messages WHERE room = ?", (room_id,))
+        return int(row[0] or 0)
+
     def forget_room(self, room_id: bytes) -> int:
         """Delete a room with its messages, reactions and offers; return the messages removed.
 
