@@ -51,8 +51,8 @@ from _group_peer import STEP, Member, make_node
 from p2pchat.identity import decode_peer_id
 from p2pchat.node import Event, MessageStatus, ReceiptChanged
 
-TARGET_FANOUT_MS = 250.0  # 50-member room
-TARGET_CATCHUP = 2000.0  # messages/s
+TARGET_FANOUT_MS = 50.0  # 50-member room, median (issue 9)
+TARGET_CATCHUP = 8000.0  # messages/s (issue 9)
 sys.path.insert(0, str(Path(__file__).parent))
 from _child import Child  # noqa: E402
 from _disk import fsync_ms  # noqa: E402
@@ -163,7 +163,10 @@ class FanOut:
         a = self.all_members
         verdict = ""
         if target:
-            verdict = f"  (target < {TARGET_FANOUT_MS:.0f} ms: {ok(max(a) < TARGET_FANOUT_MS)})"
+            median = statistics.median(a)
+            verdict = (
+                f"  (median target < {TARGET_FANOUT_MS:.0f} ms: {ok(median < TARGET_FANOUT_MS)})"
+            )
         out = [
             f"  {self.size}-member room, {self.setup}  [setup took {self.startup:.1f} s]",
             f"    to ALL members:   median {statistics.median(a):7.1f} ms   "

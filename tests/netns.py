@@ -181,16 +181,49 @@ class Netns:
 
 @dataclass
 class NetnsNetwork:
-    """The namespaces of one ``netns_network`` (``members``), all in ``subnet``."""
+    """The namespaces of one ``netns_network`` (``members``), all in ``subnet``.
+
+    With more than two members they hang off bridge ``br0`` in the ``hub`` namespace, one
+    port per member (``ports[i]``); :meth:`partition` and :meth:`heal` move those ports
+    between bridges to split the network into islands (unicast and multicast alike).
+    """
 
     members: list[Netns]
     subnet: str
+    hub: str | None = None
+    ports: list[str] = field(default_factory=list)
+    _islands: list[str] = field(default_factory=list, repr=False)
 
     def __getitem__(self, index: int) -> Netns:
         return self.members[index]
 
     def __len__(self) -> int:
         return len(self.members)
+
+    def partition(self, *groups: Sequence[int]) -> None:
+        """Split the network: members in different ``groups`` can no longer reach each other
+        (each group but the first gets a bridge of its own; members in no group stay on
+        ``br0`` with the first). Like pulling cables: open connections just go silent."""
+        if self.hub is None:
+            raise ValueError("partitions need a bridged network (three or more members)")
+        self.heal()
+        for k, group in enumerate(groups[1:], start=1):
+            bridge = f"br{k}"
+            _ip("-n", self.hub, "link", "add", bridge, "type", "bridge")
+            self._islands.append(bridge)
+            _ip("-n", self.hub, "link", "set", bridge, "up")
+            for i in group:
+                _ip("-n", self.hub, "link", "set", self.ports[i], "master", bridge)
+
+    def heal(self) -> None:
+        """Undo :meth:`partition`: every member back on one bridge."""
+        if self.hub is None or not self._islands:
+            return
+        for port in self.ports:
+            _ip("-n", self.hub, "link", "set", port, "master", "br0")
+        for bridge in self._islands:
+            _ip("-n", self.hub, "link", "del", bridge, check=False)
+        self._islands.clear()
 
 
 def _subnet_octets() -> tuple[int, int]:
@@ -230,6 +263,7 @@ def netns_network(n: int = 2) -> Iterator[NetnsNetwork]:
             _ip("-n", name, "link", "set", "lo", "up")
         # Link names are global until moved and limited to 15 bytes, hence the short form.
         short = f"{os.getpid() % 100000}{tag.rsplit('_', 1)[1]}"
+        ports: list[str] = []  # the bridge's end of each member's link, in the hub
         if hub is None:
             a, b = f"pa{short}", f"pb{short}"
             root_links += [a, b]
@@ -252,6 +286,7 @@ def netns_network(n: int = 2) -> Iterator[NetnsNetwork]:
                 _ip("-n", member.name, "link", "set", inner, "name", member.interface)
                 _ip("-n", hub, "link", "set", outer, "master", "br0")
                 _ip("-n", hub, "link", "set", outer, "up")
+                ports.append(outer)
         for member in members:
             dev = member.interface
             _ip("-n", member.name, "addr", "add", f"{member.address}/24", "dev", dev)
@@ -259,7 +294,12 @@ def netns_network(n: int = 2) -> Iterator[NetnsNetwork]:
             _ip("-n", member.name, "link", "set", dev, "up")
             # Without a default route, make the multicast destination explicit.
             _ip("-n", member.name, "route", "add", "224.0.0.0/4", "dev", dev)
-        yield NetnsNetwork(members=members, subnet=f"10.{x}.{y}.0/24")
+        yield NetnsNetwork(
+            members=members,
+            subnet=f"10.{x}.{y}.0/24",
+            hub=hub,
+            ports=ports,
+        )
 
 
 def namespaces_exist(names: Sequence[str]) -> list[str]:

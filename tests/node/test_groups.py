@@ -6,11 +6,14 @@ import asyncio
 
 import pytest
 
-from p2pchat.node import Node, NodeError
+from p2pchat.node import MessageStatus, Node, NodeError
+from p2pchat.node import groups as groups_module
 from p2pchat.node.envelopes import new_message_id, sign_envelope
+from p2pchat.node.events import RoomInvitation
 from p2pchat.node.rooms import KIND_SYSTEM
-from p2pchat.wire import Envelope, MessageFrame
+from p2pchat.wire import RECEIPT_DELIVERED, Envelope, MessageFrame, Receipt
 from tests.node.groups_helpers import (
+    _has_n,
     befriend,
     form_room,
     mesh,
@@ -19,7 +22,7 @@ from tests.node.groups_helpers import (
     wait_texts,
     wait_until,
 )
-from tests.nodes import make_node
+from tests.nodes import WAIT, make_node, wait_for
 
 
 async def stop_all(nodes: list[Node]) -> None:
@@ -280,3 +283,67 @@ async def test_open_invitations_survive_a_restart() -> None:
 
 async def _has_invitation(node: Node, room: bytes) -> bool:
     return any(i.room == room for i in await node.groups.invitations())
+
+
+async def test_a_join_reaches_a_member_the_joiner_is_not_connected_to_promptly() -> None:
+    # carol knows only the owner; bob knows only the owner. Before heads were answered,
+    # bob learnt of carol's join at his next periodic sync (sync_interval, 30 s).
+    owner, bob, carol = await start_nodes(["owner", "bob", "carol"], sync_interval=60.0)
+    try:
+        await befriend(owner, bob)
+        await befriend(owner, carol)
+        room = await form_room(owner, [bob])
+        events = carol.subscribe()
+        await owner.groups.invite(room, carol.me)
+        await wait_for(events, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+
+        async def bob_settled() -> bool:  # bob holds the invitation and has announced it
+            invited = any(m.state == "invited" for m in await bob.groups.members(room))
+            return invited and bob.groups._announcer is None and not owner.groups._pushes
+
+        async with asyncio.timeout(WAIT):
+            while not await bob_settled():  # noqa: ASYNC110 (no event marks a timer firing)
+                await asyncio.sleep(0.01)
+        await carol.groups.join(room)
+        # Not a timing benchmark: 5 s separates "answered at once" from "next sync".
+        await wait_until(bob, lambda: _has_n(bob, room, 3), within=5.0)
+    finally:
+        await stop_all([owner, bob, carol])
+
+
+async def test_a_receipt_that_arrives_before_the_join_counts_once_the_join_is_known() -> None:
+    owner, carol = await start_nodes(["owner", "carol"])
+    try:
+        await befriend(owner, carol)
+        room = await owner.groups.create_room("team")
+        events = carol.subscribe()
+        await owner.groups.invite(room, carol.me)
+        await wait_for(events, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+        sent = await owner.send_message(room, "hello")
+        # Carol's receipt overtakes her join (they travel different ways in real rooms).
+        carol.links.write(owner.me, Receipt(room=room, ids=(sent.id,), st=RECEIPT_DELIVERED))
+        await carol.groups.join(room)
+        await wait_until(owner, lambda: _has_n(owner, room, 2))
+        assert dict(await owner.groups.receipts(sent.id))[carol.me] >= MessageStatus.DELIVERED
+    finally:
+        await stop_all([owner, carol])
+
+
+async def test_unanswered_invitations_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    owner, bob = await start_nodes(["owner", "bob"])
+    try:
+        await befriend(owner, bob)
+        room = await owner.groups.create_room("team")
+        events = bob.subscribe()
+        await owner.groups.invite(room, bob.me)
+        await wait_for(events, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+        assert [i.room for i in await bob.groups.invitations()] == [room]
+        await bob.stop()
+        # A test double for the clock: every invitation is now older than the expiry.
+        monkeypatch.setattr(groups_module, "INVITATION_EXPIRY_MS", -1)
+        bob = make_node("bob")
+        await bob.start()
+        assert await bob.groups.invitations() == []
+        assert room not in [r.room_id for r in await bob.list_rooms()]
+    finally:
+        await stop_all([owner, bob])

@@ -10,10 +10,11 @@ import pytest
 
 from p2pchat.node import MessageAdded, MessageStatus, Node
 from p2pchat.node.envelopes import direct_room_id, new_message_id, sign_envelope
-from p2pchat.node.rooms import MAX_MEMBERS, SystemEntry, SystemOp, replay
+from p2pchat.node.rooms import MAX_MEMBERS
 from p2pchat.store.store import Store
 from p2pchat.wire import MAX_INT, Envelope, MessageFrame, SyncHeads
 from tests.node.groups_helpers import befriend, form_room, mesh, start_nodes, wait_texts
+from tests.node.room_ops import History
 from tests.nodes import WAIT, connected_pair, make_node, wait_for
 
 
@@ -63,11 +64,11 @@ async def test_a_flood_of_sync_requests_runs_one_push_at_a_time() -> None:
         peak = 0
         for _ in range(300):  # bob claims, again and again, to hold nothing
             bob.links.write(alice.me, SyncHeads(room=room, heads=()))
-            peak = max(peak, len(alice.groups._push_running))
+            peak = max(peak, len(alice.groups._push_queue.running))
             await asyncio.sleep(0)
         async with asyncio.timeout(WAIT):
-            while alice.groups._push_running or alice.groups._pushes:
-                peak = max(peak, len(alice.groups._push_running))
+            while alice.groups._push_queue.running or alice.groups._pushes:
+                peak = max(peak, len(alice.groups._push_queue.running))
                 await asyncio.sleep(0.01)
         assert peak <= 1
         assert alice.links.is_online(bob.me)
@@ -129,16 +130,14 @@ async def test_a_failed_write_does_not_poison_the_conversation(
 
 def test_joins_beyond_the_member_limit_are_refused() -> None:
     owner = b"\x01" * 32
-    entries = [SystemEntry((1, owner, b"\x00" * 16), owner, SystemOp("create", name="big"))]
+    history = History(owner, "big")
     for n in range(MAX_MEMBERS + 20):
         peer = (n + 2).to_bytes(32, "big")
-        entries.append(
-            SystemEntry((2 + 2 * n, owner, b"i" * 16), owner, SystemOp("invite", peer=peer))
-        )
-        entries.append(SystemEntry((3 + 2 * n, peer, b"j" * 16), peer, SystemOp("join")))
-    m = replay(entries)
+        invite = history.add(owner, "invite", peer=peer, deps=[history.entries[-1].id])
+        history.add(peer, "join", deps=[invite.id])
+    m = history.resolve()
     assert len(m.joined()) == MAX_MEMBERS
-    assert any(problem == "room is full" for _, problem in m.rejected)
+    assert "room is full" in m.refused.values()
 
 
 async def test_cli_errors_never_print_peer_chosen_escapes() -> None:

@@ -21,7 +21,7 @@ from p2pchat.node.events import TransferProgress
 from p2pchat.node.file_io import FileSource
 from p2pchat.node.files import LocalFile, Manifest
 from p2pchat.node.service import Node
-from p2pchat.node.transfer import KIND_FILE, PARTS_DIR, TransferError
+from p2pchat.node.transfer import KIND_FILE, PARTS_DIR, DiskSpace, TransferError
 from p2pchat.store import MessageStatus
 from p2pchat.transport import LocalHello, connect
 from p2pchat.wire import PURPOSE_FILES, Chunk, ChunkError, ChunkRequest
@@ -187,7 +187,8 @@ async def test_not_enough_space_is_refused_before_transfer(
     pair: tuple[Node, Node], tmp_path: Path
 ) -> None:
     alice, bob = pair
-    bob.transfers.disk_free = lambda _path: 1024 * 1024  # a disk with 1 MiB free
+    # A disk with 1 MiB free (of 1 GiB).
+    bob.transfers.disk_space = lambda _path: DiskSpace(free=1024 * 1024, total=1 << 30)
     src = tmp_path / "movie.bin"
     write_random(src, 3 * 1024 * 1024)
     stream = bob.subscribe()

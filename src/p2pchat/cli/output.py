@@ -85,6 +85,12 @@ def describe_event(event: dict[str, Any], profile: str = DEFAULT_PROFILE) -> str
         )
     if kind == "room":
         return f"room {str(event.get('room'))[:8]} changed"
+    if kind == "withdrawn":
+        count = len(event.get("ids") or [])
+        room = str(event.get("room"))[:8]
+        return (
+            f"room {room}: {count} message(s) withdrawn (written outside their author's membership)"
+        )
     if kind == "invitation":
         inviter = safe_text(event.get("inviter_name"), keep_newlines=False)
         name = safe_text(event.get("name"), keep_newlines=False)

@@ -14,6 +14,7 @@ from p2pchat.node.events import (
     ContactRequest,
     Event,
     MessageAdded,
+    MessagesWithdrawn,
     NodeStatus,
     PeerOffline,
     PeerOnline,
@@ -136,6 +137,12 @@ def event_json(node: Node, event: Event) -> JSONDict:
         }
     if isinstance(event, RoomChanged):
         return {"type": "room", "room": event.room.hex()}
+    if isinstance(event, MessagesWithdrawn):
+        return {
+            "type": "withdrawn",
+            "room": event.room.hex(),
+            "ids": [i.hex() for i in event.message_ids],
+        }
     if isinstance(event, RoomInvitation):
         return {
             "type": "invitation",

@@ -63,6 +63,7 @@ def envelope_to_row(env: Envelope, received_at: int, status: int) -> NewMessage:
         sig=env.sig,
         reply_to=env.reply_to,
         status=status,
+        deps=None if env.deps is None else b"".join(env.deps),
     )
 
 
@@ -78,8 +79,14 @@ def row_to_envelope(row: Message | NewMessage) -> Envelope:
         kind=row.kind,
         body=row.body,
         reply_to=row.reply_to,
+        deps=None if row.deps is None else split_ids(row.deps),
         sig=row.sig,
     )
+
+
+def split_ids(joined: bytes) -> tuple[bytes, ...]:
+    """Message ids stored back to back (as ``deps`` are) as a tuple."""
+    return tuple(joined[i : i + MESSAGE_ID_LEN] for i in range(0, len(joined), MESSAGE_ID_LEN))
 
 
 class ReactionError(ValueError):

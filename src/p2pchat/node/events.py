@@ -101,6 +101,15 @@ class RoomChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class MessagesWithdrawn:
+    """Messages shown before must go: a removal showed they were written outside their
+    author's membership, or a room change turned out not to take effect."""
+
+    room: bytes
+    message_ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RoomInvitation:
     """Someone invited us to a group room; ``join`` or ``decline`` it."""
 
@@ -160,6 +169,7 @@ Event = (
     | TransferProgress
     | RoomChanged
     | RoomInvitation
+    | MessagesWithdrawn
     | ContactRequest
     | RequestsHeldBack
     | SecurityWarning

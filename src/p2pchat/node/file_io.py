@@ -165,6 +165,11 @@ class PartFile:
         """Close without verifying (keep the part for a later resume)."""
         with contextlib.suppress(Exception):
             await self.drain()
+        # After a failed write (a full disk) the later queued writes fail too: wait for
+        # them all, so no error is left unretrieved for the garbage collector to log.
+        while self._pending:
+            with contextlib.suppress(Exception):
+                await self._pending.popleft()
         loop = asyncio.get_running_loop()
 
         def close() -> None:

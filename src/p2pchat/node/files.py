@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import msgpack
 
+from p2pchat.node.images import MAX_PICTURE_PIXELS, PICTURE_FORMATS, open_image
 from p2pchat.wire import MAX_CHUNK_DATA
 
 #: Chunk size the sender announces (and the receiver asks for): one ``chunk`` frame.
@@ -53,6 +54,45 @@ DEFAULT_MIME: Final = "application/octet-stream"
 _MIME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
 # Characters Windows (and so USB sticks, shares) refuse in names, plus both separators.
 _FORBIDDEN_CHARS: Final = frozenset('<>:"/\\|?*')
+#: Categories never kept in a name: controls, format characters (bidi, zero-width,
+#: BOM), surrogates, private use, unassigned, line and paragraph separators.
+_DROPPED_CATEGORIES: Final = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+#: Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt), most of
+#: which are Cf already; the rest are invisible fillers (Hangul fillers U+115F, U+1160,
+#: U+3164, U+FFA0), the combining grapheme joiner, variation selectors (which also
+#: change an emoji's width in some terminals) and tags. Plus the emoji skin-tone
+#: modifiers: alone they draw a swatch whose width terminals disagree on.
+_DEFAULT_IGNORABLE: Final = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0x1F3FB, 0x1F3FF),
+    (0xE0000, 0xE0FFF),
+)
+#: Combining marks, drawn on the character before them.
+_MARK_CATEGORIES: Final = frozenset(("Mn", "Mc", "Me"))
+#: Hangul vowel and final-consonant jamo: they join the syllable before them (zero
+#: cells of their own), like marks.
+_JAMO_MARKS: Final = ((0x1161, 0x11FF), (0xD7B0, 0xD7FF))
+#: Marks kept on one character: enough for any script's syllables, not for a tower of
+#: accents spilling onto the lines around ("Zalgo" text).
+MAX_MARKS: Final = 2
+#: What may not begin a name: dots (hidden files, ``..``), spaces, and ``-``/``~``
+#: (``-rf`` is an option to a shell command, ``~`` a home folder).
+_LEADING: Final = re.compile(r"^[ .\-~]+")
 _RESERVED: Final = frozenset(
     {"con", "prn", "aux", "nul", "conin$", "conout$"}
     | {f"com{c}" for c in "123456789¹²³"}
@@ -189,13 +229,57 @@ def _truncate_utf8(text: str, limit: int) -> str:
     return encoded[:limit].decode("utf-8", errors="ignore")
 
 
+def _invisible(ch: str) -> bool:
+    """Characters that draw nothing (or not reliably) and so can hide what a name says."""
+    code = ord(ch)
+    return unicodedata.category(ch) in _DROPPED_CATEGORIES or any(
+        lo <= code <= hi for lo, hi in _DEFAULT_IGNORABLE
+    )
+
+
+def _is_mark(ch: str) -> bool:
+    """A character drawn on top of the one before it (zero cells of its own)."""
+    code = ord(ch)
+    return unicodedata.category(ch) in _MARK_CATEGORIES or any(
+        lo <= code <= hi for lo, hi in _JAMO_MARKS
+    )
+
+
+def _visible_chars(text: str) -> str:
+    """``text`` without invisible characters, each mark kept only after a visible
+    character and at most MAX_MARKS of them in a row (so every character has cells of
+    its own, or is one of a few marks on the one before it)."""
+    kept: list[str] = []
+    marks = 0
+    for ch in text:
+        if _invisible(ch):
+            continue
+        if _is_mark(ch):
+            if not kept or marks >= MAX_MARKS:
+                continue
+            marks += 1
+            kept.append(ch)
+            continue
+        marks = 0
+        if ch in _FORBIDDEN_CHARS:
+            kept.append("_")
+        elif unicodedata.category(ch) == "Zs" or ch == "\u2800":
+            kept.append(" ")  # odd-width and invisible blanks become a plain space
+        else:
+            kept.append(ch)
+    return "".join(kept)
+
+
 def safe_name(name: str) -> str:
     """A file name (no directory part) that is safe to create inside the download folder.
 
     Takes the last path component (so ``../../etc/passwd`` becomes ``passwd``), drops
-    control and format characters (escape sequences, bidi overrides that would disguise
-    an extension), replaces characters Windows forbids, removes leading dots (no hidden
-    files, no ``..``) and trailing dots and spaces, defuses reserved device names
+    control, format and other invisible characters (escape sequences, bidi overrides
+    that would disguise an extension, BOM, zero-width and filler characters that make a
+    name look like another or misalign a list), keeps at most MAX_MARKS combining marks
+    per character, replaces characters Windows forbids, removes leading dots (no hidden
+    files, no ``..``), leading ``-`` and ``~`` (a name a shell would read as an option
+    or a home folder) and trailing dots and spaces, defuses reserved device names
     (``CON``, ``NUL.txt``, ``COM1`` ...), limits the length while keeping the extension,
     and never returns an empty string. Idempotent.
     """
@@ -203,22 +287,17 @@ def safe_name(name: str) -> str:
     for sep in ("/", "\\"):
         parts = [p for p in text.split(sep) if p.strip(" .")]
         text = parts[-1] if parts else ""
-    kept = []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            continue
-        if ch in _FORBIDDEN_CHARS:
-            kept.append("_")
-        elif category == "Zs":
-            kept.append(" ")
-        else:
-            kept.append(ch)
-    text = "".join(kept).strip(" ").lstrip(".").rstrip(" .")
-    # Collapse runs of spaces a peer may use to push the extension out of view.
-    text = re.sub(r" {2,}", " ", text)
-    # Removing characters can leave combining marks next to new neighbours.
-    text = unicodedata.normalize("NFC", text)
+    # Removing characters can leave marks next to new neighbours: normalise and clean
+    # until nothing changes (twice is the most it takes).
+    while True:
+        cleaned = _visible_chars(text)
+        cleaned = _LEADING.sub("", cleaned).rstrip(" .")
+        # Collapse runs of spaces a peer may use to push the extension out of view.
+        cleaned = re.sub(r" {2,}", " ", cleaned)
+        cleaned = unicodedata.normalize("NFC", cleaned)
+        if cleaned == text:
+            break
+        text = cleaned
     if not text:
         text = FALLBACK_NAME
     stem = text.partition(".")[0]
@@ -357,14 +436,10 @@ def make_thumbnail(path: Path) -> tuple[int, int, bytes] | None:
     header by :func:`image_size`) but no thumbnail.
     """
     try:
-        from PIL import Image
-    except ImportError:
-        return None
-    try:
-        with Image.open(path) as img:
+        # The file may have come from anyone, under any name: only the picture formats
+        # we recognise are decoded (never EPS, which runs Ghostscript), size-capped.
+        with open_image(path, formats=PICTURE_FORMATS, max_pixels=MAX_PICTURE_PIXELS) as img:
             width, height = img.size
-            if width * height > 100_000_000:  # not decoding a decompression bomb
-                return None
             img.draft("RGB", (THUMB_BOX * 2, THUMB_BOX * 2))
             small = img.convert("RGB")
             small.thumbnail((THUMB_BOX, THUMB_BOX))
@@ -373,7 +448,7 @@ def make_thumbnail(path: Path) -> tuple[int, int, bytes] | None:
                 small.save(out, format="JPEG", quality=quality, optimize=True)
                 if out.tell() <= MAX_THUMB_BYTES:
                     return width, height, out.getvalue()
-    except Exception:  # any decoder failure just means "no thumbnail"
+    except Exception:  # any decoder failure (or no Pillow) just means "no thumbnail"
         return None
     return None
 

@@ -18,6 +18,7 @@ loop for a quick write, never both at once); the rest in the loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -32,22 +33,36 @@ from p2pchat.node.envelopes import (
     envelope_to_row,
     held_intact,
     row_to_envelope,
+    split_ids,
 )
 from p2pchat.node.errors import NodeError
-from p2pchat.node.events import MessageAdded, ReceiptChanged, RoomChanged, RoomInvitation
+from p2pchat.node.events import (
+    MessageAdded,
+    MessagesWithdrawn,
+    ReceiptChanged,
+    RoomChanged,
+    RoomInvitation,
+    SecurityWarning,
+)
+from p2pchat.node.latest import LatestWins
 from p2pchat.node.rooms import (
+    GROUP_ROOM_ID_LEN,
     KIND_SYSTEM,
+    MAX_OPS,
+    MAX_OPS_PER_AUTHOR,
     MAX_ROOM_NAME_CHARS,
     MAX_TOPIC_CHARS,
+    NONCE_LEN,
     Membership,
+    OpEntry,
     SystemBodyError,
-    SystemEntry,
     SystemOp,
     decode_system,
     encode_system,
-    replay,
+    group_room_id,
+    resolve,
 )
-from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
+from p2pchat.store import Message, MessageStatus, NewMessage, RoomSummary, Store, now_ms
 from p2pchat.transport import TransportError
 from p2pchat.wire import (
     MAX_HEADS,
@@ -65,17 +80,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GROUP_ROOM_ID_LEN = 16
 # Bounds on what a peer can make us hold for a room we are not in yet (an invitation).
+# In memory, before an invitation is adopted:
 MAX_PENDING_ROOMS = 16
 MAX_PENDING_ROOMS_PER_CONTACT = 2
 MAX_PENDING_ENVELOPES = 512
+# In the store, unanswered invitations: per inviter, in all, and how long they are kept.
+MAX_INVITATIONS_PER_INVITER = 3
+MAX_INVITATIONS = 24
+INVITATION_EXPIRY_MS = 30 * 24 * 3600 * 1000
 # How many missing envelopes one sync round pushes per room (the rest follows on the
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
 PUSH_PAGE = 256
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
+# Least time between two answers to one member's heads in one room (see _pull_if_behind).
+PULL_INTERVAL = 0.5
+
+
+LEGACY_ROOM = (
+    "this room was made by an older p2pchat: its history stays readable, but it can take "
+    "no new messages or changes; create a new room and invite everyone again"
+)
 
 
 class GroupError(NodeError):
@@ -101,6 +128,7 @@ class _Outcome:
     changed_rooms: set[bytes]
     invitations: list[tuple[bytes, str, bytes]]
     acks: dict[tuple[bytes, bytes], list[bytes]]  # (author, room) -> ids
+    held_back: dict[bytes, int]  # inviter -> invitations refused by the store's bounds
 
 
 def room_position(m: Message | NewMessage | Envelope) -> tuple[int, bytes, bytes]:
@@ -115,6 +143,8 @@ class GroupService:
         self.node = node
         # Store-thread caches: membership per room, rebuilt when a system message lands.
         self._membership: dict[bytes, Membership] = {}
+        # Store thread: messages shown before that must go (MessagesWithdrawn), per room.
+        self.withdrawn: dict[bytes, list[bytes]] = {}
         # Loop-thread: system envelopes for rooms we might be invited to.
         self._pending: dict[bytes, dict[bytes, Envelope]] = {}
         self._pending_by: dict[bytes, bytes] = {}  # room -> the contact who sent its log
@@ -122,12 +152,21 @@ class GroupService:
         # Everyone who shares a room with us: not strangers, whatever their contact state.
         # Replaced whole (never mutated) so the loop thread can read it at any time.
         self.co_members: frozenset[bytes] = frozenset()
-        self._push_wanted: dict[tuple[bytes, bytes], SyncHeads] = {}
-        self._push_running: set[tuple[bytes, bytes]] = set()
+        # (peer, room) -> the latest heads to push to, or to answer.
+        self._push_queue: LatestWins[tuple[bytes, bytes], SyncHeads] = LatestWins(
+            "sync push", self._push, self._pushes
+        )
+        self._pulls: LatestWins[tuple[bytes, bytes], SyncHeads] = LatestWins(
+            "answering heads", self._answer_heads, self._pushes
+        )
         self._group_rooms: set[bytes] | None = None
         self._announce_due: set[bytes] = set()
         self._announcer: asyncio.TimerHandle | None = None
         self._ticker: asyncio.Task[None] | None = None
+        # Peers told that their group messages are from an older protocol (once each).
+        self._warned_old: set[bytes] = set()
+        self._held_back: dict[bytes, int] = {}
+        self._old_version_warnings: list[SecurityWarning] = []
 
     # ------------------------------------------------------------------ membership
 
@@ -135,17 +174,29 @@ class GroupService:
         """Store thread: the room's membership, replayed from its system messages."""
         cached = self._membership.get(room)
         if cached is None:
-            cached = replay(_entries(store.messages_of_kind(room, KIND_SYSTEM)))
-            for entry, problem in cached.rejected:
-                log.info(
-                    "room %s: ignored %s by %s: %s",
-                    room.hex()[:8],
-                    entry.op.op,
-                    short_id(entry.author),
-                    problem,
-                )
+            cached = resolve(room, _op_entries(store.messages_of_kind(room, KIND_SYSTEM)))
+            if cached.refused:
+                log.info("room %s: %d changes refused", room.hex()[:8], len(cached.refused))
             self._membership[room] = cached
         return cached
+
+    def shown(self, store: Store, room: bytes, rows: list[Message]) -> list[Message]:
+        """Store thread: ``rows`` without the room changes that did not take effect."""
+        if not any(r.kind == KIND_SYSTEM for r in rows):
+            return rows
+        applied = self.membership(store, room).applied
+        return [r for r in rows if r.kind != KIND_SYSTEM or r.id in applied]
+
+    def shown_page(
+        self, store: Store, room: bytes, rows: list[Message], limit: int
+    ) -> list[Message]:
+        """Store thread: a page of ``rows`` as :meth:`shown`, never empty while older
+        messages exist (a run of refused changes must not look like the room's start)."""
+        shown = self.shown(store, room, rows)
+        while not shown and len(rows) == limit:
+            rows = store.messages_before(room, rows[0].cursor, limit, shown_only=True)
+            shown = self.shown(store, room, rows)
+        return shown
 
     def forget_caches(self) -> None:
         """Store thread: drop derived state (after a rollback); rebuilt on next use."""
@@ -154,8 +205,10 @@ class GroupService:
 
     def _refresh(self, store: Store, room: bytes) -> Membership:
         """Store thread: recompute membership and mirror it into the members table."""
-        self._membership.pop(room, None)
+        before = self._membership.pop(room, None)
         m = self.membership(store, room)
+        if before is not None and before.applied - m.applied:
+            self.withdrawn.setdefault(room, []).extend(before.applied - m.applied)
         self.co_members = self.co_members | frozenset(m.joined())
         for peer, state in m.states.items():
             role = m.role_of(peer)
@@ -163,7 +216,31 @@ class GroupService:
         if m.name:
             store.set_room_name(room, m.name)
         store.set_room_topic(room, m.topic)
+        self._drop_outside_spans(store, room, m)
         return m
+
+    def shown_summary(self, store: Store, summary: RoomSummary) -> RoomSummary:
+        """Store thread: ``summary`` whose preview is never a change that did not count."""
+        last = summary.last_message
+        if last is None or last.kind != KIND_SYSTEM:
+            return summary
+        recent = store.latest_messages(summary.room.id, 20, shown_only=True)
+        shown = self.shown(store, summary.room.id, recent)
+        return dataclasses.replace(summary, last_message=shown[-1] if shown else None)
+
+    def _drop_outside_spans(self, store: Store, room: bytes, m: Membership) -> None:
+        """Store thread: delete what others wrote outside their membership spans.
+
+        A removal can arrive after messages its member wrote once removed (or
+        concurrently, unseen by the remover): those must appear nowhere, here included.
+        """
+        gone: list[bytes] = []
+        for peer in m.states:
+            if peer != self.node.me:  # our own sequence must never get holes we would reuse
+                for first, last in m.outside(peer):
+                    gone += store.delete_seq_range(room, peer, first, last)
+        if gone:
+            self.withdrawn.setdefault(room, []).extend(gone)
 
     def group_rooms(self, store: Store) -> set[bytes]:
         """Store thread: ids of every group room we know."""
@@ -177,13 +254,15 @@ class GroupService:
         """Create a group room with us as owner; returns its id."""
         name = _clean(name, MAX_ROOM_NAME_CHARS, "room name")
         topic = _clean(topic, MAX_TOPIC_CHARS, "topic", allow_empty=True) if topic else None
-        room = os.urandom(GROUP_ROOM_ID_LEN)
+        nonce = os.urandom(NONCE_LEN)
+        room = group_room_id(self.node.me, nonce)
         now = now_ms()
+        create = SystemOp("create", name=name, topic=topic, nonce=nonce)
 
         def work(store: Store) -> None:
             store.ensure_room(room, "group", name=name, owner=self.node.me, created_at=now)
             self.group_rooms(store).add(room)
-            self._author_system(store, room, SystemOp("create", name=name, topic=topic), now)
+            self._author_system(store, room, create, now)
             # The create message goes to nobody yet: invitations carry the log.
 
         await self.node._write(work)
@@ -269,6 +348,7 @@ class GroupService:
                 now=now,
                 recipients=recipients,
                 online=online,
+                deps=m.heads,
             )
             return message, env, recipients
 
@@ -318,6 +398,8 @@ class GroupService:
         if info is None or info.kind != "group":
             raise GroupError("no such group room")
         m = self.membership(store, room)
+        if not m.created:
+            raise GroupError(LEGACY_ROOM)
         if m.state_of(self.node.me) != "joined":
             raise GroupError("you are not a member of this room")
         return m
@@ -332,6 +414,9 @@ class GroupService:
         """
         before = self.membership(store, room) if store.get_room(room) else Membership()
         recipients = {p for p in before.joined() if p != self.node.me}
+        if op.op == "remove" and op.peer is not None:
+            # Everything of theirs we hold stays; what they write from now on does not.
+            op = dataclasses.replace(op, upto=store.heads(room).get(op.peer, 0))
         message, env = self.node._author(
             store,
             room,
@@ -341,6 +426,7 @@ class GroupService:
             now=now,
             recipients=[],
             online=True,
+            deps=before.heads,
         )
         m = self._refresh(store, room)
         problem = _rejection(m, env)
@@ -370,6 +456,8 @@ class GroupService:
             if info is None or info.kind != "group":
                 raise GroupError("no such group room")
             m = self.membership(store, room)
+            if not m.created:
+                raise GroupError(LEGACY_ROOM)
             if m.state_of(node.me) != require_state:
                 raise GroupError(
                     "you have no invitation to this room"
@@ -394,6 +482,7 @@ class GroupService:
         message, env, recipients, invite_log = await node._write(work)
         node._emit(MessageAdded(message, incoming=False))
         node._emit(RoomChanged(room))
+        self.emit_withdrawn()
         if extra_recipient is not None:
             for row in invite_log:
                 if row.id != message.id:
@@ -425,9 +514,22 @@ class GroupService:
                 await node.transfers.on_file_message(message, incoming=True)
         for room in outcome.changed_rooms:
             node._emit(RoomChanged(room))
+        self.emit_withdrawn()
         for room, name, inviter in outcome.invitations:
             self._drop_pending(room)
             node._emit(RoomInvitation(room, name, inviter))
+        for inviter, count in outcome.held_back.items():
+            self._held_back[inviter] = self._held_back.get(inviter, 0) + count
+            node._emit(
+                SecurityWarning(
+                    inviter,
+                    f"{node.peer_name(inviter)} sent more invitations than you have answered: "
+                    f"{self._held_back[inviter]} held back. Answer or decline the open ones "
+                    "to receive more.",
+                )
+            )
+        while self._old_version_warnings:
+            node._emit(self._old_version_warnings.pop())
         for (author, room), ids in outcome.acks.items():
             await node._send_receipts(author, room, ids, RECEIPT_DELIVERED)
         # Members we are connected to may not be connected to the authors: tell them what
@@ -435,6 +537,12 @@ class GroupService:
         fresh_rooms = {msg.room for msg in outcome.stored}
         if fresh_rooms:
             self._announce_soon(fresh_rooms)
+
+    def emit_withdrawn(self) -> None:
+        """Loop thread: tell the UI which shown messages must go (after a store write)."""
+        withdrawn, self.withdrawn = self.withdrawn, {}
+        for room, ids in withdrawn.items():
+            self.node._emit(MessagesWithdrawn(room, tuple(ids)))
 
     def _drop_pending(self, room: bytes) -> None:
         self._pending.pop(room, None)
@@ -468,7 +576,7 @@ class GroupService:
         pending: dict[bytes, list[Envelope]],
         now: int,
     ) -> _Outcome:
-        outcome = _Outcome([], set(), [], defaultdict(list))
+        outcome = _Outcome([], set(), [], defaultdict(list), defaultdict(int))
         by_room: dict[bytes, list[_Inbound]] = defaultdict(list)
         for item in items:
             by_room[item.env.room].append(item)
@@ -508,14 +616,17 @@ class GroupService:
                 and i.env.kind == KIND_SYSTEM
             )
         ]
-        system_rows = self._system_rows(room, relayed, now)
+        system_rows = self._system_rows(store, room, m, relayed, now)
         for row in system_rows:
             # Our next message must sort after every change we know of (a join, say).
             node._lamport = max(node._lamport, row.lamport)
         if system_rows and any(store.add_messages(system_rows)):
+            before = m.applied
             m = self._refresh(store, room)
             outcome.changed_rooms.add(room)
-            outcome.stored.extend(store.get_messages([r.id for r in system_rows]))
+            # Only changes that took effect are shown; one that waited for the changes it
+            # names is shown once they arrive.
+            outcome.stored.extend(store.get_messages(sorted(m.applied - before)))
         if m.state_of(node.me) != "joined":
             return  # an invitee only follows the membership log
         rows = []
@@ -524,11 +635,13 @@ class GroupService:
             if env.kind == KIND_SYSTEM:
                 continue
             problem = (
-                None
-                if m.was_member_at(env.author, room_position(env))
-                else "author was not a member"
-            ) or (node.body_problem(env) or node.lamport_problem(env))
+                m.admits(env.author, env.seq, env.deps)
+                or node.body_problem(env)
+                or node.lamport_problem(env)
+            )
             if problem is not None:
+                if env.deps is None:
+                    self._warn_old_version(env.author)
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
                 continue
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
@@ -547,22 +660,58 @@ class GroupService:
             if row.author != node.me and m.state_of(row.author) == "joined":
                 outcome.acks[(row.author, room)].append(row.id)
 
-    def _system_rows(self, room: bytes, items: list[_Inbound], now: int) -> list[NewMessage]:
-        rows = []
+    def _system_rows(
+        self, store: Store, room: bytes, m: Membership, items: list[_Inbound], now: int
+    ) -> list[NewMessage]:
+        """Store thread: the system envelopes worth holding (judged later, by resolve).
+
+        Held: well-formed, protocol 2 (with deps), by someone the room knows of (or
+        invited in this same batch), within the room's cap on operations.
+        """
+        invited = set(m.states)
+        for item in items:
+            if item.env.kind == KIND_SYSTEM:
+                op = _decoded(item.env.body)
+                if op is not None and op.op == "invite" and op.peer is not None:
+                    invited.add(op.peer)
+        room_left = MAX_OPS - m.held
+        by_author = dict(m.held_by)
+        rows: list[NewMessage] = []
         for item in sorted(items, key=lambda i: room_position(i.env)):
-            if item.env.kind != KIND_SYSTEM:
+            env = item.env
+            if env.kind != KIND_SYSTEM:
                 continue
-            try:
-                decode_system(item.env.body)
-            except SystemBodyError as exc:
-                log.info("bad system message in %s: %s", room.hex()[:8], exc)
-                continue
-            problem = self.node.lamport_problem(item.env)
+            problem = None
+            if env.deps is None:
+                problem = "written by an older p2pchat"
+                self._warn_old_version(env.author)
+            elif _decoded(env.body) is None:
+                problem = "malformed"
+            elif env.author not in invited:
+                problem = "its author is unknown to the room"
+            elif len(rows) >= room_left or by_author.get(env.author, 0) >= MAX_OPS_PER_AUTHOR:
+                problem = "the room holds too many changes"
+            problem = problem or self.node.lamport_problem(env)
             if problem is not None:
-                log.info("room %s: dropped system message: %s", room.hex()[:8], problem)
+                log.info("room %s: dropped a change: %s", room.hex()[:8], problem)
                 continue
-            rows.append(envelope_to_row(item.env, now, MessageStatus.DELIVERED))
+            by_author[env.author] = by_author.get(env.author, 0) + 1
+            rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
         return rows
+
+    def _warn_old_version(self, peer: bytes) -> None:
+        """Say once per peer why its group messages are refused (it must update)."""
+        if peer in self._warned_old:
+            return
+        self._warned_old.add(peer)
+        name = self.node.peer_name(peer)
+        self._old_version_warnings.append(
+            SecurityWarning(
+                peer,
+                f"{name} runs an older p2pchat: its group-room messages are refused "
+                "until it is updated (group rooms changed in protocol 2).",
+            )
+        )
 
     def _try_invitation(
         self,
@@ -574,38 +723,59 @@ class GroupService:
         now: int,
         outcome: _Outcome,
     ) -> None:
-        """Store thread: a room we do not know; adopt it if the log invites us."""
+        """Store thread: a room we do not know; adopt it if the log invites us.
+
+        Invitations are bounded in the store: a few unanswered ones per inviter and a
+        few dozen in all; more are refused (the person is told how many were held back).
+        """
         if not envelopes or len(room) != GROUP_ROOM_ID_LEN:
             return
-        entries = []
-        for env in envelopes:
-            try:
-                entries.append(SystemEntry(room_position(env), env.author, decode_system(env.body)))
-            except SystemBodyError:
-                continue
-        m = replay(entries)
+        v2 = [env for env in envelopes if env.deps is not None]
+        m = resolve(room, _op_entries(v2))
         if not m.created or m.state_of(self.node.me) != "invited" or m.owner is None:
             return
-        inviter = next(
-            (
-                e.author
-                for e in sorted(entries, key=lambda e: e.position, reverse=True)
-                if e.op.op == "invite" and e.op.peer == self.node.me
-            ),
-            m.owner,
-        )
+        invites = [e for e in _op_entries(v2) if e.op.op == "invite" and e.op.peer == self.node.me]
+        inviter = next((e.author for e in invites if e.id in m.applied), m.owner)
+        pending = self._open_invitations(store, now)
+        from_inviter = sum(1 for who in pending.values() if who == inviter)
+        if from_inviter >= MAX_INVITATIONS_PER_INVITER or len(pending) >= MAX_INVITATIONS:
+            outcome.held_back[inviter] += 1
+            return
         store.ensure_room(room, "group", name=m.name, owner=m.owner, created_at=now)
         self.group_rooms(store).add(room)
-        rows = [envelope_to_row(env, now, MessageStatus.DELIVERED) for env in envelopes]
+        rows = [envelope_to_row(env, now, MessageStatus.DELIVERED) for env in v2]
         for row in rows:
             self.node._lamport = max(self.node._lamport, row.lamport)
         store.add_messages(rows)
-        outcome.stored.extend(store.get_messages([r.id for r in rows]))
-        self._refresh(store, room)
+        m = self._refresh(store, room)
+        outcome.stored.extend(store.get_messages(sorted(m.applied)))
         outcome.changed_rooms.add(room)
         outcome.invitations.append((room, m.name or "a room", inviter))
         # Acknowledge the log to whoever handed it over, so it leaves their outbox.
         outcome.acks[(relayer, room)].extend(env.id for env in envelopes)
+
+    def _open_invitations(self, store: Store, now: int) -> dict[bytes, bytes]:
+        """Store thread: unanswered invitations (room -> inviter); expired ones are dropped."""
+        out: dict[bytes, bytes] = {}
+        for room in list(self.group_rooms(store)):
+            m = self.membership(store, room)
+            if m.state_of(self.node.me) != "invited":
+                continue
+            info = store.get_room(room)
+            if info is not None and now - info.created_at > INVITATION_EXPIRY_MS:
+                store.delete_room(room)
+                self.group_rooms(store).discard(room)
+                self._membership.pop(room, None)
+                continue
+            out[room] = self._inviter(store, room, m)
+        return out
+
+    def _inviter(self, store: Store, room: bytes, m: Membership) -> bytes:
+        """Store thread: who invited us to ``room`` (the owner if we cannot tell)."""
+        for msg in reversed(store.messages_of_kind(room, KIND_SYSTEM)):
+            if msg.id in m.applied and _op_of(msg) == ("invite", self.node.me):
+                return msg.author
+        return m.owner or self.node.me
 
     # ------------------------------------------------------------------ receipts
 
@@ -622,7 +792,10 @@ class GroupService:
             # if it is not ours (the room's log we handed to an invitee).
             store.remove_outbox_for_messages(peer, frame.ids)
             m = self.membership(store, frame.room)
-            if m.state_of(peer) != "joined":
+            # A receipt may come before the join that made its sender a member reached
+            # us: keep it (it is counted once the join arrives), so "read by N of M"
+            # is right after a late join. Only people the room or our rooms know count.
+            if m.state_of(peer) is None and peer not in self.co_members:
                 return []
             mine = [
                 msg.id
@@ -678,30 +851,44 @@ class GroupService:
 
         At most one push runs per (peer, room); heads that arrive meanwhile replace the
         waiting ones, so a flood of ``sync`` frames costs one push, not one per frame.
+        If ``peer`` holds more than we do, we answer with our heads so it pushes to us:
+        without that, a change reached a member only when that member next announced its
+        own heads (every ``sync_interval``), and joins took many seconds to spread. The
+        answers are rate-limited per (peer, room), so two members never ping-pong.
         """
         key = (peer, frame.room)
-        self._push_wanted[key] = frame
-        if key in self._push_running:
-            return
-        self._push_running.add(key)
-        task = asyncio.ensure_future(self._push_worker(key))
-        self._pushes.add(task)
-        task.add_done_callback(self._pushes.discard)
+        self._pulls.offer(key, frame)
+        self._push_queue.offer(key, frame)
 
-    async def _push_worker(self, key: tuple[bytes, bytes]) -> None:
-        try:
-            while (frame := self._push_wanted.pop(key, None)) is not None:
-                await self._push(key[0], frame)
-        except TransportError:
-            pass  # the link went away; the next connection syncs again
-        except Exception:
-            log.exception("sync push to %s failed", short_id(key[0]))
-        finally:
-            self._push_running.discard(key)
-            self._push_wanted.pop(key, None)
+    async def _answer_heads(self, key: tuple[bytes, bytes], frame: SyncHeads) -> float:
+        """Send our heads to ``peer`` if its ``frame`` shows more than we hold.
 
-    async def _push(self, peer: bytes, frame: SyncHeads) -> None:
+        Returns the pause before the next answer to the same peer and room.
+        """
+        node = self.node
+        peer = key[0]
+
+        def load(store: Store) -> dict[bytes, int] | None:
+            info = store.get_room(frame.room)
+            if info is None or info.kind != "group":
+                return None
+            m = self.membership(store, frame.room)
+            if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
+                return None
+            return store.heads(frame.room)
+
+        ours = await node._read(load)
+        if ours is None or all(head <= ours.get(a, 0) for a, head in frame.heads):
+            return 0.0
+        node.links.write(peer, _heads_frame(frame.room, ours))
+        return PULL_INTERVAL
+
+    async def _push(self, key: tuple[bytes, bytes], frame: SyncHeads) -> float:
         """Send what ``peer`` lacks above its heads: membership first, then page by page."""
+        await self._push_to(key[0], frame)
+        return 0.0
+
+    async def _push_to(self, peer: bytes, frame: SyncHeads) -> None:
         node = self.node
         room = frame.room
         theirs = dict(frame.heads)
@@ -764,6 +951,8 @@ class GroupService:
                 members.update(self.membership(store, room).joined())
             return frozenset(members)
 
+        # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).
+        await self.node._write(lambda store: self._open_invitations(store, now_ms()))
         self.co_members = await self.node._read(load)
         self._ticker = asyncio.ensure_future(self._tick())
 
@@ -814,14 +1003,26 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     return op.op, op.peer
 
 
-def _entries(messages: Sequence[Message]) -> list[SystemEntry]:
+def _decoded(body: bytes) -> SystemOp | None:
+    try:
+        return decode_system(body)
+    except SystemBodyError:
+        return None
+
+
+def _op_entries(messages: Sequence[Message | Envelope]) -> list[OpEntry]:
+    """The resolvable operations among system messages (protocol 2, well-formed)."""
     out = []
     for msg in messages:
-        try:
-            out.append(SystemEntry(room_position(msg), msg.author, decode_system(msg.body)))
-        except SystemBodyError:
-            continue
+        deps = msg.deps if isinstance(msg, Envelope) else _stored_deps(msg)
+        op = _decoded(msg.body)
+        if op is not None and deps is not None:
+            out.append(OpEntry(msg.id, msg.author, msg.seq, deps, op))
     return out
+
+
+def _stored_deps(msg: Message) -> tuple[bytes, ...] | None:
+    return None if msg.deps is None else split_ids(msg.deps)
 
 
 def _frame_bytes(env: Envelope) -> bytes:
@@ -843,8 +1044,7 @@ def _clean(text: str | None, limit: int, what: str, *, allow_empty: bool = False
 
 
 def _rejection(m: Membership, env: Envelope) -> str | None:
-    """Why the replay ignored ``env``, or None if it took effect."""
-    for entry, problem in m.rejected:
-        if entry.position == room_position(env):
-            return problem
-    return None
+    """Why the resolution did not apply ``env``, or None if it took effect."""
+    if env.id in m.applied:
+        return None
+    return m.refused.get(env.id, "it names changes we do not hold")

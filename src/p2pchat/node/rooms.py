@@ -1,18 +1,34 @@
-"""Group-room membership: signed system messages replayed into a deterministic state.
+"""Group-room membership: a graph of signed operations, resolved the same way everywhere.
 
-A group room's membership is never stored as a fact someone asserts; it is *derived*
-from the room's signed ``system`` envelopes (create, invite, join, leave, remove,
-promote, rename, topic), replayed in display order ``(lamport, author, id)``. Every
-member who holds the same set of system messages therefore computes the same members,
-roles, name and topic, whatever order the messages arrived in. A change its author had
-no right to make (at its position in that order) has no effect and is reported.
+A room's membership is never a fact someone asserts; it is *derived* from the room's
+signed ``system`` envelopes (create, invite, join, decline, leave, remove, promote, rename,
+topic). Authority is decided causally, never by numbers an author chooses:
 
-Pure logic: no I/O, no store, no network. The node feeds it envelopes' fields.
+- **One genesis.** The room id is ``BLAKE2b-128(context || creator || nonce)`` and the
+  ``create`` carries that nonce, so exactly one author can create a room and any other
+  ``create`` (whatever its Lamport time) is refused.
+- **A graph of operations.** Every operation names in ``deps`` the operations its author
+  had seen last. An operation counts only once everything it names is held (until then
+  it *waits*, unseen). It is judged against what its author had seen: the operation that
+  made its author a member (or an admin) must be among its ancestors.
+- **One order for concurrent operations.** Operations are replayed by ``(depth, id)``,
+  where depth is one more than the deepest operation named: a causal order that every
+  node derives from the set alone. The replayed state must grant the right, too.
+- **Membership as spans of the author's own sequence numbers.** Joining opens a span at
+  the join's ``seq``; leaving closes it at the leave's ``seq``; a removal closes it at
+  ``upto``, the removed member's last ``seq`` the remover held (never below one of the
+  member's operations the remover had seen). Anything the member wrote outside their
+  spans (after their removal, or concurrently with it, unseen by the remover) counts
+  nowhere, however it is back-dated: operations are then re-resolved without it.
+
+Whoever holds the same envelopes therefore derives the same members, roles, name and
+topic, and admits the same messages, whatever the arrival order. docs/protocol.md gives
+the rules with worked examples. Pure logic: no I/O, no store, no network.
 """
 
 from __future__ import annotations
 
-import bisect
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -21,15 +37,35 @@ import msgpack
 MAX_ROOM_NAME_CHARS = 64
 MAX_TOPIC_CHARS = 200
 MAX_MEMBERS = 256
+#: Most operations one room may hold, and one author may add to it; more are refused
+#: (each held operation costs every later resolution, so a member cannot flood them).
+MAX_OPS = 4096
+MAX_OPS_PER_AUTHOR = 512
+#: Most deps an envelope names (the wire's limit, MAX_DEPS in wire/limits.py).
+MAX_NAMED_DEPS = 16
+#: Re-resolution rounds when removals cut operations out (ranks make 3 enough).
+MAX_ROUNDS = 8
 KIND_SYSTEM = "system"
+GROUP_ROOM_ID_LEN = 16
+NONCE_LEN = 16
+ROOM_ID_CONTEXT = b"p2pchat/group-room/v2"
 
 OPS = frozenset(
     {"create", "invite", "join", "decline", "leave", "remove", "promote", "rename", "topic"}
 )
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
+#: Operations whose author must be a member (within a span) when writing them.
+MEMBER_OPS = frozenset({"invite", "leave", "remove", "promote", "rename", "topic"})
 
 #: A position in display order: (lamport, author, id).
 Position = tuple[int, bytes, bytes]
+
+
+def group_room_id(creator: bytes, nonce: bytes) -> bytes:
+    """The id a group room created by ``creator`` with ``nonce`` must have."""
+    return hashlib.blake2b(
+        ROOM_ID_CONTEXT + creator + nonce, digest_size=GROUP_ROOM_ID_LEN
+    ).digest()
 
 
 class SystemBodyError(ValueError):
@@ -44,17 +80,17 @@ class SystemOp:
     peer: bytes | None = None
     name: str | None = None
     topic: str | None = None
+    nonce: bytes | None = None
+    upto: int | None = None
 
 
 def encode_system(op: SystemOp) -> bytes:
     """The body of a ``system`` envelope (a small msgpack map)."""
     body: dict[str, object] = {"op": op.op}
-    if op.peer is not None:
-        body["peer"] = op.peer
-    if op.name is not None:
-        body["name"] = op.name
-    if op.topic is not None:
-        body["topic"] = op.topic
+    for key in ("peer", "name", "topic", "nonce", "upto"):
+        value = getattr(op, key)
+        if value is not None:
+            body[key] = value
     return bytes(msgpack.packb(body, use_bin_type=True))
 
 
@@ -78,44 +114,80 @@ def decode_system(body: bytes) -> SystemOp:
     op = data.get("op")
     if op not in OPS:
         raise SystemBodyError(f"unknown op {op!r}")
-    peer = data.get("peer")
-    name = data.get("name")
-    topic = data.get("topic")
+    peer, name, topic = data.get("peer"), data.get("name"), data.get("topic")
+    nonce, upto = data.get("nonce"), data.get("upto")
     if peer is not None and not (isinstance(peer, bytes) and len(peer) == 32):
         raise SystemBodyError("peer must be a 32-byte id")
     if name is not None and not (isinstance(name, str) and 0 < len(name) <= MAX_ROOM_NAME_CHARS):
         raise SystemBodyError("bad room name")
     if topic is not None and not (isinstance(topic, str) and len(topic) <= MAX_TOPIC_CHARS):
         raise SystemBodyError("bad topic")
+    if nonce is not None and not (isinstance(nonce, bytes) and len(nonce) == NONCE_LEN):
+        raise SystemBodyError("nonce must be 16 bytes")
+    if upto is not None and not (type(upto) is int and 0 <= upto < 2**63):
+        raise SystemBodyError("upto must be a sequence number")
     if op in ("invite", "remove", "promote") and peer is None:
         raise SystemBodyError(f"{op} needs a peer")
     if op in ("create", "rename") and name is None:
         raise SystemBodyError(f"{op} needs a name")
-    return SystemOp(op, peer, name, topic)
+    if op == "create" and nonce is None:
+        raise SystemBodyError("create needs a nonce")
+    return SystemOp(op, peer, name, topic, nonce, upto)
 
 
 @dataclass(frozen=True)
-class SystemEntry:
-    """A stored system message, as the replay needs it."""
+class OpEntry:
+    """A held system envelope, as the resolution needs it."""
 
-    position: Position
+    id: bytes
     author: bytes
+    seq: int
+    deps: tuple[bytes, ...]
     op: SystemOp
 
 
 @dataclass
+class _Span:
+    """Seqs ``start..end`` of one member's own envelopes fall in one membership."""
+
+    start: int
+    end: int | None = None
+    opened_by: int = 0  # index (in replay order) of the join or create that opened it
+
+    def holds(self, seq: int) -> bool:
+        return self.start <= seq and (self.end is None or seq <= self.end)
+
+
+@dataclass
 class Membership:
-    """The state of a room after replaying its system messages."""
+    """A room's state after resolving its operations."""
 
     name: str | None = None
     topic: str | None = None
     owner: bytes | None = None
     roles: dict[bytes, str] = field(default_factory=dict)
     states: dict[bytes, str] = field(default_factory=dict)
-    # Per peer, sorted positions where they became joined / stopped being joined.
-    _spans: dict[bytes, list[tuple[Position, Position | None]]] = field(default_factory=dict)
-    rejected: list[tuple[SystemEntry, str]] = field(default_factory=list)
     created: bool = False
+    #: Ids of operations that took effect (the only ones ever shown as changes).
+    applied: set[bytes] = field(default_factory=set)
+    #: Operations held whose deps are all held but that did not take effect, and why.
+    refused: dict[bytes, str] = field(default_factory=dict)
+    #: Ids of operations in the graph (everything they name is held).
+    known: set[bytes] = field(default_factory=set)
+    #: What a new envelope of ours names as ``deps``.
+    heads: tuple[bytes, ...] = ()
+    #: How many operations were resolved, counting those still waiting (for MAX_OPS).
+    held: int = 0
+    #: The same per author (for MAX_OPS_PER_AUTHOR).
+    held_by: dict[bytes, int] = field(default_factory=dict)
+    _spans: dict[bytes, list[_Span]] = field(default_factory=dict)
+    _role_by: dict[bytes, int] = field(default_factory=dict)
+    _since: dict[bytes, int] = field(default_factory=dict)
+    # The invitation (or create) that began each peer's current stint as invitee/member.
+    _stint: dict[bytes, int] = field(default_factory=dict)
+    _index: dict[bytes, int] = field(default_factory=dict)
+    _ancestors: list[int] = field(default_factory=list)
+    _frontiers: dict[tuple[bytes, ...], int | None] = field(default_factory=dict)
 
     def state_of(self, peer: bytes) -> str | None:
         """``invited``, ``joined``, ``left``, ``removed`` or None (never involved)."""
@@ -129,96 +201,250 @@ class Membership:
         """Current members."""
         return [p for p, s in self.states.items() if s == "joined"]
 
-    def was_member_at(self, peer: bytes, position: Position) -> bool:
-        """True if ``peer`` was a joined member at ``position`` in display order."""
-        spans = self._spans.get(peer, [])
-        starts = [s for s, _ in spans]
-        i = bisect.bisect_right(starts, position) - 1
-        if i < 0:
-            return False
-        _, end = spans[i]
-        return end is None or position < end
+    def spans_of(self, peer: bytes) -> list[tuple[int, int | None]]:
+        """The peer's membership spans, as (first seq, last seq or None while open)."""
+        return [(s.start, s.end) for s in self._spans.get(peer, [])]
 
-    def _set(self, peer: bytes, state: str, at: Position) -> None:
-        before = self.states.get(peer)
-        self.states[peer] = state
-        spans = self._spans.setdefault(peer, [])
-        if state == "joined" and before != "joined":
-            spans.append((at, None))
-        elif before == "joined" and state != "joined" and spans:
-            start, _ = spans[-1]
-            spans[-1] = (start, at)
+    def outside(self, peer: bytes) -> list[tuple[int, int]]:
+        """Ranges ``(first, last)`` of the peer's seqs that lie outside its spans.
+
+        Messages written there (after a removal, or before a join) count nowhere; a span's
+        own first seq is the join itself, so it is in the range before the span.
+        """
+        ranges = []
+        after = 0
+        for span in self._spans.get(peer, []):
+            if span.start > after + 1:
+                ranges.append((after + 1, span.start))
+            if span.end is None:
+                return ranges
+            after = span.end
+        ranges.append((after + 1, 2**63 - 1))
+        return ranges
+
+    def admits(self, author: bytes, seq: int, deps: tuple[bytes, ...] | None) -> str | None:
+        """Why a message by ``author`` at ``seq`` naming ``deps`` does not count, or None.
+
+        It counts when ``seq`` lies in one of the author's membership spans and its
+        author had seen the operation that opened that span (it is among ``deps`` or
+        their ancestors). Deps not held yet make it wait (the reason says so).
+        """
+        if deps is None:
+            return "written by an older p2pchat (no deps)"
+        frontier = self._frontier(deps)
+        if frontier is None:
+            return "names changes not held yet"
+        for span in self._spans.get(author, []):
+            if span.start < seq and span.holds(seq):
+                if frontier >> span.opened_by & 1:
+                    return None
+                return "its author had not seen their own joining"
+        return "author was not a member then"
+
+    def _frontier(self, deps: tuple[bytes, ...]) -> int | None:
+        """Bit set of the operations ``deps`` and their ancestors (None: one is unknown)."""
+        if deps in self._frontiers:
+            return self._frontiers[deps]
+        bits: int | None = 0
+        for dep in deps:
+            i = self._index.get(dep)
+            if i is None:
+                bits = None
+                break
+            assert bits is not None
+            bits |= self._ancestors[i] | 1 << i
+        if len(self._frontiers) < 1024:
+            self._frontiers[deps] = bits
+        return bits
 
 
-def replay(entries: Iterable[SystemEntry]) -> Membership:
-    """Replay system messages (in display order) into the room's membership."""
-    m = Membership()
-    for entry in sorted(entries, key=lambda e: e.position):
-        problem = _apply(m, entry)
-        if problem is not None:
-            m.rejected.append((entry, problem))
+def resolve(room: bytes, entries: Iterable[OpEntry]) -> Membership:
+    """Resolve a room's operations into its membership (a pure function of the set)."""
+    ops = {e.id: e for e in entries}
+    geneses = [
+        e
+        for e in ops.values()
+        if e.op.op == "create"
+        and not e.deps
+        and e.op.nonce is not None
+        and group_room_id(e.author, e.op.nonce) == room
+    ]
+    held_by: dict[bytes, int] = {}
+    for e in ops.values():
+        held_by[e.author] = held_by.get(e.author, 0) + 1
+    if not geneses:
+        return Membership(held=len(ops), held_by=held_by)
+    genesis = min(geneses, key=lambda e: e.id)
+    held = len(ops)
+    order, refused = _graph(ops, genesis)
+    index = {e.id: i for i, e in enumerate(order)}
+    ancestors: list[int] = []
+    for e in order:
+        bits = 0
+        for dep in e.deps:
+            bits |= ancestors[index[dep]] | 1 << index[dep]
+        ancestors.append(bits)
+    cut: frozenset[int] = frozenset()
+    for _ in range(MAX_ROUNDS):
+        m = _replay(order, ancestors, cut)
+        outside = frozenset(
+            i
+            for i, e in enumerate(order)
+            if e.op.op in MEMBER_OPS and not any(s.holds(e.seq) for s in m._spans.get(e.author, []))
+        )
+        if outside == cut:
+            break
+        cut = outside
+    m.refused.update(refused)
+    m.held, m.held_by = held, held_by
+    m.known = set(index)
+    m._index, m._ancestors = index, ancestors
+    cited = {dep for e in order for dep in e.deps}
+    # The deepest first: if there are ever more heads than an envelope may name, the
+    # newest changes are the ones named.
+    m.heads = tuple(e.id for e in reversed(order) if e.id not in cited)[:MAX_NAMED_DEPS]
     return m
 
 
-def _apply(m: Membership, e: SystemEntry) -> str | None:
-    """Apply one change if its author had the right; return why not otherwise."""
-    op, author, at = e.op, e.author, e.position
+def _graph(ops: dict[bytes, OpEntry], genesis: OpEntry) -> tuple[list[OpEntry], dict[bytes, str]]:
+    """The operations reachable from the genesis through held deps, by (depth, id)."""
+    refused: dict[bytes, str] = {}
+    depth = {genesis.id: 0}
+    children: dict[bytes, list[OpEntry]] = {}
+    missing: dict[bytes, int] = {}
+    for e in ops.values():
+        if e is genesis:
+            continue
+        if e.op.op == "create":
+            refused[e.id] = "a room has one create"
+            continue
+        if not e.deps or e.id in e.deps:
+            refused[e.id] = "names no earlier change"
+            continue
+        missing[e.id] = len(set(e.deps))
+        for dep in set(e.deps):
+            children.setdefault(dep, []).append(e)
+    ready = [genesis.id]
+    while ready:
+        done = ready.pop()
+        for child in children.get(done, []):
+            missing[child.id] -= 1
+            if missing[child.id] == 0:
+                depth[child.id] = 1 + max(depth[d] for d in child.deps)
+                ready.append(child.id)
+    order = sorted((ops[i] for i in depth), key=lambda e: (depth[e.id], e.id))
+    return order, refused
+
+
+def _replay(order: list[OpEntry], ancestors: list[int], cut: frozenset[int]) -> Membership:
+    m = Membership()
+    for i, e in enumerate(order):
+        problem = "written outside its author's membership" if i in cut else None
+        problem = problem or _apply(m, order, i, ancestors[i])
+        if problem is None:
+            m.applied.add(e.id)
+        else:
+            m.refused[e.id] = problem
+    return m
+
+
+def _open(m: Membership, peer: bytes, seq: int, at: int) -> None:
+    m.states[peer] = "joined"
+    m._since[peer] = at
+    m._spans.setdefault(peer, []).append(_Span(seq, None, at))
+
+
+def _close(m: Membership, peer: bytes, state: str, end: int | None, at: int) -> None:
+    spans = m._spans.get(peer)
+    if m.states.get(peer) == "joined" and spans and spans[-1].end is None:
+        spans[-1].end = max(end if end is not None else spans[-1].start, spans[-1].start)
+    m.states[peer] = state
+    m._since[peer] = at
+    m.roles.pop(peer, None)
+    m._role_by.pop(peer, None)
+
+
+def _apply(m: Membership, order: list[OpEntry], i: int, seen: int) -> str | None:
+    """Apply operation number ``i`` of the replay if its author had the right.
+
+    ``seen`` is the bit set of the operations it names, directly or not.
+    """
+    e = order[i]
+    op, author = e.op, e.author
     if op.op == "create":
-        if m.created:
-            return "room already created"
         m.created = True
         m.name, m.topic, m.owner = op.name, op.topic, author
         m.roles[author] = "owner"
-        m._set(author, "joined", at)
+        m._role_by[author] = i
+        m._stint[author] = i
+        _open(m, author, e.seq, i)
         return None
-    if not m.created:
-        return "room not created yet"
-    author_state = m.states.get(author)
-    rank = ROLE_RANK[m.role_of(author)]
-    if op.op == "invite":
-        assert op.peer is not None
-        if author_state != "joined":
-            return "only members can invite"
-        if m.states.get(op.peer) == "joined":
-            return "already a member"
-        if len(m.joined()) >= MAX_MEMBERS:
-            return "room is full"
-        m._set(op.peer, "invited", at)
-        return None
+    state = m.states.get(author)
     if op.op in ("join", "decline"):
-        if author_state != "invited":
+        if state != "invited" or not seen >> m._since[author] & 1:
             return f"{op.op} without an invitation"
         if op.op == "join" and len(m.joined()) >= MAX_MEMBERS:
             return "room is full"
-        m._set(author, "joined" if op.op == "join" else "left", at)
+        if op.op == "join":
+            _open(m, author, e.seq, i)
+        else:
+            _close(m, author, "left", None, i)
         return None
+    spans = m._spans.get(author)
+    current = spans[-1] if spans else None
+    if (
+        state != "joined"
+        or current is None
+        or current.end is not None
+        or e.seq <= current.start
+        or not seen >> current.opened_by & 1
+    ):
+        return "only members can do that"
+    rank = ROLE_RANK[m.role_of(author)]
     if op.op == "leave":
-        if author_state != "joined":
-            return "not a member"
         if author == m.owner:
-            # An owner leaving hands the room to the longest-standing admin, else member.
-            _hand_over(m, author)
-        m._set(author, "left", at)
-        m.roles.pop(author, None)
+            _hand_over(m, author, i)
+        _close(m, author, "left", e.seq, i)
         return None
-    if author_state != "joined" or rank < ROLE_RANK["admin"]:
+    if op.op == "invite":
+        assert op.peer is not None
+        if m.states.get(op.peer) in ("joined", "invited"):
+            return "already a member"
+        if len(m.joined()) >= MAX_MEMBERS:
+            return "room is full"
+        m.states[op.peer] = "invited"
+        m._since[op.peer] = m._stint[op.peer] = i
+        return None
+    if rank < ROLE_RANK["admin"] or not seen >> m._role_by[author] & 1:
         return f"{op.op} needs an owner or admin"
+    return _apply_admin(m, order, i, seen, rank)
+
+
+def _apply_admin(m: Membership, order: list[OpEntry], i: int, seen: int, rank: int) -> str | None:
+    """The operations only owners and admins may make (the author's rank is checked)."""
+    op = order[i].op
     if op.op == "remove":
         assert op.peer is not None
-        if op.peer == m.owner:
+        target = op.peer
+        if target == m.owner:
             return "the owner cannot be removed"
-        if ROLE_RANK[m.role_of(op.peer)] >= rank:
+        if ROLE_RANK[m.role_of(target)] >= rank:
             return "cannot remove someone of equal or higher role"
-        if m.states.get(op.peer) not in ("joined", "invited"):
+        # The remover must have seen the invitation; a join concurrent with it is undone.
+        if m.states.get(target) not in ("joined", "invited") or not seen >> m._stint[target] & 1:
             return "not a member"
-        m._set(op.peer, "removed", at)
-        m.roles.pop(op.peer, None)
+        # Keep what the remover had seen of the member's own, whatever ``upto`` says.
+        seen_seqs = [o.seq for j, o in enumerate(order[:i]) if seen >> j & 1 and o.author == target]
+        upto = max([op.upto or 0, *seen_seqs])
+        _close(m, target, "removed", upto, i)
         return None
     if op.op == "promote":
         assert op.peer is not None
         if m.states.get(op.peer) != "joined":
             return "only members can be promoted"
-        m.roles[op.peer] = "admin"
+        if m.role_of(op.peer) == "member":
+            m.roles[op.peer] = "admin"
+            m._role_by[op.peer] = i
         return None
     if op.op == "rename":
         m.name = op.name
@@ -229,7 +455,7 @@ def _apply(m: Membership, e: SystemEntry) -> str | None:
     return f"unknown op {op.op}"
 
 
-def _hand_over(m: Membership, leaving: bytes) -> None:
+def _hand_over(m: Membership, leaving: bytes, at: int) -> None:
     admins = [p for p, r in m.roles.items() if r == "admin" and m.states.get(p) == "joined"]
     others = [p for p in m.joined() if p != leaving]
     candidates = admins or others
@@ -237,6 +463,7 @@ def _hand_over(m: Membership, leaving: bytes) -> None:
     m.owner = successor
     if successor is not None:
         m.roles[successor] = "owner"
+        m._role_by[successor] = at
 
 
 def describe_system(op: SystemOp, author: str, target: str | None) -> str:

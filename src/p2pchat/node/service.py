@@ -60,7 +60,7 @@ from p2pchat.node.events import (
     SecurityWarning,
     TypingChanged,
 )
-from p2pchat.node.files import ManifestError, decode_manifest
+from p2pchat.node.files import ManifestError, decode_manifest, safe_name
 from p2pchat.node.groups import GroupService
 from p2pchat.node.links import LinkManager
 from p2pchat.node.model import (
@@ -624,11 +624,13 @@ class Node:
         now: int,
         recipients: Sequence[bytes],
         online: bool,
+        deps: tuple[bytes, ...] | None = None,
     ) -> tuple[Message, Envelope]:
         """Store thread: sign a new envelope of ours, store it, queue it for ``recipients``.
 
         The envelope stays in each recipient's outbox until that recipient's delivered
-        receipt arrives, so it survives restarts and lost connections.
+        receipt arrives, so it survives restarts and lost connections. ``deps``: in a
+        group room, the membership operations we have seen (``Membership.heads``).
         """
         try:
             seq, lamport = self._next_position(store, room)
@@ -644,6 +646,7 @@ class Node:
                     kind=kind,
                     body=body,
                     reply_to=reply_to,
+                    deps=deps,
                 ),
             )
             status = MessageStatus.SENT if online else MessageStatus.QUEUED
@@ -798,19 +801,28 @@ class Node:
 
     async def history(self, room: bytes, limit: int = 200) -> list[Message]:
         """The latest displayable messages of a room (at most ``limit``), oldest first."""
-        return await self._read(lambda s: s.latest_messages(room, limit, shown_only=True))
+        return await self._read(
+            lambda s: self.groups.shown_page(
+                s, room, s.latest_messages(room, limit, shown_only=True), limit
+            )
+        )
 
     async def older_messages(self, room: bytes, before: Message, limit: int = 200) -> list[Message]:
         """Displayable messages shown before ``before`` (for scrolling up), oldest first."""
         return await self._read(
-            lambda s: s.messages_before(room, before.cursor, limit, shown_only=True)
+            lambda s: self.groups.shown_page(
+                s, room, s.messages_before(room, before.cursor, limit, shown_only=True), limit
+            )
         )
 
     async def list_rooms(self) -> list[RoomInfo]:
         """Every conversation, most recent activity first, with unread counts."""
 
         def load(store: Store) -> list[tuple[Any, list[bytes]]]:
-            return [(r, [m.peer for m in store.members(r.room.id)]) for r in store.list_rooms()]
+            return [
+                (self.groups.shown_summary(store, r), [m.peer for m in store.members(r.room.id)])
+                for r in store.list_rooms()
+            ]
 
         rooms = []
         for summary, members in await self._read(load):
@@ -953,7 +965,8 @@ class Node:
                 manifest = decode_manifest(message.body)
             except ManifestError:
                 return "(unreadable file offer)"
-            return f"\U0001f4ce {manifest.name} ({human_size(manifest.size)})"
+            # The name as it would be saved: no invisible or bidi characters in a preview.
+            return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
         return f"({message.kind})"
 
     def direct_room(self, peer_id: bytes) -> bytes:

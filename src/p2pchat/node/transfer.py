@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import itertools
 import logging
@@ -52,6 +53,7 @@ from p2pchat.node.files import (
     numbered_name,
     safe_name,
 )
+from p2pchat.node.model import human_size
 from p2pchat.paths import default_downloads_dir
 from p2pchat.store import Store, now_ms
 from p2pchat.store import transfers as sql
@@ -92,6 +94,10 @@ SERVE_IDLE_TIMEOUT: Final = 120.0
 #: the socket at once.
 MAX_SERVING: Final = 32
 MAX_SERVING_PER_PEER: Final = 4
+#: Files connections from peers we will not serve, answered (one ``nochunk``) at once
+#: and for how long each may wait for its first ``get``: they hold no serving slot.
+MAX_REFUSING: Final = 16
+REFUSE_TIMEOUT: Final = 5.0
 SEND_BATCH: Final = 1 << 20
 #: States of a download that is (or should be) pulling.
 PULLING_STATES: Final = ("waiting", "active", "paused")
@@ -104,8 +110,11 @@ RETRY_INITIAL: Final = 0.2
 RETRY_MAX: Final = 10.0
 #: Progress events per transfer per second, at most.
 PROGRESS_HZ: Final = 10.0
-#: Room to spare on the disk beyond the file itself.
-FREE_SPACE_MARGIN: Final = 16 * 1024 * 1024
+#: Free space every download leaves on its disk, whatever else is being downloaded:
+#: 1 % of the disk, at least FLOOR_MIN and at most FLOOR_MAX (a chat must not be the
+#: program that fills the disk the rest of the system, and its own store, write to).
+FLOOR_MIN: Final = 16 * 1024 * 1024
+FLOOR_MAX: Final = 1024 * 1024 * 1024
 #: ``nochunk`` reasons that mean "try again later" start with this word.
 BUSY: Final = "busy"
 REASON_CANCELLED: Final = "cancelled by the sender"
@@ -206,11 +215,58 @@ def _encode_chunk_out(item: _ChunkOut) -> bytes:
     return encode_chunk(*item)
 
 
-def _default_disk_free(path: Path) -> int:
+@dataclass(frozen=True, slots=True)
+class DiskSpace:
+    """What the disk holding a folder has: free and total bytes."""
+
+    free: int
+    total: int
+
+
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent (the download folder may not exist yet)."""
     probe = path
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
-    return shutil.disk_usage(probe).free
+    return probe
+
+
+def _default_disk_space(path: Path) -> DiskSpace:
+    usage = shutil.disk_usage(_existing(path))
+    return DiskSpace(free=usage.free, total=usage.total)
+
+
+def free_space_floor(total: int) -> int:
+    """Bytes a disk of ``total`` bytes keeps free however many downloads are accepted."""
+    return min(FLOOR_MAX, max(FLOOR_MIN, total // 100))
+
+
+def _device(path: Path) -> int:
+    try:
+        return _existing(path).stat().st_dev
+    except OSError:
+        return -1
+
+
+def _still_to_write(rows: list[TransferRow], folder: Path, exclude: bytes) -> int:
+    """Bytes the accepted downloads among ``rows`` still have to write on the disk that
+    holds ``folder`` (their size less what their part already holds). Blocking."""
+    device = _device(folder)
+    total = 0
+    for r in rows:
+        if r.message_id == exclude or not r.part:
+            continue
+        if _device(Path(r.part).parent) != device:
+            continue
+        total += max(0, r.size - _part_size(r.part))
+    return total
+
+
+def _write_failure(exc: OSError, folder: Path) -> str:
+    """A person's reason for a write error (a full disk says so plainly)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk holding {folder} is full; the partial file was deleted"
+    return f"cannot write the file: {exc}; the partial file was deleted"
 
 
 def _place(part: Path, folder: Path, name: str) -> Path:
@@ -233,6 +289,12 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            _unlink(Path(path))
+
+
 def _part_size(part: str | None) -> int:
     if not part:
         return 0
@@ -247,8 +309,12 @@ class TransferService:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        #: Free bytes on the disk holding ``path`` (tests replace it: disks are not ours).
-        self.disk_free: Callable[[Path], int] = _default_disk_free
+        #: Free and total bytes of the disk holding ``path`` (tests may replace it).
+        self.disk_space: Callable[[Path], DiskSpace] = _default_disk_space
+        #: Bytes to keep free on the download disk; None: :func:`free_space_floor`.
+        self.keep_free: int | None = None
+        #: Accepting is one decision at a time: each counts what the others reserved.
+        self._reserving = asyncio.Lock()
         #: Where to reach a peer's node for files; tests may route through a proxy.
         self.addresses_for: Callable[[bytes], Awaitable[list[tuple[str, int]]]] = (
             self._addresses_for
@@ -262,6 +328,7 @@ class TransferService:
         self._offering: dict[bytes, LocalFile] = {}
         self._serving: dict[Connection, set[asyncio.Task[Any]]] = {}
         self._serving_tasks: set[asyncio.Task[None]] = set()
+        self._refusing = 0  # files connections from non-contacts being turned away
         self._auth_generation = 0
         self._reqs = itertools.count(1)
         #: Encrypts file chunks off the event loop, at a lower priority.
@@ -280,6 +347,11 @@ class TransferService:
         if value is not None and value.isdigit():
             self.auto_accept_max = int(value)
         self._started = True
+        # Parts of downloads that ended for good (an older version kept some, or we
+        # stopped before deleting one) only take space: remove them.
+        stale = await self.node._read(sql.ended_download_parts)
+        if stale:
+            await asyncio.to_thread(_unlink_all, stale)
         for row in await self.node._read(sql.pending_downloads):
             self._start_pull(row.message_id)
 
@@ -372,14 +444,19 @@ class TransferService:
         return (await self._infos(rows))[0]
 
     async def manifest(self, message_id: bytes) -> Manifest | None:
-        """The manifest of a file message (name, size, mime, w/h, thumbnail...)."""
+        """The manifest of a file message (name, size, mime, w/h, thumbnail...).
+
+        Its name is the sanitised one (what the file is saved as): this is what screens
+        show, and a sender's bidi overrides or invisible characters must not reach them.
+        """
         message = await self.node.get_message(message_id)
         if message is None or message.kind != KIND_FILE:
             return None
         try:
-            return decode_manifest(message.body)
+            manifest = decode_manifest(message.body)
         except ManifestError:
             return None
+        return replace(manifest, name=safe_name(manifest.name))
 
     async def thumbnail(self, message_id: bytes) -> bytes | None:
         """The small JPEG the sender attached to a picture (untrusted bytes), if any."""
@@ -645,18 +722,44 @@ class TransferService:
         # and receive the same offer (a group room), and must not write one part file.
         name = f"{self.node.me.hex()[:16]}-{message_id.hex()}.part"
         part = Path(row.part) if row.part else folder / PARTS_DIR / name
-        have = await asyncio.to_thread(_part_size, str(part))
-        need = row.size - have
-        free = await asyncio.to_thread(self.disk_free, part.parent)
-        if need + FREE_SPACE_MARGIN > free:
-            detail = (
-                f"not enough free space in {folder}: {row.name} needs {need} bytes, {free} are free"
-            )
-            self._emit(row, "offered", have, detail=detail)
-            raise TransferError(detail)
-        row = await self._set_state(row, "waiting", part=str(part), done=have)
+        async with self._reserving:
+            have = await asyncio.to_thread(_part_size, str(part))
+            detail = await self._space_problem(row, part, have)
+            if detail is not None:
+                # Kept with the offer, so every screen can say why it is not downloading.
+                await self._set_state(row, "offered", detail=detail, done=have)
+                raise TransferError(detail)
+            row = await self._set_state(row, "waiting", part=str(part), done=have)
         self._start_pull(message_id)
         return (await self._infos([row]))[0]
+
+    async def _space_problem(self, row: TransferRow, part: Path, have: int) -> str | None:
+        """Why the disk cannot take this download now, or None.
+
+        Free space is counted against every download already accepted, not this one
+        alone: each of them will still write its remaining bytes, and accepting six
+        offers that each fit alone would fill the disk. A floor stays free besides.
+        """
+        pending = await self.node._read(sql.pending_downloads)
+
+        def measure() -> tuple[DiskSpace, int]:
+            return self.disk_space(part.parent), _still_to_write(
+                pending, part.parent, row.message_id
+            )
+
+        space, reserved = await asyncio.to_thread(measure)
+        floor = self.keep_free
+        if floor is None:
+            floor = free_space_floor(space.total)
+        need = row.size - have
+        if need + reserved + floor <= space.free:
+            return None
+        others = f", {human_size(reserved)} are promised to other downloads" if reserved else ""
+        return (
+            f"not enough free space in {part.parent.parent}: {row.name} needs "
+            f"{human_size(need)}, {human_size(space.free)} are free{others}, and "
+            f"{human_size(floor)} must stay free"
+        )
 
     async def decline(self, message_id: bytes) -> None:
         """Refuse an incoming offer (nothing is downloaded)."""
@@ -733,7 +836,7 @@ class TransferService:
         try:
             have = await sink.open(row.size)
         except OSError as exc:
-            await self._set_state(row, "failed", detail=f"cannot write {sink.part}: {exc}")
+            await self._fail_writing(row, sink, exc)
             return
         self._meters[row.message_id] = _Meter(done=have, last_done=have)
         delay = RETRY_INITIAL
@@ -756,7 +859,7 @@ class TransferService:
                 return
             except OSError as exc:
                 # Our disk (full, removed) rather than the network.
-                await self._set_state(row, "failed", detail=f"cannot write the file: {exc}")
+                await self._fail_writing(row, sink, exc)
                 return
             except _RetryError as exc:
                 if sink.state != "paused":
@@ -769,7 +872,7 @@ class TransferService:
         try:
             digest = await sink.finish()
         except OSError as exc:
-            await self._set_state(row, "failed", detail=f"cannot write the file: {exc}")
+            await self._fail_writing(row, sink, exc)
             return
         if digest != row.sha256:
             await asyncio.to_thread(_unlink, sink.part)
@@ -785,9 +888,24 @@ class TransferService:
         try:
             final = await asyncio.to_thread(_place, sink.part, folder, row.name)
         except OSError as exc:
-            await self._set_state(row, "failed", detail=f"cannot save into {folder}: {exc}")
+            await sink.close()
+            await asyncio.to_thread(_unlink, sink.part)
+            await self._set_state(
+                row,
+                "failed",
+                detail=f"cannot save into {folder}: {exc}; the partial file was deleted",
+                done=0,
+            )
             return
         await self._set_state(row, "done", path=str(final), done=row.size)
+
+    async def _fail_writing(self, row: TransferRow, sink: PartFile, exc: OSError) -> None:
+        """A download our disk could not take ends for good, and its part goes: a part
+        kept after such a failure only holds space the disk lacks (a retry starts anew)."""
+        await sink.close()
+        await asyncio.to_thread(_unlink, sink.part)
+        folder = sink.part.parent.parent
+        await self._set_state(row, "failed", detail=_write_failure(exc, folder), done=0)
 
     async def _pull_round(self, row: TransferRow, sink: PartFile) -> None:
         """Try the author, then other members online (any holder of the whole file may
@@ -970,8 +1088,16 @@ class TransferService:
     # ================================================================ serving
 
     async def serve_connection(self, conn: Connection) -> None:
-        """Serve a ``purpose: files`` connection for its lifetime (bounded, authorised)."""
+        """Serve a ``purpose: files`` connection for its lifetime (bounded, authorised).
+
+        Who asks is checked before a serving slot is taken: a peer that is not a contact
+        could never be served anyway, and letting strangers hold the slots (they cost
+        nothing to make) would keep our contacts' downloads waiting.
+        """
         peer = conn.remote.peer_id
+        if self.node._states.get(peer) != "contact":
+            await self._refuse_connection(conn, "not a contact")
+            return
         per_peer = sum(1 for c in self._serving if c.remote.peer_id == peer)
         if (
             not self._started
@@ -1007,6 +1133,30 @@ class TransferService:
             for _, source in sources.values():
                 if isinstance(source, FileSource):
                     await self._serving_stopped(source, peer)
+
+    async def _refuse_connection(self, conn: Connection, reason: str) -> None:
+        """Answer a peer that may not fetch anything: its first ``get`` gets a final
+        ``nochunk`` (so an honest client stops), then the connection closes. No serving
+        slot is used, the wait is short, and only a few such connections wait at once."""
+        if self._refusing >= MAX_REFUSING:
+            await conn.close(f"{BUSY}: too many file connections")
+            return
+        self._refusing += 1
+        try:
+            async with asyncio.timeout(REFUSE_TIMEOUT):
+                while True:
+                    frame = await conn.recv()
+                    if isinstance(frame, ChunkRequest):
+                        conn.write_frame(ChunkError(req=frame.req, hash=frame.hash, reason=reason))
+                        await conn.flush()
+                        return
+                    if isinstance(frame, Bye):
+                        return
+        except (TimeoutError, ConnectionClosedError, TransportError, OSError):
+            pass
+        finally:
+            self._refusing -= 1
+            await conn.close(reason)
 
     async def _answer(
         self,

@@ -94,6 +94,8 @@ class NewMessage:
     sig: bytes
     reply_to: bytes | None = None
     status: int = MessageStatus.QUEUED
+    #: Group envelopes only: the ids of ``Envelope.deps``, concatenated.
+    deps: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,8 @@ class Message:
     reply_to: bytes | None
     sig: bytes
     status: int
+    #: Filled only by the queries that relay envelopes (see ``Store.messages_by_seq``).
+    deps: bytes | None = None
 
     @property
     def cursor(self) -> Cursor:

@@ -197,8 +197,27 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V3_DEPS: Final[tuple[str, ...]] = (
+    # The ``deps`` of group-room envelopes (protocol 2): the membership operations their
+    # author had seen, concatenated 16-byte ids. A table of its own so the hot message
+    # queries stay as they are; only relaying and membership read it.
+    """
+    CREATE TABLE envelope_deps (
+        message_id BLOB PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+        deps       BLOB NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """Add the deps of group envelopes (causal membership, protocol 2)."""
+    for statement in _V3_DEPS:
+        conn.execute(statement)
+
+
 #: Every migration, oldest first; the schema version is ``len(MIGRATIONS)``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -121,10 +121,14 @@ SQL_PENDING: Final = """
 """
 SQL_NEXT_SEQ: Final = "SELECT max(seq) FROM messages WHERE room = ? AND author = ?"
 SQL_MAX_LAMPORT: Final = "SELECT max(lamport) FROM messages WHERE room = ?"
-SQL_BY_SEQ: Final = """
-    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
-        kind, body, reply_to, sig, status
-    FROM messages
+#: Message columns plus the envelope's deps (NULL for envelopes without), for relaying.
+_WITH_DEPS: Final = (
+    "messages.rowid, id, room, author, seq, lamport, sent_at, received_at, kind, body,"
+    " reply_to, sig, status, envelope_deps.deps"
+    " FROM messages LEFT JOIN envelope_deps ON envelope_deps.message_id = messages.id"
+)
+SQL_BY_SEQ: Final = f"""
+    SELECT {_WITH_DEPS}
     WHERE room = ? AND author = ? AND seq >= ? AND seq < ?
     ORDER BY seq
 """
@@ -161,6 +165,7 @@ def _stored(rowid: int, r: NewMessage) -> Message:
         reply_to=r.reply_to,
         sig=r.sig,
         status=int(r.status),
+        deps=r.deps,
     )
 
 
@@ -768,6 +773,11 @@ class Store:
                 )
                 if cur.rowcount > 0:
                     assert cur.lastrowid is not None
+                    if r.deps is not None:
+                        db.execute(
+                            "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)",
+                            (r.id, r.deps),
+                        )
                     result.append(_stored(cur.lastrowid, r))
                     touched.setdefault((r.room, r.author), []).append(r.seq)
                 else:
@@ -822,6 +832,39 @@ class Store:
                 (room_id, author, head),
             )
 
+    def delete_seq_range(self, room_id: bytes, author: bytes, first: int, last: int) -> list[bytes]:
+        """Delete the author's messages with ``first <= seq <= last`` (not system ones).
+
+        Group membership uses it when a removal shows that an author's later messages
+        were written outside their membership: they must not stay anywhere. The author's
+        contiguous head falls back below the gap. Returns the ids deleted.
+        """
+        with self._atomic():
+            rows = self._db.execute(
+                "DELETE FROM messages WHERE room = ? AND author = ? AND seq BETWEEN ? AND ?"
+                " AND kind != 'system' RETURNING id",
+                (room_id, author, first, last),
+            ).fetchall()
+            if not rows:
+                return []
+            key = (room_id, author)
+            self._no_gap.discard(key)
+            self._heads.pop(key, None)
+            self._db.execute(
+                "UPDATE heads SET seq = ? WHERE room = ? AND author = ? AND seq >= ?",
+                (first - 1, room_id, author, first),
+            )
+            return [bytes(r[0]) for r in rows]
+
+    def delete_room(self, room_id: bytes) -> None:
+        """Forget a room and everything in it (an invitation that expired or was refused)."""
+        with self._atomic():
+            self._db.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
+            self._rooms_seen.discard(room_id)
+            for key in [k for k in self._heads if k[0] == room_id]:
+                self._heads.pop(key, None)
+                self._no_gap.discard(key)
+
     def messages_of_kind(self, room_id: bytes, kind: str) -> list[Message]:
         """Every message of one kind in a room (e.g. the membership log), arrival order.
 
@@ -829,8 +872,11 @@ class Store:
         matching rows; meant for rare kinds such as ``system``.
         """
         rows = self._all(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_arrival"  # noqa: S608
-            " WHERE room = ? AND kind = ? ORDER BY rowid",
+            "SELECT messages.rowid, id, room, author, seq, lamport, sent_at, received_at, kind,"
+            " body, reply_to, sig, status, envelope_deps.deps"
+            " FROM messages INDEXED BY messages_arrival"
+            " LEFT JOIN envelope_deps ON envelope_deps.message_id = messages.id"
+            " WHERE room = ? AND kind = ? ORDER BY messages.rowid",
             (room_id, kind),
         )
         return [_message(r) for r in rows]
@@ -845,7 +891,7 @@ class Store:
         for chunk in _chunks(list(message_ids)):
             marks = ",".join("?" * len(chunk))
             rows = self._all(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({marks})",  # noqa: S608
+                f"SELECT {_WITH_DEPS} WHERE id IN ({marks})",
                 chunk,
             )
             found.extend(_message(r) for r in rows)
@@ -854,7 +900,7 @@ class Store:
     def get_message(self, message_id: bytes) -> Message | None:
         """Return the message with this id, if stored."""
         row = self._one(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",  # noqa: S608
+            f"SELECT {_WITH_DEPS} WHERE id = ?",
             (message_id,),
         )
         return None if row is None else _message(row)

@@ -128,6 +128,15 @@ def pending_downloads(store: Store) -> list[TransferRow]:
     return [_row(r) for r in rows]
 
 
+def ended_download_parts(store: Store) -> list[str]:
+    """Part paths of downloads that ended for good (failed, cancelled): to delete."""
+    rows = store._all(
+        "SELECT part FROM transfers WHERE incoming = 1 AND state IN ('failed', 'cancelled')"
+        " AND part IS NOT NULL"
+    )
+    return [str(r[0]) for r in rows]
+
+
 def by_hash(store: Store, sha256: bytes) -> list[TransferRow]:
     """Every transfer of the file with this SHA-256 (to decide whether we can serve it)."""
     rows = store._all(

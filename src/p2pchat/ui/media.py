@@ -3,14 +3,14 @@
 A preview is the sender's small JPEG thumbnail drawn with half blocks (``▀``: the top
 pixel as the foreground colour, the bottom one as the background), so it works in any
 terminal with colour. The thumbnail is untrusted bytes: it is decoded by Pillow (imported
-only when a picture is shown, which keeps start-up fast) with a pixel cap, in a worker
+only when a picture is shown, which keeps start-up fast) through
+:func:`p2pchat.node.images.open_image` (JPEG or PNG only, a pixel cap), in a worker
 thread, and any decoding error simply means no preview.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import mimetypes
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +18,7 @@ from typing import Protocol
 from rich.style import Style
 from rich.text import Text
 
+from p2pchat.node.images import THUMBNAIL_FORMATS, open_image
 from p2pchat.ui.format import size as size_text
 from p2pchat.ui.text import literal
 
@@ -172,6 +173,8 @@ def _state_lines(card: FileCard, column: int) -> list[Text]:
         lines.append(_keys(("x", "cancel")))
     elif state == "offered":
         if card.incoming:
+            if card.detail:  # why it was not downloaded (e.g. not enough free space)
+                lines.append(literal(card.detail, "yellow", multiline=False))
             lines.append(_keys(("a", "download"), ("d", "decline")))
         else:
             lines.append(Text("offered: they download it when they choose", "grey70", end=""))
@@ -216,14 +219,13 @@ def preview_from_jpeg(
 ) -> Text:
     """A half-block picture of ``data`` fitting ``columns`` by ``rows`` cells.
 
-    Raises ValueError (or Pillow's errors) for bytes that are not a small picture.
+    Raises ValueError (UnsafeImageError for a format we do not decode or too many
+    pixels, or Pillow's errors) for bytes that are not a small JPEG or PNG picture.
     """
-    from PIL import Image  # only when a picture is on screen
-
-    with Image.open(io.BytesIO(data)) as img:
+    # Only JPEG/PNG are even identified (an EPS "thumbnail" would run Ghostscript), and
+    # the pixel cap is checked before any pixel is decoded.
+    with open_image(data, formats=THUMBNAIL_FORMATS, max_pixels=MAX_THUMB_PIXELS) as img:
         width, height = img.size
-        if width <= 0 or height <= 0 or width * height > MAX_THUMB_PIXELS:
-            raise ValueError("thumbnail too large")
         rgb = img.convert("RGB")
     box_w, box_h = columns, rows * 2
     # Terminal cells are about twice as tall as wide; a half block is about square.

@@ -19,6 +19,7 @@ from .codec import (
 from .errors import FrameDecodeError, FrameEncodeError, FrameTooLargeError, WireError
 from .frames import (
     ENVELOPE_SIGNING_CONTEXT,
+    ENVELOPE_SIGNING_CONTEXT_V2,
     PURPOSE_CHAT,
     PURPOSE_FILES,
     RECEIPT_DELIVERED,
@@ -46,6 +47,7 @@ from .limits import (
     MAX_CAPS,
     MAX_CHUNK_COUNT,
     MAX_CHUNK_DATA,
+    MAX_DEPS,
     MAX_HEADS,
     MAX_IDS_PER_RECEIPT,
     MAX_INT,
@@ -63,12 +65,14 @@ from .limits import (
 
 __all__ = [
     "ENVELOPE_SIGNING_CONTEXT",
+    "ENVELOPE_SIGNING_CONTEXT_V2",
     "FRAME_TYPES",
     "MAX_BODY",
     "MAX_CAPS",
     "MAX_CAP_CHARS",
     "MAX_CHUNK_COUNT",
     "MAX_CHUNK_DATA",
+    "MAX_DEPS",
     "MAX_HEADS",
     "MAX_IDS_PER_RECEIPT",
     "MAX_INT",

@@ -46,6 +46,7 @@ from .limits import (
     MAX_CAPS,
     MAX_CHUNK_COUNT,
     MAX_CHUNK_DATA,
+    MAX_DEPS,
     MAX_HEADS,
     MAX_IDS_PER_RECEIPT,
     MAX_INT,
@@ -73,7 +74,7 @@ _LONGEST_STR_CHARS: Final = max(MAX_NAME_CHARS, MAX_REASON_CHARS, MAX_KIND_CHARS
 # A code point is at most 4 bytes of UTF-8.
 _MAX_STR_LEN: Final = 4 * _LONGEST_STR_CHARS
 _MAX_BIN_LEN: Final = max(MAX_CHUNK_DATA, MAX_BODY)
-_MAX_ARRAY_LEN: Final = max(MAX_IDS_PER_RECEIPT, MAX_HEADS, MAX_CAPS)
+_MAX_ARRAY_LEN: Final = max(MAX_IDS_PER_RECEIPT, MAX_HEADS, MAX_CAPS, MAX_DEPS)
 
 Map = dict[str, Any]
 
@@ -254,9 +255,18 @@ def _v_envelope(m: Map, w: str) -> Envelope:
     reply_to = m.get("reply_to")
     known = 9
     if "reply_to" in m:
-        known = 10
+        known += 1
         if reply_to is not None:
             reply_to = _bin(m, "reply_to", w, _ID_LEN)
+    deps: tuple[bytes, ...] | None = None
+    if "deps" in m:
+        known += 1
+        deps = _array(m, "deps", w, 0, MAX_DEPS)
+        for i, d in enumerate(deps):
+            if type(d) is not bytes or len(d) != _ID_LEN:
+                raise _InvalidError(
+                    f"{w}.deps[{i}]: expected {_ID_LEN}-byte bin, got {_describe(d)}"
+                )
     e = Envelope(
         room=_room(m, "room", w),
         id=_bin(m, "id", w, _ID_LEN),
@@ -267,6 +277,7 @@ def _v_envelope(m: Map, w: str) -> Envelope:
         kind=_str(m, "kind", w, MAX_KIND_CHARS),
         body=_bin_max(m, "body", w, MAX_BODY),
         reply_to=reply_to,
+        deps=deps,
         sig=_bin(m, "sig", w, _SIG_LEN),
     )
     # Stored envelopes are checked as if nested in a msg frame, so both paths agree.
@@ -452,6 +463,8 @@ def _envelope_map(e: Envelope) -> Map:
     }
     if e.reply_to is not None:
         m["reply_to"] = e.reply_to
+    if e.deps is not None:
+        m["deps"] = tuple(e.deps)
     return m
 
 

@@ -21,6 +21,7 @@ from .limits import PROTOCOL_VERSION
 
 __all__ = [
     "ENVELOPE_SIGNING_CONTEXT",
+    "ENVELOPE_SIGNING_CONTEXT_V2",
     "PURPOSE_CHAT",
     "PURPOSE_FILES",
     "RECEIPT_DELIVERED",
@@ -44,6 +45,9 @@ __all__ = [
 
 #: First element of the array an envelope signature covers (domain separation, versioned).
 ENVELOPE_SIGNING_CONTEXT: Final = "p2pchat/envelope/v1"
+#: The same for envelopes that carry ``deps`` (group rooms, protocol 2): a v1 signature
+#: can never be replayed as a v2 envelope or the other way round.
+ENVELOPE_SIGNING_CONTEXT_V2: Final = "p2pchat/envelope/v2"
 
 #: ``hello.purpose`` of a chat connection.
 PURPOSE_CHAT: Final = "chat"
@@ -91,6 +95,9 @@ class Envelope:
     kind: str
     body: bytes
     reply_to: bytes | None = None
+    #: Group rooms only: ids of the room's membership operations its author had seen
+    #: last (the heads of the room's operation graph), which authority is judged against.
+    deps: tuple[bytes, ...] | None = None
     sig: bytes
 
     @classmethod
@@ -106,6 +113,7 @@ class Envelope:
         kind: str,
         body: bytes,
         reply_to: bytes | None = None,
+        deps: tuple[bytes, ...] | None = None,
     ) -> Envelope:
         """Build an envelope with an empty ``sig``, to be signed then :meth:`with_sig`."""
         return cls(
@@ -118,6 +126,7 @@ class Envelope:
             kind=kind,
             body=body,
             reply_to=reply_to,
+            deps=deps,
             sig=b"",
         )
 
@@ -129,25 +138,26 @@ class Envelope:
         """Canonical bytes the author signs (every field but ``sig``).
 
         ``msgpack.packb([ENVELOPE_SIGNING_CONTEXT, room, id, author, seq, lamport, ts,
-        kind, body, reply_to], use_bin_type=True)``: an array, so there is no key order to
-        disagree on, and msgpack-python always picks the shortest encoding of each value,
-        so the result is deterministic. docs/protocol.md spells out the exact bytes.
+        kind, body, reply_to], use_bin_type=True)``; an envelope with ``deps`` signs
+        ``[ENVELOPE_SIGNING_CONTEXT_V2, ..., reply_to, [deps...]]``. An array, so there is
+        no key order to disagree on, and msgpack-python always picks the shortest encoding
+        of each value, so the result is deterministic. docs/protocol.md spells out the bytes.
         """
-        return msgpack.packb(
-            [
-                ENVELOPE_SIGNING_CONTEXT,
-                self.room,
-                self.id,
-                self.author,
-                self.seq,
-                self.lamport,
-                self.ts,
-                self.kind,
-                self.body,
-                self.reply_to,
-            ],
-            use_bin_type=True,
-        )
+        fields: list[object] = [
+            ENVELOPE_SIGNING_CONTEXT if self.deps is None else ENVELOPE_SIGNING_CONTEXT_V2,
+            self.room,
+            self.id,
+            self.author,
+            self.seq,
+            self.lamport,
+            self.ts,
+            self.kind,
+            self.body,
+            self.reply_to,
+        ]
+        if self.deps is not None:
+            fields.append(list(self.deps))
+        return msgpack.packb(fields, use_bin_type=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

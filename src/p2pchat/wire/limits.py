@@ -14,6 +14,7 @@ __all__ = [
     "MAX_CAP_CHARS",
     "MAX_CHUNK_COUNT",
     "MAX_CHUNK_DATA",
+    "MAX_DEPS",
     "MAX_HEADS",
     "MAX_IDS_PER_RECEIPT",
     "MAX_INT",
@@ -56,6 +57,9 @@ MAX_BODY: Final = 49152
 MAX_CHUNK_DATA: Final = 65000
 #: ``get.count``: most ``chunk`` frames one ``get`` may ask for (64 x 65000 bytes = 4 MB).
 MAX_CHUNK_COUNT: Final = 64
+#: ``env.deps``: membership operations an envelope names as seen (the heads of the room's
+#: operation graph; concurrent changes are few, and an author names the newest first).
+MAX_DEPS: Final = 16
 #: Number of message ids in one ``rcpt`` frame.
 MAX_IDS_PER_RECEIPT: Final = 512
 #: Number of (author, seq) pairs in one ``sync`` frame.

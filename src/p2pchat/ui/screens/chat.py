@@ -29,6 +29,7 @@ from p2pchat.node import (
     MemberInfo,
     Message,
     MessageAdded,
+    MessagesWithdrawn,
     NodeError,
     NodeStatus,
     PeerInfo,
@@ -594,6 +595,10 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, RoomChanged):
             if event.room == self.room:
                 await self.refresh_peer()
+            self.schedule_sidebar()
+        elif isinstance(event, MessagesWithdrawn):
+            if event.room == self.room:
+                await messages.withdraw(event.message_ids)
             self.schedule_sidebar()
         elif isinstance(event, RoomInvitation):
             self.invitations[event.room] = event

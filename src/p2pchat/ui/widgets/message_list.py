@@ -181,6 +181,17 @@ class MessageList(VerticalScroll):
             if item is not None:
                 item.set_receipt(summary)
 
+    async def withdraw(self, ids: Iterable[bytes]) -> None:
+        """Messages that must no longer show (a removal undid them): reload the page.
+
+        Rare (it takes a removal during a partition), so the simple way is the right one:
+        headers and day breaks around the gap are laid out afresh.
+        """
+        gone = set(ids)
+        self._pending = [m for m in self._pending if m.id not in gone]
+        if gone & self.items.keys():
+            await self.show_room(self.room)
+
     async def update_transfer(self, event: TransferProgress) -> None:
         """A file transfer of this room moved on (a finished one shows where it went)."""
         item = self.items.get(event.message_id)
