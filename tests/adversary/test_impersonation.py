@@ -10,6 +10,7 @@ old history lines changed author names with the rename ("Alice invited Alice").
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
 import pytest
 
@@ -26,6 +27,7 @@ from p2pchat.node import (
     PeerUpdated,
     SecurityWarning,
 )
+from p2pchat.node.events import Event
 from p2pchat.node.names import name_keys, skeleton, visible
 from p2pchat.wire import Profile as ProfileFrame
 from tests.adversary.hostile import Hostile, hostile_peer
@@ -139,6 +141,10 @@ async def test_a_name_that_merely_resembles_is_not_flagged() -> None:
             await node.stop()
 
 
+def _added(message_id: bytes) -> Callable[[Event], bool]:
+    return lambda e: isinstance(e, MessageAdded) and e.message.id == message_id
+
+
 async def _stranger(target: Node, name: str) -> Hostile:
     node = make_node("stranger")
     node.profile.set_display_name(name)
@@ -187,3 +193,29 @@ def test_every_default_ignorable_and_blank_character_is_removed() -> None:
     # Visible look-alikes are the skeleton's job, not removed as invisible.
     assert visible("\u0430") == "\u0430"
     assert unicodedata.category("\u3164") == "Lo"  # why a category test alone is not enough
+
+
+async def test_the_app_shows_short_ids_beside_look_alikes_after_a_rename() -> None:
+    from tests.ui.helpers import SIZE, app_for, screen_text, until
+
+    alice, bob = await start("alice", "bob")
+    try:
+        await befriend(alice, bob)
+        carol = await hostile_peer("carol", bob)
+        await bob.accept(carol.me)
+        await carol.node.accept(bob.me)
+        for peer in (alice, carol.node):
+            events = bob.subscribe()
+            said = await peer.send_text(bob.me, "hi")
+            await wait_for(events, _added(said.id))
+        app = app_for(bob)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "carol" in screen_text(app))
+            carol.send(bob.me, ProfileFrame(name="\u0410lice"))
+            await until(pilot, lambda: f"\u0410lice ({short_id(carol.me)})" in screen_text(app))
+            assert f"alice ({short_id(alice.me)})" in screen_text(app)
+            assert "SECURITY WARNING" in screen_text(app)
+        await carol.node.stop()
+    finally:
+        await alice.stop()
+        await bob.stop()
