@@ -14,6 +14,7 @@ from typing import Any
 
 from p2pchat.node import Node
 from p2pchat.node.envelopes import direct_room_id, new_message_id, sign_envelope
+from p2pchat.node.rooms import group_envelope_id
 from p2pchat.store import now_ms
 from p2pchat.wire import Envelope, MessageFrame
 from tests.nodes import connected_pair, make_node
@@ -47,6 +48,9 @@ class Hostile:
             "kind": "text",
             "body": b"",
         }
+        if fields.get("deps") is not None and "id" not in fields:
+            # Group envelopes (protocol 2) have ids bound to room, author and seq.
+            base["id"] = group_envelope_id(room, base["author"], seq)
         base.update(fields)
         unsigned = Envelope.unsigned(**base)
         return sign_envelope(self.node.identity, unsigned)

@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from p2pchat.node import MessageAdded, Node
-from p2pchat.node.envelopes import new_message_id, row_to_envelope
+from p2pchat.node.envelopes import row_to_envelope
 from p2pchat.node.events import RoomInvitation
-from p2pchat.node.rooms import KIND_SYSTEM, SystemOp, encode_system
+from p2pchat.node.rooms import KIND_SYSTEM, SystemOp, encode_system, group_envelope_id
 from p2pchat.store import now_ms
 from p2pchat.wire import Envelope
 from tests.adversary.hostile import Hostile
@@ -55,7 +55,7 @@ def forge(
     return Hostile.resigned(
         attacker.node,
         context,
-        id=new_message_id(),
+        id=group_envelope_id(room, attacker.me, seq),
         kind=kind,
         body=body,
         seq=seq,

@@ -203,6 +203,8 @@ class Replica:
         if isinstance(item, Post):
             if item.id in self.posts or m.admits(item.author, item.seq, item.deps) is not None:
                 return False
+            if not self._follows(m, item.author, item.seq):
+                return False  # groups._ingest_room: no message above a gap
             self.posts[item.id] = item
             return True
         if item.id in self.ops:
@@ -218,6 +220,19 @@ class Replica:
                 for post in [p for p in self.posts.values() if p.author == peer]:
                     if first <= post.seq <= last:
                         del self.posts[post.id]
+        return True
+
+    def _follows(self, m: Membership, author: bytes, seq: int) -> bool:
+        """The author's seq before this one is held, or void (outside its spans)."""
+        before = seq - 1
+        held = {o.seq for o in self.ops.values() if o.author == author}
+        held |= {p.seq for p in self.posts.values() if p.author == author}
+        void = [(a, b) for a, b in m.outside(author) if b < 2**63 - 1]
+        while before > 0 and before not in held:
+            inside = [a for a, b in void if a <= before <= b]
+            if not inside:
+                return False
+            before = inside[0] - 1
         return True
 
     def view(self) -> tuple[object, ...]:
@@ -321,7 +336,9 @@ def script(data: st.DataObject) -> tuple[bytes, list[OpEntry | Post]]:
         else:  # EVE, with valid signatures, tries everything
             eve = authors[EVE]
             known = sorted({*eve.view.ops} | {e.id for e in pool if isinstance(e, OpEntry)})
-            trick = data.draw(st.sampled_from(["backdate", "forge", "create", "rights", "post"]))
+            trick = data.draw(
+                st.sampled_from(["backdate", "forge", "create", "rights", "post", "jump"])
+            )
             deps: tuple[bytes, ...]
             if trick == "forge":
                 deps = (b"\xee" * 16,)
@@ -330,8 +347,12 @@ def script(data: st.DataObject) -> tuple[bytes, list[OpEntry | Post]]:
             else:
                 deps = tuple(data.draw(st.lists(st.sampled_from(known), max_size=2, unique=True)))
                 deps = deps or (h.create.id,)
-            if trick == "post":
-                item: OpEntry | Post = Post(new_id(), EVE, eve.next_seq(), deps)
+            if trick in ("post", "jump"):
+                seq = eve.next_seq()
+                if trick == "jump":  # a seq far ahead, leaving a gap
+                    seq = data.draw(st.sampled_from([seq + 5, 2**40]))
+                    eve.seq = max(eve.seq, seq)
+                item: OpEntry | Post = Post(new_id(), EVE, seq, deps)
             else:
                 op = {
                     "create": SystemOp("create", name="pwned", nonce=b"\x07" * 16),

@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import pytest
 
@@ -23,7 +24,8 @@ from p2pchat.transport import (
     PeerMismatchError,
     connect,
 )
-from p2pchat.wire import Chunk, Hello, Ping, Pong, Typing, decode_frame, encode_frame
+from p2pchat.transport.listener import HandshakeTable
+from p2pchat.wire import Chunk, Hello, Ping, Pong, Profile, Typing, decode_frame, encode_frame
 from tests.proxy import FaultProxy
 
 WAIT = 10.0
@@ -188,18 +190,86 @@ async def test_pending_handshakes_are_capped_per_host_without_starving_others() 
                 "127.0.0.1", srv.listener.port, local_addr=("127.0.0.9", 0)
             )
         )
-    # The 8 over the cap are refused at once.
+    # Each one over the cap displaced that address's oldest: the first 8 are dropped.
     async with asyncio.timeout(WAIT):
-        for reader, _ in silent[4:]:
+        for reader, _ in silent[:8]:
             assert await reader.read() == b""
+    assert srv.listener.pending_from("127.0.0.9") == 4
     # A real peer from another address still gets in while the flood is pending.
     conn = await connect("127.0.0.1", srv.listener.port, hello("alice"))
     await srv.next()
     assert srv.listener.pending == 4
+    assert srv.listener.evicted_handshakes == 8
     for _, writer in silent:
         writer.close()
     await conn.close()
     await srv.stop()
+
+
+async def test_a_full_table_drops_a_flood_slot_not_the_newcomer() -> None:
+    limits = ListenerLimits(max_pending=8, max_pending_per_host=4, handshake_timeout=5)
+    srv = Server(hello("bob"), limits)
+    await srv.listener.start("127.0.0.1", 0)
+    silent = [
+        await asyncio.open_connection("127.0.0.1", srv.listener.port, local_addr=(src, 0))
+        for src in ("127.0.0.2", "127.0.0.3")
+        for _ in range(4)
+    ]
+    async with asyncio.timeout(WAIT):
+        while srv.listener.pending < 8:  # noqa: ASYNC110 - the table emits no event
+            await asyncio.sleep(0.01)
+    # The table is full; today's peer is let in and one flood connection pays for it.
+    conn = await connect("127.0.0.1", srv.listener.port, hello("alice"))
+    await srv.next()
+    assert srv.listener.evicted_handshakes == 1
+    assert srv.listener.pending == 7
+    for _, writer in silent:
+        writer.close()
+    await conn.close()
+    await srv.stop()
+
+
+async def test_silent_connection_gets_a_short_deadline_for_message_1() -> None:
+    limits = ListenerLimits(handshake_timeout=30, first_message_timeout=0.3)
+    srv = Server(hello("bob"), limits)
+    await srv.listener.start("127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.listener.port)
+    async with asyncio.timeout(WAIT):  # far less than the 30 s handshake deadline
+        assert await reader.read() == b""
+    assert srv.listener.pending == 0
+    writer.close()
+    await srv.stop()
+
+
+def test_eviction_prefers_the_busiest_source_then_silence_then_age() -> None:
+    table = HandshakeTable(max_pending=4, max_per_host=3)
+    writer = cast(asyncio.StreamWriter, object())
+    a1, _ = table.admit("a", writer)
+    a2, _ = table.admit("a", writer)
+    table.admit("b", writer)
+    a1.spoke = True
+    # "a" holds the most slots; of its two, the one that never spoke goes first.
+    assert table.victim() is a2
+    c1, evicted = table.admit("c", writer)
+    _, evicted2 = table.admit("c", writer)
+    assert evicted == []
+    assert evicted2 == [a2]
+    # Now c holds the most slots (two): its oldest silent one would go next.
+    assert table.victim() is c1
+    # A source at its own cap displaces its own oldest, never someone else's.
+    table2 = HandshakeTable(max_pending=10, max_per_host=2)
+    x1, _ = table2.admit("x", writer)
+    table2.admit("y", writer)
+    x2, _ = table2.admit("x", writer)
+    _, evicted3 = table2.admit("x", writer)
+    assert evicted3 == [x1]
+    assert table2.count("x") == 2
+    assert table2.count("y") == 1
+    table2.remove(x2)
+    table2.remove(x2)  # idempotent
+    assert table2.count("x") == 1
+    assert table.count("b") == 1
+    assert len(table) == 4
 
 
 async def test_connecting_to_the_wrong_peer_raises_mismatch(server: Server) -> None:
@@ -377,3 +447,59 @@ async def test_send_frames_encrypts_in_worker_threads_in_order(server: Server) -
                 got.append(await other.recv())
     assert got == frames
     assert other.frames_received == conn.frames_sent == 40
+
+
+async def test_either_side_may_withhold_its_name_from_a_proven_peer() -> None:
+    shy = LocalHello(identity=Identity.generate(), name="bob", reveal_name=lambda _peer: False)
+    srv = Server(shy)
+    await srv.listener.start("127.0.0.1", 0)
+    seen: list[bytes] = []
+
+    def only_bob(peer: bytes) -> bool:
+        seen.append(peer)
+        return False
+
+    alice = LocalHello(identity=Identity.generate(), name="alice", reveal_name=only_bob)
+    conn = await connect("127.0.0.1", srv.listener.port, alice)
+    other = await srv.next()
+    assert conn.remote.name == ""
+    assert other.remote.name == ""
+    assert seen == [shy.identity.peer_id]  # asked about the proven peer, once
+    await conn.close()
+    await srv.stop()
+
+
+async def _responder_that_sends_first(frame_after_handshake: object) -> asyncio.Server:
+    """A hand-written responder: a valid handshake, then ``frame`` before any profile."""
+    me = Identity.generate()
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            hs = HandshakeState(
+                "XX", initiator=False, prologue=PROLOGUE, s=KeyPair.from_private(me.noise_private)
+            )
+            hs.read_message(await reader.readexactly(int.from_bytes(await reader.readexactly(2))))
+            payload = encode_frame(Hello(id=me.peer_id, sig=me.static_key_signature(), name=""))
+            msg2 = hs.write_message(payload)
+            writer.write(len(msg2).to_bytes(2, "big") + msg2)
+            hs.read_message(await reader.readexactly(int.from_bytes(await reader.readexactly(2))))
+            send, _ = hs.split()
+            ct = send.encrypt(encode_frame(frame_after_handshake))  # type: ignore[arg-type]
+            writer.write(len(ct).to_bytes(2, "big") + ct)
+            await reader.read()
+
+    return await asyncio.start_server(respond, "127.0.0.1", 0)
+
+
+async def test_initiator_requires_the_responders_profile_first() -> None:
+    rude = await _responder_that_sends_first(Ping(n=1))
+    polite = await _responder_that_sends_first(Profile(name="carol"))
+    try:
+        with pytest.raises(HandshakeError, match="'ping' before its profile"):
+            await connect("127.0.0.1", rude.sockets[0].getsockname()[1], hello("alice"))
+        conn = await connect("127.0.0.1", polite.sockets[0].getsockname()[1], hello("alice"))
+        assert conn.remote.name == "carol"
+        await conn.close()
+    finally:
+        rude.close()
+        polite.close()

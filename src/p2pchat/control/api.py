@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,7 +24,11 @@ from p2pchat.node import (
     PeerLookupError,
 )
 from p2pchat.node.config import parse_host_port
-from p2pchat.store import MessageStatus
+from p2pchat.store import MessageStatus, StoreError
+from p2pchat.store.backup import snapshot
+
+#: Prefix of the store snapshots the ``backup`` call leaves in the profile's folder.
+SNAPSHOT_PREFIX = "backup-snapshot-"
 
 MAX_HISTORY = 10_000
 MAX_WAIT = 3600.0
@@ -66,6 +71,7 @@ class NodeApi:
             "send": self.send,
             "history": self.history,
             "add": self.add,
+            "forget": self.forget,
             "accept": self.accept,
             "block": self.block,
             "requests": self.requests,
@@ -82,6 +88,7 @@ class NodeApi:
             "room_remove": self.room_remove,
             "room_promote": self.room_promote,
             "room_rename": self.room_rename,
+            "backup": self.backup,
         }
         self._methods.update(file_methods(self))
 
@@ -101,6 +108,20 @@ class NodeApi:
             raise ApiError(str(exc), candidates=[peer_json(p) for p in exc.candidates]) from None
         except NodeError as exc:
             raise ApiError(str(exc)) from None
+
+    async def backup(self, params: JSONDict) -> JSONDict:
+        """Snapshot the store (consistent, taken while the node runs) for ``p2pchat backup``.
+
+        The snapshot goes into the profile's own folder under a name the node picks (no
+        path from the caller reaches the filesystem); the caller packs it and removes it.
+        """
+        directory = self.node.profile.directory
+        dest = directory / f"{SNAPSHOT_PREFIX}{secrets.token_hex(8)}.sqlite3"
+        try:
+            await asyncio.to_thread(snapshot, self.node.profile.store_path, dest)
+        except StoreError as exc:
+            raise ApiError(str(exc)) from None
+        return {"snapshot": dest.name}
 
     async def _peer(self, params: JSONDict) -> bytes:
         return await self.node.resolve_peer(_str(params, "peer", max_len=200))
@@ -276,6 +297,15 @@ class NodeApi:
             raise ApiError(str(exc)) from None
         await self.node.add_address(host, port)
         return {"address": f"{host}:{port}"}
+
+    async def forget(self, params: JSONDict) -> JSONDict:
+        """Forget a stored address (HOST:PORT) and the peer id it was pinned to."""
+        try:
+            host, port = parse_host_port(_str(params, "address", max_len=300))
+        except ValueError as exc:
+            raise ApiError(str(exc)) from None
+        known = await self.node.forget_address(host, port)
+        return {"address": f"{host}:{port}", "forgotten": known}
 
     async def accept(self, params: JSONDict) -> JSONDict:
         """Accept a contact request (or make a peer a contact)."""

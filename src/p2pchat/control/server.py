@@ -18,6 +18,7 @@ from typing import Any
 from p2pchat.control.api import ApiError, NodeApi
 from p2pchat.control.protocol import MAX_LINE, ControlProtocolError, decode_line, encode_line
 from p2pchat.control.serialize import event_json
+from p2pchat.node import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,9 @@ class ControlServer:
                     response["result"] = await self.api.call(method, params)
                 except ApiError as exc:
                     response["error"] = exc.data
+                except StoreError as exc:  # a full disk, a lock: words for people
+                    log.warning("control method %s: %s", method, exc)
+                    response["error"] = {"message": str(exc)}
                 except Exception as exc:
                     log.exception("control method %s failed", method)
                     response["error"] = {"message": f"internal error: {type(exc).__name__}"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from p2pchat.node.quota import FloodLimits
+
 DEFAULT_BIND = "0.0.0.0"  # noqa: S104 - a LAN chat must be reachable from the LAN
 
 
@@ -42,6 +44,8 @@ class NodeConfig:
     # messages kept per request.
     max_open_requests: int = 100
     max_messages_per_request: int = 100
+    # What one peer may make us read and store (rate, daily store growth, queue).
+    flood: FloodLimits = field(default_factory=FloodLimits)
     extra: dict[str, str] = field(default_factory=dict)
 
 

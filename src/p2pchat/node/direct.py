@@ -85,6 +85,9 @@ class DirectInbox:
         """
         node = self.node
         env = item.env
+        if env.author == node.me and node._states.get(item.peer) == "contact":
+            # Our own message coming back from the other side (direct_sync): we lost it.
+            return node.body_problem(env)
         if env.author != item.peer:
             return "relayed direct message"
         problem = node.body_problem(env) or node.lamport_problem(env)
@@ -203,12 +206,14 @@ class DirectInbox:
                 target, _, _ = decode_reaction(message.body)
                 node._emit(ReactionChanged(message.room, target))
             else:
-                node._emit(MessageAdded(message, incoming=True))
-            if message.kind == KIND_FILE:
+                node._emit(MessageAdded(message, incoming=message.author != node.me))
+            if message.kind == KIND_FILE and message.author != node.me:
                 await node.transfers.on_file_message(message, incoming=True)
         # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
         acks: dict[bytes, list[bytes]] = defaultdict(list)
         for item in accepted:
+            if item.env.author == node.me:
+                continue  # our own message given back: nothing to acknowledge
             if node._states.get(item.peer) == "contact" and item.env.id in held:
                 acks[item.peer].append(item.env.id)
         for peer, ids in acks.items():

@@ -149,6 +149,20 @@ class SecurityWarning:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerThrottled(SecurityWarning):
+    """A peer sent more than its quota: some messages were held back or refused.
+
+    A kind of :class:`SecurityWarning` (``text`` says it in a sentence), so every
+    interface that shows warnings shows this one. ``held_back`` messages were only
+    slowed down; ``refused`` ones were not stored and not acknowledged (they stay in
+    the sender's outbox). Counts are since the previous notice about this peer.
+    """
+
+    held_back: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     """The node started (or failed to): listening port and whether discovery runs."""
 
@@ -173,5 +187,6 @@ Event = (
     | ContactRequest
     | RequestsHeldBack
     | SecurityWarning
+    | PeerThrottled
     | NodeStatus
 )

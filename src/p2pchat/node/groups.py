@@ -59,6 +59,7 @@ from p2pchat.node.rooms import (
     SystemOp,
     decode_system,
     encode_system,
+    group_envelope_id,
     group_room_id,
     resolve,
 )
@@ -89,14 +90,14 @@ MAX_PENDING_ENVELOPES = 512
 MAX_INVITATIONS_PER_INVITER = 3
 MAX_INVITATIONS = 24
 INVITATION_EXPIRY_MS = 30 * 24 * 3600 * 1000
+# The end of the last "outside" range of a member who is no longer in the room.
+VOID_END = 2**63 - 1
 # How many missing envelopes one sync round pushes per room (the rest follows on the
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
 PUSH_PAGE = 256
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
-# Least time between two answers to one member's heads in one room (see _pull_if_behind).
-PULL_INTERVAL = 0.5
 
 
 LEGACY_ROOM = (
@@ -153,11 +154,8 @@ class GroupService:
         # Replaced whole (never mutated) so the loop thread can read it at any time.
         self.co_members: frozenset[bytes] = frozenset()
         # (peer, room) -> the latest heads to push to, or to answer.
-        self._push_queue: LatestWins[tuple[bytes, bytes], SyncHeads] = LatestWins(
-            "sync push", self._push, self._pushes
-        )
-        self._pulls: LatestWins[tuple[bytes, bytes], SyncHeads] = LatestWins(
-            "answering heads", self._answer_heads, self._pushes
+        self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
+            "sync push", self._push, self._pushes, merge=_Heads.merged
         )
         self._group_rooms: set[bytes] | None = None
         self._announce_due: set[bytes] = set()
@@ -228,6 +226,13 @@ class GroupService:
         shown = self.shown(store, summary.room.id, recent)
         return dataclasses.replace(summary, last_message=shown[-1] if shown else None)
 
+    @staticmethod
+    def _skip_voids(store: Store, room: bytes, m: Membership, author: bytes) -> None:
+        """Store thread: let the author's head pass over ranges where nothing counts."""
+        for first, last in m.outside(author):
+            if last < VOID_END:  # a gap before a later span of the author's
+                store.skip_void(room, author, first, last)
+
     def _drop_outside_spans(self, store: Store, room: bytes, m: Membership) -> None:
         """Store thread: delete what others wrote outside their membership spans.
 
@@ -239,6 +244,7 @@ class GroupService:
             if peer != self.node.me:  # our own sequence must never get holes we would reuse
                 for first, last in m.outside(peer):
                     gone += store.delete_seq_range(room, peer, first, last)
+                self._skip_voids(store, room, m, peer)
         if gone:
             self.withdrawn.setdefault(room, []).extend(gone)
 
@@ -602,8 +608,10 @@ class GroupService:
         """Store thread: membership changes first, then what members wrote."""
         node = self.node
         m = self.membership(store, room)
-        if m.state_of(node.me) not in ("joined", "invited"):
-            return  # we left or were removed: accept nothing more
+        if m.state_of(node.me) is None:
+            return  # a room we were never in
+        # After we left or were removed we still follow the room's changes (a removal of
+        # us may yet be undone by a concurrent one), but hold no messages until rejoined.
         # Only current members may relay (each author is checked at its position below);
         # an invitee may deliver its own answer (join or decline) to the invitation.
         relayed = [
@@ -630,24 +638,36 @@ class GroupService:
         if m.state_of(node.me) != "joined":
             return  # an invitee only follows the membership log
         rows = []
-        for item in relayed:
+        # An author's messages are held in seq order, without gaps (a gap is only ever
+        # filled by that author's own next envelopes), so what two members hold of an
+        # author is always one a prefix of the other, and anti-entropy evens it out.
+        heads = store.heads(room)
+        for item in sorted(relayed, key=lambda i: (i.env.author, i.env.seq)):
             env = item.env
             if env.kind == KIND_SYSTEM:
                 continue
+            if env.deps is None:
+                self._warn_old_version(env.author)
+                continue
+            if env.seq > _past_voids(m, env.author, heads.get(env.author, 0)) + 1:
+                log.info("room %s: held back %s above a gap", room.hex()[:8], short_id(env.author))
+                continue
             problem = (
                 m.admits(env.author, env.seq, env.deps)
+                or _id_problem(room, env)
                 or node.body_problem(env)
                 or node.lamport_problem(env)
             )
             if problem is not None:
-                if env.deps is None:
-                    self._warn_old_version(env.author)
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
                 continue
+            heads[env.author] = max(heads.get(env.author, 0), env.seq)
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
         held: set[bytes] = set()
         if rows:
             results = store.insert_messages(rows)
+            for author in {r.author for r in rows}:
+                self._skip_voids(store, room, m, author)
             held = held_intact(store, rows, results)
             fresh = [m for m in results if m is not None]
             for msg in fresh:
@@ -685,11 +705,15 @@ class GroupService:
             if env.deps is None:
                 problem = "written by an older p2pchat"
                 self._warn_old_version(env.author)
+            elif _id_problem(room, env) is not None:
+                problem = _id_problem(room, env)
             elif _decoded(env.body) is None:
                 problem = "malformed"
             elif env.author not in invited:
                 problem = "its author is unknown to the room"
-            elif len(rows) >= room_left or by_author.get(env.author, 0) >= MAX_OPS_PER_AUTHOR:
+            elif not _exempt(m, env) and (
+                len(rows) >= room_left or by_author.get(env.author, 0) >= MAX_OPS_PER_AUTHOR
+            ):
                 problem = "the room holds too many changes"
             problem = problem or self.node.lamport_problem(env)
             if problem is not None:
@@ -730,12 +754,17 @@ class GroupService:
         """
         if not envelopes or len(room) != GROUP_ROOM_ID_LEN:
             return
-        v2 = [env for env in envelopes if env.deps is not None]
+        v2 = [env for env in envelopes if env.deps is not None and _id_problem(room, env) is None]
         m = resolve(room, _op_entries(v2))
         if not m.created or m.state_of(self.node.me) != "invited" or m.owner is None:
             return
         invites = [e for e in _op_entries(v2) if e.op.op == "invite" and e.op.peer == self.node.me]
         inviter = next((e.author for e in invites if e.id in m.applied), m.owner)
+        if self.node._states.get(inviter) != "contact":
+            # Throwaway identities as inviters must not fill the invitation slots.
+            log.info("room %s: invitation from a non-contact held back", room.hex()[:8])
+            outcome.held_back[relayer] += 1
+            return
         pending = self._open_invitations(store, now)
         from_inviter = sum(1 for who in pending.values() if who == inviter)
         if from_inviter >= MAX_INVITATIONS_PER_INVITER or len(pending) >= MAX_INVITATIONS:
@@ -831,7 +860,8 @@ class GroupService:
             return out
 
         for room, room_heads in await node._read(heads):
-            node.links.write(peer, _heads_frame(room, room_heads))
+            for frame in _heads_frames(room, room_heads):
+                node.links.write(peer, frame)
 
     async def sync_room_with_members(self, room: bytes) -> None:
         """Send our heads for ``room`` to every connected member (after joining)."""
@@ -842,9 +872,10 @@ class GroupService:
             return [p for p in m.joined() if p != node.me], store.heads(room)
 
         members, room_heads = await node._read(load)
-        frame = _heads_frame(room, room_heads)
+        frames = _heads_frames(room, room_heads)
         for peer in members:
-            node.links.write(peer, frame)
+            for frame in frames:
+                node.links.write(peer, frame)
 
     async def on_sync_heads(self, peer: bytes, frame: SyncHeads) -> None:
         """Push to ``peer`` what it lacks in the room, in a task (never block reading).
@@ -853,60 +884,51 @@ class GroupService:
         waiting ones, so a flood of ``sync`` frames costs one push, not one per frame.
         If ``peer`` holds more than we do, we answer with our heads so it pushes to us:
         without that, a change reached a member only when that member next announced its
-        own heads (every ``sync_interval``), and joins took many seconds to spread. The
-        answers are rate-limited per (peer, room), so two members never ping-pong.
+        own heads (every ``sync_interval``), and joins took many seconds to spread. An
+        answer goes only to heads that show more than we hold, and heads show nothing new
+        once the push lands, so two members never ping-pong.
         """
         key = (peer, frame.room)
-        self._pulls.offer(key, frame)
-        self._push_queue.offer(key, frame)
+        heads = _Heads(frame.room, dict(frame.heads), complete=len(frame.heads) < MAX_HEADS)
+        self._push_queue.offer(key, heads)
 
-    async def _answer_heads(self, key: tuple[bytes, bytes], frame: SyncHeads) -> float:
-        """Send our heads to ``peer`` if its ``frame`` shows more than we hold.
-
-        Returns the pause before the next answer to the same peer and room.
-        """
-        node = self.node
-        peer = key[0]
-
-        def load(store: Store) -> dict[bytes, int] | None:
-            info = store.get_room(frame.room)
-            if info is None or info.kind != "group":
-                return None
-            m = self.membership(store, frame.room)
-            if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
-                return None
-            return store.heads(frame.room)
-
-        ours = await node._read(load)
-        if ours is None or all(head <= ours.get(a, 0) for a, head in frame.heads):
-            return 0.0
-        node.links.write(peer, _heads_frame(frame.room, ours))
-        return PULL_INTERVAL
-
-    async def _push(self, key: tuple[bytes, bytes], frame: SyncHeads) -> float:
+    async def _push(self, key: tuple[bytes, bytes], frame: _Heads) -> float:
         """Send what ``peer`` lacks above its heads: membership first, then page by page."""
         await self._push_to(key[0], frame)
         return 0.0
 
-    async def _push_to(self, peer: bytes, frame: SyncHeads) -> None:
+    async def _push_to(self, peer: bytes, frame: _Heads) -> None:
         node = self.node
         room = frame.room
-        theirs = dict(frame.heads)
+        theirs = frame.heads
 
-        def plan(store: Store) -> tuple[list[Message], list[tuple[bytes, int, int]]]:
+        def plan(
+            store: Store,
+        ) -> tuple[list[Message], list[tuple[bytes, int, int]], dict[bytes, int] | None]:
             info = store.get_room(room)
             if info is None or info.kind != "group":
-                return [], []
+                return [], [], None
             m = self.membership(store, room)
-            if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
-                return [], []  # removed or departed members get nothing
+            if m.state_of(node.me) is None or m.state_of(peer) != "joined":
+                return [], [], None
+            ours = store.heads(room)
+            # If the peer holds more than we do, we answer with our heads so it pushes
+            # to us: without that a change reached a member only when that member next
+            # announced its own heads (every sync_interval), and joins took many seconds
+            # to spread. Also when we were removed: a member who still counts us in
+            # pushes us the changes that may undo it.
+            behind = any(head > ours.get(a, 0) for a, head in theirs.items())
+            answer = ours if behind else None
+            if m.state_of(node.me) != "joined":
+                return [], [], answer  # removed or departed members push nothing
+            # From a partial summary (one of several full frames), only authors it names.
             ranges = [
                 (author, theirs.get(author, 0) + 1, head)
-                for author, head in store.heads(room).items()
-                if head > theirs.get(author, 0)
+                for author, head in ours.items()
+                if head > theirs.get(author, 0) and (frame.complete or author in theirs)
             ]
             if not ranges:
-                return [], []
+                return [], [], answer
             # The receiver checks every author against the membership at its position,
             # so the (few) system messages it lacks go first.
             system = [
@@ -914,9 +936,12 @@ class GroupService:
                 for msg in store.messages_of_kind(room, KIND_SYSTEM)
                 if msg.seq > theirs.get(msg.author, 0)
             ]
-            return system, ranges
+            return system, ranges, answer
 
-        system, ranges = await node._read(plan)
+        system, ranges, answer = await node._read(plan)
+        if answer is not None:
+            for heads_frame in _heads_frames(room, answer):
+                node.links.write(peer, heads_frame)
         sent = 0
         for msg in system:
             sent += self._send_row(peer, msg)
@@ -1003,6 +1028,33 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     return op.op, op.peer
 
 
+def _exempt(m: Membership, env: Envelope) -> bool:
+    """Changes no cap refuses: an owner's or admin's, and an invitee's answer.
+
+    Caps are applied as envelopes arrive, so what a node holds under them depends on the
+    order; a member flooding the room must never make a node refuse the changes that
+    run it (a removal of that member, above all).
+    """
+    if m.role_of(env.author) != "member":
+        return True
+    op = _decoded(env.body)
+    return op is not None and op.op in ("join", "decline") and m.state_of(env.author) == "invited"
+
+
+def _past_voids(m: Membership, author: bytes, head: int) -> int:
+    """``head`` moved over the void ranges (outside the author's spans) it reaches."""
+    for first, last in m.outside(author):
+        if first <= head + 1 <= last < VOID_END:
+            head = last
+    return head
+
+
+def _id_problem(room: bytes, env: Envelope) -> str | None:
+    if env.id != group_envelope_id(room, env.author, env.seq):
+        return "its id is not the one its room, author and seq give"
+    return None
+
+
 def _decoded(body: bytes) -> SystemOp | None:
     try:
         return decode_system(body)
@@ -1029,9 +1081,38 @@ def _frame_bytes(env: Envelope) -> bytes:
     return encode_frame(MessageFrame(env=env))
 
 
-def _heads_frame(room: bytes, heads: dict[bytes, int]) -> SyncHeads:
-    items = sorted(heads.items())[:MAX_HEADS]
-    return SyncHeads(room=room, heads=tuple(items))
+@dataclass(frozen=True)
+class _Heads:
+    """A member's summary of a room: per author, the highest seq held without a gap.
+
+    ``complete``: it names every author the member holds (a lone frame with fewer than
+    MAX_HEADS entries), so an author it leaves out is one it holds nothing of. A room
+    with more authors is summarised in several full frames, each partial.
+    """
+
+    room: bytes
+    heads: dict[bytes, int]
+    complete: bool
+
+    def merged(self, newer: _Heads) -> _Heads:
+        """Several frames of one summary add up; a complete one replaces the rest."""
+        if newer.complete:
+            return newer
+        heads = dict(self.heads)
+        for author, seq in newer.heads.items():
+            heads[author] = max(heads.get(author, 0), seq)
+        return _Heads(self.room, heads, self.complete)
+
+
+def _heads_frames(room: bytes, heads: dict[bytes, int]) -> list[SyncHeads]:
+    """Our summary of ``room`` in as many frames as it takes (each full when several)."""
+    items = sorted(heads.items())
+    if len(items) < MAX_HEADS:
+        return [SyncHeads(room=room, heads=tuple(items))]
+    chunks = [items[i : i + MAX_HEADS] for i in range(0, len(items), MAX_HEADS)]
+    # Every frame full, so none reads as complete: the last is topped up from the first.
+    chunks[-1] = (chunks[-1] + items)[:MAX_HEADS]
+    return [SyncHeads(room=room, heads=tuple(chunk)) for chunk in chunks]
 
 
 def _clean(text: str | None, limit: int, what: str, *, allow_empty: bool = False) -> str:

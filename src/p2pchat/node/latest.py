@@ -34,15 +34,20 @@ class LatestWins(Generic[K, V]):
         what: str,
         handle: Callable[[K, V], Awaitable[float]],
         tasks: set[asyncio.Task[None]],
+        merge: Callable[[V, V], V] | None = None,
     ) -> None:
         self._what = what
         self._handle = handle
+        self._merge = merge
         self._tasks = tasks
         self._wanted: dict[K, V] = {}
         self.running: set[K] = set()
 
     def offer(self, key: K, value: V) -> None:
-        """Run for ``value`` soon (replacing any value of ``key`` still waiting)."""
+        """Run for ``value`` soon (replacing, or merged with, a value still waiting)."""
+        waiting = self._wanted.get(key)
+        if waiting is not None and self._merge is not None:
+            value = self._merge(waiting, value)
         self._wanted[key] = value
         if key in self.running:
             return

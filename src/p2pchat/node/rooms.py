@@ -43,12 +43,13 @@ MAX_OPS = 4096
 MAX_OPS_PER_AUTHOR = 512
 #: Most deps an envelope names (the wire's limit, MAX_DEPS in wire/limits.py).
 MAX_NAMED_DEPS = 16
-#: Re-resolution rounds when removals cut operations out (ranks make 3 enough).
+#: Re-resolution rounds in which the cut set may still shrink (see resolve).
 MAX_ROUNDS = 8
 KIND_SYSTEM = "system"
 GROUP_ROOM_ID_LEN = 16
 NONCE_LEN = 16
 ROOM_ID_CONTEXT = b"p2pchat/group-room/v2"
+ENVELOPE_ID_CONTEXT = b"p2pchat/group-envelope-id/v2"
 
 OPS = frozenset(
     {"create", "invite", "join", "decline", "leave", "remove", "promote", "rename", "topic"}
@@ -65,6 +66,17 @@ def group_room_id(creator: bytes, nonce: bytes) -> bytes:
     """The id a group room created by ``creator`` with ``nonce`` must have."""
     return hashlib.blake2b(
         ROOM_ID_CONTEXT + creator + nonce, digest_size=GROUP_ROOM_ID_LEN
+    ).digest()
+
+
+def group_envelope_id(room: bytes, author: bytes, seq: int) -> bytes:
+    """The id a group envelope must have: bound to its room, author and seq.
+
+    A member can then never store its own envelope under the id of someone else's (a
+    removal it wants to keep from reaching people, say): ids are not the author's choice.
+    """
+    return hashlib.blake2b(
+        ENVELOPE_ID_CONTEXT + room + author + seq.to_bytes(8, "big"), digest_size=16
     ).digest()
 
 
@@ -181,6 +193,8 @@ class Membership:
     #: The same per author (for MAX_OPS_PER_AUTHOR).
     held_by: dict[bytes, int] = field(default_factory=dict)
     _spans: dict[bytes, list[_Span]] = field(default_factory=dict)
+    _open_spans: int = 0
+    _invited: set[bytes] = field(default_factory=set)
     _role_by: dict[bytes, int] = field(default_factory=dict)
     _since: dict[bytes, int] = field(default_factory=dict)
     # The invitation (or create) that began each peer's current stint as invitee/member.
@@ -200,6 +214,10 @@ class Membership:
     def joined(self) -> list[bytes]:
         """Current members."""
         return [p for p, s in self.states.items() if s == "joined"]
+
+    def joined_count(self) -> int:
+        """How many members there are now (kept as spans open and close)."""
+        return self._open_spans
 
     def spans_of(self, peer: bytes) -> list[tuple[int, int | None]]:
         """The peer's membership spans, as (first seq, last seq or None while open)."""
@@ -284,14 +302,22 @@ def resolve(room: bytes, entries: Iterable[OpEntry]) -> Membership:
         for dep in e.deps:
             bits |= ancestors[index[dep]] | 1 << index[dep]
         ancestors.append(bits)
+    # Re-resolve without what lies outside its author's spans, until that set is stable.
+    # An undone removal gives back what it had cut, so the set may shrink; if it has not
+    # settled after MAX_ROUNDS (only contrived histories oscillate), it may only grow
+    # from then on, which settles within len(order) more rounds.
     cut: frozenset[int] = frozenset()
-    for _ in range(MAX_ROUNDS):
+    rounds = 0
+    while True:
         m = _replay(order, ancestors, cut)
         outside = frozenset(
             i
             for i, e in enumerate(order)
             if e.op.op in MEMBER_OPS and not any(s.holds(e.seq) for s in m._spans.get(e.author, []))
         )
+        rounds += 1
+        if rounds > MAX_ROUNDS:
+            outside |= cut
         if outside == cut:
             break
         cut = outside
@@ -299,10 +325,12 @@ def resolve(room: bytes, entries: Iterable[OpEntry]) -> Membership:
     m.held, m.held_by = held, held_by
     m.known = set(index)
     m._index, m._ancestors = index, ancestors
-    cited = {dep for e in order for dep in e.deps}
-    # The deepest first: if there are ever more heads than an envelope may name, the
-    # newest changes are the ones named.
-    m.heads = tuple(e.id for e in reversed(order) if e.id not in cited)[:MAX_NAMED_DEPS]
+    # Heads: the changes that took effect that no other change that took effect names.
+    # Refused changes are never named, so nobody's envelope ever depends on junk that
+    # a node may not hold; the deepest first, if there are more than an envelope names.
+    applied = [e for e in order if e.id in m.applied]
+    cited = {dep for e in applied for dep in e.deps}
+    m.heads = tuple(e.id for e in reversed(applied) if e.id not in cited)[:MAX_NAMED_DEPS]
     return m
 
 
@@ -349,6 +377,8 @@ def _replay(order: list[OpEntry], ancestors: list[int], cut: frozenset[int]) -> 
 
 
 def _open(m: Membership, peer: bytes, seq: int, at: int) -> None:
+    m._open_spans += 1
+    m._invited.discard(peer)
     m.states[peer] = "joined"
     m._since[peer] = at
     m._spans.setdefault(peer, []).append(_Span(seq, None, at))
@@ -358,7 +388,9 @@ def _close(m: Membership, peer: bytes, state: str, end: int | None, at: int) -> 
     spans = m._spans.get(peer)
     if m.states.get(peer) == "joined" and spans and spans[-1].end is None:
         spans[-1].end = max(end if end is not None else spans[-1].start, spans[-1].start)
+        m._open_spans -= 1
     m.states[peer] = state
+    m._invited.discard(peer)
     m._since[peer] = at
     m.roles.pop(peer, None)
     m._role_by.pop(peer, None)
@@ -383,7 +415,7 @@ def _apply(m: Membership, order: list[OpEntry], i: int, seen: int) -> str | None
     if op.op in ("join", "decline"):
         if state != "invited" or not seen >> m._since[author] & 1:
             return f"{op.op} without an invitation"
-        if op.op == "join" and len(m.joined()) >= MAX_MEMBERS:
+        if op.op == "join" and m.joined_count() >= MAX_MEMBERS:
             return "room is full"
         if op.op == "join":
             _open(m, author, e.seq, i)
@@ -410,9 +442,14 @@ def _apply(m: Membership, order: list[OpEntry], i: int, seen: int) -> str | None
         assert op.peer is not None
         if m.states.get(op.peer) in ("joined", "invited"):
             return "already a member"
-        if len(m.joined()) >= MAX_MEMBERS:
+        if m.states.get(op.peer) == "removed" and rank < ROLE_RANK["admin"]:
+            return "only owners and admins may invite someone who was removed"
+        if m.joined_count() >= MAX_MEMBERS:
             return "room is full"
+        if len(m._invited) >= MAX_MEMBERS:
+            return "too many open invitations"
         m.states[op.peer] = "invited"
+        m._invited.add(op.peer)
         m._since[op.peer] = m._stint[op.peer] = i
         return None
     if rank < ROLE_RANK["admin"] or not seen >> m._role_by[author] & 1:
@@ -433,18 +470,18 @@ def _apply_admin(m: Membership, order: list[OpEntry], i: int, seen: int, rank: i
         # The remover must have seen the invitation; a join concurrent with it is undone.
         if m.states.get(target) not in ("joined", "invited") or not seen >> m._stint[target] & 1:
             return "not a member"
-        # Keep what the remover had seen of the member's own, whatever ``upto`` says.
-        seen_seqs = [o.seq for j, o in enumerate(order[:i]) if seen >> j & 1 and o.author == target]
-        upto = max([op.upto or 0, *seen_seqs])
-        _close(m, target, "removed", upto, i)
+        # The span closes at ``upto`` (what the remover held of the member's own), never
+        # at a seq the member chose: a member cannot stretch its span by writing far ahead.
+        _close(m, target, "removed", op.upto or 0, i)
         return None
     if op.op == "promote":
         assert op.peer is not None
         if m.states.get(op.peer) != "joined":
             return "only members can be promoted"
-        if m.role_of(op.peer) == "member":
-            m.roles[op.peer] = "admin"
-            m._role_by[op.peer] = i
+        if m.role_of(op.peer) != "member":
+            return "already an admin"
+        m.roles[op.peer] = "admin"
+        m._role_by[op.peer] = i
         return None
     if op.op == "rename":
         m.name = op.name

@@ -34,6 +34,7 @@ from p2pchat.identity import (
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox, load_requests
+from p2pchat.node.direct_sync import DirectSync
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -54,6 +55,7 @@ from p2pchat.node.events import (
     NodeStatus,
     PeerOffline,
     PeerOnline,
+    PeerThrottled,
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
@@ -62,6 +64,7 @@ from p2pchat.node.events import (
 )
 from p2pchat.node.files import ManifestError, decode_manifest, safe_name
 from p2pchat.node.groups import GroupService
+from p2pchat.node.inbox import FairInbox
 from p2pchat.node.links import LinkManager
 from p2pchat.node.model import (
     MAX_UI_SETTING,
@@ -74,8 +77,15 @@ from p2pchat.node.model import (
     ui_key,
 )
 from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
+from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
 from p2pchat.node.requests import HeldBack, RequestBook
-from p2pchat.node.rooms import KIND_SYSTEM, SystemBodyError, decode_system, describe_system
+from p2pchat.node.rooms import (
+    KIND_SYSTEM,
+    SystemBodyError,
+    decode_system,
+    describe_system,
+    group_envelope_id,
+)
 from p2pchat.node.stream import EventHub, EventStream
 from p2pchat.node.transfer import TransferService
 from p2pchat.profile import Profile, clean_display_name
@@ -86,12 +96,14 @@ from p2pchat.store import (
     Peer,
     PeerState,
     Store,
+    StoreError,
     StoreWorker,
     now_ms,
 )
 from p2pchat.transport import Connection, LocalHello, PeerMismatchError
 from p2pchat.wire import (
     MAX_IDS_PER_RECEIPT,
+    MAX_TS,
     PURPOSE_FILES,
     RECEIPT_DELIVERED,
     RECEIPT_READ,
@@ -120,6 +132,11 @@ SETTING_ANNOUNCE = "announce"
 BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
 #: Inbound envelopes stored together, at most.
 MAX_INGEST_BATCH = 512
+# Retrying an inbound batch the store could not write: first pause, and the longest.
+INGEST_RETRY_FIRST = 0.1
+INGEST_RETRY_MAX = 2.0
+#: What a sync request counts for in a peer's inbound queue.
+SYNC_REQUEST_COST = 256
 # An envelope may be at most this far ahead of our Lamport clock: a peer must not be able
 # to push the clock near 2**63 (SQLite's integer limit) and break every later send.
 MAX_LAMPORT_AHEAD = 2**32
@@ -183,6 +200,7 @@ class Node:
         self.transfers = TransferService(self)
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
+        self.direct_sync = DirectSync(self)
         self._states: dict[bytes, str] = {}
         # Peers' display names, indexed by look-alike key (``names``).
         self._names = NameBook()
@@ -195,12 +213,16 @@ class Node:
         self._lamport = 0
         self._ready_rooms: set[bytes] = set()
         self._seq_cache: dict[bytes, int] = {}
+        # Store thread: per room, the lowest seq we may still write (see raise_seq_floor).
+        self._seq_floor: dict[bytes, int] = {}
         # Created by start() (a stopped node can be started again).
         self._verifier: ThreadPoolExecutor | None = None
         self._commits = GroupCommit(self._db, self._forget_caches)
         # How the node runs (port, announcing, discovery), once started; also emitted.
         self.status: NodeStatus | None = None
-        self._inbound: asyncio.Queue[_Inbound | _SyncRequest] = asyncio.Queue(maxsize=10_000)
+        # Inbound work, per peer and served in turn: one flooding peer delays no other.
+        self._inbound: FairInbox[_Inbound | _SyncRequest] = FairInbox(self.config.flood.queue_bytes)
+        self.flood = FloodGuard(self.config.flood, on_notice=self._on_flood_notice)
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests = RequestBook(self.config.max_open_requests)
         self._warned: set[tuple[bytes, str]] = set()
@@ -238,12 +260,24 @@ class Node:
         """
         self.started_at = time.monotonic()
         self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-verify")
+        self._inbound = FairInbox(self.config.flood.queue_bytes)
+        self._store_fault = ""  # what the store said when it last could not write
         if self.config.interfaces:
             try:  # a typo in --interface must stop us before anything starts
                 resolve_interfaces(list(self.config.interfaces))
             except ValueError as exc:
                 raise NodeError(str(exc)) from None
-        self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
+        self.db = await StoreWorker.open(
+            self.profile.store_path, self_id=self.me, create=not self.profile.store_expected
+        )
+        self.profile.mark_store_created()
+        if self.db.rebuilt_from is not None:
+            note = (
+                "the store's indexes were damaged and have been rebuilt from its tables "
+                f"(nothing was lost); the damaged file was kept as {self.db.rebuilt_from}"
+            )
+            log.warning("%s", note)
+            self.hub.emit(SecurityWarning(None, note))
         try:
             # Unicode's confusables table, read once off the loop (not at the first name).
             await asyncio.get_running_loop().run_in_executor(None, load_confusables)
@@ -264,6 +298,7 @@ class Node:
         await self._add_initial_targets()
         await self.transfers.start()
         await self.groups.start()
+        self.direct_sync.start()
         announcing = False
         if self.config.discovery:
             announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
@@ -293,6 +328,8 @@ class Node:
             self.discovery = None
         await self.transfers.stop()
         await self.groups.stop()
+        await self.direct_sync.stop()
+        self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
@@ -300,6 +337,7 @@ class Node:
             async with asyncio.timeout(5):
                 await self._inbound.join()
                 await self._commits.idle()
+        self.flood.close()
         await self._shutdown_tasks()
         if self.db is not None:
             await self.db.close()
@@ -484,6 +522,20 @@ class Node:
         await self._write(lambda s: s.add_address(None, host, port, "manual"))
         self.links.add_target(host, port, "manual")
 
+    async def forget_address(self, host: str, port: int) -> bool:
+        """Forget host:port (``p2pchat forget``): stored rows, the dial target, its pin.
+
+        An address stays pinned to the first id that answered there; after this,
+        whoever answers next (once the person adds it again) is a new peer. A live
+        link is left alone. Returns whether anything was known about it.
+        """
+        removed = await self._write(lambda s: s.forget_address(host, port))
+        dropped = self.links.targets.pop((host, port), None) is not None
+        for peer, known in list(self._addresses.items()):
+            if known == (host, port):
+                del self._addresses[peer]
+        return removed > 0 or dropped
+
     async def accept(self, peer_id: bytes) -> None:
         """Accept a contact request: receipts flow from now on, including for held messages."""
         room = direct_room_id(self.me, peer_id)
@@ -640,7 +692,7 @@ class Node:
                 self.identity,
                 Envelope.unsigned(
                     room=room,
-                    id=new_message_id(),
+                    id=new_message_id() if deps is None else group_envelope_id(room, self.me, seq),
                     author=self.me,
                     seq=seq,
                     lamport=lamport,
@@ -709,12 +761,23 @@ class Node:
         self._seq_cache.clear()
         self.groups.forget_caches()
 
+    def raise_seq_floor(self, store: Store, room: bytes, held_by_other: int) -> None:
+        """Store thread: our next seq in ``room`` is above ``held_by_other``.
+
+        The other side of a direct room holds our messages up to that seq; if our store
+        lost its tail (a crash losing the end of the log), reusing those seqs would make
+        our new messages collide with the lost ones there.
+        """
+        self._seq_floor[room] = max(self._seq_floor.get(room, 0), held_by_other + 1)
+        if room in self._seq_cache:
+            self._seq_cache[room] = max(self._seq_cache[room], self._seq_floor[room])
+
     def _next_position(self, store: Store, room: bytes) -> tuple[int, int]:
         """Our next (seq, lamport) in ``room``; store thread only, cached after first use."""
         if room not in self._seq_cache:
             self._seq_cache[room] = store.next_seq(room, self.me)
             self._lamport = max(self._lamport, store.max_lamport(room))
-        seq = self._seq_cache[room]
+        seq = max(self._seq_cache[room], self._seq_floor.get(room, 0))
         self._seq_cache[room] = seq + 1
         self._lamport = min(self._lamport + 1, LAMPORT_CEILING)
         return seq, self._lamport
@@ -969,7 +1032,14 @@ class Node:
                 return "(unreadable file offer)"
             # The name as it would be saved: no invisible or bidi characters in a preview.
             return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
-        return f"({message.kind})"
+        if message.kind == KIND_REACTION:
+            return "(reaction)"
+        # A kind from a newer p2pchat (docs/protocol.md, "Envelope kinds"): its body is
+        # never shown, and the kind is named only if it is plain ASCII letters and digits
+        # (a peer chooses it: no escapes, no look-alikes).
+        kind = message.kind
+        plain = kind.isascii() and kind.replace("-", "").replace("_", "").isalnum()
+        return f"(a message of a kind this p2pchat cannot show yet: {kind if plain else '?'})"
 
     def direct_room(self, peer_id: bytes) -> bytes:
         """The id of our one-to-one room with ``peer_id``."""
@@ -1039,6 +1109,7 @@ class Node:
             return
         await self._flush_outbox(peer)
         await self.groups.on_link_up(peer)
+        await self.direct_sync.on_link_up(peer)
 
     async def _flush_outbox(self, peer: bytes) -> None:
         """Send everything waiting for ``peer``, oldest first, page by page."""
@@ -1175,11 +1246,16 @@ class Node:
         if state == "blocked":
             return
         if isinstance(frame, MessageFrame):
-            await self._inbound.put(_Inbound(peer, frame.env))
+            cost = self.flood.cost(len(frame.env.body))
+            delay = self.flood.hold_back(peer, cost)
+            if delay > 0:  # over its rate: read nothing more from this peer meanwhile
+                await self._inbound.pause(delay)
+            # Waits (so stops reading this peer) while its queued work is over the bound.
+            await self._inbound.put(peer, _Inbound(peer, frame.env), cost)
         elif isinstance(frame, SyncHeads):
             # Queued behind the envelopes that came before it (a join, say), so it is
             # answered with the membership those envelopes establish.
-            await self._inbound.put(_SyncRequest(peer, frame))
+            await self._inbound.put(peer, _SyncRequest(peer, frame), SYNC_REQUEST_COST)
         elif isinstance(frame, Receipt):
             if frame.room == self.direct_room(peer):
                 await self.direct.on_receipt(peer, frame)
@@ -1202,16 +1278,45 @@ class Node:
     async def _ingest_loop(self) -> None:
         """Store inbound messages in batches; acknowledge them; announce them."""
         while True:
-            batch = [await self._inbound.get()]
-            while not self._inbound.empty() and len(batch) < MAX_INGEST_BATCH:
-                batch.append(self._inbound.get_nowait())
+            batch = await self._inbound.take(MAX_INGEST_BATCH, self.config.flood.batch_bytes)
+            try:
+                await self._ingest_until_stored(batch)
+            finally:
+                self._inbound.done(len(batch))
+
+    async def _ingest_until_stored(self, batch: list[_Inbound | _SyncRequest]) -> None:
+        """Ingest ``batch``; while the store cannot write (disk full, locked), try again.
+
+        Nothing of a failed batch was acknowledged, and its senders would offer it again
+        only on a new connection: so it waits here, with the peers' further frames held
+        back by the inbox's bounds, and is stored within moments of the fault clearing.
+        The person is told once per fault.
+        """
+        delay = INGEST_RETRY_FIRST
+        while True:
             try:
                 await self._ingest(batch)
+            except StoreError as exc:
+                if not self._store_fault:
+                    self._store_fault = str(exc)
+                    log.warning("cannot store incoming messages: %s", exc)
+                    self._emit(
+                        SecurityWarning(
+                            None,
+                            f"Incoming messages cannot be stored: {exc}. They wait and are "
+                            "stored as soon as the store can write again (free some disk "
+                            "space, or close the program holding the store).",
+                        )
+                    )
+                await asyncio.sleep(delay)  # the fault must clear; this paces the retries
+                delay = min(delay * 2, INGEST_RETRY_MAX)
+                continue
             except Exception:
                 log.exception("failed to store %d inbound messages", len(batch))
-            finally:
-                for _ in batch:
-                    self._inbound.task_done()
+            if self._store_fault:
+                log.warning("the store writes again; waiting messages were stored")
+                self._store_fault = ""
+            return
 
     async def authentic(self, items: Sequence[_Inbound]) -> list[_Inbound]:
         """The items whose envelope signature verifies.
@@ -1229,7 +1334,7 @@ class Node:
         return [i for i, ok in zip(items, flags, strict=True) if ok]
 
     def body_problem(self, env: Envelope) -> str | None:
-        """Why an envelope's body is unacceptable for its kind, or None."""
+        """Why an envelope's body is unacceptable for its kind, or None (unknown kinds pass)."""
         if env.kind == "text":
             try:
                 env.body.decode("utf-8")
@@ -1244,13 +1349,31 @@ class Node:
             problem = self.transfers.check_offer(env.body)
             if problem is not None:
                 return f"bad file offer: {problem}"
-        else:
-            return f"unsupported kind {env.kind!r}"
+        elif env.kind == KIND_SYSTEM:
+            return "room change outside a group room"  # groups handle theirs before this
+        # Any other kind is from a newer p2pchat: kept and acknowledged (so its sender's
+        # outbox empties), shown only as a placeholder (display_text). Forward compatible.
         return None
+
+    @staticmethod
+    def _time_ok(item: _Inbound) -> bool:
+        """False (and logged) for an envelope dated after year 9999 (docs/protocol.md).
+
+        Its author signed that time; no calendar can show it, and held or relayed it would
+        only trouble every other member. Dropped before any room sees it, never stored.
+        """
+        if item.env.ts <= MAX_TS:
+            return True
+        log.info(
+            "dropped message from %s: ts %d is past year 9999", short_id(item.peer), item.env.ts
+        )
+        return False
 
     async def _ingest(self, batch: list[_Inbound | _SyncRequest]) -> None:
         """Envelopes first (direct rooms, then group rooms), then sync requests."""
-        envelopes = [i for i in batch if isinstance(i, _Inbound)]
+        envelopes = self._within_quota(
+            [i for i in batch if isinstance(i, _Inbound) and self._time_ok(i)]
+        )
         direct = [i for i in envelopes if i.env.room == self.direct_room(i.peer)]
         group = [i for i in envelopes if i.env.room != self.direct_room(i.peer)]
         if direct:
@@ -1259,7 +1382,36 @@ class Node:
             await self.groups.ingest(group)
         for item in batch:
             if isinstance(item, _SyncRequest):
-                await self.groups.on_sync_heads(item.peer, item.heads)
+                if item.heads.room == self.direct_room(item.peer):
+                    self.direct_sync.on_sync_heads(item.peer, item.heads)
+                else:
+                    await self.groups.on_sync_heads(item.peer, item.heads)
+
+    def _within_quota(self, items: list[_Inbound]) -> list[_Inbound]:
+        """The items their peer's daily store budget allows; the rest are refused.
+
+        A refused envelope is neither stored nor acknowledged: it stays in the sender's
+        outbox and comes again with the next connection. The person hears of it through
+        a ``PeerThrottled`` notice.
+        """
+        kept = []
+        for item in items:
+            if self.flood.allow_store(item.peer, self.flood.cost(len(item.env.body))):
+                kept.append(item)
+            else:
+                log.debug("refused a message from %s: over its daily quota", short_id(item.peer))
+        return kept
+
+    def _on_flood_notice(self, notice: FloodNotice) -> None:
+        name = f"{self.peer_name(notice.peer)!r} ({short_id(notice.peer)})"
+        self._emit(
+            PeerThrottled(
+                notice.peer,
+                describe_flood(name, notice),
+                held_back=notice.held_back,
+                refused=notice.refused,
+            )
+        )
 
     # ================================================================ waiting
 

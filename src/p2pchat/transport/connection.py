@@ -5,11 +5,17 @@ Handshake (Noise_XX_25519_ChaChaPoly_BLAKE2b, prologue ``b"p2pchat/1"``)::
     -> e                                  (no payload)
     <- e, ee, s, es   + hello(responder)  (peer id, certificate of its static key, ...)
     -> s, se          + hello(initiator)
+    <- profile(responder)                 (first transport message: the display name)
 
 Each side then checks that the peer id in the hello certifies the static key that Noise
 authenticated (``identity.verify_static_key``). Every Noise message travels as a 2-byte
 big-endian length and the message. After the handshake each transport message is one
 encrypted msgpack frame (``p2pchat.wire``).
+
+The responder's hello goes to an initiator nobody has authenticated yet, so it carries
+no display name: the name follows in a ``profile`` frame once message 3 proved who the
+initiator is, and only if ``LocalHello.reveal_name`` allows it for that peer. ``connect``
+waits for that frame, so a ``RemotePeer`` always has the name its peer chose to tell.
 
 This module never decides *whether* to talk to a peer (contacts, blocking): that is the
 node's job. It only proves who is on the other end and moves frames.
@@ -23,7 +29,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn, TypeVar
 
 from p2pchat.crypto.noise import (
@@ -40,6 +46,7 @@ from p2pchat.wire import (
     FrameDecodeError,
     FrameReader,
     Hello,
+    Profile,
     WireError,
     decode_frame,
     encode_frame,
@@ -51,6 +58,9 @@ T = TypeVar("T")
 
 PROLOGUE = b"p2pchat/1"
 HANDSHAKE_TIMEOUT = 10.0
+# A real initiator writes message 1 as soon as TCP is up; a connection silent for this
+# long is a flood or a dead peer, and gives its listener slot back early.
+FIRST_MESSAGE_TIMEOUT = 2.0
 # Leave a wide margin below 2**64-1: a connection this old is closed and redialled, so a
 # nonce can never be reused or run out mid-conversation.
 NONCE_LIMIT = 2**62
@@ -95,13 +105,24 @@ class ConnectionClosedError(TransportError):
 
 @dataclass(frozen=True)
 class LocalHello:
-    """What we tell peers about ourselves in the handshake."""
+    """What we tell peers about ourselves in the handshake.
+
+    ``reveal_name`` decides, once a peer's id is proven, whether it may learn ``name``
+    (None: every authenticated peer may); a peer refused gets an empty name.
+    """
 
     identity: Identity
     name: str
     purpose: str = "chat"
     port: int | None = None
     caps: tuple[str, ...] = ()
+    reveal_name: Callable[[bytes], bool] | None = field(default=None, compare=False)
+
+    def name_for(self, peer_id: bytes) -> str:
+        """The display name to tell the proven peer ``peer_id`` ("" to withhold it)."""
+        if self.reveal_name is None or self.reveal_name(peer_id):
+            return self.name
+        return ""
 
 
 @dataclass(frozen=True)
@@ -143,12 +164,12 @@ def _prefixed(message: bytes) -> bytes:
     return len(message).to_bytes(2, "big") + message
 
 
-def _hello_bytes(local: LocalHello) -> bytes:
+def _hello_bytes(local: LocalHello, name: str) -> bytes:
     return encode_frame(
         Hello(
             id=local.identity.peer_id,
             sig=local.identity.static_key_signature(),
-            name=local.name,
+            name=name,
             v=PROTOCOL_VERSION,
             caps=local.caps,
             purpose=local.purpose,
@@ -210,11 +231,18 @@ async def _initiate(
     hello = _check_hello(payload, hs.remote_static)
     if expected_peer is not None and hello.id != expected_peer:
         raise PeerMismatchError(expected_peer, hello.id)
-    writer.write(_prefixed(hs.write_message(_hello_bytes(local))))
+    # The responder is proven now: it may learn our name (if we want it to).
+    writer.write(_prefixed(hs.write_message(_hello_bytes(local, local.name_for(hello.id)))))
     await writer.drain()
     send, recv = hs.split()
     remote = _remote(hello, _peer_host(writer), hs.handshake_hash)
-    return Connection(reader, writer, send, recv, remote, initiator=True)
+    conn = Connection(reader, writer, send, recv, remote, initiator=True)
+    # Its name comes in its first transport message (it withheld it from message 2).
+    first = await conn.recv()
+    if not isinstance(first, Profile):
+        raise HandshakeError(f"responder sent {first.TYPE!r} before its profile")
+    conn.remote = replace(remote, name=first.name)
+    return conn
 
 
 async def respond(
@@ -222,8 +250,27 @@ async def respond(
     writer: asyncio.StreamWriter,
     local: LocalHello,
     deadline: float = HANDSHAKE_TIMEOUT,
+    *,
+    first_message_deadline: float | None = None,
+    on_first_message: Callable[[], None] | None = None,
 ) -> Connection:
-    """Run the responder side of the handshake on an accepted stream."""
+    """Run the responder side of the handshake on an accepted stream.
+
+    Message 1 must arrive within ``first_message_deadline`` seconds (if given) and the
+    whole handshake within ``deadline``; ``on_first_message`` is called once message 1
+    was read (the listener then treats the connection as a real initiator).
+    """
+
+    async def first_message() -> bytes:
+        if first_message_deadline is None or first_message_deadline >= deadline:
+            return await _read_noise_message(reader)
+        try:
+            async with asyncio.timeout(first_message_deadline):
+                return await _read_noise_message(reader)
+        except TimeoutError:
+            raise HandshakeError(
+                f"no handshake message within {first_message_deadline:g} s"
+            ) from None
 
     async def run() -> Connection:
         hs = HandshakeState(
@@ -232,15 +279,21 @@ async def respond(
             prologue=PROLOGUE,
             s=KeyPair.from_private(local.identity.noise_private),
         )
-        if hs.read_message(await _read_noise_message(reader)):
+        message1 = await first_message()
+        if on_first_message is not None:
+            on_first_message()
+        if hs.read_message(message1):
             raise HandshakeError("first handshake message must carry no payload")
-        writer.write(_prefixed(hs.write_message(_hello_bytes(local))))
+        # Whoever connected is not authenticated yet: no display name in message 2.
+        writer.write(_prefixed(hs.write_message(_hello_bytes(local, ""))))
         await writer.drain()
         payload = hs.read_message(await _read_noise_message(reader))
         hello = _check_hello(payload, hs.remote_static)
         send, recv = hs.split()
         remote = _remote(hello, _peer_host(writer), hs.handshake_hash)
-        return Connection(reader, writer, send, recv, remote, initiator=False)
+        conn = Connection(reader, writer, send, recv, remote, initiator=False)
+        conn.write_frame(Profile(name=local.name_for(hello.id)))
+        return conn
 
     return await _guarded_handshake(run(), writer, deadline)
 

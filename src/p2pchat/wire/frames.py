@@ -65,7 +65,8 @@ class Hello:
 
     ``sig`` is the identity key's Ed25519 signature over
     ``b"p2pchat/noise-static/v1" || noise_static_public_key``; ``port`` is the sender's
-    listening TCP port, if it has one.
+    listening TCP port, if it has one. ``name`` is empty in message 2: the responder
+    tells its name in a :class:`Profile` frame once the initiator proved its id.
     """
 
     TYPE: ClassVar[str] = "hello"
@@ -205,7 +206,11 @@ class Pong:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
-    """The sender changed its display name."""
+    """The sender's display name: after a rename, and as a responder's first frame.
+
+    A responder names itself here rather than in its hello, which goes to an initiator
+    not yet authenticated; an empty name there means it withholds it from that peer.
+    """
 
     TYPE: ClassVar[str] = "profile"
     name: str
