@@ -1,5 +1,6 @@
 """Chat from the command line: ``peers``, ``send``, ``history``, ``add``, ``forget``, ``accept``,
-``block``, ``name``. Each works against a running node or starts a short-lived one.
+``block``, ``requests``, ``clear-requests``, ``name``. Each works against a running node
+or starts a short-lived one.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import argparse
 import uuid
 from typing import Any
 
-from p2pchat.cli.common import CliError, add_node_options
+from p2pchat.cli.common import CliError, add_node_options, command_hint
 from p2pchat.cli.output import STATUS_MARKS, local_time, print_json, safe_text, say, text_lines
 from p2pchat.cli.session import call, open_session, run
 from p2pchat.control.client import NODE_STOPPED
@@ -79,6 +80,21 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
         p = subs.add_parser(name, parents=[common], help=verb)
         p.add_argument("peer", metavar="PEER")
         p.set_defaults(handler=cmd_contact, action=name)
+
+    p = subs.add_parser(
+        "requests",
+        parents=[common],
+        help="open contact requests, and how many were held back",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_requests)
+
+    p = subs.add_parser(
+        "clear-requests",
+        parents=[common],
+        help="remove every open contact request (their senders are not blocked)",
+    )
+    p.set_defaults(handler=cmd_clear_requests)
 
     p = subs.add_parser("name", parents=[common], help="change your display name")
     p.add_argument("new_name", metavar="NEW_NAME")
@@ -233,6 +249,42 @@ def cmd_contact(args: argparse.Namespace) -> int:
     """Accept or block a peer."""
     result = run(_simple(args, args.action, {"peer": args.peer}))
     say(f"{safe_text(result['peer'])} is now {result['state']}")
+    return 0
+
+
+def held_back_text(held: dict[str, Any]) -> str:
+    """``12 contact requests were held back …`` (or '' when nothing was)."""
+    parts = []
+    if held.get("requests"):
+        parts.append(f"{held['requests']} contact request(s) made way for newer ones")
+    if held.get("messages"):
+        parts.append(f"{held['messages']} message(s) of requests were past their limits")
+    if not parts:
+        return ""
+    return "held back (too many at once): " + "; ".join(parts)
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    """List open contact requests and say how many were held back."""
+    result = run(_simple(args, "requests", {}))
+    if args.json:
+        print_json(result)
+        return 0
+    if not result["open"]:
+        say("no open contact requests")
+    for p in result["open"]:
+        name = safe_text(p["name"] or "?")
+        say(f"{name:<20} {p['short_id']}  {p['address'] or '-'}")
+    held = held_back_text(result["held_back"])
+    if held:
+        say(held, f"to remove every request: {command_hint(args.profile, 'clear-requests')}")
+    return 0
+
+
+def cmd_clear_requests(args: argparse.Namespace) -> int:
+    """Remove every open contact request."""
+    result = run(_simple(args, "clear_requests", {}))
+    say(f"removed {result['cleared']} contact request(s)")
     return 0
 
 

@@ -192,6 +192,16 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
     if kind == "request":
         accept = command_hint(profile, f"accept {peer}")
         return f"contact request from {event.get('name')} ({peer}); to accept: {accept}"
+    if kind == "held_back":
+        if not event.get("requests") and not event.get("messages"):
+            return "contact requests cleared"
+        requests, messages = int(event.get("requests") or 0), int(event.get("messages") or 0)
+        clear = command_hint(profile, "clear-requests")
+        return (
+            f"too many contact requests at once: {requests} request(s) and {messages} "
+            f"message(s) of requests were held back; to see them: "
+            f"{command_hint(profile, 'requests')}; to clear: {clear}"
+        )
     if kind == "room":
         return f"room {str(event.get('room'))[:8]} changed"
     if kind == "withdrawn":

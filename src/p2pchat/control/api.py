@@ -86,6 +86,8 @@ class NodeApi:
             "forget": self.forget,
             "accept": self.accept,
             "block": self.block,
+            "requests": self.requests,
+            "clear_requests": self.clear_requests,
             "name": self.name,
             "settings": self.settings,
             "rooms": self.rooms,
@@ -329,6 +331,21 @@ class NodeApi:
         peer = await self._peer(params)
         await self.node.block(peer)
         return {"peer": self.node.peer_name(peer), "state": "blocked"}
+
+    def _held_back(self) -> JSONDict:
+        held = self.node.requests_held_back
+        return {"requests": held.requests, "messages": held.messages}
+
+    async def requests(self, params: JSONDict) -> JSONDict:
+        """Open contact requests, and how many were held back (not kept) since the last
+        clear: requests that made way for newer ones, messages past a request's limits."""
+        peers = [p for p in await self.node.list_peers() if p.state == "request"]
+        return {"open": [peer_json(p) for p in peers], "held_back": self._held_back()}
+
+    async def clear_requests(self, params: JSONDict) -> JSONDict:
+        """Remove every open contact request and its messages; reset the held-back count."""
+        cleared = await self.node.clear_requests()
+        return {"cleared": cleared, "held_back": self._held_back()}
 
     async def name(self, params: JSONDict) -> JSONDict:
         """Change our display name."""

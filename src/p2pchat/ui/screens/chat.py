@@ -38,6 +38,7 @@ from p2pchat.node import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RequestsHeldBack,
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
@@ -65,6 +66,8 @@ TYPING_REFRESH = 3.0
 TYPING_IDLE = 5.0
 TYPING_SHOWN = 8.0
 SIDEBAR_DELAY = 0.05
+# A flood of contact requests is announced once per this many seconds, not per request.
+HELD_NOTICE_EVERY = 10.0
 #: From this many columns on, a group shows its members panel unless f5 hid it.
 WIDE = 100
 
@@ -108,6 +111,7 @@ class ChatScreen(Screen[None]):
         self.node_ready = False
         self.status: NodeStatus | None = None
         self._sidebar_timer: Timer | None = None
+        self._held_noticed = float("-inf")
         self._typing_sent_at = 0.0
         self._typing_idle: Timer | None = None
 
@@ -249,7 +253,9 @@ class ChatScreen(Screen[None]):
 
         sidebar.typing = {room for room, _ in self.typing_peers}
         sidebar.invited = set(self.invitations)
-        sidebar.show(requests, chats, nearby)
+        sidebar.show(
+            requests, chats, nearby, held_back=self.context.node.requests_held_back.requests
+        )
         for peer in peers:
             self.context.verified[peer.peer_id] = peer.verified
             self.context.states[peer.peer_id] = peer.state
@@ -474,6 +480,41 @@ class ChatScreen(Screen[None]):
         """Unblock ``peer`` (they become a contact again)."""
         self.run_node(self._accept(peer), "Unblocked")
 
+    def _requests_held_back(self, event: RequestsHeldBack) -> None:
+        """Too many contact requests at once: say so (at most every few seconds)."""
+        self.schedule_sidebar()
+        now = time.monotonic()
+        if not (event.requests or event.messages) or now - self._held_noticed < HELD_NOTICE_EVERY:
+            return
+        self._held_noticed = now
+        self.notify(
+            f"Too many contact requests at once: {event.requests} request(s) and "
+            f"{event.messages} message(s) were held back. ctrl+p → Clear all contact "
+            "requests removes the rest.",
+            title="Contact requests held back",
+            severity="warning",
+            markup=False,
+            timeout=10,
+        )
+
+    def clear_requests(self) -> None:
+        """Ask, then remove every open contact request (their senders are not blocked)."""
+
+        def done(clear: bool | None) -> None:
+            if clear:
+                self.run_node(self._clear_requests(), "Contact requests cleared")
+
+        question = Text(
+            "Remove every open contact request and what its sender wrote? "
+            "They are not blocked: anyone who writes again appears again."
+        )
+        self.app.push_screen(ConfirmScreen("Clear contact requests", question, "Clear"), done)
+
+    async def _clear_requests(self) -> None:
+        await self.context.node.clear_requests()
+        await self.refresh_peer()
+        await self.reload_sidebar()
+
     def show_warning(self, text: str) -> None:
         """Put a security warning in the banner (stays until dismissed with f4)."""
         self.warnings.append(text)
@@ -570,6 +611,8 @@ class ChatScreen(Screen[None]):
                 markup=False,
                 timeout=15,
             )
+        elif isinstance(event, RequestsHeldBack):
+            self._requests_held_back(event)
         elif isinstance(event, SecurityWarning):
             self.show_warning(event.text)
         elif isinstance(event, NodeStatus):
