@@ -40,7 +40,7 @@ def test_cldr_names_and_common_aliases() -> None:
     assert emoji.lookup("+1") == "👍"
     assert emoji.lookup("thumbsup") == "👍"
     assert emoji.lookup("Thumbs_Up_Medium_Skin_Tone") == "👍🏽"
-    assert emoji.lookup("cote_d_ivoire") == "🇨🇮"  # CLDR "Côte d’Ivoire", typed in ASCII
+    assert emoji.lookup("cote_d_ivoire") == "🇨🇮"  # CLDR name has an accent and a curly quote
     assert emoji.lookup("no_such_emoji") is None
     assert emoji.replace_shortcodes("ok :+1: :thumbsup: at 10:30:00 :nope:") == (
         "ok 👍 👍 at 10:30:00 :nope:"
@@ -59,7 +59,7 @@ def test_keyword_search() -> None:
     assert [e.char for e in emoji.search("rocket")][:1] == ["🚀"]
     hearts = [e.char for e in emoji.search("heart")]
     assert "💙" in hearts
-    assert not [e for e in emoji.search("zzzqqq")]
+    assert emoji.search("zzzqqq") == []
 
 
 def test_lists_hold_only_glyphs_of_one_agreed_width() -> None:

@@ -111,7 +111,7 @@ class Entry:
 
 
 def shortcode_key(name: str) -> str:
-    """``:Côte_d’Ivoire:`` -> ``cote_d_ivoire``: what a person can type for a name."""
+    """What a person can type for a name: ``:Côte_d_Ivoire:`` -> ``cote_d_ivoire``."""
     plain = unicodedata.normalize("NFKD", name.strip(":").lower())
     plain = "".join(c for c in plain if not unicodedata.combining(c))
     return _NOT_KEY.sub("_", plain).strip("_")
