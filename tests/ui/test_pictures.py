@@ -8,7 +8,14 @@ can see where the picture lands. The terminal's slowness is the one test double.
 
 from __future__ import annotations
 
+import fcntl
 import io
+import os
+import pty
+import select
+import struct
+import sys
+import termios
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -101,6 +108,61 @@ def test_a_slow_terminal_never_holds_start_up(monkeypatch: pytest.MonkeyPatch) -
     assert time.monotonic() - start < 2
     answered.set()
     detection.thread.join(5)
+
+
+_CHILD = """
+import time
+from p2pchat.ui import graphics
+start = time.monotonic()
+drawing = graphics.finish_detection(graphics.detect())
+print("RESULT", drawing, round(time.monotonic() - start, 3))
+"""
+
+
+def _run_in_a_terminal(
+    answer: bytes | None, size: tuple[int, int, int, int] = (40, 120, 1200, 800)
+) -> tuple[str, float]:
+    """Run detection in a child on a real pseudo-terminal; ``answer`` DA1 if given."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal on stdin and stdout
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(sys.executable, [sys.executable, "-c", _CHILD])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", *size))
+    out = b""
+    deadline = time.monotonic() + 60
+    try:
+        while b"RESULT" not in out or not out.endswith(b"\n"):
+            assert time.monotonic() < deadline, out
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            out += chunk
+            if answer is not None and b"\x1b[c" in chunk:
+                os.write(fd, answer)
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    assert b"Traceback" not in out, out
+    _, drawing, seconds = out[out.index(b"RESULT") :].decode().split()
+    return drawing, float(seconds)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_detection_in_a_real_terminal() -> None:
+    # A terminal that says it does sixel (DA1 attribute 4) gets real pixels ...
+    drawing, _ = _run_in_a_terminal(b"\x1b[?62;4;22c")
+    assert drawing == "sixel"
+    # ... one that answers nothing gets half blocks, and start-up waits at most the deadline.
+    drawing, seconds = _run_in_a_terminal(None)
+    assert drawing == "halfcell"
+    assert seconds < graphics.DETECT_DEADLINE + 0.5
+    # A terminal reporting a zero size (textual-image would divide by zero): half blocks.
+    drawing, _ = _run_in_a_terminal(b"\x1b[?62;4;22c", size=(0, 0, 0, 0))
+    assert drawing == "halfcell"
 
 
 def test_preview_is_decoded_and_capped_before_textual_image_sees_it() -> None:

@@ -53,11 +53,18 @@ def wanted(env: Mapping[str, str], stdin: TextIO | None, stdout: TextIO | None) 
 
 
 def _ask_terminal(found: list[Drawing]) -> None:
-    """Import textual-image (its import asks the terminal) and note what it chose."""
-    from textual_image._terminal import get_cell_size
-    from textual_image.renderable import Image, SixelImage, TGPImage
+    """Import textual-image (its import asks the terminal) and note what it chose.
 
-    get_cell_size()  # cached now, so textual_image.widget's import asks nothing later
+    Any failure means half blocks: a terminal reporting a zero size, say, makes the
+    library's cell-size arithmetic divide by zero.
+    """
+    try:
+        from textual_image._terminal import get_cell_size
+        from textual_image.renderable import Image, SixelImage, TGPImage
+
+        get_cell_size()  # cached now, so textual_image.widget's import asks nothing later
+    except Exception:  # whatever the terminal did, pictures fall back
+        return
     found.append("sixel" if Image is SixelImage else "tgp" if Image is TGPImage else "halfcell")
 
 
