@@ -232,8 +232,8 @@ async def test_file_card_progress_cancel_and_decline(
         await open_chat_with(pilot, app, bob.me)
         offer = await bob.transfers.send_file(alice.me, source)
         await until(pilot, lambda: file_state(app) == "offered")
+        await until(pilot, lambda: "📎 clip.mp3" in screen_text(app))  # painted
         text = screen_text(app)
-        assert "📎 clip.mp3" in text
         assert "MP3 audio · 78.1 KiB" in text
         assert "a download · d decline" in text
 
@@ -264,14 +264,14 @@ async def test_file_card_progress_cancel_and_decline(
         await until(pilot, lambda: len(items(app)) == 2 and file_state(app) == "offered")
         await pilot.press("down", "d")
         await until(pilot, lambda: file_state(app) == "cancelled")
-        assert "declined" in screen_text(app)
+        await until(pilot, lambda: "declined" in screen_text(app))
 
         # Our own offer can be withdrawn with x.
         await pilot.press("escape")
         await pilot.press(*f"/send {source}", "enter")
         await until(pilot, lambda: items(app)[-1].message.author == alice.me)
         await until(pilot, lambda: file_state(app) == "offered")
-        assert "x withdraw" in screen_text(app)
+        await until(pilot, lambda: "x withdraw" in screen_text(app))
         await pilot.press("up", "x")
         await until(pilot, lambda: file_state(app) == "cancelled")
 
@@ -388,6 +388,7 @@ async def test_send_command_and_pasted_path(pair: tuple[Node, Node], tmp_path: P
         # Answering "paste as text" puts the text in the composer instead.
         composer.post_message(events.Paste(str(second)))
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()  # laid out, so the click lands on the button
         await pilot.click("#no")
         await until(pilot, lambda: composer.text == str(second))
 
@@ -435,7 +436,7 @@ async def test_image_preview_and_hostile_file_name(pair: tuple[Node, Node], tmp_
         card = items(app)[-1].view.file
         assert card is not None
         assert card.preview is not None
-        assert "PNG image · " in screen_text(app)
+        await until(pilot, lambda: "PNG image · " in screen_text(app))  # painted
         assert "200x100" in screen_text(app)
         # Red on top, blue below: half blocks with a reddish foreground on a bluish ground.
         # Red on top, blue below: the first half block is red, the last blue.
