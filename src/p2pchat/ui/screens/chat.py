@@ -809,7 +809,7 @@ class ChatScreen(Screen[None]):
                 composer.insert(emoji)
             composer.focus()
 
-        self.app.push_screen(EmojiPicker(), insert)
+        self.app.push_screen(EmojiPicker(store=self.context.node), insert)
 
     def react_to(self, message: Message, emoji: str) -> None:
         """Toggle our reaction ``emoji`` on ``message``."""
@@ -834,7 +834,8 @@ class ChatScreen(Screen[None]):
                     self.react_to(message, emoji)
                 event.item.focus()
 
-            self.app.push_screen(EmojiPicker("React", quick=True), chosen)
+            picker = EmojiPicker("React", quick=True, store=self.context.node)
+            self.app.push_screen(picker, chosen)
         elif event.action == "open_link" and message.kind == "file":
             self.run_node(self._open_file(message.id, reveal=False))
         elif event.action == "reveal" and message.kind == "file":

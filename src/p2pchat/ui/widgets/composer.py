@@ -14,7 +14,7 @@ from textual.message import Message as TextualMessage
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from p2pchat.ui.emoji import lookup, partial_shortcode, replace_shortcodes, search
+from p2pchat.ui.emoji import complete, lookup, partial_shortcode, replace_shortcodes
 
 MAX_CANDIDATES = 8
 
@@ -174,7 +174,7 @@ class Composer(TextArea):
             self.close_completions()
             return
         self._prefix = prefix
-        found = [(n, e) for n, e in search(prefix, 50) if n.startswith(prefix)][:MAX_CANDIDATES]
+        found = complete(prefix, MAX_CANDIDATES)
         if not found:
             self.close_completions()
             return
