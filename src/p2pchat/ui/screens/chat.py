@@ -53,7 +53,7 @@ from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.emoji_picker import EmojiPicker
 from p2pchat.ui.screens.receipts import ReceiptsScreen
 from p2pchat.ui.text import links_in, literal, one_line
-from p2pchat.ui.widgets.composer import Composer
+from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.header import ConversationHeader
 from p2pchat.ui.widgets.members import MembersPanel
 from p2pchat.ui.widgets.message_item import MessageItem
@@ -354,7 +354,9 @@ class ChatScreen(Screen[None]):
         state = info.state if info else ""
         composer = self.query_one(Composer)
         was_disabled = composer.disabled
-        composer.disabled = state == "blocked" or self.my_state in ("invited", "left", "removed")
+        closed = self._closed_reason(state)
+        composer.disabled = closed is not None
+        composer.placeholder = closed or COMPOSER_PLACEHOLDER
         if was_disabled and not composer.disabled and self.focused is None:
             composer.focus()
         if self.peer is None and self.room is not None and self.my_state != "joined":
@@ -382,6 +384,18 @@ class ChatScreen(Screen[None]):
         self.query_one("#block").display = state == "request"
         self.query_one("#unblock").display = state == "blocked"
         bar.display = True
+
+    def _closed_reason(self, peer_state: str) -> str | None:
+        """Why nobody can write here now (shown in the disabled composer), or None."""
+        if peer_state == "blocked":
+            return "You blocked this person: unblock them to write"
+        if self.peer is not None or self.room is None:
+            return None
+        return {
+            "invited": "Join the group to write (ctrl+a)",
+            "left": "You left this group: someone must invite you back",
+            "removed": "You were removed from this group",
+        }.get(self.my_state)
 
     def _group_bar(self) -> None:
         """An invitation to the open group (join / decline), or why you cannot write."""

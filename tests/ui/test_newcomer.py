@@ -1,0 +1,122 @@
+"""A newcomer's first day (issue 13): each stumble, driven like a person would.
+
+Alice uses the app; Bob and Carol are plain nodes the test drives, on loopback. Every
+wait is on a condition or a node event under a timeout, never a bare sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from textual import events
+
+from p2pchat.node import Node, RoomChanged, RoomInvitation
+from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
+from tests.nodes import make_node, wait_for
+from tests.ui.helpers import SIZE, app_for, befriend, open_chat_with, screen_text, sidebar, until
+
+BIG = (120, 36)
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[Node, Node]]:
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    await befriend(alice, bob)
+    yield alice, bob
+    await alice.stop()
+    await bob.stop()
+
+
+@pytest.fixture
+async def trio() -> AsyncIterator[tuple[Node, Node, Node]]:
+    nodes = [make_node(n) for n in ("alice", "bob", "carol")]
+    for node in nodes:
+        await node.start()
+    alice, bob, carol = nodes
+    await befriend(alice, bob)
+    await befriend(alice, carol)
+    await befriend(bob, carol)
+    yield alice, bob, carol
+    for node in nodes:
+        await node.stop()
+
+
+async def invited_and_joined(bob: Node, alice: Node, room: bytes) -> None:
+    """Bob invites Alice to ``room``; her node joins (as the CLI or another client would)."""
+    events_ = alice.subscribe()
+    await bob.groups.invite(room, alice.me)
+    await wait_for(events_, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+    events_.close()
+
+
+# ---------------------------------------------------------------- 1. paste once
+
+
+async def test_pasted_text_is_inserted_once(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        composer = app.chat.query_one(Composer)
+        # As a terminal's bracketed paste arrives: to the app, which hands it to the focus.
+        app.post_message(events.Paste("Meet at the café at 8"))
+        await until(pilot, lambda: composer.text)
+        await pilot.pause()
+        assert composer.text == "Meet at the café at 8"
+
+
+# ---------------------------------------------------------------- 2. removed: closed composer
+
+
+async def test_removed_member_composer_says_why_and_reopens_on_rejoin(
+    trio: tuple[Node, Node, Node],
+) -> None:
+    alice, bob, carol = trio
+    room = await bob.groups.create_room("Book club")
+    await invited_and_joined(bob, alice, room)
+    await alice.groups.join(room)
+    app = app_for(alice)
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: any(e.room_id == room for e in sidebar(app).entries.values()))
+        await app.chat.open_room(room)
+        composer = app.chat.query_one(Composer)
+        await until(pilot, lambda: app.chat.my_state == "joined")
+        assert not composer.disabled
+        assert str(composer.placeholder) == COMPOSER_PLACEHOLDER
+
+        await bob.groups.remove(room, alice.me)
+        await until(pilot, lambda: app.chat.my_state == "removed")
+        await until(pilot, lambda: composer.disabled)
+        assert "You were removed" in str(composer.placeholder)
+        assert "You were removed" in screen_text(app)
+
+        # Invited again and joined: writing works again, the old reason is gone.
+        await bob.groups.invite(room, alice.me)
+        await until(pilot, lambda: app.chat.my_state == "invited")
+        assert composer.disabled
+        assert "Join" in str(composer.placeholder)
+        await pilot.press("ctrl+a")
+        await until(pilot, lambda: app.chat.my_state == "joined")
+        await until(pilot, lambda: not composer.disabled)
+        assert str(composer.placeholder) == COMPOSER_PLACEHOLDER
+
+
+async def test_leaving_closes_the_composer_with_a_reason(trio: tuple[Node, Node, Node]) -> None:
+    alice, bob, _ = trio
+    room = await bob.groups.create_room("Chess")
+    await invited_and_joined(bob, alice, room)
+    await alice.groups.join(room)
+    app = app_for(alice)
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: any(e.room_id == room for e in sidebar(app).entries.values()))
+        await app.chat.open_room(room)
+        composer = app.chat.query_one(Composer)
+        await until(pilot, lambda: app.chat.my_state == "joined")
+        alice_events = alice.subscribe()
+        await alice.groups.leave(room)
+        await wait_for(alice_events, lambda e: isinstance(e, RoomChanged) and e.room == room)
+        await until(pilot, lambda: composer.disabled)
+        assert "You left" in str(composer.placeholder)
