@@ -12,6 +12,7 @@ import pytest
 from textual import events
 
 from p2pchat.node import Node, RoomChanged, RoomInvitation
+from p2pchat.store import now_ms
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from tests.nodes import make_node, wait_for
 from tests.ui.helpers import SIZE, app_for, befriend, open_chat_with, screen_text, sidebar, until
@@ -120,3 +121,34 @@ async def test_leaving_closes_the_composer_with_a_reason(trio: tuple[Node, Node,
         await wait_for(alice_events, lambda e: isinstance(e, RoomChanged) and e.room == room)
         await until(pilot, lambda: composer.disabled)
         assert "You left" in str(composer.placeholder)
+
+
+# ---------------------------------------------------------------- 4. last seen = when they left
+
+
+async def test_last_seen_is_when_the_peer_went_offline() -> None:
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    try:
+        await befriend(alice, bob)
+        app = app_for(alice)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_chat_with(pilot, app, bob.me)
+            info = app.chat.peer_info
+            assert info is not None and info.online and info.last_seen is not None
+            connected_at = info.last_seen
+            # Bob stays a while (the clock must move on), then quits.
+            await until(pilot, lambda: now_ms() > connected_at + 50)
+            leaving_at = now_ms()
+            await bob.stop()
+            await until(pilot, lambda: app.chat.peer_info and not app.chat.peer_info.online)
+            info = app.chat.peer_info
+            assert info is not None and info.last_seen is not None
+            assert info.last_seen >= leaving_at
+            assert "last seen" in screen_text(app)
+        # Kept in the store, not only shown.
+        stored = next(p for p in await alice.list_peers() if p.peer_id == bob.me)
+        assert stored.last_seen is not None and stored.last_seen >= leaving_at
+    finally:
+        await alice.stop()
