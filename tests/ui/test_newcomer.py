@@ -152,3 +152,22 @@ async def test_last_seen_is_when_the_peer_went_offline() -> None:
         assert stored.last_seen is not None and stored.last_seen >= leaving_at
     finally:
         await alice.stop()
+
+
+# ---------------------------------------------------------------- 5. invitation answered elsewhere
+
+
+async def test_sidebar_drops_the_invitation_when_joined_elsewhere(
+    trio: tuple[Node, Node, Node],
+) -> None:
+    alice, bob, _ = trio
+    app = app_for(alice)
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        room = await bob.groups.create_room("Book club")
+        await bob.groups.invite(room, alice.me)
+        await until(pilot, lambda: "you are invited" in screen_text(app))
+        # `p2pchat room join` through this node's control socket makes the same call.
+        await alice.groups.join(room)
+        await until(pilot, lambda: room not in app.chat.invitations)
+        await until(pilot, lambda: "you are invited" not in screen_text(app))

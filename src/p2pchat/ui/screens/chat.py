@@ -568,6 +568,8 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, RoomChanged):
             if event.room == self.room:
                 await self.refresh_peer()
+            elif event.room in self.invitations:
+                await self._recheck_invitation(event.room)
             self.schedule_sidebar()
         elif isinstance(event, MessagesWithdrawn):
             if event.room == self.room:
@@ -590,6 +592,13 @@ class ChatScreen(Screen[None]):
             self.status = event
             self.update_topbar()
             self._update_empty()
+
+    async def _recheck_invitation(self, room: bytes) -> None:
+        """Forget an invitation answered elsewhere (the CLI on this node, another client)."""
+        me = self.context.me
+        members = await self.context.node.groups.members(room)
+        if next((m.state for m in members if m.peer_id == me), "invited") != "invited":
+            self.invitations.pop(room, None)
 
     async def _peer_event(
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
