@@ -13,6 +13,7 @@ from textual import events
 
 from p2pchat.node import Node, RoomChanged, RoomInvitation
 from p2pchat.store import now_ms
+from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from tests.nodes import make_node, wait_for
 from tests.ui.helpers import SIZE, app_for, befriend, open_chat_with, screen_text, sidebar, until
@@ -171,3 +172,21 @@ async def test_sidebar_drops_the_invitation_when_joined_elsewhere(
         await alice.groups.join(room)
         await until(pilot, lambda: room not in app.chat.invitations)
         await until(pilot, lambda: "you are invited" not in screen_text(app))
+
+
+# ---------------------------------------------------------------- 7. verify needs a choice
+
+
+async def test_f3_then_enter_does_not_mark_verified(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await pilot.press("f3")
+        await until(pilot, lambda: isinstance(app.screen, VerifyScreen))
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, VerifyScreen))
+        await app.chat.refresh_peer()
+        assert app.chat.peer_info is not None and not app.chat.peer_info.verified
+        assert not (await alice.peer_info(bob.me)).verified
