@@ -46,8 +46,8 @@ async def trio() -> AsyncIterator[tuple[Node, Node, Node]]:
         await node.stop()
 
 
-async def invited_and_joined(bob: Node, alice: Node, room: bytes) -> None:
-    """Bob invites Alice to ``room``; her node joins (as the CLI or another client would)."""
+async def invited(bob: Node, alice: Node, room: bytes) -> None:
+    """Bob invites Alice to ``room``; returns once her node has the invitation."""
     events_ = alice.subscribe()
     await bob.groups.invite(room, alice.me)
     await wait_for(events_, lambda e: isinstance(e, RoomInvitation) and e.room == room)
@@ -76,9 +76,9 @@ async def test_pasted_text_is_inserted_once(pair: tuple[Node, Node]) -> None:
 async def test_removed_member_composer_says_why_and_reopens_on_rejoin(
     trio: tuple[Node, Node, Node],
 ) -> None:
-    alice, bob, carol = trio
+    alice, bob, _ = trio
     room = await bob.groups.create_room("Book club")
-    await invited_and_joined(bob, alice, room)
+    await invited(bob, alice, room)
     await alice.groups.join(room)
     app = app_for(alice)
     async with app.run_test(size=BIG) as pilot:
@@ -109,7 +109,7 @@ async def test_removed_member_composer_says_why_and_reopens_on_rejoin(
 async def test_leaving_closes_the_composer_with_a_reason(trio: tuple[Node, Node, Node]) -> None:
     alice, bob, _ = trio
     room = await bob.groups.create_room("Chess")
-    await invited_and_joined(bob, alice, room)
+    await invited(bob, alice, room)
     await alice.groups.join(room)
     app = app_for(alice)
     async with app.run_test(size=BIG) as pilot:
@@ -137,7 +137,9 @@ async def test_last_seen_is_when_the_peer_went_offline() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await open_chat_with(pilot, app, bob.me)
             info = app.chat.peer_info
-            assert info is not None and info.online and info.last_seen is not None
+            assert info is not None
+            assert info.online
+            assert info.last_seen is not None
             connected_at = info.last_seen
             # Bob stays a while (the clock must move on), then quits.
             await until(pilot, lambda: now_ms() > connected_at + 50)
@@ -145,12 +147,14 @@ async def test_last_seen_is_when_the_peer_went_offline() -> None:
             await bob.stop()
             await until(pilot, lambda: app.chat.peer_info and not app.chat.peer_info.online)
             info = app.chat.peer_info
-            assert info is not None and info.last_seen is not None
+            assert info is not None
+            assert info.last_seen is not None
             assert info.last_seen >= leaving_at
             assert "last seen" in screen_text(app)
         # Kept in the store, not only shown.
         stored = next(p for p in await alice.list_peers() if p.peer_id == bob.me)
-        assert stored.last_seen is not None and stored.last_seen >= leaving_at
+        assert stored.last_seen is not None
+        assert stored.last_seen >= leaving_at
     finally:
         await alice.stop()
 
@@ -188,5 +192,6 @@ async def test_f3_then_enter_does_not_mark_verified(pair: tuple[Node, Node]) -> 
         await pilot.press("enter")
         await until(pilot, lambda: not isinstance(app.screen, VerifyScreen))
         await app.chat.refresh_peer()
-        assert app.chat.peer_info is not None and not app.chat.peer_info.verified
+        assert app.chat.peer_info is not None
+        assert not app.chat.peer_info.verified
         assert not (await alice.peer_info(bob.me)).verified
