@@ -10,11 +10,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 from textual import events
+from textual.binding import Binding
+from textual.widgets import Static
 
 from p2pchat.node import Node, RoomChanged, RoomInvitation
 from p2pchat.store import now_ms
+from p2pchat.ui.app import ChatApp
+from p2pchat.ui.screens.chat import ChatScreen
+from p2pchat.ui.screens.help import HelpScreen
 from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
+from p2pchat.ui.widgets.message_item import MessageItem
 from tests.nodes import make_node, wait_for
 from tests.ui.helpers import SIZE, app_for, befriend, open_chat_with, screen_text, sidebar, until
 
@@ -195,3 +201,46 @@ async def test_f3_then_enter_does_not_mark_verified(pair: tuple[Node, Node]) -> 
         assert app.chat.peer_info is not None
         assert not app.chat.peer_info.verified
         assert not (await alice.peer_info(bob.me)).verified
+
+
+# ---------------------------------------------------------------- 9. help from the bindings
+
+
+def all_bindings() -> list[Binding]:
+    found = [*ChatApp.BINDINGS, *ChatScreen.BINDINGS, *MessageItem.BINDINGS]
+    return [b for b in found if isinstance(b, Binding)]
+
+
+async def test_f1_opens_help_with_every_key_of_the_app(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    app = app_for(alice)
+    async with app.run_test(size=BIG) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        shown = str(app.screen.query_one("#help-keys", Static).content)
+        for binding in all_bindings():
+            for key in binding.key.split(","):
+                assert key in shown, key
+            assert (binding.tooltip or binding.description) in shown
+        for keys, what in Composer.HELP_KEYS:
+            assert keys in shown
+            assert what in shown
+        assert "Keys of p2pchat" in screen_text(app)
+        assert "Emoji" in screen_text(app)
+        await pilot.press("f1")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+
+async def test_palette_keys_command_opens_our_help(pair: tuple[Node, Node]) -> None:
+    alice, _ = pair
+    app = app_for(alice)
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert "Every key of p2pchat" in commands["Keys"].help
+        await pilot.press("ctrl+p", *"Keys")
+        await until(pilot, lambda: "Every key of p2pchat" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))

@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -43,11 +43,14 @@ from p2pchat.ui.opener import Opener
 from p2pchat.ui.prefs import UiPrefs
 from p2pchat.ui.screens.chat import ChatScreen
 from p2pchat.ui.screens.confirm import ConfirmScreen
+from p2pchat.ui.screens.help import HelpScreen, Section, binding_rows
 from p2pchat.ui.screens.prompt import PromptScreen
 from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
 from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.text import literal, one_line
+from p2pchat.ui.widgets.composer import Composer
+from p2pchat.ui.widgets.message_item import MessageItem
 from p2pchat.ui.widgets.sidebar import Entry
 
 EADDRINUSE = 98
@@ -78,7 +81,10 @@ class ChatApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "p2pchat"
     COMMANDS = App.COMMANDS | {ChatCommands}
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+    ]
 
     def __init__(
         self,
@@ -192,6 +198,33 @@ class ChatApp(App[int]):
             self.bell()
         if self.prefs.desktop:
             self.desktop.send(author, body)
+
+    # ================================================================ help
+
+    def help_sections(self) -> list[Section]:
+        """The app's keys, read from the bindings (the help screen cannot go stale)."""
+        palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Commands, by name")
+        return [
+            ("Everywhere", binding_rows([palette, *self.BINDINGS, *ChatScreen.BINDINGS])),
+            ("Writing a message", list(Composer.HELP_KEYS)),
+            (
+                "A selected message (↑ from an empty composer)",
+                binding_rows(MessageItem.BINDINGS),
+            ),
+            ("Dialogs and lists", [("escape", "Close or cancel"), ("tab", "Next field or button")]),
+        ]
+
+    def action_help(self) -> None:
+        """f1: the help screen (a second f1 closes it)."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's commands, with its generic "Keys" panel replaced by our help."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":
+                yield command
+        yield SystemCommand("Keys", "Every key of p2pchat (f1)", self.action_help)
 
     # ================================================================ dialogs
 

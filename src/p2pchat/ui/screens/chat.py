@@ -78,14 +78,22 @@ class ChatScreen(Screen[None]):
         Binding("f2", "app.settings", "Settings"),
         Binding("f3", "verify", "Verify"),
         Binding("f4", "dismiss_warning", "Dismiss warning"),
-        Binding("ctrl+a", "accept", "Accept", priority=True),
-        Binding("ctrl+b", "block", "Block", priority=True),
-        Binding("ctrl+a", "join", "Join", priority=True),
-        Binding("ctrl+b", "decline", "Decline", priority=True),
+        Binding("ctrl+a", "accept", "Accept", priority=True, tooltip="Accept a contact request"),
+        Binding("ctrl+b", "block", "Block", priority=True, tooltip="Block the person"),
+        Binding(
+            "ctrl+a", "join", "Join", priority=True, tooltip="Join the group you are invited to"
+        ),
+        Binding("ctrl+b", "decline", "Decline", priority=True, tooltip="Decline the invitation"),
         Binding("alt+up", "cycle_chat(-1)", "Previous chat", show=False),
         Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
-        Binding("ctrl+n", "focus_sidebar", "Chats", show=False),
-        Binding("ctrl+end,ctrl+g", "jump_to_end", "Newest", show=False),
+        Binding("ctrl+n", "focus_sidebar", "Chats", show=False, tooltip="Go to the chat list"),
+        Binding(
+            "ctrl+end,ctrl+g",
+            "jump_to_end",
+            "Newest",
+            show=False,
+            tooltip="Jump to the newest message",
+        ),
         Binding("f5", "toggle_members", "Members"),
         Binding("ctrl+o", "attach", "Attach"),
     ]

@@ -7,6 +7,7 @@ enter to insert, escape to close); a finished ``:smile:`` turns into 😄 on its
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
@@ -82,6 +83,15 @@ class Composer(TextArea):
             super().__init__()
             self.path = path
             self.text = text
+
+    #: The keys ``_on_key`` gives a meaning of its own (the help screen lists them).
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("enter", "Send"),
+        ("ctrl+j / shift+enter", "New line"),
+        (":name", "Emoji by name (↑/↓ choose, tab or enter insert)"),
+        ("escape", "Cancel the reply"),
+        ("↑ (empty)", "Select the newest message"),
+    )
 
     def __init__(self, completions: OptionList, *, id: str | None = None) -> None:
         super().__init__(
