@@ -6,11 +6,13 @@ wait is on a condition or a node event under a timeout, never a bare sleep.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from textual import events
 from textual.binding import Binding
+from textual.color import Color
 from textual.widgets import Static
 
 from p2pchat.node import Node, RoomChanged, RoomInvitation
@@ -244,3 +246,62 @@ async def test_palette_keys_command_opens_our_help(pair: tuple[Node, Node]) -> N
         await until(pilot, lambda: "Every key of p2pchat" in screen_text(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+# ---------------------------------------------------------------- 6. light theme
+
+
+def wcag_ratio(a: Color, b: Color) -> float:
+    """WCAG 2.1 contrast ratio, computed here independently of the app's code."""
+
+    def lum(c: Color) -> float:
+        def ch(v: int) -> float:
+            x = v / 255
+            return x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * ch(c.r) + 0.7152 * ch(c.g) + 0.0722 * ch(c.b)
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def faint_glyphs(app: ChatApp) -> list[tuple[str, float]]:
+    """Text below 4.5:1 and lines below 3:1 on screen now (blocks are pictures: skipped)."""
+    bad: list[tuple[str, float]] = []
+    for strip in app.screen._compositor.render_strips():
+        for text, style, _ in strip:
+            if style is None or style.color is None or style.bgcolor is None or style.reverse:
+                continue
+            glyphs = [c for c in text if c != " " and not 0x2580 <= ord(c) < 0x25A0]
+            if not glyphs:
+                continue
+            lines_only = all(0x2500 <= ord(c) < 0x2580 for c in glyphs)
+            ratio = wcag_ratio(
+                Color.from_rich_color(style.color), Color.from_rich_color(style.bgcolor)
+            )
+            if ratio < (3.0 if lines_only else 4.5):
+                bad.append((text, round(ratio, 2)))
+    return bad
+
+
+async def test_light_theme_is_readable_and_remembered(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    await bob.send_text(alice.me, "hello from bob")
+    app = app_for(alice)
+    async with app.run_test(size=BIG) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await until(pilot, lambda: "hello from bob" in screen_text(app))
+        app.theme = "textual-light"
+        await pilot.pause()
+        await until(pilot, lambda: not faint_glyphs(app), within=5)
+        assert not faint_glyphs(app)
+        # Remembered in the profile's store through the node's UI settings.
+        async with asyncio.timeout(10):
+            while await alice.ui_setting("theme") != "textual-light":
+                await pilot.pause(0.02)
+    again = app_for(alice)
+    async with again.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: again.theme == "textual-light")
+        await until(pilot, lambda: sidebar(again).entries)
+        await pilot.pause()
+        assert not faint_glyphs(again)

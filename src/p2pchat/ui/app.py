@@ -20,6 +20,7 @@ from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
 from p2pchat.control.api import NodeApi
 from p2pchat.control.server import ControlServer, ControlServerError
@@ -37,6 +38,7 @@ from p2pchat.node import (
 )
 from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
+from p2pchat.ui.contrast import ContrastFilter
 from p2pchat.ui.events import NodeEvent
 from p2pchat.ui.notify import DesktopNotifier
 from p2pchat.ui.opener import Opener
@@ -110,6 +112,9 @@ class ChatApp(App[int]):
         self._stopped = False
         self._chat: ChatScreen | None = None
         self._events: EventStream | None = None
+        self._contrast = ContrastFilter(enabled=not self.current_theme.dark)
+        self._filters.append(self._contrast)
+        self._prefs_loaded = False
 
     @property
     def chat(self) -> ChatScreen:
@@ -126,6 +131,7 @@ class ChatApp(App[int]):
 
     def on_mount(self) -> None:
         """Subscribe before starting, so no event is missed; then start the node."""
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._events = self.node.subscribe()
         self.run_worker(self._pump(), group="node-events", exit_on_error=False)
         self.run_worker(self._start(), group="node-start", exit_on_error=False)
@@ -155,6 +161,9 @@ class ChatApp(App[int]):
             self.prefs = await UiPrefs.load(self.node, self.node.profile.directory)
         except (NodeError, StoreError, ValueError) as exc:
             self.notify(str(exc), title="App settings", severity="warning", markup=False)
+        if self.prefs.theme in self.available_themes and self.prefs.theme != self.theme:
+            self.theme = self.prefs.theme
+        self._prefs_loaded = True
         await self.chat.node_started()
         if not self.node.profile.has_display_name:
             self.ask_name(first_run=True)
@@ -198,6 +207,21 @@ class ChatApp(App[int]):
             self.bell()
         if self.prefs.desktop:
             self.desktop.send(author, body)
+
+    # ================================================================ theme
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """Light themes get the contrast guard; the choice is kept for the next start."""
+        self._contrast.enabled = not theme.dark
+        self.refresh(repaint=True, layout=True)
+        if self._prefs_loaded and theme.name != self.prefs.theme:
+            self.run_worker(self._save_theme(theme.name), group="theme", exit_on_error=False)
+
+    async def _save_theme(self, name: str) -> None:
+        try:
+            await self.prefs.save_theme(self.node, name)
+        except (NodeError, StoreError) as exc:
+            self.notify(str(exc), title="Theme not saved", severity="warning", markup=False)
 
     # ================================================================ help
 
