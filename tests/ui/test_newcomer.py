@@ -305,3 +305,29 @@ async def test_light_theme_is_readable_and_remembered(pair: tuple[Node, Node]) -
         await until(pilot, lambda: sidebar(again).entries)
         await pilot.pause()
         assert not faint_glyphs(again)
+
+
+# ---------------------------------------------------------------- 10. smaller ones
+
+
+async def test_group_toast_names_the_group(trio: tuple[Node, Node, Node]) -> None:
+    alice, bob, _ = trio
+    room = await bob.groups.create_room("Book club")
+    await invited(bob, alice, room)
+    await alice.groups.join(room)
+    app = app_for(alice)
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: any(e.room_id == room for e in sidebar(app).entries.values()))
+        await open_chat_with(pilot, app, bob.me)  # another chat is on screen
+
+        async def bob_sees_alice() -> bool:
+            members = await bob.groups.members(room)
+            return any(m.peer_id == alice.me and m.state == "joined" for m in members)
+
+        async with asyncio.timeout(15):
+            while not await bob_sees_alice():
+                await pilot.pause(0.05)
+        await bob.send_message(room, "chapter two tonight", None)
+        await until(pilot, lambda: any("chapter two" in n.message for n in app._notifications))
+        toast = next(n for n in app._notifications if "chapter two" in n.message)
+        assert toast.title == "bob in Book club"

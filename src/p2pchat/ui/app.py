@@ -202,7 +202,7 @@ class ChatApp(App[int]):
 
     def notify_message(self, author: str, body: str) -> None:
         """A new message in a room not on screen: toast, bell and desktop notification."""
-        self.notify(one_line(body, 120), title=one_line(author, 40), markup=False)
+        self.notify(one_line(body, 120), title=one_line(author, 80), markup=False)
         if self.prefs.bell:
             self.bell()
         if self.prefs.desktop:

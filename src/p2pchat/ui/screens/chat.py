@@ -636,7 +636,9 @@ class ChatScreen(Screen[None]):
             return
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
-            notifier(self.context.name(msg.author), self.context.text(msg))
+            who = self.context.name(msg.author)
+            group = next((e.name for e in self.entries() if e.room_id == msg.room and e.group), "")
+            notifier(f"{who} in {group}" if group else who, self.context.text(msg))
 
     def _set_typing(self, room: bytes, peer: bytes, typing: bool) -> None:
         self._clear_typing(room, peer, redraw=False)
