@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from textual import events
 from textual.binding import Binding
 from textual.color import Color
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from p2pchat.node import Node, RoomChanged, RoomInvitation
 from p2pchat.store import now_ms
 from p2pchat.ui.app import ChatApp
 from p2pchat.ui.screens.chat import ChatScreen
+from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.help import HelpScreen
+from p2pchat.ui.screens.prompt import PromptScreen
+from p2pchat.ui.screens.settings import SettingsScreen
 from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.message_item import MessageItem
@@ -331,3 +335,62 @@ async def test_group_toast_names_the_group(trio: tuple[Node, Node, Node]) -> Non
         await until(pilot, lambda: any("chapter two" in n.message for n in app._notifications))
         toast = next(n for n in app._notifications if "chapter two" in n.message)
         assert toast.title == "bob in Book club"
+
+
+async def test_escape_in_the_send_file_dialog_cancels_the_paste(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    alice, bob = pair
+    dropped = tmp_path / "photo.jpg"
+    dropped.write_bytes(b"not really a photo")
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        composer = app.chat.query_one(Composer)
+        app.post_message(events.Paste(str(dropped)))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
+        assert composer.text == ""
+        assert not await alice.history(alice.direct_room(bob.me), 10)
+
+
+async def test_a_too_long_first_name_is_refused_with_a_reason(pair: tuple[Node, Node]) -> None:
+    alice, _ = pair
+    app = app_for(alice)
+    long_name = "Maximilian " * 9 + "X"  # 100 characters
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        app.ask_name(first_run=True)
+        await until(
+            pilot, lambda: isinstance(app.screen, PromptScreen) and app.screen.query("#answer")
+        )
+        app.screen.query_one("#answer", Input).value = long_name
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)  # still asking, nothing was cut
+        assert "At most 64 characters" in screen_text(app)
+        assert alice.profile.display_name == "alice"
+        app.screen.query_one("#answer", Input).value = "Maximilian"
+        await pilot.press("enter")
+        await until(pilot, lambda: alice.profile.display_name == "Maximilian")
+
+
+async def test_settings_dialog_is_as_tall_as_its_content(pair: tuple[Node, Node]) -> None:
+    alice, _ = pair
+    app = app_for(alice)
+    async with app.run_test(size=(100, 60)) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        await pilot.pause()
+        dialog = app.screen.query_one(".settings")
+        assert dialog.region.height < 45, dialog.region
+    small = app_for(alice)
+    async with small.run_test(size=(80, 24)) as pilot:  # it fits, Save stays visible
+        await until(pilot, lambda: sidebar(small).entries)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(small.screen, SettingsScreen))
+        await pilot.pause()
+        assert "Save" in screen_text(small)

@@ -36,6 +36,7 @@ from p2pchat.node import (
     StoreLockedError,
     parse_host_port,
 )
+from p2pchat.profile import MAX_DISPLAY_NAME
 from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
 from p2pchat.ui.contrast import ContrastFilter
@@ -273,6 +274,7 @@ class ChatApp(App[int]):
                 placeholder="your name",
                 ok="Continue" if first_run else "Rename",
                 can_cancel=not first_run,
+                max_length=MAX_DISPLAY_NAME,
             ),
             done,
         )

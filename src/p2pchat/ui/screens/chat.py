@@ -942,7 +942,7 @@ class ChatScreen(Screen[None]):
             composer = self.query_one(Composer)
             if send:
                 self.send_file(path)
-            else:
+            elif send is False:  # "Paste as text"; escape cancels the paste
                 composer.insert(pasted)
             composer.focus()
 
