@@ -28,7 +28,16 @@ from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.message_item import MessageItem
 from tests.nodes import make_node, wait_for
-from tests.ui.helpers import SIZE, app_for, befriend, open_chat_with, screen_text, sidebar, until
+from tests.ui.helpers import (
+    SIZE,
+    app_for,
+    befriend,
+    items,
+    open_chat_with,
+    screen_text,
+    sidebar,
+    until,
+)
 
 BIG = (120, 36)
 
@@ -394,3 +403,24 @@ async def test_settings_dialog_is_as_tall_as_its_content(pair: tuple[Node, Node]
         await until(pilot, lambda: isinstance(small.screen, SettingsScreen))
         await pilot.pause()
         assert "Save" in screen_text(small)
+
+
+async def test_footer_fits_80_columns(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    await bob.send_text(alice.me, "hello")
+    room = await alice.groups.create_room("Hikers")
+    app = app_for(alice)
+    async with app.run_test(size=(80, 24)) as pilot:
+
+        def footer_whole() -> bool:
+            last = screen_text(app).splitlines()[-1]
+            return "^q Quit" in last and "f1 Help" in last and "^p palette" in last
+
+        await open_chat_with(pilot, app, bob.me)
+        app.chat.show_warning("Bob's key changed")  # the fullest footer: a warning too
+        await until(pilot, footer_whole, within=5)
+        last = items(app)[-1]
+        last.focus()  # a selected message adds its own keys
+        await until(pilot, footer_whole, within=5)
+        await app.chat.open_room(room)
+        await until(pilot, footer_whole, within=5)

@@ -72,18 +72,39 @@ WIDE = 100
 class ChatScreen(Screen[None]):
     """The main screen of the app."""
 
+    # The footer fits in 80 columns: keys the request bar names itself (ctrl+a, ctrl+b)
+    # and keys of a selected message are left out of it; f1 lists every one.
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+e", "emoji", "Emoji", priority=True),
-        Binding("ctrl+r", "reply", "Reply"),
+        Binding("ctrl+r", "reply", "Reply", show=False, tooltip="Reply to the selected message"),
         Binding("f2", "app.settings", "Settings"),
         Binding("f3", "verify", "Verify"),
-        Binding("f4", "dismiss_warning", "Dismiss warning"),
-        Binding("ctrl+a", "accept", "Accept", priority=True, tooltip="Accept a contact request"),
-        Binding("ctrl+b", "block", "Block", priority=True, tooltip="Block the person"),
+        Binding("f4", "dismiss_warning", "Dismiss", tooltip="Dismiss the security warning"),
         Binding(
-            "ctrl+a", "join", "Join", priority=True, tooltip="Join the group you are invited to"
+            "ctrl+a",
+            "accept",
+            "Accept",
+            priority=True,
+            show=False,
+            tooltip="Accept a contact request",
         ),
-        Binding("ctrl+b", "decline", "Decline", priority=True, tooltip="Decline the invitation"),
+        Binding("ctrl+b", "block", "Block", priority=True, show=False, tooltip="Block the person"),
+        Binding(
+            "ctrl+a",
+            "join",
+            "Join",
+            priority=True,
+            show=False,
+            tooltip="Join the group you are invited to",
+        ),
+        Binding(
+            "ctrl+b",
+            "decline",
+            "Decline",
+            priority=True,
+            show=False,
+            tooltip="Decline the invitation",
+        ),
         Binding("alt+up", "cycle_chat(-1)", "Previous chat", show=False),
         Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
         Binding("ctrl+n", "focus_sidebar", "Chats", show=False, tooltip="Go to the chat list"),
@@ -148,7 +169,7 @@ class ChatScreen(Screen[None]):
                 yield completions
                 yield Composer(completions, id="composer")
             yield MembersPanel(id="members")
-        yield Footer()
+        yield Footer(compact=True)  # every key fits in 80 columns
 
     def on_mount(self) -> None:
         """Start in the empty state until the node is up."""
