@@ -14,6 +14,7 @@ import pytest
 from textual import events
 from textual.binding import Binding
 from textual.color import Color
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from p2pchat.node import Node, RoomChanged, RoomInvitation
@@ -67,10 +68,10 @@ async def trio() -> AsyncIterator[tuple[Node, Node, Node]]:
         await node.stop()
 
 
-async def invited(bob: Node, alice: Node, room: bytes) -> None:
-    """Bob invites Alice to ``room``; returns once her node has the invitation."""
-    events_ = alice.subscribe()
-    await bob.groups.invite(room, alice.me)
+async def invited(host: Node, guest: Node, room: bytes) -> None:
+    """``host`` invites ``guest`` to ``room``; returns once the guest's node has it."""
+    events_ = guest.subscribe()
+    await host.groups.invite(room, guest.me)
     await wait_for(events_, lambda e: isinstance(e, RoomInvitation) and e.room == room)
     events_.close()
 
@@ -424,3 +425,48 @@ async def test_footer_fits_80_columns(pair: tuple[Node, Node]) -> None:
         await until(pilot, footer_whole, within=5)
         await app.chat.open_room(room)
         await until(pilot, footer_whole, within=5)
+
+
+async def palette(pilot: Pilot[int], title: str) -> None:
+    """Run the palette command whose title is ``title``, as typed by a person."""
+    await pilot.press("ctrl+p")
+    await pilot.press(*title)
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+
+
+async def test_removing_a_member_asks_first_and_says_who(trio: tuple[Node, Node, Node]) -> None:
+    alice, bob, _ = trio
+    room = await alice.groups.create_room("Hikers")
+    await invited(alice, bob, room)
+    await bob.groups.join(room)
+    app = app_for(alice)
+
+    async def bob_state() -> str:
+        members = await alice.groups.members(room)
+        return next((m.state for m in members if m.peer_id == bob.me), "")
+
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: any(e.room_id == room for e in sidebar(app).entries.values()))
+        await app.chat.open_room(room)
+        await until(
+            pilot,
+            lambda: any(m.peer_id == bob.me and m.state == "joined" for m in app.chat.members),
+        )
+        await palette(pilot, "Remove bob from Hikers")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
+        assert "Remove bob from Hikers?" in screen_text(app)
+        await pilot.press("escape")  # changed their mind
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert await bob_state() == "joined"
+
+        await palette(pilot, "Remove bob from Hikers")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: any("bob was removed from Hikers" in n.message for n in app._notifications),
+        )
+        assert await bob_state() == "removed"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -432,6 +432,33 @@ class ChatApp(App[int]):
         question.append("? You stop getting its messages; someone must invite you to return.")
         self.push_screen(ConfirmScreen("Leave the group", question, "Leave"), done)
 
+    def _run_later(
+        self, said: str, call: Callable[..., Coroutine[Any, Any, Any]], *args: Any
+    ) -> None:
+        """Run ``call(*args)`` on the node when a palette command is chosen; say ``said``."""
+        self.chat.run_node(call(*args), said)
+
+    def _remove_member(self, room: bytes, peer: bytes, name: str) -> None:
+        """Ask first (removing cannot be undone by us alone), then say who left."""
+        group = self.chat.room_name or "the group"
+
+        def done(remove: bool | None) -> None:
+            if remove:
+                said = f"{one_line(name, 40)} was removed from {one_line(group, 40)}"
+                self.chat.run_node(self.node.groups.remove(room, peer), said)
+
+        question = Text("Remove ")
+        question.append_text(literal(name, "bold", multiline=False))
+        question.append(" from ")
+        question.append_text(literal(group, "bold", multiline=False))
+        question.append("? They stop getting its messages until someone invites them again.")
+        self.push_screen(ConfirmScreen("Remove a member", question, "Remove"), done)
+
+    def _promote_member(self, room: bytes, peer: bytes, name: str) -> None:
+        group = self.chat.room_name or "the group"
+        said = f"{one_line(name, 40)} is now an admin of {one_line(group, 40)}"
+        self.chat.run_node(self.node.groups.promote(room, peer), said)
+
     def _group_commands(self) -> list[Command]:
         """Commands for the open group: invite, members, rename, leave, roles."""
         chat = self.chat
@@ -451,7 +478,8 @@ class ChatApp(App[int]):
         for peer_id, state in self.ctx.states.items():
             if state == "contact" and peer_id not in in_room and peer_id != me:
                 name = safe_title(self.ctx.name(peer_id))
-                call = functools.partial(chat.run_node_later, groups.invite, room, peer_id)
+                said = f"{one_line(self.ctx.name(peer_id), 40)} is invited; they choose to join"
+                call = functools.partial(self._run_later, said, groups.invite, room, peer_id)
                 cmds.append((f"Invite {name} to {group}", "They choose to join", call))
         cmds += [
             (
@@ -472,12 +500,10 @@ class ChatApp(App[int]):
                 if m.peer_id == me or m.state != "joined":
                     continue
                 name = safe_title(m.name)
-                remove = functools.partial(chat.run_node_later, groups.remove, room, m.peer_id)
-                cmds.append((f"Remove {name} from {group}", "", remove))
+                remove = functools.partial(self._remove_member, room, m.peer_id, m.name)
+                cmds.append((f"Remove {name} from {group}", "You confirm first", remove))
                 if m.role == "member":
-                    promote = functools.partial(
-                        chat.run_node_later, groups.promote, room, m.peer_id
-                    )
+                    promote = functools.partial(self._promote_member, room, m.peer_id, m.name)
                     cmds.append((f"Make {name} an admin of {group}", "", promote))
         return cmds
 
