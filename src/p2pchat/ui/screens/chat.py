@@ -72,8 +72,8 @@ WIDE = 100
 class ChatScreen(Screen[None]):
     """The main screen of the app."""
 
-    # The footer fits in 80 columns: keys the request bar names itself (ctrl+a, ctrl+b)
-    # and keys of a selected message are left out of it; f1 lists every one.
+    # The footer fits in 80 columns: ctrl+b (named by the request bar) and keys of a
+    # selected message are left out of it; f1 lists every one.
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+e", "emoji", "Emoji", priority=True),
         Binding("ctrl+r", "reply", "Reply", show=False, tooltip="Reply to the selected message"),
@@ -85,7 +85,6 @@ class ChatScreen(Screen[None]):
             "accept",
             "Accept",
             priority=True,
-            show=False,
             tooltip="Accept a contact request",
         ),
         Binding("ctrl+b", "block", "Block", priority=True, show=False, tooltip="Block the person"),
@@ -94,7 +93,6 @@ class ChatScreen(Screen[None]):
             "join",
             "Join",
             priority=True,
-            show=False,
             tooltip="Join the group you are invited to",
         ),
         Binding(
