@@ -470,3 +470,18 @@ async def test_removing_a_member_asks_first_and_says_who(trio: tuple[Node, Node,
             lambda: any("bob was removed from Hikers" in n.message for n in app._notifications),
         )
         assert await bob_state() == "removed"
+
+
+async def test_time_stays_near_the_text_on_a_wide_terminal(pair: tuple[Node, Node]) -> None:
+    alice, bob = pair
+    await bob.send_text(alice.me, "hello from bob")
+    app = app_for(alice)
+    async with app.run_test(size=(200, 24)) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await until(pilot, lambda: "hello from bob" in screen_text(app))
+        item = items(app)[-1]
+        assert item.region.width <= 110
+        header = next(line for line in screen_text(app).splitlines() if "│ bob " in line)
+        name_at = header.index("│ bob ") + 2
+        time_at = len(header.rstrip()) - 5  # HH:MM at the right of the name line
+        assert time_at - name_at < 110, header
