@@ -1191,6 +1191,16 @@ class Node:
             await conn.close("unsupported purpose")
 
     async def _on_link_down(self, peer: bytes, reason: str) -> None:
+        # "Last seen" means when they left, not when they came: store it before telling
+        # the app, so what it reads on PeerOffline is already the leaving time.
+        left = now_ms()
+
+        def seen(store: Store) -> None:
+            if store.get_peer(peer) is not None:  # a refused link leaves no row behind
+                store.upsert_peer(peer, last_seen=left)
+
+        with contextlib.suppress(NodeError, StoreError):  # the node may be stopping
+            await self._write(seen)
         self._emit(PeerOffline(peer, reason))
         if len(self._names) > MAX_REMEMBERED_PEERS:
             self._trim_memory()

@@ -54,7 +54,7 @@ from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.emoji_picker import EmojiPicker
 from p2pchat.ui.screens.receipts import ReceiptsScreen
 from p2pchat.ui.text import links_in, literal, one_line
-from p2pchat.ui.widgets.composer import Composer
+from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.header import ConversationHeader
 from p2pchat.ui.widgets.members import MembersPanel
 from p2pchat.ui.widgets.message_item import MessageItem
@@ -75,20 +75,47 @@ WIDE = 100
 class ChatScreen(Screen[None]):
     """The main screen of the app."""
 
+    # The footer fits in 80 columns: ctrl+b (named by the request bar) and keys of a
+    # selected message are left out of it; f1 lists every one.
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+e", "emoji", "Emoji", priority=True),
-        Binding("ctrl+r", "reply", "Reply"),
+        Binding("ctrl+r", "reply", "Reply", show=False, tooltip="Reply to the selected message"),
         Binding("f2", "app.settings", "Settings"),
         Binding("f3", "verify", "Verify"),
-        Binding("f4", "dismiss_warning", "Dismiss warning"),
-        Binding("ctrl+a", "accept", "Accept", priority=True),
-        Binding("ctrl+b", "block", "Block", priority=True),
-        Binding("ctrl+a", "join", "Join", priority=True),
-        Binding("ctrl+b", "decline", "Decline", priority=True),
+        Binding("f4", "dismiss_warning", "Dismiss", tooltip="Dismiss the security warning"),
+        Binding(
+            "ctrl+a",
+            "accept",
+            "Accept",
+            priority=True,
+            tooltip="Accept a contact request",
+        ),
+        Binding("ctrl+b", "block", "Block", priority=True, show=False, tooltip="Block the person"),
+        Binding(
+            "ctrl+a",
+            "join",
+            "Join",
+            priority=True,
+            tooltip="Join the group you are invited to",
+        ),
+        Binding(
+            "ctrl+b",
+            "decline",
+            "Decline",
+            priority=True,
+            show=False,
+            tooltip="Decline the invitation",
+        ),
         Binding("alt+up", "cycle_chat(-1)", "Previous chat", show=False),
         Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
-        Binding("ctrl+n", "focus_sidebar", "Chats", show=False),
-        Binding("ctrl+end,ctrl+g", "jump_to_end", "Newest", show=False),
+        Binding("ctrl+n", "focus_sidebar", "Chats", show=False, tooltip="Go to the chat list"),
+        Binding(
+            "ctrl+end,ctrl+g",
+            "jump_to_end",
+            "Newest",
+            show=False,
+            tooltip="Jump to the newest message",
+        ),
         Binding("f5", "toggle_members", "Members"),
         Binding("ctrl+o", "attach", "Attach"),
     ]
@@ -144,7 +171,7 @@ class ChatScreen(Screen[None]):
                 yield completions
                 yield Composer(completions, id="composer")
             yield MembersPanel(id="members")
-        yield Footer()
+        yield Footer(compact=True)  # every key fits in 80 columns
 
     def on_mount(self) -> None:
         """Start in the empty state until the node is up."""
@@ -360,7 +387,9 @@ class ChatScreen(Screen[None]):
         state = info.state if info else ""
         composer = self.query_one(Composer)
         was_disabled = composer.disabled
-        composer.disabled = state == "blocked" or self.my_state in ("invited", "left", "removed")
+        closed = self._closed_reason(state)
+        composer.disabled = closed is not None
+        composer.placeholder = closed or COMPOSER_PLACEHOLDER
         if was_disabled and not composer.disabled and self.focused is None:
             composer.focus()
         if self.peer is None and self.room is not None and self.my_state != "joined":
@@ -388,6 +417,18 @@ class ChatScreen(Screen[None]):
         self.query_one("#block").display = state == "request"
         self.query_one("#unblock").display = state == "blocked"
         bar.display = True
+
+    def _closed_reason(self, peer_state: str) -> str | None:
+        """Why nobody can write here now (shown in the disabled composer), or None."""
+        if peer_state == "blocked":
+            return "You blocked this person: unblock them to write"
+        if self.peer is not None or self.room is None:
+            return None
+        return {
+            "invited": "Join the group to write (ctrl+a)",
+            "left": "You left this group: someone must invite you back",
+            "removed": "You were removed from this group",
+        }.get(self.my_state)
 
     def _group_bar(self) -> None:
         """An invitation to the open group (join / decline), or why you cannot write."""
@@ -592,25 +633,8 @@ class ChatScreen(Screen[None]):
             self._set_typing(event.room, event.peer_id, event.typing)
         elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
             await self._peer_event(event)
-        elif isinstance(event, RoomChanged):
-            if event.room == self.room:
-                await self.refresh_peer()
-            self.schedule_sidebar()
-        elif isinstance(event, MessagesWithdrawn):
-            if event.room == self.room:
-                await messages.withdraw(event.message_ids)
-            self.schedule_sidebar()
-        elif isinstance(event, RoomInvitation):
-            self.invitations[event.room] = event
-            self.schedule_sidebar()
-            who = one_line(self.context.name(event.inviter), 40)
-            self.notify(
-                f"{who} invites you to {one_line(event.name, 40)}. "
-                "Open it in the list to join or decline (or ctrl+p → Join).",
-                title="Group invitation",
-                markup=False,
-                timeout=15,
-            )
+        elif isinstance(event, RoomChanged | MessagesWithdrawn | RoomInvitation):
+            await self._room_event(event, messages)
         elif isinstance(event, RequestsHeldBack):
             self._requests_held_back(event)
         elif isinstance(event, SecurityWarning):
@@ -619,6 +643,37 @@ class ChatScreen(Screen[None]):
             self.status = event
             self.update_topbar()
             self._update_empty()
+
+    async def _room_event(
+        self, event: RoomChanged | MessagesWithdrawn | RoomInvitation, messages: MessageList
+    ) -> None:
+        """A room's members or name changed, messages were withdrawn, or an invitation."""
+        if isinstance(event, RoomChanged):
+            if event.room == self.room:
+                await self.refresh_peer()
+            elif event.room in self.invitations:
+                await self._recheck_invitation(event.room)
+        elif isinstance(event, MessagesWithdrawn):
+            if event.room == self.room:
+                await messages.withdraw(event.message_ids)
+        else:
+            self.invitations[event.room] = event
+            who = one_line(self.context.name(event.inviter), 40)
+            self.notify(
+                f"{who} invites you to {one_line(event.name, 40)}. "
+                "Open it in the list to join or decline (or ctrl+p → Join).",
+                title="Group invitation",
+                markup=False,
+                timeout=15,
+            )
+        self.schedule_sidebar()
+
+    async def _recheck_invitation(self, room: bytes) -> None:
+        """Forget an invitation answered elsewhere (the CLI on this node, another client)."""
+        me = self.context.me
+        members = await self.context.node.groups.members(room)
+        if next((m.state for m in members if m.peer_id == me), "invited") != "invited":
+            self.invitations.pop(room, None)
 
     async def _peer_event(
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
@@ -648,7 +703,9 @@ class ChatScreen(Screen[None]):
             return
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
-            notifier(self.context.name(msg.author), self.context.text(msg))
+            who = self.context.name(msg.author)
+            group = next((e.name for e in self.entries() if e.room_id == msg.room and e.group), "")
+            notifier(f"{who} in {group}" if group else who, self.context.text(msg))
 
     def _set_typing(self, room: bytes, peer: bytes, typing: bool) -> None:
         self._clear_typing(room, peer, redraw=False)
@@ -953,7 +1010,7 @@ class ChatScreen(Screen[None]):
             composer = self.query_one(Composer)
             if send:
                 self.send_file(path)
-            else:
+            elif send is False:  # "Paste as text"; escape cancels the paste
                 composer.insert(pasted)
             composer.focus()
 

@@ -114,8 +114,8 @@ class VerifyScreen(ModalScreen[bool | None]):
                 yield Button("Close", id="close")
 
     def on_mount(self) -> None:
-        """Focus the main button."""
-        self.query_one(Button).focus()
+        """Focus Close: enter out of habit must never mark anyone verified unchecked."""
+        self.query_one("#close", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         """Verify, unverify or close."""
