@@ -127,7 +127,7 @@ async def test_history_shows_read_marks_replies_reactions_and_room_events(
 
     as_json = ok("--profile", "alice", "history", "bob", "--json", home=p2pchat_home)
     assert "👨‍👩‍👧" in as_json  # not \\u200d-escaped
-    reactions = [m["reactions"] for m in json.loads(as_json) if m["outgoing"]]
+    reactions = [m["reactions"] for m in json.loads(as_json)["messages"] if m["outgoing"]]
     assert reactions == [[{"emoji": "👍", "author_name": "bob"}]]
 
     room_history = ok("--profile", "alice", "history", "--room", group.hex()[:8], home=p2pchat_home)
