@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from pathlib import Path
 
 import msgpack
@@ -45,7 +46,8 @@ async def test_serve_logs_each_drop_reason_once_per_peer(p2pchat_home: Path) -> 
             for _ in range(FRAMES_PER_REASON)
         ]
         far_ahead = [hostile.direct(target, lamport=2**40) for _ in range(FRAMES_PER_REASON)]
-        hostile.send_envelopes(target, *relayed, *far_ahead)
+        elsewhere = [hostile.envelope(os.urandom(16)) for _ in range(FRAMES_PER_REASON)]
+        hostile.send_envelopes(target, *relayed, *far_ahead, *elsewhere)
         # A valid message last: inbound envelopes are handled in order, so once serve
         # shows it as a contact request, every refusal above has been logged.
         hostile.send_envelopes(target, hostile.direct(target, body=b"hello"))
@@ -66,6 +68,7 @@ async def test_serve_logs_each_drop_reason_once_per_peer(p2pchat_home: Path) -> 
     lines = serve.lines
     assert len([line for line in lines if "relayed direct message" in line]) == 1, lines
     assert len([line for line in lines if "implausibly far ahead" in line]) == 1, lines
+    assert len([line for line in lines if "a room we are not in" in line]) == 1, lines
     closes = [line for line in lines if "closing connection" in line]
     assert len([line for line in closes if "malformed frame" in line]) == 1, lines
     # (Each close is also an "offline" event line: events are not rate-limited.)

@@ -607,8 +607,21 @@ class GroupService:
                     now=now,
                     outcome=outcome,
                 )
+                if room not in self.group_rooms(store) and room not in pending:
+                    # Neither a room of ours nor an invitation: said, as every drop is.
+                    log.info(
+                        "dropped message from %s: %s",
+                        short_id(room_items[0].peer),
+                        "a room we are not in",
+                    )
             elif info.kind == "group":
                 self._ingest_room(store, room, room_items, now, outcome)
+            else:
+                log.info(
+                    "dropped message from %s: %s",
+                    short_id(room_items[0].peer),
+                    "a direct room of other people",
+                )
         outcome.stored.sort(key=lambda msg: msg.rowid)
         return outcome
 
