@@ -127,9 +127,7 @@ def dangling(text: str) -> list[str]:
         if citation.file not in names:
             names[citation.file] = _defined_names(path)
         if citation.name not in names[citation.file]:
-            problems.append(
-                f"line {citation.line}: {citation.file} has no test {citation.name!r}"
-            )
+            problems.append(f"line {citation.line}: {citation.file} has no test {citation.name!r}")
     return problems
 
 
