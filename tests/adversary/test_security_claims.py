@@ -23,7 +23,7 @@ from p2pchat.cli import main
 from p2pchat.discovery import PeerSeen
 from p2pchat.identity import Identity, KdfParams, encode_peer_id, save_identity
 from p2pchat.node import MessageAdded, Node, SecurityWarning
-from p2pchat.node.events import PeerOnline
+from p2pchat.node.events import PeerOnline, TypingChanged
 from p2pchat.node.service import MAX_STRANGER_LINKS
 from p2pchat.profile import open_profile
 from p2pchat.store import Store
@@ -304,3 +304,30 @@ def test_a_backup_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+
+
+# ------------------------------------------------------------------ strangers learn nothing
+
+
+async def test_a_stranger_gets_no_typing_indicator() -> None:
+    """Someone who wrote to us unasked cannot learn that we are answering: our typing is
+    not sent to them. The reply itself is the fence: anything sent before it on the same
+    link would reach Mallory first."""
+    alice, mallory = await start_nodes(["alice", "mallory"])
+    try:
+        await connected_pair(mallory, alice)
+        a_events, m_events = alice.subscribe(), mallory.subscribe()
+        hello = await mallory.send_text(alice.me, "hi, remember me?")
+        await wait_for(a_events, is_added(hello.id))  # type: ignore[arg-type]
+        await alice.mark_read(alice.direct_room(mallory.me))
+        await alice.set_typing(mallory.me, True)
+        reply = await alice.send_text(mallory.me, "who is this?")
+        seen: list[object] = []
+        async with asyncio.timeout(WAIT):
+            async for event in m_events:
+                seen.append(event)
+                if isinstance(event, MessageAdded) and event.message.id == reply.id:
+                    break
+        assert not [e for e in seen if isinstance(e, TypingChanged)]
+    finally:
+        await stop_all([alice, mallory])
