@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import stat
+import time
 from pathlib import Path
 
 import nacl.pwhash
@@ -24,6 +25,7 @@ from p2pchat.discovery import PeerSeen
 from p2pchat.identity import Identity, KdfParams, encode_peer_id, save_identity
 from p2pchat.node import MessageAdded, Node, SecurityWarning
 from p2pchat.node.events import PeerOnline, TypingChanged
+from p2pchat.node.quota import FloodGuard, FloodLimits, FloodNotice
 from p2pchat.node.service import MAX_STRANGER_LINKS
 from p2pchat.profile import open_profile
 from p2pchat.store import Store
@@ -331,3 +333,37 @@ async def test_a_stranger_gets_no_typing_indicator() -> None:
         assert not [e for e in seen if isinstance(e, TypingChanged)]
     finally:
         await stop_all([alice, mallory])
+
+
+# ------------------------------------------------------------------ flood notices
+
+
+async def test_a_flooding_peer_cannot_flood_the_person_with_warnings() -> None:
+    """However many messages a peer gets refused, the person hears of it at most once per
+    ``notice_interval`` (30 s by default; 0.3 s here), each notice with the count since
+    the previous one, so no refusal goes untold."""
+    assert FloodLimits().notice_interval == 30.0
+    interval = 0.3
+    limits = FloodLimits(daily_bytes=1000, message_overhead=0, notice_interval=interval)
+    notices: list[tuple[float, FloodNotice]] = []
+    arrived = asyncio.Event()
+
+    def on_notice(notice: FloodNotice) -> None:
+        notices.append((time.monotonic(), notice))
+        arrived.set()
+
+    guard = FloodGuard(limits, on_notice, clock=time.monotonic)
+    try:
+        assert guard.allow_store(b"m", 1000)
+        assert not guard.allow_store(b"m", 10)  # the first refusal is told at once
+        assert [n.refused for _, n in notices] == [1]
+        arrived.clear()
+        for _ in range(50):
+            assert not guard.allow_store(b"m", 10)
+        assert len(notices) == 1  # the next notice waits for the interval
+        async with asyncio.timeout(WAIT):
+            await arrived.wait()
+        assert [n.refused for _, n in notices] == [1, 50]
+        assert notices[1][0] - notices[0][0] >= interval * 0.9
+    finally:
+        guard.close()
