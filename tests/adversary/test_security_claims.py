@@ -24,12 +24,15 @@ from p2pchat.cli import main
 from p2pchat.discovery import PeerSeen
 from p2pchat.identity import Identity, KdfParams, encode_peer_id, save_identity
 from p2pchat.node import MessageAdded, Node, SecurityWarning
+from p2pchat.node.direct import MAX_PENDING_REQUESTS
+from p2pchat.node.envelopes import direct_room_id, new_message_id, sign_envelope
 from p2pchat.node.events import PeerOnline, TypingChanged
 from p2pchat.node.quota import FloodGuard, FloodLimits, FloodNotice
 from p2pchat.node.service import MAX_STRANGER_LINKS
 from p2pchat.profile import open_profile
-from p2pchat.store import Store
+from p2pchat.store import Store, now_ms
 from p2pchat.transport import Connection, ConnectionClosedError, LocalHello, connect
+from p2pchat.wire import Envelope, MessageFrame
 from tests.adversary.hostile import hostile_peer
 from tests.node.groups_helpers import befriend, start_nodes
 from tests.nodes import WAIT, connected_pair, make_node, wait_for
@@ -367,3 +370,107 @@ async def test_a_flooding_peer_cannot_flood_the_person_with_warnings() -> None:
         assert notices[1][0] - notices[0][0] >= interval * 0.9
     finally:
         guard.close()
+
+
+# ------------------------------------------------------------------ what strangers can park
+
+
+class DropWatch(logging.Handler):
+    """Counts the node's "dropped message" log records with a given reason.
+
+    Refused messages produce no event, only this log line; waiting on it is waiting on
+    the refusal itself, not on time.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(logging.INFO)
+        self.reason = reason
+        self.count = 0
+        self.changed = asyncio.Event()
+        self._logger = logging.getLogger("p2pchat.node.direct")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.reason in record.getMessage():
+            self.count += 1
+            self.changed.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(WAIT):
+            while self.count < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+    def __enter__(self) -> DropWatch:
+        self._old_level = self._logger.level
+        self._logger.setLevel(logging.INFO)
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._old_level)
+
+
+async def test_a_contact_request_holds_at_most_100_messages() -> None:
+    alice = make_node("alice")
+    await alice.start()
+    mallory = await hostile_peer("mallory", alice)
+    limit = alice.config.max_messages_per_request
+    assert limit == 100
+    try:
+        with DropWatch("holds too many messages") as drops:
+            envs = [mallory.direct(alice.me, body=f"m{i}".encode()) for i in range(limit + 5)]
+            events = alice.subscribe()
+            mallory.send_envelopes(alice.me, *envs)
+            waiting = {e.id for e in envs[:limit]}
+            async with asyncio.timeout(WAIT):
+                async for event in events:
+                    if isinstance(event, MessageAdded):
+                        waiting.discard(event.message.id)
+                        if not waiting:
+                            break
+            await drops.until(5)  # the refusals of the five beyond the limit
+            events.close()
+        stored = await alice.history(alice.direct_room(mallory.me), limit=1000)
+        assert sorted(m.seq for m in stored) == list(range(1, limit + 1))
+    finally:
+        await stop_all([alice, mallory.node])
+
+
+async def test_at_most_100_contact_requests_are_open_at_once() -> None:
+    """Throwaway identities each open a request (the rate limit is lifted here, so only
+    the cap on open requests stands in the way); the 101st is refused."""
+    alice = make_node("alice", new_requests_per_minute=1e9)
+    await alice.start()
+    events = alice.subscribe()
+    try:
+        with DropWatch("too many contact requests") as drops:
+            for i in range(MAX_PENDING_REQUESTS + 1):
+                stranger = Identity.generate()
+                conn = await open_raw(alice, stranger)
+                room = direct_room_id(stranger.peer_id, alice.me)
+                env = sign_envelope(
+                    stranger,
+                    Envelope.unsigned(
+                        room=room,
+                        id=new_message_id(),
+                        author=stranger.peer_id,
+                        seq=1,
+                        lamport=1,
+                        ts=now_ms(),
+                        kind="text",
+                        body=b"hi",
+                    ),
+                )
+                conn.write_frame(MessageFrame(env=env))
+                await conn.flush()
+                if i < MAX_PENDING_REQUESTS:  # stored: a request is open
+                    await wait_for(events, is_added(env.id))  # type: ignore[arg-type]
+                else:  # one request too many
+                    await drops.until(1)
+                await conn.close()
+        peers = await alice.list_peers()
+        assert sum(1 for p in peers if p.state == "request") == MAX_PENDING_REQUESTS
+    finally:
+        events.close()
+        await alice.stop()
