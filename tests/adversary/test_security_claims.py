@@ -26,13 +26,14 @@ from p2pchat.identity import Identity, KdfParams, encode_peer_id, save_identity
 from p2pchat.node import MessageAdded, Node, SecurityWarning
 from p2pchat.node.direct import MAX_PENDING_REQUESTS
 from p2pchat.node.envelopes import direct_room_id, new_message_id, sign_envelope
-from p2pchat.node.events import PeerOnline, TypingChanged
+from p2pchat.node.events import PeerOnline, PeerUpdated, TypingChanged
 from p2pchat.node.quota import FloodGuard, FloodLimits, FloodNotice
 from p2pchat.node.service import MAX_STRANGER_LINKS
 from p2pchat.profile import open_profile
 from p2pchat.store import Store, now_ms
 from p2pchat.transport import Connection, ConnectionClosedError, LocalHello, connect
-from p2pchat.wire import Envelope, MessageFrame
+from p2pchat.wire import Envelope, MessageFrame, Profile, Receipt
+from p2pchat.wire.frames import RECEIPT_DELIVERED, RECEIPT_READ
 from tests.adversary.hostile import hostile_peer
 from tests.node.groups_helpers import befriend, start_nodes
 from tests.nodes import WAIT, connected_pair, make_node, wait_for
@@ -474,3 +475,38 @@ async def test_at_most_100_contact_requests_are_open_at_once() -> None:
     finally:
         events.close()
         await alice.stop()
+
+
+async def test_a_strangers_renames_and_receipts_cost_no_disk_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A peer that merely connected can send renames and receipts as fast as it likes;
+    none of them makes us write to the store. Every store write of the node goes through
+    ``Node._write``, which is counted (not replaced)."""
+    alice = make_node("alice")
+    await alice.start()
+    mallory = await hostile_peer("mallory", alice)
+    writes: list[object] = []
+    real_write = alice._write
+
+    async def counted(fn: object, **kwargs: object) -> object:
+        writes.append(fn)
+        return await real_write(fn, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(alice, "_write", counted)
+    events = alice.subscribe()
+    try:
+        room = direct_room_id(mallory.me, alice.me)
+        for i in range(50):
+            st = RECEIPT_READ if i % 2 else RECEIPT_DELIVERED
+            mallory.send(alice.me, Receipt(room=room, ids=(new_message_id(),), st=st))
+            mallory.send(alice.me, Profile(name=f"mallory {i}"))
+        # Frames of one link are handled in order: the last rename comes after them all.
+        await wait_for(events, lambda e: isinstance(e, PeerUpdated) and e.name == "mallory 49")
+        assert writes == []
+        stored = await alice._read(lambda s: s.get_peer(mallory.me))
+        assert stored is not None
+        assert stored.name == "mallory"  # as it was when it connected
+    finally:
+        events.close()
+        await stop_all([alice, mallory.node])
