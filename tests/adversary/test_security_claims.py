@@ -26,12 +26,13 @@ from p2pchat.identity import Identity, KdfParams, encode_peer_id, save_identity
 from p2pchat.node import MessageAdded, Node, SecurityWarning
 from p2pchat.node.direct import MAX_PENDING_REQUESTS
 from p2pchat.node.envelopes import direct_room_id, new_message_id, sign_envelope
-from p2pchat.node.events import PeerOnline, PeerUpdated, TypingChanged
+from p2pchat.node.events import PeerOffline, PeerOnline, PeerUpdated, TypingChanged
 from p2pchat.node.quota import FloodGuard, FloodLimits, FloodNotice
 from p2pchat.node.service import MAX_STRANGER_LINKS
 from p2pchat.profile import open_profile
-from p2pchat.store import Store, now_ms
+from p2pchat.store import MessageStatus, Store, now_ms
 from p2pchat.transport import Connection, ConnectionClosedError, LocalHello, connect
+from p2pchat.transport.connection import WRITE_HIGH_WATER
 from p2pchat.wire import Envelope, MessageFrame, Profile, Receipt
 from p2pchat.wire.frames import RECEIPT_DELIVERED, RECEIPT_READ
 from tests.adversary.hostile import hostile_peer
@@ -510,3 +511,64 @@ async def test_a_strangers_renames_and_receipts_cost_no_disk_writes(
     finally:
         events.close()
         await stop_all([alice, mallory.node])
+
+
+# ------------------------------------------------------------------ a peer that stops reading
+
+
+async def test_a_peer_that_stops_reading_is_dropped_and_delays_no_one_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A contact's client completes the handshake and then never reads. Alice keeps
+    writing to it until her buffer is full; while that link is stuck, her chat with Bob
+    goes on both ways at full speed, and once the drain deadline passes (30 s; 3 s here)
+    the stuck link is dropped. Its messages stay in Alice's outbox."""
+    deadline = 3.0
+    monkeypatch.setattr("p2pchat.transport.connection.DRAIN_DEADLINE", deadline)
+    alice, bob = await start_nodes(["alice", "bob"])
+    sleeper = Identity.generate()
+    flooding: asyncio.Task[None] | None = None
+    events = alice.subscribe()
+    try:
+        await befriend(alice, bob)
+        stuck = await open_raw(alice, sleeper)  # never read from
+        await wait_for(events, lambda e: isinstance(e, PeerOnline) and e.peer_id == sleeper.peer_id)
+        await alice.accept(sleeper.peer_id)
+        link = alice.links.links[sleeper.peer_id].conn
+        body = "x" * 40_000
+
+        async def flood() -> None:
+            for _ in range(400):  # ~16 MB, far beyond what loopback buffers hold
+                if link.is_closed:
+                    return
+                await alice.send_text(sleeper.peer_id, body)
+
+        flooding = asyncio.create_task(flood())
+        async with asyncio.timeout(WAIT):  # until Alice's own buffer is over its mark
+            while link._writer.transport.get_write_buffer_size() <= WRITE_HIGH_WATER:
+                assert not flooding.done(), "the flood ended before the link was stuck"
+                await asyncio.sleep(0.02)
+        started = time.monotonic()
+        b_events = bob.subscribe()
+        to_bob = await alice.send_text(bob.me, "are you there?")
+        assert await alice.wait_for_status(to_bob.id, MessageStatus.DELIVERED, deadline)
+        from_bob = await bob.send_text(alice.me, "yes")
+        assert await bob.wait_for_status(from_bob.id, MessageStatus.DELIVERED, deadline)
+        b_events.close()
+        assert time.monotonic() - started < deadline
+        assert not link.is_closed, "the chat with Bob had to wait for the stuck link"
+        offline = await wait_for(
+            events, lambda e: isinstance(e, PeerOffline) and e.peer_id == sleeper.peer_id
+        )
+        assert isinstance(offline, PeerOffline)
+        assert "read nothing" in offline.reason
+        async with asyncio.timeout(WAIT):
+            await flooding
+        waiting = await alice._read(lambda s: s.pending_for(sleeper.peer_id, 10_000))
+        assert waiting, "undelivered messages must stay in the outbox"
+        await stuck.close()
+    finally:
+        if flooding is not None:
+            flooding.cancel()
+        events.close()
+        await stop_all([alice, bob])
