@@ -27,8 +27,10 @@ from p2pchat.node import MessageAdded, Node, SecurityWarning
 from p2pchat.node.direct import MAX_PENDING_REQUESTS
 from p2pchat.node.envelopes import direct_room_id, new_message_id, sign_envelope
 from p2pchat.node.events import PeerOffline, PeerOnline, PeerUpdated, TypingChanged
+from p2pchat.node.links import MAX_CONCURRENT_DIALS
 from p2pchat.node.quota import FloodGuard, FloodLimits, FloodNotice
 from p2pchat.node.service import MAX_STRANGER_LINKS
+from p2pchat.node.stream import MAX_BACKLOG, EventHub
 from p2pchat.profile import open_profile
 from p2pchat.store import MessageStatus, Store, now_ms
 from p2pchat.transport import Connection, ConnectionClosedError, LocalHello, connect
@@ -572,3 +574,57 @@ async def test_a_peer_that_stops_reading_is_dropped_and_delays_no_one_else(
             flooding.cancel()
         events.close()
         await stop_all([alice, bob])
+
+
+# ------------------------------------------------------------------ bounded queues and dials
+
+
+async def test_a_subscriber_that_never_reads_holds_a_bounded_backlog() -> None:
+    """A UI or control client that stops reading its events must not grow the node's
+    memory without end: its stream keeps MAX_BACKLOG events and counts the rest."""
+    hub = EventHub()
+    stream = hub.subscribe()
+    for i in range(MAX_BACKLOG + 25):
+        hub.emit(PeerOffline(bytes(32), f"reason {i}"))
+    assert stream._queue.qsize() == MAX_BACKLOG
+    assert stream.dropped == 25
+
+
+async def test_addresses_that_never_answer_cannot_make_a_node_dial_without_limit() -> None:
+    """Forty addresses (as a spoofed mDNS flood or a long address list would give) that
+    accept TCP and then say nothing: at most MAX_CONCURRENT_DIALS dials are open at once,
+    and the dialler still gets round to the others as dials time out."""
+    accepted = 0
+    open_now = 0
+    most_open = 0
+    arrived = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted, open_now, most_open
+        accepted += 1
+        open_now += 1
+        most_open = max(most_open, open_now)
+        arrived.set()
+        try:
+            await reader.read()  # until the dialler gives up
+        finally:
+            open_now -= 1
+            writer.transport.abort()
+
+    servers = [await asyncio.start_server(silent, "127.0.0.1", 0) for _ in range(40)]
+    alice = make_node("alice", handshake_deadline=1.0)
+    await alice.start()
+    try:
+        for server in servers:
+            port = server.sockets[0].getsockname()[1]
+            alice.links.add_target("127.0.0.1", port, "manual", Identity.generate().peer_id)
+        async with asyncio.timeout(WAIT):
+            while accepted < 24:  # beyond the first round of dials
+                arrived.clear()
+                await arrived.wait()
+        assert MAX_CONCURRENT_DIALS == 16
+        assert 8 <= most_open <= 16  # many at once, never all forty
+    finally:
+        await alice.stop()
+        for server in servers:
+            server.close()
