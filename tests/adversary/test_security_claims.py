@@ -523,9 +523,9 @@ async def test_a_peer_that_stops_reading_is_dropped_and_delays_no_one_else(
 ) -> None:
     """A contact's client completes the handshake and then never reads. Alice keeps
     writing to it until her buffer is full; while that link is stuck, her chat with Bob
-    goes on both ways at full speed, and once the drain deadline passes (30 s; 3 s here)
+    goes on both ways at full speed, and once the drain deadline passes (30 s; 5 s here)
     the stuck link is dropped. Its messages stay in Alice's outbox."""
-    deadline = 3.0
+    deadline = 5.0
     monkeypatch.setattr("p2pchat.transport.connection.DRAIN_DEADLINE", deadline)
     alice, bob = await start_nodes(["alice", "bob"])
     sleeper = Identity.generate()
@@ -623,7 +623,7 @@ async def test_addresses_that_never_answer_cannot_make_a_node_dial_without_limit
                 arrived.clear()
                 await arrived.wait()
         assert MAX_CONCURRENT_DIALS == 16
-        assert 8 <= most_open <= 16  # many at once, never all forty
+        assert 4 <= most_open <= 16  # many at once, never all forty
     finally:
         await alice.stop()
         for server in servers:
