@@ -30,7 +30,7 @@ def app_for(node: Node, **kwargs: object) -> ChatApp:
     """An app showing an already started node (the test stops it), no desktop pop-ups."""
     kwargs.setdefault("owns_node", False)
     kwargs.setdefault("serve_control", False)
-    return ChatApp(node, desktop=DesktopNotifier(program=""), **kwargs)  # type: ignore[arg-type]
+    return ChatApp(node, desktop=DesktopNotifier(enabled=False), **kwargs)  # type: ignore[arg-type]
 
 
 async def until(pilot: Pilot[int], check: Callable[[], object], within: float = WAIT) -> None:

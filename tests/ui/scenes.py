@@ -239,7 +239,7 @@ def scene_app(name: str) -> ChatApp:
         node(name, network=False),
         serve_control=False,
         now=lambda: NOW,
-        desktop=DesktopNotifier(program=""),
+        desktop=DesktopNotifier(enabled=False),
     )
 
 

@@ -355,7 +355,7 @@ async def test_file_offer_shows_its_name_literally_and_downloads(
         await bob.transfers.send_file(alice.me, source)
         await until(pilot, lambda: "[bold]notes[-].txt" in screen_text(app))
         await until(pilot, lambda: file_state(app) == "offered")
-        assert "a download · d decline" in screen_text(app)
+        await until(pilot, lambda: "a download · d decline" in screen_text(app))
         await pilot.press("up", "a")
         await until(pilot, lambda: file_state(app) == "done", within=30)
         await until(pilot, lambda: "✓ saved" in screen_text(app))

@@ -125,3 +125,18 @@ def test_group(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch, tmp_p
     """A group: room changes, "read by 1 of 2", a photo offer with its preview, members."""
     record_group(monkeypatch, tmp_path)
     assert snap_compare(scene_app("alice"), run_before=_open("Hikers"), terminal_size=(100, 34))
+
+
+def test_emoji_picker(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The picker's first page: faces in their section, no enclosed letters, whole border."""
+    record_conversation(monkeypatch)
+    open_bob = _open("Bob")
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await open_bob(pilot)
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: pilot.app.screen.query("#results OptionList, #results"))
+        await pilot.pause()
+        _freeze(pilot.app)  # type: ignore[arg-type]
+
+    assert snap_compare(scene_app("alice"), run_before=run)

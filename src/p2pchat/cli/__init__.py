@@ -35,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="p2pchat",
         description="Peer-to-peer, end-to-end encrypted chat on your local network.",
-        epilog="Run without a subcommand to open the chat app.",
+        epilog=(
+            "Run without a subcommand to open the chat app. Environment: P2PCHAT_HOME "
+            "(where profiles live), P2PCHAT_PASSPHRASE (the passphrase of a sealed key "
+            "file, for scripts; otherwise it is asked for on the terminal, 3 tries)."
+        ),
     )
     add_common(parser, suppress_defaults=False)
     add_node_options(parser, suppress_defaults=False)

@@ -1,21 +1,35 @@
 """Chat from the command line: ``peers``, ``send``, ``history``, ``add``, ``forget``, ``accept``,
-``block``, ``name``. Each works against a running node or starts a short-lived one.
+``block``, ``requests``, ``clear-requests``, ``name``. Each works against a running node
+or starts a short-lived one.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import uuid
 from typing import Any
 
-from p2pchat.cli.common import CliError, add_node_options
-from p2pchat.cli.output import STATUS_MARKS, local_time, print_json, safe_text, say, text_lines
+from p2pchat.cli.common import CliError, add_node_options, command_hint
+from p2pchat.cli.output import (
+    STATUS_MARKS,
+    eprint,
+    local_time,
+    print_json,
+    safe_text,
+    say,
+    text_lines,
+)
 from p2pchat.cli.session import call, open_session, run
 from p2pchat.control.client import NODE_STOPPED
+from p2pchat.node.config import parse_host_port
 from p2pchat.timefmt import UNKNOWN_STAMP
 
 DEFAULT_WAIT_RUNNING = 3.0
 DEFAULT_WAIT_SHORT_LIVED = 6.0
+#: How long ``add`` tries whether anything listens at the address.
+ADD_PROBE_SECONDS = 3.0
 
 
 def register(subs: Any, common: argparse.ArgumentParser) -> None:
@@ -75,10 +89,29 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("address", metavar="HOST:PORT", help="as `p2pchat peers` shows it")
     p.set_defaults(handler=cmd_forget)
 
-    for name, verb in (("accept", "accept a contact request"), ("block", "block a peer")):
+    for name, verb in (
+        ("accept", "accept a contact request"),
+        ("block", "block a peer"),
+        ("unblock", "unblock a peer (they become a contact again)"),
+    ):
         p = subs.add_parser(name, parents=[common], help=verb)
         p.add_argument("peer", metavar="PEER")
         p.set_defaults(handler=cmd_contact, action=name)
+
+    p = subs.add_parser(
+        "requests",
+        parents=[common],
+        help="open contact requests, and how many were held back",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_requests)
+
+    p = subs.add_parser(
+        "clear-requests",
+        parents=[common],
+        help="remove every open contact request (their senders are not blocked)",
+    )
+    p.set_defaults(handler=cmd_clear_requests)
 
     p = subs.add_parser("name", parents=[common], help="change your display name")
     p.add_argument("new_name", metavar="NEW_NAME")
@@ -128,13 +161,18 @@ def cmd_send(args: argparse.Namespace) -> int:
     elif args.peer is None or args.text is None:
         raise CliError("usage: p2pchat send PEER TEXT (or --room ROOM TEXT)")
 
+    to = safe_text(args.room or args.peer)
+    stored: list[bool] = []  # set once the message is in the store
+
     async def go() -> tuple[dict[str, Any], bool]:
         async with open_session(args, network=True) as session:
             wait = args.wait
             if wait is None:
                 wait = DEFAULT_WAIT_RUNNING if session.remote else DEFAULT_WAIT_SHORT_LIVED
             target = {"room": args.room} if args.room else {"peer": args.peer}
-            params = {**target, "text": args.text, "wait": wait, "client_id": client_id}
+            # An explicit --wait: store first, then wait out loud (ctrl+c loses nothing).
+            first = 0.0 if args.wait else wait
+            params = {**target, "text": args.text, "wait": first, "client_id": client_id}
             try:
                 result: dict[str, Any] = await call(session, "send", params)
             except CliError as exc:
@@ -146,15 +184,38 @@ def cmd_send(args: argparse.Namespace) -> int:
                     "the running p2pchat stopped before saying whether the message was stored",
                     details=[f"to send it exactly once, run the same command again with {again}"],
                 ) from None
+            stored.append(True)
+            if args.wait and result["status"] not in ("delivered", "read"):
+                if not args.json:  # a long wait is never silent
+                    eprint(f"waiting up to {args.wait:g} s for {to} to get it… (ctrl+c stops)")
+                params = {"id": result["message"]["id"], "wait": args.wait}
+                result = {**result, **await call(session, "wait_delivered", params)}
             return result, session.remote
 
     if args.wait is not None and args.wait < 0:
         raise CliError("--wait takes a number of seconds (0 or more)")
     client_id = args.client_id or uuid.uuid4().hex
-    result, remote = run(go())
+    try:
+        result, remote = run(go())
+    except KeyboardInterrupt:
+        if not stored:
+            eprint("stopped before the message was written: nothing was sent")
+            return 130
+        history = f"history --room {args.room}" if args.room else f"history {args.peer}"
+        eprint(
+            f"stopped waiting: the message stays queued and goes out when {to} is "
+            f"reachable (`{command_hint(args.profile, history)}` shows it)"
+        )
+        return 130
     if args.json:
         print_json(result)
         return 0
+    _say_sent(args, result, remote=remote)
+    return 0
+
+
+def _say_sent(args: argparse.Namespace, result: dict[str, Any], *, remote: bool) -> None:
+    """How far the message got, in words."""
     status = result["status"]
     peer = safe_text(args.room or args.peer)
     if status in ("delivered", "read"):
@@ -167,7 +228,6 @@ def cmd_send(args: argparse.Namespace) -> int:
     else:
         where = "" if remote else " (the next time p2pchat runs for this profile)"
         say(f"queued: it will be delivered when {peer} is reachable{where}")
-    return 0
 
 
 def _print_history(result: dict[str, Any]) -> None:
@@ -175,15 +235,44 @@ def _print_history(result: dict[str, Any]) -> None:
     if not messages:
         say(f"no messages with {safe_text(result['peer'])} yet")
         return
+    by_id = {m["id"]: m for m in messages}
     for m in messages:
-        who = "you" if m["outgoing"] else m["author_name"] or "?"
-        mark = f"  {STATUS_MARKS.get(m['status'] or '', '')}" if m["outgoing"] else ""
         when = local_time(m["sent_at"]) if m["sent_at"] else UNKNOWN_STAMP
         first, *rest = text_lines(m["text"])
         # Later lines of a message line up under its first and never start at the left
         # edge, where only a time can: no message can pass for another.
         indent = " " * (len(f"{when:<16}") + 2)
+        if m.get("kind") == "system":  # "Alice created the room": nobody wrote it
+            say(f"{when:<16}  · {first}", *(indent + line for line in rest))
+            continue
+        who = "you" if m["outgoing"] else m["author_name"] or "?"
+        mark = f"  {STATUS_MARKS.get(m['status'] or '', '')}" if m["outgoing"] else ""
         say(f"{when:<16}  {who}: {first}{mark}", *(indent + line for line in rest))
+        extra = [_reply_line(m.get("reply_to"), by_id), _reactions_line(m.get("reactions"))]
+        say(*(indent + line for line in extra if line))
+
+
+def _reply_line(reply_to: str | None, by_id: dict[str, dict[str, Any]]) -> str:
+    """``↩ in reply to bob: first words…`` (or to an earlier message not listed)."""
+    if not reply_to:
+        return ""
+    original = by_id.get(reply_to)
+    if original is None:
+        return "↩ in reply to an earlier message"
+    who = "you" if original["outgoing"] else original["author_name"] or "?"
+    words = text_lines(original["text"])[0]
+    if len(words) > 40:
+        words = words[:39] + "…"
+    return f"↩ in reply to {who}: {words}"
+
+
+def _reactions_line(reactions: list[dict[str, Any]] | None) -> str:
+    """``👍 2  ❤️ 1`` (who, with --json)."""
+    counts: dict[str, int] = {}
+    for reaction in reactions or []:
+        emoji = str(reaction.get("emoji", ""))
+        counts[emoji] = counts.get(emoji, 0) + 1
+    return "  ".join(f"{emoji} {n}" for emoji, n in counts.items())
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -213,9 +302,16 @@ async def _simple(args: argparse.Namespace, method: str, params: dict[str, Any])
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    """Remember an address and connect to it."""
+    """Remember an address and connect to it; say so when nothing answers there now."""
     result = run(_simple(args, "add", {"address": args.address}))
-    say(f"added {result['address']}; p2pchat connects to it whenever it runs")
+    address = safe_text(result["address"])
+    if run(_answers(args.address)):
+        say(f"added {address}; p2pchat connects to it whenever it runs")
+    else:
+        say(
+            f"added {address}, but nothing answers there now (is p2pchat running on it, "
+            "and is the port right?); p2pchat keeps trying whenever it runs"
+        )
     return 0
 
 
@@ -223,16 +319,70 @@ def cmd_forget(args: argparse.Namespace) -> int:
     """Forget an address and its pin."""
     result = run(_simple(args, "forget", {"address": args.address}))
     if result["forgotten"]:
-        print(f"forgot {result['address']}; whoever answers there next is a new peer")
+        say(f"forgot {result['address']}; whoever answers there next is a new peer")
     else:
-        print(f"{result['address']} was not stored")
+        say(f"{result['address']} was not stored")
     return 0
 
 
+async def _answers(address: str) -> bool:
+    """Whether something accepts a TCP connection at ``address`` within a moment."""
+    try:
+        host, port = parse_host_port(address)
+        async with asyncio.timeout(ADD_PROBE_SECONDS):
+            _reader, writer = await asyncio.open_connection(host, port)
+    except (OSError, ValueError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 def cmd_contact(args: argparse.Namespace) -> int:
-    """Accept or block a peer."""
-    result = run(_simple(args, args.action, {"peer": args.peer}))
-    say(f"{safe_text(result['peer'])} is now {result['state']}")
+    """Accept, block or unblock a peer (unblocking accepts them again, as in the app)."""
+    method = "accept" if args.action == "unblock" else args.action
+    result = run(_simple(args, method, {"peer": args.peer}))
+    done = (
+        "unblocked, and a contact again" if args.action == "unblock" else "now a " + result["state"]
+    )
+    say(f"{safe_text(result['peer'])} is {done}")
+    return 0
+
+
+def held_back_text(held: dict[str, Any]) -> str:
+    """``12 contact requests were held back …`` (or '' when nothing was)."""
+    parts = []
+    if held.get("requests"):
+        parts.append(f"{held['requests']} contact request(s) made way for newer ones")
+    if held.get("messages"):
+        parts.append(f"{held['messages']} message(s) of requests were past their limits")
+    if not parts:
+        return ""
+    return "held back (too many at once): " + "; ".join(parts)
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    """List open contact requests and say how many were held back."""
+    result = run(_simple(args, "requests", {}))
+    if args.json:
+        print_json(result)
+        return 0
+    if not result["open"]:
+        say("no open contact requests")
+    for p in result["open"]:
+        name = safe_text(p["name"] or "?")
+        say(f"{name:<20} {p['short_id']}  {p['address'] or '-'}")
+    held = held_back_text(result["held_back"])
+    if held:
+        say(held, f"to remove every request: {command_hint(args.profile, 'clear-requests')}")
+    return 0
+
+
+def cmd_clear_requests(args: argparse.Namespace) -> int:
+    """Remove every open contact request."""
+    result = run(_simple(args, "clear_requests", {}))
+    say(f"removed {result['cleared']} contact request(s)")
     return 0
 
 

@@ -8,10 +8,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from p2pchat.identity import IdentityError
+from p2pchat.identity import IdentityError, WrongPassphraseError
 from p2pchat.node.config import NodeConfig, parse_host_port
 from p2pchat.paths import DEFAULT_PROFILE, ProfileNameError
-from p2pchat.profile import Profile, open_profile, passphrase_from_env
+from p2pchat.profile import PASSPHRASE_ENV, Profile, open_profile, passphrase_from_env
+
+#: How often a passphrase typed on the terminal may be wrong before giving up.
+PASSPHRASE_TRIES = 3
 
 
 class CliError(Exception):
@@ -60,11 +63,26 @@ def ask_passphrase() -> str | None:
 
 
 def load_profile(args: argparse.Namespace) -> Profile:
-    """Open the profile named on the command line, turning failures into CliError."""
-    try:
-        return open_profile(args.profile, ask_passphrase)
-    except (IdentityError, ProfileNameError) as exc:
-        raise CliError(str(exc)) from None
+    """Open the profile named on the command line, turning failures into CliError.
+
+    A passphrase typed on the terminal may be mistyped: it is asked again, up to
+    PASSPHRASE_TRIES times. One from P2PCHAT_PASSPHRASE is wrong for good: it fails
+    at once, saying where it came from.
+    """
+    for attempt in range(1, PASSPHRASE_TRIES + 1):
+        try:
+            return open_profile(args.profile, ask_passphrase)
+        except WrongPassphraseError as exc:
+            if passphrase_from_env() is not None:
+                raise CliError(f"{exc} (from {PASSPHRASE_ENV})") from None
+            if not sys.stdin.isatty() or attempt == PASSPHRASE_TRIES:
+                raise CliError(f"{exc} ({attempt} tries)") from None
+            print(
+                f"Wrong passphrase, try again ({PASSPHRASE_TRIES - attempt} left).", file=sys.stderr
+            )
+        except (IdentityError, ProfileNameError) as exc:
+            raise CliError(str(exc)) from None
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _host_port(text: str) -> tuple[str, int]:

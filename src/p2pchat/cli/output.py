@@ -26,7 +26,8 @@ from p2pchat.cli.common import command_hint
 from p2pchat.paths import DEFAULT_PROFILE
 from p2pchat.timefmt import UNKNOWN_STAMP
 
-STATUS_MARKS = {"queued": "…", "sent": "✓", "delivered": "✓✓", "read": "✓✓ read"}
+#: The app's marks (✔✔ is read there too), with the word for the last one.
+STATUS_MARKS = {"queued": "…", "sent": "✓", "delivered": "✓✓", "read": "✔✔ read"}
 #: Indentation of a message body's second and later lines.
 CONTINUATION = "    "
 _NEWLINE = re.compile(r"\r?\n")
@@ -43,10 +44,10 @@ def safe_text(text: object) -> str:
     if text.isprintable():
         return text
     out = []
-    for ch in text:
+    for i, ch in enumerate(text):
         if ch == "\t":
             out.append("    ")
-        elif not ch.isprintable():
+        elif not ch.isprintable() and not emoji_glue(text, i):
             code = ord(ch)
             out.append(
                 f"\\x{code:02x}"
@@ -58,6 +59,28 @@ def safe_text(text: object) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+_TAGS = range(0xE0020, 0xE0080)
+_BLACK_FLAG = "\U0001f3f4"
+
+
+def emoji_glue(text: str, i: int) -> bool:
+    """``text[i]`` is an invisible character that is part of one emoji: a zero-width
+    joiner between two emoji (👨‍👩‍👧) or a tag of a subdivision flag (🏴 + tags).
+
+    Python counts them unprintable, but escaping them breaks the emoji into pieces
+    (``👨\u200d👩``); anywhere else they stay escaped, so no text hides in them.
+    """
+    ch = text[i]
+    if ch == "\u200d":
+        return 0 < i < len(text) - 1 and ord(text[i - 1]) >= 0x2000 and ord(text[i + 1]) >= 0x2000
+    if ord(ch) in _TAGS:
+        start = i
+        while start > 0 and ord(text[start - 1]) in _TAGS:
+            start -= 1
+        return start > 0 and text[start - 1] == _BLACK_FLAG and i - start < 8
+    return False
 
 
 def text_lines(text: str | None) -> list[str]:
@@ -138,8 +161,8 @@ def json_line(obj: Any) -> str:
     if text.isprintable():
         return text
     out = []
-    for ch in text:
-        if ch.isprintable():
+    for i, ch in enumerate(text):
+        if ch.isprintable() or emoji_glue(text, i):
             out.append(ch)
             continue
         code = ord(ch)
@@ -192,6 +215,16 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
     if kind == "request":
         accept = command_hint(profile, f"accept {peer}")
         return f"contact request from {event.get('name')} ({peer}); to accept: {accept}"
+    if kind == "held_back":
+        if not event.get("requests") and not event.get("messages"):
+            return "contact requests cleared"
+        requests, messages = int(event.get("requests") or 0), int(event.get("messages") or 0)
+        clear = command_hint(profile, "clear-requests")
+        return (
+            f"too many contact requests at once: {requests} request(s) and {messages} "
+            f"message(s) of requests were held back; to see them: "
+            f"{command_hint(profile, 'requests')}; to clear: {clear}"
+        )
     if kind == "room":
         return f"room {str(event.get('room'))[:8]} changed"
     if kind == "withdrawn":

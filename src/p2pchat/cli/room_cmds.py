@@ -74,7 +74,8 @@ def cmd_rooms(args: argparse.Namespace) -> int:
         state = "" if r["my_state"] == "joined" else f" [{r['my_state']}]"
         unread = f" ({r['unread']} unread)" if r["unread"] else ""
         name = safe_text(r["name"])
-        members = f"{r['members']} members" if r["kind"] == "group" else "direct"
+        count = r["members"]
+        members = f"{count} member{'' if count == 1 else 's'}" if r["kind"] == "group" else "direct"
         say(f"{kind:<4} {name:<24} {r['id'][:8]}  {members}{state}{unread}")
     return 0
 
@@ -96,8 +97,27 @@ def cmd_room(args: argparse.Namespace) -> int:
         invited = safe_text(result["invited"])
         say(f"invited {invited}; they join with `p2pchat room join {result['room'][:8]}`")
     else:
-        say(f"{action}: done")
+        say(_done_line(action, args, result))
     return 0
+
+
+def _done_line(action: str, args: argparse.Namespace, result: dict[str, Any]) -> str:
+    """What happened, in words (never a bare "done")."""
+    room = safe_text(args.room)
+    if action == "join":
+        send = command_hint(args.profile, f"send --room {result['room'][:8]} TEXT")
+        return f"you joined {room}; write with: {send}"
+    if action == "decline":
+        return f"you declined the invitation to {room}"
+    if action == "leave":
+        return f"you left {room}; someone must invite you to return"
+    if action == "remove":
+        return f"{safe_text(result['removed'])} was removed from {room}"
+    if action == "promote":
+        return f"{safe_text(result['admin'])} is now an admin of {room}"
+    if action == "rename":
+        return f"the room is now called {safe_text(result['name'])}"
+    return f"{action}: done"
 
 
 def cmd_members(args: argparse.Namespace) -> int:

@@ -82,10 +82,13 @@ class NodeApi:
             "peers": self.peers,
             "send": self.send,
             "history": self.history,
+            "wait_delivered": self.wait_delivered,
             "add": self.add,
             "forget": self.forget,
             "accept": self.accept,
             "block": self.block,
+            "requests": self.requests,
+            "clear_requests": self.clear_requests,
             "name": self.name,
             "settings": self.settings,
             "rooms": self.rooms,
@@ -134,7 +137,21 @@ class NodeApi:
         return {"snapshot": dest.name}
 
     async def _peer(self, params: JSONDict) -> bytes:
-        return await self.node.resolve_peer(_str(params, "peer", max_len=200))
+        text = _str(params, "peer", max_len=200)
+        try:
+            return await self.node.resolve_peer(text)
+        except PeerLookupError as exc:
+            if not exc.candidates and self._is_me(text):
+                raise ApiError(f"{text!r} is you: name someone else") from None
+            raise
+
+    def _is_me(self, text: str) -> bool:
+        """Our own display name, id or id prefix (nobody else is called that)."""
+        query = text.strip()
+        node = self.node
+        return query.casefold() == node.profile.display_name.casefold() or (
+            len(query) >= 4 and node.peer_id_text.startswith(query.lower())
+        )
 
     async def info(self, params: JSONDict) -> JSONDict:
         """Who this node is and where it listens."""
@@ -181,6 +198,24 @@ class NodeApi:
             "message": message_json(self.node, current),
         }
 
+    async def wait_delivered(self, params: JSONDict) -> JSONDict:
+        """Wait up to ``wait`` seconds for a sent message (``id``) to be delivered.
+
+        ``send --wait``: the message is stored first (so ctrl+c while waiting loses
+        nothing), then this waits, even for someone offline, as long as asked.
+        """
+        try:
+            message_id = bytes.fromhex(_str(params, "id", max_len=128))
+        except ValueError:
+            raise ApiError("parameter 'id' must be a message id (hex)") from None
+        wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
+        if await self.node.get_message(message_id) is None:
+            raise ApiError("no such message")
+        await self.node.wait_for_status(message_id, MessageStatus.DELIVERED, wait)
+        current = await self.node.get_message(message_id)
+        assert current is not None
+        return {"status": status_name(current.status), "message": message_json(self.node, current)}
+
     async def _state(self, peer: bytes) -> str:
         for info in await self.node.list_peers():
             if info.peer_id == peer:
@@ -200,10 +235,20 @@ class NodeApi:
         messages = await self.node.history(room, limit)
         if params.get("mark_read", True):
             await self.node.mark_read(room, [m.id for m in messages])
+        reactions = await self.node.reactions([m.id for m in messages])
         return {
             "peer": title,
             "room": room.hex(),
-            "messages": [message_json(self.node, m) for m in messages],
+            "messages": [
+                {
+                    **message_json(self.node, m),
+                    "reactions": [
+                        {"emoji": r.emoji, "author_name": self.node.peer_name(r.author)}
+                        for r in reactions.get(m.id, [])
+                    ],
+                }
+                for m in messages
+            ],
         }
 
     async def _room(self, params: JSONDict) -> bytes:
@@ -329,6 +374,21 @@ class NodeApi:
         peer = await self._peer(params)
         await self.node.block(peer)
         return {"peer": self.node.peer_name(peer), "state": "blocked"}
+
+    def _held_back(self) -> JSONDict:
+        held = self.node.requests_held_back
+        return {"requests": held.requests, "messages": held.messages}
+
+    async def requests(self, params: JSONDict) -> JSONDict:
+        """Open contact requests, and how many were held back (not kept) since the last
+        clear: requests that made way for newer ones, messages past a request's limits."""
+        peers = [p for p in await self.node.list_peers() if p.state == "request"]
+        return {"open": [peer_json(p) for p in peers], "held_back": self._held_back()}
+
+    async def clear_requests(self, params: JSONDict) -> JSONDict:
+        """Remove every open contact request and its messages; reset the held-back count."""
+        cleared = await self.node.clear_requests()
+        return {"cleared": cleared, "held_back": self._held_back()}
 
     async def name(self, params: JSONDict) -> JSONDict:
         """Change our display name."""

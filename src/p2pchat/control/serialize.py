@@ -20,6 +20,7 @@ from p2pchat.node.events import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RequestsHeldBack,
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
@@ -100,7 +101,7 @@ def event_json(node: Node, event: Event) -> JSONDict:
         return {
             "type": "online",
             "peer": encode_peer_id(event.peer_id),
-            "name": event.name,
+            "name": node.peer_name(event.peer_id),
             "host": event.host,
         }
     if isinstance(event, PeerOffline):
@@ -126,6 +127,8 @@ def event_json(node: Node, event: Event) -> JSONDict:
         }
     if isinstance(event, ContactRequest):
         return {"type": "request", "peer": encode_peer_id(event.peer_id), "name": event.name}
+    if isinstance(event, RequestsHeldBack):
+        return {"type": "held_back", "requests": event.requests, "messages": event.messages}
     if isinstance(event, SecurityWarning):
         return {
             "type": "warning",

@@ -17,9 +17,9 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from p2pchat.identity import short_id
 from p2pchat.node.envelopes import row_to_envelope
 from p2pchat.node.latest import LatestWins
+from p2pchat.node.periodic import every_connected_peer
 from p2pchat.store import Message, Store
 from p2pchat.transport import TransportError
 from p2pchat.wire import MessageFrame, SyncHeads
@@ -46,7 +46,9 @@ class DirectSync:
         self._ticker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._ticker = asyncio.ensure_future(self._tick())
+        self._ticker = asyncio.ensure_future(
+            every_connected_peer(self.node, self.on_link_up, "direct sync")
+        )
 
     async def stop(self) -> None:
         for task in [*self._tasks, *([self._ticker] if self._ticker else [])]:
@@ -106,16 +108,6 @@ class DirectSync:
                 cursor = page[-1].seq + 1
                 await node.links.flush(peer)
         return 0.0
-
-    async def _tick(self) -> None:
-        """Every ``sync_interval`` seconds, compare heads with every connected contact."""
-        while True:
-            await asyncio.sleep(self.node.config.sync_interval)
-            for peer in list(self.node.links.links):
-                try:
-                    await self.on_link_up(peer)
-                except Exception:
-                    log.exception("direct sync with %s failed", short_id(peer))
 
 
 def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:

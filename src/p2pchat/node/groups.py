@@ -45,6 +45,7 @@ from p2pchat.node.events import (
     SecurityWarning,
 )
 from p2pchat.node.latest import LatestWins
+from p2pchat.node.periodic import every_connected_peer
 from p2pchat.node.rooms import (
     GROUP_ROOM_ID_LEN,
     KIND_SYSTEM,
@@ -988,7 +989,9 @@ class GroupService:
         # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).
         await self.node._write(lambda store: self._open_invitations(store, now_ms()))
         self.co_members = await self.node._read(load)
-        self._ticker = asyncio.ensure_future(self._tick())
+        self._ticker = asyncio.ensure_future(
+            every_connected_peer(self.node, self.on_link_up, "periodic sync")
+        )
 
     async def stop(self) -> None:
         """Cancel running pushes and timers."""
@@ -996,16 +999,6 @@ class GroupService:
             self._announcer.cancel()
         for task in [*self._pushes, *([self._ticker] if self._ticker else [])]:
             task.cancel()
-
-    async def _tick(self) -> None:
-        """Every ``sync_interval`` seconds, exchange heads with every connected member."""
-        while True:
-            await asyncio.sleep(self.node.config.sync_interval)
-            for peer in list(self.node.links.links):
-                try:
-                    await self.on_link_up(peer)
-                except Exception:
-                    log.exception("periodic sync with %s failed", short_id(peer))
 
     def _announce_soon(self, rooms: set[bytes]) -> None:
         self._announce_due |= rooms

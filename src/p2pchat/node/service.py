@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from p2pchat.identity import (
 )
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
-from p2pchat.node.direct import DirectInbox
+from p2pchat.node.direct import DirectInbox, load_requests
 from p2pchat.node.direct_sync import DirectSync
 from p2pchat.node.envelopes import (
     KIND_FILE,
@@ -72,12 +73,12 @@ from p2pchat.node.model import (
     ReactionInfo,
     RoomInfo,
     human_size,
-    name_key,
     text_body,
     ui_key,
 )
+from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
 from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
-from p2pchat.node.ratelimit import TokenBucket
+from p2pchat.node.requests import HeldBack, RequestBook
 from p2pchat.node.rooms import (
     KIND_SYSTEM,
     SystemBodyError,
@@ -149,6 +150,8 @@ MAX_STRANGERS = 200
 MAX_STRANGER_LINKS = 32
 MAX_REMEMBERED_PEERS = 2000
 OUTBOX_PAGE = 256
+#: A name as ``peer_name`` shows a look-alike: the name, then the short id in brackets.
+_SHOWN_WITH_ID = re.compile(r".+ \(([a-z2-7]{8})\)")
 
 
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
@@ -199,7 +202,8 @@ class Node:
         self.direct = DirectInbox(self)
         self.direct_sync = DirectSync(self)
         self._states: dict[bytes, str] = {}
-        self._names: dict[bytes, str] = {}
+        # Peers' display names, indexed by look-alike key (``names``).
+        self._names = NameBook()
         # Where each connected peer listens; written to the store only for peers we keep.
         self._addresses: dict[bytes, tuple[str, int]] = {}
         self._settings: dict[str, bool] = dict(BOOL_SETTINGS)
@@ -220,10 +224,7 @@ class Node:
         self._inbound: FairInbox[_Inbound | _SyncRequest] = FairInbox(self.config.flood.queue_bytes)
         self.flood = FloodGuard(self.config.flood, on_notice=self._on_flood_notice)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._request_bucket = TokenBucket(
-            rate=self.config.new_requests_per_minute / 60.0,
-            burst=max(1.0, self.config.new_requests_per_minute),
-        )
+        self.requests = RequestBook(self.config.max_open_requests)
         self._warned: set[tuple[bytes, str]] = set()
         self._started = False
         self.started_at = 0.0
@@ -278,6 +279,8 @@ class Node:
             log.warning("%s", note)
             self.hub.emit(SecurityWarning(None, note))
         try:
+            # Unicode's confusables table, read once off the loop (not at the first name).
+            await asyncio.get_running_loop().run_in_executor(None, load_confusables)
             await self._load_state()
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
@@ -405,6 +408,7 @@ class Node:
             self._states[peer.id] = peer.state
             if peer.name:
                 self._names[peer.id] = peer.name
+        self.requests.load(*await self._read(functools.partial(load_requests, me=self.me)))
         for key, value in settings.items():
             if value is None:
                 continue
@@ -491,7 +495,13 @@ class Node:
             return decode_peer_id(query)
         peers = await self.list_peers()
         lowered = query.casefold()
-        by_name = [p for p in peers if (p.name or "").casefold() == lowered]
+        shown = _SHOWN_WITH_ID.fullmatch(query)
+        if shown is not None:  # "Alice (k3j5x7ab)", as peer_name shows a look-alike
+            query = shown.group(1)
+        # Every name that looks like the query: picking one of two look-alikes silently
+        # could send to an impersonator.
+        wanted = name_keys(query)
+        by_name = [p for p in peers if p.name and name_keys(p.name) & wanted]
         by_prefix = (
             [p for p in peers if p.peer_id_text.startswith(query.lower())]
             if len(query) >= 4
@@ -562,6 +572,19 @@ class Node:
         """Undo a block; the peer becomes a contact again."""
         await self.accept(peer_id)
 
+    @property
+    def requests_held_back(self) -> HeldBack:
+        """How many contact requests (and messages of requests) were not kept, since the
+        person last cleared requests: shown beside the requests."""
+        return self.requests.held
+
+    async def clear_requests(self) -> int:
+        """Remove every open contact request and its messages; reset the held-back count.
+
+        Returns how many requests were removed. Their senders are not blocked.
+        """
+        return await self.direct.clear_requests()
+
     async def set_verified(self, peer_id: bytes, verified: bool = True) -> None:
         """Record that the person compared safety numbers with this peer."""
         await self._write(lambda s: (self._remember(s, peer_id), s.set_verified(peer_id, verified)))
@@ -579,6 +602,8 @@ class Node:
         return peer
 
     def _set_state(self, peer_id: bytes, state: str) -> None:
+        if state != "request":
+            self.requests.close(peer_id)
         if self._states.get(peer_id) != state:
             self._states[peer_id] = state
             self._emit(PeerUpdated(peer_id, self._names.get(peer_id), state))
@@ -1055,10 +1080,20 @@ class Node:
         return direct_room_id(self.me, peer_id)
 
     def peer_name(self, peer_id: bytes) -> str:
-        """What to call a peer: its display name, or its short id."""
+        """What to call a peer: its display name, or its short id.
+
+        A name that looks like another known peer's (or ours) comes with the short id,
+        ``Alice (k3j5x7ab)``, wherever it is shown: history keeps saying who wrote what
+        even after someone renames itself to look like someone else.
+        """
         if peer_id == self.me:
             return self.profile.display_name
-        return self._names.get(peer_id) or short_id(peer_id)
+        name = self._names.get(peer_id)
+        if not name or not visible(name):
+            return short_id(peer_id)
+        if self._names.collides(peer_id) or name_keys(name) & name_keys(self.profile.display_name):
+            return f"{name} ({short_id(peer_id)})"
+        return name
 
     # ================================================================ links
 
@@ -1156,6 +1191,16 @@ class Node:
             await conn.close("unsupported purpose")
 
     async def _on_link_down(self, peer: bytes, reason: str) -> None:
+        # "Last seen" means when they left, not when they came: store it before telling
+        # the app, so what it reads on PeerOffline is already the leaving time.
+        left = now_ms()
+
+        def seen(store: Store) -> None:
+            if store.get_peer(peer) is not None:  # a refused link leaves no row behind
+                store.upsert_peer(peer, last_seen=left)
+
+        with contextlib.suppress(NodeError, StoreError):  # the node may be stopping
+            await self._write(seen)
         self._emit(PeerOffline(peer, reason))
         if len(self._names) > MAX_REMEMBERED_PEERS:
             self._trim_memory()
@@ -1183,31 +1228,46 @@ class Node:
         )
         self._emit(SecurityWarning(exc.expected, text))
 
-    def _check_impersonation(self, peer: bytes, name: str) -> None:
-        """Warn when a new id uses the display name of a different known contact.
+    def _trusted(self, peer: bytes) -> bool:
+        """A contact, or someone we share a group room with."""
+        return self._states.get(peer) == "contact" or peer in self.groups.co_members
 
-        Names are compared after Unicode compatibility folding, without invisible
-        characters and spacing: "Alice", "alice\u200b" and fullwidth "alice" all match.
+    def _check_impersonation(self, peer: bytes, name: str) -> None:
+        """Warn when ``peer`` takes a name that looks like another known peer's.
+
+        Called before the name is recorded. Names are compared by confusable skeleton
+        without invisible characters (``names``): "Alice", Cyrillic "\u0410lice" and
+        "Alice\u3164" all match. A peer we do not trust is flagged when it looks like a
+        contact or room member; a contact or member is flagged when it *renames* itself
+        to look like anyone we know. Each (peer, name) is warned about once.
         """
-        folded = name_key(name)
-        if self._states.get(peer) == "contact" or (peer, folded) in self._warned:
+        key = primary_key(name)
+        if (peer, key) in self._warned:
             return
-        for other, other_name in self._names.items():
-            if (
-                other != peer
-                and self._states.get(other) == "contact"
-                and name_key(other_name) == folded
-            ):
-                self._warned.add((peer, folded))
-                self._emit(
-                    SecurityWarning(
-                        peer,
-                        f"{short_id(peer)} calls itself {name!r}, like your contact "
-                        f"{short_id(other)}: it may be someone impersonating them. "
-                        "Their messages are kept apart; compare safety numbers.",
-                    )
-                )
-                return
+        previous = self._names.get(peer)
+        trusted = self._trusted(peer)
+        if trusted and (previous is None or name_keys(previous) & name_keys(name)):
+            return  # a contact keeping (a look-alike of) its own name
+        others = self._names.look_alikes(name, besides=peer)
+        victims = sorted(o for o in others if trusted or self._trusted(o))
+        if not victims:
+            return
+        self._warned.add((peer, key))
+        other = victims[0]
+        like = f"{short_id(other)} ({self._names.get(other, '')!r})"
+        if trusted:
+            text = (
+                f"your contact {short_id(peer)}, until now {previous!r}, renamed itself "
+                f"{name!r}, which looks like {like}: it may be impersonating them. Both "
+                "are shown with their short ids; compare safety numbers."
+            )
+        else:
+            text = (
+                f"{short_id(peer)} calls itself {name!r}, like your contact {like}: it "
+                "may be someone impersonating them. Their messages are kept apart and "
+                "both are shown with their short ids; compare safety numbers."
+            )
+        self._emit(SecurityWarning(peer, text))
 
     def _on_discovery(self, event: PeerSeen | PeerLost) -> None:
         try:

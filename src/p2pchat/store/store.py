@@ -678,6 +678,31 @@ class Store:
         summaries.sort(key=activity, reverse=True)
         return summaries
 
+    def last_arrival(self, room_id: bytes) -> int:
+        """The arrival order (rowid) of the room's newest stored message; 0 when empty.
+
+        Arrival, not display order: a peer chooses its Lamport times, not when we got it.
+        """
+        row = self._one("SELECT max(rowid) FROM messages WHERE room = ?", (room_id,))
+        return int(row[0] or 0)
+
+    def forget_room(self, room_id: bytes) -> int:
+        """Delete a room with its messages, reactions and offers; return the messages removed.
+
+        For a contact request that made way for a newer one, or that the person cleared:
+        what a stranger wrote must not stay on disk once it is no longer listed. Offers
+        whose download has begun (a part file exists) keep their transfer row, so the
+        part file stays findable for clean-up.
+        """
+        ids = "SELECT id FROM messages WHERE room = ?"
+        with self._atomic():
+            self._write(f"DELETE FROM reactions WHERE message_id IN ({ids})", (room_id,))  # noqa: S608
+            self._write("DELETE FROM transfers WHERE room = ? AND part IS NULL", (room_id,))
+            removed = self._write("DELETE FROM messages WHERE room = ?", (room_id,))
+            self._write("DELETE FROM rooms WHERE id = ?", (room_id,))
+        self._forget_caches()  # heads and rooms seen: the room is gone
+        return removed
+
     def set_room_name(self, room_id: bytes, name: str | None) -> bool:
         """Rename a room; False when the room is unknown."""
         return self._write("UPDATE rooms SET name = ? WHERE id = ?", (name, room_id)) > 0

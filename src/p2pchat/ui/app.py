@@ -12,14 +12,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
 from p2pchat.control.api import NodeApi
 from p2pchat.control.server import ControlServer, ControlServerError
@@ -35,19 +36,24 @@ from p2pchat.node import (
     StoreLockedError,
     parse_host_port,
 )
+from p2pchat.profile import MAX_DISPLAY_NAME
 from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
+from p2pchat.ui.contrast import ContrastFilter
 from p2pchat.ui.events import NodeEvent
 from p2pchat.ui.notify import DesktopNotifier
 from p2pchat.ui.opener import Opener
 from p2pchat.ui.prefs import UiPrefs
 from p2pchat.ui.screens.chat import ChatScreen
 from p2pchat.ui.screens.confirm import ConfirmScreen
+from p2pchat.ui.screens.help import HelpScreen, Section, binding_rows
 from p2pchat.ui.screens.prompt import PromptScreen
 from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
 from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.text import literal, one_line
+from p2pchat.ui.widgets.composer import Composer
+from p2pchat.ui.widgets.message_item import MessageItem
 from p2pchat.ui.widgets.sidebar import Entry
 
 EADDRINUSE = 98
@@ -78,7 +84,10 @@ class ChatApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "p2pchat"
     COMMANDS = App.COMMANDS | {ChatCommands}
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+    ]
 
     def __init__(
         self,
@@ -104,6 +113,9 @@ class ChatApp(App[int]):
         self._stopped = False
         self._chat: ChatScreen | None = None
         self._events: EventStream | None = None
+        self._contrast = ContrastFilter(enabled=not self.current_theme.dark)
+        self._filters.append(self._contrast)
+        self._prefs_loaded = False
 
     @property
     def chat(self) -> ChatScreen:
@@ -120,6 +132,7 @@ class ChatApp(App[int]):
 
     def on_mount(self) -> None:
         """Subscribe before starting, so no event is missed; then start the node."""
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._events = self.node.subscribe()
         self.run_worker(self._pump(), group="node-events", exit_on_error=False)
         self.run_worker(self._start(), group="node-start", exit_on_error=False)
@@ -149,6 +162,9 @@ class ChatApp(App[int]):
             self.prefs = await UiPrefs.load(self.node, self.node.profile.directory)
         except (NodeError, StoreError, ValueError) as exc:
             self.notify(str(exc), title="App settings", severity="warning", markup=False)
+        if self.prefs.theme in self.available_themes and self.prefs.theme != self.theme:
+            self.theme = self.prefs.theme
+        self._prefs_loaded = True
         await self.chat.node_started()
         if not self.node.profile.has_display_name:
             self.ask_name(first_run=True)
@@ -187,11 +203,53 @@ class ChatApp(App[int]):
 
     def notify_message(self, author: str, body: str) -> None:
         """A new message in a room not on screen: toast, bell and desktop notification."""
-        self.notify(one_line(body, 120), title=one_line(author, 40), markup=False)
+        self.notify(one_line(body, 120), title=one_line(author, 80), markup=False)
         if self.prefs.bell:
             self.bell()
         if self.prefs.desktop:
             self.desktop.send(author, body)
+
+    # ================================================================ theme
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """Light themes get the contrast guard; the choice is kept for the next start."""
+        self._contrast.enabled = not theme.dark
+        self.refresh(repaint=True, layout=True)
+        if self._prefs_loaded and theme.name != self.prefs.theme:
+            self.run_worker(self._save_theme(theme.name), group="theme", exit_on_error=False)
+
+    async def _save_theme(self, name: str) -> None:
+        try:
+            await self.prefs.save_theme(self.node, name)
+        except (NodeError, StoreError) as exc:
+            self.notify(str(exc), title="Theme not saved", severity="warning", markup=False)
+
+    # ================================================================ help
+
+    def help_sections(self) -> list[Section]:
+        """The app's keys, read from the bindings (the help screen cannot go stale)."""
+        palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Commands, by name")
+        return [
+            ("Everywhere", binding_rows([palette, *self.BINDINGS, *ChatScreen.BINDINGS])),
+            ("Writing a message", list(Composer.HELP_KEYS)),
+            (
+                "A selected message (↑ from an empty composer)",
+                binding_rows(MessageItem.BINDINGS),
+            ),
+            ("Dialogs and lists", [("escape", "Close or cancel"), ("tab", "Next field or button")]),
+        ]
+
+    def action_help(self) -> None:
+        """f1: the help screen (a second f1 closes it)."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's commands, with its generic "Keys" panel replaced by our help."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":
+                yield command
+        yield SystemCommand("Keys", "Every key of p2pchat (f1)", self.action_help)
 
     # ================================================================ dialogs
 
@@ -216,6 +274,7 @@ class ChatApp(App[int]):
                 placeholder="your name",
                 ok="Continue" if first_run else "Rename",
                 can_cancel=not first_run,
+                max_length=MAX_DISPLAY_NAME,
             ),
             done,
         )
@@ -373,6 +432,33 @@ class ChatApp(App[int]):
         question.append("? You stop getting its messages; someone must invite you to return.")
         self.push_screen(ConfirmScreen("Leave the group", question, "Leave"), done)
 
+    def _run_later(
+        self, said: str, call: Callable[..., Coroutine[Any, Any, Any]], *args: Any
+    ) -> None:
+        """Run ``call(*args)`` on the node when a palette command is chosen; say ``said``."""
+        self.chat.run_node(call(*args), said)
+
+    def _remove_member(self, room: bytes, peer: bytes, name: str) -> None:
+        """Ask first (removing cannot be undone by us alone), then say who left."""
+        group = self.chat.room_name or "the group"
+
+        def done(remove: bool | None) -> None:
+            if remove:
+                said = f"{one_line(name, 40)} was removed from {one_line(group, 40)}"
+                self.chat.run_node(self.node.groups.remove(room, peer), said)
+
+        question = Text("Remove ")
+        question.append_text(literal(name, "bold", multiline=False))
+        question.append(" from ")
+        question.append_text(literal(group, "bold", multiline=False))
+        question.append("? They stop getting its messages until someone invites them again.")
+        self.push_screen(ConfirmScreen("Remove a member", question, "Remove"), done)
+
+    def _promote_member(self, room: bytes, peer: bytes, name: str) -> None:
+        group = self.chat.room_name or "the group"
+        said = f"{one_line(name, 40)} is now an admin of {one_line(group, 40)}"
+        self.chat.run_node(self.node.groups.promote(room, peer), said)
+
     def _group_commands(self) -> list[Command]:
         """Commands for the open group: invite, members, rename, leave, roles."""
         chat = self.chat
@@ -392,7 +478,8 @@ class ChatApp(App[int]):
         for peer_id, state in self.ctx.states.items():
             if state == "contact" and peer_id not in in_room and peer_id != me:
                 name = safe_title(self.ctx.name(peer_id))
-                call = functools.partial(chat.run_node_later, groups.invite, room, peer_id)
+                said = f"{one_line(self.ctx.name(peer_id), 40)} is invited; they choose to join"
+                call = functools.partial(self._run_later, said, groups.invite, room, peer_id)
                 cmds.append((f"Invite {name} to {group}", "They choose to join", call))
         cmds += [
             (
@@ -413,12 +500,10 @@ class ChatApp(App[int]):
                 if m.peer_id == me or m.state != "joined":
                     continue
                 name = safe_title(m.name)
-                remove = functools.partial(chat.run_node_later, groups.remove, room, m.peer_id)
-                cmds.append((f"Remove {name} from {group}", "", remove))
+                remove = functools.partial(self._remove_member, room, m.peer_id, m.name)
+                cmds.append((f"Remove {name} from {group}", "You confirm first", remove))
                 if m.role == "member":
-                    promote = functools.partial(
-                        chat.run_node_later, groups.promote, room, m.peer_id
-                    )
+                    promote = functools.partial(self._promote_member, room, m.peer_id, m.name)
                     cmds.append((f"Make {name} an admin of {group}", "", promote))
         return cmds
 
@@ -458,6 +543,15 @@ class ChatApp(App[int]):
                 cmds.append((f"Block {name}", "Refuse their messages", chat.action_block))
             else:
                 cmds.append((f"Unblock {name}", "", lambda: chat.unblock(peer)))
+        held = self.node.requests_held_back
+        if held.requests or held.messages or any(e.state == "request" for e in chat.entries()):
+            cmds.append(
+                (
+                    "Clear all contact requests",
+                    f"{held.requests} held back; senders are not blocked",
+                    chat.clear_requests,
+                )
+            )
         for entry in chat.entries():
             title = f"Open chat with {safe_title(entry.name)}"
             if entry.state == "request":

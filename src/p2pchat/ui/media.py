@@ -1,26 +1,33 @@
 """File cards: what a file message shows (type, size, progress, keys) and image previews.
 
-A preview is the sender's small JPEG thumbnail drawn with half blocks (``▀``: the top
-pixel as the foreground colour, the bottom one as the background), so it works in any
-terminal with colour. The thumbnail is untrusted bytes: it is decoded by Pillow (imported
-only when a picture is shown, which keeps start-up fast) through
-:func:`p2pchat.node.images.open_image` (JPEG or PNG only, a pixel cap), in a worker
-thread, and any decoding error simply means no preview.
+A preview is the sender's small thumbnail. It is untrusted bytes: they are decoded only
+by :func:`p2pchat.node.images.open_image` (JPEG or PNG only, a pixel cap checked before
+any pixel is decoded), in a worker thread, and any decoding error simply means no
+preview. What comes out is a small RGB Pillow image, and only that is handed to
+``textual-image``, which draws it with real pixels where the terminal has a graphics
+protocol (``ui.graphics`` decides, once, before the app starts) and with colour half
+blocks (``▀``: two pixels a cell) everywhere else, including every test run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import mimetypes
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
 from p2pchat.node.images import THUMBNAIL_FORMATS, open_image
+from p2pchat.ui import graphics
 from p2pchat.ui.format import size as size_text
 from p2pchat.ui.text import literal
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PillowImage
 
 #: Largest preview, in terminal cells (each cell shows two pixels, one above the other).
 PREVIEW_COLUMNS = 32
@@ -48,6 +55,24 @@ class TransferLike(Protocol):
     def incoming(self) -> bool: ...
 
 
+#: Marks the rows a preview takes in a card, so a picture widget can be laid over them.
+PREVIEW_ROW = Style(meta={"preview": True})
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A decoded, size-capped thumbnail and the cells it takes (``columns`` x ``rows``)."""
+
+    picture: PillowImage
+    columns: int
+    rows: int
+    halfcell: Text  # the half-block drawing, for terminals without graphics
+
+    def placeholder(self) -> list[Text]:
+        """Blank rows, marked, where a graphics widget draws the picture instead."""
+        return [Text(" " * self.columns, PREVIEW_ROW, end="") for _ in range(self.rows)]
+
+
 @dataclass
 class FileCard:
     """A file message's manifest and the latest state of its transfer."""
@@ -58,7 +83,7 @@ class FileCard:
     duration: float | None = None
     width: int | None = None
     height: int | None = None
-    preview: Text | None = None
+    preview: Preview | None = None
     state: str = "offered"
     done: int = 0
     rate: float = 0.0
@@ -145,7 +170,10 @@ def card_lines(card: FileCard, column: int) -> list[Text]:
         facts.append(duration_text(card.duration))
     lines.append(Text(" · ".join(facts), "grey62", end=""))
     if card.preview is not None:
-        lines.extend(card.preview.split("\n"))
+        if graphics.protocol() == "halfcell":
+            lines.extend(card.preview.halfcell.split("\n"))
+        else:
+            lines.extend(card.preview.placeholder())
     lines.extend(_state_lines(card, column))
     return lines
 
@@ -214,10 +242,10 @@ def _keys(*pairs: tuple[str, str]) -> Text:
     return out
 
 
-def preview_from_jpeg(
+def decode_preview(
     data: bytes, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW_ROWS
-) -> Text:
-    """A half-block picture of ``data`` fitting ``columns`` by ``rows`` cells.
+) -> Preview:
+    """The thumbnail ``data`` decoded and fitted into ``columns`` by ``rows`` cells.
 
     Raises ValueError (UnsafeImageError for a format we do not decode or too many
     pixels, or Pillow's errors) for bytes that are not a small JPEG or PNG picture.
@@ -232,32 +260,36 @@ def preview_from_jpeg(
     scale = min(box_w / width, box_h / height)
     out_w = max(1, min(box_w, round(width * scale)))
     out_h = max(2, min(box_h, round(height * scale)))
-    out_h += out_h % 2
-    small = rgb.resize((out_w, out_h))
-    pixels = small.load()
-    assert pixels is not None
+    return Preview(rgb, out_w, (out_h + 1) // 2, halfcell_text(rgb, out_w, (out_h + 1) // 2))
+
+
+def halfcell_text(picture: PillowImage, columns: int, rows: int) -> Text:
+    """``picture`` drawn by textual-image's half-cell renderer, as ``rows`` lines of Text."""
+    from textual_image.renderable.halfcell import Image as HalfcellImage
+
+    console = Console(width=columns, height=rows, color_system="truecolor", file=io.StringIO())
+    lines = console.render_lines(HalfcellImage(picture, width=columns, height=rows), pad=False)
     text = Text(end="")
-    for y in range(0, out_h, 2):
-        if y:
+    for i, line in enumerate(lines[:rows]):
+        if i:
             text.append("\n")
-        for x in range(out_w):
-            top = pixels[x, y]
-            bottom = pixels[x, y + 1]
-            assert isinstance(top, tuple)
-            assert isinstance(bottom, tuple)
-            style = Style(
-                color=f"rgb({top[0]},{top[1]},{top[2]})",
-                bgcolor=f"rgb({bottom[0]},{bottom[1]},{bottom[2]})",
-            )
-            text.append("▀", style)
+        for segment in line:
+            text.append(segment.text, segment.style)
     return text
 
 
-async def load_preview(data: bytes | None) -> Text | None:
+def preview_from_jpeg(
+    data: bytes, columns: int = PREVIEW_COLUMNS, rows: int = PREVIEW_ROWS
+) -> Text:
+    """The half-block drawing of thumbnail ``data`` (raises as :func:`decode_preview`)."""
+    return decode_preview(data, columns, rows).halfcell
+
+
+async def load_preview(data: bytes | None) -> Preview | None:
     """The preview of a thumbnail, decoded off the event loop; None if it is unusable."""
     if not data:
         return None
     try:
-        return await asyncio.to_thread(preview_from_jpeg, data)
+        return await asyncio.to_thread(decode_preview, data)
     except Exception:  # untrusted bytes: any failure means no preview
         return None

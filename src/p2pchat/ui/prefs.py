@@ -1,4 +1,4 @@
-"""Preferences only the app has (terminal bell, desktop notifications).
+"""Preferences only the app has (terminal bell, desktop notifications, theme).
 
 They are kept in the profile's store through the node (``ui_setting``), beside the
 node's own settings. Earlier versions wrote ``ui.json`` in the profile folder: when the
@@ -15,6 +15,8 @@ from typing import Protocol
 
 FILE = "ui.json"
 KEYS = ("bell", "desktop")
+THEME_KEY = "theme"
+MAX_THEME_NAME = 100
 
 
 class SettingStore(Protocol):
@@ -30,6 +32,8 @@ class UiPrefs:
 
     bell: bool = False
     desktop: bool = True
+    #: The Textual theme last chosen ("" = the default); only in the store, not ui.json.
+    theme: str = ""
 
     @classmethod
     def load_file(cls, directory: Path) -> UiPrefs:
@@ -57,9 +61,17 @@ class UiPrefs:
             else:
                 setattr(prefs, key, getattr(old, key))
                 await node.set_ui_setting(key, "1" if getattr(old, key) else "0")
+        stored_theme = await node.ui_setting(THEME_KEY)
+        if stored_theme and len(stored_theme) <= MAX_THEME_NAME:
+            prefs.theme = stored_theme
         return prefs
 
     async def save(self, node: SettingStore) -> None:
-        """Write both preferences to the store."""
+        """Write both notification preferences to the store."""
         for key in KEYS:
             await node.set_ui_setting(key, "1" if getattr(self, key) else "0")
+
+    async def save_theme(self, node: SettingStore, theme: str) -> None:
+        """Remember the chosen theme for the next start."""
+        self.theme = theme
+        await node.set_ui_setting(THEME_KEY, theme)

@@ -38,6 +38,7 @@ from p2pchat.node import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RequestsHeldBack,
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
@@ -53,7 +54,7 @@ from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.emoji_picker import EmojiPicker
 from p2pchat.ui.screens.receipts import ReceiptsScreen
 from p2pchat.ui.text import links_in, literal, one_line
-from p2pchat.ui.widgets.composer import Composer
+from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.header import ConversationHeader
 from p2pchat.ui.widgets.members import MembersPanel
 from p2pchat.ui.widgets.message_item import MessageItem
@@ -65,6 +66,8 @@ TYPING_REFRESH = 3.0
 TYPING_IDLE = 5.0
 TYPING_SHOWN = 8.0
 SIDEBAR_DELAY = 0.05
+# A flood of contact requests is announced once per this many seconds, not per request.
+HELD_NOTICE_EVERY = 10.0
 #: From this many columns on, a group shows its members panel unless f5 hid it.
 WIDE = 100
 
@@ -72,20 +75,47 @@ WIDE = 100
 class ChatScreen(Screen[None]):
     """The main screen of the app."""
 
+    # The footer fits in 80 columns: ctrl+b (named by the request bar) and keys of a
+    # selected message are left out of it; f1 lists every one.
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+e", "emoji", "Emoji", priority=True),
-        Binding("ctrl+r", "reply", "Reply"),
+        Binding("ctrl+r", "reply", "Reply", show=False, tooltip="Reply to the selected message"),
         Binding("f2", "app.settings", "Settings"),
         Binding("f3", "verify", "Verify"),
-        Binding("f4", "dismiss_warning", "Dismiss warning"),
-        Binding("ctrl+a", "accept", "Accept", priority=True),
-        Binding("ctrl+b", "block", "Block", priority=True),
-        Binding("ctrl+a", "join", "Join", priority=True),
-        Binding("ctrl+b", "decline", "Decline", priority=True),
+        Binding("f4", "dismiss_warning", "Dismiss", tooltip="Dismiss the security warning"),
+        Binding(
+            "ctrl+a",
+            "accept",
+            "Accept",
+            priority=True,
+            tooltip="Accept a contact request",
+        ),
+        Binding("ctrl+b", "block", "Block", priority=True, show=False, tooltip="Block the person"),
+        Binding(
+            "ctrl+a",
+            "join",
+            "Join",
+            priority=True,
+            tooltip="Join the group you are invited to",
+        ),
+        Binding(
+            "ctrl+b",
+            "decline",
+            "Decline",
+            priority=True,
+            show=False,
+            tooltip="Decline the invitation",
+        ),
         Binding("alt+up", "cycle_chat(-1)", "Previous chat", show=False),
         Binding("alt+down", "cycle_chat(1)", "Next chat", show=False),
-        Binding("ctrl+n", "focus_sidebar", "Chats", show=False),
-        Binding("ctrl+end,ctrl+g", "jump_to_end", "Newest", show=False),
+        Binding("ctrl+n", "focus_sidebar", "Chats", show=False, tooltip="Go to the chat list"),
+        Binding(
+            "ctrl+end,ctrl+g",
+            "jump_to_end",
+            "Newest",
+            show=False,
+            tooltip="Jump to the newest message",
+        ),
         Binding("f5", "toggle_members", "Members"),
         Binding("ctrl+o", "attach", "Attach"),
     ]
@@ -108,6 +138,7 @@ class ChatScreen(Screen[None]):
         self.node_ready = False
         self.status: NodeStatus | None = None
         self._sidebar_timer: Timer | None = None
+        self._held_noticed = float("-inf")
         self._typing_sent_at = 0.0
         self._typing_idle: Timer | None = None
 
@@ -140,7 +171,7 @@ class ChatScreen(Screen[None]):
                 yield completions
                 yield Composer(completions, id="composer")
             yield MembersPanel(id="members")
-        yield Footer()
+        yield Footer(compact=True)  # every key fits in 80 columns
 
     def on_mount(self) -> None:
         """Start in the empty state until the node is up."""
@@ -249,7 +280,9 @@ class ChatScreen(Screen[None]):
 
         sidebar.typing = {room for room, _ in self.typing_peers}
         sidebar.invited = set(self.invitations)
-        sidebar.show(requests, chats, nearby)
+        sidebar.show(
+            requests, chats, nearby, held_back=self.context.node.requests_held_back.requests
+        )
         for peer in peers:
             self.context.verified[peer.peer_id] = peer.verified
             self.context.states[peer.peer_id] = peer.state
@@ -354,7 +387,9 @@ class ChatScreen(Screen[None]):
         state = info.state if info else ""
         composer = self.query_one(Composer)
         was_disabled = composer.disabled
-        composer.disabled = state == "blocked" or self.my_state in ("invited", "left", "removed")
+        closed = self._closed_reason(state)
+        composer.disabled = closed is not None
+        composer.placeholder = closed or COMPOSER_PLACEHOLDER
         if was_disabled and not composer.disabled and self.focused is None:
             composer.focus()
         if self.peer is None and self.room is not None and self.my_state != "joined":
@@ -382,6 +417,18 @@ class ChatScreen(Screen[None]):
         self.query_one("#block").display = state == "request"
         self.query_one("#unblock").display = state == "blocked"
         bar.display = True
+
+    def _closed_reason(self, peer_state: str) -> str | None:
+        """Why nobody can write here now (shown in the disabled composer), or None."""
+        if peer_state == "blocked":
+            return "You blocked this person: unblock them to write"
+        if self.peer is not None or self.room is None:
+            return None
+        return {
+            "invited": "Join the group to write (ctrl+a)",
+            "left": "You left this group: someone must invite you back",
+            "removed": "You were removed from this group",
+        }.get(self.my_state)
 
     def _group_bar(self) -> None:
         """An invitation to the open group (join / decline), or why you cannot write."""
@@ -474,6 +521,41 @@ class ChatScreen(Screen[None]):
         """Unblock ``peer`` (they become a contact again)."""
         self.run_node(self._accept(peer), "Unblocked")
 
+    def _requests_held_back(self, event: RequestsHeldBack) -> None:
+        """Too many contact requests at once: say so (at most every few seconds)."""
+        self.schedule_sidebar()
+        now = time.monotonic()
+        if not (event.requests or event.messages) or now - self._held_noticed < HELD_NOTICE_EVERY:
+            return
+        self._held_noticed = now
+        self.notify(
+            f"Too many contact requests at once: {event.requests} request(s) and "
+            f"{event.messages} message(s) were held back. ctrl+p → Clear all contact "
+            "requests removes the rest.",
+            title="Contact requests held back",
+            severity="warning",
+            markup=False,
+            timeout=10,
+        )
+
+    def clear_requests(self) -> None:
+        """Ask, then remove every open contact request (their senders are not blocked)."""
+
+        def done(clear: bool | None) -> None:
+            if clear:
+                self.run_node(self._clear_requests(), "Contact requests cleared")
+
+        question = Text(
+            "Remove every open contact request and what its sender wrote? "
+            "They are not blocked: anyone who writes again appears again."
+        )
+        self.app.push_screen(ConfirmScreen("Clear contact requests", question, "Clear"), done)
+
+    async def _clear_requests(self) -> None:
+        await self.context.node.clear_requests()
+        await self.refresh_peer()
+        await self.reload_sidebar()
+
     def show_warning(self, text: str) -> None:
         """Put a security warning in the banner (stays until dismissed with f4)."""
         self.warnings.append(text)
@@ -551,17 +633,31 @@ class ChatScreen(Screen[None]):
             self._set_typing(event.room, event.peer_id, event.typing)
         elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
             await self._peer_event(event)
-        elif isinstance(event, RoomChanged):
+        elif isinstance(event, RoomChanged | MessagesWithdrawn | RoomInvitation):
+            await self._room_event(event, messages)
+        elif isinstance(event, RequestsHeldBack):
+            self._requests_held_back(event)
+        elif isinstance(event, SecurityWarning):
+            self.show_warning(event.text)
+        elif isinstance(event, NodeStatus):
+            self.status = event
+            self.update_topbar()
+            self._update_empty()
+
+    async def _room_event(
+        self, event: RoomChanged | MessagesWithdrawn | RoomInvitation, messages: MessageList
+    ) -> None:
+        """A room's members or name changed, messages were withdrawn, or an invitation."""
+        if isinstance(event, RoomChanged):
             if event.room == self.room:
                 await self.refresh_peer()
-            self.schedule_sidebar()
+            elif event.room in self.invitations:
+                await self._recheck_invitation(event.room)
         elif isinstance(event, MessagesWithdrawn):
             if event.room == self.room:
                 await messages.withdraw(event.message_ids)
-            self.schedule_sidebar()
-        elif isinstance(event, RoomInvitation):
+        else:
             self.invitations[event.room] = event
-            self.schedule_sidebar()
             who = one_line(self.context.name(event.inviter), 40)
             self.notify(
                 f"{who} invites you to {one_line(event.name, 40)}. "
@@ -570,12 +666,14 @@ class ChatScreen(Screen[None]):
                 markup=False,
                 timeout=15,
             )
-        elif isinstance(event, SecurityWarning):
-            self.show_warning(event.text)
-        elif isinstance(event, NodeStatus):
-            self.status = event
-            self.update_topbar()
-            self._update_empty()
+        self.schedule_sidebar()
+
+    async def _recheck_invitation(self, room: bytes) -> None:
+        """Forget an invitation answered elsewhere (the CLI on this node, another client)."""
+        me = self.context.me
+        members = await self.context.node.groups.members(room)
+        if next((m.state for m in members if m.peer_id == me), "invited") != "invited":
+            self.invitations.pop(room, None)
 
     async def _peer_event(
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
@@ -605,7 +703,9 @@ class ChatScreen(Screen[None]):
             return
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
-            notifier(self.context.name(msg.author), self.context.text(msg))
+            who = self.context.name(msg.author)
+            group = next((e.name for e in self.entries() if e.room_id == msg.room and e.group), "")
+            notifier(f"{who} in {group}" if group else who, self.context.text(msg))
 
     def _set_typing(self, room: bytes, peer: bytes, typing: bool) -> None:
         self._clear_typing(room, peer, redraw=False)
@@ -766,7 +866,7 @@ class ChatScreen(Screen[None]):
                 composer.insert(emoji)
             composer.focus()
 
-        self.app.push_screen(EmojiPicker(), insert)
+        self.app.push_screen(EmojiPicker(store=self.context.node), insert)
 
     def react_to(self, message: Message, emoji: str) -> None:
         """Toggle our reaction ``emoji`` on ``message``."""
@@ -791,7 +891,8 @@ class ChatScreen(Screen[None]):
                     self.react_to(message, emoji)
                 event.item.focus()
 
-            self.app.push_screen(EmojiPicker("React", quick=True), chosen)
+            picker = EmojiPicker("React", quick=True, store=self.context.node)
+            self.app.push_screen(picker, chosen)
         elif event.action == "open_link" and message.kind == "file":
             self.run_node(self._open_file(message.id, reveal=False))
         elif event.action == "reveal" and message.kind == "file":
@@ -909,7 +1010,7 @@ class ChatScreen(Screen[None]):
             composer = self.query_one(Composer)
             if send:
                 self.send_file(path)
-            else:
+            elif send is False:  # "Paste as text"; escape cancels the paste
                 composer.insert(pasted)
             composer.focus()
 

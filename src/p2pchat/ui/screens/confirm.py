@@ -10,8 +10,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True (the first button, or enter) or False (escape, the second)."""
+class ConfirmScreen(ModalScreen[bool | None]):
+    """Dismisses with True (the first button, or enter), False (the second) or None
+    (escape: cancelled, neither answer; "Paste as text" must not happen on escape)."""
 
     BINDINGS = [Binding("escape", "no", "Cancel")]  # noqa: RUF012
 
@@ -41,5 +42,5 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
     def action_no(self) -> None:
-        """Escape: no."""
-        self.dismiss(False)
+        """Escape: cancel."""
+        self.dismiss(None)

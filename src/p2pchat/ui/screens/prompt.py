@@ -24,6 +24,7 @@ class PromptScreen(ModalScreen[str | None]):
         placeholder: str = "",
         ok: str = "OK",
         can_cancel: bool = True,
+        max_length: int | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -32,6 +33,7 @@ class PromptScreen(ModalScreen[str | None]):
         self.placeholder = placeholder
         self.ok = ok
         self.can_cancel = can_cancel
+        self.max_length = max_length
 
     def compose(self) -> ComposeResult:
         """Title, explanation, the input and buttons."""
@@ -72,6 +74,12 @@ class PromptScreen(ModalScreen[str | None]):
         answer = self.query_one("#answer", Input).value.strip()
         if not answer:
             self.show_error("Please type something (or press escape).")
+            return
+        if self.max_length is not None and len(answer) > self.max_length:
+            # Said, never cut silently: the person decides what to leave out.
+            self.show_error(
+                f"At most {self.max_length} characters, please (this has {len(answer)})."
+            )
             return
         self.dismiss(answer)
 

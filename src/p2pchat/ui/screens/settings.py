@@ -34,7 +34,7 @@ SWITCHES = (
     ("typing", "Send typing indicators", "others see when you are writing"),
     ("announce", "Announce me on the network", "takes effect the next time p2pchat starts"),
     ("bell", "Terminal bell on new messages", ""),
-    ("desktop", "Desktop notifications", "uses notify-send when your system has it"),
+    ("desktop", "Desktop notifications", "through your desktop's notification service"),
 )
 
 
@@ -60,7 +60,7 @@ class SettingsScreen(ModalScreen[SettingsValues | None]):
                     shown_note = note
                     if key == "desktop" and not v.desktop_available:
                         box.disabled = True
-                        shown_note = "notify-send is not installed here"
+                        shown_note = "no desktop notification service found here"
                     yield box
                     if shown_note:
                         yield Static(Text("    " + shown_note, "grey62"), classes="note")

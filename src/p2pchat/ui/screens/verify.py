@@ -2,11 +2,14 @@
 
 The 60-digit number is derived from both ids; if both people see the same digits (read
 aloud, or side by side), nobody sits in the middle. The number is also drawn as a QR
-code (``ui.qr``) when the terminal is tall enough to show it whole.
+code when the terminal is tall enough to show it whole: ``segno`` encodes it (a
+maintained, standard-conformant encoder, including the mask penalty rules) and this
+module only draws its modules with half blocks.
 """
 
 from __future__ import annotations
 
+import segno
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,19 +17,36 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from p2pchat.ui.qr import encode, render
 from p2pchat.ui.text import literal
 
 GROUP = 5
 PER_ROW = 4
 # The dialog with a QR code (15 rows of half blocks) needs about this many rows.
 QR_MIN_HEIGHT = 36
+#: Light modules around the code; scanners want some, and the dialog is small.
+QR_QUIET = 2
+_HALF_BLOCKS = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
+
+
+def qr_lines(number: str) -> list[str]:
+    """The safety number as QR half blocks: a glyph's ink is a dark module.
+
+    Numeric mode, error level M: the 60 digits fit version 2 (25x25 modules, 15 text
+    rows with the quiet zone), small enough for the dialog and easy for a phone.
+    """
+    code = segno.make_qr("".join(number.split()), error="m", boost_error=False)
+    rows = [[bool(m) for m in row] for row in code.matrix_iter(scale=1, border=QR_QUIET)]
+    if len(rows) % 2:
+        rows.append([False] * len(rows[0]))
+    return [
+        "".join(_HALF_BLOCKS[top, bottom] for top, bottom in zip(upper, lower, strict=True))
+        for upper, lower in zip(rows[::2], rows[1::2], strict=True)
+    ]
 
 
 def qr_text(number: str) -> Text:
-    """The safety number's digits as a QR code, dark on light."""
-    lines = render(encode("".join(number.split())))
-    return Text("\n".join(lines), style="black on white", end="")
+    """The safety number's digits as a QR code, dark (black ink) on light (white)."""
+    return Text("\n".join(qr_lines(number)), style="black on white", end="")
 
 
 def safety_rows(number: str) -> list[str]:
@@ -94,8 +114,8 @@ class VerifyScreen(ModalScreen[bool | None]):
                 yield Button("Close", id="close")
 
     def on_mount(self) -> None:
-        """Focus the main button."""
-        self.query_one(Button).focus()
+        """Focus Close: enter out of habit must never mark anyone verified unchecked."""
+        self.query_one("#close", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         """Verify, unverify or close."""

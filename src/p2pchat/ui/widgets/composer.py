@@ -7,6 +7,7 @@ enter to insert, escape to close); a finished ``:smile:`` turns into 😄 on its
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
@@ -14,9 +15,11 @@ from textual.message import Message as TextualMessage
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from p2pchat.ui.emoji import lookup, partial_shortcode, replace_shortcodes, search
+from p2pchat.ui.emoji import complete, lookup, partial_shortcode, replace_shortcodes
 
 MAX_CANDIDATES = 8
+#: What an empty composer says when writing is possible (a closed one says why not).
+COMPOSER_PLACEHOLDER = "Message · enter sends · ctrl+j new line · :name: emoji"
 
 
 def pasted_path(text: str) -> Path | None:
@@ -81,6 +84,15 @@ class Composer(TextArea):
             self.path = path
             self.text = text
 
+    #: The keys ``_on_key`` gives a meaning of its own (the help screen lists them).
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("enter", "Send"),
+        ("ctrl+j / shift+enter", "New line"),
+        (":name", "Emoji by name (↑/↓ choose, tab or enter insert)"),
+        ("escape", "Cancel the reply"),
+        ("↑ (empty)", "Select the newest message"),
+    )
+
     def __init__(self, completions: OptionList, *, id: str | None = None) -> None:
         super().__init__(
             id=id,
@@ -89,7 +101,7 @@ class Composer(TextArea):
             show_line_numbers=False,
             compact=True,
             highlight_cursor_line=False,
-            placeholder="Message · enter sends · ctrl+j new line · :name: emoji",
+            placeholder=COMPOSER_PLACEHOLDER,
         )
         self.completions = completions
         self._prefix: str | None = None
@@ -134,18 +146,22 @@ class Composer(TextArea):
         await super()._on_key(event)
 
     async def _on_paste(self, event: events.Paste) -> None:
+        """A pasted file path becomes an offer to send the file; other text is pasted.
+
+        Textual calls every class's ``_on_paste`` along the MRO until one prevents the
+        default, so ``TextArea._on_paste`` inserts ordinary text after this returns:
+        calling it here as well would paste everything twice.
+        """
         path = pasted_path(event.text)
         if path is not None:
             event.stop()
             event.prevent_default()
             self.post_message(self.PastedFile(path, event.text))
-            return
-        await super()._on_paste(event)
 
     def submit(self) -> None:
         """Send what is written (shortcodes turned into emoji) and clear the box."""
         text = replace_shortcodes(self.text).strip("\n")
-        if not text.strip():
+        if self.disabled or not text.strip():  # closed: keep the text, never lose it
             return
         self.clear()
         self.close_completions()
@@ -174,7 +190,7 @@ class Composer(TextArea):
             self.close_completions()
             return
         self._prefix = prefix
-        found = [(n, e) for n, e in search(prefix, 50) if n.startswith(prefix)][:MAX_CANDIDATES]
+        found = complete(prefix, MAX_CANDIDATES)
         if not found:
             self.close_completions()
             return

@@ -27,6 +27,7 @@ from p2pchat.node import Message, ReactionInfo
 from p2pchat.ui.format import clock, tick, tick_meaning
 from p2pchat.ui.media import FileCard, card_lines
 from p2pchat.ui.text import header_name, literal, one_line, with_links
+from p2pchat.ui.widgets.picture import picture_widget, preview_row
 
 META_WIDTH = 9
 #: Starts every line of a message but its header (see the module docstring).
@@ -100,6 +101,7 @@ class MessageItem(Widget, can_focus=True):
         self.view = view
         self._cache: tuple[int, Text] | None = None
         self._receipt_row = -1
+        self._picture: Widget | None = None  # real pixels over a preview (ui.graphics)
         if view.mine:
             self.tooltip = tick_meaning(view.message.status)
         if view.message.kind == "system":
@@ -183,6 +185,7 @@ class MessageItem(Widget, can_focus=True):
             lines.append(name)
         for line in body.wrap(self.app.console, inner, overflow="fold"):
             lines.append(_in_gutter(line))
+        self._place_picture(preview_row(lines))
         self._receipt_row = -1
         if view.receipt:
             self._receipt_row = len(lines)
@@ -222,6 +225,18 @@ class MessageItem(Widget, can_focus=True):
             body.append("\n")
             body.append_text(self._reactions_text())
         return body
+
+    def _place_picture(self, row: int) -> None:
+        """Lay a graphics-protocol picture over the card's preview rows (see widgets.picture)."""
+        preview = self.view.file.preview if self.view.file else None
+        if row < 0 or preview is None:
+            return
+        if self._picture is None:
+            self._picture = picture_widget(preview)
+            if self._picture is None:
+                return
+            self.call_later(self.mount, self._picture)
+        self._picture.styles.offset = (len(GUTTER), row)  # beside the gutter bar
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         """As many lines as the layout for ``width`` has."""

@@ -1,0 +1,243 @@
+"""A newcomer's first day on the command line (issue 13)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nacl.pwhash
+import pytest
+
+from p2pchat.cli import build_parser
+from p2pchat.cli import common as cli_common
+from p2pchat.cli.common import CliError, load_profile
+from p2pchat.cli.output import json_line, safe_text
+from p2pchat.identity import KdfParams, save_identity
+from p2pchat.node import MessageAdded, MessageStatus, ReactionChanged, RoomInvitation
+from p2pchat.profile import KEY_FILE, open_profile
+from tests.nodes import make_node, wait_for
+from tests.processes import cli, free_port
+from tests.ui.helpers import befriend
+
+# The cheapest Argon2id cost: the tests check the asking, not the key stretching.
+CHEAP = KdfParams(nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
+
+
+def sealed_profile(name: str, passphrase: str) -> bytes:
+    """Create profile ``name`` with its key sealed by ``passphrase``; its peer id."""
+    profile = open_profile(name)
+    save_identity(profile.directory / KEY_FILE, profile.identity, passphrase, kdf=CHEAP)
+    return profile.identity.peer_id
+
+
+class Terminal:
+    """The person at the terminal (outside our control): types the given answers."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> None:
+        self.answers = answers
+        self.asked = 0
+        monkeypatch.setattr(cli_common.sys.stdin, "isatty", lambda: True)
+        monkeypatch.setattr(cli_common.getpass, "getpass", self.getpass)
+
+    def getpass(self, prompt: str = "") -> str:
+        self.asked += 1
+        return self.answers.pop(0)
+
+
+def test_a_mistyped_passphrase_is_asked_again(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    peer_id = sealed_profile("alice", "correct horse")
+    terminal = Terminal(monkeypatch, ["correct hrose", "correct horse"])
+    profile = load_profile(argparse.Namespace(profile="alice"))
+    assert profile.identity.peer_id == peer_id
+    assert terminal.asked == 2
+    assert "try again" in capsys.readouterr().err
+
+
+def test_three_wrong_passphrases_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    sealed_profile("alice", "correct horse")
+    terminal = Terminal(monkeypatch, ["a", "b", "c", "correct horse"])
+    with pytest.raises(CliError, match="wrong passphrase"):
+        load_profile(argparse.Namespace(profile="alice"))
+    assert terminal.asked == 3
+
+
+def test_a_wrong_env_passphrase_fails_at_once_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    sealed_profile("alice", "correct horse")
+    monkeypatch.setenv("P2PCHAT_PASSPHRASE", "nope")
+    terminal = Terminal(monkeypatch, ["correct horse"])
+    with pytest.raises(CliError, match="P2PCHAT_PASSPHRASE"):
+        load_profile(argparse.Namespace(profile="alice"))
+    assert terminal.asked == 0
+
+
+def test_help_documents_the_passphrase_variable() -> None:
+    assert "P2PCHAT_PASSPHRASE" in build_parser().format_help()
+
+
+def test_readme_documents_the_passphrase_variable() -> None:
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    assert "P2PCHAT_PASSPHRASE" in readme.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- item 10: the CLI's words
+
+
+def ok(*args: str, home: Path) -> str:
+    result = cli(*args, home=home)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+async def test_history_shows_read_marks_replies_reactions_and_room_events(
+    p2pchat_home: Path,
+) -> None:
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    try:
+        await befriend(alice, bob)
+        alice_events = alice.subscribe()
+        room = alice.direct_room(bob.me)
+        bob_events = bob.subscribe()
+        question = await bob.send_text(alice.me, "shall we meet at the café?")
+        await wait_for(alice_events, lambda e: isinstance(e, MessageAdded) and e.incoming)
+        answer = await alice.send_message(room, "yes at 8 👨‍👩‍👧", question.id)
+        await wait_for(bob_events, lambda e: isinstance(e, MessageAdded) and e.incoming)
+        await bob.mark_read(room, [answer.id])
+        assert await alice.wait_for_status(answer.id, MessageStatus.READ, 10)
+        await bob.react(answer.id, "👍")
+        await wait_for(alice_events, lambda e: isinstance(e, ReactionChanged))
+        group = await alice.groups.create_room("Hikers")
+    finally:
+        await alice.stop()
+        await bob.stop()
+
+    shown = ok("--profile", "alice", "history", "bob", home=p2pchat_home)
+    assert "you: yes at 8 👨‍👩‍👧  ✔✔ read" in shown  # the app's mark; the emoji whole
+    assert "↩ in reply to bob: shall we meet at the café?" in shown
+    assert "👍 1" in shown
+
+    as_json = ok("--profile", "alice", "history", "bob", "--json", home=p2pchat_home)
+    assert "👨‍👩‍👧" in as_json  # not \\u200d-escaped
+    reactions = [m["reactions"] for m in json.loads(as_json)["messages"] if m["outgoing"]]
+    assert reactions == [[{"emoji": "👍", "author_name": "bob"}]]
+
+    room_history = ok("--profile", "alice", "history", "--room", group.hex()[:8], home=p2pchat_home)
+    assert "you:" not in room_history  # nobody wrote "alice created the room"
+    assert "· " in room_history
+    assert "1 member" in ok("--profile", "alice", "rooms", home=p2pchat_home)
+    assert "1 members" not in ok("--profile", "alice", "rooms", home=p2pchat_home)
+
+
+def test_an_escaped_joiner_outside_emoji_stays_visible() -> None:
+    assert safe_text("a\u200db") == "a\\u200db"  # could hide text: shown
+    assert safe_text("👨\u200d👩") == "👨\u200d👩"
+    assert json_line("x\u200dy") == '"x\\u200dy"'
+
+
+async def test_room_actions_say_what_happened(p2pchat_home: Path) -> None:
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    try:
+        await befriend(alice, bob)
+        room = await alice.groups.create_room("Hikers")
+        bob_events = bob.subscribe()
+        await alice.groups.invite(room, bob.me)
+        await wait_for(bob_events, lambda e: isinstance(e, RoomInvitation))
+    finally:
+        await alice.stop()
+        await bob.stop()
+    joined = ok("--profile", "bob", "--no-mdns", "room", "join", "Hikers", home=p2pchat_home)
+    assert "you joined Hikers" in joined
+    assert "done" not in joined
+    left = ok("--profile", "bob", "--no-mdns", "room", "leave", "Hikers", home=p2pchat_home)
+    assert "you left Hikers" in left
+
+
+async def test_sending_to_yourself_says_so(p2pchat_home: Path) -> None:
+    alice = make_node("alice")
+    await alice.start()
+    await alice.stop()
+    result = cli("--profile", "alice", "send", "alice", "hi", "--no-mdns", home=p2pchat_home)
+    assert result.returncode != 0
+    assert "'alice' is you" in result.stderr
+
+
+def test_add_says_when_nothing_answers(p2pchat_home: Path) -> None:
+    port = free_port()  # nothing listens there
+    out = ok("--profile", "alice", "add", f"127.0.0.1:{port}", home=p2pchat_home)
+    assert "nothing answers there now" in out
+
+
+async def test_unblock(p2pchat_home: Path) -> None:
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    try:
+        await befriend(alice, bob)
+        await alice.block(bob.me)
+    finally:
+        await alice.stop()
+        await bob.stop()
+    out = ok("--profile", "alice", "unblock", "bob", home=p2pchat_home)
+    assert "bob is unblocked" in out
+    peers = json.loads(ok("--profile", "alice", "peers", "--json", home=p2pchat_home))
+    assert [p["state"] for p in peers if p["name"] == "bob"] == ["contact"]
+
+
+async def friends_then_bob_away() -> None:
+    """Alice and Bob become contacts; then both stop (Bob stays away)."""
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    try:
+        await befriend(alice, bob)
+    finally:
+        await alice.stop()
+        await bob.stop()
+
+
+def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> None:
+    asyncio.run(friends_then_bob_away())
+    env = {**os.environ, "P2PCHAT_HOME": str(p2pchat_home), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "p2pchat",
+            "--profile",
+            "alice",
+            "--no-mdns",
+            "send",
+            "bob",
+            "hi",
+            "--wait",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # blocks until the line comes (or the process ends)
+        assert "waiting up to 60 s for bob" in first
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "stays queued" in rest
+    assert proc.returncode == 130
+    shown = ok("--profile", "alice", "history", "bob", home=p2pchat_home)
+    assert "you: hi  …" in shown
