@@ -35,9 +35,12 @@ MAX_PENDING = 8
 SHOWN_FOR = 5
 
 # desktop-notifier logs failures with tracebacks; with no logging configured Python
-# would print them over the app's screen.
+# would print them over the app's screen, and a handler configured for the process (the
+# CLI's stderr formatter) would too. A notification that fails is not worth a line.
 for _name in ("desktop_notifier", "dbus_fast"):
-    logging.getLogger(_name).addHandler(logging.NullHandler())
+    _logger = logging.getLogger(_name)
+    _logger.addHandler(logging.NullHandler())
+    _logger.propagate = False
 
 
 class Sender(Protocol):
