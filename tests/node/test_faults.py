@@ -679,6 +679,17 @@ async def test_links_cut_mid_burst_lose_and_duplicate_nothing(
             bob_add_target(host, port, source, expected_peer)
 
     monkeypatch.setattr(bob.links, "add_target", no_direct_path)
+    # Nor Alice one to Bob: she learns his listening port from his hello, and a redial
+    # there would go around the proxy, and around the cuts.
+    alice_add_target = alice.links.add_target
+
+    def through_the_proxy_only(
+        host: str, port: int, source: str, expected_peer: bytes | None = None
+    ) -> None:
+        if expected_peer != bob.me or port == proxy.port:
+            alice_add_target(host, port, source, expected_peer)
+
+    monkeypatch.setattr(alice.links, "add_target", through_the_proxy_only)
     try:
         a_events, b_events = alice.subscribe(), bob.subscribe()
         alice.links.add_target("127.0.0.1", proxy.port, "manual", bob.me)
