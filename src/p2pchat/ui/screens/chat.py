@@ -65,6 +65,9 @@ TYPING_REFRESH = 3.0
 TYPING_IDLE = 5.0
 TYPING_SHOWN = 8.0
 SIDEBAR_DELAY = 0.05
+# In a burst (a bot, catching up) rebuild the sidebar at most this often: each rebuild
+# reads every room and repaints the list, which at one per event would eat the frame.
+SIDEBAR_MIN_GAP = 0.5
 #: From this many columns on, a group shows its members panel unless f5 hid it.
 WIDE = 100
 
@@ -108,6 +111,7 @@ class ChatScreen(Screen[None]):
         self.node_ready = False
         self.status: NodeStatus | None = None
         self._sidebar_timer: Timer | None = None
+        self._sidebar_at = -SIDEBAR_MIN_GAP  # monotonic time of the last rebuild
         self._typing_sent_at = 0.0
         self._typing_idle: Timer | None = None
 
@@ -233,10 +237,13 @@ class ChatScreen(Screen[None]):
     def schedule_sidebar(self) -> None:
         """Rebuild the sidebar soon (several events in a burst cause one rebuild)."""
         if self._sidebar_timer is None and self.node_ready:
-            self._sidebar_timer = self.set_timer(SIDEBAR_DELAY, self._sidebar_due)
+            since = time.monotonic() - self._sidebar_at
+            delay = max(SIDEBAR_DELAY, SIDEBAR_MIN_GAP - since)
+            self._sidebar_timer = self.set_timer(delay, self._sidebar_due)
 
     def _sidebar_due(self) -> None:
         self._sidebar_timer = None
+        self._sidebar_at = time.monotonic()
         self.run_worker(self.reload_sidebar(), group="sidebar", exclusive=True, exit_on_error=False)
 
     async def reload_sidebar(self) -> None:

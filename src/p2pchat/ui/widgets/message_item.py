@@ -105,11 +105,12 @@ class MessageItem(Widget, can_focus=True):
             self._invalidate()
             self.refresh(layout=False)
 
-    def set_grouped(self) -> None:
-        """Drop the name line: an older message by the same author now sits above."""
-        if self.view.show_header:
-            self.view.show_header = False
-            self.add_class("grouped")
+    def set_grouped(self, grouped: bool = True) -> None:
+        """Drop the name line (an older message by the same author now sits above), or
+        bring it back (``grouped=False``: the messages above were unmounted)."""
+        if self.view.show_header == grouped:
+            self.view.show_header = not grouped
+            self.set_class(grouped, "grouped")
             self._invalidate()
             self.refresh(layout=True)
 

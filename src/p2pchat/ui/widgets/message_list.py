@@ -4,6 +4,14 @@ Opening a room loads only its latest page; scrolling to the top fetches the page
 before it and keeps the view where it was. New messages stick to the bottom while the
 person is at the bottom (Textual's anchor) and leave them alone when they scrolled up.
 Read receipts go only for incoming messages that are actually on screen.
+
+Live messages cost the same whatever the room holds: arrivals are queued and mounted
+together once per turn of the event loop (a burst of a thousand is one layout, not a
+thousand), grouping looks only at the neighbour above, and while the person follows
+the end only the newest ``MAX_MOUNTED`` messages stay mounted (older ones are unmounted
+and page back in from the store when scrolled up to, like any older page). Layout and
+hit-testing in Textual walk every mounted child, so that cap is what keeps a message's
+cost flat.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date
 
 from rich.text import Text
@@ -30,6 +39,9 @@ from p2pchat.ui.widgets.message_item import ItemView, MessageItem
 PAGE = 60
 # Scrolling this close to the top fetches the previous page.
 NEAR_TOP = 2
+# Messages kept mounted while the person follows the end; older ones are unmounted and
+# page back in on scroll. A few pages, so scrolling up a little never touches the store.
+MAX_MOUNTED = 4 * PAGE
 PLACE_TIMEOUT = 2.0  # seconds to wait for a prepended page to be laid out
 LAYOUT_POLL = 0.01
 
@@ -104,6 +116,10 @@ class MessageList(VerticalScroll):
         self.group = False  # a group room: own messages tell how many have read them
         self.loaded = False
         self._pending: list[Message] = []
+        # Live messages waiting for the next flush (one mount for a whole burst).
+        self._arrived: dict[bytes, Message] = {}
+        self._reactions_due: set[bytes] = set()
+        self._flush_due = False
         self.below = 0
         self._seen_sent: set[bytes] = set()
 
@@ -118,12 +134,16 @@ class MessageList(VerticalScroll):
         """Quote lines for the replies among ``messages`` (fetching originals as needed)."""
         node = self.context.node
         known = {m.id: m for m in messages}
-        known.update({i: it.message for i, it in self.items.items()})
         quotes: dict[bytes, tuple[str, str]] = {}
         for m in messages:
             if m.reply_to is None or m.reply_to in quotes:
                 continue
-            original = known.get(m.reply_to) or await node.get_message(m.reply_to)
+            shown = self.items.get(m.reply_to)
+            original = (
+                known.get(m.reply_to)
+                or (shown.message if shown is not None else None)
+                or await node.get_message(m.reply_to)
+            )
             if original is None:
                 quotes[m.reply_to] = ("?", "a message that is not here")
             else:
@@ -189,6 +209,8 @@ class MessageList(VerticalScroll):
         """
         gone = set(ids)
         self._pending = [m for m in self._pending if m.id not in gone]
+        for mid in gone:
+            self._arrived.pop(mid, None)
         if gone & self.items.keys():
             await self.show_room(self.room)
 
@@ -264,6 +286,8 @@ class MessageList(VerticalScroll):
         self.room = room
         self.loaded = False
         self._pending = []
+        self._arrived = {}
+        self._reactions_due = set()
         self._set_below(0)
         self.items = {}
         self._seen_sent = set()
@@ -390,25 +414,96 @@ class MessageList(VerticalScroll):
     # ------------------------------------------------------------------ live updates
 
     async def add_message(self, message: Message) -> None:
-        """Append a new message of this room (ignored if already shown)."""
+        """Append a new message of this room (ignored if already shown).
+
+        Only queues it: the queue is mounted in one go on the next turn of the event
+        loop, so a burst of events costs one layout (see ``_flush``).
+        """
         if message.room != self.room or message.id in self.items:
             return
         if not self.loaded:
             self._pending.append(message)
             return
-        last = next(
-            (w.message for w in reversed(self.children) if isinstance(w, MessageItem)), None
+        self._arrived.setdefault(message.id, message)
+        if not self._flush_due:
+            self._flush_due = True
+            self.call_later(self._flush)
+
+    @property
+    def following(self) -> bool:
+        """Whether the view sticks to the newest message (the person is at the end)."""
+        return self.is_anchored and not self._anchor_released
+
+    async def _flush(self) -> None:
+        """Mount every queued live message at once, then trim the oldest if following."""
+        self._flush_due = False
+        room = self.room
+        batch = [m for m in self._arrived.values() if m.room == room and m.id not in self.items]
+        if not batch or room is None:
+            self._arrived = {}
+            return
+        quotes = await self._quotes(batch)
+        files = await self._files(batch)
+        receipts = await self._receipts(batch)
+        wanted = [m.id for m in batch if m.id in self._reactions_due]
+        reactions = await self.context.node.reactions(wanted) if wanted else {}
+        if self.room != room:  # another room was opened meanwhile
+            return
+        # Receipts that came while the store was read updated the queued copies.
+        batch = [self._arrived.pop(m.id, m) for m in batch]
+        self._reactions_due.difference_update(wanted)
+        last = self.last_item()
+        previous = last.message if last is not None else None
+        widgets = self._views(
+            batch, quotes, reactions, previous, None, files=files, receipts=receipts
         )
-        quotes = await self._quotes([message])
-        files = await self._files([message])
-        receipts = await self._receipts([message])
-        widgets = self._views([message], quotes, {}, last, None, files=files, receipts=receipts)
+        if not widgets:
+            return
         await self.mount_all(widgets)
-        if message.author == self.context.me:
+        if any(m.author == self.context.me for m in batch):
             self.anchor()  # your own message: always show it
         elif not self.is_vertical_scroll_end and self.max_scroll_y > 0:
-            self._set_below(self.below + 1)
+            self._set_below(self.below + sum(1 for w in widgets if isinstance(w, MessageItem)))
+        if self.following:
+            await self._trim()
         self.call_after_refresh(self.report_seen)
+
+    async def _trim(self) -> None:
+        """Unmount the oldest messages beyond ``MAX_MOUNTED`` (they page back in on scroll).
+
+        The new top message gets its name line and a day separator, as the first message
+        of a page does, so paging the older ones back in lays out exactly as before.
+        """
+        excess = len(self.items) - MAX_MOUNTED
+        if excess <= 0 or self.fetching:
+            return
+        children = list(self.children)
+        cut = 0
+        for index, child in enumerate(children):
+            if isinstance(child, MessageItem):
+                excess -= 1
+                if excess == 0:
+                    cut = index + 1
+                    break
+        while cut < len(children) and isinstance(children[cut], UnreadMarker):
+            cut += 1  # a marker with nothing above it marks nothing
+        first = next(
+            (w for w in children[cut:] if isinstance(w, MessageItem)), None
+        )
+        if first is None:
+            return
+        gone = children[:cut]
+        for widget in gone:
+            if isinstance(widget, MessageItem):
+                self.items.pop(widget.message.id, None)
+        await self.remove_children(gone)
+        if not isinstance(self.children[0], DaySeparator):
+            today = local(self.context.now_ms()).date()
+            day = local(first.message.sent_at).date()
+            await self.mount(DaySeparator(day, today), before=0)
+        first.set_grouped(False)
+        self.oldest = first.message
+        self.has_more = True
 
     def _set_below(self, count: int) -> None:
         if count != self.below:
@@ -423,12 +518,18 @@ class MessageList(VerticalScroll):
     def set_status(self, ids: Iterable[bytes], status: int) -> None:
         """New delivery state for some of our messages."""
         for mid in ids:
+            queued = self._arrived.get(mid)
+            if queued is not None and status > queued.status:
+                self._arrived[mid] = replace(queued, status=status)
             item = self.items.get(mid)
             if item is not None:
                 item.set_status(status)
 
     async def refresh_reactions(self, message_id: bytes) -> None:
         """Re-read the reactions of one message shown here."""
+        if message_id in self._arrived:
+            self._reactions_due.add(message_id)  # read when the queue is mounted
+            return
         item = self.items.get(message_id)
         if item is None:
             return
