@@ -42,6 +42,8 @@ NEAR_TOP = 2
 # Messages kept mounted while the person follows the end; older ones are unmounted and
 # page back in on scroll. A few pages, so scrolling up a little never touches the store.
 MAX_MOUNTED = 4 * PAGE
+# Live messages mounted in one go at most (a bigger burst takes several turns).
+FLUSH_MOST = MAX_MOUNTED // 4
 PLACE_TIMEOUT = 2.0  # seconds to wait for a prepended page to be laid out
 LAYOUT_POLL = 0.01
 
@@ -442,6 +444,10 @@ class MessageList(VerticalScroll):
         if not batch or room is None:
             self._arrived = {}
             return
+        if len(batch) > FLUSH_MOST:  # the rest in the next turn: mounted widgets stay bounded
+            batch = batch[:FLUSH_MOST]
+            self._flush_due = True
+            self.call_later(self._flush)
         quotes = await self._quotes(batch)
         files = await self._files(batch)
         receipts = await self._receipts(batch)
@@ -452,6 +458,8 @@ class MessageList(VerticalScroll):
         # Receipts that came while the store was read updated the queued copies.
         batch = [self._arrived.pop(m.id, m) for m in batch]
         self._reactions_due.difference_update(wanted)
+        if self.following:
+            await self._trim(len(batch))  # make room first: never more than the cap
         last = self.last_item()
         previous = last.message if last is not None else None
         widgets = self._views(
@@ -468,13 +476,14 @@ class MessageList(VerticalScroll):
             await self._trim()
         self.call_after_refresh(self.report_seen)
 
-    async def _trim(self) -> None:
-        """Unmount the oldest messages beyond ``MAX_MOUNTED`` (they page back in on scroll).
+    async def _trim(self, coming: int = 0) -> None:
+        """Unmount the oldest messages beyond ``MAX_MOUNTED`` (they page back in on scroll),
+        leaving room for ``coming`` more.
 
         The new top message gets its name line and a day separator, as the first message
         of a page does, so paging the older ones back in lays out exactly as before.
         """
-        excess = len(self.items) - MAX_MOUNTED
+        excess = len(self.items) + coming - MAX_MOUNTED
         if excess <= 0 or self.fetching:
             return
         children = list(self.children)
