@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
@@ -44,6 +45,8 @@ NEAR_TOP = 2
 MAX_MOUNTED = 4 * PAGE
 # Live messages mounted in one go at most (a bigger burst takes several turns).
 FLUSH_MOST = MAX_MOUNTED // 4
+# Live messages are mounted at most once per frame (Textual paints at 60 a second).
+FRAME = 1 / 60
 PLACE_TIMEOUT = 2.0  # seconds to wait for a prepended page to be laid out
 LAYOUT_POLL = 0.01
 
@@ -122,6 +125,7 @@ class MessageList(VerticalScroll):
         self._arrived: dict[bytes, Message] = {}
         self._reactions_due: set[bytes] = set()
         self._flush_due = False
+        self._flushed_at = 0.0
         self.below = 0
         self._seen_sent: set[bytes] = set()
 
@@ -429,7 +433,11 @@ class MessageList(VerticalScroll):
         self._arrived.setdefault(message.id, message)
         if not self._flush_due:
             self._flush_due = True
-            self.call_later(self._flush)
+            wait = self._flushed_at + FRAME - time.monotonic()
+            if wait > 0:
+                self.set_timer(wait, self._flush)  # a burst: gather it for one frame
+            else:
+                self.call_later(self._flush)
 
     @property
     def following(self) -> bool:
@@ -444,7 +452,16 @@ class MessageList(VerticalScroll):
         if not batch or room is None:
             self._arrived = {}
             return
-        if len(batch) > FLUSH_MOST:  # the rest in the next turn: mounted widgets stay bounded
+        self._flushed_at = time.monotonic()
+        skip = self.following and len(batch) > FLUSH_MOST
+        if skip:
+            # Following the end of a burst: only its newest messages can be on screen, and
+            # mounting the rest would unmount them again at once. They are stored and page
+            # in like any older page if the person scrolls up to them.
+            for mid in [m.id for m in batch[:-FLUSH_MOST]]:
+                self._arrived.pop(mid, None)
+            batch = batch[-FLUSH_MOST:]
+        elif len(batch) > FLUSH_MOST:  # the rest in the next turn: bounded work per turn
             batch = batch[:FLUSH_MOST]
             self._flush_due = True
             self.call_later(self._flush)
@@ -458,9 +475,15 @@ class MessageList(VerticalScroll):
         # Receipts that came while the store was read updated the queued copies.
         batch = [self._arrived.pop(m.id, m) for m in batch]
         self._reactions_due.difference_update(wanted)
-        if self.following:
+        stale: list[Widget] = []
+        if skip:
+            # What is mounted would sit above a gap: start afresh, like a new page (removed
+            # once the new page is in, so the view never passes the top and pages in).
+            stale = list(self.children)
+            self.items = {}
+        elif self.following:
             await self._trim(len(batch))  # make room first: never more than the cap
-        last = self.last_item()
+        last = None if skip else self.last_item()
         previous = last.message if last is not None else None
         widgets = self._views(
             batch, quotes, reactions, previous, None, files=files, receipts=receipts
@@ -468,6 +491,10 @@ class MessageList(VerticalScroll):
         if not widgets:
             return
         await self.mount_all(widgets)
+        if skip:
+            await self.remove_children(stale)
+            self.oldest = batch[0]
+            self.has_more = True
         if any(m.author == self.context.me for m in batch):
             self.anchor()  # your own message: always show it
         elif not self.is_vertical_scroll_end and self.max_scroll_y > 0:
