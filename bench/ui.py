@@ -289,7 +289,7 @@ async def live_run(
         return burst / (float(got["done"]) - float(sent["start"])), got["keys_ms"]
     finally:
         for child in children:
-            await child.close()
+            await child.close(grace=60)
 
 
 def pct(values: list[float], q: float) -> float:

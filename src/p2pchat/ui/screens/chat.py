@@ -537,8 +537,8 @@ class ChatScreen(Screen[None]):
                 await messages.add_message(msg)
             if event.incoming:
                 self._clear_typing(msg.room, msg.author)
-            if event.incoming:
-                self.app.call_later(self._notify_message, msg)
+                if not self._shown_now(msg):  # (a callback per message would crowd keys out)
+                    self.app.call_later(self._notify_message, msg)
             self.schedule_sidebar()
         elif isinstance(event, ReceiptChanged):
             if event.room == self.room:
@@ -604,11 +604,15 @@ class ChatScreen(Screen[None]):
             )
         self.schedule_sidebar()
 
+    def _shown_now(self, msg: Message) -> bool:
+        """Whether ``msg`` is in the chat the person is looking at (no notice for it)."""
+        return msg.room == self.room and self.app.app_focus and self.screen.is_current
+
     def _notify_message(self, msg: Message) -> None:
         """A Textual notification (and bell, desktop) for messages not on screen now."""
         if msg.kind == "system":
             return  # room changes show in the room; invitations have their own notice
-        if msg.room == self.room and self.app.app_focus and self.screen.is_current:
+        if self._shown_now(msg):
             return
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
