@@ -81,7 +81,7 @@ async def run(name: str, mode: str) -> None:
         pilot = await stack.enter_async_context(app.run_test(size=(100, 30))) if app else None
         if app is not None:
             async with asyncio.timeout(WAIT):
-                while not app.chat.node_ready:
+                while not app.chat.node_ready:  # noqa: ASYNC110 - a UI flag, polled
                     await asyncio.sleep(0.01)
         say({"port": node.port, "peer": node.peer_id_text})
         reader = await stdin_lines()
@@ -109,7 +109,7 @@ async def run(name: str, mode: str) -> None:
                 count, last = msg["count"], msg["last"].encode()
                 latencies: list[float] = []
 
-                def shown() -> bool:
+                def shown(base: int = base, count: int = count, last: bytes = last) -> bool:
                     if incoming - base < count:
                         return False
                     if app is None:
@@ -117,7 +117,7 @@ async def run(name: str, mode: str) -> None:
                     item = app.chat.query_one(MessageList).last_item()
                     return item is not None and item.message.body == last
 
-                async def typing() -> None:
+                async def typing(latencies: list[float] = latencies) -> None:
                     assert app is not None
                     composer = app.chat.query_one(Composer)
                     while True:
@@ -125,7 +125,7 @@ async def run(name: str, mode: str) -> None:
                         before = len(composer.text)
                         t0 = time.perf_counter()
                         app.post_message(events.Key("x", "x"))
-                        while len(composer.text) == before:
+                        while len(composer.text) == before:  # noqa: ASYNC110 - polled
                             await asyncio.sleep(0.001)
                         painted = asyncio.Event()
                         app.call_after_refresh(painted.set)
@@ -137,24 +137,28 @@ async def run(name: str, mode: str) -> None:
                 typer = asyncio.create_task(typing()) if app and msg.get("keys") else None
                 try:
                     async with asyncio.timeout(msg.get("within", 600)):
-                        while not shown():
+                        while not shown():  # noqa: ASYNC110 - the UI's state, polled
                             await asyncio.sleep(0.005)
                 finally:
                     if typer is not None:
                         typer.cancel()
-                say({"done": time.monotonic(), "keys_ms": latencies})
+                say({"done": time.monotonic(), "keys_ms": latencies, "cpu": time.process_time()})
             elif cmd == "burst":
                 peer = decode_peer_id(msg["peer"])
                 gate = asyncio.Semaphore(msg["window"])
                 tag = msg["tag"]
 
-                async def one(i: int) -> None:
+                async def one(
+                    i: int, gate: asyncio.Semaphore = gate, peer: bytes = peer, tag: str = tag
+                ) -> None:
                     async with gate:
                         await node.send_text(peer, f"{tag} {i}")
 
                 start = time.monotonic()
                 await asyncio.gather(*(one(i) for i in range(msg["count"])))
-                say({"start": start, "end": time.monotonic()})
+                say({"start": start, "end": time.monotonic(), "cpu": time.process_time()})
+            elif cmd == "cpu":
+                say({"cpu": time.process_time()})
             elif cmd == "stop":
                 break
     watcher.cancel()

@@ -279,14 +279,23 @@ async def live_run(
         # Warm up (first frames, caches), then the measured burst.
         for tag, count, keys in (("warm", 20, False), ("burst", burst, mode == "app")):
             assert b.proc.stdin is not None
+            cpu_b = (await b.request(cmd="cpu"))["cpu"]
             expect = {"cmd": "expect", "count": count, "last": f"{tag} {count - 1}", "keys": keys}
             b.proc.stdin.write(json.dumps(expect).encode() + b"\n")
             await b.proc.stdin.drain()
+            cpu_a = (await a.request(cmd="cpu"))["cpu"]
             sent = await a.request(
                 600.0, cmd="burst", peer=hello_b["peer"], count=count, window=window, tag=tag
             )
             got = await b.read(600.0)
-        return burst / (float(got["done"]) - float(sent["start"])), got["keys_ms"]
+        wall = float(got["done"]) - float(sent["start"])
+        used_a = (await a.request(cmd="cpu"))["cpu"] - cpu_a
+        print(
+            f"    ({mode}: {wall:.1f} s wall; CPU sender {used_a:.1f} s, "
+            f"receiver {float(got['cpu']) - cpu_b:.1f} s)",
+            flush=True,
+        )
+        return burst / wall, got["keys_ms"]
     finally:
         for child in children:
             await child.close(grace=60)

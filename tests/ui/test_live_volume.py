@@ -141,7 +141,10 @@ async def test_cost_of_a_message_does_not_grow_with_what_is_shown(
                 want = f"{tag} {i}".encode()
                 await until(
                     pilot,
-                    lambda: (it := listing.last_item()) is not None and it.message.body == want,
+                    lambda want=want: (
+                        (it := listing.last_item()) is not None  # type: ignore[misc]
+                        and it.message.body == want
+                    ),
                 )
                 await pilot.pause()
             return list(passes)

@@ -526,9 +526,7 @@ class MessageList(VerticalScroll):
                     break
         while cut < len(children) and isinstance(children[cut], UnreadMarker):
             cut += 1  # a marker with nothing above it marks nothing
-        first = next(
-            (w for w in children[cut:] if isinstance(w, MessageItem)), None
-        )
+        first = next((w for w in children[cut:] if isinstance(w, MessageItem)), None)
         if first is None:
             return
         gone = children[:cut]
