@@ -68,6 +68,9 @@ SIDEBAR_DELAY = 0.05
 # In a burst (a bot, catching up) rebuild the sidebar at most this often: each rebuild
 # reads every room and repaints the list, which at one per event would eat the frame.
 SIDEBAR_MIN_GAP = 0.5
+# Messages seen on screen are marked read at most this often (the first at once): in a
+# burst each mark is a durable write here and a receipt to write on the other side.
+READ_MIN_GAP = 0.3
 #: From this many columns on, a group shows its members panel unless f5 hid it.
 WIDE = 100
 
@@ -112,6 +115,9 @@ class ChatScreen(Screen[None]):
         self.status: NodeStatus | None = None
         self._sidebar_timer: Timer | None = None
         self._sidebar_at = -SIDEBAR_MIN_GAP  # monotonic time of the last rebuild
+        self._reads_due: dict[bytes, list[bytes]] = {}  # room -> seen, not yet marked read
+        self._reads_timer: Timer | None = None
+        self._reads_at = -READ_MIN_GAP
         self._typing_sent_at = 0.0
         self._typing_idle: Timer | None = None
 
@@ -530,7 +536,10 @@ class ChatScreen(Screen[None]):
 
     async def handle(self, event: Event) -> None:
         """Bring the screen up to date with one node event."""
-        messages = self.query_one(MessageList)
+        try:
+            messages = self.query_one(MessageList)
+        except NoMatches:
+            return  # the app is closing
         if isinstance(event, MessageAdded):
             msg = event.message
             if msg.room == self.room:
@@ -734,7 +743,21 @@ class ChatScreen(Screen[None]):
 
     @on(MessageList.Seen)
     def _seen(self, event: MessageList.Seen) -> None:
-        self.run_node(self._mark_read(event.room, event.ids))
+        self._reads_due.setdefault(event.room, []).extend(event.ids)
+        if self._reads_timer is not None:
+            return  # they go with the marks already waiting
+        wait = self._reads_at + READ_MIN_GAP - time.monotonic()
+        if wait > 0:
+            self._reads_timer = self.set_timer(wait, self._send_reads)
+        else:
+            self._send_reads()
+
+    def _send_reads(self) -> None:
+        self._reads_timer = None
+        self._reads_at = time.monotonic()
+        due, self._reads_due = self._reads_due, {}
+        for room, ids in due.items():
+            self.run_node(self._mark_read(room, ids))
 
     async def _mark_read(self, room: bytes, ids: list[bytes]) -> None:
         await self.context.node.mark_read(room, ids)
