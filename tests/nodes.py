@@ -56,3 +56,14 @@ async def connected_pair(a: Node, b: Node) -> None:
     finally:
         sa.close()
         sb.close()
+
+
+async def connected_pair_by_address(a: Node, host: str, port: int, peer: bytes) -> None:
+    """Make ``a`` dial ``peer`` at ``host:port`` (another process) and wait until online."""
+    events = a.subscribe()
+    try:
+        if not a.links.is_online(peer):
+            a.links.add_target(host, port, "manual", peer)
+            await wait_for(events, lambda e: isinstance(e, PeerOnline) and e.peer_id == peer)
+    finally:
+        events.close()

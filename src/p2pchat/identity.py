@@ -218,6 +218,14 @@ def _derive_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     )
 
 
+def passphrase_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    """The SecretBox key ``passphrase`` gives (Argon2id), for other sealed files (backups).
+
+    The same derivation as the key file's, so one passphrase protects both the same way.
+    """
+    return _derive_key(passphrase, salt, params)
+
+
 def _write_private_file(path: Path, data: bytes) -> None:
     """Write atomically with mode 0600: a crash leaves the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")

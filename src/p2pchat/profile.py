@@ -24,6 +24,9 @@ STORE_FILE = "store.sqlite3"
 CONTROL_SOCKET = "control.sock"
 PASSPHRASE_ENV = "P2PCHAT_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 MAX_DISPLAY_NAME = 64
+#: profile.json key set once the profile's store holds a schema: from then on a missing
+#: or empty store file is damage, never a new profile.
+STORE_MARK = "store"
 
 PassphraseSource = Callable[[], str | None]
 
@@ -75,13 +78,50 @@ class Profile:
         self.display_name = clean_display_name(name)
         meta = self._read_meta()
         meta["name"] = self.display_name
-        path = self.directory / PROFILE_FILE
-        path.write_text(json.dumps(meta), encoding="utf-8")
-        path.chmod(0o600)
+        _write_meta(self.directory, meta)
         return self.display_name
+
+    @property
+    def store_expected(self) -> bool:
+        """True when this profile had a store, so a missing or empty one must be refused.
+
+        A profile whose key was just made never had one. Profiles from before the mark
+        count as having one when the file exists (a 0-byte file beside an old key is the
+        damage this guards against) and as new otherwise (``p2pchat id`` makes only the
+        key).
+        """
+        if self.created:
+            return False
+        return bool(self._read_meta().get(STORE_MARK)) or self.store_path.exists()
+
+    def mark_store_created(self) -> None:
+        """Record that this profile has a store (see :attr:`store_expected`)."""
+        record_store_created(self.directory)
 
     def _read_meta(self) -> dict[str, str]:
         return read_profile_meta(self.directory)
+
+
+def record_store_created(directory: Path) -> None:
+    """Mark the profile in ``directory`` as one that has a store (repair, restore)."""
+    meta = read_profile_meta(directory)
+    if meta.get(STORE_MARK):
+        return
+    meta[STORE_MARK] = "created"
+    _write_meta(directory, meta)
+
+
+def _write_meta(directory: Path, meta: dict[str, str]) -> None:
+    """Write profile.json (0600) atomically: a crash leaves the old file or the new one."""
+    path = directory / PROFILE_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(meta).encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def read_profile_meta(directory: Path) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from p2pchat.node import Node
+from p2pchat.node import transfer as transfer_module
 from p2pchat.node.events import TransferProgress
 from p2pchat.node.service import SETTING_DOWNLOAD_DIR
 from p2pchat.node.transfer import PARTS_DIR, DiskSpace, TransferError, free_space_floor
@@ -189,5 +190,44 @@ async def test_parts_of_ended_downloads_are_removed_at_start(tmp_path: Path) -> 
         await bob.start()  # transfers.start() runs before this returns
         assert not part.exists()
     finally:
+        await alice.stop()
+        await bob.stop()
+
+
+async def test_a_download_refused_for_space_starts_by_itself_when_space_comes_back(
+    tmp_path: Path, small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfer_module, "SPACE_RETRY_INTERVAL", 0.2)
+    alice, bob = await start_pair(tmp_path)
+    await use_download_dir(bob, small_disk)
+    junk = small_disk / "someone-elses-video.bin"
+    write_random(junk, 30 * MiB)  # leaves too little room for the offer and the floor
+    src = tmp_path / "wanted.bin"
+    write_random(src, OFFER)
+    events = bob.subscribe()
+    try:
+        message = await alice.transfers.send_file(bob.me, src)
+        await wait_for(
+            events,
+            lambda e: (
+                isinstance(e, TransferProgress)
+                and e.message_id == message.id
+                and "free space" in e.detail
+            ),
+        )
+        junk.unlink()  # the person frees space; nobody touches the offer
+        done = await wait_for(
+            events,
+            lambda e: (
+                isinstance(e, TransferProgress)
+                and e.message_id == message.id
+                and e.state in ("done", "failed")
+            ),
+            within=60,
+        )
+        assert isinstance(done, TransferProgress)
+        assert done.state == "done"
+    finally:
+        events.close()
         await alice.stop()
         await bob.stop()

@@ -68,14 +68,17 @@ def test_chat_from_the_command_line(two_nodes: tuple[Serve, Serve], p2pchat_home
     data = json.loads(
         cli("--profile", "bob", "history", "alice", "--json", home=p2pchat_home).stdout
     )
-    assert [m["text"] for m in data] == ["hi 👋", "second"]
-    assert all(not m["outgoing"] for m in data)
+    # The control socket's shape (docs/control.md): {peer, room, messages}.
+    assert set(data) == {"peer", "room", "messages"}
+    assert data["peer"] == "alice"
+    assert [m["text"] for m in data["messages"]] == ["hi 👋", "second"]
+    assert all(not m["outgoing"] for m in data["messages"])
     # Showing them in `history` counts as read: alice's copy turns "read".
     alice.wait_for("message(s) read")
     mine = json.loads(
         cli("--profile", "alice", "history", "bob", "--json", home=p2pchat_home).stdout
     )
-    assert mine[-1]["status"] == "read"
+    assert mine["messages"][-1]["status"] == "read"
 
     peers = json.loads(cli("--profile", "alice", "peers", "--json", home=p2pchat_home).stdout)
     assert [(p["name"], p["online"], p["state"]) for p in peers] == [("bob", True, "contact")]
@@ -209,3 +212,17 @@ def test_a_command_whose_node_dies_says_so_without_a_traceback(
     assert follower.returncode == 1, out + err
     assert "stopped; run this command again" in err
     assert "Traceback" not in err
+
+
+def test_send_with_the_same_client_id_stores_one_copy(
+    two_nodes: tuple[Serve, Serve], p2pchat_home: Path
+) -> None:
+    for _ in range(2):  # a script retrying after it lost the answer
+        sent = cli(
+            "--profile", "alice", "send", "bob", "once", "--client-id", "k1", home=p2pchat_home
+        )
+        assert sent.returncode == 0, sent.stderr
+    mine = json.loads(
+        cli("--profile", "alice", "history", "bob", "--json", home=p2pchat_home).stdout
+    )
+    assert [m["text"] for m in mine["messages"]].count("once") == 1

@@ -85,7 +85,7 @@ def test_three_profiles_form_a_room_and_the_absent_one_catches_up(p2pchat_home: 
         nodes["carol"].wait_for("message from bob: bob says 2")
         history = json.loads(
             ok("--profile", "carol", "history", "--room", room, "--json", home=p2pchat_home)
-        )
+        )["messages"]
         said = [m["text"] for m in history if " says " in m["text"]]
         assert sorted(said) == sorted([f"{n} says {i}" for n in ("alice", "bob") for i in range(3)])
         system = [m["text"] for m in history if " says " not in m["text"]]

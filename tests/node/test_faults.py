@@ -606,7 +606,7 @@ async def test_blocked_peer_frames_vanish_across_reconnects_and_restarts(
 # ------------------------------------------------------------------ contact requests
 
 
-async def test_contact_requests_from_many_strangers_are_rate_limited(
+async def test_contact_requests_from_many_strangers_all_land_within_the_bound(
     pair: tuple[Node, Node],
 ) -> None:
     alice, bob = pair
@@ -645,12 +645,13 @@ async def test_contact_requests_from_many_strangers_are_rate_limited(
         elapsed = time.monotonic() - started
     finally:
         watcher.cancel()
-    limit = bob.config.new_requests_per_minute
-    allowed = limit + elapsed * limit / 60.0
+    # No budget to spend: every newcomer gets in (the list is bounded by eviction,
+    # tests/adversary/test_request_spam.py).
+    assert len(ids) < bob.config.max_open_requests
     infos = {p.peer_id: p for p in await bob.list_peers()}
     in_request = [p for p in ids if infos.get(p) is not None and infos[p].state == "request"]
-    print(f"{len(requests)} requests landed in {elapsed:.2f} s (allowed {allowed:.1f})")
-    assert 1 <= len(requests) <= allowed
+    print(f"{len(requests)} requests landed in {elapsed:.2f} s")
+    assert requests == ids
     assert len(in_request) == len(requests)
     stored = [len(await bob.history(direct_room_id(p, bob.me))) for p in ids]
     assert sum(stored) == len(requests)

@@ -386,6 +386,8 @@ async def test_send_command_and_pasted_path(pair: tuple[Node, Node], tmp_path: P
         # Answering "paste as text" puts the text in the composer instead.
         composer.post_message(events.Paste(str(second)))
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        # A click lands only once the dialog is laid out (its button has a place).
+        await until(pilot, lambda: app.screen.query_one("#no").region.width > 0)
         await pilot.click("#no")
         await until(pilot, lambda: composer.text == str(second))
 
@@ -422,7 +424,8 @@ async def test_image_preview_and_hostile_file_name(pair: tuple[Node, Node], tmp_
         card = items(app)[-1].view.file
         assert card is not None
         assert card.preview is not None
-        assert "PNG image · " in screen_text(app)
+        # The card is drawn on the next refresh after its state changed.
+        await until(pilot, lambda: "PNG image · " in screen_text(app))
         assert "200x100" in screen_text(app)
         # Red on top, blue below: half blocks with a reddish foreground on a bluish ground.
         styles = [str(span.style) for span in card.preview.spans]

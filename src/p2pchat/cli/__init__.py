@@ -12,9 +12,18 @@ import sys
 from collections.abc import Sequence
 
 from p2pchat import __version__
-from p2pchat.cli import chat_cmds, doctor, file_cmds, identity_cmds, room_cmds, serve
+from p2pchat.cli import (
+    backup_cmds,
+    chat_cmds,
+    doctor,
+    file_cmds,
+    identity_cmds,
+    repair_cmds,
+    room_cmds,
+    serve,
+)
 from p2pchat.cli.common import CliError, add_common, add_node_options
-from p2pchat.cli.output import safe_text
+from p2pchat.cli.output import log_to_stderr, say
 
 EXIT_USAGE = 2
 
@@ -38,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     room_cmds.register(subs, common)
     file_cmds.register(subs, common)
     doctor.register(subs, common)
+    repair_cmds.register(subs, common)
+    backup_cmds.register(subs, common)
     return parser
 
 
@@ -50,12 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from p2pchat.cli.app import cmd_app
 
         handler = cmd_app
+    else:
+        log_to_stderr()  # the app keeps its own screen; commands print on the terminal
     try:
         result = handler(args)
         sys.stdout.flush()  # here, so a closed pipe is handled below, not at exit
     except CliError as exc:
         # Errors can quote what peers chose (names, room names): never raw escapes.
-        print(f"p2pchat: {safe_text(str(exc))}", file=sys.stderr)
+        say(f"p2pchat: {exc}", *exc.details, err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -1,15 +1,19 @@
-"""Chat from the command line: ``peers``, ``send``, ``history``, ``add``, ``accept``,
-``block``, ``name``. Each works against a running node or starts a short-lived one.
+"""Chat from the command line: ``peers``, ``send``, ``history``, ``add``, ``forget``, ``accept``,
+``block``, ``requests``, ``clear-requests``, ``name``. Each works against a running node
+or starts a short-lived one.
 """
 
 from __future__ import annotations
 
 import argparse
+import uuid
 from typing import Any
 
-from p2pchat.cli.common import CliError, add_node_options
-from p2pchat.cli.output import STATUS_MARKS, local_time, print_json, safe_text
+from p2pchat.cli.common import CliError, add_node_options, command_hint
+from p2pchat.cli.output import STATUS_MARKS, local_time, print_json, safe_text, say, text_lines
 from p2pchat.cli.session import call, open_session, run
+from p2pchat.control.client import NODE_STOPPED
+from p2pchat.timefmt import UNKNOWN_STAMP
 
 DEFAULT_WAIT_RUNNING = 3.0
 DEFAULT_WAIT_SHORT_LIVED = 6.0
@@ -40,6 +44,12 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="wait up to this long for delivery (default: a few seconds)",
     )
+    p.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="your own id for this send (1-64 characters): sending again with the same id "
+        "never stores a second copy (for retries after a crash)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_node_options(p)
     p.set_defaults(handler=cmd_send)
@@ -55,10 +65,36 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("address", metavar="HOST:PORT")
     p.set_defaults(handler=cmd_add)
 
+    p = subs.add_parser(
+        "forget",
+        parents=[common],
+        help="forget a stored address (and the peer id pinned to it)",
+        description="An address is pinned to the first peer id that answered there: "
+        "another id at it is refused, even after `add`. Forget it when someone new "
+        "really lives there now (then `add` it again).",
+    )
+    p.add_argument("address", metavar="HOST:PORT", help="as `p2pchat peers` shows it")
+    p.set_defaults(handler=cmd_forget)
+
     for name, verb in (("accept", "accept a contact request"), ("block", "block a peer")):
         p = subs.add_parser(name, parents=[common], help=verb)
         p.add_argument("peer", metavar="PEER")
         p.set_defaults(handler=cmd_contact, action=name)
+
+    p = subs.add_parser(
+        "requests",
+        parents=[common],
+        help="open contact requests, and how many were held back",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_requests)
+
+    p = subs.add_parser(
+        "clear-requests",
+        parents=[common],
+        help="remove every open contact request (their senders are not blocked)",
+    )
+    p.set_defaults(handler=cmd_clear_requests)
 
     p = subs.add_parser("name", parents=[common], help="change your display name")
     p.add_argument("new_name", metavar="NEW_NAME")
@@ -72,7 +108,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
         async with open_session(args, network=False) as session:
             peers: list[dict[str, Any]] = await call(session, "peers")
             if not session.remote and not args.json:
-                print("(no p2pchat is running for this profile: online state unknown)")
+                say("(no p2pchat is running for this profile: online state unknown)")
             return peers
 
     peers = run(go())
@@ -80,14 +116,14 @@ def cmd_peers(args: argparse.Namespace) -> int:
         print_json(peers)
         return 0
     if not peers:
-        print("no peers yet: start `p2pchat serve` (or the app) on two machines of one network,")
-        print("or add one by address with `p2pchat add HOST:PORT`")
+        say("no peers yet: start `p2pchat serve` (or the app) on two machines of one network,")
+        say("or add one by address with `p2pchat add HOST:PORT`")
         return 0
     for p in peers:
         dot = "●" if p["online"] else "○"
-        name = safe_text(p["name"] or "?", keep_newlines=False)
+        name = safe_text(p["name"] or "?")
         verified = " ✔" if p["verified"] else ""
-        print(f"{dot} {name:<20} {p['short_id']}  {p['state']:<8} {p['address'] or '-'}{verified}")
+        say(f"{dot} {name:<20} {p['short_id']}  {p['state']:<8} {p['address'] or '-'}{verified}")
     return 0
 
 
@@ -114,42 +150,56 @@ def cmd_send(args: argparse.Namespace) -> int:
             if wait is None:
                 wait = DEFAULT_WAIT_RUNNING if session.remote else DEFAULT_WAIT_SHORT_LIVED
             target = {"room": args.room} if args.room else {"peer": args.peer}
-            result: dict[str, Any] = await call(
-                session, "send", {**target, "text": args.text, "wait": wait}
-            )
+            params = {**target, "text": args.text, "wait": wait, "client_id": client_id}
+            try:
+                result: dict[str, Any] = await call(session, "send", params)
+            except CliError as exc:
+                if str(exc) != NODE_STOPPED:
+                    raise
+                # It may or may not have been stored: the same id makes a retry safe.
+                again = f"--client-id {client_id}"
+                raise CliError(
+                    "the running p2pchat stopped before saying whether the message was stored",
+                    details=[f"to send it exactly once, run the same command again with {again}"],
+                ) from None
             return result, session.remote
 
     if args.wait is not None and args.wait < 0:
         raise CliError("--wait takes a number of seconds (0 or more)")
+    client_id = args.client_id or uuid.uuid4().hex
     result, remote = run(go())
     if args.json:
         print_json(result)
         return 0
     status = result["status"]
-    peer = safe_text(args.room or args.peer, keep_newlines=False)
+    peer = safe_text(args.room or args.peer)
     if status in ("delivered", "read"):
-        print(status)
+        say(status)
     elif status == "sent":
         if args.room:
-            print(f"sent to {peer}; not yet confirmed by every member")
+            say(f"sent to {peer}; not yet confirmed by every member")
         else:
-            print(f"sent, not yet confirmed by {peer} (they may not have accepted you yet)")
+            say(f"sent, not yet confirmed by {peer} (they may not have accepted you yet)")
     else:
         where = "" if remote else " (the next time p2pchat runs for this profile)"
-        print(f"queued: it will be delivered when {peer} is reachable{where}")
+        say(f"queued: it will be delivered when {peer} is reachable{where}")
     return 0
 
 
 def _print_history(result: dict[str, Any]) -> None:
     messages = result["messages"]
     if not messages:
-        print(f"no messages with {safe_text(result['peer'])} yet")
+        say(f"no messages with {safe_text(result['peer'])} yet")
         return
     for m in messages:
-        who = "you" if m["outgoing"] else safe_text(m["author_name"], keep_newlines=False)
+        who = "you" if m["outgoing"] else m["author_name"] or "?"
         mark = f"  {STATUS_MARKS.get(m['status'] or '', '')}" if m["outgoing"] else ""
-        text = safe_text(m["text"]).replace("\n", "\n" + " " * 19)
-        print(f"{local_time(m['sent_at'])}  {who}: {text}{mark}")
+        when = local_time(m["sent_at"]) if m["sent_at"] else UNKNOWN_STAMP
+        first, *rest = text_lines(m["text"])
+        # Later lines of a message line up under its first and never start at the left
+        # edge, where only a time can: no message can pass for another.
+        indent = " " * (len(f"{when:<16}") + 2)
+        say(f"{when:<16}  {who}: {first}{mark}", *(indent + line for line in rest))
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -167,7 +217,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     result = run(go())
     if args.json:
-        print_json(result["messages"])
+        print_json(result)  # the control socket's shape, {peer, room, messages}: one to learn
     else:
         _print_history(result)
     return 0
@@ -181,19 +231,65 @@ async def _simple(args: argparse.Namespace, method: str, params: dict[str, Any])
 def cmd_add(args: argparse.Namespace) -> int:
     """Remember an address and connect to it."""
     result = run(_simple(args, "add", {"address": args.address}))
-    print(f"added {result['address']}; p2pchat connects to it whenever it runs")
+    say(f"added {result['address']}; p2pchat connects to it whenever it runs")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Forget an address and its pin."""
+    result = run(_simple(args, "forget", {"address": args.address}))
+    if result["forgotten"]:
+        print(f"forgot {result['address']}; whoever answers there next is a new peer")
+    else:
+        print(f"{result['address']} was not stored")
     return 0
 
 
 def cmd_contact(args: argparse.Namespace) -> int:
     """Accept or block a peer."""
     result = run(_simple(args, args.action, {"peer": args.peer}))
-    print(f"{safe_text(result['peer'], keep_newlines=False)} is now {result['state']}")
+    say(f"{safe_text(result['peer'])} is now {result['state']}")
+    return 0
+
+
+def held_back_text(held: dict[str, Any]) -> str:
+    """``12 contact requests were held back …`` (or '' when nothing was)."""
+    parts = []
+    if held.get("requests"):
+        parts.append(f"{held['requests']} contact request(s) made way for newer ones")
+    if held.get("messages"):
+        parts.append(f"{held['messages']} message(s) of requests were past their limits")
+    if not parts:
+        return ""
+    return "held back (too many at once): " + "; ".join(parts)
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    """List open contact requests and say how many were held back."""
+    result = run(_simple(args, "requests", {}))
+    if args.json:
+        print_json(result)
+        return 0
+    if not result["open"]:
+        say("no open contact requests")
+    for p in result["open"]:
+        name = safe_text(p["name"] or "?")
+        say(f"{name:<20} {p['short_id']}  {p['address'] or '-'}")
+    held = held_back_text(result["held_back"])
+    if held:
+        say(held, f"to remove every request: {command_hint(args.profile, 'clear-requests')}")
+    return 0
+
+
+def cmd_clear_requests(args: argparse.Namespace) -> int:
+    """Remove every open contact request."""
+    result = run(_simple(args, "clear_requests", {}))
+    say(f"removed {result['cleared']} contact request(s)")
     return 0
 
 
 def cmd_name(args: argparse.Namespace) -> int:
     """Change the display name."""
     result = run(_simple(args, "name", {"name": args.new_name}))
-    print(f"your name is now {safe_text(result['name'])}")
+    say(f"your name is now {safe_text(result['name'])}")
     return 0

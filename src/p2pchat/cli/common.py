@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from p2pchat.identity import IdentityError
@@ -14,11 +15,16 @@ from p2pchat.profile import Profile, open_profile, passphrase_from_env
 
 
 class CliError(Exception):
-    """A problem the person can fix; printed as one line, exit code ``exit_code``."""
+    """A problem the person can fix; printed as one line, exit code ``exit_code``.
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    ``details`` are further lines below it (candidates for an ambiguous name). Each line
+    is escaped when printed, so a peer's name in a message never starts a line of its own.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1, *, details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.details = tuple(details)
 
 
 def add_common(parser: argparse.ArgumentParser, *, suppress_defaults: bool) -> None:

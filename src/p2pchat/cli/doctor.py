@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 from p2pchat.cli.common import load_profile
-from p2pchat.cli.output import print_json, safe_text
+from p2pchat.cli.output import print_json, safe_text, say
 from p2pchat.control.client import ControlClient
 from p2pchat.control.server import socket_is_live
 from p2pchat.discovery import Discovery, PeerSeen, list_interfaces
@@ -116,26 +116,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return 0
-    print("Interfaces")
+    say("Interfaces")
     for i in report["interfaces"]:
         addrs = ", ".join(i["ipv4"] + i["ipv6"]) or "no address"
-        print(f"  {i['name']:<12} {addrs}{' (loopback)' if i['loopback'] else ''}")
-    print("Multicast (mDNS)")
+        say(f"  {i['name']:<12} {addrs}{' (loopback)' if i['loopback'] else ''}")
+    say("Multicast (mDNS)")
     for m in report["multicast"]:
         mark = MARKS["ok" if m["ok"] else "error"]
-        print(f"  {mark} {m['interface']} {m['address']}: {m['detail']}")
-    print(f"Listening port: {report['port'] if report['port'] else 'no node running'}")
+        say(f"  {mark} {m['interface']} {m['address']}: {m['detail']}")
+    say(f"Listening port: {report['port'] if report['port'] else 'no node running'}")
     for c in report["port_checks"]:
-        print(f"  {MARKS['ok' if c['ok'] else 'error']} {c['host']}:{c['port']} {c['detail']}")
-    print(f"Peers seen over mDNS: {len(report['peers_seen_mdns'])}")
+        say(f"  {MARKS['ok' if c['ok'] else 'error']} {c['host']}:{c['port']} {c['detail']}")
+    say(f"Peers seen over mDNS: {len(report['peers_seen_mdns'])}")
     for p in report["peers_seen_mdns"]:
-        name = safe_text(p["name"], keep_newlines=False)
-        print(f"  {name} ({p['id'][:8]}) at {', '.join(p['addresses'])}")
+        name = safe_text(p["name"])
+        say(f"  {name} ({p['id'][:8]}) at {', '.join(p['addresses'])}")
     if report["peers_connected"]:
-        print(f"Peers connected: {len(report['peers_connected'])}")
-    print()
+        say(f"Peers connected: {len(report['peers_connected'])}")
+    say("")
     for f in report["findings"]:
-        print(f"{MARKS[f['level']]} {f['title']}")
+        say(f"{MARKS[f['level']]} {f['title']}")
         if f["level"] != "ok":
-            print(f"    {f['hint']}")
+            say(f"    {f['hint']}")
     return 0

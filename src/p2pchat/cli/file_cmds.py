@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from p2pchat.cli.common import CliError, add_node_options, command_hint
-from p2pchat.cli.output import print_json, safe_text
+from p2pchat.cli.output import print_json, safe_text, say
 from p2pchat.cli.session import Session, call, open_session, run
 
 FINAL = ("done", "failed", "cancelled")
@@ -81,7 +81,7 @@ def _eta(seconds: float | None) -> str:
 
 def progress_line(t: dict[str, Any], width: int = 24) -> str:
     """One line: name, bar, percent, speed, ETA (or the state when not moving)."""
-    name = safe_text(t["name"], keep_newlines=False)
+    name = safe_text(t["name"])
     if len(name) > 30:
         name = name[:29] + "…"
     frac = float(t["progress"])
@@ -102,7 +102,7 @@ class Bar:
 
     def show(self, t: dict[str, Any]) -> None:
         if self.tty:
-            sys.stderr.write("\r\x1b[2K" + progress_line(t))
+            sys.stderr.write("\r\x1b[2K" + safe_text(progress_line(t)))
             sys.stderr.flush()
             self.drawn = True
 
@@ -170,23 +170,23 @@ def cmd_send_file(args: argparse.Namespace) -> int:
         t, remote = run(go())
     except KeyboardInterrupt:
         bar.end()
-        print("stopped; the offer stands and the download resumes when p2pchat runs again")
+        say("stopped; the offer stands and the download resumes when p2pchat runs again")
         return 130
     if args.json:
         print_json(t)
         return 0 if t["state"] != "failed" else 1
-    name = safe_text(t["name"], keep_newlines=False)
-    peer = safe_text(getattr(args, "room", None) or t["peer_name"], keep_newlines=False)
+    name = safe_text(t["name"])
+    peer = safe_text(getattr(args, "room", None) or t["peer_name"])
     if t["state"] == "done":
-        print(f"sent {name} ({human_size(t['size'])}) to {peer}")
+        say(f"sent {name} ({human_size(t['size'])}) to {peer}")
     elif t["state"] == "cancelled":
-        print(f"{name}: cancelled")
+        say(f"{name}: cancelled")
     elif t["state"] == "failed":
-        print(f"{name}: failed: {safe_text(t['detail'])}")
+        say(f"{name}: failed: {safe_text(t['detail'])}")
         return 1
     else:
         where = "" if remote else " while p2pchat (the app or `p2pchat serve`) runs"
-        print(
+        say(
             f"offered {name} ({human_size(t['size'])}) to {peer}; they can download it{where} "
             f"(transfer {t['short_id']})"
         )
@@ -208,18 +208,18 @@ def cmd_files(args: argparse.Namespace) -> int:
         print_json(transfers)
         return 0
     if not transfers:
-        print("no file transfers yet; send one with `p2pchat send PEER --file PATH`")
+        say("no file transfers yet; send one with `p2pchat send PEER --file PATH`")
         return 0
     for t in transfers:
         arrow = "←" if t["incoming"] else "→"
-        peer = safe_text(t["peer_name"], keep_newlines=False)
-        print(f"{t['short_id']}  {arrow} {peer:<12} {progress_line(t)}")
+        peer = safe_text(t["peer_name"])
+        say(f"{t['short_id']}  {arrow} {peer:<12} {progress_line(t)}")
         if t["state"] == "offered" and t["incoming"]:
-            print(f"          to download: {command_hint(args.profile, 'get ' + t['short_id'])}")
+            say(f"          to download: {command_hint(args.profile, 'get ' + t['short_id'])}")
         elif t["detail"] and t["state"] in ("failed", "paused", "offered", "cancelled"):
-            print(f"          {safe_text(t['detail'], keep_newlines=False)}")
+            say(f"          {safe_text(t['detail'])}")
         elif t["state"] == "done" and t["incoming"] and t["path"]:
-            print(f"          saved to {safe_text(t['path'], keep_newlines=False)}")
+            say(f"          saved to {safe_text(t['path'])}")
     return 0
 
 
@@ -241,18 +241,16 @@ def cmd_get(args: argparse.Namespace) -> int:
         t = run(go())
     except KeyboardInterrupt:
         bar.end()
-        print("stopped; `p2pchat get` again resumes where it stopped")
+        say("stopped; `p2pchat get` again resumes where it stopped")
         return 130
     if args.json:
         print_json(t)
     elif t["state"] == "done":
-        print(f"saved to {safe_text(t['path'], keep_newlines=False)}")
+        say(f"saved to {safe_text(t['path'])}")
     elif t["state"] in ("failed", "cancelled"):
-        print(
-            f"{safe_text(t['name'], keep_newlines=False)}: {t['state']}: {safe_text(t['detail'])}"
-        )
+        say(f"{safe_text(t['name'])}: {t['state']}: {safe_text(t['detail'])}")
     else:
-        print(f"downloading {safe_text(t['name'], keep_newlines=False)} ({t['state']})")
+        say(f"downloading {safe_text(t['name'])} ({t['state']})")
     return 1 if t["state"] in ("failed", "cancelled") else 0
 
 
@@ -268,5 +266,5 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if args.json:
         print_json(t)
     else:
-        print(f"{safe_text(t['name'], keep_newlines=False)}: {t['state']}")
+        say(f"{safe_text(t['name'])}: {t['state']}")
     return 0

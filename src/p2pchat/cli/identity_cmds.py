@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from typing import Any
 
 from p2pchat.cli.common import CliError, load_profile
+from p2pchat.cli.output import print_json, say
 from p2pchat.identity import short_id
 from p2pchat.profile import set_passphrase
 
@@ -38,12 +38,12 @@ def cmd_id(args: argparse.Namespace) -> int:
         "name": profile.display_name,
     }
     if args.json:
-        print(json.dumps(info))
+        print_json(info)
     else:
-        print(f"name      {info['name']}")
-        print(f"id        {info['id']}")
-        print(f"short id  {info['short_id']}")
-        print(f"profile   {info['profile']}")
+        say(f"name      {info['name']}")
+        say(f"id        {info['id']}")
+        say(f"short id  {info['short_id']}")
+        say(f"profile   {info['profile']}")
     return 0
 
 
@@ -52,7 +52,7 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
     profile = load_profile(args)
     if args.action == "remove":
         set_passphrase(profile, None)
-        print("passphrase removed; the key file is now protected only by file permissions")
+        say("passphrase removed; the key file is now protected only by file permissions")
         return 0
     if not sys.stdin.isatty():
         raise CliError("setting a passphrase needs a terminal to type it in")
@@ -62,5 +62,5 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
     if getpass.getpass("Repeat it: ") != first:
         raise CliError("the two passphrases differ; nothing was changed")
     set_passphrase(profile, first)
-    print("key file sealed with your passphrase")
+    say("key file sealed with your passphrase")
     return 0

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from p2pchat.cli.common import command_hint
-from p2pchat.cli.output import print_json, safe_text
+from p2pchat.cli.output import print_json, safe_text, say
 from p2pchat.cli.session import call, open_session, run
 
 
@@ -67,15 +67,15 @@ def cmd_rooms(args: argparse.Namespace) -> int:
         print_json(rooms)
         return 0
     if not rooms:
-        print("no conversations yet; create a room with `p2pchat room create NAME`")
+        say("no conversations yet; create a room with `p2pchat room create NAME`")
         return 0
     for r in rooms:
         kind = "room" if r["kind"] == "group" else "chat"
         state = "" if r["my_state"] == "joined" else f" [{r['my_state']}]"
         unread = f" ({r['unread']} unread)" if r["unread"] else ""
-        name = safe_text(r["name"], keep_newlines=False)
+        name = safe_text(r["name"])
         members = f"{r['members']} members" if r["kind"] == "group" else "direct"
-        print(f"{kind:<4} {name:<24} {r['id'][:8]}  {members}{state}{unread}")
+        say(f"{kind:<4} {name:<24} {r['id'][:8]}  {members}{state}{unread}")
     return 0
 
 
@@ -89,14 +89,14 @@ def cmd_room(args: argparse.Namespace) -> int:
         return 0
     action = args.method.removeprefix("room_")
     if action == "create":
-        print(f"created room {safe_text(result['name'])} ({result['id'][:8]})")
+        say(f"created room {safe_text(result['name'])} ({result['id'][:8]})")
         invite = command_hint(args.profile, f"room invite {result['id'][:8]} PEER")
-        print(f"invite people with: {invite}")
+        say(f"invite people with: {invite}")
     elif action == "invite":
         invited = safe_text(result["invited"])
-        print(f"invited {invited}; they join with `p2pchat room join {result['room'][:8]}`")
+        say(f"invited {invited}; they join with `p2pchat room join {result['room'][:8]}`")
     else:
-        print(f"{action}: done")
+        say(f"{action}: done")
     return 0
 
 
@@ -109,6 +109,6 @@ def cmd_members(args: argparse.Namespace) -> int:
     for m in members:
         dot = "●" if m["online"] else "○"
         you = " (you)" if m["you"] else ""
-        name = safe_text(m["name"], keep_newlines=False)
-        print(f"{dot} {name:<20} {m['short_id']}  {m['role']:<6} {m['state']}{you}")
+        name = safe_text(m["name"])
+        say(f"{dot} {name:<20} {m['short_id']}  {m['role']:<6} {m['state']}{you}")
     return 0

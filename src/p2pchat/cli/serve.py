@@ -2,7 +2,9 @@
 
 For servers, bots and the README's two-terminal walkthrough. It also opens the control
 socket, so ``p2pchat send`` and scripts in other terminals use this node. Stops cleanly
-on SIGINT and SIGTERM: pending writes reach the disk and peers are told goodbye.
+on SIGINT and SIGTERM: pending writes reach the disk and peers are told goodbye. The
+node's log lines (what it refused from which peer, and why) go to stderr, rate-limited
+(``cli/logs.py``).
 """
 
 from __future__ import annotations
@@ -10,16 +12,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
+import sys
 from typing import Any
 
 from p2pchat.cli.common import CliError, add_node_options, load_profile, node_config_from_args
-from p2pchat.cli.output import describe_event, local_time, print_json
+from p2pchat.cli.logs import show_node_logs
+from p2pchat.cli.output import describe_event, print_json, say
 from p2pchat.control.api import NodeApi
-from p2pchat.control.serialize import event_json, iso_time
+from p2pchat.control.serialize import event_json
 from p2pchat.control.server import ControlServer, ControlServerError
 from p2pchat.node import Node, NodeError
 from p2pchat.store import StoreError, now_ms
+from p2pchat.timefmt import local_stamp
+
+log = logging.getLogger(__name__)
 
 
 def register(subs: Any, common: argparse.ArgumentParser) -> None:
@@ -47,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
     node = Node(profile, node_config_from_args(args))
+    show_node_logs()  # why it refused what a peer sent, once per peer and reason a minute
     return asyncio.run(_serve(node, as_json=args.json))
 
 
@@ -70,7 +79,7 @@ async def _serve(node: Node, *, as_json: bool) -> int:
     except ControlServerError as exc:
         await node.stop()
         raise CliError(str(exc)) from None
-    print(
+    say(
         f"p2pchat {node.profile.display_name} ({node.peer_id_text[:8]}) on port {node.port}; "
         "Ctrl+C to stop",
         flush=True,
@@ -84,16 +93,26 @@ async def _serve(node: Node, *, as_json: bool) -> int:
             await printer
         await control.stop()
         await node.stop()
-        print("stopped", flush=True)
+        say("stopped", flush=True)
     return 0
 
 
 async def _print_events(node: Node, events: Any, as_json: bool, profile: str) -> None:
+    """One line per event (a message of several lines: indented continuation lines).
+
+    Each line goes through ``say``, so nothing a peer chose can start a line of its own
+    (issue 10, hole 9). One event that cannot be shown is reported, and printing goes on.
+    """
     async for event in events:
-        data = event_json(node, event)
+        try:
+            data = event_json(node, event)
+        except Exception:
+            log.exception("cannot show a %s event", type(event).__name__)
+            say(f"{local_stamp(now_ms(), with_date=False)}  (an event that cannot be shown)")
+            continue
         if as_json:
             print_json(data)
         else:
-            when = local_time(iso_time(now_ms()), with_date=False)
-            print(f"{when}  {describe_event(data, profile)}")
-        print(end="", flush=True)
+            first, *rest = describe_event(data, profile)
+            say(f"{local_stamp(now_ms(), with_date=False)}  {first}", *rest)
+        sys.stdout.flush()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from p2pchat.cli.common import CliError, load_profile, node_config_from_args
-from p2pchat.cli.output import safe_text
 from p2pchat.control.api import ApiError, NodeApi
 from p2pchat.control.client import NODE_STOPPED, ControlClient
 from p2pchat.control.server import socket_is_live
@@ -78,11 +77,11 @@ async def call(session: Session, method: str, params: dict[str, Any] | None = No
     try:
         return await session.api.call(method, params)
     except ApiError as exc:
-        lines = [str(exc)]
-        for cand in exc.data.get("candidates", [])[:10]:
-            name = safe_text(cand.get("name") or "?", keep_newlines=False)
-            lines.append(f"  {cand['short_id']}  {name}  ({cand['state']})")
-        raise CliError("\n".join(lines)) from None
+        details = [
+            f"  {cand['short_id']}  {cand.get('name') or '?'}  ({cand['state']})"
+            for cand in exc.data.get("candidates", [])[:10]
+        ]
+        raise CliError(str(exc), details=details) from None
 
 
 def run(coro: Any) -> Any:

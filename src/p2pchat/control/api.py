@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,10 +24,16 @@ from p2pchat.node import (
     PeerLookupError,
 )
 from p2pchat.node.config import parse_host_port
-from p2pchat.store import MessageStatus
+from p2pchat.store import MessageStatus, StoreError
+from p2pchat.store.backup import snapshot
+
+#: Prefix of the store snapshots the ``backup`` call leaves in the profile's folder.
+SNAPSHOT_PREFIX = "backup-snapshot-"
 
 MAX_HISTORY = 10_000
 MAX_WAIT = 3600.0
+#: A send's client id (idempotent sends), in characters.
+MAX_CLIENT_ID = 64
 
 
 class ApiError(Exception):
@@ -35,6 +42,16 @@ class ApiError(Exception):
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.data: JSONDict = {"message": message, **extra}
+
+
+def _client_id(params: JSONDict) -> str | None:
+    """The optional ``client_id`` of a send: 1 to 64 printable characters."""
+    value = params.get("client_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_CLIENT_ID or not value.isprintable():
+        raise ApiError(f"'client_id' must be 1 to {MAX_CLIENT_ID} printable characters")
+    return value
 
 
 def _str(params: JSONDict, key: str, *, max_len: int = 100_000) -> str:
@@ -66,8 +83,11 @@ class NodeApi:
             "send": self.send,
             "history": self.history,
             "add": self.add,
+            "forget": self.forget,
             "accept": self.accept,
             "block": self.block,
+            "requests": self.requests,
+            "clear_requests": self.clear_requests,
             "name": self.name,
             "settings": self.settings,
             "rooms": self.rooms,
@@ -80,6 +100,7 @@ class NodeApi:
             "room_remove": self.room_remove,
             "room_promote": self.room_promote,
             "room_rename": self.room_rename,
+            "backup": self.backup,
         }
         self._methods.update(file_methods(self))
 
@@ -99,6 +120,20 @@ class NodeApi:
             raise ApiError(str(exc), candidates=[peer_json(p) for p in exc.candidates]) from None
         except NodeError as exc:
             raise ApiError(str(exc)) from None
+
+    async def backup(self, params: JSONDict) -> JSONDict:
+        """Snapshot the store (consistent, taken while the node runs) for ``p2pchat backup``.
+
+        The snapshot goes into the profile's own folder under a name the node picks (no
+        path from the caller reaches the filesystem); the caller packs it and removes it.
+        """
+        directory = self.node.profile.directory
+        dest = directory / f"{SNAPSHOT_PREFIX}{secrets.token_hex(8)}.sqlite3"
+        try:
+            await asyncio.to_thread(snapshot, self.node.profile.store_path, dest)
+        except StoreError as exc:
+            raise ApiError(str(exc)) from None
+        return {"snapshot": dest.name}
 
     async def _peer(self, params: JSONDict) -> bytes:
         return await self.node.resolve_peer(_str(params, "peer", max_len=200))
@@ -123,9 +158,10 @@ class NodeApi:
         """Send a text to a peer or a room; wait up to ``wait`` seconds for delivery."""
         text = _str(params, "text")
         wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
+        client_id = _client_id(params)
         if params.get("room") is not None:
             room = await self._room(params)
-            message = await self.node.send_message(room, text)
+            message = await self.node.send_message(room, text, client_id=client_id)
             if wait > 0:
                 await self.node.wait_for_status(message.id, MessageStatus.DELIVERED, wait)
             current = await self.node.get_message(message.id) or message
@@ -134,7 +170,7 @@ class NodeApi:
                 "message": message_json(self.node, current),
             }
         peer = await self._peer(params)
-        message = await self.node.send_text(peer, text)
+        message = await self.node.send_text(peer, text, client_id=client_id)
         # A node that has run for a while and has no link to the peer will not get one in
         # the next seconds: report "queued" at once. A fresh node may still be connecting.
         if wait > 0 and (self.node.links.is_online(peer) or self.node.uptime < wait + 5):
@@ -275,6 +311,15 @@ class NodeApi:
         await self.node.add_address(host, port)
         return {"address": f"{host}:{port}"}
 
+    async def forget(self, params: JSONDict) -> JSONDict:
+        """Forget a stored address (HOST:PORT) and the peer id it was pinned to."""
+        try:
+            host, port = parse_host_port(_str(params, "address", max_len=300))
+        except ValueError as exc:
+            raise ApiError(str(exc)) from None
+        known = await self.node.forget_address(host, port)
+        return {"address": f"{host}:{port}", "forgotten": known}
+
     async def accept(self, params: JSONDict) -> JSONDict:
         """Accept a contact request (or make a peer a contact)."""
         peer = await self._peer(params)
@@ -286,6 +331,21 @@ class NodeApi:
         peer = await self._peer(params)
         await self.node.block(peer)
         return {"peer": self.node.peer_name(peer), "state": "blocked"}
+
+    def _held_back(self) -> JSONDict:
+        held = self.node.requests_held_back
+        return {"requests": held.requests, "messages": held.messages}
+
+    async def requests(self, params: JSONDict) -> JSONDict:
+        """Open contact requests, and how many were held back (not kept) since the last
+        clear: requests that made way for newer ones, messages past a request's limits."""
+        peers = [p for p in await self.node.list_peers() if p.state == "request"]
+        return {"open": [peer_json(p) for p in peers], "held_back": self._held_back()}
+
+    async def clear_requests(self, params: JSONDict) -> JSONDict:
+        """Remove every open contact request and its messages; reset the held-back count."""
+        cleared = await self.node.clear_requests()
+        return {"cleared": cleared, "held_back": self._held_back()}
 
     async def name(self, params: JSONDict) -> JSONDict:
         """Change our display name."""

@@ -5,7 +5,6 @@ everywhere. Ids: peer ids as their 52-character text, room and message ids as he
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from p2pchat.identity import encode_peer_id, short_id
@@ -21,6 +20,7 @@ from p2pchat.node.events import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RequestsHeldBack,
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
@@ -28,6 +28,7 @@ from p2pchat.node.events import (
     TypingChanged,
 )
 from p2pchat.store import Message, MessageStatus
+from p2pchat.timefmt import iso_utc
 
 STATUS_NAMES = {
     MessageStatus.QUEUED: "queued",
@@ -45,10 +46,10 @@ def status_name(status: int) -> str:
 
 
 def iso_time(ms: int | None) -> str | None:
-    """An ISO-8601 UTC time for a millisecond timestamp."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+    """An ISO-8601 UTC time for a millisecond timestamp; None for none, and for a time
+    outside years 1..9999 (a peer signs its own ``sent_at``; one absurd value must not
+    break a history or close every event stream). Never raises."""
+    return iso_utc(ms)
 
 
 def peer_json(peer: PeerInfo) -> JSONDict:
@@ -100,7 +101,7 @@ def event_json(node: Node, event: Event) -> JSONDict:
         return {
             "type": "online",
             "peer": encode_peer_id(event.peer_id),
-            "name": event.name,
+            "name": node.peer_name(event.peer_id),
             "host": event.host,
         }
     if isinstance(event, PeerOffline):
@@ -126,6 +127,8 @@ def event_json(node: Node, event: Event) -> JSONDict:
         }
     if isinstance(event, ContactRequest):
         return {"type": "request", "peer": encode_peer_id(event.peer_id), "name": event.name}
+    if isinstance(event, RequestsHeldBack):
+        return {"type": "held_back", "requests": event.requests, "messages": event.messages}
     if isinstance(event, SecurityWarning):
         return {
             "type": "warning",

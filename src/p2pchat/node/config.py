@@ -40,7 +40,9 @@ class NodeConfig:
     sync_interval: float = 30.0
     # Limits on what strangers can make us do.
     max_links: int = 256
-    new_requests_per_minute: float = 20.0
+    # Open contact requests kept at once (the quietest makes way for a newcomer), and
+    # messages kept per request.
+    max_open_requests: int = 100
     max_messages_per_request: int = 100
     # What one peer may make us read and store (rate, daily store growth, queue).
     flood: FloodLimits = field(default_factory=FloodLimits)

@@ -1,14 +1,16 @@
 """Direct chats, inbound: admitting, storing and acknowledging a peer's envelopes.
 
 A one-to-one room's rules: the author must be the connected peer; a stranger's first
-messages become a contact request (rate-limited, bounded, never acknowledged); an
-accepted contact's are stored and acknowledged as delivered once durable. Receipts from
-a contact raise the status of our own messages. Group rooms have their own rules
-(``groups``); this module never sees them.
+messages become a contact request (bounded: the newest request always gets in, the
+quietest makes way, and whatever is not kept is counted for the person to see; never
+acknowledged); an accepted contact's are stored and acknowledged as delivered once
+durable. Receipts from a contact raise the status of our own messages. Group rooms have
+their own rules (``groups``); this module never sees them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -23,7 +25,15 @@ from p2pchat.node.envelopes import (
     envelope_to_row,
     held_intact,
 )
-from p2pchat.node.events import ContactRequest, MessageAdded, ReactionChanged, ReceiptChanged
+from p2pchat.node.events import (
+    ContactRequest,
+    MessageAdded,
+    PeerUpdated,
+    ReactionChanged,
+    ReceiptChanged,
+    RequestsHeldBack,
+)
+from p2pchat.node.requests import SETTING_HELD_MESSAGES, SETTING_HELD_REQUESTS, HeldBack
 from p2pchat.store import Message, MessageStatus, Store, now_ms
 from p2pchat.wire import RECEIPT_DELIVERED, RECEIPT_READ, Receipt
 
@@ -32,9 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# What strangers can make us store before the person accepts anyone: at most this many
-# open requests, each message of a request at most this large (100 messages each).
-MAX_PENDING_REQUESTS = 100
+# What strangers can make us store before the person accepts anyone: each message of a
+# request at most this large (a bounded number of requests, ``requests.RequestBook``, and
+# of messages per request, ``NodeConfig.max_messages_per_request``).
 MAX_REQUEST_BODY = 4096
 #: An inbound batch of at most this many messages is a quick write (see Node._write).
 QUICK_INGEST = 8
@@ -67,28 +77,85 @@ class DirectInbox:
         if changed:
             node._emit(ReceiptChanged(room, tuple(changed), peer, status))
 
-    def admit(self, item: _Inbound, counts: dict[bytes, int]) -> str | None:
-        """Decide what to do with an inbound direct envelope; a reason to drop it, or None."""
+    def admit(self, item: _Inbound, counts: dict[bytes, int], evicted: list[bytes]) -> str | None:
+        """Decide what to do with an inbound direct envelope; a reason to drop it, or None.
+
+        A new request always gets in; the requests that make way for it are appended to
+        ``evicted``. A message of a request past the limits is counted as held back.
+        """
         node = self.node
         env = item.env
+        if env.author == node.me and node._states.get(item.peer) == "contact":
+            # Our own message coming back from the other side (direct_sync): we lost it.
+            return node.body_problem(env)
         if env.author != item.peer:
             return "relayed direct message"
         problem = node.body_problem(env) or node.lamport_problem(env)
         if problem is not None:
             return problem
+        book = node.requests
         state = node._states.get(item.peer, "unknown")
         if state in ("unknown", "request") and len(env.body) > MAX_REQUEST_BODY:
+            book.hold_message(env.id)
             return "message too large for a contact request"
+        if state == "request" and counts.get(item.peer, 0) >= node.config.max_messages_per_request:
+            book.hold_message(env.id)
+            return "contact request holds too many messages"
         if state == "unknown":
-            pending = sum(1 for st in node._states.values() if st == "request")
-            if pending >= MAX_PENDING_REQUESTS or not node._request_bucket.allow():
-                return "too many contact requests"
+            for peer in book.open(item.peer):
+                node._states[peer] = "unknown"
+                evicted.append(peer)
             node._states[item.peer] = "request"
         if node._states.get(item.peer) == "request":
-            if counts.get(item.peer, 0) >= node.config.max_messages_per_request:
-                return "contact request holds too many messages"
             counts[item.peer] = counts.get(item.peer, 0) + 1
+            book.touch(item.peer)
         return None
+
+    def _admit_all(
+        self, items: list[_Inbound], counts: dict[bytes, int]
+    ) -> tuple[list[_Inbound], list[bytes]]:
+        """The items to store, and the requests that made way for new ones."""
+        accepted: list[_Inbound] = []
+        evicted: list[bytes] = []
+        for item in items:
+            reason = self.admit(item, counts, evicted)
+            if reason is None:
+                accepted.append(item)
+            else:
+                log.info("dropped message from %s: %s", short_id(item.peer), reason)
+        # A request that made way later in this batch keeps none of its messages (unless
+        # it wrote again after that and is open once more).
+        gone = [p for p in dict.fromkeys(evicted) if p not in self.node.requests]
+        if gone:
+            dropped = set(gone)
+            for item in accepted:
+                if item.peer in dropped:
+                    self.node.requests.hold_message(item.env.id)
+            accepted = [i for i in accepted if i.peer not in dropped]
+        return accepted, gone
+
+    async def _skip_known(self, items: list[_Inbound]) -> tuple[list[_Inbound], dict[bytes, int]]:
+        """``items`` less requests' messages we already hold, and how many each
+        not-yet-accepted sender has waiting with us.
+
+        A request is never acknowledged, so its sender's app sends it again on every
+        connection: that is neither news nor held back.
+        """
+        node = self.node
+        unaccepted = [i for i in items if node._states.get(i.peer, "unknown") != "contact"]
+        if not unaccepted:
+            return items, {}
+        strangers = {i.peer for i in unaccepted}
+
+        def load(store: Store) -> tuple[dict[bytes, int], set[bytes]]:
+            room = functools.partial(direct_room_id, node.me)
+            found = {p: store.count_by_author(room(p), p) for p in strangers}
+            held = {m.id for m in store.get_messages([i.env.id for i in unaccepted])}
+            return found, held
+
+        counts, known = await node._read(load)
+        fresh = [i for i in items if i.env.id not in known or node._states.get(i.peer) == "contact"]
+        return fresh, counts
 
     async def ingest(self, batch: list[_Inbound]) -> None:
         node = self.node
@@ -96,25 +163,18 @@ class DirectInbox:
         authentic = await node.authentic(batch)
         if len(authentic) != len(batch):
             log.warning("dropped %d messages with bad signatures", len(batch) - len(authentic))
-        # How many messages each not-yet-accepted sender already has waiting with us.
-        strangers = {i.peer for i in authentic if node._states.get(i.peer, "unknown") != "contact"}
-        counts: dict[bytes, int] = {}
-        if strangers:
-            counts = await node._read(
-                lambda s: {p: s.count_by_author(direct_room_id(node.me, p), p) for p in strangers}
-            )
-        accepted: list[_Inbound] = []
-        for item in authentic:
-            reason = self.admit(item, counts)
-            if reason is None:
-                accepted.append(item)
-            else:
-                log.info("dropped message from %s: %s", short_id(item.peer), reason)
-        if not accepted:
+        authentic, counts = await self._skip_known(authentic)
+        held_before = node.requests.held
+        accepted, evicted = self._admit_all(authentic, counts)
+        held_changed = node.requests.held != held_before
+        if not accepted and not evicted:
+            if held_changed:
+                self._emit_held()
             return
 
         def work(store: Store) -> tuple[list[Message], list[bytes], set[bytes]]:
             promoted = []
+            self._forget_requests(store, evicted)
             for peer in {i.peer for i in accepted}:
                 if node._states.get(peer) != "contact":  # contacts skip a query
                     existing = store.get_peer(peer)
@@ -133,22 +193,84 @@ class DirectInbox:
             return messages, promoted, held_intact(store, rows, results)
 
         stored, promoted, held = await node._write(work, quick=len(accepted) <= QUICK_INGEST)
+        for peer in evicted:
+            node.links.remove_targets("last", peer)
+            node._emit(PeerUpdated(peer, node._names.get(peer), "unknown"))
+        if held_changed:
+            self._emit_held()
         for peer in promoted:
             node._states[peer] = "request"
-            node._emit(ContactRequest(peer, node._names.get(peer, short_id(peer))))
+            node._emit(ContactRequest(peer, node.peer_name(peer)))
         for message in stored:
             if message.kind == KIND_REACTION:
                 target, _, _ = decode_reaction(message.body)
                 node._emit(ReactionChanged(message.room, target))
             else:
-                node._emit(MessageAdded(message, incoming=True))
-            if message.kind == KIND_FILE:
+                node._emit(MessageAdded(message, incoming=message.author != node.me))
+            if message.kind == KIND_FILE and message.author != node.me:
                 await node.transfers.on_file_message(message, incoming=True)
         # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
         acks: dict[bytes, list[bytes]] = defaultdict(list)
         for item in accepted:
+            if item.env.author == node.me:
+                continue  # our own message given back: nothing to acknowledge
             if node._states.get(item.peer) == "contact" and item.env.id in held:
                 acks[item.peer].append(item.env.id)
         for peer, ids in acks.items():
             # No flush here: one peer that stops reading must not stall everyone's inbox.
             await node._send_receipts(peer, node.direct_room(peer), ids, RECEIPT_DELIVERED)
+
+    def _forget_requests(self, store: Store, peers: list[bytes]) -> None:
+        """Store thread: ``peers`` are no longer requests; remove what they wrote.
+
+        Their ids stay known (as strangers, pruned like any), so a later message from
+        them opens a new request. The held-back counts are saved alongside.
+        """
+        node = self.node
+        for peer in peers:
+            if store.get_peer(peer) is not None:
+                store.set_peer_state(peer, "unknown")
+            room = direct_room_id(node.me, peer)
+            store.forget_room(room)
+            node._ready_rooms.discard(room)
+        held = node.requests.unsaved()
+        if held is not None:
+            store.set_setting(SETTING_HELD_REQUESTS, str(held.requests))
+            store.set_setting(SETTING_HELD_MESSAGES, str(held.messages))
+
+    def _emit_held(self) -> None:
+        held = self.node.requests.held
+        self.node._emit(RequestsHeldBack(held.requests, held.messages))
+
+    async def clear_requests(self) -> int:
+        """Remove every open contact request with its messages; reset the held-back counts.
+
+        The senders become strangers again (not blocked): if they write again, a new
+        request opens. Returns how many requests were removed.
+        """
+        node = self.node
+        peers = set(node.requests.clear())
+        peers.update(p for p, st in node._states.items() if st == "request")
+        ordered = sorted(peers)
+        await node._write(lambda s: self._forget_requests(s, ordered))
+        for peer in ordered:
+            node._states[peer] = "unknown"
+            node.links.remove_targets("last", peer)
+            node._emit(PeerUpdated(peer, node._names.get(peer), "unknown"))
+        self._emit_held()
+        return len(ordered)
+
+
+def load_requests(store: Store, me: bytes) -> tuple[list[bytes], HeldBack]:
+    """Store thread: open requests, quietest first, and the saved held-back counts."""
+    activity = []
+    for peer in store.list_peers("request"):
+        activity.append((store.last_arrival(direct_room_id(me, peer.id)), peer.id))
+    activity.sort()
+
+    def count(key: str) -> int:
+        value = store.get_setting(key, "0")
+        return int(value) if value.isdigit() else 0
+
+    held = HeldBack(count(SETTING_HELD_REQUESTS), count(SETTING_HELD_MESSAGES))
+    return [peer for _, peer in activity], held

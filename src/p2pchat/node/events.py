@@ -127,6 +127,20 @@ class ContactRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestsHeldBack:
+    """Contact requests, or messages of open requests, were not kept: too many at once.
+
+    Counts since the person last cleared their requests. ``requests``: whole requests
+    that made way for newer ones (their messages were removed here; the senders' apps
+    still hold them and send them again when they reconnect). ``messages``: messages of
+    open requests past the per-request limit (count or size). Both zero after a clear.
+    """
+
+    requests: int
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
 class SecurityWarning:
     """Something a person must know about: impersonation, identity mismatch, ..."""
 
@@ -171,6 +185,7 @@ Event = (
     | RoomInvitation
     | MessagesWithdrawn
     | ContactRequest
+    | RequestsHeldBack
     | SecurityWarning
     | PeerThrottled
     | NodeStatus

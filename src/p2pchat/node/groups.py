@@ -35,7 +35,7 @@ from p2pchat.node.envelopes import (
     row_to_envelope,
     split_ids,
 )
-from p2pchat.node.errors import NodeError
+from p2pchat.node.errors import AlreadySent, NodeError
 from p2pchat.node.events import (
     MessageAdded,
     MessagesWithdrawn,
@@ -98,8 +98,6 @@ MAX_PUSH = 20_000
 PUSH_PAGE = 256
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
-# Least time between two answers to one member's heads in one room (see _pull_if_behind).
-PULL_INTERVAL = 0.5
 
 
 LEGACY_ROOM = (
@@ -158,9 +156,6 @@ class GroupService:
         # (peer, room) -> the latest heads to push to, or to answer.
         self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
             "sync push", self._push, self._pushes, merge=_Heads.merged
-        )
-        self._pulls: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
-            "answering heads", self._answer_heads, self._pushes, merge=_Heads.merged
         )
         self._group_rooms: set[bytes] | None = None
         self._announce_due: set[bytes] = set()
@@ -340,7 +335,12 @@ class GroupService:
         return out
 
     async def send_envelope(
-        self, room: bytes, kind: str, body: bytes, reply_to: bytes | None
+        self,
+        room: bytes,
+        kind: str,
+        body: bytes,
+        reply_to: bytes | None,
+        client_id: str | None = None,
     ) -> Message:
         """Author any envelope (text, reaction, file) into a group room."""
         node = self.node
@@ -360,10 +360,14 @@ class GroupService:
                 recipients=recipients,
                 online=online,
                 deps=m.heads,
+                client_id=client_id,
             )
             return message, env, recipients
 
-        message, env, recipients = await node._write(work, quick=True)
+        try:
+            message, env, recipients = await node._write(work, quick=True)
+        except AlreadySent as done:
+            return done.message
         await node._publish_own(message, env, recipients)
         return message
 
@@ -889,39 +893,13 @@ class GroupService:
         waiting ones, so a flood of ``sync`` frames costs one push, not one per frame.
         If ``peer`` holds more than we do, we answer with our heads so it pushes to us:
         without that, a change reached a member only when that member next announced its
-        own heads (every ``sync_interval``), and joins took many seconds to spread. The
-        answers are rate-limited per (peer, room), so two members never ping-pong.
+        own heads (every ``sync_interval``), and joins took many seconds to spread. An
+        answer goes only to heads that show more than we hold, and heads show nothing new
+        once the push lands, so two members never ping-pong.
         """
         key = (peer, frame.room)
         heads = _Heads(frame.room, dict(frame.heads), complete=len(frame.heads) < MAX_HEADS)
-        self._pulls.offer(key, heads)
         self._push_queue.offer(key, heads)
-
-    async def _answer_heads(self, key: tuple[bytes, bytes], frame: _Heads) -> float:
-        """Send our heads to ``peer`` if its ``frame`` shows more than we hold.
-
-        Returns the pause before the next answer to the same peer and room.
-        """
-        node = self.node
-        peer = key[0]
-
-        def load(store: Store) -> dict[bytes, int] | None:
-            info = store.get_room(frame.room)
-            if info is None or info.kind != "group":
-                return None
-            m = self.membership(store, frame.room)
-            # Also when we were removed: a member who still counts us in pushes us the
-            # changes that may undo it.
-            if m.state_of(node.me) is None or m.state_of(peer) != "joined":
-                return None
-            return store.heads(frame.room)
-
-        ours = await node._read(load)
-        if ours is None or all(head <= ours.get(a, 0) for a, head in frame.heads.items()):
-            return 0.0
-        for answer in _heads_frames(frame.room, ours):
-            node.links.write(peer, answer)
-        return PULL_INTERVAL
 
     async def _push(self, key: tuple[bytes, bytes], frame: _Heads) -> float:
         """Send what ``peer`` lacks above its heads: membership first, then page by page."""
@@ -933,21 +911,33 @@ class GroupService:
         room = frame.room
         theirs = frame.heads
 
-        def plan(store: Store) -> tuple[list[Message], list[tuple[bytes, int, int]]]:
+        def plan(
+            store: Store,
+        ) -> tuple[list[Message], list[tuple[bytes, int, int]], dict[bytes, int] | None]:
             info = store.get_room(room)
             if info is None or info.kind != "group":
-                return [], []
+                return [], [], None
             m = self.membership(store, room)
-            if m.state_of(node.me) != "joined" or m.state_of(peer) != "joined":
-                return [], []  # removed or departed members get nothing
+            if m.state_of(node.me) is None or m.state_of(peer) != "joined":
+                return [], [], None
+            ours = store.heads(room)
+            # If the peer holds more than we do, we answer with our heads so it pushes
+            # to us: without that a change reached a member only when that member next
+            # announced its own heads (every sync_interval), and joins took many seconds
+            # to spread. Also when we were removed: a member who still counts us in
+            # pushes us the changes that may undo it.
+            behind = any(head > ours.get(a, 0) for a, head in theirs.items())
+            answer = ours if behind else None
+            if m.state_of(node.me) != "joined":
+                return [], [], answer  # removed or departed members push nothing
             # From a partial summary (one of several full frames), only authors it names.
             ranges = [
                 (author, theirs.get(author, 0) + 1, head)
-                for author, head in store.heads(room).items()
+                for author, head in ours.items()
                 if head > theirs.get(author, 0) and (frame.complete or author in theirs)
             ]
             if not ranges:
-                return [], []
+                return [], [], answer
             # The receiver checks every author against the membership at its position,
             # so the (few) system messages it lacks go first.
             system = [
@@ -955,9 +945,12 @@ class GroupService:
                 for msg in store.messages_of_kind(room, KIND_SYSTEM)
                 if msg.seq > theirs.get(msg.author, 0)
             ]
-            return system, ranges
+            return system, ranges, answer
 
-        system, ranges = await node._read(plan)
+        system, ranges, answer = await node._read(plan)
+        if answer is not None:
+            for heads_frame in _heads_frames(room, answer):
+                node.links.write(peer, heads_frame)
         sent = 0
         for msg in system:
             sent += self._send_row(peer, msg)

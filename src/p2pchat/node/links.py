@@ -313,8 +313,10 @@ class LinkManager:
         if peer == self.me:
             await conn.close("connected to ourselves")
             return
-        if conn.remote.purpose != "chat":
-            # Side channels (file transfers) never count as the peer's chat link.
+        if conn.remote.purpose != "chat" and not conn.initiator:
+            # Side channels (file transfers) never count as the peer's chat link. Only
+            # the initiator's purpose counts: a responder cannot know it when it writes
+            # its hello, so a connection we dialled for chat is chat whatever it says.
             if self._on_other_purpose is None:
                 await conn.close("unsupported purpose")
             else:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -32,7 +33,8 @@ from p2pchat.identity import (
 )
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
-from p2pchat.node.direct import DirectInbox
+from p2pchat.node.direct import DirectInbox, load_requests
+from p2pchat.node.direct_sync import DirectSync
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -46,7 +48,7 @@ from p2pchat.node.envelopes import (
     new_message_id,
     sign_envelope,
 )
-from p2pchat.node.errors import NodeError
+from p2pchat.node.errors import AlreadySent, NodeError
 from p2pchat.node.events import (
     Event,
     MessageAdded,
@@ -71,12 +73,12 @@ from p2pchat.node.model import (
     ReactionInfo,
     RoomInfo,
     human_size,
-    name_key,
     text_body,
     ui_key,
 )
+from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
 from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
-from p2pchat.node.ratelimit import TokenBucket
+from p2pchat.node.requests import HeldBack, RequestBook
 from p2pchat.node.rooms import (
     KIND_SYSTEM,
     SystemBodyError,
@@ -101,6 +103,7 @@ from p2pchat.store import (
 from p2pchat.transport import Connection, LocalHello, PeerMismatchError
 from p2pchat.wire import (
     MAX_IDS_PER_RECEIPT,
+    MAX_TS,
     PURPOSE_FILES,
     RECEIPT_DELIVERED,
     RECEIPT_READ,
@@ -147,6 +150,8 @@ MAX_STRANGERS = 200
 MAX_STRANGER_LINKS = 32
 MAX_REMEMBERED_PEERS = 2000
 OUTBOX_PAGE = 256
+#: A name as ``peer_name`` shows a look-alike: the name, then the short id in brackets.
+_SHOWN_WITH_ID = re.compile(r".+ \(([a-z2-7]{8})\)")
 
 
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
@@ -195,8 +200,10 @@ class Node:
         self.transfers = TransferService(self)
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
+        self.direct_sync = DirectSync(self)
         self._states: dict[bytes, str] = {}
-        self._names: dict[bytes, str] = {}
+        # Peers' display names, indexed by look-alike key (``names``).
+        self._names = NameBook()
         # Where each connected peer listens; written to the store only for peers we keep.
         self._addresses: dict[bytes, tuple[str, int]] = {}
         self._settings: dict[str, bool] = dict(BOOL_SETTINGS)
@@ -206,6 +213,8 @@ class Node:
         self._lamport = 0
         self._ready_rooms: set[bytes] = set()
         self._seq_cache: dict[bytes, int] = {}
+        # Store thread: per room, the lowest seq we may still write (see raise_seq_floor).
+        self._seq_floor: dict[bytes, int] = {}
         # Created by start() (a stopped node can be started again).
         self._verifier: ThreadPoolExecutor | None = None
         self._commits = GroupCommit(self._db, self._forget_caches)
@@ -215,10 +224,7 @@ class Node:
         self._inbound: FairInbox[_Inbound | _SyncRequest] = FairInbox(self.config.flood.queue_bytes)
         self.flood = FloodGuard(self.config.flood, on_notice=self._on_flood_notice)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._request_bucket = TokenBucket(
-            rate=self.config.new_requests_per_minute / 60.0,
-            burst=max(1.0, self.config.new_requests_per_minute),
-        )
+        self.requests = RequestBook(self.config.max_open_requests)
         self._warned: set[tuple[bytes, str]] = set()
         self._started = False
         self.started_at = 0.0
@@ -261,8 +267,20 @@ class Node:
                 resolve_interfaces(list(self.config.interfaces))
             except ValueError as exc:
                 raise NodeError(str(exc)) from None
-        self.db = await StoreWorker.open(self.profile.store_path, self_id=self.me)
+        self.db = await StoreWorker.open(
+            self.profile.store_path, self_id=self.me, create=not self.profile.store_expected
+        )
+        self.profile.mark_store_created()
+        if self.db.rebuilt_from is not None:
+            note = (
+                "the store's indexes were damaged and have been rebuilt from its tables "
+                f"(nothing was lost); the damaged file was kept as {self.db.rebuilt_from}"
+            )
+            log.warning("%s", note)
+            self.hub.emit(SecurityWarning(None, note))
         try:
+            # Unicode's confusables table, read once off the loop (not at the first name).
+            await asyncio.get_running_loop().run_in_executor(None, load_confusables)
             await self._load_state()
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
@@ -280,6 +298,7 @@ class Node:
         await self._add_initial_targets()
         await self.transfers.start()
         await self.groups.start()
+        self.direct_sync.start()
         announcing = False
         if self.config.discovery:
             announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
@@ -309,6 +328,7 @@ class Node:
             self.discovery = None
         await self.transfers.stop()
         await self.groups.stop()
+        await self.direct_sync.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self.links.stop()
@@ -388,6 +408,7 @@ class Node:
             self._states[peer.id] = peer.state
             if peer.name:
                 self._names[peer.id] = peer.name
+        self.requests.load(*await self._read(functools.partial(load_requests, me=self.me)))
         for key, value in settings.items():
             if value is None:
                 continue
@@ -474,7 +495,13 @@ class Node:
             return decode_peer_id(query)
         peers = await self.list_peers()
         lowered = query.casefold()
-        by_name = [p for p in peers if (p.name or "").casefold() == lowered]
+        shown = _SHOWN_WITH_ID.fullmatch(query)
+        if shown is not None:  # "Alice (k3j5x7ab)", as peer_name shows a look-alike
+            query = shown.group(1)
+        # Every name that looks like the query: picking one of two look-alikes silently
+        # could send to an impersonator.
+        wanted = name_keys(query)
+        by_name = [p for p in peers if p.name and name_keys(p.name) & wanted]
         by_prefix = (
             [p for p in peers if p.peer_id_text.startswith(query.lower())]
             if len(query) >= 4
@@ -494,6 +521,20 @@ class Node:
         """Remember a manual address (``p2pchat add``) and dial it now and after restarts."""
         await self._write(lambda s: s.add_address(None, host, port, "manual"))
         self.links.add_target(host, port, "manual")
+
+    async def forget_address(self, host: str, port: int) -> bool:
+        """Forget host:port (``p2pchat forget``): stored rows, the dial target, its pin.
+
+        An address stays pinned to the first id that answered there; after this,
+        whoever answers next (once the person adds it again) is a new peer. A live
+        link is left alone. Returns whether anything was known about it.
+        """
+        removed = await self._write(lambda s: s.forget_address(host, port))
+        dropped = self.links.targets.pop((host, port), None) is not None
+        for peer, known in list(self._addresses.items()):
+            if known == (host, port):
+                del self._addresses[peer]
+        return removed > 0 or dropped
 
     async def accept(self, peer_id: bytes) -> None:
         """Accept a contact request: receipts flow from now on, including for held messages."""
@@ -531,6 +572,19 @@ class Node:
         """Undo a block; the peer becomes a contact again."""
         await self.accept(peer_id)
 
+    @property
+    def requests_held_back(self) -> HeldBack:
+        """How many contact requests (and messages of requests) were not kept, since the
+        person last cleared requests: shown beside the requests."""
+        return self.requests.held
+
+    async def clear_requests(self) -> int:
+        """Remove every open contact request and its messages; reset the held-back count.
+
+        Returns how many requests were removed. Their senders are not blocked.
+        """
+        return await self.direct.clear_requests()
+
     async def set_verified(self, peer_id: bytes, verified: bool = True) -> None:
         """Record that the person compared safety numbers with this peer."""
         await self._write(lambda s: (self._remember(s, peer_id), s.set_verified(peer_id, verified)))
@@ -548,6 +602,8 @@ class Node:
         return peer
 
     def _set_state(self, peer_id: bytes, state: str) -> None:
+        if state != "request":
+            self.requests.close(peer_id)
         if self._states.get(peer_id) != state:
             self._states[peer_id] = state
             self._emit(PeerUpdated(peer_id, self._names.get(peer_id), state))
@@ -565,8 +621,18 @@ class Node:
 
     # ================================================================ messages out
 
-    async def send_text(self, peer_id: bytes, text: str, reply_to: bytes | None = None) -> Message:
-        """Write a text message to ``peer_id``: stored, queued, and sent if reachable."""
+    async def send_text(
+        self,
+        peer_id: bytes,
+        text: str,
+        reply_to: bytes | None = None,
+        client_id: str | None = None,
+    ) -> Message:
+        """Write a text message to ``peer_id``: stored, queued, and sent if reachable.
+
+        With ``client_id`` (a script's own id for this send), a second call with the same
+        id returns the message the first wrote instead of writing another.
+        """
         body = text_body(text)
         if peer_id == self.me:
             raise NodeError("you cannot send a message to yourself")
@@ -574,10 +640,15 @@ class Node:
             # Replying to a contact request accepts it, with everything accepting means
             # (receipts for the messages they sent while waiting).
             await self.accept(peer_id)
-        return await self._send_envelope(peer_id, "text", body, reply_to)
+        return await self._send_envelope(peer_id, "text", body, reply_to, client_id)
 
     async def _send_envelope(
-        self, peer_id: bytes, kind: str, body: bytes, reply_to: bytes | None
+        self,
+        peer_id: bytes,
+        kind: str,
+        body: bytes,
+        reply_to: bytes | None,
+        client_id: str | None = None,
     ) -> Message:
         room = direct_room_id(self.me, peer_id)
         online = self.links.is_online(peer_id)
@@ -602,10 +673,14 @@ class Node:
                 now=now,
                 recipients=[peer_id],
                 online=online,
+                client_id=client_id,
             )
             return message, became_contact, env
 
-        message, became_contact, env = await self._write(work, quick=True)
+        try:
+            message, became_contact, env = await self._write(work, quick=True)
+        except AlreadySent as done:
+            return done.message
         if became_contact:
             self._set_state(peer_id, "contact")
         await self._publish_own(message, env, [peer_id])
@@ -623,13 +698,20 @@ class Node:
         recipients: Sequence[bytes],
         online: bool,
         deps: tuple[bytes, ...] | None = None,
+        client_id: str | None = None,
     ) -> tuple[Message, Envelope]:
         """Store thread: sign a new envelope of ours, store it, queue it for ``recipients``.
 
         The envelope stays in each recipient's outbox until that recipient's delivered
         receipt arrives, so it survives restarts and lost connections. ``deps``: in a
         group room, the membership operations we have seen (``Membership.heads``).
+        ``client_id``: a client's own id for this send; if a message was already written
+        for it, AlreadySent is raised (and nothing written), so a retry never doubles.
         """
+        if client_id is not None:
+            existing = store.message_for_client(client_id)
+            if existing is not None:
+                raise AlreadySent(existing)
         try:
             seq, lamport = self._next_position(store, room)
             env = sign_envelope(
@@ -651,6 +733,8 @@ class Node:
             row = envelope_to_row(env, now, status)
             (message,) = store.insert_messages([row])
             assert message is not None  # a fresh random id is never a duplicate
+            if client_id is not None:
+                store.record_client_send(client_id, message.id, now)
             if kind == KIND_REACTION:
                 apply_reaction(store, row)
             frame = encode_frame(MessageFrame(env=env))
@@ -705,12 +789,23 @@ class Node:
         self._seq_cache.clear()
         self.groups.forget_caches()
 
+    def raise_seq_floor(self, store: Store, room: bytes, held_by_other: int) -> None:
+        """Store thread: our next seq in ``room`` is above ``held_by_other``.
+
+        The other side of a direct room holds our messages up to that seq; if our store
+        lost its tail (a crash losing the end of the log), reusing those seqs would make
+        our new messages collide with the lost ones there.
+        """
+        self._seq_floor[room] = max(self._seq_floor.get(room, 0), held_by_other + 1)
+        if room in self._seq_cache:
+            self._seq_cache[room] = max(self._seq_cache[room], self._seq_floor[room])
+
     def _next_position(self, store: Store, room: bytes) -> tuple[int, int]:
         """Our next (seq, lamport) in ``room``; store thread only, cached after first use."""
         if room not in self._seq_cache:
             self._seq_cache[room] = store.next_seq(room, self.me)
             self._lamport = max(self._lamport, store.max_lamport(room))
-        seq = self._seq_cache[room]
+        seq = max(self._seq_cache[room], self._seq_floor.get(room, 0))
         self._seq_cache[room] = seq + 1
         self._lamport = min(self._lamport + 1, LAMPORT_CEILING)
         return seq, self._lamport
@@ -876,13 +971,19 @@ class Node:
 
         return await self._read(load)
 
-    async def send_message(self, room: bytes, text: str, reply_to: bytes | None = None) -> Message:
+    async def send_message(
+        self,
+        room: bytes,
+        text: str,
+        reply_to: bytes | None = None,
+        client_id: str | None = None,
+    ) -> Message:
         """Write a text message into a room (the person writes to a room, not a peer)."""
         peer = await self.room_peer(room)
         if peer is not None:
-            return await self.send_text(peer, text, reply_to)
+            return await self.send_text(peer, text, reply_to, client_id)
         body = text_body(text)
-        return await self.groups.send_envelope(room, "text", body, reply_to)
+        return await self.groups.send_envelope(room, "text", body, reply_to, client_id)
 
     async def react(self, message_id: bytes, emoji: str, on: bool = True) -> None:
         """Add (or with ``on=False`` remove) our emoji reaction to a message."""
@@ -965,17 +1066,34 @@ class Node:
                 return "(unreadable file offer)"
             # The name as it would be saved: no invisible or bidi characters in a preview.
             return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
-        return f"({message.kind})"
+        if message.kind == KIND_REACTION:
+            return "(reaction)"
+        # A kind from a newer p2pchat (docs/protocol.md, "Envelope kinds"): its body is
+        # never shown, and the kind is named only if it is plain ASCII letters and digits
+        # (a peer chooses it: no escapes, no look-alikes).
+        kind = message.kind
+        plain = kind.isascii() and kind.replace("-", "").replace("_", "").isalnum()
+        return f"(a message of a kind this p2pchat cannot show yet: {kind if plain else '?'})"
 
     def direct_room(self, peer_id: bytes) -> bytes:
         """The id of our one-to-one room with ``peer_id``."""
         return direct_room_id(self.me, peer_id)
 
     def peer_name(self, peer_id: bytes) -> str:
-        """What to call a peer: its display name, or its short id."""
+        """What to call a peer: its display name, or its short id.
+
+        A name that looks like another known peer's (or ours) comes with the short id,
+        ``Alice (k3j5x7ab)``, wherever it is shown: history keeps saying who wrote what
+        even after someone renames itself to look like someone else.
+        """
         if peer_id == self.me:
             return self.profile.display_name
-        return self._names.get(peer_id) or short_id(peer_id)
+        name = self._names.get(peer_id)
+        if not name or not visible(name):
+            return short_id(peer_id)
+        if self._names.collides(peer_id) or name_keys(name) & name_keys(self.profile.display_name):
+            return f"{name} ({short_id(peer_id)})"
+        return name
 
     # ================================================================ links
 
@@ -1025,6 +1143,7 @@ class Node:
             return
         await self._flush_outbox(peer)
         await self.groups.on_link_up(peer)
+        await self.direct_sync.on_link_up(peer)
 
     async def _flush_outbox(self, peer: bytes) -> None:
         """Send everything waiting for ``peer``, oldest first, page by page."""
@@ -1099,31 +1218,46 @@ class Node:
         )
         self._emit(SecurityWarning(exc.expected, text))
 
-    def _check_impersonation(self, peer: bytes, name: str) -> None:
-        """Warn when a new id uses the display name of a different known contact.
+    def _trusted(self, peer: bytes) -> bool:
+        """A contact, or someone we share a group room with."""
+        return self._states.get(peer) == "contact" or peer in self.groups.co_members
 
-        Names are compared after Unicode compatibility folding, without invisible
-        characters and spacing: "Alice", "alice\u200b" and fullwidth "alice" all match.
+    def _check_impersonation(self, peer: bytes, name: str) -> None:
+        """Warn when ``peer`` takes a name that looks like another known peer's.
+
+        Called before the name is recorded. Names are compared by confusable skeleton
+        without invisible characters (``names``): "Alice", Cyrillic "\u0410lice" and
+        "Alice\u3164" all match. A peer we do not trust is flagged when it looks like a
+        contact or room member; a contact or member is flagged when it *renames* itself
+        to look like anyone we know. Each (peer, name) is warned about once.
         """
-        folded = name_key(name)
-        if self._states.get(peer) == "contact" or (peer, folded) in self._warned:
+        key = primary_key(name)
+        if (peer, key) in self._warned:
             return
-        for other, other_name in self._names.items():
-            if (
-                other != peer
-                and self._states.get(other) == "contact"
-                and name_key(other_name) == folded
-            ):
-                self._warned.add((peer, folded))
-                self._emit(
-                    SecurityWarning(
-                        peer,
-                        f"{short_id(peer)} calls itself {name!r}, like your contact "
-                        f"{short_id(other)}: it may be someone impersonating them. "
-                        "Their messages are kept apart; compare safety numbers.",
-                    )
-                )
-                return
+        previous = self._names.get(peer)
+        trusted = self._trusted(peer)
+        if trusted and (previous is None or name_keys(previous) & name_keys(name)):
+            return  # a contact keeping (a look-alike of) its own name
+        others = self._names.look_alikes(name, besides=peer)
+        victims = sorted(o for o in others if trusted or self._trusted(o))
+        if not victims:
+            return
+        self._warned.add((peer, key))
+        other = victims[0]
+        like = f"{short_id(other)} ({self._names.get(other, '')!r})"
+        if trusted:
+            text = (
+                f"your contact {short_id(peer)}, until now {previous!r}, renamed itself "
+                f"{name!r}, which looks like {like}: it may be impersonating them. Both "
+                "are shown with their short ids; compare safety numbers."
+            )
+        else:
+            text = (
+                f"{short_id(peer)} calls itself {name!r}, like your contact {like}: it "
+                "may be someone impersonating them. Their messages are kept apart and "
+                "both are shown with their short ids; compare safety numbers."
+            )
+        self._emit(SecurityWarning(peer, text))
 
     def _on_discovery(self, event: PeerSeen | PeerLost) -> None:
         try:
@@ -1234,7 +1368,7 @@ class Node:
         return [i for i, ok in zip(items, flags, strict=True) if ok]
 
     def body_problem(self, env: Envelope) -> str | None:
-        """Why an envelope's body is unacceptable for its kind, or None."""
+        """Why an envelope's body is unacceptable for its kind, or None (unknown kinds pass)."""
         if env.kind == "text":
             try:
                 env.body.decode("utf-8")
@@ -1249,13 +1383,31 @@ class Node:
             problem = self.transfers.check_offer(env.body)
             if problem is not None:
                 return f"bad file offer: {problem}"
-        else:
-            return f"unsupported kind {env.kind!r}"
+        elif env.kind == KIND_SYSTEM:
+            return "room change outside a group room"  # groups handle theirs before this
+        # Any other kind is from a newer p2pchat: kept and acknowledged (so its sender's
+        # outbox empties), shown only as a placeholder (display_text). Forward compatible.
         return None
+
+    @staticmethod
+    def _time_ok(item: _Inbound) -> bool:
+        """False (and logged) for an envelope dated after year 9999 (docs/protocol.md).
+
+        Its author signed that time; no calendar can show it, and held or relayed it would
+        only trouble every other member. Dropped before any room sees it, never stored.
+        """
+        if item.env.ts <= MAX_TS:
+            return True
+        log.info(
+            "dropped message from %s: ts %d is past year 9999", short_id(item.peer), item.env.ts
+        )
+        return False
 
     async def _ingest(self, batch: list[_Inbound | _SyncRequest]) -> None:
         """Envelopes first (direct rooms, then group rooms), then sync requests."""
-        envelopes = self._within_quota([i for i in batch if isinstance(i, _Inbound)])
+        envelopes = self._within_quota(
+            [i for i in batch if isinstance(i, _Inbound) and self._time_ok(i)]
+        )
         direct = [i for i in envelopes if i.env.room == self.direct_room(i.peer)]
         group = [i for i in envelopes if i.env.room != self.direct_room(i.peer)]
         if direct:
@@ -1264,7 +1416,10 @@ class Node:
             await self.groups.ingest(group)
         for item in batch:
             if isinstance(item, _SyncRequest):
-                await self.groups.on_sync_heads(item.peer, item.heads)
+                if item.heads.room == self.direct_room(item.peer):
+                    self.direct_sync.on_sync_heads(item.peer, item.heads)
+                else:
+                    await self.groups.on_sync_heads(item.peer, item.heads)
 
     def _within_quota(self, items: list[_Inbound]) -> list[_Inbound]:
         """The items their peer's daily store budget allows; the rest are refused.

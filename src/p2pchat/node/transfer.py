@@ -262,10 +262,21 @@ def _still_to_write(rows: list[TransferRow], folder: Path, exclude: bytes) -> in
     return total
 
 
+#: How the detail of a transfer stopped (or refused) for lack of space begins: such
+#: transfers start again by themselves once the space is there (see _retry_when_space).
+DISK_FULL = "the disk holding"
+NOT_ENOUGH_SPACE = "not enough free space"
+#: How often to look whether space came back, while some transfer waits for it.
+SPACE_RETRY_INTERVAL = 5.0
+
+
 def _write_failure(exc: OSError, folder: Path) -> str:
     """A person's reason for a write error (a full disk says so plainly)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk holding {folder} is full; the partial file was deleted"
+        return (
+            f"{DISK_FULL} {folder} is full; the partial file was deleted, and the download "
+            "starts again by itself when there is room"
+        )
     return f"cannot write the file: {exc}; the partial file was deleted"
 
 
@@ -313,6 +324,7 @@ class TransferService:
         self.disk_space: Callable[[Path], DiskSpace] = _default_disk_space
         #: Bytes to keep free on the download disk; None: :func:`free_space_floor`.
         self.keep_free: int | None = None
+        self._space_watch: asyncio.Task[None] | None = None
         #: Accepting is one decision at a time: each counts what the others reserved.
         self._reserving = asyncio.Lock()
         #: Where to reach a peer's node for files; tests may route through a proxy.
@@ -354,10 +366,42 @@ class TransferService:
             await asyncio.to_thread(_unlink_all, stale)
         for row in await self.node._read(sql.pending_downloads):
             self._start_pull(row.message_id)
+        self._space_watch = asyncio.ensure_future(self._retry_when_space())
+
+    async def _retry_when_space(self) -> None:
+        """Start again, when the disk has room, what stopped or was refused for lack of it.
+
+        A failed download stays failed after space is freed otherwise, and the person
+        must notice and retry by hand. Cheap while nothing waits: one store read a round.
+        """
+        tries: dict[bytes, tuple[int, float]] = {}  # message -> (starts so far, next due)
+        while True:
+            await asyncio.sleep(SPACE_RETRY_INTERVAL)
+            try:
+                rows = await self.node._read(
+                    lambda s: sql.waiting_for_space(s, (DISK_FULL, NOT_ENOUGH_SPACE))
+                )
+                now = asyncio.get_running_loop().time()
+                for row in rows:
+                    count, due = tries.get(row.message_id, (0, 0.0))
+                    if now < due:
+                        continue
+                    with contextlib.suppress(TransferError):  # still no room: next round
+                        await self.accept(row.message_id)
+                        # Started: if the disk fills again (a wrong free-space reading),
+                        # the next start waits longer each time.
+                        pause = SPACE_RETRY_INTERVAL * 2 ** min(count, 7)
+                        tries[row.message_id] = (count + 1, now + pause)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retrying downloads that waited for space failed")
 
     async def stop(self) -> None:
         """Stop transfers, keeping ``.part`` files for resume."""
         self._started = False
+        if self._space_watch is not None:
+            self._space_watch.cancel()
         tasks = [*self._pulls.values(), *self._tasks]
         for task in tasks:
             task.cancel()
@@ -756,7 +800,7 @@ class TransferService:
             return None
         others = f", {human_size(reserved)} are promised to other downloads" if reserved else ""
         return (
-            f"not enough free space in {part.parent.parent}: {row.name} needs "
+            f"{NOT_ENOUGH_SPACE} in {part.parent.parent}: {row.name} needs "
             f"{human_size(need)}, {human_size(space.free)} are free{others}, and "
             f"{human_size(floor)} must stay free"
         )

@@ -6,8 +6,11 @@ asyncio loop thread directly: the node uses :class:`StoreWorker`.
 """
 
 from .errors import (
+    REPAIR_HINT,
     CorruptStoreError,
+    DamagedStoreError,
     ForeignDatabaseError,
+    MissingStoreError,
     NewerSchemaError,
     StoreClosedError,
     StoreError,
@@ -41,11 +44,13 @@ from .worker import StoreWorker
 __all__ = [
     "APPLICATION_ID",
     "MIGRATIONS",
+    "REPAIR_HINT",
     "SCHEMA_VERSION",
     "Address",
     "AddressSource",
     "CorruptStoreError",
     "Cursor",
+    "DamagedStoreError",
     "ForeignDatabaseError",
     "Member",
     "MemberRole",
@@ -53,6 +58,7 @@ __all__ = [
     "Message",
     "MessageStatus",
     "Migration",
+    "MissingStoreError",
     "NewMessage",
     "NewerSchemaError",
     "OutboxItem",

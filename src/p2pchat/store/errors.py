@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: What every "your store is damaged" message ends with: the one command that helps.
+REPAIR_HINT = (
+    "Run `p2pchat repair` (with the same --profile) to salvage what is readable into a "
+    "fresh store; the damaged file is kept beside it."
+)
+
 
 class StoreError(Exception):
     """Base class of every error the store raises on purpose."""
@@ -22,7 +28,7 @@ class CorruptStoreError(StoreError):
         self.path = path
         super().__init__(
             f"{path} is not a readable p2pchat store ({detail}); "
-            "the file was left untouched. Move it aside to start a fresh store."
+            f"the file was left untouched. {REPAIR_HINT}"
         )
 
 
@@ -39,6 +45,39 @@ class ForeignDatabaseError(StoreError):
         )
         super().__init__(
             f"{path} is an SQLite database of another program ({which}); it was left untouched."
+        )
+
+
+class DamagedStoreError(StoreError):
+    """The store's start-up check found damage that rebuilding the indexes cannot fix.
+
+    p2pchat refuses to start on it: running on would hide lost rows (wrong unread counts,
+    missing history) and could write over what a repair might still read.
+    """
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"the store {path} is damaged ({detail}); p2pchat did not start, so nothing "
+            f"more was lost. {REPAIR_HINT}"
+        )
+
+
+class MissingStoreError(StoreError):
+    """The profile has a store that is gone or empty: damage, never a new profile.
+
+    A profile whose identity key exists once had history and contacts; starting on an
+    empty store would look like a fresh start and lose them without a word.
+    """
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        super().__init__(
+            f"this profile's store {path} is {what}, but its identity key exists: its "
+            "history and contacts are not there, so p2pchat did not start an empty one in "
+            "its place. Bring it back from a backup with `p2pchat restore FILE --force`, "
+            "or run `p2pchat repair` to keep your identity and start with an empty history."
         )
 
 

@@ -216,8 +216,27 @@ def _v3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V4_CLIENT_SENDS: Final[tuple[str, ...]] = (
+    # Idempotent sends: a script's own id for a send, so a retry after a crash (the node's
+    # or the script's) finds the message already written instead of writing it twice.
+    """
+    CREATE TABLE client_sends (
+        client_id  TEXT PRIMARY KEY,
+        message_id BLOB NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
+
+def _v4(conn: sqlite3.Connection) -> None:
+    """Add client ids of sends (idempotent sends through the control socket)."""
+    for statement in _V4_CLIENT_SENDS:
+        conn.execute(statement)
+
+
 #: Every migration, oldest first; the schema version is ``len(MIGRATIONS)``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3, _v4)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

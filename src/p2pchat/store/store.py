@@ -22,9 +22,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast, overload
 
+from . import health, recovery
+from .backup import copy_into
 from .errors import (
     CorruptStoreError,
+    DamagedStoreError,
     ForeignDatabaseError,
+    MissingStoreError,
     NewerSchemaError,
     StoreClosedError,
     StoreError,
@@ -59,6 +63,8 @@ _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 # Short: the flock already keeps other p2pchat processes out, so a busy database means
 # an outside program (a sqlite3 shell, a backup) and waiting long would only hang the UI.
 _BUSY_TIMEOUT_MS: Final = 1000
+#: How long a client id of a send is remembered (see record_client_send).
+CLIENT_ID_TTL_MS: Final = 7 * 24 * 3600 * 1000
 # SQLite's default limit on bound variables is 32766; stay far below it.
 _IN_CHUNK: Final = 500
 #: Unread counts stop here: a badge says "999+" rather than walking a huge backlog.
@@ -205,6 +211,8 @@ class Store:
         self._no_gap: set[tuple[bytes, bytes]] = set()
         # Rooms known to exist (rooms are never deleted), dropped on rollback too.
         self._rooms_seen: set[bytes] = set()
+        #: Where the damaged file went when the start-up check rebuilt the store.
+        self.rebuilt_from: Path | None = None
 
     # ----------------------------------------------------------------- opening
 
@@ -215,12 +223,17 @@ class Store:
         *,
         self_id: bytes | None = None,
         migrations: Sequence[Migration] = MIGRATIONS,
+        create: bool = True,
     ) -> Store:
         """Open (creating if needed) the store at ``path`` and bring its schema up to date.
 
-        Raises StoreLockedError, CorruptStoreError, ForeignDatabaseError or
-        NewerSchemaError; in every error case an existing file is left byte for byte as
-        it was. ``migrations`` exists so tests can add a future version.
+        Raises StoreLockedError, CorruptStoreError, ForeignDatabaseError,
+        NewerSchemaError, DamagedStoreError or (``create=False``: the profile already had
+        a store, so a missing or empty file is damage) MissingStoreError; in every error
+        case an existing file is left byte for byte as it was. The start-up check
+        (:mod:`.health`) may rebuild a store whose only damage is in its indexes: every
+        row is copied into a fresh file and the damaged one is kept beside it
+        (``rebuilt_from``). ``migrations`` exists so tests can add a future version.
         """
         path = Path(path)
         try:
@@ -228,10 +241,23 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create {path.parent}: {exc.strerror}") from None
         lock_fd = _acquire_lock(path)
+        rebuilt_from: Path | None = None
         try:
+            if not create:
+                _require_existing(path)
             _create_private(path)
             _inspect(path, len(migrations))
             conn = _connect(path)
+            try:
+                conn, rebuilt_from = _check_health(path, conn, migrations)
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StoreLockedError(path, str(exc)) from None
+                raise StoreIOError(path, str(exc)) from None
+            except BaseException:
+                conn.close()
+                raise
             try:
                 migrate(conn, migrations)
             except sqlite3.OperationalError as exc:
@@ -252,7 +278,9 @@ class Store:
         except BaseException:
             os.close(lock_fd)
             raise
-        return cls(path, conn, lock_fd, self_id)
+        store = cls(path, conn, lock_fd, self_id)
+        store.rebuilt_from = rebuilt_from
+        return store
 
     def close(self) -> None:
         """Close the database and release the profile lock. Safe to call twice."""
@@ -260,6 +288,9 @@ class Store:
         if conn is None:
             return
         try:
+            # Outside any transaction only: a close in the middle of one is not clean.
+            if not conn.in_transaction:
+                _set_clean_close(conn, "1")
             # Cheap; keeps planner statistics fresh for the next start.
             conn.execute("PRAGMA optimize")
         except sqlite3.Error:
@@ -380,6 +411,13 @@ class Store:
         """Return SQLite's query plan lines for ``sql`` (diagnostics and tests)."""
         rows = self._all("EXPLAIN QUERY PLAN " + sql, params)
         return [str(row[3]) for row in rows]
+
+    def backup_to(self, dest: Path) -> None:
+        """Write a consistent copy of the store into the new file ``dest`` (0600).
+
+        Raises DamagedStoreError when the copy fails its check (``dest`` is removed).
+        """
+        copy_into(self._db, self.path, dest)
 
     def integrity_check(self) -> list[str]:
         """Run SQLite's full integrity check; ``["ok"]`` means the file is sound."""
@@ -570,6 +608,10 @@ class Store:
             )
         return address_id
 
+    def forget_address(self, host: str, port: int) -> int:
+        """Forget host:port for every peer (and as a manual address); return rows removed."""
+        return self._write("DELETE FROM addresses WHERE host = ? AND port = ?", (host, port))
+
     def remove_address(self, peer_id: bytes | None, host: str, port: int) -> bool:
         """Forget one address; return whether it existed."""
         return (
@@ -635,6 +677,31 @@ class Store:
 
         summaries.sort(key=activity, reverse=True)
         return summaries
+
+    def last_arrival(self, room_id: bytes) -> int:
+        """The arrival order (rowid) of the room's newest stored message; 0 when empty.
+
+        Arrival, not display order: a peer chooses its Lamport times, not when we got it.
+        """
+        row = self._one("SELECT max(rowid) FROM messages WHERE room = ?", (room_id,))
+        return int(row[0] or 0)
+
+    def forget_room(self, room_id: bytes) -> int:
+        """Delete a room with its messages, reactions and offers; return the messages removed.
+
+        For a contact request that made way for a newer one, or that the person cleared:
+        what a stranger wrote must not stay on disk once it is no longer listed. Offers
+        whose download has begun (a part file exists) keep their transfer row, so the
+        part file stays findable for clean-up.
+        """
+        ids = "SELECT id FROM messages WHERE room = ?"
+        with self._atomic():
+            self._write(f"DELETE FROM reactions WHERE message_id IN ({ids})", (room_id,))  # noqa: S608
+            self._write("DELETE FROM transfers WHERE room = ? AND part IS NULL", (room_id,))
+            removed = self._write("DELETE FROM messages WHERE room = ?", (room_id,))
+            self._write("DELETE FROM rooms WHERE id = ?", (room_id,))
+        self._forget_caches()  # heads and rooms seen: the room is gone
+        return removed
 
     def set_room_name(self, room_id: bytes, name: str | None) -> bool:
         """Rename a room; False when the room is unknown."""
@@ -854,6 +921,29 @@ class Store:
                 (first - 1, room_id, author, first),
             )
             return [bytes(r[0]) for r in rows]
+
+    def message_for_client(self, client_id: str) -> Message | None:
+        """The message a send with this client id wrote, if any (idempotent sends)."""
+        row = self._one(
+            f"SELECT {_WITH_DEPS} WHERE id = (SELECT message_id FROM client_sends"  # noqa: S608
+            " WHERE client_id = ?)",
+            (client_id,),
+        )
+        return None if row is None else _message(row)
+
+    def record_client_send(self, client_id: str, message_id: bytes, now: int) -> None:
+        """Remember which message a send with ``client_id`` wrote (same transaction).
+
+        Ids older than a week are forgotten: a retry comes within moments of a crash.
+        """
+        with self._atomic():
+            self._db.execute(
+                "INSERT INTO client_sends (client_id, message_id, created_at) VALUES (?, ?, ?)",
+                (client_id, message_id, now),
+            )
+            self._db.execute(
+                "DELETE FROM client_sends WHERE created_at < ?", (now - CLIENT_ID_TTL_MS,)
+            )
 
     def delete_room(self, room_id: bytes) -> None:
         """Forget a room and everything in it (an invitation that expired or was refused)."""
@@ -1218,6 +1308,64 @@ def _inspect(path: Path, known_version: int) -> None:
         raise ForeignDatabaseError(path, app_id)
     if version > known_version:
         raise NewerSchemaError(path, version, known_version)
+
+
+def _require_existing(path: Path) -> None:
+    """Refuse a missing or empty file where the profile's store should be."""
+    wal = path.with_name(path.name + "-wal")
+    wal_size = wal.stat().st_size if wal.exists() else 0
+    if not path.exists():
+        raise MissingStoreError(path, "missing")
+    if path.stat().st_size == 0 and wal_size == 0:
+        raise MissingStoreError(path, "empty (0 bytes)")
+
+
+def _set_clean_close(conn: sqlite3.Connection, value: str) -> None:
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (health.CLEAN_CLOSE_SETTING, value),
+    )
+
+
+def _check_health(
+    path: Path, conn: sqlite3.Connection, migrations: Sequence[Migration]
+) -> tuple[sqlite3.Connection, Path | None]:
+    """Run the start-up check; return the connection to use and where a damaged file went.
+
+    A new (empty) store has nothing to check. Damage that a lossless copy of every table
+    fixes (indexes, free pages) is rebuilt; anything else raises DamagedStoreError.
+    """
+    if int(conn.execute("PRAGMA user_version").fetchone()[0]) == 0:
+        return conn, None
+    full = not health.closed_cleanly(conn)
+    found = health.problems(conn, full=full)
+    if not found:
+        with contextlib.suppress(sqlite3.OperationalError):  # read-only media: no mark
+            _set_clean_close(conn, "0")
+        return conn, None
+    conn.close()
+    fresh = path.with_name(path.name + ".rebuild")
+    try:
+        report = recovery.rebuild_into(path, fresh, migrations)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        recovery.remove_store_files(fresh)
+        detail = f"{health.summary(found)}; rebuilding failed: {exc}"
+        raise DamagedStoreError(path, detail) from None
+    if not report.lossless:
+        recovery.remove_store_files(fresh)
+        raise DamagedStoreError(path, health.summary(found))
+    aside = recovery.move_aside(path)
+    os.replace(fresh, path)
+    if aside is None:  # cannot happen: the file was open a moment ago
+        raise StoreIOError(path, "the store vanished while it was being rebuilt")
+    conn = _connect(path)
+    still = health.problems(conn, full=True)
+    if still:
+        conn.close()
+        raise DamagedStoreError(path, f"still damaged after rebuilding: {health.summary(still)}")
+    _set_clean_close(conn, "0")
+    return conn, aside
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -128,6 +128,18 @@ def pending_downloads(store: Store) -> list[TransferRow]:
     return [_row(r) for r in rows]
 
 
+def waiting_for_space(store: Store, prefixes: Sequence[str]) -> list[TransferRow]:
+    """Incoming transfers that stopped, or were refused, for lack of disk space.
+
+    Their ``detail`` starts with one of ``prefixes`` (the node's words for it); they
+    are tried again when space comes back.
+    """
+    rows = store._all(
+        _SELECT + " WHERE incoming = 1 AND state IN ('offered', 'failed') ORDER BY created_at"
+    )
+    return [r for r in map(_row, rows) if r.detail.startswith(tuple(prefixes))]
+
+
 def ended_download_parts(store: Store) -> list[str]:
     """Part paths of downloads that ended for good (failed, cancelled): to delete."""
     rows = store._all(

@@ -62,6 +62,7 @@ class StoreWorker:
         *,
         self_id: bytes | None = None,
         migrations: Sequence[Migration] = MIGRATIONS,
+        create: bool = True,
     ) -> StoreWorker:
         """Open the store at ``path`` in a new dedicated thread.
 
@@ -69,7 +70,9 @@ class StoreWorker:
         """
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-store")
         loop = asyncio.get_running_loop()
-        opener = functools.partial(Store.open, path, self_id=self_id, migrations=migrations)
+        opener = functools.partial(
+            Store.open, path, self_id=self_id, migrations=migrations, create=create
+        )
         try:
             store = await loop.run_in_executor(executor, opener)
         except BaseException:
@@ -81,6 +84,11 @@ class StoreWorker:
     def path(self) -> Path:
         """The store's database file."""
         return self._store.path
+
+    @property
+    def rebuilt_from(self) -> Path | None:
+        """Where the damaged file went if the start-up check rebuilt the store."""
+        return self._store.rebuilt_from
 
     @property
     def closed(self) -> bool:

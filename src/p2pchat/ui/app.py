@@ -469,6 +469,15 @@ class ChatApp(App[int]):
                 cmds.append((f"Block {name}", "Refuse their messages", chat.action_block))
             else:
                 cmds.append((f"Unblock {name}", "", lambda: chat.unblock(peer)))
+        held = self.node.requests_held_back
+        if held.requests or held.messages or any(e.state == "request" for e in chat.entries()):
+            cmds.append(
+                (
+                    "Clear all contact requests",
+                    f"{held.requests} held back; senders are not blocked",
+                    chat.clear_requests,
+                )
+            )
         for entry in chat.entries():
             title = f"Open chat with {safe_title(entry.name)}"
             if entry.state == "request":

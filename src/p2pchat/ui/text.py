@@ -12,6 +12,7 @@ they are printable and Rich measures them as one grapheme.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from rich.style import Style
 from rich.text import Text
@@ -22,6 +23,11 @@ _SUSPECT = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x
 _LINK = re.compile(r"\bhttps?://[^\s<>\"'\x00-\x1f]+", re.IGNORECASE)
 _TRAILING_PUNCT = ".,;:!?)]}'\""
 TAB = "    "
+# Characters that draw nothing, or a bar, at the start of a name: blank fillers that are
+# letters to Unicode (Hangul fillers, the braille blank), box-drawing and block bars and
+# ASCII bars. A header line must start with something visible that no gutter starts with.
+_BLANK_LOOKING = frozenset([0x115F, 0x1160, 0x2800, 0x3164, 0xFFA0, ord("|"), ord("¦")])
+_BARS = range(0x2500, 0x25A0)  # box drawing and block elements
 
 
 def clean(text: str, *, multiline: bool = True) -> str:
@@ -55,6 +61,26 @@ def one_line(text: str, limit: int = 200) -> str:
     """A cleaned single-line preview of ``text`` (sidebar, notifications, quotes)."""
     first = clean(text[: limit * 2], multiline=False)
     return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def header_name(name: str) -> str:
+    """``name`` for the header line of a message: without leading characters that look
+    blank or like the message gutter (``│``), so a name can never make its header line
+    pass for a line of the message above. ``?`` if nothing visible is left.
+    """
+    start = 0
+    for ch in name:
+        code = ord(ch)
+        if (
+            ch.isspace()
+            or unicodedata.category(ch)[0] in "CMZ"
+            or code in _BLANK_LOOKING
+            or code in _BARS
+        ):
+            start += 1
+            continue
+        break
+    return name[start:] or "?"
 
 
 def literal(text: str, style: str | Style = "", *, multiline: bool = True) -> Text:

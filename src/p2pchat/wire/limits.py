@@ -25,6 +25,7 @@ __all__ = [
     "MAX_NOISE_MESSAGE",
     "MAX_PLAINTEXT",
     "MAX_REASON_CHARS",
+    "MAX_TS",
     "MAX_WANT_COUNT",
     "NOISE_TAG_LEN",
     "PROTOCOL_VERSION",
@@ -70,6 +71,12 @@ MAX_WANT_COUNT: Final = 1000
 #: Largest value of any integer field; all are non-negative. msgpack could carry up to
 #: 2**64 - 1, but staying within a signed 64-bit int keeps SQLite and other languages happy.
 MAX_INT: Final = 2**63 - 1
+
+#: Latest ``env.ts`` a receiver accepts: the last millisecond of 9999-12-31 UTC. An envelope
+#: with a later ``ts`` (or one the wire lets through up to ``MAX_INT``) is dropped by the
+#: node; every instant up to here has a four-digit-year calendar date, so any clock that
+#: is merely wrong (1970, 2100) still gets its messages through.
+MAX_TS: Final = 253_402_300_799_999
 
 #: Most keys in any msgpack map of a frame (known fields plus ignored future fields).
 MAX_MAP_KEYS: Final = 32

@@ -38,6 +38,7 @@ from p2pchat.node import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RequestsHeldBack,
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
@@ -71,6 +72,8 @@ SIDEBAR_MIN_GAP = 0.5
 # Messages seen on screen are marked read at most this often (the first at once): in a
 # burst each mark is a durable write here and a receipt to write on the other side.
 READ_MIN_GAP = 0.3
+# A flood of contact requests is announced once per this many seconds, not per request.
+HELD_NOTICE_EVERY = 10.0
 #: From this many columns on, a group shows its members panel unless f5 hid it.
 WIDE = 100
 
@@ -118,6 +121,7 @@ class ChatScreen(Screen[None]):
         self._reads_due: dict[bytes, list[bytes]] = {}  # room -> seen, not yet marked read
         self._reads_timer: Timer | None = None
         self._reads_at = -READ_MIN_GAP
+        self._held_noticed = float("-inf")
         self._typing_sent_at = 0.0
         self._typing_idle: Timer | None = None
 
@@ -262,7 +266,9 @@ class ChatScreen(Screen[None]):
 
         sidebar.typing = {room for room, _ in self.typing_peers}
         sidebar.invited = set(self.invitations)
-        sidebar.show(requests, chats, nearby)
+        sidebar.show(
+            requests, chats, nearby, held_back=self.context.node.requests_held_back.requests
+        )
         for peer in peers:
             self.context.verified[peer.peer_id] = peer.verified
             self.context.states[peer.peer_id] = peer.state
@@ -487,6 +493,41 @@ class ChatScreen(Screen[None]):
         """Unblock ``peer`` (they become a contact again)."""
         self.run_node(self._accept(peer), "Unblocked")
 
+    def _requests_held_back(self, event: RequestsHeldBack) -> None:
+        """Too many contact requests at once: say so (at most every few seconds)."""
+        self.schedule_sidebar()
+        now = time.monotonic()
+        if not (event.requests or event.messages) or now - self._held_noticed < HELD_NOTICE_EVERY:
+            return
+        self._held_noticed = now
+        self.notify(
+            f"Too many contact requests at once: {event.requests} request(s) and "
+            f"{event.messages} message(s) were held back. ctrl+p → Clear all contact "
+            "requests removes the rest.",
+            title="Contact requests held back",
+            severity="warning",
+            markup=False,
+            timeout=10,
+        )
+
+    def clear_requests(self) -> None:
+        """Ask, then remove every open contact request (their senders are not blocked)."""
+
+        def done(clear: bool | None) -> None:
+            if clear:
+                self.run_node(self._clear_requests(), "Contact requests cleared")
+
+        question = Text(
+            "Remove every open contact request and what its sender wrote? "
+            "They are not blocked: anyone who writes again appears again."
+        )
+        self.app.push_screen(ConfirmScreen("Clear contact requests", question, "Clear"), done)
+
+    async def _clear_requests(self) -> None:
+        await self.context.node.clear_requests()
+        await self.refresh_peer()
+        await self.reload_sidebar()
+
     def show_warning(self, text: str) -> None:
         """Put a security warning in the banner (stays until dismissed with f4)."""
         self.warnings.append(text)
@@ -541,14 +582,7 @@ class ChatScreen(Screen[None]):
         except NoMatches:
             return  # the app is closing
         if isinstance(event, MessageAdded):
-            msg = event.message
-            if msg.room == self.room:
-                await messages.add_message(msg)
-            if event.incoming:
-                self._clear_typing(msg.room, msg.author)
-                if not self._shown_now(msg):  # (a callback per message would crowd keys out)
-                    self.app.call_later(self._notify_message, msg)
-            self.schedule_sidebar()
+            await self._message_added(messages, event)
         elif isinstance(event, ReceiptChanged):
             if event.room == self.room:
                 messages.set_status(event.message_ids, event.status)
@@ -586,12 +620,25 @@ class ChatScreen(Screen[None]):
                 markup=False,
                 timeout=15,
             )
+        elif isinstance(event, RequestsHeldBack):
+            self._requests_held_back(event)
         elif isinstance(event, SecurityWarning):
             self.show_warning(event.text)
         elif isinstance(event, NodeStatus):
             self.status = event
             self.update_topbar()
             self._update_empty()
+
+    async def _message_added(self, messages: MessageList, event: MessageAdded) -> None:
+        """A new message: into the open chat (queued, see MessageList), notice, sidebar."""
+        msg = event.message
+        if msg.room == self.room:
+            await messages.add_message(msg)
+        if event.incoming:
+            self._clear_typing(msg.room, msg.author)
+            if not self._shown_now(msg):  # (a callback per message would crowd keys out)
+                self.app.call_later(self._notify_message, msg)
+        self.schedule_sidebar()
 
     async def _peer_event(
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest

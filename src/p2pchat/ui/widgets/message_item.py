@@ -2,6 +2,12 @@
 
 A widget per message (not a log line) because its delivery mark and reactions change
 after it is shown. Everything the author wrote goes through ``text.literal``.
+
+Layout: the header line (name, then the time on the right) starts at the left edge with
+a visible character; every other line (quote, body, file card, reactions, receipt)
+starts with the ``GUTTER`` bar. So no line a person writes can look like a header
+("Bob    09:31" in a body shows as "│ Bob    09:31"), nor like a centred room-change
+line, whatever colours the terminal shows (issue 10, hole 10).
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from textual.widget import Widget
 from p2pchat.node import Message, ReactionInfo
 from p2pchat.ui.format import clock, tick, tick_meaning
 from p2pchat.ui.media import FileCard, card_lines
-from p2pchat.ui.text import literal, one_line, with_links
+from p2pchat.ui.text import header_name, literal, one_line, with_links
 
 META_WIDTH = 9
+#: Starts every line of a message but its header (see the module docstring).
+GUTTER = "│ "
+GUTTER_STYLE = "grey35"
 RECEIPT_HINT = "  (i: who)"
 
 
@@ -48,6 +57,14 @@ def body_text(message: Message) -> str:
     if message.kind == "file":
         return "📎 a file"
     return message.body.decode("utf-8", errors="replace")
+
+
+def _in_gutter(line: Text) -> Text:
+    """``line`` behind the gutter bar, as every line of a message but its header is."""
+    out = Text(end="")
+    out.append(GUTTER, GUTTER_STYLE)  # appended, so its style stays on the bar alone
+    out.append_text(line)
+    return out
 
 
 class MessageItem(Widget, can_focus=True):
@@ -143,8 +160,8 @@ class MessageItem(Widget, can_focus=True):
     def _layout(self, width: int) -> Text:
         """The message laid out for ``width`` cells (cached until something changes).
 
-        Name, quote, body and reactions are wrapped to the left column; the time and
-        delivery mark sit right-aligned on the first line. Wrapping here (not in a rich
+        The name line, then quote, body and reactions wrapped behind the gutter; the time
+        and delivery mark sit right-aligned on the first line. Wrapping here (not in a rich
         Table) is several times cheaper, which keeps opening a room fast.
         """
         if self._cache is not None and self._cache[0] == width:
@@ -159,44 +176,56 @@ class MessageItem(Widget, can_focus=True):
             self._cache = (width, laid)
             return laid
         column = max(8, width - META_WIDTH)
-        left = Text(end="")
+        inner = max(4, column - len(GUTTER))
+        body = self._body(text, inner)
+        lines: list[Text] = []
         if view.show_header:
-            left.append_text(literal(view.author, view.author_style, multiline=False))
-            left.append("\n")
-        if view.quote is not None:
-            who, what = view.quote
-            left.append("▎ ", "grey50")
-            left.append_text(literal(who, "italic grey70", multiline=False))
-            left.append(": ", "grey50")
-            left.append_text(literal(what, "italic grey62", multiline=False))
-            left.append("\n")
-        if view.file is not None:
-            left.append_text(Text("\n", end="").join(card_lines(view.file, column)))
-        else:
-            left.append_text(with_links(literal(text)))
-        if view.reactions:
-            left.append("\n")
-            left.append_text(self._reactions_text())
-        meta = Text(clock(msg.sent_at), style="grey50", end="")
-        if view.mine:
-            meta.append(" ")
-            meta.append_text(tick(msg.status))
-        lines = list(left.wrap(self.app.console, column, overflow="fold"))
+            # Appended, not used as the base: a Text's own style would colour the time too.
+            name = Text(end="")
+            name.append_text(literal(header_name(view.author), view.author_style, multiline=False))
+            name.truncate(column, overflow="ellipsis")
+            lines.append(name)
+        for line in body.wrap(self.app.console, inner, overflow="fold"):
+            lines.append(_in_gutter(line))
         self._receipt_row = -1
         if view.receipt:
             self._receipt_row = len(lines)
             receipt = Text(view.receipt, "grey62", end="")
-            if receipt.cell_len + len(RECEIPT_HINT) <= column:
+            if receipt.cell_len + len(RECEIPT_HINT) <= inner:
                 receipt.append(RECEIPT_HINT, "grey42")
-            receipt.truncate(column, overflow="ellipsis")
-            lines.append(receipt)
-        first = lines[0] if lines else Text()
+            receipt.truncate(inner, overflow="ellipsis")
+            lines.append(_in_gutter(receipt))
+        meta = Text(clock(msg.sent_at), style="grey50", end="")
+        if view.mine:
+            meta.append(" ")
+            meta.append_text(tick(msg.status))
+        first = lines[0]
         first.pad_right(column - first.cell_len)
         meta.align("right", min(META_WIDTH, width - first.cell_len))
         first.append_text(meta)
         laid = Text("\n", end="").join(lines)
         self._cache = (width, laid)
         return laid
+
+    def _body(self, text: str, inner: int) -> Text:
+        """Quote, text (or file card) and reactions, not yet wrapped to ``inner`` cells."""
+        view = self.view
+        body = Text(end="")
+        if view.quote is not None:
+            who, what = view.quote
+            body.append("▎ ", "grey50")
+            body.append_text(literal(who, "italic grey70", multiline=False))
+            body.append(": ", "grey50")
+            body.append_text(literal(what, "italic grey62", multiline=False))
+            body.append("\n")
+        if view.file is not None:
+            body.append_text(Text("\n", end="").join(card_lines(view.file, inner)))
+        else:
+            body.append_text(with_links(literal(text)))
+        if view.reactions:
+            body.append("\n")
+            body.append_text(self._reactions_text())
+        return body
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         """As many lines as the layout for ``width`` has."""

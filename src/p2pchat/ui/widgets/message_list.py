@@ -31,8 +31,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from p2pchat.node import Message, MessageStatus, ReactionInfo, TransferProgress
+from p2pchat.timefmt import local_day
 from p2pchat.ui.context import ChatContext, ctx
-from p2pchat.ui.format import GROUP_GAP_MS, day_label, local
+from p2pchat.ui.format import GROUP_GAP_MS, day_label
 from p2pchat.ui.media import FileCard, load_preview
 from p2pchat.ui.text import one_line
 from p2pchat.ui.widgets.message_item import ItemView, MessageItem
@@ -61,7 +62,7 @@ def can_group(previous: Message | None, message: Message) -> bool:
         and previous.kind != "system"
         and message.kind != "system"
         and message.reply_to is None
-        and local(previous.sent_at).date() == local(message.sent_at).date()
+        and local_day(previous.sent_at) == local_day(message.sent_at)
         and 0 <= message.sent_at - previous.sent_at < GROUP_GAP_MS
     )
 
@@ -82,7 +83,7 @@ def receipt_summary(receipts: Sequence[tuple[bytes, int]]) -> str:
 class DaySeparator(Static):
     """``── Today ──`` between messages of different days."""
 
-    def __init__(self, day: date, today: date) -> None:
+    def __init__(self, day: date | None, today: date | None) -> None:
         super().__init__(Text(f" {day_label(day, today)} ", end=""), markup=False)
         self.day = day
 
@@ -253,13 +254,13 @@ class MessageList(VerticalScroll):
     ) -> list[Widget]:
         """Widgets for ``messages`` (day separators, grouping, unread marker)."""
         context = self.context
-        today = local(context.now_ms()).date()
+        today = local_day(context.now_ms())
         widgets: list[Widget] = []
         for m in messages:
             if m.id in self.items:
                 continue  # already shown (it arrived while this page loaded)
-            day = local(m.sent_at).date()
-            new_day = previous is None or local(previous.sent_at).date() != day
+            day = local_day(m.sent_at)
+            new_day = previous is None or local_day(previous.sent_at) != day
             if new_day:
                 widgets.append(DaySeparator(day, today))
             marker = m.id == unread_from
@@ -387,7 +388,7 @@ class MessageList(VerticalScroll):
                 older, quotes, reactions, None, None, files=files, receipts=receipts
             )
             first = self.children[0] if self.children else None
-            if isinstance(first, DaySeparator) and first.day == local(older[-1].sent_at).date():
+            if isinstance(first, DaySeparator) and first.day == local_day(older[-1].sent_at):
                 await first.remove()
             old_first = next((w for w in self.children if isinstance(w, MessageItem)), None)
             if old_first is not None and can_group(older[-1], old_first.message):
@@ -535,8 +536,8 @@ class MessageList(VerticalScroll):
                 self.items.pop(widget.message.id, None)
         await self.remove_children(gone)
         if not isinstance(self.children[0], DaySeparator):
-            today = local(self.context.now_ms()).date()
-            day = local(first.message.sent_at).date()
+            today = local_day(self.context.now_ms())
+            day = local_day(first.message.sent_at)
             await self.mount(DaySeparator(day, today), before=0)
         first.set_grouped(False)
         self.oldest = first.message

@@ -140,8 +140,18 @@ class Sidebar(OptionList):
         self.invited: set[bytes] = set()  # groups we are invited to (not answered yet)
         self.border_title = "Chats"
 
-    def show(self, requests: list[Entry], chats: list[Entry], nearby: list[Entry]) -> None:
-        """Replace the entries, keeping the highlighted one highlighted."""
+    def show(
+        self,
+        requests: list[Entry],
+        chats: list[Entry],
+        nearby: list[Entry],
+        held_back: int = 0,
+    ) -> None:
+        """Replace the entries, keeping the highlighted one highlighted.
+
+        ``held_back``: contact requests that made way for newer ones (too many at once),
+        shown in the requests' heading so the person knows some were not kept.
+        """
         current = self.highlighted_key
         options: list[Option | None] = []
         self.entries = {}
@@ -152,6 +162,9 @@ class Sidebar(OptionList):
             if options:
                 options.append(None)
             options.append(Option(Text(title.upper(), "bold grey70"), disabled=True))
+            if entries is requests and held_back:
+                held = Text(f"+{held_back} held back", "italic bright_yellow")
+                options.append(Option(held, disabled=True))
             for listed in entries:
                 entry = replace(listed, typing=listed.room_id in self.typing)
                 if entry.room_id in self.invited:
