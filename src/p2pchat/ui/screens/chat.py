@@ -121,6 +121,7 @@ class ChatScreen(Screen[None]):
         self._reads_due: dict[bytes, list[bytes]] = {}  # room -> seen, not yet marked read
         self._reads_timer: Timer | None = None
         self._reads_at = -READ_MIN_GAP
+        self._busy_until = 0.0  # monotonic: live messages came in until about then
         self._held_noticed = float("-inf")
         self._typing_sent_at = 0.0
         self._typing_idle: Timer | None = None
@@ -244,11 +245,15 @@ class ChatScreen(Screen[None]):
 
     # ================================================================ sidebar
 
-    def schedule_sidebar(self) -> None:
-        """Rebuild the sidebar soon (several events in a burst cause one rebuild)."""
+    def schedule_sidebar(self, *, busy: bool = False) -> None:
+        """Rebuild the sidebar soon (several events in a burst cause one rebuild).
+
+        ``busy``: a new message, which may be one of a burst: then at most one rebuild
+        every ``SIDEBAR_MIN_GAP``.
+        """
         if self._sidebar_timer is None and self.node_ready:
             since = time.monotonic() - self._sidebar_at
-            delay = max(SIDEBAR_DELAY, SIDEBAR_MIN_GAP - since)
+            delay = max(SIDEBAR_DELAY, SIDEBAR_MIN_GAP - since) if busy else SIDEBAR_DELAY
             self._sidebar_timer = self.set_timer(delay, self._sidebar_due)
 
     def _sidebar_due(self) -> None:
@@ -632,13 +637,14 @@ class ChatScreen(Screen[None]):
     async def _message_added(self, messages: MessageList, event: MessageAdded) -> None:
         """A new message: into the open chat (queued, see MessageList), notice, sidebar."""
         msg = event.message
+        self._busy_until = time.monotonic() + READ_MIN_GAP
         if msg.room == self.room:
             await messages.add_message(msg)
         if event.incoming:
             self._clear_typing(msg.room, msg.author)
             if not self._shown_now(msg):  # (a callback per message would crowd keys out)
                 self.app.call_later(self._notify_message, msg)
-        self.schedule_sidebar()
+        self.schedule_sidebar(busy=True)
 
     async def _peer_event(
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
@@ -793,6 +799,9 @@ class ChatScreen(Screen[None]):
         self._reads_due.setdefault(event.room, []).extend(event.ids)
         if self._reads_timer is not None:
             return  # they go with the marks already waiting
+        if self._busy_until <= time.monotonic():
+            self._send_reads()  # not in a burst: mark at once, as always
+            return
         wait = self._reads_at + READ_MIN_GAP - time.monotonic()
         if wait > 0:
             self._reads_timer = self.set_timer(wait, self._send_reads)
