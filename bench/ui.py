@@ -9,18 +9,32 @@ Prints three figures (targets: the first two under 500 ms):
   out, in a running app whose node has started (median of several opens);
 * peak RSS of that app process with the big room open.
 
+With ``--live`` it measures live traffic instead (issue 12): two befriended nodes, each
+its own process (``bench/_ui_live.py``), first headless, then each inside the chat app
+(run headless by Textual's test driver, the chat open and visible), at 100 / 10,000 /
+100,000 messages already in the room. One side sends a burst of ``--burst`` messages
+from a script (``--window`` in flight); the rate is counted until the other side has
+them all (the app: the last one shown in the open chat). Meanwhile the receiving app
+gets a key every 20 ms in its composer, timed until the frame after it shows. It prints
+app/headless ratios. ``--old-src DIR`` adds the same app runs with another checkout's
+``src`` (A/B against old code in the same run, on the same loaded machine).
+
 The room is written straight into a throwaway profile's store (the node API would
 sign and fsync 100,000 messages one by one), so only the app is measured. It never
 touches a real profile: everything lives in a temporary P2PCHAT_HOME.
 
     .venv/bin/python bench/ui.py [--messages 100000] [--runs 5]
+    .venv/bin/python bench/ui.py --live [--sizes 100,10000,100000] [--burst 2000]
+                                 [--old-src /tmp/old/src]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -181,13 +195,169 @@ def _child(home: Path, *args: str) -> tuple[float, dict[str, object]]:
     return t0, json.loads(line)
 
 
+# ---------------------------------------------------------------- live traffic (--live)
+
+OLD_FRIEND = b"F" * 32  # author of the seeded history (not a live side: no seq clashes)
+
+
+def build_pair(home: Path, total: int) -> None:
+    """Profiles ``a`` and ``b``, contacts, sharing a direct room of ``total`` messages."""
+    os.environ["P2PCHAT_HOME"] = str(home)
+    from p2pchat.node.envelopes import direct_room_id
+    from p2pchat.profile import open_profile
+    from p2pchat.store import MessageStatus, NewMessage, Store
+
+    a, b = open_profile("a"), open_profile("b")
+    a.set_display_name("Ann")
+    b.set_display_name("Bob")
+    room = direct_room_id(a.identity.peer_id, b.identity.peer_id)
+    start = int(time.time() * 1000) - total * 1000
+    for profile, other in ((a, b), (b, a)):
+        me = profile.identity.peer_id
+        store = Store.open(profile.store_path, self_id=me)
+        try:
+            with store.transaction():
+                store.upsert_peer(OLD_FRIEND, name="Old friend", state="contact", last_seen=None)
+                store.ensure_room(room, "direct", created_at=0)
+                store.set_member(room, me, "member", "joined")
+                store.set_member(room, other.identity.peer_id, "member", "joined")
+            for first in range(0, total, 10_000):
+                store.add_messages(
+                    [
+                        NewMessage(
+                            id=i.to_bytes(16, "big"),
+                            room=room,
+                            author=OLD_FRIEND,
+                            seq=i + 1,
+                            lamport=i + 1,
+                            sent_at=start + i * 1000,
+                            received_at=start + i * 1000,
+                            kind="text",
+                            body=f"old message {i}: the quick brown fox 🦊".encode(),
+                            sig=b"\0" * 64,
+                            status=MessageStatus.READ,
+                        )
+                        for i in range(first, min(total, first + 10_000))
+                    ]
+                )
+            last = store.latest_messages(room, 1)
+            if last:
+                store.mark_room_read(room, last[-1].rowid)
+        finally:
+            store.close()
+
+
+async def live_run(
+    home: Path, mode: str, src: Path, burst: int, window: int
+) -> tuple[float, list[float]]:
+    """One measured burst a -> b (both ``mode``); messages/s and b's key latencies."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _child import Child
+
+    env = {**os.environ, "P2PCHAT_HOME": str(home), "PYTHONPATH": str(src)}
+    script = str(ROOT / "bench" / "_ui_live.py")
+    children: list[Child] = []
+    try:
+        for name in ("a", "b"):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                script,
+                name,
+                mode,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                env=env,
+                limit=16 * 1024 * 1024,
+            )
+            children.append(Child(proc, f"{name} ({mode})", 120.0))
+        a, b = children
+        hello_a, hello_b = await a.read(), await b.read()
+        await asyncio.gather(
+            a.request(cmd="connect", peer=hello_b["peer"], port=hello_b["port"]),
+            b.request(cmd="connect", peer=hello_a["peer"], port=0),
+        )
+        # Warm up (first frames, caches), then the measured burst.
+        for tag, count, keys in (("warm", 20, False), ("burst", burst, mode == "app")):
+            assert b.proc.stdin is not None
+            cpu_b = (await b.request(cmd="cpu"))["cpu"]
+            expect = {"cmd": "expect", "count": count, "last": f"{tag} {count - 1}", "keys": keys}
+            b.proc.stdin.write(json.dumps(expect).encode() + b"\n")
+            await b.proc.stdin.drain()
+            cpu_a = (await a.request(cmd="cpu"))["cpu"]
+            sent = await a.request(
+                600.0, cmd="burst", peer=hello_b["peer"], count=count, window=window, tag=tag
+            )
+            got = await b.read(600.0)
+        wall = float(got["done"]) - float(sent["start"])
+        used_a = (await a.request(cmd="cpu"))["cpu"] - cpu_a
+        print(
+            f"    ({mode}: {wall:.1f} s wall; CPU sender {used_a:.1f} s, "
+            f"receiver {float(got['cpu']) - cpu_b:.1f} s)",
+            flush=True,
+        )
+        return burst / wall, got["keys_ms"]
+    finally:
+        for child in children:
+            await child.close(grace=60)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (0 when empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def live(sizes: list[int], burst: int, window: int, old_src: Path | None) -> None:
+    """Headless pair vs app pair (vs old app pair) at each history size; print ratios."""
+    variants: list[tuple[str, str, Path]] = [
+        ("headless", "headless", ROOT / "src"),
+        ("app", "app", ROOT / "src"),
+    ]
+    if old_src is not None:
+        variants.append(("app (old code)", "app", old_src))
+    print(f"burst of {burst:,} messages, {window} in flight, a -> b, each side its own process")
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="p2pchat-bench-live-") as tmp:
+            seed = Path(tmp) / "seed"
+            build_pair(seed, size)
+            rates: dict[str, float] = {}
+            for label, mode, src in variants:
+                home = Path(tmp) / label.replace(" ", "_")
+                shutil.copytree(seed, home)
+                rate, keys = asyncio.run(live_run(home, mode, src, burst, window))
+                rates[label] = rate
+                extra = ""
+                if keys:
+                    extra = (
+                        f"  keys: p50 {pct(keys, 0.5):.1f} ms, p99 {pct(keys, 0.99):.1f} ms, "
+                        f"max {max(keys):.1f} ms (n={len(keys)})"
+                    )
+                print(f"{size:>7,} in room  {label:<15} {rate:8.0f} msgs/s{extra}", flush=True)
+            ratio = rates["app"] / rates["headless"]
+            line = f"{size:>7,} in room  app / headless = {ratio:.2f} (target >= 0.5)"
+            if "app (old code)" in rates:
+                line += f"; new app / old app = {rates['app'] / rates['app (old code)']:.1f}x"
+            print(line, flush=True)
+
+
 def main() -> None:
     """Build the big room, then measure in fresh processes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--child", choices=["first-frame", "bare-frame", "open-room"])
+    parser.add_argument("--live", action="store_true", help="live traffic between two apps")
+    parser.add_argument("--sizes", default="100,10000,100000")
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--window", type=int, default=64)
+    parser.add_argument("--old-src", type=Path, default=None)
     args = parser.parse_args()
+    if args.live:
+        sizes = [int(x) for x in args.sizes.split(",")]
+        live(sizes, args.burst, args.window, args.old_src)
+        return
     if args.child == "first-frame":
         child_first_frame()
         return

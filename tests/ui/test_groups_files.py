@@ -434,6 +434,7 @@ async def test_image_preview_and_hostile_file_name(pair: tuple[Node, Node], tmp_
         await open_chat_with(pilot, app, bob.me)
         await bob.transfers.send_file(alice.me, picture)
         await until(pilot, lambda: file_state(app) == "offered")
+        await pilot.pause()  # mounted is not yet painted
         card = items(app)[-1].view.file
         assert card is not None
         assert card.preview is not None

@@ -2,7 +2,7 @@
 
 The app owns the node's lifetime when it started it (``p2pchat``) and leaves it alone
 when it was handed a running one (tests). Node events come in through one worker that
-reads the node's event stream and posts each event as a ``NodeEvent`` message; start-up
+reads the node's event stream into a list, posting one ``NodeEvents`` for it; start-up
 failures become a clear screen, never a traceback; ctrl+q stops the node cleanly (its
 pending writes reach the disk) before the app exits.
 """
@@ -29,6 +29,7 @@ from p2pchat.node import (
     SETTING_DOWNLOAD_DIR,
     SETTING_READ_RECEIPTS,
     SETTING_TYPING,
+    Event,
     EventStream,
     Node,
     NodeError,
@@ -40,7 +41,7 @@ from p2pchat.profile import MAX_DISPLAY_NAME
 from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
 from p2pchat.ui.contrast import ContrastFilter
-from p2pchat.ui.events import NodeEvent
+from p2pchat.ui.events import NodeEvent, NodeEvents, coalesce
 from p2pchat.ui.notify import DesktopNotifier
 from p2pchat.ui.opener import Opener
 from p2pchat.ui.prefs import UiPrefs
@@ -116,6 +117,7 @@ class ChatApp(App[int]):
         self._contrast = ContrastFilter(enabled=not self.current_theme.dark)
         self._filters.append(self._contrast)
         self._prefs_loaded = False
+        self._waiting: list[Event] = []  # node events not handled yet (see NodeEvents)
 
     @property
     def chat(self) -> ChatScreen:
@@ -140,7 +142,9 @@ class ChatApp(App[int]):
     async def _pump(self) -> None:
         assert self._events is not None
         async for event in self._events:
-            self.post_message(NodeEvent(event))
+            self._waiting.append(event)
+            if len(self._waiting) == 1:  # the list was empty: nobody is coming for it yet
+                self.post_message(NodeEvents())
 
     async def _start(self) -> None:
         if self.owns_node:
@@ -173,6 +177,13 @@ class ChatApp(App[int]):
         """Route a node event to the chat screen."""
         if self._chat is not None and self.chat.is_mounted:
             await self.chat.handle(message.event)
+
+    async def on_node_events(self, message: NodeEvents) -> None:
+        """Route every waiting node event to the chat screen, in order."""
+        waiting, self._waiting = self._waiting, []
+        if self._chat is not None and self.chat.is_mounted:
+            for event in coalesce(waiting):
+                await self.chat.handle(event)
 
     async def shutdown(self) -> None:
         """Stop typing, the control socket and (if ours) the node; safe to call twice."""

@@ -66,6 +66,12 @@ TYPING_REFRESH = 3.0
 TYPING_IDLE = 5.0
 TYPING_SHOWN = 8.0
 SIDEBAR_DELAY = 0.05
+# In a burst (a bot, catching up) rebuild the sidebar at most this often: each rebuild
+# reads every room and repaints the list, which at one per event would eat the frame.
+SIDEBAR_MIN_GAP = 0.5
+# Messages seen on screen are marked read at most this often (the first at once): in a
+# burst each mark is a durable write here and a receipt to write on the other side.
+READ_MIN_GAP = 0.3
 # A flood of contact requests is announced once per this many seconds, not per request.
 HELD_NOTICE_EVERY = 10.0
 #: From this many columns on, a group shows its members panel unless f5 hid it.
@@ -138,6 +144,11 @@ class ChatScreen(Screen[None]):
         self.node_ready = False
         self.status: NodeStatus | None = None
         self._sidebar_timer: Timer | None = None
+        self._sidebar_at = -SIDEBAR_MIN_GAP  # monotonic time of the last rebuild
+        self._reads_due: dict[bytes, list[bytes]] = {}  # room -> seen, not yet marked read
+        self._reads_timer: Timer | None = None
+        self._reads_at = -READ_MIN_GAP
+        self._busy_until = 0.0  # monotonic: live messages came in until about then
         self._held_noticed = float("-inf")
         self._typing_sent_at = 0.0
         self._typing_idle: Timer | None = None
@@ -261,13 +272,20 @@ class ChatScreen(Screen[None]):
 
     # ================================================================ sidebar
 
-    def schedule_sidebar(self) -> None:
-        """Rebuild the sidebar soon (several events in a burst cause one rebuild)."""
+    def schedule_sidebar(self, *, busy: bool = False) -> None:
+        """Rebuild the sidebar soon (several events in a burst cause one rebuild).
+
+        ``busy``: a new message, which may be one of a burst: then at most one rebuild
+        every ``SIDEBAR_MIN_GAP``.
+        """
         if self._sidebar_timer is None and self.node_ready:
-            self._sidebar_timer = self.set_timer(SIDEBAR_DELAY, self._sidebar_due)
+            since = time.monotonic() - self._sidebar_at
+            delay = max(SIDEBAR_DELAY, SIDEBAR_MIN_GAP - since) if busy else SIDEBAR_DELAY
+            self._sidebar_timer = self.set_timer(delay, self._sidebar_due)
 
     def _sidebar_due(self) -> None:
         self._sidebar_timer = None
+        self._sidebar_at = time.monotonic()
         self.run_worker(self.reload_sidebar(), group="sidebar", exclusive=True, exit_on_error=False)
 
     async def reload_sidebar(self) -> None:
@@ -605,16 +623,12 @@ class ChatScreen(Screen[None]):
 
     async def handle(self, event: Event) -> None:
         """Bring the screen up to date with one node event."""
-        messages = self.query_one(MessageList)
+        try:
+            messages = self.query_one(MessageList)
+        except NoMatches:
+            return  # the app is closing
         if isinstance(event, MessageAdded):
-            msg = event.message
-            if msg.room == self.room:
-                await messages.add_message(msg)
-            if event.incoming:
-                self._clear_typing(msg.room, msg.author)
-            if event.incoming:
-                self.app.call_later(self._notify_message, msg)
-            self.schedule_sidebar()
+            await self._message_added(messages, event)
         elif isinstance(event, ReceiptChanged):
             if event.room == self.room:
                 messages.set_status(event.message_ids, event.status)
@@ -675,6 +689,18 @@ class ChatScreen(Screen[None]):
         if next((m.state for m in members if m.peer_id == me), "invited") != "invited":
             self.invitations.pop(room, None)
 
+    async def _message_added(self, messages: MessageList, event: MessageAdded) -> None:
+        """A new message: into the open chat (queued, see MessageList), notice, sidebar."""
+        msg = event.message
+        self._busy_until = time.monotonic() + READ_MIN_GAP
+        if msg.room == self.room:
+            await messages.add_message(msg)
+        if event.incoming:
+            self._clear_typing(msg.room, msg.author)
+            if not self._shown_now(msg):  # (a callback per message would crowd keys out)
+                self.app.call_later(self._notify_message, msg)
+        self.schedule_sidebar(busy=True)
+
     async def _peer_event(
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
     ) -> None:
@@ -695,11 +721,15 @@ class ChatScreen(Screen[None]):
             )
         self.schedule_sidebar()
 
+    def _shown_now(self, msg: Message) -> bool:
+        """Whether ``msg`` is in the chat the person is looking at (no notice for it)."""
+        return msg.room == self.room and self.app.app_focus and self.screen.is_current
+
     def _notify_message(self, msg: Message) -> None:
         """A Textual notification (and bell, desktop) for messages not on screen now."""
         if msg.kind == "system":
             return  # room changes show in the room; invitations have their own notice
-        if msg.room == self.room and self.app.app_focus and self.screen.is_current:
+        if self._shown_now(msg):
             return
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
@@ -823,7 +853,24 @@ class ChatScreen(Screen[None]):
 
     @on(MessageList.Seen)
     def _seen(self, event: MessageList.Seen) -> None:
-        self.run_node(self._mark_read(event.room, event.ids))
+        self._reads_due.setdefault(event.room, []).extend(event.ids)
+        if self._reads_timer is not None:
+            return  # they go with the marks already waiting
+        if self._busy_until <= time.monotonic():
+            self._send_reads()  # not in a burst: mark at once, as always
+            return
+        wait = self._reads_at + READ_MIN_GAP - time.monotonic()
+        if wait > 0:
+            self._reads_timer = self.set_timer(wait, self._send_reads)
+        else:
+            self._send_reads()
+
+    def _send_reads(self) -> None:
+        self._reads_timer = None
+        self._reads_at = time.monotonic()
+        due, self._reads_due = self._reads_due, {}
+        for room, ids in due.items():
+            self.run_node(self._mark_read(room, ids))
 
     async def _mark_read(self, room: bytes, ids: list[bytes]) -> None:
         await self.context.node.mark_read(room, ids)

@@ -4,13 +4,23 @@ Opening a room loads only its latest page; scrolling to the top fetches the page
 before it and keeps the view where it was. New messages stick to the bottom while the
 person is at the bottom (Textual's anchor) and leave them alone when they scrolled up.
 Read receipts go only for incoming messages that are actually on screen.
+
+Live messages cost the same whatever the room holds: arrivals are queued and mounted
+together once per turn of the event loop (a burst of a thousand is one layout, not a
+thousand), grouping looks only at the neighbour above, and while the person follows
+the end only the newest ``MAX_MOUNTED`` messages stay mounted (older ones are unmounted
+and page back in from the store when scrolled up to, like any older page). Layout and
+hit-testing in Textual walk every mounted child, so that cap is what keeps a message's
+cost flat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date
 
 from rich.text import Text
@@ -31,6 +41,15 @@ from p2pchat.ui.widgets.message_item import ItemView, MessageItem
 PAGE = 60
 # Scrolling this close to the top fetches the previous page.
 NEAR_TOP = 2
+# Messages kept mounted while the person follows the end; older ones are unmounted and
+# page back in on scroll. A few pages, so scrolling up a little never touches the store.
+MAX_MOUNTED = 2 * PAGE
+# Live messages mounted in one go at most (a bigger burst takes several turns).
+FLUSH_MOST = PAGE // 2
+# Live messages are mounted at most this often (each mount is a layout of the screen;
+# fewer of them leave the frames in between to keys and scrolling). 50 ms is below what
+# a person notices as a delay in a chat.
+FRAME = 0.05
 PLACE_TIMEOUT = 2.0  # seconds to wait for a prepended page to be laid out
 LAYOUT_POLL = 0.01
 
@@ -105,6 +124,11 @@ class MessageList(VerticalScroll):
         self.group = False  # a group room: own messages tell how many have read them
         self.loaded = False
         self._pending: list[Message] = []
+        # Live messages waiting for the next flush (one mount for a whole burst).
+        self._arrived: dict[bytes, Message] = {}
+        self._reactions_due: set[bytes] = set()
+        self._flush_due = False
+        self._flushed_at = 0.0
         self.below = 0
         self._seen_sent: set[bytes] = set()
 
@@ -119,12 +143,16 @@ class MessageList(VerticalScroll):
         """Quote lines for the replies among ``messages`` (fetching originals as needed)."""
         node = self.context.node
         known = {m.id: m for m in messages}
-        known.update({i: it.message for i, it in self.items.items()})
         quotes: dict[bytes, tuple[str, str]] = {}
         for m in messages:
             if m.reply_to is None or m.reply_to in quotes:
                 continue
-            original = known.get(m.reply_to) or await node.get_message(m.reply_to)
+            shown = self.items.get(m.reply_to)
+            original = (
+                known.get(m.reply_to)
+                or (shown.message if shown is not None else None)
+                or await node.get_message(m.reply_to)
+            )
             if original is None:
                 quotes[m.reply_to] = ("?", "a message that is not here")
             else:
@@ -190,6 +218,8 @@ class MessageList(VerticalScroll):
         """
         gone = set(ids)
         self._pending = [m for m in self._pending if m.id not in gone]
+        for mid in gone:
+            self._arrived.pop(mid, None)
         if gone & self.items.keys():
             await self.show_room(self.room)
 
@@ -265,6 +295,8 @@ class MessageList(VerticalScroll):
         self.room = room
         self.loaded = False
         self._pending = []
+        self._arrived = {}
+        self._reactions_due = set()
         self._set_below(0)
         self.items = {}
         self._seen_sent = set()
@@ -391,25 +423,125 @@ class MessageList(VerticalScroll):
     # ------------------------------------------------------------------ live updates
 
     async def add_message(self, message: Message) -> None:
-        """Append a new message of this room (ignored if already shown)."""
+        """Append a new message of this room (ignored if already shown).
+
+        Only queues it: the queue is mounted in one go on the next turn of the event
+        loop, so a burst of events costs one layout (see ``_flush``).
+        """
         if message.room != self.room or message.id in self.items:
             return
         if not self.loaded:
             self._pending.append(message)
             return
-        last = next(
-            (w.message for w in reversed(self.children) if isinstance(w, MessageItem)), None
+        self._arrived.setdefault(message.id, message)
+        if not self._flush_due:
+            self._flush_due = True
+            wait = self._flushed_at + FRAME - time.monotonic()
+            if wait > 0:
+                self.set_timer(wait, self._flush)  # a burst: gather it for one frame
+            else:
+                self.call_later(self._flush)
+
+    @property
+    def following(self) -> bool:
+        """Whether the view sticks to the newest message (the person is at the end)."""
+        return self.is_anchored and not self._anchor_released
+
+    async def _flush(self) -> None:
+        """Mount every queued live message at once, then trim the oldest if following."""
+        self._flush_due = False
+        room = self.room
+        batch = [m for m in self._arrived.values() if m.room == room and m.id not in self.items]
+        if not batch or room is None:
+            self._arrived = {}
+            return
+        self._flushed_at = time.monotonic()
+        skip = self.following and len(batch) > FLUSH_MOST
+        if skip:
+            # Following the end of a burst: only its newest messages can be on screen, and
+            # mounting the rest would unmount them again at once. They are stored and page
+            # in like any older page if the person scrolls up to them.
+            for mid in [m.id for m in batch[:-FLUSH_MOST]]:
+                self._arrived.pop(mid, None)
+            batch = batch[-FLUSH_MOST:]
+        elif len(batch) > FLUSH_MOST:  # the rest in the next turn: bounded work per turn
+            batch = batch[:FLUSH_MOST]
+            self._flush_due = True
+            self.call_later(self._flush)
+        quotes = await self._quotes(batch)
+        files = await self._files(batch)
+        receipts = await self._receipts(batch)
+        wanted = [m.id for m in batch if m.id in self._reactions_due]
+        reactions = await self.context.node.reactions(wanted) if wanted else {}
+        if self.room != room:  # another room was opened meanwhile
+            return
+        # Receipts that came while the store was read updated the queued copies.
+        batch = [self._arrived.pop(m.id, m) for m in batch]
+        self._reactions_due.difference_update(wanted)
+        stale: list[Widget] = []
+        if skip:
+            # What is mounted would sit above a gap: start afresh, like a new page (removed
+            # once the new page is in, so the view never passes the top and pages in).
+            stale = list(self.children)
+            self.items = {}
+        elif self.following:
+            await self._trim(len(batch))  # make room first: never more than the cap
+        last = None if skip else self.last_item()
+        previous = last.message if last is not None else None
+        widgets = self._views(
+            batch, quotes, reactions, previous, None, files=files, receipts=receipts
         )
-        quotes = await self._quotes([message])
-        files = await self._files([message])
-        receipts = await self._receipts([message])
-        widgets = self._views([message], quotes, {}, last, None, files=files, receipts=receipts)
+        if not widgets:
+            return
         await self.mount_all(widgets)
-        if message.author == self.context.me:
+        if skip:
+            await self.remove_children(stale)
+            self.oldest = batch[0]
+            self.has_more = True
+            self.call_after_refresh(self._fill_viewport)
+        if any(m.author == self.context.me for m in batch):
             self.anchor()  # your own message: always show it
         elif not self.is_vertical_scroll_end and self.max_scroll_y > 0:
-            self._set_below(self.below + 1)
+            self._set_below(self.below + sum(1 for w in widgets if isinstance(w, MessageItem)))
+        if self.following:
+            await self._trim()
         self.call_after_refresh(self.report_seen)
+
+    async def _trim(self, coming: int = 0) -> None:
+        """Unmount the oldest messages beyond ``MAX_MOUNTED`` (they page back in on scroll),
+        leaving room for ``coming`` more.
+
+        The new top message gets its name line and a day separator, as the first message
+        of a page does, so paging the older ones back in lays out exactly as before.
+        """
+        excess = len(self.items) + coming - MAX_MOUNTED
+        if excess <= 0 or self.fetching:
+            return
+        children = list(self.children)
+        cut = 0
+        for index, child in enumerate(children):
+            if isinstance(child, MessageItem):
+                excess -= 1
+                if excess == 0:
+                    cut = index + 1
+                    break
+        while cut < len(children) and isinstance(children[cut], UnreadMarker):
+            cut += 1  # a marker with nothing above it marks nothing
+        first = next((w for w in children[cut:] if isinstance(w, MessageItem)), None)
+        if first is None:
+            return
+        gone = children[:cut]
+        for widget in gone:
+            if isinstance(widget, MessageItem):
+                self.items.pop(widget.message.id, None)
+        await self.remove_children(gone)
+        if not isinstance(self.children[0], DaySeparator):
+            today = local_day(self.context.now_ms())
+            day = local_day(first.message.sent_at)
+            await self.mount(DaySeparator(day, today), before=0)
+        first.set_grouped(False)
+        self.oldest = first.message
+        self.has_more = True
 
     def _set_below(self, count: int) -> None:
         if count != self.below:
@@ -424,12 +556,18 @@ class MessageList(VerticalScroll):
     def set_status(self, ids: Iterable[bytes], status: int) -> None:
         """New delivery state for some of our messages."""
         for mid in ids:
+            queued = self._arrived.get(mid)
+            if queued is not None and status > queued.status:
+                self._arrived[mid] = replace(queued, status=status)
             item = self.items.get(mid)
             if item is not None:
                 item.set_status(status)
 
     async def refresh_reactions(self, message_id: bytes) -> None:
         """Re-read the reactions of one message shown here."""
+        if message_id in self._arrived:
+            self._reactions_due.add(message_id)  # read when the queue is mounted
+            return
         item = self.items.get(message_id)
         if item is None:
             return

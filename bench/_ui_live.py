@@ -1,0 +1,187 @@
+"""A bench child: one node (headless, or inside the chat app run headless), on JSON lines.
+
+Used by ``bench/ui.py --live``: each side of a measured pair is its own process, as
+people run the app. Commands (one JSON object a line on stdin, one answer a line):
+
+* ``{"cmd": "connect", "peer": text, "port": n}``: dial, wait online, accept; in app
+  mode also open the chat with that peer (the chat visible while messages arrive).
+* ``{"cmd": "expect", "count": n, "last": text}``: answer ``{"done": t}`` (monotonic
+  clock, system-wide on Linux) once ``count`` incoming messages arrived and, in app
+  mode, the message ``last`` is shown in the open chat; with ``"keys": true`` it also
+  types into the composer every 20 ms meanwhile and reports each key's latency (from
+  the key event to the frame after the composer holds it).
+* ``{"cmd": "burst", "count": n, "window": w, "tag": text}``: send ``count`` messages
+  (``w`` in flight), answer ``{"start": t, "end": t}``.
+* ``{"cmd": "stop"}``.
+
+    P2PCHAT_HOME=... python bench/_ui_live.py NAME headless|app
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+WAIT = 60.0
+
+
+def say(obj: dict[str, Any]) -> None:
+    """One answer line (on the real stdout: Textual captures ``print``)."""
+    assert sys.__stdout__ is not None
+    sys.__stdout__.write(json.dumps(obj) + "\n")
+    sys.__stdout__.flush()
+
+
+async def stdin_lines() -> asyncio.StreamReader:
+    """Standard input as an asyncio stream."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+async def run(name: str, mode: str) -> None:
+    """Serve commands until ``stop``."""
+    from textual import events
+
+    from p2pchat.identity import decode_peer_id
+    from p2pchat.node import MessageAdded, Node, NodeConfig, PeerOnline
+    from p2pchat.profile import open_profile
+    from p2pchat.ui.app import ChatApp
+    from p2pchat.ui.notify import DesktopNotifier
+    from p2pchat.ui.widgets.composer import Composer
+    from p2pchat.ui.widgets.message_list import MessageList
+
+    node = Node(open_profile(name), NodeConfig(bind="127.0.0.1", discovery=False))
+    stream = node.subscribe()
+    incoming = 0
+    arrived = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal incoming
+        async for e in stream:
+            if isinstance(e, MessageAdded) and e.incoming:
+                incoming += 1
+                arrived.set()
+            elif isinstance(e, PeerOnline):
+                arrived.set()
+
+    watcher = asyncio.create_task(watch())
+    await node.start()
+    app: ChatApp | None = None
+    if mode == "app":
+        app = ChatApp(node, owns_node=False, serve_control=False, desktop=DesktopNotifier(""))
+    async with contextlib.AsyncExitStack() as stack:
+        pilot = await stack.enter_async_context(app.run_test(size=(100, 30))) if app else None
+        if app is not None:
+            async with asyncio.timeout(WAIT):
+                while not app.chat.node_ready:  # noqa: ASYNC110 - a UI flag, polled
+                    await asyncio.sleep(0.01)
+        say({"port": node.port, "peer": node.peer_id_text})
+        reader = await stdin_lines()
+        while line := await reader.readline():
+            msg = json.loads(line)
+            cmd = msg["cmd"]
+            if cmd == "connect":
+                peer = decode_peer_id(msg["peer"])
+                if msg.get("port"):
+                    node.links.add_target("127.0.0.1", msg["port"], "manual", peer)
+                async with asyncio.timeout(WAIT):
+                    while not node.links.is_online(peer):
+                        arrived.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(arrived.wait(), 0.1)
+                await node.accept(peer)
+                if app is not None:
+                    await app.chat.open_room(node.direct_room(peer))
+                    assert pilot is not None
+                    await pilot.pause()
+                    app.chat.query_one(Composer).focus()
+                say({"connected": True})
+            elif cmd == "expect":
+                base = incoming - msg.get("already", 0)
+                count, last = msg["count"], msg["last"].encode()
+                latencies: list[float] = []
+
+                def shown(base: int = base, count: int = count, last: bytes = last) -> bool:
+                    if incoming - base < count:
+                        return False
+                    if app is None:
+                        return True
+                    item = app.chat.query_one(MessageList).last_item()
+                    return item is not None and item.message.body == last
+
+                async def typing(latencies: list[float] = latencies) -> None:
+                    assert app is not None
+                    composer = app.chat.query_one(Composer)
+                    while True:
+                        await asyncio.sleep(0.02)
+                        before = len(composer.text)
+                        t0 = time.perf_counter()
+                        app.post_message(events.Key("x", "x"))
+                        while len(composer.text) == before:  # noqa: ASYNC110 - polled
+                            await asyncio.sleep(0.001)
+                        painted = asyncio.Event()
+                        app.call_after_refresh(painted.set)
+                        await painted.wait()
+                        latencies.append((time.perf_counter() - t0) * 1000)
+                        if len(composer.text) > 200:
+                            composer.clear()
+
+                typer = asyncio.create_task(typing()) if app and msg.get("keys") else None
+                try:
+                    async with asyncio.timeout(msg.get("within", 600)):
+                        while not shown():  # noqa: ASYNC110 - the UI's state, polled
+                            await asyncio.sleep(0.005)
+                finally:
+                    if typer is not None:
+                        typer.cancel()
+                say({"done": time.monotonic(), "keys_ms": latencies, "cpu": time.process_time()})
+            elif cmd == "burst":
+                peer = decode_peer_id(msg["peer"])
+                gate = asyncio.Semaphore(msg["window"])
+                tag = msg["tag"]
+
+                async def one(
+                    i: int, gate: asyncio.Semaphore = gate, peer: bytes = peer, tag: str = tag
+                ) -> None:
+                    async with gate:
+                        await node.send_text(peer, f"{tag} {i}")
+
+                start = time.monotonic()
+                await asyncio.gather(*(one(i) for i in range(msg["count"])))
+                say({"start": start, "end": time.monotonic(), "cpu": time.process_time()})
+            elif cmd == "cpu":
+                say({"cpu": time.process_time()})
+            elif cmd == "stop":
+                break
+    watcher.cancel()
+    stream.close()
+    await node.stop()
+    say({"stopped": True})
+
+
+def main() -> None:
+    """``_ui_live.py NAME headless|app``."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if "P2PCHAT_HOME" not in os.environ:
+        sys.exit("P2PCHAT_HOME must be set (never touch a real profile)")
+    out = os.environ.get("P2PCHAT_BENCH_PROFILE")  # a directory: cProfile each side
+    if not out:
+        asyncio.run(run(sys.argv[1], sys.argv[2]))
+        return
+    import cProfile
+
+    with cProfile.Profile() as prof:
+        asyncio.run(run(sys.argv[1], sys.argv[2]))
+    prof.dump_stats(os.path.join(out, f"{sys.argv[1]}-{sys.argv[2]}.prof"))
+
+
+if __name__ == "__main__":
+    main()
