@@ -218,6 +218,8 @@ class MessageList(VerticalScroll):
         """
         gone = set(ids)
         self._pending = [m for m in self._pending if m.id not in gone]
+        for message_id in gone:
+            self._arrived.pop(message_id, None)  # queued, not mounted yet
         for mid in gone:
             self._arrived.pop(mid, None)
         if gone & self.items.keys():
