@@ -8,7 +8,9 @@ Against a real ``dbus-daemon`` and a scripted notification service
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,19 @@ import pytest
 from p2pchat.ui import notify
 from p2pchat.ui.notify import MAX_PENDING, DesktopNotifier
 from tests.ui.notification_server import notification_service, session_bus
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_stderr_logging() -> Iterator[None]:
+    """A CLI command run earlier in this process installed its stderr log handler (the
+    app never does): take it away here, so these tests see what the app would print."""
+    root = logging.getLogger()
+    cli_handlers = [h for h in root.handlers if type(h).__name__ == "_StderrHandler"]
+    for handler in cli_handlers:
+        root.removeHandler(handler)
+    yield
+    for handler in cli_handlers:
+        root.addHandler(handler)
 
 
 async def test_notification_reaches_the_service_cleaned_and_escaped(
