@@ -974,6 +974,15 @@ class Store:
         """Ids of every room of this kind."""
         return [bytes(r[0]) for r in self._all("SELECT id FROM rooms WHERE kind = ?", (kind,))]
 
+    def held_ids(self, message_ids: Sequence[bytes]) -> set[bytes]:
+        """Which of ``message_ids`` are stored (one indexed look-up per chunk of ids)."""
+        found: set[bytes] = set()
+        for chunk in _chunks(list(message_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._all(f"SELECT id FROM messages WHERE id IN ({marks})", chunk)  # noqa: S608
+            found.update(bytes(r[0]) for r in rows)
+        return found
+
     def get_messages(self, message_ids: Sequence[bytes]) -> list[Message]:
         """The stored messages among ``message_ids`` (unknown ids are skipped), any order."""
         found: list[Message] = []
