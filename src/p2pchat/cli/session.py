@@ -78,10 +78,18 @@ async def call(session: Session, method: str, params: dict[str, Any] | None = No
         return await session.api.call(method, params)
     except ApiError as exc:
         details = [
-            f"  {cand['short_id']}  {cand.get('name') or '?'}  ({cand['state']})"
+            f"  {cand['short_id']}  {cand.get('name') or '?'}  ({_standing(cand)})"
             for cand in exc.data.get("candidates", [])[:10]
         ]
         raise CliError(str(exc), details=details) from None
+
+
+def _standing(peer: dict[str, Any]) -> str:
+    """What a candidate is to us, in words: "verified contact", "not a contact"…"""
+    state = str(peer.get("state"))
+    if state == "contact" and peer.get("verified"):
+        return "verified contact"
+    return {"unknown": "not a contact", "request": "asked to chat"}.get(state, state)
 
 
 def run(coro: Any) -> Any:
