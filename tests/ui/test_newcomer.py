@@ -17,6 +17,7 @@ from textual.color import Color
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from p2pchat.control.api import NodeApi
 from p2pchat.node import Node, RoomChanged, RoomInvitation
 from p2pchat.store import now_ms
 from p2pchat.ui.app import ChatApp
@@ -485,3 +486,18 @@ async def test_time_stays_near_the_text_on_a_wide_terminal(pair: tuple[Node, Nod
         name_at = header.index("│ bob ") + 2
         time_at = len(header.rstrip()) - 5  # HH:MM at the right of the name line
         assert time_at - name_at < 110, header
+
+
+# ---------------------------------------------------------------- 3. names kept current
+
+
+async def test_a_rename_from_the_cli_shows_in_the_top_bar(pair: tuple[Node, Node]) -> None:
+    alice, _ = pair
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        topbar = app.chat.query_one("#topbar", Static)
+        assert "alice" in str(topbar.render())
+        # `p2pchat name "Alice L"` while the app is open: the control API, same node.
+        await NodeApi(alice).call("name", {"name": "Alice L"})
+        await until(pilot, lambda: "Alice L" in str(topbar.render()), within=5)

@@ -208,6 +208,8 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
         return f"{event.get('name')} is online ({event.get('host')})"
     if kind == "offline":
         return f"{event.get('name') or peer} went offline ({event.get('reason')})"
+    if kind == "peer" and event.get("state") == "self":
+        return f"your name is now {event.get('name')}"
     if kind == "peer":
         return f"{peer} is now {event.get('name')} [{event.get('state')}]"
     if kind == "typing":

@@ -594,6 +594,7 @@ class Node:
         if self.discovery is not None:
             with contextlib.suppress(Exception):
                 await self.discovery.set_name(cleaned)
+        self._emit(PeerUpdated(self.me, cleaned, "self"))
         return cleaned
 
     # ================================================================ messages out
