@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -194,9 +195,10 @@ async def test_unblock(p2pchat_home: Path) -> None:
     assert [p["state"] for p in peers if p["name"] == "bob"] == ["contact"]
 
 
-async def friends_then_bob_away() -> None:
+async def friends_then_bob_away(bob_name: str = "bob") -> None:
     """Alice and Bob become contacts; then both stop (Bob stays away)."""
     alice, bob = make_node("alice"), make_node("bob")
+    bob.profile.set_display_name(bob_name)
     await alice.start()
     await bob.start()
     try:
@@ -207,7 +209,7 @@ async def friends_then_bob_away() -> None:
 
 
 def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> None:
-    asyncio.run(friends_then_bob_away())
+    asyncio.run(friends_then_bob_away("Bob N"))  # a name with a space, to be quoted
     env = {**os.environ, "P2PCHAT_HOME": str(p2pchat_home), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [
@@ -218,7 +220,7 @@ def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> N
             "alice",
             "--no-mdns",
             "send",
-            "bob",
+            "Bob N",
             "hi",
             "--wait",
             "60",
@@ -231,7 +233,7 @@ def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> N
     try:
         assert proc.stderr is not None
         first = proc.stderr.readline()  # blocks until the line comes (or the process ends)
-        assert "waiting up to 60 s for bob" in first
+        assert "waiting up to 60 s for Bob N" in first
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=30)
     finally:
@@ -239,5 +241,8 @@ def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> N
             proc.kill()
     assert "stays queued" in rest
     assert proc.returncode == 130
-    shown = ok("--profile", "alice", "history", "bob", home=p2pchat_home)
+    # The command it suggests works as copied (the name with a space is quoted).
+    hint = rest.split("`")[1]
+    assert hint == "p2pchat --profile alice history 'Bob N'"
+    shown = ok(*shlex.split(hint)[1:], home=p2pchat_home)
     assert "you: hi  …" in shown

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import uuid
 from typing import Any
 
@@ -201,7 +202,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         if not stored:
             eprint("stopped before the message was written: nothing was sent")
             return 130
-        history = f"history --room {args.room}" if args.room else f"history {args.peer}"
+        # Quoted, so a name with a space ("Bob N") can be copied as it is.
+        target = f"--room {shlex.quote(args.room)}" if args.room else shlex.quote(args.peer)
+        history = f"history {target}"
         eprint(
             f"stopped waiting: the message stays queued and goes out when {to} is "
             f"reachable (`{command_hint(args.profile, history)}` shows it)"
