@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import textual.constants
+from rich.color import Color as RichColor
+from rich.color import ColorSystem
 from textual import events
 from textual.binding import Binding
 from textual.color import Color
@@ -280,8 +283,17 @@ def wcag_ratio(a: Color, b: Color) -> float:
     return (hi + 0.05) / (lo + 0.05)
 
 
-def faint_glyphs(app: ChatApp) -> list[tuple[str, float]]:
-    """Text below 4.5:1 and lines below 3:1 on screen now (blocks are pictures: skipped)."""
+def faint_glyphs(
+    app: ChatApp, system: ColorSystem = ColorSystem.TRUECOLOR
+) -> list[tuple[str, float]]:
+    """Text below 4.5:1 and lines below 3:1 on screen now (blocks are pictures: skipped),
+    in the colours a terminal of colour system ``system`` shows (its palette's nearest)."""
+
+    def shown(color: RichColor) -> Color:
+        if system != ColorSystem.TRUECOLOR:
+            color = color.downgrade(system)
+        return Color(*color.get_truecolor())
+
     bad: list[tuple[str, float]] = []
     for strip in app.screen._compositor.render_strips():
         for text, style, _ in strip:
@@ -291,9 +303,7 @@ def faint_glyphs(app: ChatApp) -> list[tuple[str, float]]:
             if not glyphs:
                 continue
             lines_only = all(0x2500 <= ord(c) < 0x2580 for c in glyphs)
-            ratio = wcag_ratio(
-                Color.from_rich_color(style.color), Color.from_rich_color(style.bgcolor)
-            )
+            ratio = wcag_ratio(shown(style.color), shown(style.bgcolor))
             if ratio < (3.0 if lines_only else 4.5):
                 bad.append((text, round(ratio, 2)))
     return bad
@@ -320,6 +330,24 @@ async def test_light_theme_is_readable_and_remembered(pair: tuple[Node, Node]) -
         await until(pilot, lambda: sidebar(again).entries)
         await pilot.pause()
         assert not faint_glyphs(again)
+
+
+async def test_light_theme_is_readable_in_a_256_colour_terminal(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tmux and macOS Terminal show 256 colours: each colour is rounded to the palette's
+    # nearest, which took the footer keys from 4.6:1 down to 3.8:1.
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "256")
+    alice, bob = pair
+    await bob.send_text(alice.me, "hello from bob")
+    app = app_for(alice)
+    assert app.console.color_system == "256"
+    async with app.run_test(size=BIG) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await until(pilot, lambda: "hello from bob" in screen_text(app))
+        app.theme = "textual-light"
+        await pilot.pause()
+        await until(pilot, lambda: not faint_glyphs(app, ColorSystem.EIGHT_BIT), within=5)
 
 
 # ---------------------------------------------------------------- 10. smaller ones
