@@ -18,7 +18,7 @@ import pytest
 from p2pchat.cli import build_parser
 from p2pchat.cli import common as cli_common
 from p2pchat.cli.common import CliError, load_profile
-from p2pchat.cli.output import json_line, safe_text
+from p2pchat.cli.output import describe_event, json_line, safe_text
 from p2pchat.identity import KdfParams, save_identity
 from p2pchat.node import MessageAdded, MessageStatus, ReactionChanged, RoomInvitation
 from p2pchat.profile import KEY_FILE, open_profile
@@ -246,3 +246,13 @@ def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> N
     assert hint == "p2pchat --profile alice history 'Bob N'"
     shown = ok(*shlex.split(hint)[1:], home=p2pchat_home)
     assert "you: hi  …" in shown
+
+
+def test_serve_says_a_peers_new_name_or_state_in_words() -> None:
+    # Was "i7ohjskf is now bob [contact]", and nothing for our own rename.
+    peer = {"type": "peer", "peer": "i7ohjskfaaaa", "name": "bob", "state": "contact"}
+    assert describe_event(peer) == ["bob (i7ohjskf) is a contact"]
+    stranger = {**peer, "name": "Bob N", "state": "unknown"}
+    assert describe_event(stranger) == ["Bob N (i7ohjskf) is not a contact"]
+    me = {**peer, "name": "Alice L", "state": "self"}
+    assert describe_event(me) == ["your name is now Alice L"]

@@ -199,6 +199,15 @@ def describe_event(event: dict[str, Any], profile: str = DEFAULT_PROFILE) -> lis
     return [safe_text(_describe_other(kind, event, peer, profile))]
 
 
+#: A peer's state as ``serve`` says it ("bob (i7ohjskf) is a contact").
+_STANDING = {
+    "contact": "a contact",
+    "request": "asking to chat",
+    "blocked": "blocked",
+    "unknown": "not a contact",
+}
+
+
 def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str) -> str:
     """The line of an event other than a message (escaped by the caller as a whole)."""
     raw, event = event, {key: "" if value is None else value for key, value in event.items()}
@@ -210,8 +219,9 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
         return f"{event.get('name') or peer} went offline ({event.get('reason')})"
     if kind == "peer" and event.get("state") == "self":
         return f"your name is now {event.get('name')}"
-    if kind == "peer":
-        return f"{peer} is now {event.get('name')} [{event.get('state')}]"
+    if kind == "peer":  # a rename, or a change of state: say both, in words
+        standing = _STANDING.get(str(event.get("state")), str(event.get("state")))
+        return f"{event.get('name') or peer} ({peer}) is {standing}"
     if kind == "typing":
         return f"{peer} {'is typing' if event.get('typing') else 'stopped typing'}"
     if kind == "request":
