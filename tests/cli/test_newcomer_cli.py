@@ -256,3 +256,10 @@ def test_serve_says_a_peers_new_name_or_state_in_words() -> None:
     assert describe_event(stranger) == ["Bob N (i7ohjskf) is not a contact"]
     me = {**peer, "name": "Alice L", "state": "self"}
     assert describe_event(me) == ["your name is now Alice L"]
+
+
+def test_a_too_long_name_says_it_was_shortened(p2pchat_home: Path) -> None:
+    long_name = "Maximilian " * 9 + "X"  # 100 characters
+    out = ok("--profile", "alice", "name", long_name, home=p2pchat_home)
+    assert f"your name is now {long_name[:64].strip()}" in out
+    assert "at most 64 characters" in out

@@ -416,6 +416,28 @@ async def test_a_too_long_first_name_is_refused_with_a_reason(pair: tuple[Node, 
         await until(pilot, lambda: alice.profile.display_name == "Maximilian")
 
 
+async def test_a_too_long_name_in_settings_is_refused_with_a_reason(
+    pair: tuple[Node, Node],
+) -> None:
+    alice, _ = pair
+    app = app_for(alice)
+    long_name = "Maximilian " * 9 + "X"  # 100 characters
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        field = app.screen.query_one("#display_name", Input)
+        field.value = ""
+        field.post_message(events.Paste(long_name))  # pasted, as a person would
+        await until(pilot, lambda: field.value != "")
+        assert field.value == long_name  # not cut at 64 without a word
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsScreen)  # still open, nothing was cut
+        assert "At most 64 characters, please (this has 100)" in screen_text(app)
+        assert alice.profile.display_name == "alice"
+
+
 async def test_settings_dialog_is_as_tall_as_its_content(pair: tuple[Node, Node]) -> None:
     alice, _ = pair
     app = app_for(alice)

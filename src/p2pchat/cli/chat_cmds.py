@@ -25,6 +25,7 @@ from p2pchat.cli.output import (
 from p2pchat.cli.session import call, open_session, run
 from p2pchat.control.client import NODE_STOPPED
 from p2pchat.node.config import parse_host_port
+from p2pchat.profile import MAX_DISPLAY_NAME
 from p2pchat.timefmt import UNKNOWN_STAMP
 
 DEFAULT_WAIT_RUNNING = 3.0
@@ -393,4 +394,6 @@ def cmd_name(args: argparse.Namespace) -> int:
     """Change the display name."""
     result = run(_simple(args, "name", {"name": args.new_name}))
     say(f"your name is now {safe_text(result['name'])}")
+    if len(args.new_name.strip()) > MAX_DISPLAY_NAME:
+        say(f"(names are at most {MAX_DISPLAY_NAME} characters: the rest was left out)")
     return 0
