@@ -34,7 +34,7 @@ async def befriend(a: Node, b: Node) -> None:
 async def test_a_strangers_new_name_is_used_everywhere_and_kept() -> None:
     alice, bob = await start("alice"), await start("bob")
     try:
-        await connected_pair(alice, bob)  # never accepted: a stranger to each other
+        await connected_pair(alice, bob)  # never accepted nor written to: strangers
         events = alice.subscribe()
         await bob.rename("Bob N")
         await wait_for(events, lambda e: isinstance(e, PeerUpdated) and e.name == "Bob N")
@@ -46,21 +46,35 @@ async def test_a_strangers_new_name_is_used_everywhere_and_kept() -> None:
         assert await alice.resolve_peer("Bob N") == bob.me
         _, _, nearby, _ = await load_entries(alice)
         assert [e.name for e in nearby if e.peer_id == bob.me] == ["Bob N"]
-        got = bob.subscribe()
-        await api.call("send", {"peer": "Bob N", "text": "hi"})
-        said = await wait_for(got, lambda e: isinstance(e, MessageAdded))
-        assert isinstance(said, MessageAdded)
-        assert said.message.body == b"hi"
         with pytest.raises(PeerLookupError, match="no peer called 'bob'"):
             await alice.resolve_peer("bob")  # the old name is gone
 
-        # Still so once bob has left and alice started again (the name was stored).
+        # Still so after alice restarts (on a new port: bob cannot tell her again),
+        # whether she stopped while bob was online...
+        await alice.stop()
+        alice = await start("alice")
+        assert [p.name for p in await alice.list_peers() if p.peer_id == bob.me] == ["Bob N"]
+        # ... or bob left first.
+        await connected_pair(alice, bob)
+        events = alice.subscribe()
+        await bob.rename("Bob M")
+        await wait_for(events, lambda e: isinstance(e, PeerUpdated) and e.name == "Bob M")
+        bob_port = bob.port
         await bob.stop()
         await wait_for(events, lambda e: isinstance(e, PeerOffline) and e.peer_id == bob.me)
         await alice.stop()
         alice = await start("alice")
-        assert [p.name for p in await alice.list_peers() if p.peer_id == bob.me] == ["Bob N"]
-        assert await alice.resolve_peer("Bob N") == bob.me
+        assert [p.name for p in await alice.list_peers() if p.peer_id == bob.me] == ["Bob M"]
+
+        # And `send "Bob M" hi` reaches him once he is back.
+        bob = make_node("bob", port=bob_port)
+        await bob.start()
+        await connected_pair(alice, bob)
+        got = bob.subscribe()
+        await NodeApi(alice).call("send", {"peer": "Bob M", "text": "hi"})
+        said = await wait_for(got, lambda e: isinstance(e, MessageAdded))
+        assert isinstance(said, MessageAdded)
+        assert said.message.body == b"hi"
     finally:
         await alice.stop()
         await bob.stop()

@@ -328,6 +328,7 @@ class Node:
         await self.direct_sync.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
+            await self._keep_names()
             await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
         with contextlib.suppress(TimeoutError):
@@ -342,6 +343,22 @@ class Node:
             self._verifier.shutdown(wait=False)
         self.hub.close()
         self._started = False
+
+    async def _keep_names(self) -> None:
+        """Store the name each connected peer last announced, in one write.
+
+        A stranger's renames are kept in memory only (``_on_profile``); without this,
+        the next start would show its old name until it connects again.
+        """
+        names = {p: n for p in self.links.links if (n := self._names.get(p)) is not None}
+
+        def keep(store: Store) -> None:
+            for peer, name in names.items():
+                if store.get_peer(peer) is not None:
+                    store.upsert_peer(peer, name=name)
+
+        with contextlib.suppress(NodeError, StoreError):
+            await self._write(keep)
 
     async def _shutdown_tasks(self) -> None:
         for task in list(self._tasks):
