@@ -263,3 +263,45 @@ def test_a_too_long_name_says_it_was_shortened(p2pchat_home: Path) -> None:
     out = ok("--profile", "alice", "name", long_name, home=p2pchat_home)
     assert f"your name is now {long_name[:64].strip()}" in out
     assert "at most 64 characters" in out
+
+
+async def alice_room_with_bob() -> None:
+    """Alice's room "Hikers" with Bob in it (then both stop)."""
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    try:
+        await befriend(alice, bob)
+        room = await alice.groups.create_room("Hikers")
+        bob_events = bob.subscribe()
+        await alice.groups.invite(room, bob.me)
+        await wait_for(bob_events, lambda e: isinstance(e, RoomInvitation))
+        await bob.groups.join(room)
+    finally:
+        await alice.stop()
+        await bob.stop()
+
+
+def test_removing_a_member_at_a_terminal_asks_first(
+    p2pchat_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(alice_room_with_bob())
+    asked: list[str] = []
+    answers = ["n", "y"]
+
+    def answer(prompt: str = "") -> str:
+        asked.append(prompt)
+        return answers.pop(0)
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", answer)
+    argv = ["--profile", "alice", "--no-mdns", "room", "remove", "Hikers", "bob"]
+    args = build_parser().parse_args(argv)
+    assert args.handler(args) == 1  # "n": nothing happens
+    assert asked[0].startswith("Remove bob from Hikers? They stop getting its messages")
+    assert "nobody was removed" in capsys.readouterr().out
+    args = build_parser().parse_args(argv)
+    assert args.handler(args) == 0
+    assert "bob was removed from Hikers" in capsys.readouterr().out
+    members = json.loads(ok(*argv[:4], "members", "Hikers", "--json", home=p2pchat_home))
+    assert [m["state"] for m in members if m["name"] == "bob"] == ["removed"]
