@@ -20,6 +20,7 @@ from p2pchat.cli.output import (
     print_json,
     safe_text,
     say,
+    standing,
     text_lines,
 )
 from p2pchat.cli.session import call, open_session, run
@@ -142,7 +143,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
         dot = "●" if p["online"] else "○"
         name = safe_text(p["name"] or "?")
         verified = " ✔" if p["verified"] else ""
-        say(f"{dot} {name:<20} {p['short_id']}  {p['state']:<8} {p['address'] or '-'}{verified}")
+        what = standing(p["state"])  # "not a contact" rather than "unknown"
+        say(f"{dot} {name:<20} {p['short_id']}  {what:<14} {p['address'] or '-'}{verified}")
     return 0
 
 

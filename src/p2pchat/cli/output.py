@@ -199,13 +199,11 @@ def describe_event(event: dict[str, Any], profile: str = DEFAULT_PROFILE) -> lis
     return [safe_text(_describe_other(kind, event, peer, profile))]
 
 
-#: A peer's state as ``serve`` says it ("bob (i7ohjskf) is a contact").
-_STANDING = {
-    "contact": "a contact",
-    "request": "asking to chat",
-    "blocked": "blocked",
-    "unknown": "not a contact",
-}
+def standing(state: object, verified: object = False) -> str:
+    """What a peer is to us, in words ("verified contact", "not a contact"…)."""
+    if state == "contact":
+        return "verified contact" if verified else "contact"
+    return {"unknown": "not a contact", "request": "asking to chat"}.get(str(state), str(state))
 
 
 def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str) -> str:
@@ -220,8 +218,9 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
     if kind == "peer" and event.get("state") == "self":
         return f"your name is now {event.get('name')}"
     if kind == "peer":  # a rename, or a change of state: say both, in words
-        standing = _STANDING.get(str(event.get("state")), str(event.get("state")))
-        return f"{event.get('name') or peer} ({peer}) is {standing}"
+        what = standing(event.get("state"))
+        article = "a " if what == "contact" else ""
+        return f"{event.get('name') or peer} ({peer}) is {article}{what}"
     if kind == "typing":
         return f"{peer} {'is typing' if event.get('typing') else 'stopped typing'}"
     if kind == "request":
