@@ -99,6 +99,8 @@ async def test_a_contacts_name_wins_over_an_offline_stranger_of_the_same_name() 
         said = await wait_for(got, lambda e: isinstance(e, MessageAdded))
         assert isinstance(said, MessageAdded)
         assert said.message.body == b"for the real bob"
+        # With no exact match, the contact still comes first.
+        assert await alice.resolve_peer("BOB") == bob.me
         # A stranger exactly called "Bob" does not capture "Bob" from the contact "bob":
         # the person chooses, by short id, from every candidate.
         with pytest.raises(PeerLookupError) as lookup:

@@ -10,10 +10,12 @@ names. Two rules keep that both convenient and safe:
   exactly (same characters, same case, or its id) beats the others when each of them
   either also matches exactly but is trusted less (a verified contact before a contact,
   a contact before a stranger), or matches only by case or look-alike and is trusted no
-  more. So a verified contact "bob" is found although an offline stranger is also called
-  "bob", while a stranger who calls itself "Bob" never captures ``send Bob`` from a
-  contact "bob": a name a stranger picks can never win over someone we trust. Anything
-  else is a tie, and the person is shown the candidates to choose by short id.
+  more. A candidate that matches only by case or look-alike wins when every other one
+  does too and is trusted less. So a verified contact "bob" is found although an
+  offline stranger is also called "bob" (and for "BOB" too), while a stranger who calls
+  itself "Bob" never captures ``send Bob`` from a contact "bob": a name a stranger picks
+  can never win over someone we trust. Anything else is a tie, and the person is shown
+  the candidates to choose by short id.
 
 Pure: the caller hands in the peers (with their latest names) and gets an id or an error.
 """
@@ -59,11 +61,15 @@ def clear_winner(candidates: dict[bytes, tuple[bool, int]]) -> bytes | None:
     ``candidates`` maps each matching peer to ``(exact, trust)``: whether it matches
     exactly (its exact name, or its id) and its :func:`trust_rank`.
     """
+
+    def beats(exact: bool, trust: int, other_exact: bool, other_trust: int) -> bool:
+        if other_exact:  # an exact match is beaten only by an exact, more trusted one
+            return exact and other_trust > trust
+        return other_trust >= trust if exact else other_trust > trust
+
     for peer, (exact, trust) in candidates.items():
-        if not exact:
-            continue
         if all(
-            other_trust > trust if other_exact else other_trust >= trust
+            beats(exact, trust, other_exact, other_trust)
             for other, (other_exact, other_trust) in candidates.items()
             if other != peer
         ):
