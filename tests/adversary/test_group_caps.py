@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from p2pchat.node import Node
+from p2pchat.node import Node, rooms
 from p2pchat.node import groups as groups_module
-from p2pchat.node import rooms
 from p2pchat.node.envelopes import row_to_envelope
 from p2pchat.node.rooms import KIND_SYSTEM, SystemOp, encode_system, group_envelope_id
 from p2pchat.store import now_ms
