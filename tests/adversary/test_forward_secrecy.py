@@ -138,6 +138,8 @@ def test_the_same_replay_opens_the_traffic_once_it_has_the_ephemeral_key() -> No
     send: CipherState = initiator.split()[0]
     recorded["c2s"].append(send.encrypt(SECRET.encode()))
 
+    # Once complete, the handshake keeps no reference to its ephemeral key.
+    assert all(value is not responder_ephemeral for value in vars(responder).values())
     assert replay_as_responder(recorded, responder_static, hello, None) is None
     assert replay_as_responder(recorded, responder_static, hello, responder_ephemeral) == [
         SECRET.encode()
