@@ -34,6 +34,7 @@ from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox, load_requests
 from p2pchat.node.direct_sync import DirectSync
+from p2pchat.node.disclosure import NameDisclosure
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -58,6 +59,7 @@ from p2pchat.node.events import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RoomChanged,
     SecurityWarning,
     TypingChanged,
 )
@@ -181,6 +183,15 @@ class Node:
         self.me = profile.identity.peer_id
         self.hub = EventHub()
         self.db: StoreWorker | None = None
+        # Whether our name is public (we announce it) is known once settings are loaded.
+        self._name_public = False
+        self.name_disclosure = NameDisclosure(
+            public=lambda: self._name_public,
+            trusted=lambda peer: (
+                self._states.get(peer) == "contact" or peer in self.groups.co_members
+            ),
+            linked=lambda peer: peer in self.links.links,
+        )
         self.links = LinkManager(
             self.me,
             self._local_hello(),
@@ -232,7 +243,12 @@ class Node:
         port = None
         with contextlib.suppress(RuntimeError):
             port = self.links.port if hasattr(self, "links") else None
-        return LocalHello(identity=self.identity, name=self.profile.display_name, port=port or None)
+        return LocalHello(
+            identity=self.identity,
+            name=self.profile.display_name,
+            port=port or None,
+            reveal_name=self.name_disclosure.allows,
+        )
 
     @property
     def uptime(self) -> float:
@@ -279,6 +295,7 @@ class Node:
             # Unicode's confusables table, read once off the loop (not at the first name).
             await asyncio.get_running_loop().run_in_executor(None, load_confusables)
             await self._load_state()
+            self._name_public = self.config.announce and self._settings[SETTING_ANNOUNCE]
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
             self._spawn(self._ingest_loop(), "ingest")
@@ -390,6 +407,10 @@ class Node:
 
     def _emit(self, event: Event) -> None:
         self.hub.emit(event)
+        if isinstance(event, (PeerUpdated, RoomChanged)):
+            # A new contact or room member who is connected learns the name we withheld.
+            for peer in self.name_disclosure.newly_allowed():
+                self.links.write(peer, ProfileFrame(name=self.profile.display_name))
 
     # ================================================================ store access
 
@@ -607,7 +628,8 @@ class Node:
         cleaned = self.profile.set_display_name(clean_display_name(name))
         self.links.update_local(self._local_hello())
         for peer in list(self.links.links):
-            self.links.write(peer, ProfileFrame(name=cleaned))
+            if self.name_disclosure.allows(peer):
+                self.links.write(peer, ProfileFrame(name=cleaned))
         if self.discovery is not None:
             with contextlib.suppress(Exception):
                 await self.discovery.set_name(cleaned)
