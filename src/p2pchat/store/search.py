@@ -1,0 +1,311 @@
+"""Full-text search over stored text messages: an SQLite FTS5 index kept by triggers.
+
+The index (``message_search``) is a *contentless* FTS5 table (it keeps no copy of the
+text, only the index) whose rowid is the message's rowid. Three triggers on ``messages``
+are its only writers, so it can never disagree with the messages table:
+
+* a text message inserted is indexed;
+* a message deleted (directly, by ``forget_room``/``delete_room`` or by the cascade of
+  ``DELETE FROM rooms``) leaves the index;
+* an ``UPDATE`` of a message's ``body`` or ``kind`` re-indexes it: the old text leaves the
+  index and the new text (if the row is still ``kind = 'text'``) enters it.
+
+So code that edits or deletes a message's text (issue 14, edit/delete) needs nothing
+from this module: ``UPDATE messages SET body = ? WHERE id = ?`` (the edited text, or an
+empty body for a deleted message) or ``DELETE FROM messages`` is enough, and a search
+never finds the old words again. Never write to ``message_search`` by hand: a contentless
+FTS5 table removes a row only when given exactly the text that was indexed, which the
+triggers always have (``old.body``) and nobody else reliably does. Note for security
+claims: FTS5 removes words by writing delete markers; the old index pages can stay in
+the file's free space until they are reused or the file is vacuumed (the same is true
+of the message rows themselves), so "deleted" means "not found by p2pchat", not
+"forensically erased". :func:`purge_search_residue` merges the index so no segment
+still holds the removed words.
+
+Why the **trigram** tokenizer: chat text is searched for substrings ("mee" should find
+"meeting"), and scripts written without spaces (Chinese, Japanese, Thai) have no word
+boundaries a word tokenizer could use, so a word index would find "東京" in "東京に行く"
+never. Trigrams index every 3-character window, which makes any substring of three or
+more characters a phrase query on the index, in every script, case-insensitively. The
+cost is a larger index (about the size of the text again); the benchmark in
+``bench/store.py`` measures it. A term of one or two characters cannot use a trigram
+index; those queries scan the newest :data:`SHORT_TERM_SCAN_ROWS` text messages instead
+(and say so in their result), which bounds their time.
+
+User input is never FTS5 syntax: each whitespace-separated term is quoted as an FTS5
+phrase (``"`` doubled inside), so ``AND``, ``NEAR(``, ``*`` or a stray quote are just
+text to find. Any FTS5 error that still occurs becomes :class:`SearchQueryError`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Final
+
+#: The FTS5 table; its shadow tables are ``message_search_*``.
+SEARCH_TABLE: Final = "message_search"
+#: Shortest term the trigram index can answer; shorter terms are found by a bounded scan.
+MIN_INDEXED_CHARS: Final = 3
+#: How many of the newest text messages a query made only of 1- or 2-character terms reads.
+SHORT_TERM_SCAN_ROWS: Final = 200_000
+#: Longest query accepted, in characters, and most terms in one query.
+MAX_QUERY_CHARS: Final = 200
+MAX_QUERY_TERMS: Final = 8
+#: Most results one search returns.
+MAX_RESULTS: Final = 500
+
+# The text of a message as the index sees it is CAST(body AS TEXT): the same expression
+# on old.* and new.* in every trigger, so a delete always names exactly what was indexed.
+
+_CREATE: Final[tuple[str, ...]] = (
+    """
+    CREATE VIRTUAL TABLE message_search USING fts5(
+        body, content = '', tokenize = 'trigram'
+    )
+    """,
+    """
+    CREATE TRIGGER message_search_insert AFTER INSERT ON messages
+    WHEN new.kind = 'text'
+    BEGIN
+        INSERT INTO message_search (rowid, body) VALUES (new.rowid, CAST(new.body AS TEXT));
+    END
+    """,
+    """
+    CREATE TRIGGER message_search_delete AFTER DELETE ON messages
+    WHEN old.kind = 'text'
+    BEGIN
+        INSERT INTO message_search (message_search, rowid, body)
+        VALUES ('delete', old.rowid, CAST(old.body AS TEXT));
+    END
+    """,
+    # One trigger for both halves, so the old text always leaves before the new enters.
+    """
+    CREATE TRIGGER message_search_update AFTER UPDATE OF body, kind ON messages
+    BEGIN
+        INSERT INTO message_search (message_search, rowid, body)
+        SELECT 'delete', old.rowid, CAST(old.body AS TEXT) WHERE old.kind = 'text';
+        INSERT INTO message_search (rowid, body)
+        SELECT new.rowid, CAST(new.body AS TEXT) WHERE new.kind = 'text';
+    END
+    """,
+    # Index what the store already holds (the migration runs on existing stores).
+    """
+    INSERT INTO message_search (rowid, body)
+    SELECT rowid, CAST(body AS TEXT) FROM messages WHERE kind = 'text'
+    """,
+)
+
+
+class SearchQueryError(ValueError):
+    """A query that cannot be run; the message says why, in words for the person."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A person's query split into terms; every term must occur in a hit (any order)."""
+
+    terms: tuple[str, ...]
+
+    @property
+    def indexed_terms(self) -> tuple[str, ...]:
+        """Terms long enough for the trigram index."""
+        return tuple(t for t in self.terms if len(t) >= MIN_INDEXED_CHARS)
+
+    @property
+    def short_terms(self) -> tuple[str, ...]:
+        """Terms of one or two characters, checked row by row."""
+        return tuple(t for t in self.terms if len(t) < MIN_INDEXED_CHARS)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Rowids of the matching messages, newest arrival first.
+
+    ``complete`` is False when a short-term query stopped at its scan bound, so older
+    messages were not looked at; the caller says so to the person.
+    """
+
+    rowids: tuple[int, ...]
+    complete: bool
+
+
+def create_search_index(conn: sqlite3.Connection) -> None:
+    """Create the index, its triggers, and index every stored text message (a migration).
+
+    Raises sqlite3.OperationalError when this SQLite lacks FTS5 or the trigram tokenizer
+    (SQLite 3.34 or newer is needed).
+    """
+    for statement in _CREATE:
+        conn.execute(statement)
+
+
+def is_search_table(name: str) -> bool:
+    """Whether ``name`` is the index or one of its shadow tables: derived data, which a
+    store rebuild must not copy row by row (the triggers rebuild it from the messages)."""
+    return name == SEARCH_TABLE or name.startswith(SEARCH_TABLE + "_")
+
+
+def parse_query(text: str) -> SearchQuery:
+    """Split a person's query into terms; raise SearchQueryError for an unusable one."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise SearchQueryError(f"search text is too long (at most {MAX_QUERY_CHARS} characters)")
+    if "\x00" in text:
+        raise SearchQueryError("search text must not contain a NUL character")
+    terms = tuple(dict.fromkeys(text.split()))
+    if not terms:
+        raise SearchQueryError("search text is empty")
+    if len(terms) > MAX_QUERY_TERMS:
+        raise SearchQueryError(f"too many words to search for (at most {MAX_QUERY_TERMS})")
+    return SearchQuery(terms)
+
+
+def fts_phrase(term: str) -> str:
+    """``term`` as an FTS5 string (a phrase): never read as query syntax."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def contains_all(text: str, terms: tuple[str, ...]) -> bool:
+    """Whether ``text`` holds every term, ignoring case (as the trigram index does)."""
+    folded = text.casefold()
+    return all(t.casefold() in folded for t in terms)
+
+
+def _register_filter(conn: sqlite3.Connection, terms: tuple[str, ...]) -> None:
+    folded = tuple(t.casefold() for t in terms)
+
+    def matches(body: object) -> int:
+        if isinstance(body, bytes):
+            text = body.decode("utf-8", errors="replace")
+        elif isinstance(body, str):
+            text = body
+        else:
+            return 0
+        lowered = text.casefold()
+        return int(all(t in lowered for t in folded))
+
+    conn.create_function("p2pchat_matches", 1, matches, deterministic=True)
+
+
+def search_rowids(
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    *,
+    rooms: tuple[bytes, ...] | None = None,
+    limit: int = 50,
+    before_rowid: int | None = None,
+) -> SearchResult:
+    """The newest ``limit`` text messages matching ``query``, optionally within ``rooms``.
+
+    ``before_rowid`` pages back: only messages that arrived before that one.
+    """
+    limit = max(1, min(limit, MAX_RESULTS))
+    before = before_rowid if before_rowid is not None else 2**63 - 1
+    if rooms is not None and not rooms:
+        return SearchResult((), True)
+    _register_filter(conn, query.short_terms)
+    try:
+        if query.indexed_terms:
+            return SearchResult(_indexed(conn, query, rooms, limit, before), True)
+        return _scanned(conn, rooms, limit, before)
+    except sqlite3.OperationalError as exc:
+        if "fts5" in str(exc).lower():
+            raise SearchQueryError(f"cannot search for that: {exc}") from None
+        raise
+
+
+def _room_clause(rooms: tuple[bytes, ...] | None, column: str = "messages.room") -> str:
+    if rooms is None:
+        return ""
+    return f" AND {column} IN ({','.join('?' * len(rooms))})"
+
+
+def indexed_sql(
+    query: SearchQuery, rooms: tuple[bytes, ...] | None, limit: int, before: int
+) -> tuple[str, list[object]]:
+    """The statement (and its parameters) for a query with indexed terms; tests read its plan."""
+    # CROSS JOIN keeps the index first: FTS5 hands out matches newest first and the
+    # LIMIT stops the walk, instead of visiting every message of a room.
+    match = " ".join(fts_phrase(t) for t in query.indexed_terms)
+    short = " AND p2pchat_matches(messages.body)" if query.short_terms else ""
+    sql = (
+        f"SELECT messages.rowid FROM {SEARCH_TABLE} CROSS JOIN messages"  # noqa: S608
+        " ON messages.rowid = message_search.rowid"
+        f" WHERE {SEARCH_TABLE} MATCH ? AND message_search.rowid < ?"
+        f"{_room_clause(rooms)}{short}"
+        " ORDER BY message_search.rowid DESC LIMIT ?"
+    )
+    return sql, [match, before, *(rooms or ()), limit]
+
+
+def _indexed(
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    rooms: tuple[bytes, ...] | None,
+    limit: int,
+    before: int,
+) -> tuple[int, ...]:
+    sql, params = indexed_sql(query, rooms, limit, before)
+    return tuple(int(r[0]) for r in conn.execute(sql, params))
+
+
+def _scanned(
+    conn: sqlite3.Connection,
+    rooms: tuple[bytes, ...] | None,
+    limit: int,
+    before: int,
+) -> SearchResult:
+    # The newest SHORT_TERM_SCAN_ROWS text messages (of the rooms asked for), newest
+    # first; the inner LIMIT is the bound, the outer one the page.
+    if rooms is None:
+        inner = (
+            "SELECT rowid, body FROM messages WHERE rowid < ? AND kind = 'text'"
+            " ORDER BY rowid DESC LIMIT ?"
+        )
+        params: list[object] = [before, SHORT_TERM_SCAN_ROWS]
+    else:
+        inner = (
+            "SELECT rowid, body FROM messages INDEXED BY messages_arrival"  # noqa: S608
+            f" WHERE rowid < ? AND kind = 'text'{_room_clause(rooms, 'room')}"
+            " ORDER BY rowid DESC LIMIT ?"
+        )
+        params = [before, *rooms, SHORT_TERM_SCAN_ROWS]
+    sql = f"SELECT rowid, p2pchat_matches(body) FROM ({inner})"  # noqa: S608
+    found: list[int] = []
+    scanned = 0
+    for rowid, hit in conn.execute(sql, params):
+        scanned += 1
+        if hit:
+            found.append(int(rowid))
+            if len(found) >= limit:
+                return SearchResult(tuple(found), True)
+    return SearchResult(tuple(found), scanned < SHORT_TERM_SCAN_ROWS)
+
+
+def purge_search_residue(conn: sqlite3.Connection) -> None:
+    """Merge the whole index into one segment, so removed words are gone from it.
+
+    Costly on a big store (it rewrites the index); meant for an explicit clean-up, never
+    for every delete.
+    """
+    conn.execute("INSERT INTO message_search (message_search) VALUES ('optimize')")
+
+
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "MAX_QUERY_TERMS",
+    "MAX_RESULTS",
+    "MIN_INDEXED_CHARS",
+    "SEARCH_TABLE",
+    "SHORT_TERM_SCAN_ROWS",
+    "SearchQuery",
+    "SearchQueryError",
+    "SearchResult",
+    "contains_all",
+    "create_search_index",
+    "fts_phrase",
+    "is_search_table",
+    "parse_query",
+    "purge_search_residue",
+    "search_rowids",
+]
