@@ -160,24 +160,34 @@ def test_rebuilt_store_searches_like_the_original(db_path: Path, tmp_path: Path)
         assert _index_is_sound(rebuilt)
 
 
-def test_short_words_scan_a_bounded_number_of_messages(
+def test_short_words_scan_within_a_time_budget_and_can_go_on(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(search_mod, "SHORT_TERM_SCAN_ROWS", 5)
-    add(store, "ab old", *(f"filler {i}" for i in range(5)))
-    found, complete = store.search_messages("ab")
+    monkeypatch.setattr(search_mod, "SCAN_WINDOW_ROWS", 5)
+    monkeypatch.setattr(search_mod, "SCAN_BUDGET_S", 0.0)  # one window per call
+    add(store, "ab old", *(f"filler {i}" for i in range(12)))
+    found, resume = store.search_messages("ab")
     assert found == []
-    assert complete is False  # the old one lies beyond the bound
-    found, complete = store.search_messages("ab old")  # "old" can use the index
+    assert resume is not None  # it stopped before the oldest message
+    seen: list[bytes] = []
+    while resume is not None:
+        found, resume = store.search_messages("ab", before_rowid=resume)
+        seen.extend(m.body for m in found)
+    assert seen == [b"ab old"]
+    found, resume = store.search_messages("ab old")  # "old" can use the index
     assert [m.body for m in found] == [b"ab old"]
-    assert complete is True
+    assert resume is None
+
+
+def test_short_words_fold_ascii_case(store: Store) -> None:
+    add(store, "OK then", "ok", "東京")
+    assert texts(store, "Ok") == ["ok", "OK then"]
 
 
 def test_searches_use_the_index_not_a_scan_of_messages(store: Store) -> None:
     add(store, *(f"message number {i}" for i in range(300)))
     store._db.execute("ANALYZE")
     query = search_mod.parse_query("number 17")
-    store._db.create_function("p2pchat_matches", 1, lambda body: 1)
     for rooms in (None, (ROOM,)):
         sql, params = search_mod.indexed_sql(query, rooms, 5, 2**62)
         plan = " | ".join(store.explain(sql, params))

@@ -29,8 +29,10 @@ never. Trigrams index every 3-character window, which makes any substring of thr
 more characters a phrase query on the index, in every script, case-insensitively. The
 cost is a larger index (about the size of the text again); the benchmark in
 ``bench/store.py`` measures it. A term of one or two characters cannot use a trigram
-index; those queries scan the newest :data:`SHORT_TERM_SCAN_ROWS` text messages instead
-(and say so in their result), which bounds their time.
+index; those queries scan messages newest first for at most :data:`SCAN_BUDGET_S` seconds
+(and say in their result where they stopped, so the person can go on), which bounds their
+time. Such short terms fold ASCII case
+only (SQLite's ``lower()``); CJK, where two-character words are common, has no case.
 
 User input is never FTS5 syntax: each whitespace-separated term is quoted as an FTS5
 phrase (``"`` doubled inside), so ``AND``, ``NEAR(``, ``*`` or a stray quote are just
@@ -40,6 +42,7 @@ text to find. Any FTS5 error that still occurs becomes :class:`SearchQueryError`
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,8 +50,10 @@ from typing import Final
 SEARCH_TABLE: Final = "message_search"
 #: Shortest term the trigram index can answer; shorter terms are found by a bounded scan.
 MIN_INDEXED_CHARS: Final = 3
-#: How many of the newest text messages a query made only of 1- or 2-character terms reads.
-SHORT_TERM_SCAN_ROWS: Final = 200_000
+#: A query made only of 1- or 2-character terms reads messages newest first, this many
+#: arrivals per step, and stops after a step that ends past this time budget (seconds).
+SCAN_WINDOW_ROWS: Final = 20_000
+SCAN_BUDGET_S: Final = 0.04
 #: Longest query accepted, in characters, and most terms in one query.
 MAX_QUERY_CHARS: Final = 200
 MAX_QUERY_TERMS: Final = 8
@@ -122,12 +127,14 @@ class SearchQuery:
 class SearchResult:
     """Rowids of the matching messages, newest arrival first.
 
-    ``complete`` is False when a short-term query stopped at its scan bound, so older
-    messages were not looked at; the caller says so to the person.
+    ``complete`` is False when a short-term query spent its time budget before reaching
+    the oldest message; the caller says so to the person and may go on.
     """
 
     rowids: tuple[int, ...]
     complete: bool
+    #: When not complete: pass this as ``before_rowid`` to search the older messages.
+    resume_before: int | None = None
 
 
 def create_search_index(conn: sqlite3.Connection) -> None:
@@ -171,20 +178,15 @@ def contains_all(text: str, terms: tuple[str, ...]) -> bool:
     return all(t.casefold() in folded for t in terms)
 
 
-def _register_filter(conn: sqlite3.Connection, terms: tuple[str, ...]) -> None:
-    folded = tuple(t.casefold() for t in terms)
+def _short_clause(terms: tuple[str, ...], column: str) -> tuple[str, list[object]]:
+    """SQL that keeps rows holding every short term, and its parameters.
 
-    def matches(body: object) -> int:
-        if isinstance(body, bytes):
-            text = body.decode("utf-8", errors="replace")
-        elif isinstance(body, str):
-            text = body
-        else:
-            return 0
-        lowered = text.casefold()
-        return int(all(t in lowered for t in folded))
-
-    conn.create_function("p2pchat_matches", 1, matches, deterministic=True)
+    ``instr`` on SQLite's ``lower()`` runs in C (a Python function per row was ten times
+    slower); ``lower()`` folds ASCII only, so outside ASCII a short term matches its
+    exact case (CJK has none).
+    """
+    sql = "".join(f" AND instr(lower(CAST({column} AS TEXT)), ?) > 0" for _ in terms)
+    return sql, [t.lower() if t.isascii() else t for t in terms]
 
 
 def search_rowids(
@@ -203,11 +205,10 @@ def search_rowids(
     before = before_rowid if before_rowid is not None else 2**63 - 1
     if rooms is not None and not rooms:
         return SearchResult((), True)
-    _register_filter(conn, query.short_terms)
     try:
         if query.indexed_terms:
             return SearchResult(_indexed(conn, query, rooms, limit, before), True)
-        return _scanned(conn, rooms, limit, before)
+        return _scanned(conn, query, rooms, limit, before)
     except sqlite3.OperationalError as exc:
         if "fts5" in str(exc).lower():
             raise SearchQueryError(f"cannot search for that: {exc}") from None
@@ -227,7 +228,7 @@ def indexed_sql(
     # CROSS JOIN keeps the index first: FTS5 hands out matches newest first and the
     # LIMIT stops the walk, instead of visiting every message of a room.
     match = " ".join(fts_phrase(t) for t in query.indexed_terms)
-    short = " AND p2pchat_matches(messages.body)" if query.short_terms else ""
+    short, short_params = _short_clause(query.short_terms, "messages.body")
     sql = (
         f"SELECT messages.rowid FROM {SEARCH_TABLE} CROSS JOIN messages"  # noqa: S608
         " ON messages.rowid = message_search.rowid"
@@ -235,7 +236,7 @@ def indexed_sql(
         f"{_room_clause(rooms)}{short}"
         " ORDER BY message_search.rowid DESC LIMIT ?"
     )
-    return sql, [match, before, *(rooms or ()), limit]
+    return sql, [match, before, *(rooms or ()), *short_params, limit]
 
 
 def _indexed(
@@ -251,35 +252,38 @@ def _indexed(
 
 def _scanned(
     conn: sqlite3.Connection,
+    query: SearchQuery,
     rooms: tuple[bytes, ...] | None,
     limit: int,
     before: int,
 ) -> SearchResult:
-    # The newest SHORT_TERM_SCAN_ROWS text messages (of the rooms asked for), newest
-    # first; the inner LIMIT is the bound, the outer one the page.
-    if rooms is None:
-        inner = (
-            "SELECT rowid, body FROM messages WHERE rowid < ? AND kind = 'text'"
-            " ORDER BY rowid DESC LIMIT ?"
-        )
-        params: list[object] = [before, SHORT_TERM_SCAN_ROWS]
-    else:
-        inner = (
-            "SELECT rowid, body FROM messages INDEXED BY messages_arrival"  # noqa: S608
-            f" WHERE rowid < ? AND kind = 'text'{_room_clause(rooms, 'room')}"
-            " ORDER BY rowid DESC LIMIT ?"
-        )
-        params = [before, *rooms, SHORT_TERM_SCAN_ROWS]
-    sql = f"SELECT rowid, p2pchat_matches(body) FROM ({inner})"  # noqa: S608
+    # Windows of SCAN_WINDOW_ROWS arrivals, newest first, until the page is full, the
+    # oldest message is passed, or the time budget is spent (then the caller may go on
+    # from ``resume_before``). Each window is a rowid range: one index range per room.
+    short, short_params = _short_clause(query.short_terms, "body")
+    rooms_sql = _room_clause(rooms, "room")
+    sql = (
+        "SELECT rowid FROM messages"  # noqa: S608
+        f" WHERE rowid < ? AND rowid >= ? AND kind = 'text'{rooms_sql}{short}"
+        " ORDER BY rowid DESC LIMIT ?"
+    )
+    oldest, newest = conn.execute(
+        "SELECT coalesce(min(rowid), 0), coalesce(max(rowid), 0) FROM messages"
+    ).fetchone()
+    oldest = int(oldest)
+    deadline = time.monotonic() + SCAN_BUDGET_S
     found: list[int] = []
-    scanned = 0
-    for rowid, hit in conn.execute(sql, params):
-        scanned += 1
-        if hit:
-            found.append(int(rowid))
-            if len(found) >= limit:
-                return SearchResult(tuple(found), True)
-    return SearchResult(tuple(found), scanned < SHORT_TERM_SCAN_ROWS)
+    upper = min(before, int(newest) + 1)
+    while upper > oldest:
+        lower = max(oldest, upper - SCAN_WINDOW_ROWS)
+        params = [upper, lower, *(rooms or ()), *short_params, limit - len(found)]
+        found.extend(int(r[0]) for r in conn.execute(sql, params))
+        if len(found) >= limit:
+            break
+        upper = lower
+        if upper > oldest and time.monotonic() > deadline:
+            return SearchResult(tuple(found), complete=False, resume_before=upper)
+    return SearchResult(tuple(found), complete=True)
 
 
 def purge_search_residue(conn: sqlite3.Connection) -> None:
@@ -297,7 +301,8 @@ __all__ = [
     "MAX_RESULTS",
     "MIN_INDEXED_CHARS",
     "SEARCH_TABLE",
-    "SHORT_TERM_SCAN_ROWS",
+    "SCAN_BUDGET_S",
+    "SCAN_WINDOW_ROWS",
     "SearchQuery",
     "SearchQueryError",
     "SearchResult",

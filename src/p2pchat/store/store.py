@@ -738,13 +738,14 @@ class Store:
         rooms: Sequence[bytes] | None = None,
         limit: int = 50,
         before_rowid: int | None = None,
-    ) -> tuple[list[Message], bool]:
+    ) -> tuple[list[Message], int | None]:
         """Text messages holding every word of ``text`` (substrings, any case), newest first.
 
-        ``rooms`` limits the search to those rooms. Returns the messages and whether the
-        search was complete (False: a query of only 1- or 2-character words stopped at its
-        scan bound, see :mod:`.search`). Raises SearchQueryError (a ValueError with a
-        message for the person) for an unusable query.
+        ``rooms`` limits the search to those rooms; ``before_rowid`` pages back. Returns
+        the messages and, when the search stopped early (a query of only 1- or
+        2-character words spent its time budget, see :mod:`.search`), the ``before_rowid``
+        that goes on with the older messages; else None. Raises SearchQueryError (a
+        ValueError with a message for the person) for an unusable query.
         """
         query = parse_query(text)
         with self._errors():
@@ -760,7 +761,7 @@ class Store:
             marks = ",".join("?" * len(chunk))
             rows = self._all(f"SELECT {_WITH_DEPS} WHERE messages.rowid IN ({marks})", chunk)
             by_rowid.update((int(r[0]), _message(r)) for r in rows)
-        return [by_rowid[r] for r in found.rowids if r in by_rowid], found.complete
+        return [by_rowid[r] for r in found.rowids if r in by_rowid], found.resume_before
 
     def purge_search_residue(self) -> None:
         """Rewrite the search index so words of deleted messages are gone from it too."""
