@@ -52,8 +52,8 @@ SEARCH_TABLE: Final = "message_search"
 MIN_INDEXED_CHARS: Final = 3
 #: A query made only of 1- or 2-character terms reads messages newest first, this many
 #: arrivals per step, and stops after a step that ends past this time budget (seconds).
-SCAN_WINDOW_ROWS: Final = 20_000
-SCAN_BUDGET_S: Final = 0.04
+SCAN_WINDOW_ROWS: Final = 4_000
+SCAN_BUDGET_S: Final = 0.03
 #: Longest query accepted, in characters, and most terms in one query.
 MAX_QUERY_CHARS: Final = 200
 MAX_QUERY_TERMS: Final = 8
