@@ -267,8 +267,11 @@ def _scanned(
         f" WHERE rowid < ? AND rowid >= ? AND kind = 'text'{rooms_sql}{short}"
         " ORDER BY rowid DESC LIMIT ?"
     )
+    # Two subqueries: SQLite answers a lone min() or max() from the b-tree's edge, but
+    # both in one SELECT scan the whole table.
     oldest, newest = conn.execute(
-        "SELECT coalesce(min(rowid), 0), coalesce(max(rowid), 0) FROM messages"
+        "SELECT coalesce((SELECT min(rowid) FROM messages), 0),"
+        " coalesce((SELECT max(rowid) FROM messages), 0)"
     ).fetchone()
     oldest = int(oldest)
     deadline = time.monotonic() + SCAN_BUDGET_S
