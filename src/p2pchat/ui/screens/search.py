@@ -23,7 +23,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from p2pchat.node import NodeError, SearchHit, SearchPage
-from p2pchat.ui.format import clock
+from p2pchat.timefmt import local_stamp
 from p2pchat.ui.text import literal, one_line
 
 Search = Callable[[str], Awaitable[SearchPage]]
@@ -156,7 +156,7 @@ def _option(hit: SearchHit, query: str) -> Option:
     head.append_text(literal(one_line(where, 40), "bold", multiline=False))
     head.append(" · ", "grey50")
     head.append_text(literal(one_line(hit.author_name, 40), "italic", multiline=False))
-    head.append(f"  {clock(hit.message.sent_at)}", "grey50")
+    head.append(f"  {local_stamp(hit.message.sent_at)}", "grey50")  # results span days
     head.append("\n")
     head.append_text(excerpt(hit.text, query))
     return Option(head)
