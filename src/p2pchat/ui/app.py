@@ -89,7 +89,7 @@ class ChatApp(App[int]):
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1", "help", "Help"),
-        Binding("ctrl+f", "search", "Search", priority=True),
+        Binding("ctrl+f", "search", "Search", priority=True, show=False),
     ]
 
     def __init__(
