@@ -83,10 +83,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bounds on what a peer can make us hold for a room we are not in yet (an invitation).
-# In memory, before an invitation is adopted:
+# In memory, before an invitation is adopted: only well-formed membership changes
+# (a few hundred bytes each), a whole log per room (a room holds at most MAX_OPS
+# changes; fewer and an invitation to a busy room could never be adopted), and a few
+# whole logs in all (the room that waited longest makes way).
 MAX_PENDING_ROOMS = 16
 MAX_PENDING_ROOMS_PER_CONTACT = 2
-MAX_PENDING_ENVELOPES = 512
+MAX_PENDING_ENVELOPES = MAX_OPS + MAX_HEADS
+MAX_PENDING_TOTAL = 4 * MAX_PENDING_ENVELOPES
 # In the store, unanswered invitations: per inviter, in all, and how long they are kept.
 MAX_INVITATIONS_PER_INVITER = 3
 MAX_INVITATIONS = 24
@@ -583,6 +587,8 @@ class GroupService:
             env = item.env
             if env.kind != KIND_SYSTEM or self.node._states.get(item.peer) != "contact":
                 continue
+            if env.deps is None or _decoded(env.body) is None:
+                continue  # never part of an invitation we could adopt
             bucket = self._pending.get(env.room)
             if bucket is None:
                 mine = [r for r, who in self._pending_by.items() if who == item.peer]
@@ -593,6 +599,8 @@ class GroupService:
                 bucket = self._pending[env.room] = {}
                 self._pending_by[env.room] = item.peer
             if len(bucket) < MAX_PENDING_ENVELOPES:
+                while sum(len(b) for b in self._pending.values()) >= MAX_PENDING_TOTAL:
+                    self._drop_pending(next(r for r in self._pending if r != env.room))
                 bucket[env.id] = env
             out[env.room] = list(bucket.values())
         return out
