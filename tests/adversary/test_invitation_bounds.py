@@ -206,3 +206,23 @@ async def test_buffered_room_logs_hold_a_bounded_number_of_well_formed_changes(
     finally:
         for node in nodes:
             await node.stop()
+
+
+async def test_changes_in_rooms_we_share_do_not_push_out_a_contacts_waiting_invitation() -> None:
+    alice, carol = nodes = await start_nodes(["alice", "carol"])
+    try:
+        await befriend(alice, carol)
+        shared = [await form_room(carol, [alice], name=f"shared {i}") for i in range(2)]
+        room = await carol.groups.create_room("book club")  # sent to nobody yet
+        log = await carol._read(lambda s: s.messages_of_kind(room, KIND_SYSTEM))
+        create = row_to_envelope(log[0])
+        invite = _signed(carol.identity, room, 2, (create.id,), SystemOp("invite", peer=alice.me))
+        await _send(carol, alice, [create])  # the log's start waits in alice's memory
+        for i, other in enumerate(shared):  # carol's everyday changes in rooms we share
+            await carol.groups.rename(other, f"renamed {i}")
+        await settle(carol, alice)
+        await _send(carol, alice, [invite])
+        assert room in [i.room for i in await alice.groups.invitations()]
+    finally:
+        for node in nodes:
+            await node.stop()

@@ -161,6 +161,9 @@ class GroupService:
         # Everyone who shares a room with us: not strangers, whatever their contact state.
         # Replaced whole (never mutated) so the loop thread can read it at any time.
         self.co_members: frozenset[bytes] = frozenset()
+        # Group rooms we know, as of the last ingest (replaced whole, for the loop thread):
+        # their changes are never buffered as invitations.
+        self.known_rooms: frozenset[bytes] = frozenset()
         # (peer, room) -> the latest heads to push to, or to answer.
         self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
             "sync push", self._push, self._pushes, merge=_Heads.merged
@@ -587,7 +590,7 @@ class GroupService:
             env = item.env
             if env.kind != KIND_SYSTEM or self.node._states.get(item.peer) != "contact":
                 continue
-            if env.deps is None or _decoded(env.body) is None:
+            if env.deps is None or env.room in self.known_rooms or _decoded(env.body) is None:
                 continue  # never part of an invitation we could adopt
             bucket = self._pending.get(env.room)
             if bucket is None:
@@ -643,6 +646,7 @@ class GroupService:
                     "a direct room of other people",
                 )
         outcome.stored.sort(key=lambda msg: msg.rowid)
+        self.known_rooms = frozenset(self.group_rooms(store))
         return outcome
 
     def _ingest_room(
@@ -1022,6 +1026,7 @@ class GroupService:
         # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).
         await self.node._write(lambda store: self._open_invitations(store, now_ms()))
         self.co_members = await self.node._read(load)
+        self.known_rooms = await self.node._read(lambda store: frozenset(self.group_rooms(store)))
         self._ticker = asyncio.ensure_future(
             every_connected_peer(self.node, self.on_link_up, "periodic sync")
         )
