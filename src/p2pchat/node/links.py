@@ -68,6 +68,11 @@ class Target:
     dialing: bool = False
 
 
+def is_tor_host(host: str) -> bool:
+    """True for an onion address we dial, or "tor" for a peer that came in through tor."""
+    return host == "tor" or host.endswith(".onion")
+
+
 class LinkManager:
     """Owns connections to peers; see the module docstring."""
 
@@ -102,6 +107,10 @@ class LinkManager:
             self._accept,
             ListenerLimits(handshake_timeout=config.handshake_deadline),
         )
+        # Tor (node/tor.py): where onion addresses are dialled (tor's SOCKS port, None
+        # until tor is ready) and the listener our onion service leads to.
+        self.proxy: tuple[str, int] | None = None
+        self.tor_listener: Listener | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -118,6 +127,8 @@ class LinkManager:
         """Say goodbye to every peer, close every link, stop all tasks."""
         self._stopping = True
         await self.listener.stop()
+        if self.tor_listener is not None:
+            await self.tor_listener.stop()
         for link in list(self.links.values()):
             with contextlib.suppress(TransportError):
                 link.conn.write_frame(Bye(reason="shutting down"))
@@ -128,6 +139,30 @@ class LinkManager:
             await asyncio.wait(self._tasks, timeout=3)
         self.links.clear()
 
+    async def listen_for_tor(self) -> int:
+        """Open a loopback listener for our onion service to lead to; return its port.
+
+        Peers arriving there are known to come through tor (their host reads "tor"), and
+        the LAN listener never sees them: the per-address handshake cap of the LAN
+        listener would otherwise lump every tor peer together as 127.0.0.1.
+        """
+        if self.tor_listener is None:
+            # Every tor peer comes from 127.0.0.1: only the overall cap means anything.
+            limits = ListenerLimits(
+                handshake_timeout=self.config.tor_connect_deadline,
+                max_pending_per_host=ListenerLimits.max_pending,
+            )
+            self.tor_listener = Listener(self._local, self._accept, limits, remote_host="tor")
+            await self.tor_listener.start("127.0.0.1", 0)
+        return self.tor_listener.port
+
+    def via(self, peer_id: bytes) -> str | None:
+        """How ``peer_id`` is linked now: "tor", "lan", or None when offline."""
+        link = self.links.get(peer_id)
+        if link is None or link.conn.is_closed:
+            return None
+        return "tor" if is_tor_host(link.conn.remote.host) else "lan"
+
     @property
     def port(self) -> int:
         """The port we listen on."""
@@ -137,6 +172,8 @@ class LinkManager:
         """Use a new hello (after a rename) for future handshakes."""
         self._local = local
         self.listener.update_local(local)
+        if self.tor_listener is not None:
+            self.tor_listener.update_local(local)
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -258,13 +295,21 @@ class LinkManager:
                     await self._wake.wait()
 
     async def _dial(self, target: Target) -> None:
+        onion = is_tor_host(target.host)
+        if onion and self.proxy is None:  # tor is not ready (or off): try again later
+            target.dialing = False
+            self._backoff(target)
+            return
         try:
             conn = await connect(
                 target.host,
                 target.port,
                 self._local,
                 expected_peer=target.expected_peer,
-                deadline=self.config.handshake_deadline,
+                deadline=(
+                    self.config.tor_connect_deadline if onion else self.config.handshake_deadline
+                ),
+                proxy=self.proxy if onion else None,
             )
         except PeerMismatchError as exc:
             self._backoff(target)
