@@ -21,6 +21,7 @@ from p2pchat.node.events import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    TorStatus,
     TransferProgress,
     TypingChanged,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "SecurityWarning",
     "StoreError",
     "StoreLockedError",
+    "TorStatus",
     "TransferProgress",
     "TypingChanged",
     "parse_host_port",

@@ -172,6 +172,17 @@ class NodeStatus:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TorStatus:
+    """Tor for this profile (node/onion.py): off, starting, bootstrapping (``percent``),
+    publishing, ready (``onion`` is our address) or failed (``detail`` says why)."""
+
+    state: str
+    percent: int = 0
+    detail: str = ""
+    onion: str = ""
+
+
 Event = (
     PeerOnline
     | PeerOffline
@@ -189,4 +200,5 @@ Event = (
     | SecurityWarning
     | PeerThrottled
     | NodeStatus
+    | TorStatus
 )

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from p2pchat.identity import short_id
 from p2pchat.node.config import NodeConfig
@@ -66,6 +67,13 @@ class Target:
     failures: int = 0
     next_at: float = 0.0
     dialing: bool = False
+
+
+class DialOptions(TypedDict):
+    """Keyword arguments of ``connect`` that depend on where we dial."""
+
+    deadline: float
+    proxy: tuple[str, int] | None
 
 
 def is_tor_host(host: str) -> bool:
@@ -264,6 +272,30 @@ class LinkManager:
                 target.next_at = 0.0
         self._wake.set()
 
+    def onion_targets(self, peer_id: bytes) -> list[tuple[str, int]]:
+        """The onion addresses we know for ``peer_id`` (dialled through tor)."""
+        return [
+            (t.host, t.port)
+            for t in self.targets.values()
+            if t.expected_peer == peer_id and is_tor_host(t.host)
+        ]
+
+    def dial_options(self, host: str) -> DialOptions:
+        """``connect``'s deadline and proxy for ``host``: onion addresses go through tor."""
+        if is_tor_host(host):
+            if self.proxy is None:
+                raise HandshakeError("tor is not ready yet")
+            return {"deadline": self.config.tor_connect_deadline, "proxy": self.proxy}
+        return {"deadline": self.config.handshake_deadline, "proxy": None}
+
+    def redial_onions(self) -> None:
+        """Tor became ready: dial every onion address now (they waited for it)."""
+        for target in self.targets.values():
+            if is_tor_host(target.host):
+                target.failures = 0
+                target.next_at = 0.0
+        self._wake.set()
+
     def _due(self, now: float) -> list[Target]:
         due = []
         for target in self.targets.values():
@@ -306,10 +338,7 @@ class LinkManager:
                 target.port,
                 self._local,
                 expected_peer=target.expected_peer,
-                deadline=(
-                    self.config.tor_connect_deadline if onion else self.config.handshake_deadline
-                ),
-                proxy=self.proxy if onion else None,
+                **self.dial_options(target.host),
             )
         except PeerMismatchError as exc:
             self._backoff(target)

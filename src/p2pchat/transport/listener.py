@@ -134,6 +134,8 @@ class Listener:
         self._table = HandshakeTable(self.limits.max_pending, self.limits.max_pending_per_host)
         self._tasks: set[asyncio.Task[None]] = set()
         self.rejected_handshakes = 0
+        #: TCP connections accepted in all (tests check that tor peers never came here).
+        self.accepted = 0
         self.evicted_handshakes = 0
 
     @property
@@ -163,6 +165,7 @@ class Listener:
         self._local = local
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         peer = writer.get_extra_info("peername")
         host = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         entry, evicted = self._table.admit(host, writer)

@@ -47,3 +47,21 @@ def check_onion_address(text: str) -> str:
     if checksum != _checksum(public_key):
         raise OnionAddressError("the onion address's checksum is wrong (a typo?)")
     return address
+
+
+#: Domain separation of the onion frame's signature (versioned).
+ONION_SIGNING_CONTEXT: Final = b"p2pchat/onion-address/v1\x00"
+
+
+def onion_signing_bytes(peer_id: bytes, addr: str, port: int, ts: int) -> bytes:
+    """What a peer's identity key signs to vouch for its onion address.
+
+    The signer's own id is inside, so a signature cannot be replayed for another id.
+    """
+    return (
+        ONION_SIGNING_CONTEXT
+        + peer_id
+        + addr.encode("ascii")
+        + port.to_bytes(2, "big")
+        + ts.to_bytes(8, "big")
+    )
