@@ -78,9 +78,11 @@ async def test_invite_then_chat_both_ways_with_receipts_over_tor_only(
     await bob.accept(alice.me)
     await wait_for(
         a_events,
-        lambda e: isinstance(e, ReceiptChanged)
-        and sent.id in e.message_ids
-        and e.status >= MessageStatus.DELIVERED,
+        lambda e: (
+            isinstance(e, ReceiptChanged)
+            and sent.id in e.message_ids
+            and e.status >= MessageStatus.DELIVERED
+        ),
     )
     answer = await bob.send_text(alice.me, "hello back")
     got = await wait_for(
@@ -90,17 +92,23 @@ async def test_invite_then_chat_both_ways_with_receipts_over_tor_only(
     assert isinstance(got, MessageAdded)
     await wait_for(
         b_events,
-        lambda e: isinstance(e, ReceiptChanged)
-        and answer.id in e.message_ids
-        and e.status >= MessageStatus.DELIVERED,
+        lambda e: (
+            isinstance(e, ReceiptChanged)
+            and answer.id in e.message_ids
+            and e.status >= MessageStatus.DELIVERED
+        ),
     )
     # Each learnt the other's onion address from a signed frame (Alice's invite row
     # is replaced by Bob's signed one).
     at_alice = await alice.db_run(lambda s: get_onion(s, bob.me))
     at_bob = await bob.db_run(lambda s: get_onion(s, alice.me))
-    assert at_alice is not None and at_alice.sig is not None
-    assert at_alice.addr == bob.onions.runner.onion  # type: ignore[union-attr]
-    assert at_bob is not None and at_bob.addr == alice.onions.runner.onion  # type: ignore[union-attr]
+    assert alice.onions.runner is not None
+    assert bob.onions.runner is not None
+    assert at_alice is not None
+    assert at_alice.sig is not None
+    assert at_alice.addr == bob.onions.runner.onion
+    assert at_bob is not None
+    assert at_bob.addr == alice.onions.runner.onion
     # Nothing ever reached either LAN listener: the whole conversation went through tor.
     assert alice.links.listener.accepted == 0
     assert bob.links.listener.accepted == 0
