@@ -167,7 +167,7 @@ class OnionService:
 
     async def _keep(self, peer: bytes, frame: OnionAddress) -> None:
         row = OnionRow(peer, frame.addr, frame.port, frame.ts, frame.sig)
-        if await self.node.db_run(lambda s: put_onion(s, row)):
+        if await self.node.db_run(lambda s: put_onion(s, row)) and self.enabled:
             self.node.links.add_target(f"{frame.addr}.onion", frame.port, "onion", peer)
 
     # ------------------------------------------------------------------ invites
