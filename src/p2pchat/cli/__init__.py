@@ -21,6 +21,7 @@ from p2pchat.cli import (
     repair_cmds,
     room_cmds,
     serve,
+    tor_cmds,
 )
 from p2pchat.cli.common import CliError, add_common, add_node_options
 from p2pchat.cli.output import log_to_stderr, say
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.register(subs, common)
     repair_cmds.register(subs, common)
     backup_cmds.register(subs, common)
+    tor_cmds.register(subs, common)
     return parser
 
 

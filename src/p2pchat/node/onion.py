@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Final
 from p2pchat.identity import short_id, verify_signature
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import TorStatus
-from p2pchat.node.tor import ONION_PORT, TorError, TorProgress, TorRunner
+from p2pchat.node.tor import (
+    ONION_PORT,
+    TorError,
+    TorProgress,
+    TorRunner,
+    onion_address_of,
+    onion_seed,
+)
 from p2pchat.store import Store, now_ms
 from p2pchat.store.onions import OnionRow, contact_onions, put_onion
 from p2pchat.wire import OnionAddress
@@ -172,11 +179,14 @@ class OnionService:
 
     # ------------------------------------------------------------------ invites
 
+    @property
+    def onion(self) -> str:
+        """Our onion address (derived from the identity key, so known before tor runs)."""
+        return onion_address_of(onion_seed(self.node.identity))
+
     def invite_code(self) -> str:
-        """Our invite code; raises NodeError when tor is off for this profile."""
-        if self.runner is None:
-            raise NodeError("tor is off for this profile: start it with --tor first")
-        return encode_invite(self.node.me, self.runner.onion)
+        """Our invite code: it works once this profile runs with tor (``--tor``)."""
+        return encode_invite(self.node.me, self.onion)
 
     async def add_invite(self, code: str) -> bytes:
         """Make the owner of ``code`` a contact and dial them through tor; return their id.
