@@ -9,16 +9,20 @@ loopback listener for tor, never to the LAN one).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pytest
 
-from p2pchat.node import ContactRequest, MessageAdded, ReceiptChanged, TorStatus
-from p2pchat.node.service import Node
+from p2pchat.node import ContactRequest, Event, MessageAdded, ReceiptChanged, TorStatus
+from p2pchat.node.service import SETTING_DOWNLOAD_DIR, Node
+from p2pchat.node.stream import EventStream
 from p2pchat.store import MessageStatus
 from p2pchat.store.onions import get_onion
+from tests.node.groups_helpers import form_room
 from tests.nodes import make_node, wait_for
 from tests.tor_network import TorNetwork
+from tests.transfer.helpers import sha256_file, wait_final, write_random
 
 # Measured here: bootstrap 2-5 s, publication 1-2 s; generous for a loaded machine.
 TOR_READY = 90.0
@@ -47,26 +51,53 @@ async def ready(node: Node) -> None:
     assert node.onions.status.state == "ready", node.onions.status
 
 
+@dataclass
+class Pair:
+    alice: Node
+    bob: Node
+    #: Alice's events from before she started (her tor's progress from the start).
+    alice_from_start: EventStream
+    restarted: list[Node] = field(default_factory=list)
+
+
 @pytest.fixture
-async def pair(tor_network: TorNetwork) -> AsyncIterator[tuple[Node, Node]]:
+async def pair(tor_network: TorNetwork, tmp_path: Path) -> AsyncIterator[Pair]:
     alice, bob = tor_node("alice", tor_network), tor_node("bob", tor_network)
+    restarted: list[Node] = []
+    from_start = alice.subscribe()
     await alice.start()
     await bob.start()
+    await bob.set_text_setting(SETTING_DOWNLOAD_DIR, str(tmp_path / "downloads"))
     try:
-        yield alice, bob
+        yield Pair(alice, bob, from_start, restarted)
     finally:
-        await alice.stop()
-        await bob.stop()
+        for node in (alice, bob, *restarted):
+            if node._started:
+                await node.stop()
 
 
-@pytest.mark.timeout(240)
-async def test_invite_then_chat_both_ways_with_receipts_over_tor_only(
-    pair: tuple[Node, Node], tor_network: TorNetwork
+@pytest.mark.timeout(300)
+async def test_strangers_meet_by_invite_and_everything_works_over_tor_only(
+    pair: Pair, tor_network: TorNetwork, tmp_path: Path
 ) -> None:
-    alice, bob = pair
+    alice, bob, restarted = pair.alice, pair.bob, pair.restarted
+    first_bob = bob
     a_events, b_events = alice.subscribe(), bob.subscribe()
     await ready(alice)
     await ready(bob)
+    # What the app shows while it waits: starting, bootstrap percentages, publishing.
+    states: list[tuple[str, int]] = []
+
+    def note(event: Event) -> bool:
+        if isinstance(event, TorStatus):
+            states.append((event.state, event.percent))
+        return isinstance(event, TorStatus) and event.state == "ready"
+
+    await wait_for(pair.alice_from_start, note, 5)
+    assert states[0] == ("starting", 0)
+    assert any(state == "bootstrapping" and 0 < pct < 100 for state, pct in states), states
+    assert ("publishing", 100) in states
+    assert states[-1] == ("ready", 100)
 
     assert await alice.onions.add_invite(bob.onions.invite_code()) == bob.me
     sent = await alice.send_text(bob.me, "hello over tor")
@@ -109,6 +140,43 @@ async def test_invite_then_chat_both_ways_with_receipts_over_tor_only(
     assert at_alice.addr == bob.onions.runner.onion
     assert at_bob is not None
     assert at_bob.addr == alice.onions.runner.onion
-    # Nothing ever reached either LAN listener: the whole conversation went through tor.
+
+    # `p2pchat doctor`'s check: each reaches its own onion service through tor.
+    assert await alice.onions.round_trip() < TOR_LINK
+
+    # A small file arrives, verified (pulled over a second connection through tor).
+    src = tmp_path / "notes.bin"
+    digest = write_random(src, 300_000)
+    offered = await alice.transfers.send_file(bob.me, src)
+    info = await wait_final(bob, b_events, offered.id, within=TOR_LINK)
+    assert info.state == "done", info
+    assert info.path is not None
+    assert sha256_file(Path(info.path)) == digest
+
+    # A group room forms and syncs.
+    room = await form_room(alice, [bob])
+    said = await alice.send_message(room, "to the room")
+    await wait_for(
+        b_events, lambda e: isinstance(e, MessageAdded) and e.message.id == said.id, TOR_LINK
+    )
+
+    # Bob leaves; a message waits in Alice's outbox; Bob comes back (tor remembered
+    # for his profile: no flag this time) and gets it, through tor again.
+    await bob.stop()
+    queued = await alice.send_text(bob.me, "while you were away")
+    bob = make_node("bob", tor_torrc=tuple(tor_network.client_torrc()))
+    restarted.append(bob)
+    b_events = bob.subscribe()
+    await bob.start()
+    await ready(bob)
+    await wait_for(
+        b_events,
+        lambda e: isinstance(e, MessageAdded) and e.message.id == queued.id,
+        TOR_LINK,
+    )
+    assert bob.links.via(alice.me) == "tor"
+
+    # Nothing ever reached a LAN listener: every byte went through tor.
     assert alice.links.listener.accepted == 0
     assert bob.links.listener.accepted == 0
+    assert first_bob.links.listener.accepted == 0

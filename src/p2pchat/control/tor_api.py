@@ -57,4 +57,13 @@ def tor_methods(api: NodeApi) -> dict[str, Handler]:
             "tor": onions.enabled,
         }
 
-    return {"tor_status": tor_status, "invite": invite, "add_invite": add_invite}
+    async def tor_round_trip(params: dict[str, Any]) -> dict[str, Any]:
+        """Reach our own onion service through tor (``doctor``'s end-to-end check)."""
+        return {"seconds": round(await onions.round_trip(), 3)}
+
+    return {
+        "tor_status": tor_status,
+        "invite": invite,
+        "add_invite": add_invite,
+        "tor_round_trip": tor_round_trip,
+    }

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Final
 
@@ -38,6 +39,7 @@ from p2pchat.node.tor import (
 )
 from p2pchat.store import Store, now_ms
 from p2pchat.store.onions import OnionRow, contact_onions, put_onion
+from p2pchat.transport import LocalHello, TransportError, connect
 from p2pchat.wire import OnionAddress
 from p2pchat.wire.invite import decode_invite, encode_invite
 from p2pchat.wire.onion import onion_signing_bytes
@@ -214,6 +216,28 @@ class OnionService:
         await self.node.accept(peer)
         self.node.links.add_target(f"{invite.onion}.onion", ONION_PORT, "onion", peer)
         return peer
+
+    async def round_trip(self) -> float:
+        """Dial our own onion service through tor; return the seconds the handshake took.
+
+        What ``p2pchat doctor`` checks: tor's SOCKS port, the published descriptor,
+        circuits, and our own listener, all at once. Raises NodeError saying what failed.
+        """
+        links = self.node.links
+        if links.proxy is None:
+            raise NodeError(f"tor is not ready ({self.status.state})")
+        host = f"{self.onion}.onion"
+        local = LocalHello(identity=self.node.identity, name="")
+        started = time.monotonic()
+        try:
+            conn = await connect(
+                host, ONION_PORT, local, expected_peer=self.node.me, **links.dial_options(host)
+            )
+        except TransportError as exc:
+            raise NodeError(f"cannot reach our own onion service: {exc}") from None
+        took = time.monotonic() - started
+        await conn.close("round trip done")
+        return took
 
     def via(self, peer: bytes) -> str | None:
         """ "tor" or "lan" for a linked peer, None when not linked."""

@@ -34,6 +34,8 @@ from p2pchat.identity import Identity
 from p2pchat.wire.onion import onion_address
 
 log = logging.getLogger(__name__)
+# stem reports every closed control connection (ours, on purpose) at INFO level.
+logging.getLogger("stem").setLevel(logging.WARNING)
 
 #: The port our onion service offers (the "virtual port"); it leads to the node's
 #: loopback listener for tor. Sent in the onion frame, so it could change one day.
