@@ -48,6 +48,7 @@ from p2pchat.ui.prefs import UiPrefs
 from p2pchat.ui.screens.chat import ChatScreen
 from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.help import HelpScreen, Section, binding_rows
+from p2pchat.ui.screens.invite import InviteScreen, tor_line
 from p2pchat.ui.screens.prompt import PromptScreen
 from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
@@ -385,6 +386,37 @@ class ChatApp(App[int]):
             done,
         )
 
+    def action_invite(self) -> None:
+        """Show our invite code with its QR code and tor's state."""
+        onions = self.node.onions
+        status = tor_line(onions.status.state, onions.status.percent, onions.enabled)
+        self.push_screen(InviteScreen(onions.invite_code(), status))
+
+    def action_add_invite(self) -> None:
+        """Ask for an invite code; its owner becomes a contact, reached through tor."""
+
+        async def done(answer: str | None) -> None:
+            if not answer:
+                return
+            try:
+                peer = await self.node.onions.add_invite(answer)
+            except NodeError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            note = "" if self.node.onions.enabled else " (Tor is off: start with --tor)"
+            self.notify(f"Added {self.node.peer_name(peer)}{note}", markup=False, timeout=4)
+
+        self.push_screen(
+            PromptScreen(
+                "Add a contact by invite code",
+                "The code they got from “Show my invite code” or `p2pchat invite`. "
+                "They become your contact; p2pchat reaches them through Tor.",
+                placeholder="p2pchat:…",
+                ok="Add",
+            ),
+            done,
+        )
+
     def action_send_file(self) -> None:
         """Choose a file (tree with a filter) and offer it in the open conversation."""
         self.chat.action_attach()
@@ -532,6 +564,8 @@ class ChatApp(App[int]):
             ("Settings", "Name, read receipts, announce, notifications (f2)", self.action_settings),
             ("Rename yourself", "Change the name others see", self.ask_name),
             ("Connect to an address", "Dial HOST:PORT of another p2pchat", self.action_connect),
+            ("Show my invite code", "For someone beyond the LAN (Tor)", self.action_invite),
+            ("Add a contact by invite code", "Reach them through Tor", self.action_add_invite),
             ("Copy my peer id", self.node.peer_id_text, self._copy_id),
             ("Create a group", "A room for several people", self.action_create_group),
         ]

@@ -1,0 +1,51 @@
+"""Invite codes in the app: the QR code decodes to the code, and the palette adds one."""
+
+from __future__ import annotations
+
+import pytest
+
+from p2pchat.node.service import Node
+from p2pchat.ui.screens.invite import InviteScreen, invite_qr_lines
+from p2pchat.ui.screens.prompt import PromptScreen
+from p2pchat.wire.invite import decode_invite
+from tests.nodes import make_node
+from tests.ui.helpers import SIZE, app_for, screen_text, until
+from tests.ui.test_qr import _picture
+
+zxingcpp = pytest.importorskip("zxingcpp")
+
+
+def test_drawn_invite_qr_decodes_to_the_code() -> None:
+    node = make_node("alice")
+    code = node.onions.invite_code()
+    results = zxingcpp.read_barcodes(_picture(invite_qr_lines(code)))
+    assert [r.text for r in results] == [code.upper()]
+    assert decode_invite(results[0].text).peer_id == node.me
+    assert len(invite_qr_lines(code)) <= 25  # fits the dialog on a 40-row terminal
+
+
+async def test_palette_shows_my_code_and_adds_theirs() -> None:
+    alice: Node = make_node("alice")
+    bob_code = make_node("bob").onions.invite_code()
+    bob_id = decode_invite(bob_code).peer_id
+    await alice.start()
+    try:
+        app = app_for(alice)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("ctrl+p", *"Show my invite code")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, InviteScreen))
+            # The code wraps in the dialog: compare without line breaks and borders.
+            shown = "".join(ch for ch in screen_text(app) if ch.isalnum() or ch in ":.")
+            assert alice.onions.invite_code() in shown
+            assert "Tor is off" in screen_text(app)
+            await pilot.press("escape")
+            await pilot.press("ctrl+p", *"Add a contact by invite")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+            await pilot.press(*bob_code, "enter")
+            await until(pilot, lambda: alice.is_contact(bob_id))
+    finally:
+        await alice.stop()
