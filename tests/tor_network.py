@@ -29,6 +29,7 @@ VOTING_INTERVAL = 10
 
 _COMMON = """\
 TestingTorNetwork 1
+UseDefaultFallbackDirs 0
 PathsNeededToBuildCircuits 0.67
 TestingDirAuthVoteExit *
 TestingDirAuthVoteHSDir *
@@ -228,6 +229,8 @@ class TorNetwork:
         """Torrc lines for a node's own tor so that it uses this network."""
         return [
             "TestingTorNetwork 1",
+            # Only this network's authorities: never the public Tor network's fallbacks.
+            "UseDefaultFallbackDirs 0",
             "PathsNeededToBuildCircuits 0.67",
             *self.dir_authority_lines().splitlines(),
         ]

@@ -204,7 +204,8 @@ class TorRunner:
             )
         except OSError as exc:
             raise TorError(f"cannot run {self._binary!r}: {exc.strerror or exc}") from None
-        deadline = time.monotonic() + _CONTROL_FILE_TIMEOUT
+        wait = min(_CONTROL_FILE_TIMEOUT, self._bootstrap_timeout)
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self._process.returncode is not None:
                 raise TorError(f"tor exited at start: {_log_tail(self.folder)}")
@@ -214,7 +215,7 @@ class TorRunner:
                 if match:
                     return match.group(1), int(match.group(2))
             await asyncio.sleep(0.1)
-        raise TorError(f"tor did not open its control port in {_CONTROL_FILE_TIMEOUT:g} s")
+        raise TorError(f"tor did not open its control port in {wait:g} s")
 
     async def _bootstrap(self) -> None:
         deadline = time.monotonic() + self._bootstrap_timeout
