@@ -307,7 +307,14 @@ class LinkManager:
             ):
                 continue
             due.append(target)
-        return due
+        # The LAN first: a peer's onion address waits while one of its LAN addresses is
+        # being tried (it is dialled as soon as those fail, or when there are none).
+        lan_first = {
+            t.expected_peer
+            for t in self.targets.values()
+            if not is_tor_host(t.host) and (t.dialing or t.next_at <= now)
+        }
+        return [t for t in due if not is_tor_host(t.host) or t.expected_peer not in lan_first]
 
     async def _dial_loop(self) -> None:
         while not self._stopping:
