@@ -1,12 +1,16 @@
-"""Invite codes in the app: the QR code decodes to the code, and the palette adds one."""
+"""Tor in the app: the invite QR code decodes to the code, the palette adds one, and a
+contact linked through tor is shown as such."""
 
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
+from p2pchat.node import PeerInfo
 from p2pchat.node.service import Node
 from p2pchat.ui.screens.invite import InviteScreen, invite_qr_lines
 from p2pchat.ui.screens.prompt import PromptScreen
+from p2pchat.ui.widgets.header import header_text
 from p2pchat.wire.invite import decode_invite
 from tests.nodes import make_node
 from tests.ui.helpers import SIZE, app_for, screen_text, until
@@ -45,7 +49,21 @@ async def test_palette_shows_my_code_and_adds_theirs() -> None:
             await pilot.pause(0.3)
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, PromptScreen))
-            await pilot.press(*bob_code, "enter")
+            app.screen.query_one(Input).value = bob_code  # pasted, as people would
+            await pilot.press("enter")
             await until(pilot, lambda: alice.is_contact(bob_id))
     finally:
         await alice.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "through_tor"),
+    [("x" * 56 + ".onion", True), ("tor", True), ("192.168.1.20:7100", False), (None, False)],
+)
+def test_header_says_when_a_contact_is_linked_through_tor(
+    address: str | None, through_tor: bool
+) -> None:
+    info = PeerInfo(b"\1" * 32, "bob", "contact", False, True, address, None)
+    text = header_text("bob", info, typing=False, now_ms=0).plain
+    assert ("through Tor" in text) is through_tor
+    assert "online" in text
