@@ -81,3 +81,31 @@ async def test_tor_setting_is_remembered_per_profile(
             assert node.onions.enabled is expected, (flag, expected)
         finally:
             await node.stop()
+
+
+async def test_switching_tor_on_and_off_while_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # tor fails at once: no network
+    node = make_node("alice")
+    events = node.subscribe()
+    await node.start()
+    try:
+        assert node.onions.enabled is False
+        await node.onions.set_enabled(True)
+        await wait_for(events, lambda e: isinstance(e, TorStatus) and e.state == "failed")
+        assert node.onions.enabled is True
+        node.links.add_target("x" * 56 + ".onion", 7373, "onion", b"\1" * 32)
+        await node.onions.set_enabled(False)
+        off = await wait_for(events, lambda e: isinstance(e, TorStatus) and e.state == "off")
+        assert isinstance(off, TorStatus)
+        assert node.onions.runner is None
+        assert node.links.onion_targets(b"\1" * 32) == []
+    finally:
+        await node.stop()
+    again = make_node("alice")
+    await again.start()
+    try:
+        assert again.onions.enabled is False  # the switch was remembered
+    finally:
+        await again.stop()

@@ -288,6 +288,12 @@ class LinkManager:
             return {"deadline": self.config.tor_connect_deadline, "proxy": self.proxy}
         return {"deadline": self.config.handshake_deadline, "proxy": None}
 
+    def forget_onions(self) -> None:
+        """Tor was turned off: stop dialling onion addresses (and close no link)."""
+        for key, target in list(self.targets.items()):
+            if is_tor_host(target.host):
+                del self.targets[key]
+
     def redial_onions(self) -> None:
         """Tor became ready: dial every onion address now (they waited for it)."""
         for target in self.targets.values():

@@ -81,9 +81,23 @@ class OnionService:
         else:
             value = "1" if wanted else "0"
             await node.db_run(lambda s: s.set_setting(SETTING_TOR, value))
-        self.enabled = wanted
-        if not wanted:
-            return
+        if wanted:
+            await self._begin()
+
+    async def set_enabled(self, on: bool) -> None:
+        """Turn tor on or off now (the settings switch); remembered for the next start."""
+        await self.node.db_run(lambda s: s.set_setting(SETTING_TOR, "1" if on else "0"))
+        if on and not self.enabled:
+            await self._begin()
+        elif not on and self.enabled:
+            await self.stop()
+            self.node.links.forget_onions()
+            self._frame = None
+            self._set_status(TorStatus("off"))
+
+    async def _begin(self) -> None:
+        node = self.node
+        self.enabled = True
         for row in await node.db_run(contact_onions):
             node.links.add_target(f"{row.addr}.onion", row.port, "onion", row.peer_id)
         port = await node.links.listen_for_tor()
@@ -101,6 +115,7 @@ class OnionService:
 
     async def stop(self) -> None:
         """Stop tor (if ours) and the task that runs it."""
+        self.enabled = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -108,6 +123,7 @@ class OnionService:
             self._task = None
         if self.runner is not None:
             await self.runner.stop()
+            self.runner = None
         self.node.links.proxy = None
 
     async def _run(self, port: int) -> None:
