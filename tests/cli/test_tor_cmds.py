@@ -53,3 +53,19 @@ def test_invite_qr_is_drawn(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("p2pchat:")
     assert "▀" in out or "▄" in out
+
+
+def test_tor_status_without_a_running_node_tells_the_remembered_choice(
+    capsys: pytest.CaptureFixture[str], tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from p2pchat.profile import open_profile
+    from p2pchat.store import Store
+
+    profile = open_profile("alice")
+    with Store.open(profile.store_path) as store:
+        store.set_setting("tor", "1")
+    profile.mark_store_created()
+    assert main(["--profile", "alice", "tor"]) == 0
+    assert "tor is on for this profile" in capsys.readouterr().out
+    assert main(["--profile", "alice", "invite"]) == 0
+    assert "tor is off" not in capsys.readouterr().err

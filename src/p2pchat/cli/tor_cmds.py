@@ -76,6 +76,10 @@ def cmd_tor(args: argparse.Namespace) -> int:
     if not result["enabled"]:
         say(f"tor is off for this profile (turn it on: {command_hint(args.profile, '--tor')})")
         return 0
+    if not result.get("running"):
+        say("tor is on for this profile; it runs while p2pchat runs (the app or `serve`)")
+        say(f"onion     {result['onion']}.onion")
+        return 0
     state = result["state"]
     if state == "bootstrapping":
         state = f"bootstrapping {result['percent']} %"

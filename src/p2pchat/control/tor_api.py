@@ -36,7 +36,8 @@ def tor_methods(api: NodeApi) -> dict[str, Handler]:
                 }
             )
         return {
-            "enabled": onions.enabled,
+            "enabled": onions.enabled or await onions.remembered(),
+            "running": onions.enabled,
             "state": status.state,
             "percent": status.percent,
             "detail": status.detail,
@@ -46,7 +47,8 @@ def tor_methods(api: NodeApi) -> dict[str, Handler]:
 
     async def invite(params: dict[str, Any]) -> dict[str, Any]:
         """Our invite code (peer id + onion address + check)."""
-        return {"code": onions.invite_code(), "tor": onions.enabled, "state": onions.status.state}
+        enabled = onions.enabled or await onions.remembered()
+        return {"code": onions.invite_code(), "tor": enabled, "state": onions.status.state}
 
     async def add_invite(params: dict[str, Any]) -> dict[str, Any]:
         """Make the owner of an invite code a contact and dial them through tor."""
@@ -54,7 +56,7 @@ def tor_methods(api: NodeApi) -> dict[str, Handler]:
         return {
             "peer": node.peer_name(peer),
             "id": encode_peer_id(peer),
-            "tor": onions.enabled,
+            "tor": onions.enabled or await onions.remembered(),
         }
 
     async def tor_round_trip(params: dict[str, Any]) -> dict[str, Any]:

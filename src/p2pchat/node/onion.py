@@ -77,12 +77,16 @@ class OnionService:
         node = self.node
         wanted = node.config.tor
         if wanted is None:
-            wanted = await node.db_run(lambda s: s.get_setting(SETTING_TOR, "0")) == "1"
+            wanted = await self.remembered()
         else:
             value = "1" if wanted else "0"
             await node.db_run(lambda s: s.set_setting(SETTING_TOR, value))
         if wanted:
             await self._begin()
+
+    async def remembered(self) -> bool:
+        """Whether this profile runs with tor (its setting; a store-only node runs none)."""
+        return await self.node.db_run(lambda s: s.get_setting(SETTING_TOR, "0")) == "1"
 
     async def set_enabled(self, on: bool) -> None:
         """Turn tor on or off now (the settings switch); remembered for the next start."""
