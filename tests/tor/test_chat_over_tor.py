@@ -176,6 +176,19 @@ async def test_strangers_meet_by_invite_and_everything_works_over_tor_only(
     )
     assert bob.links.via(alice.me) == "tor"
 
+    # Alice's tor crashes: the app says so, starts it again, and the chat goes on.
+    runner = alice.onions.runner
+    assert runner is not None
+    assert runner._process is not None
+    a_events = alice.subscribe()
+    runner._process.kill()
+    await wait_for(a_events, lambda e: isinstance(e, TorStatus) and e.state == "failed")
+    await wait_for(a_events, lambda e: isinstance(e, TorStatus) and e.state == "ready", TOR_READY)
+    after = await bob.send_text(alice.me, "still there?")
+    await wait_for(
+        a_events, lambda e: isinstance(e, MessageAdded) and e.message.id == after.id, TOR_LINK
+    )
+
     # Nothing ever reached a LAN listener: every byte went through tor.
     assert alice.links.listener.accepted == 0
     assert bob.links.listener.accepted == 0

@@ -54,7 +54,7 @@ SETTING_TOR: Final = "tor"
 #: Signed onion frames kept from peers not (yet) accepted, newest last.
 MAX_HELD_ONIONS: Final = 64
 # Restarting a tor that failed: first pause, and the longest.
-RETRY_FIRST: Final = 5.0
+RETRY_FIRST: Final = 1.0
 RETRY_MAX: Final = 300.0
 
 
@@ -131,19 +131,37 @@ class OnionService:
         self.node.links.proxy = None
 
     async def _run(self, port: int) -> None:
-        """Start tor; after a failure, start it again later (backoff), until it works."""
-        assert self.runner is not None
+        """Keep tor running: start it, and after a failure or a crash start it again
+        (backoff: RETRY_FIRST doubling to RETRY_MAX; a tor that stayed up a while
+        starts over from RETRY_FIRST)."""
+        runner = self.runner
+        assert runner is not None
         failures = 0
         while True:
             try:
-                await self.runner.start(port)
-                break
+                await runner.start(port)
             except TorError as exc:
                 failures += 1
                 delay = min(RETRY_MAX, RETRY_FIRST * 2 ** min(failures - 1, 10))
                 delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
                 log.warning("tor failed (%s); trying again in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
+                continue
+            self._ready()
+            up_since = time.monotonic()
+            reason = await runner.wait_stopped()
+            self.node.links.proxy = None
+            await runner.stop()
+            log.warning("tor stopped (%s); starting it again", reason)
+            self._set_status(TorStatus("failed", 0, f"tor stopped: {reason}", runner.onion))
+            if time.monotonic() - up_since > RETRY_MAX:
+                failures = 0
+            failures += 1
+            await asyncio.sleep(min(RETRY_MAX, RETRY_FIRST * 2 ** min(failures - 1, 10)))
+
+    def _ready(self) -> None:
+        """Our service is published: use tor's SOCKS port, tell contacts, dial theirs."""
+        assert self.runner is not None
         self.node.links.proxy = self.runner.socks
         self._frame = self._sign()
         for peer in list(self.node.links.links):

@@ -46,6 +46,7 @@ _CONTROL_FILE_TIMEOUT: Final = 30.0
 # One control-port request (they answer in milliseconds; a hung tor must not hang us).
 _REQUEST_TIMEOUT: Final = 15.0
 _POLL: Final = 0.25
+_WATCH_INTERVAL: Final = 5.0
 _PROGRESS = re.compile(r"PROGRESS=(\d+)")
 _SUMMARY = re.compile(r'SUMMARY="([^"]*)"')
 
@@ -273,6 +274,22 @@ class TorRunner:
         finally:
             with contextlib.suppress(Exception):
                 await _bounded(self._controller.remove_event_listener, on_desc)
+
+    async def wait_stopped(self) -> str:
+        """Return (with the reason) once tor has exited or stopped answering.
+
+        The tor we started is watched through its process; a tor we joined through its
+        control port, through that connection (checked every few seconds).
+        """
+        while True:
+            process = self._process
+            if process is not None:
+                code = await process.wait()
+                return f"exit code {code}: {_log_tail(self.folder, 2)}"
+            controller = self._controller
+            if controller is None or not controller.is_alive():
+                return "the control connection closed"
+            await asyncio.sleep(_WATCH_INTERVAL)
 
     async def stop(self) -> None:
         """Close the control connection and end the tor we started (TERM, then KILL)."""
