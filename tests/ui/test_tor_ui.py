@@ -3,13 +3,16 @@ contact linked through tor is shown as such."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from textual.widgets import Input
+from textual.widgets import Button, Checkbox, Input
 
 from p2pchat.node import PeerInfo
 from p2pchat.node.service import Node
 from p2pchat.ui.screens.invite import InviteScreen, invite_qr_lines
 from p2pchat.ui.screens.prompt import PromptScreen
+from p2pchat.ui.screens.settings import SettingsScreen
 from p2pchat.ui.widgets.header import header_text
 from p2pchat.wire.invite import decode_invite
 from tests.nodes import make_node
@@ -67,3 +70,25 @@ def test_header_says_when_a_contact_is_linked_through_tor(
     text = header_text("bob", info, typing=False, now_ms=0).plain
     assert ("through Tor" in text) is through_tor
     assert "online" in text
+
+
+async def test_settings_switch_turns_tor_on_and_is_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no tor: nothing leaves the machine
+    alice: Node = make_node("alice")
+    await alice.start()
+    try:
+        app = app_for(alice)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f2")
+            await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            box = app.screen.query_one("#tor", Checkbox)
+            assert box.value is False
+            box.value = True
+            app.screen.query_one("#save", Button).press()
+            await until(pilot, lambda: alice.onions.enabled)
+            await until(pilot, lambda: "Tor" in screen_text(app).split("\n")[0])
+        assert await alice.onions.remembered()
+    finally:
+        await alice.stop()

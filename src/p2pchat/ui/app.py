@@ -312,6 +312,7 @@ class ChatApp(App[int]):
             desktop=self.prefs.desktop,
             download_dir=node.text_setting(SETTING_DOWNLOAD_DIR),
             desktop_available=self.desktop.available,
+            tor=node.onions.enabled,
         )
 
         async def save(new: SettingsValues | None) -> None:
@@ -329,6 +330,9 @@ class ChatApp(App[int]):
                         await node.set_setting(key, value)
                 if new.download_dir != node.text_setting(SETTING_DOWNLOAD_DIR):
                     await node.set_text_setting(SETTING_DOWNLOAD_DIR, new.download_dir)
+                if new.tor != node.onions.enabled:
+                    await node.onions.set_enabled(new.tor)
+                    self.chat.update_topbar()
                 self.prefs.bell, self.prefs.desktop = new.bell, new.desktop
                 await self.prefs.save(node)
             except (NodeError, StoreError, OSError) as exc:
