@@ -15,6 +15,7 @@ import pytest
 
 from p2pchat.identity import Identity
 from p2pchat.node import MessageAdded, Node, PeerOffline
+from p2pchat.node import onion as onion_module
 from p2pchat.node.tor import ONION_PORT, onion_address_of, onion_seed
 from p2pchat.store import now_ms
 from p2pchat.store.onions import get_onion
@@ -139,3 +140,29 @@ async def test_malformed_onion_frame_closes_the_link_and_stores_nothing(
     hostile.node.links.links[target.me].conn.write_encoded(raw)
     await wait_for(events, lambda e: isinstance(e, PeerOffline) and e.peer_id == hostile.me)
     assert await stored(target, hostile.me) is None
+
+
+async def test_contact_flooding_new_addresses_costs_one_store_write(
+    pair: tuple[Node, Hostile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, hostile = pair
+    await target.accept(hostile.me)
+    writes: list[object] = []
+    real_put = onion_module.put_onion
+
+    def counting_put(store: object, row: object) -> bool:
+        writes.append(row)
+        return real_put(store, row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(onion_module, "put_onion", counting_put)
+    identity = hostile.node.identity
+    frames = [
+        signed_onion(identity, ts=1_000 + i, addr=onion_address_of(bytes([i]) * 32))
+        for i in range(200)
+    ]
+    hostile.send(target.me, *frames)
+    await settle(target, hostile)
+    assert len(writes) == 1
+    row = await stored(target, hostile.me)
+    assert row is not None
+    assert row.addr == frames[0].addr  # type: ignore[attr-defined]

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 SETTING_TOR: Final = "tor"
 #: Signed onion frames kept from peers not (yet) accepted, newest last.
 MAX_HELD_ONIONS: Final = 64
+#: A contact's address is stored at most once in this many seconds.
+MIN_CHANGE_INTERVAL: Final = 10.0
 # Restarting a tor that failed: first pause, and the longest.
 RETRY_FIRST: Final = 1.0
 RETRY_MAX: Final = 300.0
@@ -68,6 +70,9 @@ class OnionService:
         self.status = TorStatus("off")
         self._frame: OnionAddress | None = None
         self._held: OrderedDict[bytes, OnionAddress] = OrderedDict()
+        # Per contact, the ts of the last address kept and when: at most one store
+        # write per MIN_CHANGE_INTERVAL, whatever a contact sends.
+        self._kept: dict[bytes, tuple[int, float]] = {}
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -198,11 +203,18 @@ class OnionService:
             return
         if not self.node.is_contact(peer):
             # Kept in memory only, bounded: a stranger cannot make us store anything.
+            if peer in self._held and self._held[peer].ts >= frame.ts:
+                return
             self._held.pop(peer, None)
             self._held[peer] = frame
             while len(self._held) > MAX_HELD_ONIONS:
                 self._held.popitem(last=False)
             return
+        kept = self._kept.get(peer)
+        if kept is not None and (
+            frame.ts <= kept[0] or time.monotonic() - kept[1] < MIN_CHANGE_INTERVAL
+        ):
+            return  # a replay, or a contact changing its address in a loop: no write
         await self._keep(peer, frame)
 
     async def on_contact(self, peer: bytes) -> None:
@@ -213,6 +225,7 @@ class OnionService:
         await self.on_link_up(peer)
 
     async def _keep(self, peer: bytes, frame: OnionAddress) -> None:
+        self._kept[peer] = (frame.ts, time.monotonic())
         row = OnionRow(peer, frame.addr, frame.port, frame.ts, frame.sig)
         if await self.node.db_run(lambda s: put_onion(s, row)) and self.enabled:
             self.node.links.add_target(f"{frame.addr}.onion", frame.port, "onion", peer)
