@@ -25,6 +25,8 @@ from pathlib import Path
 
 # Measured here: 19-33 s to ready on 2 cores; the bound leaves room for a loaded machine.
 READY_TIMEOUT = 150.0
+#: Where packages install tor when it is not on PATH (as in src/p2pchat/node/tor.py).
+TOR_PLACES = ("/usr/sbin/tor", "/usr/local/sbin/tor", "/usr/local/bin/tor")
 VOTING_INTERVAL = 10
 
 _COMMON = """\
@@ -73,8 +75,10 @@ class TorNetworkError(RuntimeError):
 
 def tor_binaries() -> tuple[str, str] | None:
     """Paths of ``tor`` and ``tor-gencert``, or None where tor is not installed."""
-    tor = shutil.which("tor")
-    gencert = shutil.which("tor-gencert")
+    tor = shutil.which("tor") or next((p for p in TOR_PLACES if os.access(p, os.X_OK)), None)
+    gencert = shutil.which("tor-gencert") or (
+        "/usr/bin/tor-gencert" if os.access("/usr/bin/tor-gencert", os.X_OK) else None
+    )
     if tor is None or gencert is None:
         return None
     return tor, gencert

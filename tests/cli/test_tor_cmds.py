@@ -56,7 +56,7 @@ def test_invite_qr_is_drawn(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_tor_status_without_a_running_node_tells_the_remembered_choice(
-    capsys: pytest.CaptureFixture[str], tmp_path: object, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from p2pchat.profile import open_profile
     from p2pchat.store import Store

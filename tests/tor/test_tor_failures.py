@@ -18,10 +18,9 @@ from tests.nodes import make_node, wait_for
 
 
 async def test_missing_tor_fails_visibly_without_holding_up_the_node(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no tor anywhere
-    node = make_node("alice", tor=True)
+    node = make_node("alice", tor=True, tor_binary=str(tmp_path / "no-tor"))
     events = node.subscribe()
     started = time.monotonic()
     await node.start()
@@ -29,14 +28,14 @@ async def test_missing_tor_fails_visibly_without_holding_up_the_node(
         assert time.monotonic() - started < 5  # tor never holds up the start
         failed = await wait_for(events, lambda e: isinstance(e, TorStatus) and e.state == "failed")
         assert isinstance(failed, TorStatus)
-        assert "cannot run 'tor'" in failed.detail
+        assert "cannot run" in failed.detail
         assert node.links.proxy is None
     finally:
         await node.stop()
 
 
 async def test_hung_tor_is_given_up_on_in_time_and_killed_on_stop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -44,8 +43,7 @@ async def test_hung_tor_is_given_up_on_in_time_and_killed_on_stop(
     fake = bin_dir / "tor"
     fake.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    node = make_node("alice", tor=True, tor_bootstrap_timeout=1.5)
+    node = make_node("alice", tor=True, tor_binary=str(fake), tor_bootstrap_timeout=1.5)
     events = node.subscribe()
     await node.start()
     try:
@@ -64,10 +62,10 @@ async def test_hung_tor_is_given_up_on_in_time_and_killed_on_stop(
 
 
 async def test_tor_setting_is_remembered_per_profile(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    # No tor on PATH: nothing here may ever reach for the real Tor network.
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    # No real tor: nothing here may ever reach for the public Tor network.
+    missing = str(tmp_path / "no-tor")
     for flag, expected in (
         (None, False),
         (True, True),
@@ -75,7 +73,7 @@ async def test_tor_setting_is_remembered_per_profile(
         (False, False),
         (None, False),
     ):
-        node = make_node("alice", tor=flag)
+        node = make_node("alice", tor=flag, tor_binary=missing)
         await node.start()
         try:
             assert node.onions.enabled is expected, (flag, expected)
@@ -84,10 +82,10 @@ async def test_tor_setting_is_remembered_per_profile(
 
 
 async def test_switching_tor_on_and_off_while_running(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # tor fails at once: no network
-    node = make_node("alice")
+    # No real tor: it fails at once, and nothing reaches for the public Tor network.
+    node = make_node("alice", tor_binary=str(tmp_path / "no-tor"))
     events = node.subscribe()
     await node.start()
     try:
@@ -103,7 +101,7 @@ async def test_switching_tor_on_and_off_while_running(
         assert node.links.onion_targets(b"\1" * 32) == []
     finally:
         await node.stop()
-    again = make_node("alice")
+    again = make_node("alice", tor_binary=str(tmp_path / "no-tor"))
     await again.start()
     try:
         assert again.onions.enabled is False  # the switch was remembered

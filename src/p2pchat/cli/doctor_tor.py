@@ -3,11 +3,11 @@ round trip to our own onion service through tor (all bounded by the node's deadl
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from typing import Any
 
 from p2pchat.control.client import ControlClient
+from p2pchat.node.tor import find_tor
 
 # `tor --version` answers at once; a tor that hangs here must not hang the doctor.
 VERSION_TIMEOUT = 10.0
@@ -15,7 +15,7 @@ VERSION_TIMEOUT = 10.0
 
 def tor_version() -> str | None:
     """The installed tor's version line, or None when there is no tor on PATH."""
-    binary = shutil.which("tor")
+    binary = find_tor()
     if binary is None:
         return None
     try:

@@ -43,6 +43,8 @@ class NodeConfig:
     # seconds, so it has its own deadline; bootstrap and publication are bounded too.
     tor: bool | None = None
     tor_control: str | None = None
+    # The tor program to run; None finds it (PATH, then where packages put it).
+    tor_binary: str | None = None
     tor_torrc: tuple[str, ...] = ()
     tor_connect_deadline: float = 60.0
     tor_bootstrap_timeout: float = 180.0

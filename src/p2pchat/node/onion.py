@@ -116,6 +116,7 @@ class OnionService:
             on_progress=self._on_progress,
             control=node.config.tor_control,
             torrc=node.config.tor_torrc,
+            binary=node.config.tor_binary,
             bootstrap_timeout=node.config.tor_bootstrap_timeout,
             publish_timeout=node.config.tor_publish_timeout,
         )

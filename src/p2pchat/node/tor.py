@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,23 @@ def onion_address_of(seed: bytes) -> str:
 
 # ------------------------------------------------------------------ the tor we run
 
+#: Where packages install tor when it is not on PATH (Debian puts it in /usr/sbin, which
+#: is not on a normal user's PATH).
+TOR_PLACES: Final = (
+    "/usr/sbin/tor",
+    "/usr/local/sbin/tor",
+    "/usr/local/bin/tor",
+    "/opt/homebrew/bin/tor",
+)
+
+
+def find_tor() -> str | None:
+    """The tor program: on PATH, or where packages put it; None when not installed."""
+    found = shutil.which("tor")
+    if found is not None:
+        return found
+    return next((p for p in TOR_PLACES if os.access(p, os.X_OK)), None)
+
 
 def _torrc(folder: Path, extra: tuple[str, ...]) -> str:
     lines = [
@@ -135,7 +153,7 @@ class TorRunner:
         on_progress: Callable[[TorProgress], None],
         control: str | None = None,
         torrc: tuple[str, ...] = (),
-        binary: str = "tor",
+        binary: str | None = None,
         bootstrap_timeout: float = 180.0,
         publish_timeout: float = 120.0,
     ) -> None:
@@ -194,9 +212,12 @@ class TorRunner:
             port_file.unlink()
         torrc = self.folder / "torrc"
         torrc.write_text(_torrc(self.folder, self._torrc))
+        binary = self._binary or find_tor()
+        if binary is None:
+            raise TorError("the tor program is not installed (Debian/Ubuntu: apt install tor)")
         try:
             self._process = await asyncio.create_subprocess_exec(
-                self._binary,
+                binary,
                 "-f",
                 str(torrc),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -204,7 +225,7 @@ class TorRunner:
                 stderr=asyncio.subprocess.DEVNULL,
             )
         except OSError as exc:
-            raise TorError(f"cannot run {self._binary!r}: {exc.strerror or exc}") from None
+            raise TorError(f"cannot run {binary!r}: {exc.strerror or exc}") from None
         wait = min(_CONTROL_FILE_TIMEOUT, self._bootstrap_timeout)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
