@@ -8,7 +8,8 @@ loopback listener for tor, never to the LAN one).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from p2pchat.node import ContactRequest, Event, MessageAdded, ReceiptChanged, TorStatus
 from p2pchat.node.service import SETTING_DOWNLOAD_DIR, Node
 from p2pchat.node.stream import EventStream
+from p2pchat.node.tor import onion_key_blob, onion_seed
 from p2pchat.store import MessageStatus
 from p2pchat.store.onions import get_onion
 from tests.node.groups_helpers import form_room
@@ -58,28 +60,37 @@ class Pair:
     #: Alice's events from before she started (her tor's progress from the start).
     alice_from_start: EventStream
     restarted: list[Node] = field(default_factory=list)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
 
 @pytest.fixture
 async def pair(tor_network: TorNetwork, tmp_path: Path) -> AsyncIterator[Pair]:
     alice, bob = tor_node("alice", tor_network), tor_node("bob", tor_network)
     restarted: list[Node] = []
-    from_start = alice.subscribe()
-    await alice.start()
-    await bob.start()
-    await bob.set_text_setting(SETTING_DOWNLOAD_DIR, str(tmp_path / "downloads"))
+    pair = Pair(alice, bob, alice.subscribe(), restarted)
     try:
-        yield Pair(alice, bob, from_start, restarted)
+        await alice.start()
+        await bob.start()
+        await bob.set_text_setting(SETTING_DOWNLOAD_DIR, str(tmp_path / "downloads"))
+        yield pair
     finally:
         for node in (alice, bob, *restarted):
             if node._started:
                 await node.stop()
+        for cleanup in pair.cleanups:
+            cleanup()
 
 
 @pytest.mark.timeout(300)
 async def test_strangers_meet_by_invite_and_everything_works_over_tor_only(
-    pair: Pair, tor_network: TorNetwork, tmp_path: Path
+    pair: Pair, tor_network: TorNetwork, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Everything, stem's TRACE level (5) included, as someone debugging would set it up:
+    # stem logs the commands it sends only to a handler on its own logger.
+    caplog.set_level(1)
+    stem_logger = logging.getLogger("stem")
+    stem_logger.addHandler(caplog.handler)
+    pair.cleanups.append(lambda: stem_logger.removeHandler(caplog.handler))
     alice, bob, restarted = pair.alice, pair.bob, pair.restarted
     first_bob = bob
     a_events, b_events = alice.subscribe(), bob.subscribe()
@@ -193,3 +204,11 @@ async def test_strangers_meet_by_invite_and_everything_works_over_tor_only(
     assert alice.links.listener.accepted == 0
     assert bob.links.listener.accepted == 0
     assert first_bob.links.listener.accepted == 0
+
+    # The onion service's private key was handed to tor, and never to a log (stem logs
+    # every command it sends at its TRACE level, ADD_ONION and its key included).
+    for node in (alice, bob):
+        blob = onion_key_blob(onion_seed(node.identity))
+        assert blob not in caplog.text
+        assert blob[:40] not in caplog.text
+    assert "ADD_ONION" not in caplog.text

@@ -35,8 +35,6 @@ from p2pchat.identity import Identity
 from p2pchat.wire.onion import onion_address
 
 log = logging.getLogger(__name__)
-# stem reports every closed control connection (ours, on purpose) at INFO level.
-logging.getLogger("stem").setLevel(logging.WARNING)
 
 #: The port our onion service offers (the "virtual port"); it leads to the node's
 #: loopback listener for tor. Sent in the onion frame, so it could change one day.
@@ -342,6 +340,10 @@ def _connect(host: str, port: int, own: bool) -> Any:
     """Open and authenticate a control connection (cookie or none, as tor offers)."""
     from stem.control import Controller
 
+    # stem sets its own logger to TRACE when imported and logs every command sent to
+    # tor there, ADD_ONION with the service's private key included; and at INFO every
+    # control connection we close on purpose. Only its warnings may reach our logs.
+    logging.getLogger("stem").setLevel(logging.WARNING)
     controller = Controller.from_port(address=host, port=port)
     try:
         controller.authenticate()
