@@ -407,7 +407,7 @@ class ChatApp(App[int]):
             except NodeError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
-            note = "" if self.node.onions.enabled else " (Tor is off: start with --tor)"
+            note = "" if self.node.onions.enabled else " (Tor is off: turn it on in settings, f2)"
             self.notify(f"Added {self.node.peer_name(peer)}{note}", markup=False, timeout=4)
 
         self.push_screen(

@@ -38,7 +38,7 @@ def invite_qr_lines(code: str) -> list[str]:
 def tor_line(state: str, percent: int, enabled: bool) -> Text:
     """Tor's state in a few words, coloured by how usable the code is now."""
     if not enabled:
-        return Text("Tor is off: start p2pchat with --tor, or this code leads nowhere.", "yellow")
+        return Text("Tor is off: this code works once you turn Tor on (f2, settings).", "yellow")
     if state == "ready":
         return Text("Tor is ready: your contacts can reach you at this code.", "green")
     if state == "failed":
