@@ -18,6 +18,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -118,6 +119,8 @@ class TorNetwork:
     authorities: list[TorNode] = field(default_factory=list)
     relays: list[TorNode] = field(default_factory=list)
     ready_after: float = 0.0
+    #: Set by ``cancel()`` (another thread): a ``start()`` in progress gives up.
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property
     def nodes(self) -> list[TorNode]:
@@ -270,6 +273,8 @@ class TorNetwork:
     def _wait_ready(self, deadline: float) -> None:
         seen: list[str] = []
         while time.monotonic() < deadline:
+            if self.cancelled.is_set():
+                raise TorNetworkError("cancelled")
             for node in self.nodes:
                 if node.process is not None and node.process.poll() is not None:
                     raise TorNetworkError(f"{node.nick} exited:\n{node.log_tail()}")
@@ -288,6 +293,10 @@ class TorNetwork:
         )
 
     # ------------------------------------------------------------------ teardown
+
+    def cancel(self) -> None:
+        """Make a ``start()`` running in another thread give up (and stop) soon."""
+        self.cancelled.set()
 
     def pids(self) -> list[int]:
         return [n.process.pid for n in self.nodes if n.process is not None]

@@ -46,6 +46,7 @@ class _Builder:
         return self.network
 
     def stop(self) -> None:
+        self.network.cancel()  # a build still waiting for votes gives up at once
         self._thread.join(READY_TIMEOUT + 30)
         self.network.stop()
         self._tmp.cleanup()
