@@ -77,8 +77,10 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_history)
 
-    p = subs.add_parser("add", parents=[common], help="connect to a peer by address")
-    p.add_argument("address", metavar="HOST:PORT")
+    p = subs.add_parser(
+        "add", parents=[common], help="connect to a peer by address, or by invite code (Tor)"
+    )
+    p.add_argument("address", metavar="HOST:PORT|CODE")
     p.set_defaults(handler=cmd_add)
 
     p = subs.add_parser(
@@ -309,6 +311,10 @@ async def _simple(args: argparse.Namespace, method: str, params: dict[str, Any])
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Remember an address and connect to it; say so when nothing answers there now."""
+    from p2pchat.cli import tor_cmds
+
+    if tor_cmds.is_invite(args.address):
+        return tor_cmds.cmd_add_invite(args)
     result = run(_simple(args, "add", {"address": args.address}))
     address = safe_text(result["address"])
     if run(_answers(args.address)):

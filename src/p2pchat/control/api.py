@@ -15,6 +15,7 @@ from typing import Any
 from p2pchat.control.chats_api import chat_methods
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
+from p2pchat.control.tor_api import tor_methods
 from p2pchat.identity import encode_peer_id, short_id
 from p2pchat.node import (
     BOOL_SETTINGS,
@@ -106,6 +107,7 @@ class NodeApi:
         }
         self._methods.update(file_methods(self))
         self._methods.update(chat_methods(self))
+        self._methods.update(tor_methods(self))
 
     @property
     def methods(self) -> list[str]:

@@ -24,6 +24,7 @@ from p2pchat.node.events import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    TorStatus,
     TransferProgress,
     TypingChanged,
 )
@@ -171,5 +172,13 @@ def event_json(node: Node, event: Event) -> JSONDict:
             "port": event.port,
             "announcing": event.announcing,
             "discovery": event.discovery,
+        }
+    if isinstance(event, TorStatus):
+        return {
+            "type": "tor",
+            "state": event.state,
+            "percent": event.percent,
+            "detail": event.detail,
+            "onion": event.onion,
         }
     return {"type": "unknown"}

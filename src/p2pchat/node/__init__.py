@@ -22,6 +22,7 @@ from p2pchat.node.events import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    TorStatus,
     TransferProgress,
     TypingChanged,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "SecurityWarning",
     "StoreError",
     "StoreLockedError",
+    "TorStatus",
     "TransferProgress",
     "TypingChanged",
     "parse_host_port",

@@ -176,6 +176,17 @@ class NodeStatus:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TorStatus:
+    """Tor for this profile (node/onion.py): off, starting, bootstrapping (``percent``),
+    publishing, ready (``onion`` is our address) or failed (``detail`` says why)."""
+
+    state: str
+    percent: int = 0
+    detail: str = ""
+    onion: str = ""
+
+
 Event = (
     PeerOnline
     | PeerOffline
@@ -193,4 +204,5 @@ Event = (
     | SecurityWarning
     | PeerThrottled
     | NodeStatus
+    | TorStatus
 )

@@ -78,6 +78,7 @@ from p2pchat.node.model import (
     ui_key,
 )
 from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
+from p2pchat.node.onion import OnionService
 from p2pchat.node.peer_lookup import find_peer
 from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
 from p2pchat.node.requests import HeldBack, RequestBook
@@ -112,6 +113,7 @@ from p2pchat.wire import (
     Envelope,
     Frame,
     MessageFrame,
+    OnionAddress,
     Receipt,
     SyncHeads,
     Typing,
@@ -211,6 +213,7 @@ class Node:
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
         self.direct_sync = DirectSync(self)
+        self.onions = OnionService(self)
         self._states: dict[bytes, str] = {}
         # Peers' display names, indexed by look-alike key (``names``).
         self._names = NameBook()
@@ -315,6 +318,7 @@ class Node:
         await self.transfers.start()
         await self.groups.start()
         self.direct_sync.start()
+        await self.onions.start()  # tor starts in the background (never holds us up)
         announcing = False
         if self.config.discovery:
             announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
@@ -345,6 +349,7 @@ class Node:
         await self.transfers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
+        await self.onions.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self._keep_names()
@@ -406,6 +411,14 @@ class Node:
     def subscribe(self) -> EventStream:
         """A stream of every event from now on (``async for event in stream``)."""
         return self.hub.subscribe()
+
+    def is_contact(self, peer_id: bytes) -> bool:
+        """True if the person accepted ``peer_id`` as a contact."""
+        return self._states.get(peer_id) == "contact"
+
+    async def db_run(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread, in the next group commit (for services)."""
+        return await self._write(fn)
 
     def _emit(self, event: Event) -> None:
         self.hub.emit(event)
@@ -575,6 +588,7 @@ class Node:
         if read and self._settings[SETTING_READ_RECEIPTS]:
             await self._send_receipts(peer_id, room, read, RECEIPT_READ)
         self.links.redial_soon(peer_id)
+        await self.onions.on_contact(peer_id)
 
     async def block(self, peer_id: bytes) -> None:
         """Block a peer: their frames are dropped and their connections refused."""
@@ -1165,6 +1179,7 @@ class Node:
         await self._flush_outbox(peer)
         await self.groups.on_link_up(peer)
         await self.direct_sync.on_link_up(peer)
+        await self.onions.on_link_up(peer)
 
     async def _flush_outbox(self, peer: bytes) -> None:
         """Send everything waiting for ``peer``, oldest first, page by page."""
@@ -1335,6 +1350,8 @@ class Node:
                 self._emit(TypingChanged(frame.room, peer, frame.on))
         elif isinstance(frame, ProfileFrame):
             await self._on_profile(peer, frame.name)
+        elif isinstance(frame, OnionAddress):
+            await self.onions.on_frame(peer, frame)
 
     async def _on_profile(self, peer: bytes, name: str) -> None:
         self._check_impersonation(peer, name)

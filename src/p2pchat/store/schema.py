@@ -259,8 +259,29 @@ def _v5(conn: sqlite3.Connection) -> None:
     create_search_index(conn)
 
 
+_V_ONIONS: Final[tuple[str, ...]] = (
+    # Contacts' onion services (Tor): the latest address each one signed, or one typed
+    # in from an invite code (sig NULL) until the contact's own signed frame replaces it.
+    """
+    CREATE TABLE onions (
+        peer_id BLOB PRIMARY KEY REFERENCES peers (id) ON DELETE CASCADE,
+        addr    TEXT NOT NULL CHECK (length(addr) = 56),
+        port    INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        ts      INTEGER NOT NULL,
+        sig     BLOB CHECK (sig IS NULL OR length(sig) = 64)
+    ) WITHOUT ROWID
+    """,
+)
+
+
+def _v_onions(conn: sqlite3.Connection) -> None:
+    """Add contacts' onion addresses (chats over Tor, issue 19)."""
+    for statement in _V_ONIONS:
+        conn.execute(statement)
+
+
 #: Every migration, oldest first; the schema version is ``len(MIGRATIONS)``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3, _v4, _v5, _v_onions)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
