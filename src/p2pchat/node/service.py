@@ -35,6 +35,15 @@ from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox, load_requests
 from p2pchat.node.direct_sync import DirectSync
+from p2pchat.node.edits import (
+    CHANGE_KINDS,
+    KIND_DELETE,
+    KIND_EDIT,
+    KIND_TIMER,
+    ChangeService,
+    change_problem,
+    with_edits,
+)
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -62,6 +71,7 @@ from p2pchat.node.events import (
     SecurityWarning,
     TypingChanged,
 )
+from p2pchat.node.expiry import ExpiryService
 from p2pchat.node.files import ManifestError, decode_manifest, safe_name
 from p2pchat.node.groups import GroupService
 from p2pchat.node.inbox import FairInbox
@@ -201,6 +211,8 @@ class Node:
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
         self.direct_sync = DirectSync(self)
+        self.changes = ChangeService(self)
+        self.expiry = ExpiryService(self)
         self._states: dict[bytes, str] = {}
         # Peers' display names, indexed by look-alike key (``names``).
         self._names = NameBook()
@@ -285,6 +297,7 @@ class Node:
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
             self._spawn(self._ingest_loop(), "ingest")
+            self.expiry.start()
             if self.config.network:
                 await self.links.start()
         except BaseException:
@@ -329,6 +342,7 @@ class Node:
         await self.transfers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
+        await self.expiry.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self.links.stop()
@@ -386,6 +400,18 @@ class Node:
 
     async def _read(self, fn: Callable[[Store], T]) -> T:
         return await self._db().run(fn)
+
+    async def store_read(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread (for the node's services)."""
+        return await self._read(fn)
+
+    async def store_write(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread as one committed write (for the services)."""
+        return await self._write(fn)
+
+    def emit(self, event: Event) -> None:
+        """Tell every subscriber (for the node's services)."""
+        self._emit(event)
 
     async def _write(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
         """Run ``fn`` in the next group commit and return its result.
@@ -737,6 +763,7 @@ class Node:
                 store.record_client_send(client_id, message.id, now)
             if kind == KIND_REACTION:
                 apply_reaction(store, row)
+            self.changes.on_own(store, message, env, now)
             frame = encode_frame(MessageFrame(env=env))
             store.enqueue_many([(p, frame, env.id) for p in recipients], created_at=now)
         except BaseException:
@@ -751,8 +778,9 @@ class Node:
         """Loop thread: announce our new message and send it to whoever is online."""
         if message.kind == KIND_REACTION:
             self._emit(ReactionChanged(message.room, decode_reaction(message.body)[0]))
-        else:
+        elif message.kind not in CHANGE_KINDS:
             self._emit(MessageAdded(message, incoming=False))
+        self.changes.emit_changed()
         if message.kind == KIND_FILE:
             await self.transfers.on_file_message(message, incoming=False)
         await self.deliver(MessageFrame(env=env), recipients)
@@ -895,16 +923,22 @@ class Node:
     async def history(self, room: bytes, limit: int = 200) -> list[Message]:
         """The latest displayable messages of a room (at most ``limit``), oldest first."""
         return await self._read(
-            lambda s: self.groups.shown_page(
-                s, room, s.latest_messages(room, limit, shown_only=True), limit
+            lambda s: with_edits(
+                s,
+                self.groups.shown_page(
+                    s, room, s.latest_messages(room, limit, shown_only=True), limit
+                ),
             )
         )
 
     async def older_messages(self, room: bytes, before: Message, limit: int = 200) -> list[Message]:
         """Displayable messages shown before ``before`` (for scrolling up), oldest first."""
         return await self._read(
-            lambda s: self.groups.shown_page(
-                s, room, s.messages_before(room, before.cursor, limit, shown_only=True), limit
+            lambda s: with_edits(
+                s,
+                self.groups.shown_page(
+                    s, room, s.messages_before(room, before.cursor, limit, shown_only=True), limit
+                ),
             )
         )
 
@@ -1008,6 +1042,31 @@ class Node:
             for mid, rows in found.items()
         }
 
+    async def send_to_room(
+        self, room: bytes, kind: str, body: bytes, reply_to: bytes | None
+    ) -> Message:
+        """Author an envelope of any kind into a room, direct or group."""
+        peer = await self.room_peer(room)
+        if peer is not None:
+            return await self._send_envelope(peer, kind, body, reply_to)
+        return await self.groups.send_envelope(room, kind, body, reply_to)
+
+    async def edit_message(self, message_id: bytes, text: str) -> Message:
+        """Change the text of our own message, everywhere it went."""
+        return await self.changes.edit(message_id, text)
+
+    async def delete_message(self, message_id: bytes) -> Message:
+        """Delete a message (ours; in a group, as owner or admin, also a member's)."""
+        return await self.changes.delete(message_id)
+
+    async def set_disappearing(self, room: bytes, seconds: int) -> Message:
+        """Set the room's disappearing-message timer (0: off; see edits.TIMER_CHOICES)."""
+        return await self.changes.set_timer(room, seconds)
+
+    async def disappearing(self, room: bytes) -> int:
+        """The room's disappearing-message timer in seconds (0: off)."""
+        return await self.changes.timer(room)
+
     def safety_number(self, peer_id: bytes) -> str:
         """The 60-digit number both people compare to rule out a man in the middle."""
         return safety_number(self.me, peer_id)
@@ -1045,8 +1104,13 @@ class Node:
         self._text_settings[key] = value
 
     async def get_message(self, message_id: bytes) -> Message | None:
-        """One stored message."""
-        return await self._read(lambda s: s.get_message(message_id))
+        """One stored message (an edited one with its latest text)."""
+        found = await self.get_messages([message_id])
+        return found[0] if found else None
+
+    async def get_messages(self, message_ids: Sequence[bytes]) -> list[Message]:
+        """Stored messages among ``message_ids``, edited ones with their latest text."""
+        return await self._read(lambda s: with_edits(s, s.get_messages(message_ids)))
 
     def display_text(self, message: Message) -> str:
         """What to show for a message: its text, or a sentence for other kinds."""
@@ -1068,6 +1132,9 @@ class Node:
             return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
         if message.kind == KIND_REACTION:
             return "(reaction)"
+        changed = self.changes.display_text(message)
+        if changed is not None:
+            return changed
         # A kind from a newer p2pchat (docs/protocol.md, "Envelope kinds"): its body is
         # never shown, and the kind is named only if it is plain ASCII letters and digits
         # (a peer chooses it: no escapes, no look-alikes).
@@ -1395,6 +1462,8 @@ class Node:
                 return f"bad file offer: {problem}"
         elif env.kind == KIND_SYSTEM:
             return "room change outside a group room"  # groups handle theirs before this
+        elif env.kind in (KIND_EDIT, KIND_DELETE, KIND_TIMER):
+            return change_problem(env)
         # Any other kind is from a newer p2pchat: kept and acknowledged (so its sender's
         # outbox empties), shown only as a placeholder (display_text). Forward compatible.
         return None

@@ -117,6 +117,8 @@ class Message:
     status: int
     #: Filled only by the queries that relay envelopes (see ``Store.messages_by_seq``).
     deps: bytes | None = None
+    #: True when ``body`` is the latest text of an edit (the node's history fills it in).
+    edited: bool = False
 
     @property
     def cursor(self) -> Cursor:

@@ -84,13 +84,13 @@ SQL_LATEST: Final = """
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
-# The same two, skipping reactions (they change how messages look, are not shown
-# themselves), so a page of a conversation is never short.
+# The same two, skipping reactions, edits and deletes (they change how messages look,
+# are not shown themselves), so a page of a conversation is never short.
 SQL_LATEST_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND kind != 'reaction'
+    WHERE room = ? AND kind NOT IN ('reaction', 'edit', 'delete')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -98,7 +98,8 @@ SQL_BEFORE_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND (lamport, author, id) < (?, ?, ?) AND kind != 'reaction'
+    WHERE room = ? AND (lamport, author, id) < (?, ?, ?)
+        AND kind NOT IN ('reaction', 'edit', 'delete')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -116,7 +117,8 @@ SQL_BEFORE: Final = """
 SQL_UNREAD: Final = """
     SELECT count(*) FROM (
         SELECT 1 FROM messages INDEXED BY messages_arrival
-        WHERE room = ? AND rowid > ? AND author IS NOT ? AND kind != 'reaction'
+        WHERE room = ? AND rowid > ? AND author IS NOT ?
+            AND kind NOT IN ('reaction', 'edit', 'delete')
         LIMIT ?
     )
 """
@@ -1068,7 +1070,8 @@ class Store:
             return []
         rows = self._all(
             f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
-            " WHERE room = ? AND rowid > ? AND author != ? AND status < ? AND kind != 'reaction'"
+            " WHERE room = ? AND rowid > ? AND author != ? AND status < ?"
+            " AND kind NOT IN ('reaction', 'edit', 'delete')"
             " ORDER BY rowid LIMIT ?",
             (room_id, room.last_read_rowid, self_id, int(MessageStatus.READ), limit),
         )

@@ -1,0 +1,132 @@
+"""Edit and delete (issue 14, item 2): signed envelopes that change a message everywhere.
+
+Real nodes over loopback. An edit shows the latest text, marked edited; a delete turns
+the message into a tombstone ("message deleted") on every node that receives it, text
+gone from the store; both travel, queue and sync like messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from p2pchat.node import MessagesChanged, Node
+from p2pchat.store.changes import is_tombstone
+from tests.node.groups_helpers import befriend, form_room, mesh, start_nodes, wait_until
+from tests.nodes import make_node, wait_for
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[Node, Node]]:
+    a, b = make_node("alice"), make_node("bob")
+    await a.start()
+    await b.start()
+    await befriend(a, b)
+    try:
+        yield a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _arrived(node: Node, message_id: bytes) -> bool:
+    return await node.get_message(message_id) is not None
+
+
+async def _raw_body(node: Node, message_id: bytes) -> bytes | None:
+    row = await node.store_read(lambda s: s.get_message(message_id))
+    return None if row is None else row.body
+
+
+async def test_an_edit_shows_the_latest_text_marked_edited_on_both_sides(
+    pair: tuple[Node, Node],
+) -> None:
+    a, b = pair
+    room = a.direct_room(b.me)
+    sent = await a.send_text(b.me, "see you at 5")
+    await wait_until(b, lambda: _arrived(b, sent.id))
+    changed = b.subscribe()
+    await a.edit_message(sent.id, "see you at 6")
+    await wait_for(changed, lambda e: isinstance(e, MessagesChanged) and sent.id in e.message_ids)
+    for node in (a, b):
+        (shown,) = [m for m in await node.history(room) if m.id == sent.id]
+        assert shown.body == b"see you at 6"
+        assert shown.edited
+        assert [m.id for m in await node.history(room)] == [sent.id]  # the edit is no line
+
+
+async def test_a_delete_removes_the_text_from_both_stores(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    room = a.direct_room(b.me)
+    sent = await a.send_text(b.me, "my secret plan")
+    await wait_until(b, lambda: _arrived(b, sent.id))
+    await a.edit_message(sent.id, "my secret plan, revised")
+    changed = b.subscribe()
+    await a.delete_message(sent.id)
+    await wait_for(
+        changed,
+        lambda e: isinstance(e, MessagesChanged) and sent.id in e.message_ids,
+    )
+
+    async def gone(node: Node) -> bool:
+        m = await node.get_message(sent.id)
+        return m is not None and is_tombstone(m)
+
+    await wait_until(b, lambda: gone(b))
+    for node in (a, b):
+        (shown,) = [m for m in await node.history(room) if m.id == sent.id]
+        assert node.display_text(shown) == "message deleted"
+        assert await _raw_body(node, sent.id) == b""
+        # Neither the text nor its edit is left anywhere in the messages table.
+        rows = await node.store_read(
+            lambda s: s._all("SELECT body FROM messages WHERE body LIKE '%secret%'")
+        )
+        assert rows == []
+
+
+async def test_a_delete_while_the_peer_is_away_arrives_without_the_text() -> None:
+    a, b = make_node("alice"), make_node("bob")
+    await a.start()
+    await b.start()
+    try:
+        await befriend(a, b)
+        await b.stop()
+        sent = await a.send_text(b.me, "oops, wrong chat")
+        await a.delete_message(sent.id)
+        b = make_node("bob")
+        await b.start()
+        await befriend(a, b)
+
+        async def tombstoned() -> bool:
+            m = await b.get_message(sent.id)
+            return m is not None and is_tombstone(m)
+
+        await wait_until(b, tombstoned)
+        # The queued original was withdrawn from the outbox: its text never travelled.
+        assert await _raw_body(b, sent.id) == b""
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_group_owner_deletes_a_members_message_everywhere() -> None:
+    owner, member, other = await start_nodes(["owner", "member", "other"])
+    try:
+        await mesh([owner, member, other])
+        room = await form_room(owner, [member, other])
+        said = await member.send_message(room, "something rude")
+        for node in (owner, other):
+            await wait_until(node, lambda n=node: _arrived(n, said.id))
+        await owner.delete_message(said.id)
+
+        async def gone(node: Node) -> bool:
+            m = await node.get_message(said.id)
+            return m is not None and is_tombstone(m)
+
+        for node in (owner, member, other):
+            await wait_until(node, lambda n=node: gone(n))
+            assert await _raw_body(node, said.id) == b""
+    finally:
+        for node in (owner, member, other):
+            await node.stop()
