@@ -255,7 +255,9 @@ async def test_a_delete_written_before_its_author_was_made_admin_is_refused() ->
         fence = await mallory.send_text(bob.me, "fence")
         await wait_until(bob, lambda: _has(bob, fence.id))
         assert await _shown(bob, said.id) == ("bob's point", False)
-        # An admin's delete naming her promotion does count.
+        # An admin's delete naming her promotion does count (numbered after the forged
+        # one, which bob holds).
+        await mallory.store_write(lambda s: mallory.raise_seq_floor(s, room, seq + 5))
         await mallory.delete_message(said.id)
 
         async def gone() -> bool:

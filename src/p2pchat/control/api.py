@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from p2pchat.control.changes_api import change_methods
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
 from p2pchat.identity import encode_peer_id, short_id
@@ -104,6 +105,7 @@ class NodeApi:
             "backup": self.backup,
         }
         self._methods.update(file_methods(self))
+        self._methods.update(change_methods(self))
 
     @property
     def methods(self) -> list[str]:

@@ -48,6 +48,7 @@ from p2pchat.node.rooms import (
 from p2pchat.store import Message, MessageStatus, NewMessage, Store
 from p2pchat.store.changes import (
     EXPIRING_KINDS,
+    KIND_REMOVED,
     KIND_TOMBSTONE,
     add_timer,
     current_timer,
@@ -72,7 +73,7 @@ KIND_TIMER = "timer"
 #: Kinds that change other messages and are never shown as messages themselves.
 CHANGE_KINDS = frozenset({KIND_EDIT, KIND_DELETE})
 #: What a delete cannot remove: room changes, other deletes, timer changes, tombstones.
-UNDELETABLE = frozenset({KIND_SYSTEM, KIND_DELETE, KIND_TIMER, KIND_TOMBSTONE})
+UNDELETABLE = frozenset({KIND_SYSTEM, KIND_DELETE, KIND_TIMER, KIND_TOMBSTONE, KIND_REMOVED})
 #: Envelopes one delete may remove (a message and its edits, or a batch that expired).
 MAX_DELETE_TARGETS = 256
 #: The timers people can choose: off, 5 minutes, 1 hour, 1 day, 1 week.
@@ -352,7 +353,7 @@ class ChangeService:
         """Store thread: remove messages whose time is up, with their edits."""
         edits = [e.id for e in edits_of(store, message_ids)]
         rows = {m.id: m for m in store.get_messages([*message_ids, *edits])}
-        done = tombstone(store, list(rows), None)
+        done = tombstone(store, list(rows), None, keep_place=False)
         for mid in done:
             self.changed.setdefault(rows[mid].room, []).append(mid)
         self._unqueue(store, done)
@@ -378,7 +379,7 @@ class ChangeService:
 
     def display_text(self, message: Message) -> str | None:
         """What to show for the kinds of this module (None: not one of them)."""
-        if message.kind == KIND_TOMBSTONE:
+        if message.kind in (KIND_TOMBSTONE, KIND_REMOVED):
             return "message deleted"
         if message.kind == KIND_TIMER:
             try:
@@ -469,7 +470,7 @@ def _tombstone_row(env: Envelope, t: Target, now: int) -> NewMessage:
         lamport=env.lamport,
         sent_at=env.ts,
         received_at=now,
-        kind=KIND_TOMBSTONE,
+        kind=KIND_REMOVED,  # never shown here: nothing to say it was deleted
         body=b"",
         sig=b"",
         reply_to=env.id,

@@ -22,8 +22,8 @@ DIRECT_ROOM_CONTEXT = b"p2pchat/direct-room/v1"
 # Envelope kinds besides text and the rooms' "system" (node/rooms.py).
 KIND_REACTION = "reaction"
 KIND_FILE = "file"
-#: A deleted or expired message's row (store.changes); never sent, it has no signature.
-KIND_TOMBSTONE = "deleted"
+#: Kinds of a deleted or expired message's row (store.changes); never sent, no signature.
+TOMBSTONE_KINDS = ("deleted", "removed")
 MESSAGE_ID_LEN = 16
 
 
@@ -128,7 +128,7 @@ def apply_reaction(store: Store, message: Message | NewMessage) -> None:
 def _removed_here(have: Message, row: NewMessage) -> bool:
     """True if ``have`` is the tombstone of ``row`` (same room, author and seq)."""
     return (
-        have.kind == KIND_TOMBSTONE
+        have.kind in TOMBSTONE_KINDS
         and not have.sig
         and (have.room, have.author, have.seq) == (row.room, row.author, row.seq)
     )

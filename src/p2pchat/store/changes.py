@@ -20,8 +20,15 @@ from typing import Final
 from .models import Cursor, Message
 from .store import MESSAGE_COLUMNS, Store
 
-#: The kind of a tombstone row. Never sent: a tombstone has no signature to relay.
+#: The kind of a tombstone shown in its conversation ("message deleted"). Never sent: a
+#: tombstone has no signature to relay.
 KIND_TOMBSTONE: Final = "deleted"
+#: The kind of a tombstone shown nowhere: an expired message, a removed edit or
+#: reaction, or a message this node never held.
+KIND_REMOVED: Final = "removed"
+TOMBSTONE_KINDS: Final = (KIND_TOMBSTONE, KIND_REMOVED)
+#: Kinds whose tombstone is never shown (they were never a line of their own).
+_UNSHOWN: Final = "('edit', 'reaction', 'delete', 'timer', 'system', 'removed')"
 #: Message kinds that say something, and so may disappear under a timer.
 EXPIRING_KINDS: Final = ("text", "file", "edit")
 _IN_CHUNK: Final = 500
@@ -34,7 +41,7 @@ def _chunks(items: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
 
 def is_tombstone(message: Message) -> bool:
     """True for a deleted or expired message's row (a received envelope always has a sig)."""
-    return message.kind == KIND_TOMBSTONE and not message.sig
+    return message.kind in TOMBSTONE_KINDS and not message.sig
 
 
 def edits_of(store: Store, targets: Sequence[bytes]) -> list[Message]:
@@ -52,30 +59,44 @@ def edits_of(store: Store, targets: Sequence[bytes]) -> list[Message]:
 
 
 def tombstone(
-    store: Store, message_ids: Sequence[bytes], certified_by: bytes | None
+    store: Store,
+    message_ids: Sequence[bytes],
+    certified_by: bytes | None,
+    *,
+    keep_place: bool = True,
 ) -> list[bytes]:
     """Blank these messages (text, signature, reactions, expiry); return those blanked now.
 
     ``certified_by``: the id of the signed ``delete`` envelope that removed them (kept in
     ``reply_to``, so the tombstone can be vouched for to a member who lacks it); None for
-    an expiry here. A tombstone already held gains a missing certificate.
+    an expiry here. A tombstone already held gains a missing certificate. ``keep_place``:
+    a message that was shown leaves "message deleted" in its place (a delete); otherwise
+    (an expiry) it goes without a trace.
     """
     blanked: list[bytes] = []
     with store._atomic(), store._errors():
         db = store._db
         for message_id in message_ids:
             cur = db.execute(
-                "UPDATE messages SET kind = ?, body = x'', sig = x'', reply_to = ?"
-                " WHERE id = ? AND NOT (kind = ? AND sig = x'')",
-                (KIND_TOMBSTONE, certified_by, message_id, KIND_TOMBSTONE),
+                "UPDATE messages SET body = x'', sig = x'', reply_to = ?,"  # noqa: S608
+                f" kind = CASE WHEN ? AND kind NOT IN {_UNSHOWN} THEN ? ELSE ? END"
+                " WHERE id = ? AND NOT (kind IN (?, ?) AND sig = x'')",
+                (
+                    certified_by,
+                    keep_place,
+                    KIND_TOMBSTONE,
+                    KIND_REMOVED,
+                    message_id,
+                    *TOMBSTONE_KINDS,
+                ),
             )
             if cur.rowcount:
                 blanked.append(message_id)
             elif certified_by is not None:
                 db.execute(
-                    "UPDATE messages SET reply_to = ? WHERE id = ? AND kind = ? AND sig = x''"
-                    " AND reply_to IS NULL",
-                    (certified_by, message_id, KIND_TOMBSTONE),
+                    "UPDATE messages SET reply_to = ? WHERE id = ? AND kind IN (?, ?)"
+                    " AND sig = x'' AND reply_to IS NULL",
+                    (certified_by, message_id, *TOMBSTONE_KINDS),
                 )
         for chunk in _chunks(blanked):
             marks = ",".join("?" * len(chunk))
@@ -88,8 +109,8 @@ def uncertified_tombstones(store: Store, author: bytes, limit: int = 256) -> lis
     """``author``'s tombstones that no delete envelope vouches for yet (our expired ones)."""
     rows = store._all(
         f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
-        " WHERE author = ? AND kind = ? AND sig = x'' AND reply_to IS NULL LIMIT ?",
-        (author, KIND_TOMBSTONE, limit),
+        " WHERE author = ? AND kind IN (?, ?) AND sig = x'' AND reply_to IS NULL LIMIT ?",
+        (author, *TOMBSTONE_KINDS, limit),
     )
     return [Message(*r) for r in rows]
 

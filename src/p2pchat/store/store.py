@@ -90,7 +90,7 @@ SQL_LATEST_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND kind NOT IN ('reaction', 'edit', 'delete')
+    WHERE room = ? AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -99,7 +99,7 @@ SQL_BEFORE_SHOWN: Final = """
         kind, body, reply_to, sig, status
     FROM messages
     WHERE room = ? AND (lamport, author, id) < (?, ?, ?)
-        AND kind NOT IN ('reaction', 'edit', 'delete')
+        AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -118,7 +118,7 @@ SQL_UNREAD: Final = """
     SELECT count(*) FROM (
         SELECT 1 FROM messages INDEXED BY messages_arrival
         WHERE room = ? AND rowid > ? AND author IS NOT ?
-            AND kind NOT IN ('reaction', 'edit', 'delete')
+            AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
         LIMIT ?
     )
 """
@@ -1071,7 +1071,7 @@ class Store:
         rows = self._all(
             f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
             " WHERE room = ? AND rowid > ? AND author != ? AND status < ?"
-            " AND kind NOT IN ('reaction', 'edit', 'delete')"
+            " AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')"
             " ORDER BY rowid LIMIT ?",
             (room_id, room.last_read_rowid, self_id, int(MessageStatus.READ), limit),
         )
