@@ -58,6 +58,7 @@ from p2pchat.store.changes import (
     next_timer_after,
     set_expiry,
     timer_at,
+    timers_in_force,
     tombstone,
 )
 from p2pchat.wire import Envelope
@@ -177,7 +178,12 @@ def describe_timer(seconds: int, who: str) -> str:
 
 
 def with_edits(store: Store, rows: list[Message]) -> list[Message]:
-    """Store thread: ``rows`` with each text message's latest edit by its author applied."""
+    """Store thread: ``rows`` as shown: each text message with its latest edit by its
+    author applied, without timer changes by someone who had no right to make them."""
+    timers = [r.id for r in rows if r.kind == KIND_TIMER]
+    if timers:
+        in_force = timers_in_force(store, timers)
+        rows = [r for r in rows if r.kind != KIND_TIMER or r.id in in_force]
     texts = {r.id: r for r in rows if r.kind == "text"}
     if not texts:
         return rows
@@ -224,6 +230,8 @@ class ChangeService:
         self.node = node
         # Store thread: ids of shown messages whose look changed, per room (to announce).
         self.changed: dict[bytes, list[bytes]] = {}
+        # Store thread: a message got a deadline (the sweeper may sleep past it).
+        self.new_deadline = False
 
     # ------------------------------------------------------------------ authority
 
@@ -303,14 +311,17 @@ class ChangeService:
     def after_store(
         self, store: Store, stored: Sequence[Message], envelopes: dict[bytes, Envelope], now: int
     ) -> set[bytes]:
-        """Store thread: what newly stored messages change; the ids now gone (expired).
+        """Store thread: what newly stored messages change; the ids not to announce.
 
         Edits mark their message changed; authorised timer changes are recorded and
         re-time what follows them; messages under a timer get their deadline, and one
-        already past it (we were offline) is removed at once. ``envelopes``: the signed
+        already past it (we were offline) is removed at once, and neither it nor a timer
+        change its author had no right to make is announced. ``envelopes``: the signed
         envelopes of ``stored`` by id, for judging authority.
         """
         gone: list[bytes] = []
+        refused: set[bytes] = set()
+        clock = self.node.expiry.clock()  # the sweeper's clock (a test may move it)
         for msg in stored:
             if msg.kind == KIND_EDIT and msg.reply_to is not None:
                 target = store.get_message(msg.reply_to)
@@ -320,16 +331,19 @@ class ChangeService:
                 env = envelopes.get(msg.id)
                 if env is not None and self.authority(msg.room)(store, env, None):
                     self._record_timer(store, msg, now)
+                else:
+                    refused.add(msg.id)  # kept (its author's seq), never shown
             if msg.kind in EXPIRING_KINDS:
                 seconds = timer_at(store, msg.room, msg.cursor)
                 if seconds:
                     at = min(msg.sent_at, msg.received_at) + seconds * 1000
                     set_expiry(store, [(msg.id, msg.room, at)])
-                    if at <= now:
+                    self.new_deadline = True
+                    if at <= clock:
                         gone.append(msg.id)
         if gone:
             self.expire(store, gone, now)
-        return set(gone)
+        return refused | set(gone)
 
     def _record_timer(self, store: Store, msg: Message, now: int) -> None:
         """Store thread: a timer change took effect; re-time the messages it governs."""
@@ -345,7 +359,9 @@ class ChangeService:
             at = min(row.sent_at, row.received_at) + seconds * 1000 if seconds else None
             entries.append((row.id, row.room, at))
         set_expiry(store, entries)
-        due = [mid for mid, _, at in entries if at is not None and at <= now]
+        self.new_deadline = True
+        clock = self.node.expiry.clock()
+        due = [mid for mid, _, at in entries if at is not None and at <= clock]
         if due:
             self.expire(store, due, now)
 
@@ -374,6 +390,9 @@ class ChangeService:
     def emit_changed(self) -> None:
         """Loop thread: announce which shown messages changed (after a store write)."""
         changed, self.changed = self.changed, {}
+        if self.new_deadline:
+            self.new_deadline = False
+            self.node.expiry.poke()
         for room, ids in changed.items():
             self.node.emit(MessagesChanged(room, tuple(dict.fromkeys(ids))))
 

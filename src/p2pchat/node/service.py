@@ -134,6 +134,7 @@ T = TypeVar("T")
 #: Message kinds shown in a conversation; others (reactions) change how those look.
 DISPLAY_KINDS = frozenset({"text", "file", "system"})
 MAX_EMOJI_CHARS = 16
+DIRECT_ROOM_ID_LEN = 32
 SETTING_DOWNLOAD_DIR = "download_dir"
 TEXT_SETTINGS = {SETTING_DOWNLOAD_DIR: ""}
 SETTING_READ_RECEIPTS = "read_receipts"
@@ -1047,6 +1048,8 @@ class Node:
     ) -> Message:
         """Author an envelope of any kind into a room, direct or group."""
         peer = await self.room_peer(room)
+        if peer is None and len(room) == DIRECT_ROOM_ID_LEN:  # no message in it yet
+            peer = next((p for p in self._states if self.direct_room(p) == room), None)
         if peer is not None:
             return await self._send_envelope(peer, kind, body, reply_to)
         return await self.groups.send_envelope(room, kind, body, reply_to)

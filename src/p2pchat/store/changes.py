@@ -130,6 +130,19 @@ def add_timer(store: Store, message: Message, seconds: int) -> bool:
     )
 
 
+def timers_in_force(store: Store, message_ids: Sequence[bytes]) -> set[bytes]:
+    """Those of ``message_ids`` that are timer changes that took effect."""
+    found: set[bytes] = set()
+    for chunk in _chunks(list(message_ids)):
+        marks = ",".join("?" * len(chunk))
+        rows = store._all(
+            f"SELECT message_id FROM disappear_timers WHERE message_id IN ({marks})",  # noqa: S608
+            chunk,
+        )
+        found.update(bytes(r[0]) for r in rows)
+    return found
+
+
 def timer_at(store: Store, room: bytes, position: Cursor) -> int:
     """The timer (seconds, 0 = off) in force at ``position`` of the room's display order."""
     row = store._one(
