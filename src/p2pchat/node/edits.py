@@ -53,6 +53,7 @@ from p2pchat.store.changes import (
     add_timer,
     current_timer,
     edits_of,
+    expiry_of,
     is_tombstone,
     messages_between,
     next_timer_after,
@@ -179,11 +180,18 @@ def describe_timer(seconds: int, who: str) -> str:
 
 def with_edits(store: Store, rows: list[Message]) -> list[Message]:
     """Store thread: ``rows`` as shown: each text message with its latest edit by its
-    author applied, without timer changes by someone who had no right to make them."""
+    author applied, each under a timer with its deadline, and without timer changes by
+    someone who had no right to make them."""
     timers = [r.id for r in rows if r.kind == KIND_TIMER]
     if timers:
         in_force = timers_in_force(store, timers)
         rows = [r for r in rows if r.kind != KIND_TIMER or r.id in in_force]
+    deadlines = expiry_of(store, [r.id for r in rows if r.kind in EXPIRING_KINDS])
+    if deadlines:
+        rows = [
+            dataclasses.replace(r, expires_at=deadlines[r.id]) if r.id in deadlines else r
+            for r in rows
+        ]
     texts = {r.id: r for r in rows if r.kind == "text"}
     if not texts:
         return rows
@@ -309,7 +317,7 @@ class ChangeService:
         return None
 
     def after_store(
-        self, store: Store, stored: Sequence[Message], envelopes: dict[bytes, Envelope], now: int
+        self, store: Store, stored: list[Message], envelopes: dict[bytes, Envelope], now: int
     ) -> set[bytes]:
         """Store thread: what newly stored messages change; the ids not to announce.
 
@@ -317,12 +325,13 @@ class ChangeService:
         re-time what follows them; messages under a timer get their deadline, and one
         already past it (we were offline) is removed at once, and neither it nor a timer
         change its author had no right to make is announced. ``envelopes``: the signed
-        envelopes of ``stored`` by id, for judging authority.
+        envelopes of ``stored`` by id, for judging authority. A message given a deadline
+        is replaced in ``stored`` by a copy that carries it (``expires_at``).
         """
         gone: list[bytes] = []
         refused: set[bytes] = set()
         clock = self.node.expiry.clock()  # the sweeper's clock (a test may move it)
-        for msg in stored:
+        for index, msg in enumerate(stored):
             if msg.kind == KIND_EDIT and msg.reply_to is not None:
                 target = store.get_message(msg.reply_to)
                 if target is not None and target.author == msg.author and target.room == msg.room:
@@ -338,6 +347,7 @@ class ChangeService:
                 if seconds:
                     at = min(msg.sent_at, msg.received_at) + seconds * 1000
                     set_expiry(store, [(msg.id, msg.room, at)])
+                    stored[index] = dataclasses.replace(msg, expires_at=at)
                     self.new_deadline = True
                     if at <= clock:
                         gone.append(msg.id)
@@ -381,11 +391,15 @@ class ChangeService:
         for peer in store.peers_with_pending():
             store.remove_outbox_for_messages(peer, message_ids)
 
-    def on_own(self, store: Store, message: Message, env: Envelope, now: int) -> None:
-        """Store thread: an envelope of ours was just written; carry out what it changes."""
+    def on_own(self, store: Store, message: Message, env: Envelope, now: int) -> Message:
+        """Store thread: an envelope of ours was just written; carry out what it changes.
+
+        Returns the message as announced (with its deadline under a timer)."""
         if message.kind == KIND_DELETE:
             self.apply_deletes(store, [env], now)
-        self.after_store(store, [message], {env.id: env}, now)
+        written = [message]
+        self.after_store(store, written, {env.id: env}, now)
+        return written[0]
 
     def emit_changed(self) -> None:
         """Loop thread: announce which shown messages changed (after a store write)."""

@@ -764,7 +764,7 @@ class Node:
                 store.record_client_send(client_id, message.id, now)
             if kind == KIND_REACTION:
                 apply_reaction(store, row)
-            self.changes.on_own(store, message, env, now)
+            message = self.changes.on_own(store, message, env, now)
             frame = encode_frame(MessageFrame(env=env))
             store.enqueue_many([(p, frame, env.id) for p in recipients], created_at=now)
         except BaseException:
