@@ -130,3 +130,23 @@ async def test_group_owner_deletes_a_members_message_everywhere() -> None:
     finally:
         for node in (owner, member, other):
             await node.stop()
+
+
+async def test_deleted_text_is_not_left_in_the_store_files(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    secret = "zebra-umbrella-4711 " * 20  # a long text, so it fills a page cell of its own
+    sent = await a.send_text(b.me, secret)
+    await wait_until(b, lambda: _arrived(b, sent.id))
+    await a.delete_message(sent.id)
+
+    async def gone() -> bool:
+        m = await b.get_message(sent.id)
+        return m is not None and is_tombstone(m)
+
+    await wait_until(b, gone)
+    for node in (a, b):
+        path = node.profile.store_path
+        await node.stop()  # a clean close checkpoints the write-ahead log into the file
+        files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+        for file in files:
+            assert b"zebra-umbrella-4711" not in file.read_bytes(), file.name

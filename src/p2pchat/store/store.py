@@ -1394,6 +1394,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         # FULL: a commit is on disk before it returns, which a delivered receipt promises.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted and expired messages: their bytes are overwritten in the pages they
+        # leave (FAST: only where that costs no extra I/O, so free pages may keep some).
+        conn.execute("PRAGMA secure_delete = FAST")
     except sqlite3.OperationalError as exc:
         conn.close()
         if "locked" in str(exc) or "busy" in str(exc):
