@@ -54,6 +54,7 @@ from p2pchat.store.changes import (
     current_timer,
     edits_of,
     expiry_of,
+    has_timers,
     is_tombstone,
     messages_between,
     next_timer_after,
@@ -331,6 +332,7 @@ class ChangeService:
         gone: list[bytes] = []
         refused: set[bytes] = set()
         clock = self.node.expiry.clock()  # the sweeper's clock (a test may move it)
+        timed: dict[bytes, bool] = {}
         for index, msg in enumerate(stored):
             if msg.kind == KIND_EDIT and msg.reply_to is not None:
                 target = store.get_message(msg.reply_to)
@@ -340,9 +342,12 @@ class ChangeService:
                 env = envelopes.get(msg.id)
                 if env is not None and self.authority(msg.room)(store, env, None):
                     self._record_timer(store, msg, now)
+                    timed[msg.room] = True
                 else:
                     refused.add(msg.id)  # kept (its author's seq), never shown
-            if msg.kind in EXPIRING_KINDS:
+            if msg.room not in timed:
+                timed[msg.room] = has_timers(store, msg.room)
+            if msg.kind in EXPIRING_KINDS and timed[msg.room]:
                 seconds = timer_at(store, msg.room, msg.cursor)
                 if seconds:
                     at = min(msg.sent_at, msg.received_at) + seconds * 1000

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 MAX_SLEEP = 60.0
 #: Removals per store write (a huge backlog after a long absence goes in several).
 SWEEP_BATCH = 500
+#: "1" while some of our expired messages may still lack their delete envelope.
+SETTING_UNVOUCHED = "expiry_unvouched"
 
 
 class ExpiryService:
@@ -40,28 +42,16 @@ class ExpiryService:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.clock: Callable[[], int] = now_ms
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        # Whether some of our own removals may lack their delete envelope (at start, a
-        # crash may have come between removing and announcing).
-        self._unvouched = True
-
-    def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._wake: asyncio.Event | None = None
 
     def poke(self) -> None:
         """Look again now (a deadline may have come closer, or the clock moved)."""
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Sweep until cancelled (the node runs this as one of its tasks)."""
+        self._wake = asyncio.Event()
         while True:
             try:
                 due = await self.sweep()
@@ -90,22 +80,22 @@ class ExpiryService:
                 if gone:
                     done = node.changes.expire(store, [mid for mid, _ in gone], now)
                     mine = any(m.author == node.me for m in store.get_messages(done))
+                    if mine:  # announced below; remembered in case we stop before
+                        store.set_setting(SETTING_UNVOUCHED, "1")
                 return len(gone), next_expiry(store), mine
 
             count, due, mine = await node.store_write(work)
             node.changes.emit_changed()
-            self._unvouched |= mine
             if count < SWEEP_BATCH:
                 break
-        if self._unvouched:
-            self._unvouched = False
+        if mine or await node.store_read(_unvouched):
             await self._vouch_for_own()
         return due
 
     async def _vouch_for_own(self) -> None:
         """Publish a delete for our own expired messages, room by room."""
         node = self.node
-        rows = await node.store_read(lambda s: uncertified_tombstones(s, node.me))
+        rows = await node.store_read(lambda s: uncertified_tombstones(s, node.me, 100_000))
         by_room: dict[bytes, list[Target]] = defaultdict(list)
         for row in rows:
             by_room[row.room].append(Target(row.id, row.author, row.seq))
@@ -118,6 +108,11 @@ class ExpiryService:
                     log.info("kept expired messages unannounced in %s: %s", room.hex()[:8], exc)
                     ids = [t.id for t in batch]
                     await node.store_write(functools.partial(_mark_unannounced, ids=ids))
+        await node.store_write(lambda s: s.set_setting(SETTING_UNVOUCHED, "0"))
+
+
+def _unvouched(store: Store) -> bool:
+    return store.get_setting(SETTING_UNVOUCHED, "0") == "1"
 
 
 def _mark_unannounced(store: Store, *, ids: list[bytes]) -> None:

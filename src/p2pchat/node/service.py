@@ -298,7 +298,7 @@ class Node:
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
             self._spawn(self._ingest_loop(), "ingest")
-            self.expiry.start()
+            self._spawn(self.expiry.run(), "expiry")
             if self.config.network:
                 await self.links.start()
         except BaseException:
@@ -343,7 +343,6 @@ class Node:
         await self.transfers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
-        await self.expiry.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self.links.stop()

@@ -108,8 +108,8 @@ def tombstone(
 def uncertified_tombstones(store: Store, author: bytes, limit: int = 256) -> list[Message]:
     """``author``'s tombstones that no delete envelope vouches for yet (our expired ones)."""
     rows = store._all(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
-        " WHERE author = ? AND kind IN (?, ?) AND sig = x'' AND reply_to IS NULL LIMIT ?",
+        f"SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_tombstones"  # noqa: S608
+        " WHERE author = ? AND sig = x'' AND kind IN (?, ?) AND reply_to IS NULL LIMIT ?",
         (author, *TOMBSTONE_KINDS, limit),
     )
     return [Message(*r) for r in rows]
@@ -141,6 +141,11 @@ def timers_in_force(store: Store, message_ids: Sequence[bytes]) -> set[bytes]:
         )
         found.update(bytes(r[0]) for r in rows)
     return found
+
+
+def has_timers(store: Store, room: bytes) -> bool:
+    """Whether a timer was ever set in the room (most rooms: no, and nothing to look up)."""
+    return store._one("SELECT 1 FROM disappear_timers WHERE room = ? LIMIT 1", (room,)) is not None
 
 
 def timer_at(store: Store, room: bytes, position: Cursor) -> int:

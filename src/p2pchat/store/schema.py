@@ -242,6 +242,11 @@ _V5_CHANGES: Final[tuple[str, ...]] = (
     """
     CREATE INDEX messages_edits ON messages (reply_to) WHERE kind = 'edit'
     """,
+    # Tombstones (deleted or expired messages: store.changes) are the only rows without a
+    # signature; a node looks up its own that no delete vouches for yet.
+    """
+    CREATE INDEX messages_tombstones ON messages (author) WHERE sig = x''
+    """,
     # Disappearing messages: the timer changes of each room that took effect (a change
     # by someone without the right is stored as an envelope but never listed here), so
     # the timer in force at any position of the room is one indexed look-up.
