@@ -303,7 +303,8 @@ class ChangeService:
             done = tombstone(store, blank, env.id)
             if done:
                 self.changed.setdefault(env.room, []).extend(done)
-                self._unqueue(store, done)
+                mine = {t.id for t in targets if t.author == self.node.me}
+                self._unqueue(store, [mid for mid in done if mid in mine])
 
     @staticmethod
     def _target_problem(store: Store, env: Envelope, t: Target, allowed: Authority) -> str | None:
@@ -387,12 +388,14 @@ class ChangeService:
         done = tombstone(store, list(rows), None, keep_place=False)
         for mid in done:
             self.changed.setdefault(rows[mid].room, []).append(mid)
-        self._unqueue(store, done)
+        self._unqueue(store, [mid for mid in done if rows[mid].author == self.node.me])
         return done
 
     @staticmethod
     def _unqueue(store: Store, message_ids: Sequence[bytes]) -> None:
         """Store thread: a removed message of ours still queued is never sent."""
+        if not message_ids:
+            return
         for peer in store.peers_with_pending():
             store.remove_outbox_for_messages(peer, message_ids)
 
