@@ -138,10 +138,10 @@ class NodeApi:
             raise ApiError(str(exc)) from None
         return {"snapshot": dest.name}
 
-    async def _peer(self, params: JSONDict) -> bytes:
+    async def _peer(self, params: JSONDict, *, trusted_first: bool = True) -> bytes:
         text = _str(params, "peer", max_len=200)
         try:
-            return await self.node.resolve_peer(text)
+            return await self.node.resolve_peer(text, trusted_first=trusted_first)
         except PeerLookupError as exc:
             if not exc.candidates and self._is_me(text):
                 raise ApiError(f"{text!r} is you: name someone else") from None
@@ -330,7 +330,8 @@ class NodeApi:
 
     async def room_remove(self, params: JSONDict) -> JSONDict:
         """Remove a member (owners and admins)."""
-        room, peer = await self._room(params), await self._peer(params)
+        # Like block: a shared name is a tie, the stranger may be the one meant.
+        room, peer = await self._room(params), await self._peer(params, trusted_first=False)
         await self.node.groups.remove(room, peer)
         return {"room": room.hex(), "removed": self.node.peer_name(peer)}
 
@@ -373,7 +374,9 @@ class NodeApi:
 
     async def block(self, params: JSONDict) -> JSONDict:
         """Block a peer: nothing from them is stored or shown."""
-        peer = await self._peer(params)
+        # A name two peers share is a tie here, whoever is a contact: the one to block
+        # is more likely the stranger who took a contact's name than the contact.
+        peer = await self._peer(params, trusted_first=False)
         await self.node.block(peer)
         return {"peer": self.node.peer_name(peer), "state": "blocked"}
 

@@ -31,6 +31,7 @@ from p2pchat.identity import short_id
 from p2pchat.node.edits import CHANGE_KINDS, KIND_DELETE, relay_page
 from p2pchat.node.envelopes import (
     apply_reaction,
+    envelope_is_authentic,
     envelope_to_row,
     held_intact,
     row_to_envelope,
@@ -98,6 +99,9 @@ VOID_END = 2**63 - 1
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
 PUSH_PAGE = 256
+# A summary of a room in several full ``sync`` frames names at most this many authors
+# (a room's authors are bounded by its operations, MAX_OPS).
+MAX_SUMMARY_AUTHORS = MAX_OPS + MAX_HEADS
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
 
@@ -160,7 +164,7 @@ class GroupService:
             "sync push", self._push, self._pushes, merge=_Heads.merged
         )
         self._group_rooms: set[bytes] | None = None
-        self._announce_due: set[bytes] = set()
+        self._announce_due: dict[bytes, frozenset[bytes]] = {}
         self._announcer: asyncio.TimerHandle | None = None
         self._ticker: asyncio.Task[None] | None = None
         # Peers told that their group messages are from an older protocol (once each).
@@ -512,6 +516,18 @@ class GroupService:
         """Store authentic, admissible envelopes of group rooms; acknowledge; announce."""
         node = self.node
         now = now_ms()
+        if all(i.env.kind != KIND_SYSTEM for i in items):
+            # Posts only (the common case) take ONE trip to the store thread: the look-up
+            # of held ids, the signature checks (libsodium releases the GIL, so they run
+            # beside the loop) and the storing. Each trip waits for the loop's turn to
+            # resume this task; in a busy room that wait, not the work, was the fan-out.
+            # Membership changes keep the path below: the invitation buffer they may go
+            # to lives on the loop.
+            outcome = await node._write(
+                lambda s: self._ingest_work(s, _authentic_or_held(s, items), {}, now)
+            )
+            await self._after_ingest(outcome, items)
+            return
         # Messages we already hold (a push that overlapped another, a relay of what the
         # author sent us too) skip the signature check, the costliest step of ingesting:
         # nothing of them is stored again, and an acknowledgement needs the stored copy's
@@ -533,6 +549,11 @@ class GroupService:
         outcome = await node._write(
             lambda s: self._ingest_work(s, authentic, pending_candidates, now)
         )
+        await self._after_ingest(outcome, authentic)
+
+    async def _after_ingest(self, outcome: _Outcome, items: Sequence[_Inbound]) -> None:
+        """Loop thread: tell the UI what was stored, acknowledge it, announce it."""
+        node = self.node
         node.changes.emit_changed()
         for message in outcome.stored:
             if message.kind != "reaction" and message.kind not in CHANGE_KINDS:
@@ -561,9 +582,8 @@ class GroupService:
             await node._send_receipts(author, room, ids, RECEIPT_DELIVERED)
         # Members we are connected to may not be connected to the authors: tell them what
         # we now hold, and they pull what they lack (coalesced, so a burst costs little).
-        fresh_rooms = {msg.room for msg in outcome.stored}
-        if fresh_rooms:
-            self._announce_soon(fresh_rooms)
+        if outcome.stored:
+            self._announce_soon(_holders(outcome.stored, items))
 
     def emit_withdrawn(self) -> None:
         """Loop thread: tell the UI which shown messages must go (after a store write)."""
@@ -925,9 +945,13 @@ class GroupService:
             for frame in _heads_frames(room, room_heads):
                 node.links.write(peer, frame)
 
-    async def sync_room_with_members(self, room: bytes) -> None:
-        """Send our heads for ``room`` to every connected member (after joining)."""
+    async def sync_room_with_members(
+        self, room: bytes, skip: frozenset[bytes] = frozenset()
+    ) -> None:
+        """Send our heads for ``room`` to every connected member not in ``skip``."""
         node = self.node
+        if skip and all(peer in skip for peer in node.links.links):
+            return  # everyone we could tell has it all already: skip the store trip
 
         def load(store: Store) -> tuple[list[bytes], dict[bytes, int]]:
             m = self.membership(store, room)
@@ -936,6 +960,8 @@ class GroupService:
         members, room_heads = await node._read(load)
         frames = _heads_frames(room, room_heads)
         for peer in members:
+            if peer in skip:
+                continue
             for frame in frames:
                 node.links.write(peer, frame)
 
@@ -1052,22 +1078,31 @@ class GroupService:
         for task in [*self._pushes, *([self._ticker] if self._ticker else [])]:
             task.cancel()
 
-    def _announce_soon(self, rooms: set[bytes]) -> None:
-        self._announce_due |= rooms
+    def _announce_soon(self, holders: dict[bytes, frozenset[bytes]]) -> None:
+        """Announce our heads of these rooms shortly, except to peers that hold it all.
+
+        ``holders`` maps a room to the peers that sent us every message we just stored
+        in it: they have what we would announce, so telling them costs each side a store
+        trip for nothing. In a room whose author reaches every member directly, that is
+        every announcement a new message would cause.
+        """
+        for room, peers in holders.items():
+            due = self._announce_due.get(room)
+            self._announce_due[room] = peers if due is None else due & peers
         if self._announcer is None:
             loop = asyncio.get_running_loop()
             self._announcer = loop.call_later(ANNOUNCE_DELAY, self._fire_announce)
 
     def _fire_announce(self) -> None:
         self._announcer = None
-        rooms, self._announce_due = self._announce_due, set()
+        rooms, self._announce_due = self._announce_due, {}
         task = asyncio.ensure_future(self._announce(rooms))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
-    async def _announce(self, rooms: set[bytes]) -> None:
-        for room in rooms:
-            await self.sync_room_with_members(room)
+    async def _announce(self, rooms: dict[bytes, frozenset[bytes]]) -> None:
+        for room, holders in rooms.items():
+            await self.sync_room_with_members(room, skip=holders)
 
 
 def _page(
@@ -1084,6 +1119,32 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     except SystemBodyError:
         return None
     return op.op, op.peer
+
+
+def _holders(stored: Sequence[Message], items: Sequence[_Inbound]) -> dict[bytes, frozenset[bytes]]:
+    """Per room of ``stored``, the peers that sent us every one of those messages."""
+    senders: dict[bytes, set[bytes]] = defaultdict(set)
+    for item in items:
+        senders[item.env.id].add(item.peer)
+    out: dict[bytes, frozenset[bytes]] = {}
+    for msg in stored:
+        peers = frozenset(senders.get(msg.id, ()))
+        out[msg.room] = peers if msg.room not in out else out[msg.room] & peers
+    return out
+
+
+def _authentic_or_held(store: Store, items: Sequence[_Inbound]) -> list[_Inbound]:
+    """Store thread: the items already held, and the others whose signature verifies.
+
+    A held message skips the check, the costliest step of ingesting: nothing of it is
+    stored again, and an acknowledgement needs the stored copy's signature to match
+    theirs (held_intact), so an altered copy gains nothing.
+    """
+    held = store.held_ids([i.env.id for i in items])
+    out = [i for i in items if i.env.id in held or envelope_is_authentic(i.env)]
+    if len(out) != len(items):
+        log.warning("dropped %d group envelopes with bad signatures", len(items) - len(out))
+    return out
 
 
 def _exempt(m: Membership, env: Envelope) -> bool:
@@ -1153,12 +1214,18 @@ class _Heads:
     complete: bool
 
     def merged(self, newer: _Heads) -> _Heads:
-        """Several frames of one summary add up; a complete one replaces the rest."""
+        """Several frames of one summary add up; a complete one replaces the rest.
+
+        At most MAX_SUMMARY_AUTHORS authors add up: a member sending full frames of fresh
+        authors must not grow the waiting summary (nor the cost of each merge) without
+        bound. An author left out is only pushed in a later round.
+        """
         if newer.complete:
             return newer
         heads = dict(self.heads)
         for author, seq in newer.heads.items():
-            heads[author] = max(heads.get(author, 0), seq)
+            if author in heads or len(heads) < MAX_SUMMARY_AUTHORS:
+                heads[author] = max(heads.get(author, 0), seq)
         return _Heads(self.room, heads, self.complete)
 
 

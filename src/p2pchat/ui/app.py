@@ -16,6 +16,8 @@ from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.color import ColorSystem
+from rich.console import COLOR_SYSTEMS
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -114,7 +116,9 @@ class ChatApp(App[int]):
         self._stopped = False
         self._chat: ChatScreen | None = None
         self._events: EventStream | None = None
-        self._contrast = ContrastFilter(enabled=not self.current_theme.dark)
+        # Judged in the colours the terminal shows (a 256-colour one rounds them).
+        system = COLOR_SYSTEMS.get(self.console.color_system or "", ColorSystem.TRUECOLOR)
+        self._contrast = ContrastFilter(enabled=not self.current_theme.dark, system=system)
         self._filters.append(self._contrast)
         self._prefs_loaded = False
         self._waiting: list[Event] = []  # node events not handled yet (see NodeEvents)

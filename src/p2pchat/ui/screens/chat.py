@@ -710,6 +710,8 @@ class ChatScreen(Screen[None]):
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
     ) -> None:
         """Presence, names and requests: header, members panel, sidebar."""
+        if event.peer_id == self.context.me:
+            self.update_topbar()  # renamed from the CLI, say
         if event.peer_id == self.peer:
             await self.refresh_peer()
         if isinstance(event, PeerOffline):
