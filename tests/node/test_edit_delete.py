@@ -8,6 +8,7 @@ gone from the store; both travel, queue and sync like messages.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,33 @@ async def test_deleted_text_is_not_left_in_the_store_files(pair: tuple[Node, Nod
         files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
         for file in files:
             assert b"zebra-umbrella-4711" not in file.read_bytes(), file.name
+
+
+async def test_a_deleted_file_offer_is_served_no_more(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, b = pair
+    await b.transfers.set_auto_accept_max(0)  # bob does not fetch it before the delete
+    source = tmp_path / "plans.txt"
+    source.write_bytes(b"the plans" * 1000)
+    offer = await a.transfers.send_file(b.me, source)
+    await wait_until(b, lambda: _arrived(b, offer.id))
+    await a.delete_message(offer.id)
+
+    async def revoked() -> bool:
+        info = await a.transfers.get(offer.id)
+        return info is not None and info.state == "cancelled"
+
+    await wait_until(a, revoked)
+
+    async def gone_at_bob() -> bool:
+        m = await b.get_message(offer.id)
+        return m is not None and is_tombstone(m)
+
+    await wait_until(b, gone_at_bob)
+
+    async def stopped_at_bob() -> bool:
+        info = await b.transfers.get(offer.id)
+        return info is None or info.state == "cancelled"
+
+    await wait_until(b, stopped_at_bob)

@@ -22,6 +22,7 @@ Store work runs in the store thread (``Node._write``); events go out afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from p2pchat.identity import short_id
-from p2pchat.node.envelopes import MESSAGE_ID_LEN, split_ids
+from p2pchat.node.envelopes import KIND_FILE, MESSAGE_ID_LEN, split_ids
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import MessagesChanged
 from p2pchat.node.model import text_body
@@ -241,6 +242,9 @@ class ChangeService:
         self.changed: dict[bytes, list[bytes]] = {}
         # Store thread: a message got a deadline (the sweeper may sleep past it).
         self.new_deadline = False
+        # Store thread: file offers deleted or expired, whose transfers must stop.
+        self.files_gone: list[bytes] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ authority
 
@@ -300,6 +304,8 @@ class ChangeService:
                     )
                 else:
                     blank.append(t.id)
+                    if held.kind == KIND_FILE:
+                        self.files_gone.append(t.id)
             done = tombstone(store, blank, env.id)
             if done:
                 self.changed.setdefault(env.room, []).extend(done)
@@ -385,6 +391,7 @@ class ChangeService:
         """Store thread: remove messages whose time is up, with their edits."""
         edits = [e.id for e in edits_of(store, message_ids)]
         rows = {m.id: m for m in store.get_messages([*message_ids, *edits])}
+        self.files_gone += [m.id for m in rows.values() if m.kind == KIND_FILE]
         done = tombstone(store, list(rows), None, keep_place=False)
         for mid in done:
             self.changed.setdefault(rows[mid].room, []).append(mid)
@@ -412,11 +419,23 @@ class ChangeService:
     def emit_changed(self) -> None:
         """Loop thread: announce which shown messages changed (after a store write)."""
         changed, self.changed = self.changed, {}
+        files, self.files_gone = self.files_gone, []
+        if files:  # an offer withdrawn is served no more; a download in progress stops
+            task = asyncio.ensure_future(self._stop_transfers(files))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if self.new_deadline:
             self.new_deadline = False
             self.node.expiry.poke()
         for room, ids in changed.items():
             self.node.emit(MessagesChanged(room, tuple(dict.fromkeys(ids))))
+
+    async def _stop_transfers(self, message_ids: list[bytes]) -> None:
+        for message_id in message_ids:
+            try:
+                await self.node.transfers.cancel(message_id, detail="deleted")
+            except Exception as exc:  # no transfer row, or the node is stopping
+                log.debug("transfer of a deleted file not cancelled: %s", exc)
 
     def display_text(self, message: Message) -> str | None:
         """What to show for the kinds of this module (None: not one of them)."""
