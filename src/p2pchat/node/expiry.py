@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 MAX_SLEEP = 60.0
 #: Removals per store write (a huge backlog after a long absence goes in several).
 SWEEP_BATCH = 500
+#: Seconds between two announcements of our own expired messages (one delete per room).
+VOUCH_EVERY = 30.0
 #: "1" while some of our expired messages may still lack their delete envelope.
 SETTING_UNVOUCHED = "expiry_unvouched"
 
@@ -43,6 +46,7 @@ class ExpiryService:
         self.node = node
         self.clock: Callable[[], int] = now_ms
         self._wake: asyncio.Event | None = None
+        self._last_vouch = float("-inf")
 
     def poke(self) -> None:
         """Look again now (a deadline may have come closer, or the clock moved)."""
@@ -89,7 +93,14 @@ class ExpiryService:
             if count < SWEEP_BATCH:
                 break
         if mine or await node.store_read(_unvouched):
-            await self._vouch_for_own()
+            # One delete per room for everything that went since the last one: not one
+            # per message, each of which has a deadline of its own.
+            wait = self._last_vouch + VOUCH_EVERY - time.monotonic()
+            if wait <= 0:
+                self._last_vouch = time.monotonic()
+                await self._vouch_for_own()
+            else:
+                due = min(due or 2**63, self.clock() + int(wait * 1000) + 1)
         return due
 
     async def _vouch_for_own(self) -> None:
