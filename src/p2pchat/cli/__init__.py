@@ -19,6 +19,7 @@ from p2pchat.cli import (
     doctor,
     file_cmds,
     identity_cmds,
+    manage_cmds,
     repair_cmds,
     room_cmds,
     serve,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.register(subs, common)
     repair_cmds.register(subs, common)
     backup_cmds.register(subs, common)
+    manage_cmds.register(subs, common)
     return parser
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from p2pchat.control.changes_api import change_methods
+from p2pchat.control.chats_api import chat_methods
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
 from p2pchat.identity import encode_peer_id, short_id
@@ -105,6 +106,7 @@ class NodeApi:
             "backup": self.backup,
         }
         self._methods.update(file_methods(self))
+        self._methods.update(chat_methods(self))
         self._methods.update(change_methods(self))
 
     @property
@@ -276,6 +278,8 @@ class NodeApi:
                     "my_state": mine or "joined",
                     "unread": r.unread,
                     "online": r.online,
+                    "muted": r.muted,
+                    "archived": r.archived,
                 }
             )
         return out

@@ -30,6 +30,7 @@ from p2pchat.identity import (
     safety_number,
     short_id,
 )
+from p2pchat.node.chats import ChatService
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox, load_requests
@@ -217,6 +218,7 @@ class Node:
         )
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
+        self.chats = ChatService(self)
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
         self.direct_sync = DirectSync(self)
@@ -987,6 +989,8 @@ class Node:
                     summary.unread,
                     summary.last_message,
                     online,
+                    muted=room.muted,
+                    archived=summary.archived,
                 )
             )
         return rooms

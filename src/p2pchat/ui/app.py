@@ -40,6 +40,7 @@ from p2pchat.node import (
     parse_host_port,
 )
 from p2pchat.profile import MAX_DISPLAY_NAME
+from p2pchat.ui import chat_manage
 from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
 from p2pchat.ui.contrast import ContrastFilter
@@ -90,6 +91,7 @@ class ChatApp(App[int]):
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1", "help", "Help"),
+        Binding("ctrl+f", "search", "Search", priority=True, show=False),
     ]
 
     def __init__(
@@ -529,6 +531,10 @@ class ChatApp(App[int]):
 
     # ================================================================ palette
 
+    def action_search(self) -> None:
+        """Search messages in every chat (ctrl+f)."""
+        chat_manage.open_search(self)
+
     def palette_commands(self) -> list[Command]:
         """Everything the palette offers now (depends on the open conversation)."""
         chat = self.chat
@@ -539,6 +545,7 @@ class ChatApp(App[int]):
             ("Copy my peer id", self.node.peer_id_text, self._copy_id),
             ("Create a group", "A room for several people", self.action_create_group),
         ]
+        cmds += chat_manage.commands(self)
         if chat.room is not None:
             cmds += [
                 ("Insert emoji", "Searchable emoji picker (ctrl+e)", chat.action_emoji),

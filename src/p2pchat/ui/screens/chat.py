@@ -736,8 +736,8 @@ class ChatScreen(Screen[None]):
         """A Textual notification (and bell, desktop) for messages not on screen now."""
         if msg.kind == "system":
             return  # room changes show in the room; invitations have their own notice
-        if self._shown_now(msg):
-            return
+        if self._shown_now(msg) or any(e.muted for e in self.entries() if e.room_id == msg.room):
+            return  # a muted chat counts unread but never notifies
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
             who = self.context.name(msg.author)
