@@ -99,6 +99,7 @@ async def test_messages_disappear_on_both_sides_when_their_time_is_up(
     await alice.set_disappearing(room, FIVE_MINUTES)
     secret = await alice.send_text(bob.me, "the door code is 4711")
     await wait_until(bob, lambda: _has(bob, secret.id))
+    assert len((await bob.chats.search("door code")).hits) == 1
     await bob.react(secret.id, "👍")
     await alice.edit_message(secret.id, "the door code is 4712")
     await wait_until(bob, lambda: _has(bob, before.id))
@@ -108,6 +109,7 @@ async def test_messages_disappear_on_both_sides_when_their_time_is_up(
     for node in (alice, bob):
         await wait_until(node, lambda n=node: _gone(n, secret.id))
         assert await _text_anywhere(node, b"door code") == []
+        assert (await node.chats.search("door code")).hits == []
         shown = [node.display_text(m) for m in await node.history(room)]
         assert shown == [
             "said before the timer",  # written before the timer: it stays

@@ -62,6 +62,7 @@ async def test_a_delete_removes_the_text_from_both_stores(pair: tuple[Node, Node
     room = a.direct_room(b.me)
     sent = await a.send_text(b.me, "my secret plan")
     await wait_until(b, lambda: _arrived(b, sent.id))
+    assert [h.message.id for h in (await b.chats.search("secret plan")).hits] == [sent.id]
     await a.edit_message(sent.id, "my secret plan, revised")
     changed = b.subscribe()
     await a.delete_message(sent.id)
@@ -79,6 +80,7 @@ async def test_a_delete_removes_the_text_from_both_stores(pair: tuple[Node, Node
         (shown,) = [m for m in await node.history(room) if m.id == sent.id]
         assert node.display_text(shown) == "message deleted"
         assert await _raw_body(node, sent.id) == b""
+        assert (await node.chats.search("secret plan")).hits == []  # gone from the index
         # Neither the text nor its edit is left anywhere in the messages table.
         rows = await node.store_read(
             lambda s: s._all("SELECT body FROM messages WHERE body LIKE '%secret%'")
