@@ -40,6 +40,7 @@ from p2pchat.node.rooms import (
     GROUP_ROOM_ID_LEN,
     KIND_SYSTEM,
     ROLE_RANK,
+    Membership,
     OpEntry,
     SystemBodyError,
     decode_system,
@@ -82,6 +83,8 @@ UNDELETABLE = frozenset({KIND_SYSTEM, KIND_DELETE, KIND_TIMER, KIND_TOMBSTONE, K
 MAX_DELETE_TARGETS = 256
 #: The timers people can choose: off, 5 minutes, 1 hour, 1 day, 1 week.
 TIMER_CHOICES = (0, 300, 3600, 86400, 604800)
+#: Past room states kept resolved (for judging deletes and timers by others).
+MAX_SEEN_STATES = 256
 TIMER_NAMES = {0: "off", 300: "5 minutes", 3600: "1 hour", 86400: "1 day", 604800: "1 week"}
 
 #: Decides whether a change's author may change something ``target_author`` wrote
@@ -245,6 +248,10 @@ class ChangeService:
         # Store thread: file offers deleted or expired, whose transfers must stop.
         self.files_gone: list[bytes] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # Store thread: resolved past states of rooms (see _state_seen).
+        self._seen_states: dict[
+            tuple[bytes, tuple[bytes, ...]], tuple[Membership, Membership | None]
+        ] = {}
 
     # ------------------------------------------------------------------ authority
 
@@ -256,14 +263,34 @@ class ChangeService:
         m = self.node.groups.membership(store, env.room)
         if env.deps is None or m.admits(env.author, env.seq, env.deps) is not None:
             return False
-        seen = m.seen(env.deps)
-        if seen is None:
+        then = self._state_seen(store, env.room, m, env.deps)
+        if then is None:
             return False
-        then = resolve(env.room, [e for e in op_entries(store, env.room) if e.id in seen])
         rank = ROLE_RANK[then.role_of(env.author)]
         if then.state_of(env.author) != "joined" or rank < ROLE_RANK["admin"]:
             return False
         return target_author is None or rank > ROLE_RANK[then.role_of(target_author)]
+
+    def _state_seen(
+        self, store: Store, room: bytes, m: Membership, deps: tuple[bytes, ...]
+    ) -> Membership | None:
+        """Store thread: the room as an envelope naming ``deps`` saw it (None: not held).
+
+        Cached per (room, deps) while the room's membership stands: a run of deletes by
+        one admin names the same deps, and a member sending many resolves the room once.
+        """
+        key = (room, deps)
+        cached = self._seen_states.get(key)
+        if cached is not None and cached[0] is m:
+            return cached[1]
+        seen = m.seen(deps)
+        then = None
+        if seen is not None:
+            then = resolve(room, [e for e in op_entries(store, room) if e.id in seen])
+        if len(self._seen_states) >= MAX_SEEN_STATES:
+            self._seen_states.clear()
+        self._seen_states[key] = (m, then)
+        return then
 
     def authority(self, room: bytes) -> Authority:
         return self.group_authority if len(room) == GROUP_ROOM_ID_LEN else direct_authority
@@ -348,7 +375,7 @@ class ChangeService:
             elif msg.kind == KIND_TIMER:
                 env = envelopes.get(msg.id)
                 if env is not None and self.authority(msg.room)(store, env, None):
-                    self._record_timer(store, msg, now)
+                    self._record_timer(store, msg)
                     timed[msg.room] = True
                 else:
                     refused.add(msg.id)  # kept (its author's seq), never shown
@@ -364,10 +391,10 @@ class ChangeService:
                     if at <= clock:
                         gone.append(msg.id)
         if gone:
-            self.expire(store, gone, now)
+            self.expire(store, gone)
         return refused | set(gone)
 
-    def _record_timer(self, store: Store, msg: Message, now: int) -> None:
+    def _record_timer(self, store: Store, msg: Message) -> None:
         """Store thread: a timer change took effect; re-time the messages it governs."""
         try:
             seconds = decode_timer(msg.body)
@@ -385,9 +412,9 @@ class ChangeService:
         clock = self.node.expiry.clock()
         due = [mid for mid, _, at in entries if at is not None and at <= clock]
         if due:
-            self.expire(store, due, now)
+            self.expire(store, due)
 
-    def expire(self, store: Store, message_ids: Sequence[bytes], now: int) -> list[bytes]:
+    def expire(self, store: Store, message_ids: Sequence[bytes]) -> list[bytes]:
         """Store thread: remove messages whose time is up, with their edits."""
         edits = [e.id for e in edits_of(store, message_ids)]
         rows = {m.id: m for m in store.get_messages([*message_ids, *edits])}

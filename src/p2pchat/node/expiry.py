@@ -82,7 +82,7 @@ class ExpiryService:
                 gone = expired(store, now, SWEEP_BATCH)
                 mine = False
                 if gone:
-                    done = node.changes.expire(store, [mid for mid, _ in gone], now)
+                    done = node.changes.expire(store, [mid for mid, _ in gone])
                     mine = any(m.author == node.me for m in store.get_messages(done))
                     if mine:  # announced below; remembered in case we stop before
                         store.set_setting(SETTING_UNVOUCHED, "1")
