@@ -349,9 +349,10 @@ def cmd_contact(args: argparse.Namespace) -> int:
     """Accept, block or unblock a peer (unblocking accepts them again, as in the app)."""
     method = "accept" if args.action == "unblock" else args.action
     result = run(_simple(args, method, {"peer": args.peer}))
-    done = (
-        "unblocked, and a contact again" if args.action == "unblock" else "now a " + result["state"]
-    )
+    done = {
+        "unblock": "unblocked, and a contact again",
+        "block": "blocked: nothing from them is stored or shown",
+    }.get(args.action, "now a contact")
     say(f"{safe_text(result['peer'])} is {done}")
     return 0
 

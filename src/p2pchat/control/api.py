@@ -372,7 +372,9 @@ class NodeApi:
 
     async def accept(self, params: JSONDict) -> JSONDict:
         """Accept a contact request (or make a peer a contact)."""
-        peer = await self._peer(params)
+        # A shared name is a tie here: the request to accept is a stranger's, and
+        # accepting one who took a contact's name must never happen by name alone.
+        peer = await self._peer(params, trusted_first=False)
         await self.node.accept(peer)
         return {"peer": self.node.peer_name(peer), "state": "contact"}
 

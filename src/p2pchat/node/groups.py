@@ -85,10 +85,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bounds on what a peer can make us hold for a room we are not in yet (an invitation).
-# In memory, before an invitation is adopted:
+# In memory, before an invitation is adopted: only well-formed membership changes
+# (a few hundred bytes each), a whole log per room (a room holds at most MAX_OPS
+# changes; fewer and an invitation to a busy room could never be adopted), and a few
+# whole logs in all (the room that waited longest makes way).
 MAX_PENDING_ROOMS = 16
 MAX_PENDING_ROOMS_PER_CONTACT = 2
-MAX_PENDING_ENVELOPES = 512
+MAX_PENDING_ENVELOPES = MAX_OPS + MAX_HEADS
+MAX_PENDING_TOTAL = 4 * MAX_PENDING_ENVELOPES
 # In the store, unanswered invitations: per inviter, in all, and how long they are kept.
 MAX_INVITATIONS_PER_INVITER = 3
 MAX_INVITATIONS = 24
@@ -159,6 +163,9 @@ class GroupService:
         # Everyone who shares a room with us: not strangers, whatever their contact state.
         # Replaced whole (never mutated) so the loop thread can read it at any time.
         self.co_members: frozenset[bytes] = frozenset()
+        # Group rooms we know, as of the last ingest (replaced whole, for the loop thread):
+        # their changes are never buffered as invitations.
+        self.known_rooms: frozenset[bytes] = frozenset()
         # (peer, room) -> the latest heads to push to, or to answer.
         self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
             "sync push", self._push, self._pushes, merge=_Heads.merged
@@ -602,6 +609,8 @@ class GroupService:
             env = item.env
             if env.kind != KIND_SYSTEM or self.node._states.get(item.peer) != "contact":
                 continue
+            if env.deps is None or env.room in self.known_rooms or _decoded(env.body) is None:
+                continue  # never part of an invitation we could adopt
             bucket = self._pending.get(env.room)
             if bucket is None:
                 mine = [r for r, who in self._pending_by.items() if who == item.peer]
@@ -612,6 +621,8 @@ class GroupService:
                 bucket = self._pending[env.room] = {}
                 self._pending_by[env.room] = item.peer
             if len(bucket) < MAX_PENDING_ENVELOPES:
+                while sum(len(b) for b in self._pending.values()) >= MAX_PENDING_TOTAL:
+                    self._drop_pending(next(r for r in self._pending if r != env.room))
                 bucket[env.id] = env
             out[env.room] = list(bucket.values())
         return out
@@ -654,6 +665,7 @@ class GroupService:
                     "a direct room of other people",
                 )
         outcome.stored.sort(key=lambda msg: msg.rowid)
+        self.known_rooms = frozenset(self.group_rooms(store))
         return outcome
 
     def _ingest_room(
@@ -1067,6 +1079,7 @@ class GroupService:
         # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).
         await self.node._write(lambda store: self._open_invitations(store, now_ms()))
         self.co_members = await self.node._read(load)
+        self.known_rooms = await self.node._read(lambda store: frozenset(self.group_rooms(store)))
         self._ticker = asyncio.ensure_future(
             every_connected_peer(self.node, self.on_link_up, "periodic sync")
         )
