@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pchat.node import MessagesChanged, Node
+from p2pchat.node import MessagesChanged, Node, PeerOffline
 from p2pchat.store.changes import is_tombstone
 from tests.node.groups_helpers import befriend, form_room, mesh, start_nodes, wait_until
 from tests.nodes import make_node, wait_for
@@ -94,7 +94,9 @@ async def test_a_delete_while_the_peer_is_away_arrives_without_the_text() -> Non
     await b.start()
     try:
         await befriend(a, b)
+        gone = a.subscribe()
         await b.stop()
+        await wait_for(gone, lambda e: isinstance(e, PeerOffline) and e.peer_id == b.me)
         sent = await a.send_text(b.me, "oops, wrong chat")
         await a.delete_message(sent.id)
         b = make_node("bob")
