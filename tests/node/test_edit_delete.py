@@ -123,6 +123,14 @@ async def test_group_owner_deletes_a_members_message_everywhere() -> None:
         said = await member.send_message(room, "something rude")
         for node in (owner, other):
             await wait_until(node, lambda n=node: _arrived(n, said.id))
+        await member.edit_message(said.id, "something ruder")
+
+        async def edited(node: Node) -> bool:
+            m = await node.get_message(said.id)
+            return m is not None and m.edited and m.body == b"something ruder"
+
+        for node in (owner, other):
+            await wait_until(node, lambda n=node: edited(n))
         await owner.delete_message(said.id)
 
         async def gone(node: Node) -> bool:
@@ -132,6 +140,10 @@ async def test_group_owner_deletes_a_members_message_everywhere() -> None:
         for node in (owner, member, other):
             await wait_until(node, lambda n=node: gone(n))
             assert await _raw_body(node, said.id) == b""
+            rows = await node.store_read(
+                lambda s: s._all("SELECT id FROM messages WHERE body LIKE '%rude%'")
+            )
+            assert rows == []  # the edit went with it
     finally:
         for node in (owner, member, other):
             await node.stop()
