@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from p2pchat import __version__
 from p2pchat.cli import (
     backup_cmds,
+    change_cmds,
     chat_cmds,
     doctor,
     file_cmds,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     identity_cmds.register(subs, common)
     serve.register(subs, common)
     chat_cmds.register(subs, common)
+    change_cmds.register(subs, common)
     room_cmds.register(subs, common)
     file_cmds.register(subs, common)
     doctor.register(subs, common)

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from p2pchat.control.changes_api import change_methods
 from p2pchat.control.chats_api import chat_methods
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
@@ -108,6 +109,7 @@ class NodeApi:
         self._methods.update(file_methods(self))
         self._methods.update(chat_methods(self))
         self._methods.update(tor_methods(self))
+        self._methods.update(change_methods(self))
 
     @property
     def methods(self) -> list[str]:

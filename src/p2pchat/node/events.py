@@ -114,6 +114,18 @@ class MessagesWithdrawn:
 
 
 @dataclass(frozen=True, slots=True)
+class MessagesChanged:
+    """Messages shown before look different now: edited, deleted, or gone with a timer.
+
+    Read them again (``Node.get_messages``): an edited one carries its latest text and
+    ``edited``; a deleted or expired one is a tombstone (kind ``deleted``, no text).
+    """
+
+    room: bytes
+    message_ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RoomInvitation:
     """Someone invited us to a group room; ``join`` or ``decline`` it."""
 
@@ -199,6 +211,7 @@ Event = (
     | RoomChanged
     | RoomInvitation
     | MessagesWithdrawn
+    | MessagesChanged
     | ContactRequest
     | RequestsHeldBack
     | SecurityWarning

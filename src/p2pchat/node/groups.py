@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from p2pchat.identity import short_id
+from p2pchat.node.edits import CHANGE_KINDS, KIND_DELETE, relay_page
 from p2pchat.node.envelopes import (
     apply_reaction,
     envelope_is_authentic,
@@ -560,8 +561,9 @@ class GroupService:
     async def _after_ingest(self, outcome: _Outcome, items: Sequence[_Inbound]) -> None:
         """Loop thread: tell the UI what was stored, acknowledge it, announce it."""
         node = self.node
+        node.changes.emit_changed()
         for message in outcome.stored:
-            if message.kind != "reaction":
+            if message.kind != "reaction" and message.kind not in CHANGE_KINDS:
                 node._emit(MessageAdded(message, incoming=True))
             if message.kind == "file":
                 await node.transfers.on_file_message(message, incoming=True)
@@ -702,6 +704,9 @@ class GroupService:
         if m.state_of(node.me) != "joined":
             return  # an invitee only follows the membership log
         rows = []
+        # A delete fills the seqs it removes, so it is carried out first (even if it
+        # must itself wait above a gap): nobody can ever relay what it removed.
+        node.changes.apply_deletes(store, self._deletes(store, m, room, relayed), now)
         # An author's messages are held in seq order, without gaps (a gap is only ever
         # filled by that author's own next envelopes), so what two members hold of an
         # author is always one a prefix of the other, and anti-entropy evens it out.
@@ -738,11 +743,36 @@ class GroupService:
                 if msg.kind == "reaction":
                     apply_reaction(store, msg)
                 node._lamport = max(node._lamport, msg.lamport)
-            outcome.stored.extend(fresh)
+            envelopes = {i.env.id: i.env for i in relayed}
+            gone = node.changes.after_store(store, fresh, envelopes, now)
+            outcome.stored.extend(m for m in fresh if m.id not in gone)
         # Acknowledge to each author (through the outbox if they are away).
         for row in [*system_rows, *(r for r in rows if r.id in held)]:
             if row.author != node.me and m.state_of(row.author) == "joined":
                 outcome.acks[(row.author, room)].append(row.id)
+
+    def _deletes(
+        self, store: Store, m: Membership, room: bytes, items: list[_Inbound]
+    ) -> list[Envelope]:
+        """Store thread: the deletes among ``items`` that count (gaps aside).
+
+        One we hold already was carried out when stored, and its signature was not
+        checked again this time (``ingest``): a copy under its id is never acted on.
+        """
+        node = self.node
+        candidates = [i for i in items if i.env.kind == KIND_DELETE]
+        if not candidates:
+            return []
+        held = store.held_ids([i.env.id for i in candidates])
+        return [
+            i.env
+            for i in candidates
+            if i.env.id not in held
+            and m.admits(i.env.author, i.env.seq, i.env.deps) is None
+            and _id_problem(room, i.env) is None
+            and node.body_problem(i.env) is None
+            and node.lamport_problem(i.env) is None
+        ]
 
     def _system_rows(
         self, store: Store, room: bytes, m: Membership, items: list[_Inbound], now: int
@@ -1019,15 +1049,15 @@ class GroupService:
             cursor = start
             while cursor <= end and sent < MAX_PUSH:
                 count = min(PUSH_PAGE, end - cursor + 1)
-                page = await node._read(
+                page, last = await node._read(
                     functools.partial(_page, room=room, author=author, start=cursor, count=count)
                 )
-                if not page:
+                if last is None:
                     break
                 for msg in page:
                     if msg.kind != KIND_SYSTEM:
                         sent += self._send_row(peer, msg)
-                cursor = page[-1].seq + 1
+                cursor = last + 1
                 await node.links.flush(peer)
                 if not node.links.is_online(peer):
                     return
@@ -1088,8 +1118,12 @@ class GroupService:
             await self.sync_room_with_members(room, skip=holders)
 
 
-def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:
-    return store.messages_by_seq(room, author, start, count)
+def _page(
+    store: Store, *, room: bytes, author: bytes, start: int, count: int
+) -> tuple[list[Message], int | None]:
+    """A page of an author's envelopes to relay, and the last seq it covers."""
+    rows = store.messages_by_seq(room, author, start, count)
+    return relay_page(store, rows), (rows[-1].seq if rows else None)
 
 
 def _op_of(msg: Message) -> tuple[str, bytes | None] | None:

@@ -29,6 +29,7 @@ from p2pchat.node import (
     MemberInfo,
     Message,
     MessageAdded,
+    MessagesChanged,
     MessagesWithdrawn,
     NodeError,
     NodeStatus,
@@ -657,6 +658,10 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, ReactionChanged):
             if event.room == self.room:
                 await messages.refresh_reactions(event.message_id)
+        elif isinstance(event, MessagesChanged):
+            if event.room == self.room:
+                await messages.change(event.message_ids)
+            self.schedule_sidebar()
         elif isinstance(event, TypingChanged):
             self._set_typing(event.room, event.peer_id, event.typing)
         elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
