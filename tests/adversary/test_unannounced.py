@@ -13,13 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from p2pchat.crypto.noise import CipherState, HandshakeState, KeyPair
 from p2pchat.identity import Identity, short_id
-from p2pchat.node import MessageAdded, Node, PeerOnline, PeerUpdated, TypingChanged
-from p2pchat.transport import PROLOGUE
+from p2pchat.node import (
+    MessageAdded,
+    Node,
+    PeerOnline,
+    PeerUpdated,
+    TransferProgress,
+    TypingChanged,
+)
+from p2pchat.transport import PROLOGUE, Connection
 from p2pchat.wire import Hello, Ping, Pong, Profile, Typing, decode_frame, encode_frame
 from tests.node.groups_helpers import befriend, form_room, start_nodes, wait_until
 from tests.nodes import WAIT, connected_pair, make_node, wait_for
@@ -203,3 +211,35 @@ async def test_a_room_member_who_is_no_contact_learns_the_name(hidden: Node) -> 
 
 async def _named(node: Node, peer: bytes) -> bool:
     return node.peer_name(peer) == NAME
+
+
+async def test_a_stranger_whose_file_we_accept_never_sees_the_display_name(
+    hidden: Node, tmp_path: Path
+) -> None:
+    """Accepting a stranger's file dials it on a second (files) connection: that
+    handshake must withhold the name as the chat link does."""
+    stranger = make_node("stranger")
+    await stranger.start()
+    try:
+        told: asyncio.Queue[str] = asyncio.Queue()
+        serve = stranger.transfers.serve_connection
+
+        async def recording(conn: Connection) -> None:
+            told.put_nowait(conn.remote.name)
+            await serve(conn)
+
+        stranger.transfers.serve_connection = recording  # type: ignore[method-assign]
+        events = hidden.subscribe()
+        await connected_pair(stranger, hidden)
+        source = tmp_path / "bait.txt"
+        source.write_bytes(b"open me")
+        offer = await stranger.transfers.send_file(hidden.me, source)
+        await wait_for(
+            events, lambda e: isinstance(e, TransferProgress) and e.message_id == offer.id
+        )
+        await hidden.transfers.accept(offer.id)
+        async with asyncio.timeout(WAIT):
+            name = await told.get()
+        assert name == ""
+    finally:
+        await stranger.stop()
