@@ -219,3 +219,18 @@ def test_short_word_scan_stops_at_its_deadline_inside_a_window_of_huge_messages(
         calls += 1
     assert seen == [("ab " + big).encode()]
     assert calls > 2
+
+
+def test_text_that_is_not_unicode_and_a_page_mark_past_any_rowid_are_answered(
+    store: Store,
+) -> None:
+    """A query from the control socket can hold a lone surrogate (undecodable bytes in
+    argv arrive so) and ``before`` any integer: a sentence or an answer, never an
+    encoding or overflow error."""
+    add(store, "abc def")
+    for query in ("abc\udcff", "a\udcff"):
+        with pytest.raises(SearchQueryError, match="not valid text"):
+            store.search_messages(query)
+    for query in ("abc", "ab"):
+        found, _ = store.search_messages(query, before_rowid=2**70)
+        assert [m.body for m in found] == [b"abc def"]

@@ -159,6 +159,10 @@ def parse_query(text: str) -> SearchQuery:
         raise SearchQueryError(f"search text is too long (at most {MAX_QUERY_CHARS} characters)")
     if "\x00" in text:
         raise SearchQueryError("search text must not contain a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: undecodable bytes passed along
+        raise SearchQueryError("search text is not valid text (undecodable characters)") from None
     terms = tuple(dict.fromkeys(text.split()))
     if not terms:
         raise SearchQueryError("search text is empty")
@@ -202,7 +206,8 @@ def search_rowids(
     ``before_rowid`` pages back: only messages that arrived before that one.
     """
     limit = max(1, min(limit, MAX_RESULTS))
-    before = before_rowid if before_rowid is not None else 2**63 - 1
+    # Any integer may come from the control socket; SQLite's stop at 2**63 - 1.
+    before = min(before_rowid, 2**63 - 1) if before_rowid is not None else 2**63 - 1
     if rooms is not None and not rooms:
         return SearchResult((), True)
     try:
