@@ -24,6 +24,7 @@ from p2pchat.node import (
     Node,
     PeerOnline,
     PeerUpdated,
+    RoomInvitation,
     TransferProgress,
     TypingChanged,
 )
@@ -243,3 +244,28 @@ async def test_a_stranger_whose_file_we_accept_never_sees_the_display_name(
         assert name == ""
     finally:
         await stranger.stop()
+
+
+async def test_the_members_of_a_room_we_were_only_invited_to_never_see_the_display_name(
+    hidden: Node,
+) -> None:
+    """An invitation is not a choice: until the person joins, the room's members are
+    strangers (a contact's invitation must not hand them the name)."""
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await befriend(alice, hidden)
+        await befriend(alice, bob)
+        room = await form_room(alice, [bob])
+        events = hidden.subscribe()
+        await alice.groups.invite(room, hidden.me)
+        await wait_for(events, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+        events.close()
+        await connected_pair(bob, hidden)
+        # The name would come in the first transport message, before the link is up.
+        assert bob.links.links[hidden.me].conn.remote.name == ""
+        assert bob.peer_name(hidden.me) == short_id(hidden.me)
+        await hidden.groups.join(room)  # now a choice: told at once
+        await wait_until(bob, lambda: _named(bob, hidden.me))
+    finally:
+        for node in (alice, bob):
+            await node.stop()
