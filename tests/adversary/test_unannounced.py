@@ -22,6 +22,7 @@ from p2pchat.identity import Identity, short_id
 from p2pchat.node import (
     MessageAdded,
     Node,
+    PeerOffline,
     PeerOnline,
     PeerUpdated,
     RoomInvitation,
@@ -266,6 +267,29 @@ async def test_the_members_of_a_room_we_were_only_invited_to_never_see_the_displ
         assert bob.peer_name(hidden.me) == short_id(hidden.me)
         await hidden.groups.join(room)  # now a choice: told at once
         await wait_until(bob, lambda: _named(bob, hidden.me))
+    finally:
+        for node in (alice, bob):
+            await node.stop()
+
+
+async def test_the_members_of_a_room_we_left_are_strangers_again_for_the_name(
+    hidden: Node,
+) -> None:
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await befriend(alice, hidden)
+        await befriend(alice, bob)
+        room = await form_room(alice, [bob, hidden])
+        await connected_pair(bob, hidden)
+        await wait_until(bob, lambda: _named(bob, hidden.me))  # a member: told
+        await hidden.groups.leave(room)
+        events = bob.subscribe()
+        await bob.links.links[hidden.me].conn.close("break")
+        await wait_for(events, lambda e: isinstance(e, PeerOffline) and e.peer_id == hidden.me)
+        events.close()
+        await connected_pair(bob, hidden)
+        # A new handshake after leaving: the room no longer makes bob one of ours.
+        assert bob.links.links[hidden.me].conn.remote.name == ""
     finally:
         for node in (alice, bob):
             await node.stop()
