@@ -13,13 +13,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from p2pchat.crypto.noise import CipherState, HandshakeState, KeyPair
 from p2pchat.identity import Identity, short_id
-from p2pchat.node import MessageAdded, Node, PeerOnline, PeerUpdated, TypingChanged
-from p2pchat.transport import PROLOGUE
+from p2pchat.node import (
+    MessageAdded,
+    Node,
+    PeerOffline,
+    PeerOnline,
+    PeerUpdated,
+    RoomInvitation,
+    TransferProgress,
+    TypingChanged,
+)
+from p2pchat.transport import PROLOGUE, Connection
 from p2pchat.wire import Hello, Ping, Pong, Profile, Typing, decode_frame, encode_frame
 from tests.node.groups_helpers import befriend, form_room, start_nodes, wait_until
 from tests.nodes import WAIT, connected_pair, make_node, wait_for
@@ -203,3 +213,83 @@ async def test_a_room_member_who_is_no_contact_learns_the_name(hidden: Node) -> 
 
 async def _named(node: Node, peer: bytes) -> bool:
     return node.peer_name(peer) == NAME
+
+
+async def test_a_stranger_whose_file_we_accept_never_sees_the_display_name(
+    hidden: Node, tmp_path: Path
+) -> None:
+    """Accepting a stranger's file dials it on a second (files) connection: that
+    handshake must withhold the name as the chat link does."""
+    stranger = make_node("stranger")
+    await stranger.start()
+    try:
+        told: asyncio.Queue[str] = asyncio.Queue()
+        serve = stranger.transfers.serve_connection
+
+        async def recording(conn: Connection) -> None:
+            told.put_nowait(conn.remote.name)
+            await serve(conn)
+
+        stranger.transfers.serve_connection = recording  # type: ignore[method-assign]
+        events = hidden.subscribe()
+        await connected_pair(stranger, hidden)
+        source = tmp_path / "bait.txt"
+        source.write_bytes(b"open me")
+        offer = await stranger.transfers.send_file(hidden.me, source)
+        await wait_for(
+            events, lambda e: isinstance(e, TransferProgress) and e.message_id == offer.id
+        )
+        await hidden.transfers.accept(offer.id)
+        async with asyncio.timeout(WAIT):
+            name = await told.get()
+        assert name == ""
+    finally:
+        await stranger.stop()
+
+
+async def test_the_members_of_a_room_we_were_only_invited_to_never_see_the_display_name(
+    hidden: Node,
+) -> None:
+    """An invitation is not a choice: until the person joins, the room's members are
+    strangers (a contact's invitation must not hand them the name)."""
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await befriend(alice, hidden)
+        await befriend(alice, bob)
+        room = await form_room(alice, [bob])
+        events = hidden.subscribe()
+        await alice.groups.invite(room, hidden.me)
+        await wait_for(events, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+        events.close()
+        await connected_pair(bob, hidden)
+        # The name would come in the first transport message, before the link is up.
+        assert bob.links.links[hidden.me].conn.remote.name == ""
+        assert bob.peer_name(hidden.me) == short_id(hidden.me)
+        await hidden.groups.join(room)  # now a choice: told at once
+        await wait_until(bob, lambda: _named(bob, hidden.me))
+    finally:
+        for node in (alice, bob):
+            await node.stop()
+
+
+async def test_the_members_of_a_room_we_left_are_strangers_again_for_the_name(
+    hidden: Node,
+) -> None:
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await befriend(alice, hidden)
+        await befriend(alice, bob)
+        room = await form_room(alice, [bob, hidden])
+        await connected_pair(bob, hidden)
+        await wait_until(bob, lambda: _named(bob, hidden.me))  # a member: told
+        await hidden.groups.leave(room)
+        events = bob.subscribe()
+        await bob.links.links[hidden.me].conn.close("break")
+        await wait_for(events, lambda e: isinstance(e, PeerOffline) and e.peer_id == hidden.me)
+        events.close()
+        await connected_pair(bob, hidden)
+        # A new handshake after leaving: the room no longer makes bob one of ours.
+        assert bob.links.links[hidden.me].conn.remote.name == ""
+    finally:
+        for node in (alice, bob):
+            await node.stop()

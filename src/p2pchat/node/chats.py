@@ -8,10 +8,11 @@ The UI, the CLI and the control socket all call these methods, so they behave al
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -30,7 +31,7 @@ from p2pchat.node.export import (
     ExportItem,
     picture_mime,
 )
-from p2pchat.store import Message, SearchQueryError, Store, now_ms
+from p2pchat.store import Cursor, Message, SearchQueryError, Store, now_ms
 from p2pchat.store.search import MAX_RESULTS
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ T = TypeVar("T")
 DEFAULT_RESULTS = 50
 #: Messages read per step when exporting.
 EXPORT_PAGE = 1000
+#: Longest wait (seconds) for one page of an export to be read on the node's loop.
+EXPORT_STEP_TIMEOUT = 120.0
 
 
 class SearchError(NodeError):
@@ -183,17 +186,53 @@ class ChatService:
         info = next((r for r in await self.node.list_rooms() if r.room_id == room), None)
         if info is None:
             raise NodeError("no such chat")
-        messages = await self._all_shown(room)
+        header = ExportHeader(info.name, info.kind, room.hex(), now_ms())
+        tally = _Tally(budget=MAX_EMBEDDED_BYTES if fmt == "html" else 0)
+        loop = asyncio.get_running_loop()
+
+        def items() -> Iterator[ExportItem]:
+            # Runs in the writing thread and reads each page on the loop: one page of the
+            # chat is in memory at a time, however big the chat (a list of all its
+            # messages grew with the chat, 64 KB a message at worst).
+            cursor: Cursor | None = None
+            while True:
+                step = asyncio.run_coroutine_threadsafe(
+                    self._export_page(room, cursor, tally), loop
+                )
+                try:
+                    page, cursor = step.result(timeout=EXPORT_STEP_TIMEOUT)
+                except concurrent.futures.TimeoutError:
+                    step.cancel()
+                    raise NodeError("the export stopped: the node did not answer") from None
+                yield from page
+                if cursor is None:
+                    return
+
+        chunks = RENDERERS[fmt](header, items())
+        await asyncio.to_thread(_write_private, path, chunks, overwrite)
+        return ExportResult(path, tally.messages, tally.pictures)
+
+    async def _export_page(
+        self, room: bytes, cursor: Cursor | None, tally: _Tally
+    ) -> tuple[list[ExportItem], Cursor | None]:
+        """The displayable messages after ``cursor`` (one page, oldest first) as export
+        items, and the cursor of the next page (None after the last)."""
+        groups = self.node.groups
+
+        def read(store: Store) -> tuple[list[Message], Cursor | None]:
+            rows = store.shown_messages_after(room, cursor, EXPORT_PAGE)
+            last = rows[-1].cursor if len(rows) == EXPORT_PAGE else None
+            return groups.shown(store, room, rows), last
+
+        messages, after = await self._run(read)
         items = []
-        pictures = 0
-        budget = MAX_EMBEDDED_BYTES
         for m in messages:
             picture = None
-            if fmt == "html" and m.kind == KIND_FILE and budget > 0:
-                picture = await self._picture(m.id, budget)
+            if m.kind == KIND_FILE and tally.budget > 0:
+                picture = await self._picture(m.id, tally.budget)
                 if picture is not None:
-                    budget -= len(picture[1])
-                    pictures += 1
+                    tally.budget -= len(picture[1])
+                    tally.pictures += 1
             items.append(
                 ExportItem(
                     id=m.id.hex(),
@@ -205,21 +244,8 @@ class ChatService:
                     picture=picture,
                 )
             )
-        header = ExportHeader(info.name, info.kind, room.hex(), now_ms())
-        chunks = RENDERERS[fmt](header, items)
-        await asyncio.to_thread(_write_private, path, chunks, overwrite)
-        return ExportResult(path, len(items), pictures)
-
-    async def _all_shown(self, room: bytes) -> list[Message]:
-        """Every displayable message of the room, oldest first."""
-        pages: list[list[Message]] = []
-        page = await self.node.history(room, EXPORT_PAGE)
-        while page:
-            pages.append(page)
-            if len(page) < EXPORT_PAGE:
-                break
-            page = await self.node.older_messages(room, page[0], EXPORT_PAGE)
-        return [m for p in reversed(pages) for m in p]
+        tally.messages += len(items)
+        return items, after
 
     async def _picture(self, message_id: bytes, budget: int) -> tuple[str, bytes] | None:
         transfer = await self.node.transfers.get(message_id)
@@ -242,6 +268,15 @@ class ChatService:
         if db is None:
             raise NodeError("the node is not running")
         return await db.run(fn)
+
+
+@dataclass
+class _Tally:
+    """What an export has written so far, and the picture bytes it may still embed."""
+
+    budget: int
+    messages: int = 0
+    pictures: int = 0
 
 
 @dataclass(frozen=True)
@@ -282,6 +317,11 @@ def _write_private(path: Path, chunks: Iterable[str], overwrite: bool) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise NodeError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        # Reading a page failed (the node stopped, ...): no half file stays behind.
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 __all__ = [

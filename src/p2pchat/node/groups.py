@@ -166,6 +166,11 @@ class GroupService:
         # Group rooms we know, as of the last ingest (replaced whole, for the loop thread):
         # their changes are never buffered as invitations.
         self.known_rooms: frozenset[bytes] = frozenset()
+        # The members of the rooms we are joined to (not merely invited to, nor left):
+        # who may learn an unannounced person's name. Replaced whole, as co_members;
+        # _mates_by_room is the store thread's own.
+        self.room_mates: frozenset[bytes] = frozenset()
+        self._mates_by_room: dict[bytes, frozenset[bytes]] = {}
         # (peer, room) -> the latest heads to push to, or to answer.
         self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
             "sync push", self._push, self._pushes, merge=_Heads.merged
@@ -221,6 +226,7 @@ class GroupService:
         if before is not None and before.applied - m.applied:
             self.withdrawn.setdefault(room, []).extend(before.applied - m.applied)
         self.co_members = self.co_members | frozenset(m.joined())
+        self._set_mates(room, m)
         for peer, state in m.states.items():
             role = m.role_of(peer)
             store.set_member(room, peer, role, state)  # type: ignore[arg-type]
@@ -229,6 +235,12 @@ class GroupService:
         store.set_room_topic(room, m.topic)
         self._drop_outside_spans(store, room, m)
         return m
+
+    def _set_mates(self, room: bytes, m: Membership) -> None:
+        """Store thread: record ``room``'s members as mates only while we are joined."""
+        joined = m.state_of(self.node.me) == "joined"
+        self._mates_by_room[room] = frozenset(m.joined()) if joined else frozenset()
+        self.room_mates = frozenset().union(*self._mates_by_room.values())
 
     def shown_summary(self, store: Store, summary: RoomSummary) -> RoomSummary:
         """Store thread: ``summary`` whose preview is never a change that did not count."""
@@ -1073,7 +1085,9 @@ class GroupService:
         def load(store: Store) -> frozenset[bytes]:
             members: set[bytes] = set()
             for room in self.group_rooms(store):
-                members.update(self.membership(store, room).joined())
+                m = self.membership(store, room)
+                members.update(m.joined())
+                self._set_mates(room, m)
             return frozenset(members)
 
         # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).

@@ -201,8 +201,10 @@ class Node:
         self._name_public = False
         self.name_disclosure = NameDisclosure(
             public=lambda: self._name_public,
+            # Rooms we joined, not rooms we were invited to (nor left): an invitation
+            # is not the person's choice to tell that room who they are.
             trusted=lambda peer: (
-                self._states.get(peer) == "contact" or peer in self.groups.co_members
+                self._states.get(peer) == "contact" or peer in self.groups.room_mates
             ),
             linked=lambda peer: peer in self.links.links,
         )

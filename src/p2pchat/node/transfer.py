@@ -1005,8 +1005,13 @@ class TransferService:
         return list(dict.fromkeys(out))
 
     async def _dial(self, peer: bytes) -> Connection:
+        # The name follows the chat link's rule: a stranger whose file we accept learns
+        # no more of us than its chat link did.
         hello = LocalHello(
-            identity=self.node.identity, name=self.node.profile.display_name, purpose=PURPOSE_FILES
+            identity=self.node.identity,
+            name=self.node.profile.display_name,
+            purpose=PURPOSE_FILES,
+            reveal_name=self.node.name_disclosure.allows,
         )
         addresses = await self.addresses_for(peer)
         if not addresses:

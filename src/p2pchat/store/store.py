@@ -104,6 +104,15 @@ SQL_BEFORE_SHOWN: Final = """
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
+# Forward paging (an export writes a chat oldest first, a page at a time).
+SQL_AFTER_SHOWN: Final = """
+    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
+        kind, body, reply_to, sig, status
+    FROM messages
+    WHERE room = ? AND (lamport, author, id) > (?, ?, ?) AND kind != 'reaction'
+    ORDER BY lamport, author, id
+    LIMIT ?
+"""
 SQL_BEFORE: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
@@ -1117,6 +1126,15 @@ class Store:
         sql = SQL_BEFORE_SHOWN if shown_only else SQL_BEFORE
         rows = self._all(sql, (room_id, lamport, author, message_id, limit))
         return [_message(r) for r in reversed(rows)]
+
+    def shown_messages_after(
+        self, room_id: bytes, cursor: Cursor | None, limit: int = 200
+    ) -> list[Message]:
+        """Up to ``limit`` messages just after ``cursor`` (from the start when None),
+        ascending, reactions skipped: reads a whole chat forward a page at a time."""
+        lamport, author, message_id = cursor or (-1, b"", b"")
+        rows = self._all(SQL_AFTER_SHOWN, (room_id, lamport, author, message_id, limit))
+        return [_message(r) for r in rows]
 
     def next_seq(self, room_id: bytes, author: bytes) -> int:
         """The seq ``author``'s next message in the room should carry (1 for the first)."""

@@ -752,12 +752,30 @@ class ChatScreen(Screen[None]):
         """A Textual notification (and bell, desktop) for messages not on screen now."""
         if msg.kind == "system":
             return  # room changes show in the room; invitations have their own notice
-        if self._shown_now(msg) or any(e.muted for e in self.entries() if e.room_id == msg.room):
+        if self._shown_now(msg):
+            return
+        entry = next((e for e in self.entries() if e.room_id == msg.room), None)
+        if entry is None:
+            # Not in the sidebar: archived until this very message (or new). Whether it
+            # is muted is then asked of the node, else a muted, archived chat would
+            # notify the message that brings it back.
+            self.run_worker(self._notify_unless_muted(msg), exit_on_error=False)
+            return
+        if entry.muted:
             return  # a muted chat counts unread but never notifies
+        self._notify_now(msg, entry.name if entry.group else "")
+
+    async def _notify_unless_muted(self, msg: Message) -> None:
+        room = next(
+            (r for r in await self.context.node.list_rooms() if r.room_id == msg.room), None
+        )
+        if room is None or not room.muted:
+            self._notify_now(msg, room.name if room and room.kind == "group" else "")
+
+    def _notify_now(self, msg: Message, group: str) -> None:
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
             who = self.context.name(msg.author)
-            group = next((e.name for e in self.entries() if e.room_id == msg.room and e.group), "")
             notifier(f"{who} in {group}" if group else who, self.context.text(msg))
 
     def _set_typing(self, room: bytes, peer: bytes, typing: bool) -> None:
