@@ -34,6 +34,7 @@ from p2pchat.node.events import (
     RequestsHeldBack,
 )
 from p2pchat.node.requests import SETTING_HELD_MESSAGES, SETTING_HELD_REQUESTS, HeldBack
+from p2pchat.node.sticker_body import KIND_STICKER
 from p2pchat.store import Message, MessageStatus, Store, now_ms
 from p2pchat.wire import RECEIPT_DELIVERED, RECEIPT_READ, Receipt
 
@@ -209,6 +210,8 @@ class DirectInbox:
                 node._emit(MessageAdded(message, incoming=message.author != node.me))
             if message.kind == KIND_FILE and message.author != node.me:
                 await node.transfers.on_file_message(message, incoming=True)
+            elif message.kind == KIND_STICKER:
+                await node.stickers.on_sticker_message(message)
         # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
         acks: dict[bytes, list[bytes]] = defaultdict(list)
         for item in accepted:

@@ -88,6 +88,8 @@ from p2pchat.node.rooms import (
     describe_system,
     group_envelope_id,
 )
+from p2pchat.node.sticker_body import KIND_STICKER, StickerError, decode_sticker
+from p2pchat.node.stickers import StickerService
 from p2pchat.node.stream import EventHub, EventStream
 from p2pchat.node.transfer import TransferService
 from p2pchat.profile import Profile, clean_display_name
@@ -207,6 +209,7 @@ class Node:
         )
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
+        self.stickers = StickerService(self)
         self.chats = ChatService(self)
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
@@ -343,6 +346,7 @@ class Node:
                 await self.discovery.stop()
             self.discovery = None
         await self.transfers.stop()
+        await self.stickers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
@@ -774,6 +778,8 @@ class Node:
             self._emit(MessageAdded(message, incoming=False))
         if message.kind == KIND_FILE:
             await self.transfers.on_file_message(message, incoming=False)
+        elif message.kind == KIND_STICKER:
+            await self.stickers.on_sticker_message(message)
         await self.deliver(MessageFrame(env=env), recipients)
 
     async def deliver(self, frame: Frame, recipients: Sequence[bytes]) -> None:
@@ -1089,6 +1095,11 @@ class Node:
             return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
         if message.kind == KIND_REACTION:
             return "(reaction)"
+        if message.kind == KIND_STICKER:
+            try:  # pack and name are checked plain ASCII (node/sticker_body.py)
+                return f"(sticker {decode_sticker(message.body).label})"
+            except StickerError:
+                return "(unreadable sticker)"
         # A kind from a newer p2pchat (docs/protocol.md, "Envelope kinds"): its body is
         # never shown, and the kind is named only if it is plain ASCII letters and digits
         # (a peer chooses it: no escapes, no look-alikes).
@@ -1417,6 +1428,10 @@ class Node:
             problem = self.transfers.check_offer(env.body)
             if problem is not None:
                 return f"bad file offer: {problem}"
+        elif env.kind == KIND_STICKER:
+            problem = self.stickers.check_body(env.body)
+            if problem is not None:
+                return f"bad sticker: {problem}"
         elif env.kind == KIND_SYSTEM:
             return "room change outside a group room"  # groups handle theirs before this
         # Any other kind is from a newer p2pchat: kept and acknowledged (so its sender's
