@@ -22,6 +22,7 @@ from p2pchat.cli import (
     repair_cmds,
     room_cmds,
     serve,
+    sticker_cmds,
 )
 from p2pchat.cli.common import CliError, add_common, add_node_options
 from p2pchat.cli.output import log_to_stderr, say
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     repair_cmds.register(subs, common)
     backup_cmds.register(subs, common)
     manage_cmds.register(subs, common)
+    sticker_cmds.register(subs, common)
     return parser
 
 

@@ -316,6 +316,7 @@ class Node:
         self.links.update_local(self._local_hello())
         await self._add_initial_targets()
         await self.transfers.start()
+        self.stickers.start()
         await self.groups.start()
         self.direct_sync.start()
         announcing = False

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from p2pchat.identity import short_id
 from p2pchat.node.errors import NodeError
-from p2pchat.node.events import StickerReady
+from p2pchat.node.events import PeerOnline, StickerReady
 from p2pchat.node.file_io import FileSource
 from p2pchat.node.sticker_body import (
     KIND_STICKER,
@@ -57,6 +57,8 @@ CACHE_DIR: Final = "stickers"
 FETCH_TIMEOUT: Final = 20.0
 #: Files one ``sticker add`` takes at once.
 MAX_ADD_FILES: Final = 200
+#: Missing pictures remembered for a retry when their author comes online.
+MAX_MISSING: Final = 512
 
 
 class StickerLookupError(NodeError):
@@ -74,6 +76,27 @@ class StickerService:
         #: since start: what a repeated sticker must not increase.
         self.bytes_fetched = 0
         self.sources_opened = 0
+        #: Pictures not fetched yet, by hash: tried again when their author is back
+        #: online (bounded: the oldest are forgotten, and retried when shown).
+        self._missing: dict[bytes, tuple[bytes, StickerRef]] = {}
+        self._watch: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Retry missing pictures whenever a peer comes online (node started)."""
+        self._watch = asyncio.get_running_loop().create_task(
+            self._retry_on_online(), name="stickers"
+        )
+
+    async def _retry_on_online(self) -> None:
+        stream = self.node.subscribe()
+        try:
+            while (event := await stream.get()) is not None:
+                if isinstance(event, PeerOnline):
+                    for author, ref in list(self._missing.values()):
+                        if author == event.peer_id:
+                            self._start_fetch(author, ref)
+        finally:
+            stream.close()
 
     # ================================================================ cache
 
@@ -249,13 +272,20 @@ class StickerService:
         author = message.author
         if author == self.node.me or self.node._states.get(author) != "contact":
             return False
-        if ref.sha256 not in self._fetches:
-            task = asyncio.get_running_loop().create_task(
-                self._fetch(author, ref), name=f"sticker {ref.sha256.hex()[:8]}"
-            )
-            self._fetches[ref.sha256] = task
-            task.add_done_callback(lambda _: self._fetches.pop(ref.sha256, None))
+        self._missing[ref.sha256] = (author, ref)
+        while len(self._missing) > MAX_MISSING:
+            del self._missing[next(iter(self._missing))]
+        self._start_fetch(author, ref)
         return False
+
+    def _start_fetch(self, author: bytes, ref: StickerRef) -> None:
+        if ref.sha256 in self._fetches or not self.node.links.is_online(author):
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._fetch(author, ref), name=f"sticker {ref.sha256.hex()[:8]}"
+        )
+        self._fetches[ref.sha256] = task
+        task.add_done_callback(lambda _: self._fetches.pop(ref.sha256, None))
 
     async def _fetch(self, author: bytes, ref: StickerRef) -> None:
         """Pull one picture from its author with one ``get``; cache it if it checks out."""
@@ -266,6 +296,7 @@ class StickerService:
                 raise StickerError("the picture does not match its hash")
             await asyncio.to_thread(check_picture, data)
             await asyncio.to_thread(self._store_picture, data)
+            self._missing.pop(ref.sha256, None)
         except (StickerError, TimeoutError, OSError, NodeError, TransportError) as exc:
             log.info("sticker %s from %s not fetched: %s", ref.label, short_id(author), exc)
             return
@@ -324,6 +355,8 @@ class StickerService:
     async def stop(self) -> None:
         """Cancel fetches in flight."""
         tasks = list(self._fetches.values())
+        if self._watch is not None:
+            tasks.append(self._watch)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
