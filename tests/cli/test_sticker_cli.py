@@ -43,11 +43,13 @@ async def test_add_list_send_and_install(
         code, out, _ = await asyncio.to_thread(
             run_cli, capsys, "sticker", "add", "mine", str(tmp_path / "thumbs up.png")
         )
-        assert code == 0 and "mine/thumbs_up" in out
+        assert code == 0
+        assert "mine/thumbs_up" in out
         code, _, err = await asyncio.to_thread(
             run_cli, capsys, "sticker", "add", "mine", str(tmp_path / "evil.txt")
         )
-        assert code != 0 and "not a sticker picture" in err
+        assert code != 0
+        assert "not a sticker picture" in err
         code, out, _ = await asyncio.to_thread(run_cli, capsys, "sticker", "list", "--json")
         assert code == 0
         (listed,) = json.loads(out)
@@ -67,7 +69,8 @@ async def test_add_list_send_and_install(
         code, _, err = await asyncio.to_thread(
             run_cli, capsys, "send", "alice", "--sticker", "mine/nope"
         )
-        assert code != 0 and "no sticker mine/nope" in err
+        assert code != 0
+        assert "no sticker mine/nope" in err
 
         # Bob's node is back: Alice fetches the picture then (the CLI's node left early).
         (bob,) = await start_nodes(["bob"])
@@ -91,6 +94,8 @@ async def test_add_list_send_and_install(
 
 def test_install_says_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "sticker", "install", "cats")
-    assert code != 0 and "no received sticker of the pack 'cats'" in err
+    assert code != 0
+    assert "no received sticker of the pack 'cats'" in err
     code, out, _ = run_cli(capsys, "sticker", "list")
-    assert code == 0 and "no stickers yet" in out
+    assert code == 0
+    assert "no stickers yet" in out

@@ -36,7 +36,8 @@ async def test_sticker_is_sent_fetched_once_and_cached(tmp_path: Path) -> None:
 
         events = bob.subscribe()
         message = await alice.stickers.send(bob.me, "hello/wave")
-        assert message.kind == KIND_STICKER and len(message.body) < 200
+        assert message.kind == KIND_STICKER
+        assert len(message.body) < 200
         await wait_for(events, lambda e: isinstance(e, StickerReady) and e.sha256 == digest)
         assert await bob.stickers.picture(digest) == data
         assert bob.stickers.bytes_fetched == len(data)
@@ -47,9 +48,7 @@ async def test_sticker_is_sent_fetched_once_and_cached(tmp_path: Path) -> None:
 
         # The second send of the same sticker: a message arrives, no picture byte moves.
         second = await alice.stickers.send(bob.me, "hello/wave")
-        await wait_for(
-            events, lambda e: isinstance(e, MessageAdded) and e.message.id == second.id
-        )
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == second.id)
         assert bob.stickers.want(second) is True  # shown from the cache
         assert bob.stickers.bytes_fetched == len(data)
         assert alice.stickers.sources_opened == 1

@@ -278,6 +278,19 @@ class StickerService:
         self._start_fetch(author, ref)
         return False
 
+    async def fetch(self, message: Message) -> bool:
+        """Like :meth:`want`, but wait for the fetch; True if the picture is cached."""
+        try:
+            ref = decode_sticker(message.body)
+        except StickerError:
+            return False
+        if self.want(message):
+            return True
+        task = self._fetches.get(ref.sha256)
+        if task is not None:
+            await asyncio.shield(task)
+        return self.has(ref.sha256)
+
     def _start_fetch(self, author: bytes, ref: StickerRef) -> None:
         if ref.sha256 in self._fetches or not self.node.links.is_online(author):
             return
