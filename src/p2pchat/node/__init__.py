@@ -22,6 +22,7 @@ from p2pchat.node.events import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    StickerReady,
     TransferProgress,
     TypingChanged,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "SearchHit",
     "SearchPage",
     "SecurityWarning",
+    "StickerReady",
     "StoreError",
     "StoreLockedError",
     "TransferProgress",

@@ -549,6 +549,7 @@ class ChatApp(App[int]):
         if chat.room is not None:
             cmds += [
                 ("Insert emoji", "Searchable emoji picker (ctrl+e)", chat.action_emoji),
+                ("Send a sticker", "Pick one of your stickers (ctrl+t)", chat.action_sticker),
                 ("Reply to the selected message", "ctrl+r", chat.action_reply),
                 ("React to the selected message", "Pick an emoji", self._react_selected),
                 ("Send a file", "Pick a file to offer here (ctrl+o)", self.action_send_file),
