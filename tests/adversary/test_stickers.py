@@ -7,6 +7,7 @@ replaced by one that serves the attacker's payload: that is the attacker's progr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -19,8 +20,10 @@ import pytest
 from PIL import Image
 
 from p2pchat.node import MessageAdded, Node
+from p2pchat.node import stickers as stickers_module
 from p2pchat.node.file_io import FileSource
 from p2pchat.node.sticker_body import KIND_STICKER, MAX_STICKER_BYTES, StickerRef
+from p2pchat.node.stickers import MAX_PULLING
 from p2pchat.store import Message
 from p2pchat.wire import ChunkError, ChunkRequest
 from tests.adversary.hostile import Hostile, hostile_peer
@@ -232,3 +235,45 @@ async def test_contact_cannot_fetch_a_sticker_from_a_room_it_is_not_in(
         await conn.close("done")
     assert isinstance(answer, ChunkError)
     assert bob.stickers.sources_opened == 0
+
+
+async def test_a_burst_of_stickers_opens_only_a_few_fetches_at_once(
+    bob: Node, contact: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = asyncio.Event()
+    arrived: list[bytes] = []
+    four = asyncio.Event()
+
+    async def held_source(peer: bytes, sha256: bytes) -> None:
+        arrived.append(sha256)
+        if len(arrived) == MAX_PULLING:
+            four.set()
+        await gate.wait()
+        return None  # then refused: "not available"
+
+    monkeypatch.setattr(contact.node.stickers, "open_source", held_source)
+    bodies = [ref_body(png((i, 0, 0, 255))) for i in range(20)]
+    envs = [contact.direct(bob.me, kind=KIND_STICKER, body=b) for b in bodies]
+    contact.send_envelopes(bob.me, *envs)
+    async with asyncio.timeout(15):
+        await four.wait()
+    # Everything else Bob does goes on meanwhile: a message gets through.
+    await deliver(contact, bob, body(pack="later"))
+    assert len(arrived) == MAX_PULLING  # the other 16 wait for a slot
+    gate.set()
+    async with asyncio.timeout(30):
+        while len(arrived) < len(envs) or bob.stickers._fetches:
+            await asyncio.sleep(0.05)
+    # Every one was tried in turn (and the one sent after them).
+    assert {hashlib.sha256(png((i, 0, 0, 255))).digest() for i in range(20)} <= set(arrived)
+
+
+async def test_a_full_sticker_cache_fetches_nothing_more(
+    bob: Node, contact: Hostile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    picture = png()
+    asked = serve_payload(contact, picture, tmp_path, monkeypatch)
+    monkeypatch.setattr(stickers_module, "MAX_CACHE_BYTES", len(picture) - 1)
+    message = await deliver(contact, bob, ref_body(picture))
+    assert await bob.stickers.fetch(message) is False
+    assert asked == []

@@ -59,6 +59,13 @@ FETCH_TIMEOUT: Final = 20.0
 MAX_ADD_FILES: Final = 200
 #: Missing pictures remembered for a retry when their author comes online.
 MAX_MISSING: Final = 512
+#: Fetches running at once, and started but not finished (more wait for a later try):
+#: a contact sending a burst of stickers costs us a few connections, not hundreds.
+MAX_PULLING: Final = 4
+MAX_FETCHES: Final = 64
+#: The cache's size: past it, pictures from others are no longer fetched (our own packs
+#: may still grow). 256 MiB is a thousand full-size stickers.
+MAX_CACHE_BYTES: Final = 256 * 1024 * 1024
 
 
 class StickerLookupError(NodeError):
@@ -80,6 +87,8 @@ class StickerService:
         #: online (bounded: the oldest are forgotten, and retried when shown).
         self._missing: dict[bytes, tuple[bytes, StickerRef]] = {}
         self._watch: asyncio.Task[None] | None = None
+        self._pulling = asyncio.Semaphore(MAX_PULLING)
+        self._cache_bytes: int | None = None  # measured once, then counted as we write
 
     def start(self) -> None:
         """Retry missing pictures whenever a peer comes online (node started)."""
@@ -139,6 +148,13 @@ class StickerService:
             Path(tmp).unlink(missing_ok=True)
             raise
         return digest
+
+    def _measure_cache(self) -> int:
+        """Thread: the bytes of every picture in the cache."""
+        try:
+            return sum(p.stat().st_size for p in self.cache_dir.iterdir() if p.is_file())
+        except OSError:
+            return 0
 
     # ================================================================ packs
 
@@ -292,7 +308,11 @@ class StickerService:
         return self.has(ref.sha256)
 
     def _start_fetch(self, author: bytes, ref: StickerRef) -> None:
-        if ref.sha256 in self._fetches or not self.node.links.is_online(author):
+        if (
+            ref.sha256 in self._fetches
+            or len(self._fetches) >= MAX_FETCHES
+            or not self.node.links.is_online(author)
+        ):
             return
         task = asyncio.get_running_loop().create_task(
             self._fetch(author, ref), name=f"sticker {ref.sha256.hex()[:8]}"
@@ -303,12 +323,17 @@ class StickerService:
     async def _fetch(self, author: bytes, ref: StickerRef) -> None:
         """Pull one picture from its author with one ``get``; cache it if it checks out."""
         try:
-            async with asyncio.timeout(FETCH_TIMEOUT):
+            if self._cache_bytes is None:
+                self._cache_bytes = await asyncio.to_thread(self._measure_cache)
+            if self._cache_bytes + ref.size > MAX_CACHE_BYTES:
+                raise StickerError(f"the sticker cache is full ({MAX_CACHE_BYTES >> 20} MiB)")
+            async with self._pulling, asyncio.timeout(FETCH_TIMEOUT):
                 data = await self._pull(author, ref)
             if hashlib.sha256(data).digest() != ref.sha256:
                 raise StickerError("the picture does not match its hash")
             await asyncio.to_thread(check_picture, data)
             await asyncio.to_thread(self._store_picture, data)
+            self._cache_bytes += len(data)
             self._missing.pop(ref.sha256, None)
         except (StickerError, TimeoutError, OSError, NodeError, TransportError) as exc:
             log.info("sticker %s from %s not fetched: %s", ref.label, short_id(author), exc)
