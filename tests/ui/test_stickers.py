@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import OptionList
@@ -70,3 +71,13 @@ async def test_picker_sends_a_sticker_shown_large_on_both_sides(
             pilot,
             lambda: bool(items(app)) and items(app)[-1].view.sticker is not None,
         )
+        # Bob likes it: the palette installs the selected sticker's pack.
+        items(app)[-1].focus()
+        await pilot.pause()
+        (install,) = [c for c in app.palette_commands() if c[0] == "Install the sticker pack hi"]
+        calls: list[Any] = []  # the node call the command makes, run here to its end
+        app.chat.run_node = lambda coro, done="": calls.append(coro)  # type: ignore[method-assign]
+        install[2]()
+        (call,) = calls
+        await call
+        assert [s.name for s in await bob.stickers.packs("hi")] == ["wave"]

@@ -555,6 +555,7 @@ class ChatApp(App[int]):
                 ("Send a file", "Pick a file to offer here (ctrl+o)", self.action_send_file),
             ]
             cmds += self._group_commands()
+            cmds += chat_manage.sticker_commands(self)
         if chat.peer is not None and chat.peer_info is not None:
             name = safe_title(self.ctx.name(chat.peer))
             peer = chat.peer
