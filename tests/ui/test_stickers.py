@@ -81,3 +81,32 @@ async def test_picker_sends_a_sticker_shown_large_on_both_sides(
         (call,) = calls
         await call
         assert [s.name for s in await bob.stickers.packs("hi")] == ["wave"]
+
+
+def test_sticker_drawing_keeps_transparency() -> None:
+    import io
+
+    from PIL import Image
+
+    from p2pchat.ui.media import decode_sticker_picture
+
+    picture = Image.new("RGBA", (64, 64), (0, 0, 0, 0))  # clear, with a red left half
+    picture.paste((255, 0, 0, 255), (0, 0, 32, 64))
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    drawn = decode_sticker_picture(out.getvalue())
+    assert (drawn.columns, drawn.rows) == (24, 12)
+    first = drawn.halfcell.split("\n")[0]
+    assert first.plain == "▀" * 12 + " " * 12  # the clear half is left to the terminal
+    assert all(span.style.bgcolor is not None for span in first.spans if span.end <= 12)
+    assert drawn.picture.mode == "RGBA"
+
+
+def test_sticker_drawing_refuses_what_the_node_would() -> None:
+    from p2pchat.node.images import UnsafeImageError
+    from p2pchat.ui.media import decode_sticker_picture
+    from tests.adversary.test_images import EPS, png_header_only
+
+    for data in (EPS, png_header_only(5000, 5000)):
+        with pytest.raises(UnsafeImageError):
+            decode_sticker_picture(data)

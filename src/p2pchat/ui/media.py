@@ -301,6 +301,8 @@ async def load_preview(data: bytes | None) -> Preview | None:
 #: A sticker is shown large: up to this many cells (two pixels a cell, one above the other).
 STICKER_COLUMNS = 24
 STICKER_ROWS = 12
+#: The picture handed to a graphics protocol is at most this many pixels a side.
+STICKER_SHARP_SIDE = 256
 
 
 def _alpha_halfcell(picture: PillowImage, columns: int, rows: int) -> Text:
@@ -347,7 +349,10 @@ def decode_sticker_picture(
     out_h = max(2, min(box_h, round(height * scale)))
     out_h += out_h % 2
     small = rgba.resize((out_w, out_h))
-    return Preview(small, out_w, out_h // 2, _alpha_halfcell(small, out_w, out_h // 2))
+    # A graphics protocol (kitty, sixel) draws real pixels: give it a sharper copy.
+    sharp = rgba.copy()
+    sharp.thumbnail((STICKER_SHARP_SIDE, STICKER_SHARP_SIDE))
+    return Preview(sharp, out_w, out_h // 2, _alpha_halfcell(small, out_w, out_h // 2))
 
 
 def sticker_lines(picture: Preview) -> list[Text]:
