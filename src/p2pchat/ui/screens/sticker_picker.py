@@ -78,13 +78,14 @@ class StickerPicker(ModalScreen[str | None]):
         if not self.labels:
             results.add_option(Option(Text(EMPTY_HINT, "grey62"), disabled=True))
         for label in shown:
-            row = Text(end="")
             drawing = self.drawings.get(label)
-            if drawing is not None:
-                row.append_text(drawing)
-                row.append("  ")
-            row.append(label)
-            results.add_option(Option(row, id=label))
+            lines = list(drawing.split("\n")) if drawing is not None else [Text(end="")]
+            middle = len(lines) // 2
+            for index, line in enumerate(lines):
+                line.pad_right(THUMB_COLUMNS - line.cell_len)
+                if index == middle:  # the name beside the picture's middle row
+                    line.append(f"  {label}")
+            results.add_option(Option(Text("\n", end="").join(lines), id=label))
         results.highlighted = 0 if shown else None
 
     def on_input_changed(self, event: Input.Changed) -> None:
