@@ -14,7 +14,7 @@ from p2pchat.node.events import StickerReady
 from p2pchat.node.sticker_body import KIND_STICKER, decode_sticker
 from p2pchat.node.stickers import StickerLookupError
 from tests.node.groups_helpers import form_room, mesh, start_nodes
-from tests.nodes import wait_for
+from tests.nodes import connected_pair, make_node, wait_for
 from tests.transfer.helpers import start_pair
 
 
@@ -117,3 +117,34 @@ async def test_add_refuses_what_is_not_a_sticker(tmp_path: Path) -> None:
         assert await node.stickers.packs() == []
     finally:
         await node.stop()
+
+
+async def test_group_member_gets_the_picture_from_another_member_when_the_author_is_away(
+    tmp_path: Path,
+) -> None:
+    nodes: list[Node] = await start_nodes(["alice", "bob", "carol"])
+    alice, bob, carol = nodes
+    try:
+        await mesh(nodes)
+        room = await form_room(alice, [bob, carol])
+        await bob.stop()  # Bob is away when Alice sends
+        data = sticker_png(tmp_path / "moon.png", (200, 200, 255, 200))
+        digest = hashlib.sha256(data).digest()
+        await alice.stickers.add("sky", [tmp_path / "moon.png"])
+        events = carol.subscribe()
+        await alice.stickers.send_to_room(room, "sky/moon")
+        await wait_for(events, lambda e: isinstance(e, StickerReady) and e.sha256 == digest)
+        events.close()
+        await alice.stop()  # and Alice is gone when Bob comes back
+
+        bob = nodes[1] = make_node("bob")
+        await bob.start()
+        events = bob.subscribe()
+        await connected_pair(bob, carol)
+        await wait_for(events, lambda e: isinstance(e, StickerReady) and e.sha256 == digest)
+        events.close()
+        assert await bob.stickers.picture(digest) == data
+        assert carol.stickers.sources_opened == 1  # Carol served it
+    finally:
+        for node in nodes:
+            await node.stop()

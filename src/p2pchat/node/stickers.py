@@ -1,31 +1,36 @@
 """Stickers: our packs, sending them, and fetching each picture once into a cache.
 
 A ``sticker`` message names a picture by its SHA-256 (:mod:`p2pchat.node.sticker_body`).
-The receiver pulls the bytes from the author over a ``files`` connection with one
-``get`` (the chunked file protocol, content-addressed: docs/files.md) and keeps them in
-the profile's sticker cache, a folder of files named by the hex of their hash only
-(never a name a peer chose). Every later message naming that hash is shown from the
-cache, so sending a sticker again costs the size of its small body and no picture byte.
+The receiver pulls the bytes from the author (or, in a group room, another member who
+holds them) over a ``files`` connection with one ``get`` (the chunked file protocol,
+content-addressed: docs/files.md) and keeps them in the profile's sticker cache, a
+folder of files named by the hex of their hash only (never a name a peer chose). Every
+later message naming that hash is shown from the cache, so sending a sticker again
+costs the size of its small body and no picture byte.
 
 A fetched picture is kept only if its hash matches, its size is the announced one
 (at most 256 KiB) and it decodes as PNG, WebP or GIF within the pixel and frame caps
-(:func:`check_picture`). Pictures are fetched automatically from contacts only, as file
-offers are. We serve a picture only to a contact who is a joined member of a room where
-a sticker with that hash was sent (the serving side lives in ``transfer``, which asks
+(:func:`check_picture`). Pictures are fetched only from contacts: the author, or in a
+group room another joined member who has it; never for a stranger's direct message.
+We serve a picture only to a contact who is a joined member of a room where a sticker
+with that hash was sent (the serving side lives in ``transfer``, which asks
 :meth:`StickerService.open_source`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from p2pchat.identity import short_id
+from p2pchat.node.envelopes import direct_room_id
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import PeerOnline, StickerReady
 from p2pchat.node.file_io import FileSource
@@ -66,6 +71,18 @@ MAX_FETCHES: Final = 64
 #: The cache's size: past it, pictures from others are no longer fetched (our own packs
 #: may still grow). 256 MiB is a thousand full-size stickers.
 MAX_CACHE_BYTES: Final = 256 * 1024 * 1024
+#: Peers one fetch asks in turn (the author, then members of a group room who have it).
+MAX_SOURCES: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """A picture we lack: the sticker, its message's author and room."""
+
+    author: bytes
+    room: bytes
+    group: bool
+    ref: StickerRef
 
 
 class StickerLookupError(NodeError):
@@ -85,7 +102,7 @@ class StickerService:
         self.sources_opened = 0
         #: Pictures not fetched yet, by hash: tried again when their author is back
         #: online (bounded: the oldest are forgotten, and retried when shown).
-        self._missing: dict[bytes, tuple[bytes, StickerRef]] = {}
+        self._missing: dict[bytes, _Wanted] = {}
         self._watch: asyncio.Task[None] | None = None
         self._pulling = asyncio.Semaphore(MAX_PULLING)
         self._cache_bytes: int | None = None  # measured once, then counted as we write
@@ -101,9 +118,10 @@ class StickerService:
         try:
             while (event := await stream.get()) is not None:
                 if isinstance(event, PeerOnline):
-                    for author, ref in list(self._missing.values()):
-                        if author == event.peer_id:
-                            self._start_fetch(author, ref)
+                    for wanted in list(self._missing.values()):
+                        # The author, or (group rooms) perhaps a member who has it.
+                        if wanted.author == event.peer_id or wanted.group:
+                            self._start_fetch(wanted)
         finally:
             stream.close()
 
@@ -286,12 +304,14 @@ class StickerService:
         if self.has(ref.sha256):
             return True
         author = message.author
-        if author == self.node.me or self.node._states.get(author) != "contact":
-            return False
-        self._missing[ref.sha256] = (author, ref)
+        group = message.room != direct_room_id(self.node.me, author)
+        if author == self.node.me or (not group and self.node._states.get(author) != "contact"):
+            return False  # never fetched for a stranger's direct message
+        wanted = _Wanted(author, message.room, group, ref)
+        self._missing[ref.sha256] = wanted
         while len(self._missing) > MAX_MISSING:
             del self._missing[next(iter(self._missing))]
-        self._start_fetch(author, ref)
+        self._start_fetch(wanted)
         return False
 
     async def fetch(self, message: Message) -> bool:
@@ -307,38 +327,60 @@ class StickerService:
             await asyncio.shield(task)
         return self.has(ref.sha256)
 
-    def _start_fetch(self, author: bytes, ref: StickerRef) -> None:
-        if (
-            ref.sha256 in self._fetches
-            or len(self._fetches) >= MAX_FETCHES
-            or not self.node.links.is_online(author)
-        ):
+    def _start_fetch(self, wanted: _Wanted) -> None:
+        sha256 = wanted.ref.sha256
+        if sha256 in self._fetches or len(self._fetches) >= MAX_FETCHES:
+            return
+        if not wanted.group and not self.node.links.is_online(wanted.author):
             return
         task = asyncio.get_running_loop().create_task(
-            self._fetch(author, ref), name=f"sticker {ref.sha256.hex()[:8]}"
+            self._fetch(wanted), name=f"sticker {sha256.hex()[:8]}"
         )
-        self._fetches[ref.sha256] = task
-        task.add_done_callback(lambda _: self._fetches.pop(ref.sha256, None))
+        self._fetches[sha256] = task
+        task.add_done_callback(lambda _: self._fetches.pop(sha256, None))
 
-    async def _fetch(self, author: bytes, ref: StickerRef) -> None:
-        """Pull one picture from its author with one ``get``; cache it if it checks out."""
+    async def _sources(self, wanted: _Wanted) -> list[bytes]:
+        """Who to ask, in order: the author, then (group rooms) other joined members
+        online; only contacts (nobody else serves us, and we dial nobody else)."""
+        peers = [wanted.author]
+        if wanted.group:
+            with contextlib.suppress(NodeError):
+                members = await self.node.groups.members(wanted.room)
+                peers += [m.peer_id for m in members if m.state == "joined"]
+        return [
+            p
+            for p in dict.fromkeys(peers)
+            if p != self.node.me
+            and self.node._states.get(p) == "contact"
+            and self.node.links.is_online(p)
+        ][:MAX_SOURCES]
+
+    async def _fetch(self, wanted: _Wanted) -> None:
+        """Pull one picture with one ``get`` from the first source that has a good one."""
+        ref = wanted.ref
         try:
             if self._cache_bytes is None:
                 self._cache_bytes = await asyncio.to_thread(self._measure_cache)
             if self._cache_bytes + ref.size > MAX_CACHE_BYTES:
                 raise StickerError(f"the sticker cache is full ({MAX_CACHE_BYTES >> 20} MiB)")
-            async with self._pulling, asyncio.timeout(FETCH_TIMEOUT):
-                data = await self._pull(author, ref)
-            if hashlib.sha256(data).digest() != ref.sha256:
-                raise StickerError("the picture does not match its hash")
-            await asyncio.to_thread(check_picture, data)
-            await asyncio.to_thread(self._store_picture, data)
+        except (StickerError, OSError) as exc:
+            log.info("sticker %s not fetched: %s", ref.label, exc)
+            return
+        for source in await self._sources(wanted):
+            try:
+                async with self._pulling, asyncio.timeout(FETCH_TIMEOUT):
+                    data = await self._pull(source, ref)
+                if hashlib.sha256(data).digest() != ref.sha256:
+                    raise StickerError("the picture does not match its hash")
+                await asyncio.to_thread(check_picture, data)
+                await asyncio.to_thread(self._store_picture, data)
+            except (StickerError, TimeoutError, OSError, NodeError, TransportError) as exc:
+                log.info("sticker %s from %s not fetched: %s", ref.label, short_id(source), exc)
+                continue
             self._cache_bytes += len(data)
             self._missing.pop(ref.sha256, None)
-        except (StickerError, TimeoutError, OSError, NodeError, TransportError) as exc:
-            log.info("sticker %s from %s not fetched: %s", ref.label, short_id(author), exc)
+            self.node._emit(StickerReady(ref.sha256))
             return
-        self.node._emit(StickerReady(ref.sha256))
 
     async def _pull(self, author: bytes, ref: StickerRef) -> bytes:
         conn = await self.node.transfers.dial_files(author)
