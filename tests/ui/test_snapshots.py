@@ -160,3 +160,43 @@ def test_search(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) -> N
         _freeze(pilot.app)  # type: ignore[arg-type]
 
     assert snap_compare(scene_app("alice"), run_before=run)
+
+
+@pytest.mark.parametrize("picker", [False, True], ids=["in_chat", "picker"])
+def test_sticker(
+    snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, picker: bool
+) -> None:
+    """A sticker just sent: large, transparent, no card; then ctrl+t, the picker."""
+    from PIL import Image
+
+    from p2pchat.ui.screens.sticker_picker import StickerPicker
+    from p2pchat.ui.widgets.message_item import MessageItem
+
+    record_conversation(monkeypatch)
+    open_bob = _open("Bob")
+    files = []
+    for name, colour in (("star", (255, 200, 0, 255)), ("leaf", (40, 180, 60, 255))):
+        picture = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+        picture.paste(colour, (16, 8, 48, 56))
+        picture.save(tmp_path / f"{name}.png")
+        files.append(tmp_path / f"{name}.png")
+
+    async def run(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ChatApp)
+        await open_bob(pilot)
+        await app.node.stickers.add("fun", files)
+        await app.node.stickers.send_to_room(app.chat.room, "fun/star")  # type: ignore[arg-type]
+        listing = app.chat.query_one(MessageList)
+        await until(
+            pilot,
+            lambda: any(i.view.sticker is not None for i in listing.query(MessageItem)),
+        )
+        if picker:
+            await pilot.press("ctrl+t")
+            await until(pilot, lambda: isinstance(app.screen, StickerPicker))
+            await until(pilot, lambda: app.screen.query_one("#results").option_count == 2)  # type: ignore[attr-defined]
+        await pilot.pause()
+        _freeze(app)
+
+    assert snap_compare(scene_app("alice"), run_before=run)

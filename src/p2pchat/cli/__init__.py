@@ -23,6 +23,7 @@ from p2pchat.cli import (
     repair_cmds,
     room_cmds,
     serve,
+    sticker_cmds,
     tor_cmds,
 )
 from p2pchat.cli.common import CliError, add_common, add_node_options
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup_cmds.register(subs, common)
     manage_cmds.register(subs, common)
     tor_cmds.register(subs, common)
+    sticker_cmds.register(subs, common)
     return parser
 
 

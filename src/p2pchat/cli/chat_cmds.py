@@ -54,6 +54,9 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--room", metavar="ROOM", help="send to this group room (name or id)")
     p.add_argument("--file", metavar="PATH", help="send a file instead of text")
     p.add_argument(
+        "--sticker", metavar="PACK/NAME", help="send one of your stickers (p2pchat sticker list)"
+    )
+    p.add_argument(
         "--wait",
         type=float,
         default=None,
@@ -158,6 +161,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         from p2pchat.cli.file_cmds import cmd_send_file
 
         return int(cmd_send_file(args))
+    if args.sticker:
+        return _check_sticker_args(args)
     if args.room:
         # `send --room ROOM TEXT`: the one positional is the text.
         text = args.text if args.text is not None else args.peer
@@ -166,7 +171,11 @@ def cmd_send(args: argparse.Namespace) -> int:
         args.text, args.peer = text, None
     elif args.peer is None or args.text is None:
         raise CliError("usage: p2pchat send PEER TEXT (or --room ROOM TEXT)")
+    return _send_checked(args)
 
+
+def _send_checked(args: argparse.Namespace) -> int:
+    """Send the message (text or sticker) ``args`` name and report how far it got."""
     to = safe_text(args.room or args.peer)
     stored: list[bool] = []  # set once the message is in the store
 
@@ -178,7 +187,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             target = {"room": args.room} if args.room else {"peer": args.peer}
             # An explicit --wait: store first, then wait out loud (ctrl+c loses nothing).
             first = 0.0 if args.wait else wait
-            params = {**target, "text": args.text, "wait": first, "client_id": client_id}
+            what = {"sticker": args.sticker} if args.sticker else {"text": args.text}
+            params = {**target, **what, "wait": first, "client_id": client_id}
             try:
                 result: dict[str, Any] = await call(session, "send", params)
             except CliError as exc:
@@ -220,6 +230,15 @@ def cmd_send(args: argparse.Namespace) -> int:
         return 0
     _say_sent(args, result, remote=remote)
     return 0
+
+
+def _check_sticker_args(args: argparse.Namespace) -> int:
+    """``send PEER --sticker PACK/NAME`` or ``send --room ROOM --sticker PACK/NAME``."""
+    if args.text is not None or (args.room and args.peer):
+        raise CliError("usage: p2pchat send PEER --sticker PACK/NAME (or --room ROOM)")
+    if not args.peer and not args.room:
+        raise CliError("say whom to send the sticker to: p2pchat send PEER --sticker PACK/NAME")
+    return _send_checked(args)
 
 
 def _say_sent(args: argparse.Namespace, result: dict[str, Any], *, remote: bool) -> None:

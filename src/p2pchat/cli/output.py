@@ -254,6 +254,8 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
         pct = f"{100 * done // size}%" if size else ""
         state, detail = event.get("state"), event.get("detail") or ""
         return f"file {event.get('name')}: {state} {pct} {detail}".rstrip()
+    if kind == "sticker":
+        return f"sticker picture {str(event.get('sha256'))[:12]} received"
     if kind == "warning":
         return f"WARNING: {event.get('text')}"
     if kind == "status":

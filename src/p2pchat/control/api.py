@@ -16,6 +16,7 @@ from p2pchat.control.changes_api import change_methods
 from p2pchat.control.chats_api import chat_methods
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
+from p2pchat.control.stickers_api import sticker_methods
 from p2pchat.control.tor_api import tor_methods
 from p2pchat.identity import encode_peer_id, short_id
 from p2pchat.node import (
@@ -110,6 +111,7 @@ class NodeApi:
         self._methods.update(chat_methods(self))
         self._methods.update(tor_methods(self))
         self._methods.update(change_methods(self))
+        self._methods.update(sticker_methods(self))
 
     @property
     def methods(self) -> list[str]:
@@ -176,13 +178,18 @@ class NodeApi:
         return [peer_json(p) for p in await self.node.list_peers()]
 
     async def send(self, params: JSONDict) -> JSONDict:
-        """Send a text to a peer or a room; wait up to ``wait`` seconds for delivery."""
-        text = _str(params, "text")
+        """Send a text (or our ``sticker`` PACK/NAME) to a peer or a room; wait up to
+        ``wait`` seconds for delivery."""
+        sticker = _str(params, "sticker", max_len=80) if "sticker" in params else None
+        text = "" if sticker is not None else _str(params, "text")
         wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
         client_id = _client_id(params)
         if params.get("room") is not None:
             room = await self._room(params)
-            message = await self.node.send_message(room, text, client_id=client_id)
+            if sticker is not None:
+                message = await self.node.stickers.send_to_room(room, sticker)
+            else:
+                message = await self.node.send_message(room, text, client_id=client_id)
             if wait > 0:
                 await self.node.wait_for_status(message.id, MessageStatus.DELIVERED, wait)
             current = await self.node.get_message(message.id) or message
@@ -191,7 +198,10 @@ class NodeApi:
                 "message": message_json(self.node, current),
             }
         peer = await self._peer(params)
-        message = await self.node.send_text(peer, text, client_id=client_id)
+        if sticker is not None:
+            message = await self.node.stickers.send(peer, sticker)
+        else:
+            message = await self.node.send_text(peer, text, client_id=client_id)
         # A node that has run for a while and has no link to the peer will not get one in
         # the next seconds: report "queued" at once. A fresh node may still be connecting.
         if wait > 0 and (self.node.links.is_online(peer) or self.node.uptime < wait + 5):

@@ -25,6 +25,7 @@ from p2pchat.node.events import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    StickerReady,
     TorStatus,
     TransferProgress,
     TypingChanged,
@@ -174,6 +175,8 @@ def event_json(node: Node, event: Event) -> JSONDict:
             "detail": event.detail,
             "incoming": event.incoming,
         }
+    if isinstance(event, StickerReady):
+        return {"type": "sticker", "sha256": event.sha256.hex()}
     if isinstance(event, NodeStatus):
         return {
             "type": "status",

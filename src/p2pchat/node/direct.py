@@ -35,6 +35,7 @@ from p2pchat.node.events import (
     RequestsHeldBack,
 )
 from p2pchat.node.requests import SETTING_HELD_MESSAGES, SETTING_HELD_REQUESTS, HeldBack
+from p2pchat.node.sticker_body import KIND_STICKER
 from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
 from p2pchat.wire import RECEIPT_DELIVERED, RECEIPT_READ, Receipt
 
@@ -204,14 +205,7 @@ class DirectInbox:
             node._states[peer] = "request"
             node._emit(ContactRequest(peer, node.peer_name(peer)))
         node.changes.emit_changed()
-        for message in stored:
-            if message.kind == KIND_REACTION:
-                target, _, _ = decode_reaction(message.body)
-                node._emit(ReactionChanged(message.room, target))
-            elif message.kind not in CHANGE_KINDS:
-                node._emit(MessageAdded(message, incoming=message.author != node.me))
-            if message.kind == KIND_FILE and message.author != node.me:
-                await node.transfers.on_file_message(message, incoming=True)
+        await self._announce_stored(stored)
         # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
         acks: dict[bytes, list[bytes]] = defaultdict(list)
         for item in accepted:
@@ -222,6 +216,20 @@ class DirectInbox:
         for peer, ids in acks.items():
             # No flush here: one peer that stops reading must not stall everyone's inbox.
             await node._send_receipts(peer, node.direct_room(peer), ids, RECEIPT_DELIVERED)
+
+    async def _announce_stored(self, stored: list[Message]) -> None:
+        """Loop thread: tell the UI of what was stored; start what it needs fetched."""
+        node = self.node
+        for message in stored:
+            if message.kind == KIND_REACTION:
+                target, _, _ = decode_reaction(message.body)
+                node._emit(ReactionChanged(message.room, target))
+            elif message.kind not in CHANGE_KINDS:
+                node._emit(MessageAdded(message, incoming=message.author != node.me))
+            if message.kind == KIND_FILE and message.author != node.me:
+                await node.transfers.on_file_message(message, incoming=True)
+            elif message.kind == KIND_STICKER:
+                await node.stickers.on_sticker_message(message)
 
     def _settle(
         self,

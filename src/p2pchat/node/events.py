@@ -98,6 +98,14 @@ class TransferProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class StickerReady:
+    """The picture of a sticker (by its SHA-256) was fetched, checked and cached:
+    every message showing that sticker can draw it now."""
+
+    sha256: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class RoomChanged:
     """A room's members, roles, name or topic changed (or the room was created)."""
 
@@ -208,6 +216,7 @@ Event = (
     | ReactionChanged
     | TypingChanged
     | TransferProgress
+    | StickerReady
     | RoomChanged
     | RoomInvitation
     | MessagesWithdrawn

@@ -66,6 +66,7 @@ from p2pchat.node.rooms import (
     group_room_id,
     resolve,
 )
+from p2pchat.node.sticker_body import KIND_STICKER
 from p2pchat.store import Message, MessageStatus, NewMessage, RoomSummary, Store, now_ms
 from p2pchat.transport import TransportError
 from p2pchat.wire import (
@@ -579,6 +580,8 @@ class GroupService:
                 node._emit(MessageAdded(message, incoming=True))
             if message.kind == "file":
                 await node.transfers.on_file_message(message, incoming=True)
+            elif message.kind == KIND_STICKER:
+                await node.stickers.on_sticker_message(message)
         for room in outcome.changed_rooms:
             node._emit(RoomChanged(room))
         self.emit_withdrawn()

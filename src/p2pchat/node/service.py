@@ -99,6 +99,8 @@ from p2pchat.node.rooms import (
     describe_system,
     group_envelope_id,
 )
+from p2pchat.node.sticker_body import KIND_STICKER, StickerError, decode_sticker
+from p2pchat.node.stickers import StickerService
 from p2pchat.node.stream import EventHub, EventStream
 from p2pchat.node.transfer import TransferService
 from p2pchat.profile import Profile, clean_display_name
@@ -222,6 +224,7 @@ class Node:
         )
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
+        self.stickers = StickerService(self)
         self.chats = ChatService(self)
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
@@ -332,6 +335,7 @@ class Node:
         self.links.update_local(self._local_hello())
         await self._add_initial_targets()
         await self.transfers.start()
+        self.stickers.start()
         await self.groups.start()
         self.direct_sync.start()
         await self.onions.start()  # tor starts in the background (never holds us up)
@@ -366,6 +370,7 @@ class Node:
                 await self.discovery.stop()
             self.discovery = None
         await self.transfers.stop()
+        await self.stickers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
         await self.onions.stop()
@@ -821,6 +826,8 @@ class Node:
         self.changes.emit_changed()
         if message.kind == KIND_FILE:
             await self.transfers.on_file_message(message, incoming=False)
+        elif message.kind == KIND_STICKER:
+            await self.stickers.on_sticker_message(message)
         await self.deliver(MessageFrame(env=env), recipients)
 
     async def deliver(self, frame: Frame, recipients: Sequence[bytes]) -> None:
@@ -1177,6 +1184,11 @@ class Node:
         changed = self.changes.display_text(message)
         if changed is not None:
             return changed
+        if message.kind == KIND_STICKER:
+            try:  # pack and name are checked plain ASCII (node/sticker_body.py)
+                return f"(sticker {decode_sticker(message.body).label})"
+            except StickerError:
+                return "(unreadable sticker)"
         # A kind from a newer p2pchat (docs/protocol.md, "Envelope kinds"): its body is
         # never shown, and the kind is named only if it is plain ASCII letters and digits
         # (a peer chooses it: no escapes, no look-alikes).
@@ -1508,6 +1520,10 @@ class Node:
             problem = self.transfers.check_offer(env.body)
             if problem is not None:
                 return f"bad file offer: {problem}"
+        elif env.kind == KIND_STICKER:
+            problem = self.stickers.check_body(env.body)
+            if problem is not None:
+                return f"bad sticker: {problem}"
         elif env.kind == KIND_SYSTEM:
             return "room change outside a group room"  # groups handle theirs before this
         elif env.kind in (KIND_EDIT, KIND_DELETE, KIND_TIMER):

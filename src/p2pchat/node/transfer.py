@@ -1030,6 +1030,14 @@ class TransferService:
                 last = str(exc)
         raise _RetryError(f"cannot reach {self.node.peer_name(peer)}: {last}")
 
+    async def dial_files(self, peer: bytes) -> Connection:
+        """A ``files`` connection to ``peer`` (stickers fetch their pictures on one);
+        TransferError if it cannot be reached."""
+        try:
+            return await self._dial(peer)
+        except _RetryError as exc:
+            raise TransferError(str(exc)) from None
+
     def _request(
         self,
         conn: Connection,
@@ -1337,7 +1345,9 @@ class TransferService:
             replace(r, state="cancelled") if self._revoked(r.message_id) else r for r in allowed
         ]
         if not allowed:
-            return REASON_UNAVAILABLE
+            # Not a file offer: perhaps a sticker's picture (node/stickers.py).
+            sticker = await self.node.stickers.open_source(peer, sha256)
+            return REASON_UNAVAILABLE if sticker is None else sticker
         if all(not r.incoming and r.state == "cancelled" for r in allowed):
             return REASON_CANCELLED
         for r in allowed:

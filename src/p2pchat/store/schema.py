@@ -327,8 +327,55 @@ def _v_changes(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_STICKERS: Final[tuple[str, ...]] = (
+    # Our own sticker packs: names are checked ASCII (node/sticker_body.py); the picture
+    # lives in the profile's sticker cache, named by its hash only.
+    """
+    CREATE TABLE sticker_packs (
+        pack     TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        sha256   BLOB NOT NULL CHECK (length(sha256) = 32),
+        mime     TEXT NOT NULL,
+        size     INTEGER NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (pack, name)
+    ) WITHOUT ROWID
+    """,
+    # Every sticker seen in a room (ours or a peer's): who may fetch its picture from us
+    # (members of that room), and what "install this pack" copies.
+    """
+    CREATE TABLE sticker_seen (
+        sha256  BLOB NOT NULL CHECK (length(sha256) = 32),
+        room    BLOB NOT NULL,
+        author  BLOB NOT NULL,
+        pack    TEXT NOT NULL,
+        name    TEXT NOT NULL,
+        mime    TEXT NOT NULL,
+        size    INTEGER NOT NULL,
+        PRIMARY KEY (sha256, room, author)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX sticker_seen_pack ON sticker_seen (pack, author)",
+)
+
+
+def _stickers(conn: sqlite3.Connection) -> None:
+    """Add sticker packs and the stickers seen in rooms (issue 14, item 4)."""
+    for statement in _STICKERS:
+        conn.execute(statement)
+
+
 #: Every migration, oldest first; the schema version is ``len(MIGRATIONS)``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3, _v4, _v5, _v_onions, _v_changes)
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v_onions,
+    _v_changes,
+    _stickers,
+)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -587,11 +587,13 @@ class ChatApp(App[int]):
         if chat.room is not None:
             cmds += [
                 ("Insert emoji", "Searchable emoji picker (ctrl+e)", chat.action_emoji),
+                ("Send a sticker", "Pick one of your stickers (ctrl+t)", chat.action_sticker),
                 ("Reply to the selected message", "ctrl+r", chat.action_reply),
                 ("React to the selected message", "Pick an emoji", self._react_selected),
                 ("Send a file", "Pick a file to offer here (ctrl+o)", self.action_send_file),
             ]
             cmds += self._group_commands()
+            cmds += chat_manage.sticker_commands(self)
         if chat.peer is not None and chat.peer_info is not None:
             name = safe_title(self.ctx.name(chat.peer))
             peer = chat.peer

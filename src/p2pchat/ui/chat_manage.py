@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from p2pchat.node import NodeError, SearchHit, StoreError
+from p2pchat.node.sticker_body import KIND_STICKER, StickerError, decode_sticker
 from p2pchat.ui.commands import safe_title
 from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.prompt import PromptScreen
@@ -223,3 +224,22 @@ async def _reporting(app: ChatApp, coro: Coroutine[Any, Any, None]) -> None:
 
 
 __all__ = ["commands", "jump_to", "open_search"]
+
+
+def sticker_commands(app: ChatApp) -> list[Command]:
+    """ "Install this sticker's pack", when the selected message is someone's sticker."""
+    item = app.chat.selected_item()
+    if item is None or item.message.kind != KIND_STICKER or item.message.author == app.node.me:
+        return []
+    try:
+        pack = decode_sticker(item.message.body).pack  # plain ASCII (checked)
+    except StickerError:
+        return []
+    author = item.message.author
+
+    def install() -> None:
+        app.chat.run_node(
+            app.node.stickers.install(pack, author), f"The pack {pack} is now one of yours"
+        )
+
+    return [(f"Install the sticker pack {pack}", "Add the stickers you got to your packs", install)]

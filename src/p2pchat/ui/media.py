@@ -22,6 +22,7 @@ from rich.style import Style
 from rich.text import Text
 
 from p2pchat.node.images import THUMBNAIL_FORMATS, open_image
+from p2pchat.node.sticker_body import MAX_STICKER_PIXELS, STICKER_FORMATS
 from p2pchat.ui import graphics
 from p2pchat.ui.format import size as size_text
 from p2pchat.ui.text import literal
@@ -292,4 +293,80 @@ async def load_preview(data: bytes | None) -> Preview | None:
     try:
         return await asyncio.to_thread(decode_preview, data)
     except Exception:  # untrusted bytes: any failure means no preview
+        return None
+
+
+# ---------------------------------------------------------------------- stickers
+
+#: A sticker is shown large: up to this many cells (two pixels a cell, one above the other).
+STICKER_COLUMNS = 24
+STICKER_ROWS = 12
+#: The picture handed to a graphics protocol is at most this many pixels a side.
+STICKER_SHARP_SIDE = 256
+
+
+def _alpha_halfcell(picture: PillowImage, columns: int, rows: int) -> Text:
+    """``picture`` (RGBA, ``columns`` x ``2 * rows`` pixels) as half blocks that keep
+    its transparency: a transparent pixel is left as the terminal's own background."""
+    pixels = picture.load()
+    assert pixels is not None
+    text = Text(end="")
+    for row in range(rows):
+        if row:
+            text.append("\n")
+        for col in range(columns):
+            top = pixels[col, 2 * row]
+            bottom = pixels[col, 2 * row + 1] if 2 * row + 1 < picture.height else (0, 0, 0, 0)
+            assert isinstance(top, tuple)
+            assert isinstance(bottom, tuple)
+            top_on, bottom_on = top[3] >= 128, bottom[3] >= 128
+            if top_on and bottom_on:
+                text.append("▀", Style(color=_rgb(top), bgcolor=_rgb(bottom)))
+            elif top_on:
+                text.append("▀", Style(color=_rgb(top)))
+            elif bottom_on:
+                text.append("▄", Style(color=_rgb(bottom)))
+            else:
+                text.append(" ")
+    return text
+
+
+def _rgb(pixel: tuple[int, ...]) -> str:
+    return f"#{pixel[0]:02x}{pixel[1]:02x}{pixel[2]:02x}"
+
+
+def decode_sticker_picture(
+    data: bytes, columns: int = STICKER_COLUMNS, rows: int = STICKER_ROWS
+) -> Preview:
+    """A cached sticker (already checked by the node) decoded again, the same way: only
+    PNG, WebP or GIF, the pixel cap before any pixel; its first frame, transparency kept."""
+    with open_image(data, formats=STICKER_FORMATS, max_pixels=MAX_STICKER_PIXELS) as img:
+        width, height = img.size
+        rgba = img.convert("RGBA")
+    box_w, box_h = columns, rows * 2
+    scale = min(box_w / width, box_h / height)
+    out_w = max(1, min(box_w, round(width * scale)))
+    out_h = max(2, min(box_h, round(height * scale)))
+    out_h += out_h % 2
+    small = rgba.resize((out_w, out_h))
+    # A graphics protocol (kitty, sixel) draws real pixels: give it a sharper copy.
+    sharp = rgba.copy()
+    sharp.thumbnail((STICKER_SHARP_SIDE, STICKER_SHARP_SIDE))
+    return Preview(sharp, out_w, out_h // 2, _alpha_halfcell(small, out_w, out_h // 2))
+
+
+def sticker_lines(picture: Preview) -> list[Text]:
+    """A sticker's rows: the half-block drawing, or blank rows a graphics widget covers."""
+    if graphics.protocol() == "halfcell":
+        return list(picture.halfcell.split("\n"))
+    return picture.placeholder()
+
+
+async def load_sticker(data: bytes | None) -> Preview | None:
+    """A sticker's picture, decoded off the event loop; None if it is unusable."""
+    if not data:
+        return None
+    try:
+        return await asyncio.to_thread(decode_sticker_picture, data)
+    except Exception:  # never trust bytes, even cached ones: failure means no picture
         return None

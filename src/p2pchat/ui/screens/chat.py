@@ -43,6 +43,7 @@ from p2pchat.node import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    StickerReady,
     StoreError,
     TorStatus,
     TransferProgress,
@@ -55,6 +56,7 @@ from p2pchat.ui.media import ACTIVE_STATES
 from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.emoji_picker import EmojiPicker
 from p2pchat.ui.screens.receipts import ReceiptsScreen
+from p2pchat.ui.screens.sticker_picker import StickerPicker
 from p2pchat.ui.text import links_in, literal, one_line
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.header import ConversationHeader
@@ -98,6 +100,7 @@ class ChatScreen(Screen[None]):
     # selected message are left out of it; f1 lists every one.
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+e", "emoji", "Emoji", priority=True),
+        Binding("ctrl+t", "sticker", "Sticker", priority=True, show=False),
         Binding("ctrl+r", "reply", "Reply", show=False, tooltip="Reply to the selected message"),
         Binding("f2", "app.settings", "Settings"),
         Binding("f3", "verify", "Verify"),
@@ -622,7 +625,7 @@ class ChatScreen(Screen[None]):
             return bool(self.warnings)
         if action == "verify":
             return self.peer is not None
-        if action in ("reply", "emoji"):
+        if action in ("reply", "emoji", "sticker"):
             return self.room is not None
         if action in ("join", "decline"):
             return self.peer is None and self.room is not None and self.my_state == "invited"
@@ -662,6 +665,8 @@ class ChatScreen(Screen[None]):
             if event.room == self.room:
                 await messages.change(event.message_ids)
             self.schedule_sidebar()
+        elif isinstance(event, StickerReady):
+            await messages.sticker_ready(event.sha256)
         elif isinstance(event, TypingChanged):
             self._set_typing(event.room, event.peer_id, event.typing)
         elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
@@ -955,6 +960,18 @@ class ChatScreen(Screen[None]):
             composer.focus()
 
         self.app.push_screen(EmojiPicker(store=self.context.node), insert)
+
+    def action_sticker(self) -> None:
+        """Open the sticker picker and send the choice to the open chat."""
+        room = self.room
+
+        def send(label: str | None) -> None:
+            if label and room is not None:
+                self.run_node(self.context.node.stickers.send_to_room(room, label))
+            self.query_one(Composer).focus()
+
+        if room is not None:
+            self.app.push_screen(StickerPicker(self.context.node.stickers), send)
 
     def react_to(self, message: Message, emoji: str) -> None:
         """Toggle our reaction ``emoji`` on ``message``."""

@@ -24,9 +24,10 @@ from textual.message import Message as TextualMessage
 from textual.widget import Widget
 
 from p2pchat.node import Message, ReactionInfo
+from p2pchat.node.sticker_body import KIND_STICKER
 from p2pchat.ui import markup
 from p2pchat.ui.format import clock, tick, tick_meaning
-from p2pchat.ui.media import FileCard, card_lines
+from p2pchat.ui.media import FileCard, Preview, card_lines, sticker_lines
 from p2pchat.ui.text import header_name, literal, one_line, with_links
 from p2pchat.ui.widgets.picture import picture_widget, preview_row
 
@@ -57,6 +58,7 @@ class ItemView:
     text: str = ""  # what the node says to show (text, or a file/room-change sentence)
     file: FileCard | None = None  # a file message's card (manifest and transfer)
     receipt: str = ""  # own group message: "read by 2 of 4" (i shows who)
+    sticker: Preview | None = None  # a sticker message's picture, once cached and decoded
 
 
 def body_text(message: Message) -> str:
@@ -148,6 +150,12 @@ class MessageItem(Widget, can_focus=True):
         self._invalidate()
         self.refresh(layout=True)
 
+    def set_sticker(self, picture: Preview) -> None:
+        """Show a sticker's picture in place of its ``(sticker pack/name)`` line."""
+        self.view.sticker = picture
+        self._invalidate()
+        self.refresh(layout=True)
+
     def set_receipt(self, summary: str) -> None:
         """Show who of the group has this (own) message: ``read by 2 of 4``."""
         if summary != self.view.receipt:
@@ -231,6 +239,9 @@ class MessageItem(Widget, can_focus=True):
             body.append_text(Text("\n", end="").join(card_lines(view.file, inner)))
         elif view.message.kind in TOMBSTONE_KINDS:
             body.append_text(literal(text, "italic grey50"))
+        elif view.message.kind == KIND_STICKER and view.sticker is not None:
+            # Large, and no file card: the picture alone.
+            body.append_text(Text("\n", end="").join(sticker_lines(view.sticker)))
         elif view.message.kind == "text":
             body.append_text(markup.render(text))  # the one place a body is formatted
             if view.message.edited:
@@ -246,7 +257,7 @@ class MessageItem(Widget, can_focus=True):
 
     def _place_picture(self, row: int) -> None:
         """Lay a graphics-protocol picture over the card's preview rows (see widgets.picture)."""
-        preview = self.view.file.preview if self.view.file else None
+        preview = self.view.file.preview if self.view.file else self.view.sticker
         if row < 0 or preview is None:
             return
         if self._picture is None:

@@ -31,10 +31,11 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from p2pchat.node import Message, MessageStatus, ReactionInfo, TransferProgress
+from p2pchat.node.sticker_body import KIND_STICKER, StickerError, decode_sticker
 from p2pchat.timefmt import local_day
 from p2pchat.ui.context import ChatContext, ctx
 from p2pchat.ui.format import GROUP_GAP_MS, day_label
-from p2pchat.ui.media import FileCard, load_preview
+from p2pchat.ui.media import FileCard, load_preview, load_sticker
 from p2pchat.ui.text import one_line
 from p2pchat.ui.widgets.message_item import ItemView, MessageItem
 
@@ -233,6 +234,31 @@ class MessageList(VerticalScroll):
         if changed & (self.items.keys() | queued):
             await self.show_room(self.room)
 
+    async def load_sticker(self, item: MessageItem) -> None:
+        """Draw a sticker message's picture once it is cached (asking the node to fetch
+        it if it is not: a StickerReady event then brings us back here)."""
+        stickers = self.context.node.stickers
+        if item.view.sticker is not None or not stickers.want(item.message):
+            return
+        try:
+            sha256 = decode_sticker(item.message.body).sha256
+        except StickerError:
+            return
+        picture = await load_sticker(await stickers.picture(sha256))
+        if picture is not None:
+            item.set_sticker(picture)
+
+    async def sticker_ready(self, sha256: bytes) -> None:
+        """A sticker's picture arrived: draw it wherever it is shown."""
+        for item in list(self.items.values()):
+            if item.message.kind != KIND_STICKER or item.view.sticker is not None:
+                continue
+            try:
+                if decode_sticker(item.message.body).sha256 == sha256:
+                    await self.load_sticker(item)
+            except StickerError:
+                continue
+
     async def update_transfer(self, event: TransferProgress) -> None:
         """A file transfer of this room moved on (a finished one shows where it went)."""
         item = self.items.get(event.message_id)
@@ -294,6 +320,8 @@ class MessageList(VerticalScroll):
             )
             item = MessageItem(view)
             self.items[m.id] = item
+            if m.kind == KIND_STICKER:
+                self.call_later(self.load_sticker, item)
             widgets.append(item)
             previous = m
         return widgets
