@@ -219,7 +219,12 @@ class ChatService:
 
     async def _picture(self, message_id: bytes, budget: int) -> tuple[str, bytes] | None:
         transfer = await self.node.transfers.get(message_id)
-        if transfer is None or transfer.state != "done" or not transfer.path:
+        if transfer is None or not transfer.path:
+            return None
+        # A download counts once verified; a picture we sent is its source file, read
+        # fresh (its bytes still have to pass the signature check below).
+        usable = transfer.state == "done" if transfer.incoming else transfer.state != "cancelled"
+        if not usable:
             return None
         if transfer.size > min(MAX_PICTURE_BYTES, budget):
             return None
