@@ -56,7 +56,13 @@ from .models import (
     RoomSummary,
 )
 from .schema import APPLICATION_ID, MIGRATIONS, Migration, migrate
-from .search import parse_query, purge_search_residue, search_rowids
+from .search import (
+    FLUSH_AT,
+    flush_search_index,
+    parse_query,
+    purge_search_residue,
+    search_rowids,
+)
 
 T = TypeVar("T")
 
@@ -156,6 +162,7 @@ _SQL_REACTIONS_IN: Final = (
     "SELECT message_id, author, emoji FROM reactions WHERE message_id IN ({})"
     " ORDER BY message_id, emoji, author"
 )
+SQL_SEARCH_QUEUED: Final = "SELECT 1 FROM message_search_pending LIMIT 1"
 SQL_ARRIVED_AFTER: Final = (
     "SELECT 1 FROM messages INDEXED BY messages_arrival WHERE room = ? AND rowid > ? LIMIT 1"
 )
@@ -229,6 +236,13 @@ class Store:
         self._no_gap: set[tuple[bytes, bytes]] = set()
         # Rooms known to exist (rooms are never deleted), dropped on rollback too.
         self._rooms_seen: set[bytes] = set()
+        # False only for a store opened with an older schema (tests of migrations).
+        self._has_search = (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'message_search_pending'"
+            ).fetchone()
+            is not None
+        )
         #: Where the damaged file went when the start-up check rebuilt the store.
         self.rebuilt_from: Path | None = None
 
@@ -381,6 +395,8 @@ class Store:
             self._depth -= 1
             if self._depth == 0:
                 try:
+                    if self._has_search:
+                        flush_search_index(db, FLUSH_AT)  # texts queued, in one index write
                     db.execute("COMMIT")
                 except BaseException:
                     # A failed COMMIT (disk full, I/O error) may leave the transaction
@@ -748,6 +764,9 @@ class Store:
         ValueError with a message for the person) for an unusable query.
         """
         query = parse_query(text)
+        if self._all(SQL_SEARCH_QUEUED):
+            with self.transaction():
+                flush_search_index(self._db)  # every message queued so far is found
         with self._errors():
             found = search_rowids(
                 self._db,
