@@ -764,7 +764,7 @@ class Store:
         ValueError with a message for the person) for an unusable query.
         """
         query = parse_query(text)
-        if self._all(SQL_SEARCH_QUEUED):
+        if self._has_search and self._all(SQL_SEARCH_QUEUED):
             with self.transaction():
                 flush_search_index(self._db)  # every message queued so far is found
         with self._errors():
