@@ -76,6 +76,15 @@ class SearchPage:
         return self.hits[-1].message.rowid if self.hits else None
 
 
+@dataclass(frozen=True)
+class _Where:
+    """A hit's room as a results list names it."""
+
+    kind: str
+    name: str | None
+    peer: bytes | None
+
+
 class ChatService:
     """Per-chat actions of one node (see the module docstring)."""
 
@@ -99,24 +108,41 @@ class ChatService:
         limit = max(1, min(limit, MAX_RESULTS))
 
         # Only text is indexed: no room change (which groups may refuse to show) is found.
-        def work(store: Store) -> tuple[list[Message], int | None]:
+        # Rooms are described here for the hits' rooms only (not the whole room list,
+        # whose unread counts cost milliseconds on a big store).
+        def work(store: Store) -> tuple[list[Message], int | None, dict[bytes, _Where]]:
             rooms = None if room is None else [room]
-            return store.search_messages(text, rooms=rooms, limit=limit, before_rowid=before_rowid)
+            found, resume = store.search_messages(
+                text, rooms=rooms, limit=limit, before_rowid=before_rowid
+            )
+            where: dict[bytes, _Where] = {}
+            for rid in {m.room for m in found}:
+                info = store.get_room(rid)
+                if info is None:
+                    continue
+                other = None
+                if info.kind == "direct":
+                    other = next((m.peer for m in store.members(rid) if m.peer != node.me), None)
+                where[rid] = _Where(info.kind, info.name, other)
+            return found, resume, where
 
         try:
-            messages, resume = await self._run(work)
+            messages, resume, where = await self._run(work)
         except SearchQueryError as exc:
             raise SearchError(str(exc)) from None
-        rooms = {r.room_id: r for r in await node.list_rooms()}
         hits = []
         for m in messages:
-            info = rooms.get(m.room)
+            place = where.get(m.room, _Where("group", None, None))
+            if place.peer is not None:
+                name = node.peer_name(place.peer)
+            else:
+                name = place.name or m.room.hex()[:8]
             hits.append(
                 SearchHit(
                     message=m,
-                    room_name=info.name if info else m.room.hex()[:8],
-                    room_kind=info.kind if info else "group",
-                    peer_id=info.peer_id if info else None,
+                    room_name=name,
+                    room_kind=place.kind,
+                    peer_id=place.peer,
                     author_name=node.peer_name(m.author),
                     text=node.display_text(m),
                 )
