@@ -134,16 +134,36 @@ def test_a_message_changed_before_its_commit_is_indexed_as_it_ends(store: Store)
     assert _index_is_sound(store)
 
 
-def test_batches_are_indexed_in_one_write_per_transaction(store: Store) -> None:
-    """Indexing row by row made FTS5 write a segment per message (see store/search.py)."""
-    n = search_mod.FLUSH_AT
+def test_the_queue_is_indexed_in_steps_of_bounded_work(store: Store) -> None:
+    """Indexing row by row made FTS5 write a segment per message, and indexing in the
+    inserting commit delayed every message in a flood of long texts (store/search.py)."""
+    assert f"1, {search_mod.INDEXED_CHARS})" in " ".join(search_mod._CREATE)  # one expression
+    n = 200
     store.add_messages([msg(seq=i + 1, body=f"batch word {i}".encode()) for i in range(n)])
-    assert _queued(store) == 0  # the commit indexed the whole batch
+    assert _queued(store) == n  # the inserting commit did no indexing
+    while store.index_queued(search_mod.FLUSH_CHARS):
+        pass
+    assert _queued(store) == 0
     segments = store._db.execute(
         "SELECT count(*) FROM message_search_data WHERE id > 10"
     ).fetchone()[0]
     assert segments <= 4  # row by row left 11 (segments merged in steps)
     assert len(texts(store, "batch word", limit=500)) == n
+
+
+def test_long_texts_are_indexed_by_their_start_in_bounded_steps(store: Store) -> None:
+    start = search_mod.INDEXED_CHARS
+    long = "x" * (start - 20) + " early word " + "y" * 40_000 + " late word"
+    store.add_messages([msg(seq=i + 1, body=long.encode()) for i in range(40)])
+    assert store.index_queued(search_mod.FLUSH_CHARS)  # more is left for later steps
+    done = 40 - _queued(store)
+    assert 1 <= done <= search_mod.FLUSH_CHARS // start
+    assert len(texts(store, "early word", limit=500)) == 40  # a search indexes the rest
+    assert texts(store, "late word") == []  # past the indexed start
+    with store.transaction():
+        store._db.execute("DELETE FROM messages WHERE rowid % 2 = 0")
+    assert len(texts(store, "early word", limit=500)) == 20
+    assert _index_is_sound(store)
 
 
 def test_single_messages_wait_in_the_queue_and_a_search_finds_them(store: Store) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Callable, Iterable
@@ -29,16 +30,19 @@ from p2pchat.node.export import (
     ExportItem,
     picture_mime,
 )
-from p2pchat.store import Message, SearchQueryError, Store, now_ms
-from p2pchat.store.search import MAX_RESULTS
+from p2pchat.store import Message, SearchQueryError, Store, StoreError, now_ms
+from p2pchat.store.search import FLUSH_CHARS, MAX_RESULTS
 
 if TYPE_CHECKING:
     from p2pchat.node.service import Node
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: Results per search page unless the caller asks otherwise.
 DEFAULT_RESULTS = 50
+#: Seconds between looks at the search queue when it was empty.
+INDEX_IDLE = 0.5
 #: Messages read per step when exporting.
 EXPORT_PAGE = 1000
 
@@ -90,6 +94,30 @@ class ChatService:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._indexer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start indexing new messages for search in the background."""
+        self._indexer = asyncio.ensure_future(self._index_loop())
+
+    async def stop(self) -> None:
+        """Stop the indexer (what it did not index yet stays queued in the store)."""
+        if self._indexer is not None:
+            self._indexer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._indexer
+            self._indexer = None
+
+    async def _index_loop(self) -> None:
+        """Index queued texts in small steps (store/search.py says why not at once): one
+        step at a time in the store thread, so no message waits behind more than one."""
+        while True:
+            try:
+                more = await self._run(lambda s: s.index_queued(FLUSH_CHARS))
+            except (NodeError, StoreError) as exc:
+                log.warning("search indexing paused: %s", exc)
+                more = False
+            await asyncio.sleep(0 if more else INDEX_IDLE)
 
     async def search(
         self,

@@ -301,6 +301,7 @@ class Node:
         await self.transfers.start()
         await self.groups.start()
         self.direct_sync.start()
+        self.chats.start()
         announcing = False
         if self.config.discovery:
             announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
@@ -331,6 +332,7 @@ class Node:
         await self.transfers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
+        await self.chats.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self.links.stop()

@@ -5,14 +5,15 @@ text, only the index) whose rowid is the message's rowid. Triggers on ``messages
 it in step with the messages table, whoever changes that table:
 
 * a text message inserted is queued in ``message_search_pending`` (an ordinary table,
-  so the queue is as durable as the message) and indexed in batches
-  (:func:`flush_search_index`): by the commit that makes the queue reach
-  :data:`FLUSH_AT`, and before every search, so a search always sees every message.
-  Why not index at once: FTS5 writes its in-memory segment to disk at every statement
-  savepoint (an insert through a trigger opens one), and each transaction that touches
-  the index writes a segment and its structure record and does merge work: indexing
-  row by row cost 200-400 us per message, one message per transaction about 1 ms
-  (measured), against 40-90 us per message for one insert of a batch;
+  so the queue is as durable as the message); the node indexes the queue in the
+  background in steps of :data:`FLUSH_CHARS` characters (``Store.index_queued``), and
+  every search first indexes whatever still waits, so a search sees every message.
+  Why not index in the inserting transaction: FTS5 writes a segment at every statement
+  savepoint and every transaction that touches it (indexing row by row cost 200-400 us
+  per message, one message per transaction about 1 ms), and indexing costs about 0.5 ms
+  per 1,000 characters, which on the commit path delayed every message during a flood
+  of long texts. Only the first :data:`INDEXED_CHARS` characters of a message are
+  indexed;
 * a message deleted (directly, by ``forget_room``/``delete_room``/``clear_room`` or by the
   cascade of ``DELETE FROM rooms``) leaves the index, or the queue if not indexed yet;
 * an ``UPDATE`` of a message's ``body`` or ``kind`` takes the old text out and queues the
@@ -66,16 +67,20 @@ SCAN_BUDGET_S: Final = 0.03
 #: Longest query accepted, in characters, and most terms in one query.
 MAX_QUERY_CHARS: Final = 200
 MAX_QUERY_TERMS: Final = 8
-#: Queued texts that make a commit index them (see the module docstring): each FTS5
-#: write costs about a millisecond whatever its size, so single-message commits (a send,
-#: a receipt's message) only queue, and the queue is indexed in batches of this many or
-#: when someone searches.
-FLUSH_AT: Final = 256
+#: Characters indexed per step of the background indexer (about 5 ms of work; see
+#: the module docstring).
+FLUSH_CHARS: Final = 8000
+#: Only a message's first characters are indexed: trigram indexing costs about 0.5 ms
+#: per 1,000 characters, and a flood of 48 KB texts indexed whole would keep the store
+#: busy (tests/adversary/test_combined_flood.py).
+INDEXED_CHARS: Final = 1000
+_FLUSH_ROWS: Final = 500
 #: Most results one search returns.
 MAX_RESULTS: Final = 500
 
-# The text of a message as the index sees it is CAST(body AS TEXT): the same expression
-# on old.* and new.* in every trigger, so a delete always names exactly what was indexed.
+# The text of a message as the index sees it is its first INDEXED_CHARS characters,
+# substr(CAST(body AS TEXT), 1, 1000): the same expression in every statement, so a
+# delete always names exactly what was indexed.
 
 _CREATE: Final[tuple[str, ...]] = (
     """
@@ -101,7 +106,7 @@ _CREATE: Final[tuple[str, ...]] = (
     WHEN old.kind = 'text'
     BEGIN
         INSERT INTO message_search (message_search, rowid, body)
-        SELECT 'delete', old.rowid, CAST(old.body AS TEXT)
+        SELECT 'delete', old.rowid, substr(CAST(old.body AS TEXT), 1, 1000)
         WHERE NOT EXISTS (SELECT 1 FROM message_search_pending WHERE rowid = old.rowid);
         DELETE FROM message_search_pending WHERE rowid = old.rowid;
     END
@@ -111,7 +116,7 @@ _CREATE: Final[tuple[str, ...]] = (
     CREATE TRIGGER message_search_update AFTER UPDATE OF body, kind ON messages
     BEGIN
         INSERT INTO message_search (message_search, rowid, body)
-        SELECT 'delete', old.rowid, CAST(old.body AS TEXT)
+        SELECT 'delete', old.rowid, substr(CAST(old.body AS TEXT), 1, 1000)
         WHERE old.kind = 'text'
         AND NOT EXISTS (SELECT 1 FROM message_search_pending WHERE rowid = old.rowid);
         DELETE FROM message_search_pending WHERE rowid = old.rowid AND new.kind != 'text';
@@ -122,36 +127,56 @@ _CREATE: Final[tuple[str, ...]] = (
     # Index what the store already holds (the migration runs on existing stores).
     """
     INSERT INTO message_search (rowid, body)
-    SELECT rowid, CAST(body AS TEXT) FROM messages WHERE kind = 'text'
+    SELECT rowid, substr(CAST(body AS TEXT), 1, 1000) FROM messages WHERE kind = 'text'
     """,
 )
 
-# CROSS JOIN: walk the (short) queue and look each message up, never the other way.
-_FLUSH: Final[tuple[str, ...]] = (
-    """
-    INSERT INTO message_search (rowid, body)
-    SELECT messages.rowid, CAST(messages.body AS TEXT)
-    FROM message_search_pending CROSS JOIN messages
-    ON messages.rowid = message_search_pending.rowid
-    WHERE messages.kind = 'text'
-    """,
-    "DELETE FROM message_search_pending",
-)
 
+def flush_search_index(
+    conn: sqlite3.Connection, at_least: int = 1, budget: int | None = None
+) -> None:
+    """Index queued messages, oldest first, if at least ``at_least`` wait.
 
-def flush_search_index(conn: sqlite3.Connection, at_least: int = 1) -> None:
-    """Index the queued messages in one FTS5 insert, if at least ``at_least`` wait.
-
-    Call inside a write transaction. ``Store`` calls it before each COMMIT with
-    :data:`FLUSH_AT` and before each search with 1 (so a search sees every message).
+    ``budget`` bounds the characters indexed in this call (at least one message is):
+    trigram indexing costs about 0.5 ms per 1,000 characters, so a commit must not take
+    on a flood of long texts at once. None indexes the whole queue. Call inside a write
+    transaction. ``Store.index_queued`` calls it for the node's background indexer with
+    :data:`FLUSH_CHARS`, and ``Store.search_messages`` before each search with no budget.
     """
     waiting = conn.execute(
         "SELECT 1 FROM message_search_pending LIMIT 1 OFFSET ?", (at_least - 1,)
     ).fetchone()
     if waiting is None:
         return
-    for statement in _FLUSH:
-        conn.execute(statement)
+    spent = 0
+    while budget is None or spent < budget:
+        # The queue first, each message looked up by rowid (never a walk of messages).
+        queued = conn.execute(
+            "SELECT message_search_pending.rowid,"  # noqa: S608
+            f" coalesce(length(substr(CAST(messages.body AS TEXT), 1, {INDEXED_CHARS})), 0)"
+            " FROM message_search_pending LEFT JOIN messages"
+            " ON messages.rowid = message_search_pending.rowid"
+            " ORDER BY message_search_pending.rowid LIMIT ?",
+            (_FLUSH_ROWS,),
+        ).fetchall()
+        if not queued:
+            return
+        chosen: list[int] = []
+        for rowid, chars in queued:
+            if chosen and budget is not None and spent + chars > budget:
+                break
+            chosen.append(int(rowid))
+            spent += int(chars)
+        marks = ",".join("?" * len(chosen))
+        conn.execute(
+            "INSERT INTO message_search (rowid, body)"  # noqa: S608
+            f" SELECT rowid, substr(CAST(body AS TEXT), 1, {INDEXED_CHARS}) FROM messages"
+            f" WHERE rowid IN ({marks}) AND kind = 'text'",
+            chosen,
+        )
+        conn.execute(f"DELETE FROM message_search_pending WHERE rowid IN ({marks})", chosen)  # noqa: S608
+        if len(chosen) < len(queued):
+            return  # the budget is spent
 
 
 class SearchQueryError(ValueError):
@@ -351,7 +376,8 @@ def purge_search_residue(conn: sqlite3.Connection) -> None:
 
 
 __all__ = [
-    "FLUSH_AT",
+    "FLUSH_CHARS",
+    "INDEXED_CHARS",
     "MAX_QUERY_CHARS",
     "MAX_QUERY_TERMS",
     "MAX_RESULTS",

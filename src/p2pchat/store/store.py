@@ -57,7 +57,6 @@ from .models import (
 )
 from .schema import APPLICATION_ID, MIGRATIONS, Migration, migrate
 from .search import (
-    FLUSH_AT,
     flush_search_index,
     parse_query,
     purge_search_residue,
@@ -395,8 +394,6 @@ class Store:
             self._depth -= 1
             if self._depth == 0:
                 try:
-                    if self._has_search:
-                        flush_search_index(db, FLUSH_AT)  # texts queued, in one index write
                     db.execute("COMMIT")
                 except BaseException:
                     # A failed COMMIT (disk full, I/O error) may leave the transaction
@@ -781,6 +778,15 @@ class Store:
             rows = self._all(f"SELECT {_WITH_DEPS} WHERE messages.rowid IN ({marks})", chunk)
             by_rowid.update((int(r[0]), _message(r)) for r in rows)
         return [by_rowid[r] for r in found.rowids if r in by_rowid], found.resume_before
+
+    def index_queued(self, budget: int | None) -> bool:
+        """Index queued texts, at most ``budget`` characters (None: all); True if more
+        wait. The node calls it in small steps in the background (store/search.py)."""
+        if not self._has_search or not self._all(SQL_SEARCH_QUEUED):
+            return False
+        with self.transaction():
+            flush_search_index(self._db, 1, budget)
+        return bool(self._all(SQL_SEARCH_QUEUED))
 
     def purge_search_residue(self) -> None:
         """Rewrite the search index so words of deleted messages are gone from it too."""
