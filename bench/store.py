@@ -208,7 +208,8 @@ def main() -> None:
             t0 = time.perf_counter()
             store.index_queued(None)
             spent = time.perf_counter() - t0
-            print(f"search index of the queued texts: {spent:.1f} s ({args.messages / spent:,.0f} msgs/s)")
+            rate = args.messages / spent
+            print(f"search index of the queued texts: {spent:.1f} s ({rate:,.0f} msgs/s)")
         size = sum(p.stat().st_size for p in Path(tmp).iterdir())
         print(f"store size: {size / 1e6:,.0f} MB for {args.messages:,} messages")
 
