@@ -41,8 +41,11 @@ log = logging.getLogger(__name__)
 
 #: Results per search page unless the caller asks otherwise.
 DEFAULT_RESULTS = 50
-#: Seconds between looks at the search queue when it was empty.
+#: Seconds between looks at the search queue when it was empty, and between steps
+#: while it is not (at most 20 steps of about 4 ms a second: 160,000 characters, while
+#: the store stays free for messages more than nine tenths of the time).
 INDEX_IDLE = 0.5
+INDEX_PAUSE = 0.05
 #: Messages read per step when exporting.
 EXPORT_PAGE = 1000
 
@@ -117,7 +120,7 @@ class ChatService:
             except (NodeError, StoreError) as exc:
                 log.warning("search indexing paused: %s", exc)
                 more = False
-            await asyncio.sleep(0 if more else INDEX_IDLE)
+            await asyncio.sleep(INDEX_PAUSE if more else INDEX_IDLE)
 
     async def search(
         self,

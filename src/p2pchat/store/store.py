@@ -784,8 +784,18 @@ class Store:
         wait. The node calls it in small steps in the background (store/search.py)."""
         if not self._has_search or not self._all(SQL_SEARCH_QUEUED):
             return False
-        with self.transaction():
-            flush_search_index(self._db, 1, budget)
+        # No fsync for this commit: the index is derived, and WAL keeps the step atomic
+        # (index rows and the queue rows it removes go together, or neither does); the
+        # next durable commit makes it durable too. A step then costs CPU only.
+        relaxed = self._depth == 0
+        if relaxed:
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with self.transaction():
+                flush_search_index(self._db, 1, budget)
+        finally:
+            if relaxed:
+                self._db.execute("PRAGMA synchronous = FULL")
         return bool(self._all(SQL_SEARCH_QUEUED))
 
     def purge_search_residue(self) -> None:
