@@ -3,9 +3,9 @@
 The attacker here is a raw Noise initiator written by hand: it connects to the node's
 port, reads everything the node sends, decrypts it, and looks for the display name.
 The name travels only after the initiator proved an identity (Noise message 3 with a
-valid certificate). What an unannounced node still reveals (its peer id, that it runs
-p2pchat, its name to any peer that completes a handshake, ...) is listed in
-docs/security.md.
+valid certificate), and only to contacts and room members: a fresh identity that
+completes the handshake is a stranger and gets an empty name. What an unannounced node
+still reveals (its peer id, that it runs p2pchat, ...) is listed in docs/security.md.
 """
 
 from __future__ import annotations
@@ -13,15 +13,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from p2pchat.crypto.noise import CipherState, HandshakeState, KeyPair
-from p2pchat.identity import Identity
-from p2pchat.node import Node, PeerOnline
-from p2pchat.transport import PROLOGUE
-from p2pchat.wire import Hello, Ping, Pong, Profile, decode_frame, encode_frame
-from tests.nodes import WAIT, make_node, wait_for
+from p2pchat.identity import Identity, short_id
+from p2pchat.node import (
+    MessageAdded,
+    Node,
+    PeerOffline,
+    PeerOnline,
+    PeerUpdated,
+    RoomInvitation,
+    TransferProgress,
+    TypingChanged,
+)
+from p2pchat.transport import PROLOGUE, Connection
+from p2pchat.wire import Hello, Ping, Pong, Profile, Typing, decode_frame, encode_frame
+from tests.node.groups_helpers import befriend, form_room, start_nodes, wait_until
+from tests.nodes import WAIT, connected_pair, make_node, wait_for
 
 NAME = "harriet-the-hidden"
 
@@ -126,18 +137,42 @@ async def test_raw_client_that_proves_no_identity_never_sees_the_display_name(
     assert not client.saw_name()
 
 
-async def test_the_name_comes_only_after_the_initiator_proved_its_id(hidden: Node) -> None:
-    client = RawClient()
+async def test_a_stranger_that_completes_the_handshake_never_sees_the_display_name(
+    hidden: Node,
+) -> None:
+    client = RawClient()  # a fresh identity, proven: any TCP client can make one
     async with asyncio.timeout(WAIT):
         await client.full_handshake(hidden.port)
     assert client.hello is not None
     assert client.hello.name == ""  # message 2 goes to an unauthenticated initiator
-    # The first transport message, once message 3 proved the initiator's id, names it:
-    # any peer that completes a handshake learns it (docs/security.md says so).
-    assert decode_frame(client.plaintexts[1]) == Profile(name=NAME)
+    # The first transport message, once message 3 proved the initiator's id, would
+    # name the node to someone it accepted; a stranger gets an empty name.
+    assert decode_frame(client.plaintexts[1]) == Profile(name="")
+    assert not client.saw_name()
 
 
-async def test_contacts_see_the_name_of_an_unannounced_node(hidden: Node) -> None:
+async def test_a_stranger_node_sees_only_the_short_id_even_after_writing(hidden: Node) -> None:
+    stranger = make_node("stranger")
+    await stranger.start()
+    try:
+        events = hidden.subscribe()
+        await connected_pair(stranger, hidden)
+        sent = await stranger.send_text(hidden.me, "hello, who are you?")
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == sent.id)
+        seen = stranger.subscribe()
+        await hidden.rename(NAME + "-renamed")  # a rename is not told to strangers either
+        # A frame written after the rename: once it is here, so is the rename, if sent.
+        hidden.links.write(stranger.me, Typing(room=hidden.direct_room(stranger.me), on=True))
+        await wait_for(seen, lambda e: isinstance(e, TypingChanged) and e.peer_id == hidden.me)
+        seen.close()
+        assert stranger.peer_name(hidden.me) == short_id(hidden.me)
+    finally:
+        await stranger.stop()
+
+
+async def test_a_peer_learns_the_name_once_accepted_and_contacts_from_the_start(
+    hidden: Node,
+) -> None:
     friend = make_node("friend")
     await friend.start()
     try:
@@ -145,9 +180,10 @@ async def test_contacts_see_the_name_of_an_unannounced_node(hidden: Node) -> Non
         friend.links.add_target("127.0.0.1", hidden.port, "manual", hidden.me)
         up = await wait_for(events, lambda e: isinstance(e, PeerOnline) and e.peer_id == hidden.me)
         assert isinstance(up, PeerOnline)
-        assert up.name == NAME
+        assert up.name == ""  # a stranger, until accepted
+        await hidden.accept(friend.me)  # told at once, over the live link
+        await wait_for(events, lambda e: isinstance(e, PeerUpdated) and e.name == NAME)
         assert friend.peer_name(hidden.me) == NAME
-        await hidden.accept(friend.me)
         await friend.accept(hidden.me)
         # A new connection (after a break) carries it from the start, whoever dials.
         await friend.links.links[hidden.me].conn.close("break")
@@ -159,3 +195,101 @@ async def test_contacts_see_the_name_of_an_unannounced_node(hidden: Node) -> Non
         assert friend.links.links[hidden.me].conn.remote.name == NAME
     finally:
         await friend.stop()
+
+
+async def test_a_room_member_who_is_no_contact_learns_the_name(hidden: Node) -> None:
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await befriend(alice, hidden)
+        await befriend(alice, bob)
+        await connected_pair(bob, hidden)
+        assert bob.peer_name(hidden.me) == short_id(hidden.me)
+        await form_room(alice, [hidden, bob])
+        await wait_until(bob, lambda: _named(bob, hidden.me))
+    finally:
+        for node in (alice, bob):
+            await node.stop()
+
+
+async def _named(node: Node, peer: bytes) -> bool:
+    return node.peer_name(peer) == NAME
+
+
+async def test_a_stranger_whose_file_we_accept_never_sees_the_display_name(
+    hidden: Node, tmp_path: Path
+) -> None:
+    """Accepting a stranger's file dials it on a second (files) connection: that
+    handshake must withhold the name as the chat link does."""
+    stranger = make_node("stranger")
+    await stranger.start()
+    try:
+        told: asyncio.Queue[str] = asyncio.Queue()
+        serve = stranger.transfers.serve_connection
+
+        async def recording(conn: Connection) -> None:
+            told.put_nowait(conn.remote.name)
+            await serve(conn)
+
+        stranger.transfers.serve_connection = recording  # type: ignore[method-assign]
+        events = hidden.subscribe()
+        await connected_pair(stranger, hidden)
+        source = tmp_path / "bait.txt"
+        source.write_bytes(b"open me")
+        offer = await stranger.transfers.send_file(hidden.me, source)
+        await wait_for(
+            events, lambda e: isinstance(e, TransferProgress) and e.message_id == offer.id
+        )
+        await hidden.transfers.accept(offer.id)
+        async with asyncio.timeout(WAIT):
+            name = await told.get()
+        assert name == ""
+    finally:
+        await stranger.stop()
+
+
+async def test_the_members_of_a_room_we_were_only_invited_to_never_see_the_display_name(
+    hidden: Node,
+) -> None:
+    """An invitation is not a choice: until the person joins, the room's members are
+    strangers (a contact's invitation must not hand them the name)."""
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await befriend(alice, hidden)
+        await befriend(alice, bob)
+        room = await form_room(alice, [bob])
+        events = hidden.subscribe()
+        await alice.groups.invite(room, hidden.me)
+        await wait_for(events, lambda e: isinstance(e, RoomInvitation) and e.room == room)
+        events.close()
+        await connected_pair(bob, hidden)
+        # The name would come in the first transport message, before the link is up.
+        assert bob.links.links[hidden.me].conn.remote.name == ""
+        assert bob.peer_name(hidden.me) == short_id(hidden.me)
+        await hidden.groups.join(room)  # now a choice: told at once
+        await wait_until(bob, lambda: _named(bob, hidden.me))
+    finally:
+        for node in (alice, bob):
+            await node.stop()
+
+
+async def test_the_members_of_a_room_we_left_are_strangers_again_for_the_name(
+    hidden: Node,
+) -> None:
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await befriend(alice, hidden)
+        await befriend(alice, bob)
+        room = await form_room(alice, [bob, hidden])
+        await connected_pair(bob, hidden)
+        await wait_until(bob, lambda: _named(bob, hidden.me))  # a member: told
+        await hidden.groups.leave(room)
+        events = bob.subscribe()
+        await bob.links.links[hidden.me].conn.close("break")
+        await wait_for(events, lambda e: isinstance(e, PeerOffline) and e.peer_id == hidden.me)
+        events.close()
+        await connected_pair(bob, hidden)
+        # A new handshake after leaving: the room no longer makes bob one of ours.
+        assert bob.links.links[hidden.me].conn.remote.name == ""
+    finally:
+        for node in (alice, bob):
+            await node.stop()

@@ -257,3 +257,43 @@ def test_searches_use_the_index_not_a_scan_of_messages(store: Store) -> None:
         assert "VIRTUAL TABLE INDEX" in plan, plan
         assert "SCAN messages" not in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_short_word_scan_stops_at_its_deadline_inside_a_window_of_huge_messages(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window of 4,000 messages of 64 KB each is 256 MB to fold and search (0.9 s
+    here): the deadline must be watched while SQLite reads a window, not only between
+    windows. With no time budget at all, a call stops inside the first window (yet
+    always moves on), and going on finds the match exactly once."""
+    monkeypatch.setattr(search_mod, "SCAN_BUDGET_S", 0.0)
+    big = "x" * 65_000
+    add(store, "ab " + big, *(big for _ in range(59)))
+    found, resume = store.search_messages("ab")
+    assert found == []
+    assert resume is not None  # stopped inside the one window that holds them all
+    calls = 1
+    seen: list[bytes] = []
+    while resume is not None:
+        before = resume
+        found, resume = store.search_messages("ab", before_rowid=resume)
+        assert resume is None or resume < before  # every call made progress
+        seen.extend(m.body for m in found)
+        calls += 1
+    assert seen == [("ab " + big).encode()]
+    assert calls > 2
+
+
+def test_text_that_is_not_unicode_and_a_page_mark_past_any_rowid_are_answered(
+    store: Store,
+) -> None:
+    """A query from the control socket can hold a lone surrogate (undecodable bytes in
+    argv arrive so) and ``before`` any integer: a sentence or an answer, never an
+    encoding or overflow error."""
+    add(store, "abc def")
+    for query in ("abc\udcff", "a\udcff"):
+        with pytest.raises(SearchQueryError, match="not valid text"):
+            store.search_messages(query)
+    for query in ("abc", "ab"):
+        found, _ = store.search_messages(query, before_rowid=2**70)
+        assert [m.body for m in found] == [b"abc def"]

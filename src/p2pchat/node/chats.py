@@ -8,16 +8,18 @@ The UI, the CLI and the control socket all call these methods, so they behave al
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from p2pchat.identity import encode_peer_id
+from p2pchat.node.edits import with_edits
 from p2pchat.node.envelopes import KIND_FILE
 from p2pchat.node.errors import NodeError
 from p2pchat.node.export import (
@@ -30,7 +32,7 @@ from p2pchat.node.export import (
     ExportItem,
     picture_mime,
 )
-from p2pchat.store import Message, SearchQueryError, Store, StoreError, now_ms
+from p2pchat.store import Cursor, Message, SearchQueryError, Store, StoreError, now_ms
 from p2pchat.store.search import FLUSH_CHARS, MAX_RESULTS
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ INDEX_IDLE = 0.5
 INDEX_PAUSE = 0.05
 #: Messages read per step when exporting.
 EXPORT_PAGE = 1000
+#: Longest wait (seconds) for one page of an export to be read on the node's loop.
+EXPORT_STEP_TIMEOUT = 120.0
 
 
 class SearchError(NodeError):
@@ -155,7 +159,8 @@ class ChatService:
                 if info.kind == "direct":
                     other = next((m.peer for m in store.members(rid) if m.peer != node.me), None)
                 where[rid] = _Where(info.kind, info.name, other)
-            return found, resume, where
+            # An edited message shows its latest text.
+            return with_edits(store, found), resume, where
 
         try:
             messages, resume, where = await self._run(work)
@@ -236,17 +241,53 @@ class ChatService:
         info = next((r for r in await self.node.list_rooms() if r.room_id == room), None)
         if info is None:
             raise NodeError("no such chat")
-        messages = await self._all_shown(room)
+        header = ExportHeader(info.name, info.kind, room.hex(), now_ms())
+        tally = _Tally(budget=MAX_EMBEDDED_BYTES if fmt == "html" else 0)
+        loop = asyncio.get_running_loop()
+
+        def items() -> Iterator[ExportItem]:
+            # Runs in the writing thread and reads each page on the loop: one page of the
+            # chat is in memory at a time, however big the chat (a list of all its
+            # messages grew with the chat, 64 KB a message at worst).
+            cursor: Cursor | None = None
+            while True:
+                step = asyncio.run_coroutine_threadsafe(
+                    self._export_page(room, cursor, tally), loop
+                )
+                try:
+                    page, cursor = step.result(timeout=EXPORT_STEP_TIMEOUT)
+                except concurrent.futures.TimeoutError:
+                    step.cancel()
+                    raise NodeError("the export stopped: the node did not answer") from None
+                yield from page
+                if cursor is None:
+                    return
+
+        chunks = RENDERERS[fmt](header, items())
+        await asyncio.to_thread(_write_private, path, chunks, overwrite)
+        return ExportResult(path, tally.messages, tally.pictures)
+
+    async def _export_page(
+        self, room: bytes, cursor: Cursor | None, tally: _Tally
+    ) -> tuple[list[ExportItem], Cursor | None]:
+        """The displayable messages after ``cursor`` (one page, oldest first) as export
+        items, and the cursor of the next page (None after the last)."""
+        groups = self.node.groups
+
+        def read(store: Store) -> tuple[list[Message], Cursor | None]:
+            rows = store.shown_messages_after(room, cursor, EXPORT_PAGE)
+            last = rows[-1].cursor if len(rows) == EXPORT_PAGE else None
+            return groups.shown(store, room, rows), last
+
+        messages, after = await self._run(read)
         items = []
-        pictures = 0
-        budget = MAX_EMBEDDED_BYTES
         for m in messages:
             picture = None
-            if fmt == "html" and m.kind == KIND_FILE and budget > 0:
-                picture = await self._picture(m.id, budget)
+            if m.kind == KIND_FILE and tally.budget > 0:
+                picture = await self._picture(m.id, tally.budget)
                 if picture is not None:
-                    budget -= len(picture[1])
-                    pictures += 1
+                    tally.budget -= len(picture[1])
+                    tally.pictures += 1
             items.append(
                 ExportItem(
                     id=m.id.hex(),
@@ -258,21 +299,8 @@ class ChatService:
                     picture=picture,
                 )
             )
-        header = ExportHeader(info.name, info.kind, room.hex(), now_ms())
-        chunks = RENDERERS[fmt](header, items)
-        await asyncio.to_thread(_write_private, path, chunks, overwrite)
-        return ExportResult(path, len(items), pictures)
-
-    async def _all_shown(self, room: bytes) -> list[Message]:
-        """Every displayable message of the room, oldest first."""
-        pages: list[list[Message]] = []
-        page = await self.node.history(room, EXPORT_PAGE)
-        while page:
-            pages.append(page)
-            if len(page) < EXPORT_PAGE:
-                break
-            page = await self.node.older_messages(room, page[0], EXPORT_PAGE)
-        return [m for p in reversed(pages) for m in p]
+        tally.messages += len(items)
+        return items, after
 
     async def _picture(self, message_id: bytes, budget: int) -> tuple[str, bytes] | None:
         transfer = await self.node.transfers.get(message_id)
@@ -300,6 +328,15 @@ class ChatService:
         if db is None:
             raise NodeError("the node is not running")
         return await db.run(fn)
+
+
+@dataclass
+class _Tally:
+    """What an export has written so far, and the picture bytes it may still embed."""
+
+    budget: int
+    messages: int = 0
+    pictures: int = 0
 
 
 @dataclass(frozen=True)
@@ -340,6 +377,11 @@ def _write_private(path: Path, chunks: Iterable[str], overwrite: bool) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise NodeError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        # Reading a page failed (the node stopped, ...): no half file stays behind.
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 __all__ = [

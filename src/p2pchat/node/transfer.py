@@ -1001,11 +1001,17 @@ class TransferService:
             out.append(known)
         stored = await self.node._read(lambda s: s.addresses_for(peer))
         out.extend((a.host, a.port) for a in stored)
+        out.extend(self.node.links.onion_targets(peer))  # through tor, after the LAN
         return list(dict.fromkeys(out))
 
     async def _dial(self, peer: bytes) -> Connection:
+        # The name follows the chat link's rule: a stranger whose file we accept learns
+        # no more of us than its chat link did.
         hello = LocalHello(
-            identity=self.node.identity, name=self.node.profile.display_name, purpose=PURPOSE_FILES
+            identity=self.node.identity,
+            name=self.node.profile.display_name,
+            purpose=PURPOSE_FILES,
+            reveal_name=self.node.name_disclosure.allows,
         )
         addresses = await self.addresses_for(peer)
         if not addresses:
@@ -1018,7 +1024,7 @@ class TransferService:
                     port,
                     hello,
                     expected_peer=peer,
-                    deadline=self.node.config.handshake_deadline,
+                    **self.node.links.dial_options(host),
                 )
             except TransportError as exc:
                 last = str(exc)

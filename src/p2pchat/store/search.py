@@ -236,6 +236,10 @@ def parse_query(text: str) -> SearchQuery:
         raise SearchQueryError(f"search text is too long (at most {MAX_QUERY_CHARS} characters)")
     if "\x00" in text:
         raise SearchQueryError("search text must not contain a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: undecodable bytes passed along
+        raise SearchQueryError("search text is not valid text (undecodable characters)") from None
     terms = tuple(dict.fromkeys(text.split()))
     if not terms:
         raise SearchQueryError("search text is empty")
@@ -279,7 +283,8 @@ def search_rowids(
     ``before_rowid`` pages back: only messages that arrived before that one.
     """
     limit = max(1, min(limit, MAX_RESULTS))
-    before = before_rowid if before_rowid is not None else 2**63 - 1
+    # Any integer may come from the control socket; SQLite's stop at 2**63 - 1.
+    before = min(before_rowid, 2**63 - 1) if before_rowid is not None else 2**63 - 1
     if rooms is not None and not rooms:
         return SearchResult((), True)
     try:
@@ -354,16 +359,52 @@ def _scanned(
     deadline = time.monotonic() + SCAN_BUDGET_S
     found: list[int] = []
     upper = min(before, int(newest) + 1)
+    window = SCAN_WINDOW_ROWS
+    moved = False  # whether this call has read a window (each call must move on)
     while upper > oldest:
-        lower = max(oldest, upper - SCAN_WINDOW_ROWS)
+        lower = max(oldest, upper - window)
         params = [upper, lower, *(rooms or ()), *short_params, limit - len(found)]
-        found.extend(int(r[0]) for r in conn.execute(sql, params))
+        hits = _window(conn, sql, params, deadline if moved or window > 1 else None)
+        if hits is None:
+            # The deadline passed inside the window. A window of 4,000 messages of
+            # 64 KB each (peers can send those) takes most of a second to search: the
+            # deadline is watched while SQLite reads, not only between windows.
+            if moved:
+                return SearchResult(tuple(found), complete=False, resume_before=upper)
+            # Nothing read yet: a smaller window, with the budget once more, so a call
+            # moves on by more than a message (at most three budgets, then one row).
+            window = max(1, window // 16)
+            deadline = time.monotonic() + SCAN_BUDGET_S
+            continue
+        moved = True
+        found.extend(hits)
         if len(found) >= limit:
             break
         upper = lower
         if upper > oldest and time.monotonic() > deadline:
             return SearchResult(tuple(found), complete=False, resume_before=upper)
     return SearchResult(tuple(found), complete=True)
+
+
+#: SQLite virtual-machine steps between two looks at a scan's deadline.
+SCAN_PROGRESS_STEPS: Final = 100
+
+
+def _window(
+    conn: sqlite3.Connection, sql: str, params: list[object], deadline: float | None
+) -> list[int] | None:
+    """The matches of one scan window, or None when ``deadline`` passed first."""
+    if deadline is not None:
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, SCAN_PROGRESS_STEPS)
+    try:
+        return [int(r[0]) for r in conn.execute(sql, params)]
+    except sqlite3.OperationalError as exc:
+        if deadline is not None and "interrupt" in str(exc):
+            return None
+        raise
+    finally:
+        if deadline is not None:
+            conn.set_progress_handler(None, 0)
 
 
 def purge_search_residue(conn: sqlite3.Connection) -> None:

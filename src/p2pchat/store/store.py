@@ -90,13 +90,13 @@ SQL_LATEST: Final = """
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
-# The same two, skipping reactions (they change how messages look, are not shown
-# themselves), so a page of a conversation is never short.
+# The same two, skipping reactions, edits and deletes (they change how messages look,
+# are not shown themselves), so a page of a conversation is never short.
 SQL_LATEST_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND kind != 'reaction'
+    WHERE room = ? AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -104,8 +104,18 @@ SQL_BEFORE_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND (lamport, author, id) < (?, ?, ?) AND kind != 'reaction'
+    WHERE room = ? AND (lamport, author, id) < (?, ?, ?)
+        AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
     ORDER BY lamport DESC, author DESC, id DESC
+    LIMIT ?
+"""
+# Forward paging (an export writes a chat oldest first, a page at a time).
+SQL_AFTER_SHOWN: Final = """
+    SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
+        kind, body, reply_to, sig, status
+    FROM messages
+    WHERE room = ? AND (lamport, author, id) > (?, ?, ?) AND kind != 'reaction'
+    ORDER BY lamport, author, id
     LIMIT ?
 """
 SQL_BEFORE: Final = """
@@ -122,7 +132,8 @@ SQL_BEFORE: Final = """
 SQL_UNREAD: Final = """
     SELECT count(*) FROM (
         SELECT 1 FROM messages INDEXED BY messages_arrival
-        WHERE room = ? AND rowid > ? AND author IS NOT ? AND kind != 'reaction'
+        WHERE room = ? AND rowid > ? AND author IS NOT ?
+            AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
         LIMIT ?
     )
 """
@@ -1151,6 +1162,15 @@ class Store:
         rows = self._all(sql, (room_id, lamport, author, message_id, limit))
         return [_message(r) for r in reversed(rows)]
 
+    def shown_messages_after(
+        self, room_id: bytes, cursor: Cursor | None, limit: int = 200
+    ) -> list[Message]:
+        """Up to ``limit`` messages just after ``cursor`` (from the start when None),
+        ascending, reactions skipped: reads a whole chat forward a page at a time."""
+        lamport, author, message_id = cursor or (-1, b"", b"")
+        rows = self._all(SQL_AFTER_SHOWN, (room_id, lamport, author, message_id, limit))
+        return [_message(r) for r in rows]
+
     def next_seq(self, room_id: bytes, author: bytes) -> int:
         """The seq ``author``'s next message in the room should carry (1 for the first)."""
         row = self._one(SQL_NEXT_SEQ, (room_id, author))
@@ -1193,7 +1213,8 @@ class Store:
             return []
         rows = self._all(
             f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
-            " WHERE room = ? AND rowid > ? AND author != ? AND status < ? AND kind != 'reaction'"
+            " WHERE room = ? AND rowid > ? AND author != ? AND status < ?"
+            " AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')"
             " ORDER BY rowid LIMIT ?",
             (room_id, room.last_read_rowid, self_id, int(MessageStatus.READ), limit),
         )
@@ -1516,6 +1537,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         # FULL: a commit is on disk before it returns, which a delivered receipt promises.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted and expired messages: their bytes are overwritten in the pages they
+        # leave (FAST: only where that costs no extra I/O, so free pages may keep some).
+        conn.execute("PRAGMA secure_delete = FAST")
     except sqlite3.OperationalError as exc:
         conn.close()
         if "locked" in str(exc) or "busy" in str(exc):

@@ -29,6 +29,7 @@ from p2pchat.node import (
     MemberInfo,
     Message,
     MessageAdded,
+    MessagesChanged,
     MessagesWithdrawn,
     NodeError,
     NodeStatus,
@@ -43,6 +44,7 @@ from p2pchat.node import (
     RoomInvitation,
     SecurityWarning,
     StoreError,
+    TorStatus,
     TransferProgress,
     TypingChanged,
 )
@@ -76,6 +78,17 @@ READ_MIN_GAP = 0.3
 HELD_NOTICE_EVERY = 10.0
 #: From this many columns on, a group shows its members panel unless f5 hid it.
 WIDE = 100
+
+
+def tor_badge(status: TorStatus) -> Text:
+    """Tor's state for the top bar: starting (with bootstrap %), ready, or failed."""
+    if status.state == "ready":
+        return Text("  ·  Tor ready", "green")
+    if status.state == "failed":
+        return Text("  ·  Tor failed (retrying)", "red")
+    if status.state == "bootstrapping":
+        return Text(f"  ·  Tor {status.percent} %", "yellow")
+    return Text(f"  ·  Tor {status.state}", "yellow")
 
 
 class ChatScreen(Screen[None]):
@@ -215,6 +228,8 @@ class ChatScreen(Screen[None]):
                 bar.append("  ·  not announcing", "grey62")
         elif not self.node_ready:
             bar.append("  ·  starting…", "grey62")
+        if node.onions.enabled:
+            bar.append_text(tor_badge(node.onions.status))
         self.query_one("#topbar", Static).update(bar)
 
     def _update_empty(self) -> None:
@@ -643,6 +658,10 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, ReactionChanged):
             if event.room == self.room:
                 await messages.refresh_reactions(event.message_id)
+        elif isinstance(event, MessagesChanged):
+            if event.room == self.room:
+                await messages.change(event.message_ids)
+            self.schedule_sidebar()
         elif isinstance(event, TypingChanged):
             self._set_typing(event.room, event.peer_id, event.typing)
         elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
@@ -657,6 +676,8 @@ class ChatScreen(Screen[None]):
             self.status = event
             self.update_topbar()
             self._update_empty()
+        elif isinstance(event, TorStatus):
+            self.update_topbar()
 
     async def _room_event(
         self, event: RoomChanged | MessagesWithdrawn | RoomInvitation, messages: MessageList
@@ -705,6 +726,8 @@ class ChatScreen(Screen[None]):
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
     ) -> None:
         """Presence, names and requests: header, members panel, sidebar."""
+        if event.peer_id == self.context.me:
+            self.update_topbar()  # renamed from the CLI, say
         if event.peer_id == self.peer:
             await self.refresh_peer()
         if isinstance(event, PeerOffline):
@@ -729,12 +752,30 @@ class ChatScreen(Screen[None]):
         """A Textual notification (and bell, desktop) for messages not on screen now."""
         if msg.kind == "system":
             return  # room changes show in the room; invitations have their own notice
-        if self._shown_now(msg) or any(e.muted for e in self.entries() if e.room_id == msg.room):
+        if self._shown_now(msg):
+            return
+        entry = next((e for e in self.entries() if e.room_id == msg.room), None)
+        if entry is None:
+            # Not in the sidebar: archived until this very message (or new). Whether it
+            # is muted is then asked of the node, else a muted, archived chat would
+            # notify the message that brings it back.
+            self.run_worker(self._notify_unless_muted(msg), exit_on_error=False)
+            return
+        if entry.muted:
             return  # a muted chat counts unread but never notifies
+        self._notify_now(msg, entry.name if entry.group else "")
+
+    async def _notify_unless_muted(self, msg: Message) -> None:
+        room = next(
+            (r for r in await self.context.node.list_rooms() if r.room_id == msg.room), None
+        )
+        if room is None or not room.muted:
+            self._notify_now(msg, room.name if room and room.kind == "group" else "")
+
+    def _notify_now(self, msg: Message, group: str) -> None:
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
             who = self.context.name(msg.author)
-            group = next((e.name for e in self.entries() if e.room_id == msg.room and e.group), "")
             notifier(f"{who} in {group}" if group else who, self.context.text(msg))
 
     def _set_typing(self, room: bytes, peer: bytes, typing: bool) -> None:
