@@ -101,18 +101,81 @@ def _fields(m: NewMessage) -> dict[str, object]:
 def test_deleted_or_edited_text_leaves_the_index(store: Store) -> None:
     """The contract h-edit relies on: plain SQL on messages keeps the index right."""
     add(store, "password is hunter2", "keep this hunter2 note", "edit me banana")
-    store._db.execute("DELETE FROM messages WHERE body = ?", (b"password is hunter2",))
+
+    def sql(statement: str, *params: object) -> None:
+        with store.transaction():  # as a Store method would run it
+            store._db.execute(statement, params)
+
+    sql("DELETE FROM messages WHERE body = ?", b"password is hunter2")
     assert texts(store, "hunter2") == ["keep this hunter2 note"]
-    store._db.execute(
-        "UPDATE messages SET body = ? WHERE body = ?", (b"now cherry", b"edit me banana")
-    )
+    sql("UPDATE messages SET body = ? WHERE body = ?", b"now cherry", b"edit me banana")
     assert texts(store, "banana") == []
     assert texts(store, "cherry") == ["now cherry"]
-    store._db.execute("UPDATE messages SET body = x'' WHERE body = ?", (b"now cherry",))
+    sql("UPDATE messages SET body = x'' WHERE body = ?", b"now cherry")
     assert texts(store, "cherry") == []
     store.purge_search_residue()
     assert texts(store, "hunter2") == ["keep this hunter2 note"]
     assert _index_is_sound(store)
+
+
+def test_a_message_changed_before_its_commit_is_indexed_as_it_ends(store: Store) -> None:
+    """Rows still queued for the index (same transaction) are edited or deleted safely."""
+    with store.transaction():
+        add(store, "first draft fig", "to be deleted fig", "becomes a file fig")
+        store._db.execute(
+            "UPDATE messages SET body = ? WHERE body = ?", (b"final fig", b"first draft fig")
+        )
+        store._db.execute("DELETE FROM messages WHERE body = ?", (b"to be deleted fig",))
+        store._db.execute(
+            "UPDATE messages SET kind = 'file' WHERE body = ?", (b"becomes a file fig",)
+        )
+    assert texts(store, "fig") == ["final fig"]
+    assert texts(store, "draft") == []
+    assert _index_is_sound(store)
+
+
+def test_the_queue_is_indexed_in_steps_of_bounded_work(store: Store) -> None:
+    """Indexing row by row made FTS5 write a segment per message, and indexing in the
+    inserting commit delayed every message in a flood of long texts (store/search.py)."""
+    assert f"1, {search_mod.INDEXED_CHARS})" in " ".join(search_mod._CREATE)  # one expression
+    n = 200
+    store.add_messages([msg(seq=i + 1, body=f"batch word {i}".encode()) for i in range(n)])
+    assert _queued(store) == n  # the inserting commit did no indexing
+    while store.index_queued(search_mod.FLUSH_CHARS):
+        pass
+    assert _queued(store) == 0
+    segments = store._db.execute(
+        "SELECT count(*) FROM message_search_data WHERE id > 10"
+    ).fetchone()[0]
+    assert segments <= 4  # row by row left 11 (segments merged in steps)
+    assert len(texts(store, "batch word", limit=500)) == n
+
+
+def test_long_texts_are_indexed_by_their_start_in_bounded_steps(store: Store) -> None:
+    start = search_mod.INDEXED_CHARS
+    long = "x" * (start - 20) + " early word " + "y" * 40_000 + " late word"
+    store.add_messages([msg(seq=i + 1, body=long.encode()) for i in range(40)])
+    assert store.index_queued(search_mod.FLUSH_CHARS)  # more is left for later steps
+    done = 40 - _queued(store)
+    assert 1 <= done <= search_mod.FLUSH_CHARS // start
+    assert len(texts(store, "early word", limit=500)) == 40  # a search indexes the rest
+    assert texts(store, "late word") == []  # past the indexed start
+    with store.transaction():
+        store._db.execute("DELETE FROM messages WHERE rowid % 2 = 0")
+    assert len(texts(store, "early word", limit=500)) == 20
+    assert _index_is_sound(store)
+
+
+def test_single_messages_wait_in_the_queue_and_a_search_finds_them(store: Store) -> None:
+    for i in range(3):
+        add(store, f"one by one {i}")  # one transaction each, like sends
+    assert _queued(store) == 3
+    assert texts(store, "one by") == ["one by one 2", "one by one 1", "one by one 0"]
+    assert _queued(store) == 0
+
+
+def _queued(store: Store) -> int:
+    return int(store._db.execute("SELECT count(*) FROM message_search_pending").fetchone()[0])
 
 
 def test_forgetting_or_clearing_a_room_leaves_the_index(store: Store) -> None:

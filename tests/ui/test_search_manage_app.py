@@ -148,3 +148,11 @@ def _unread(app: object, name: str) -> int:
 
 def _names(app: object) -> list[str]:
     return [e.name for e in sidebar(app).entries.values()]  # type: ignore[arg-type]
+
+
+def test_the_suggested_export_name_never_leaves_the_folder() -> None:
+    from p2pchat.ui.chat_manage import _file_stem
+
+    assert _file_stem("../../etc/passwd") == "p2pchat-etc-passwd"
+    assert _file_stem("/\\:*?") == "p2pchat-chat"
+    assert "/" not in _file_stem("a/b\x00c")

@@ -76,6 +76,8 @@ def cmd_rooms(args: argparse.Namespace) -> int:
         kind = "room" if r["kind"] == "group" else "chat"
         state = "" if r["my_state"] == "joined" else f" [{r['my_state']}]"
         unread = f" ({r['unread']} unread)" if r["unread"] else ""
+        unread += " [muted]" if r.get("muted") else ""
+        unread += " [archived]" if r.get("archived") else ""
         name = safe_text(r["name"])
         count = r["members"]
         members = f"{count} member{'' if count == 1 else 's'}" if r["kind"] == "group" else "direct"

@@ -1,6 +1,6 @@
 """Control-socket methods for finding and managing chats (issue 14, items 1 and 5).
 
-``search``, ``unblock``, ``chat_mute``, ``chat_archive``, ``chat_delete`` and ``export``:
+``search``, ``chat_mute``, ``chat_archive``, ``chat_delete`` and ``export``:
 the same JSON shapes for the control socket, the CLI and scripts. A chat is named by
 ``peer`` (a direct chat) or ``room`` (a group room), as ``history`` takes them.
 """
@@ -74,12 +74,6 @@ class _ChatApi:
             "next_before": page.next_before,
         }
 
-    async def unblock(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Unblock a peer (they become a contact again)."""
-        peer = await self.api._peer(params)
-        await self.node.unblock(peer)
-        return {"peer": self.node.peer_name(peer), "state": "contact"}
-
     async def chat_mute(self, params: dict[str, Any]) -> dict[str, Any]:
         """Mute (``muted``: true, the default) or unmute a chat."""
         room = await self.target(params)
@@ -140,7 +134,6 @@ def chat_methods(api: NodeApi) -> dict[str, Handler]:
     chats = _ChatApi(api)
     return {
         "search": chats.search,
-        "unblock": chats.unblock,
         "chat_mute": chats.chat_mute,
         "chat_archive": chats.chat_archive,
         "chat_delete": chats.chat_delete,

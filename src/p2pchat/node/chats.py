@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -31,16 +32,22 @@ from p2pchat.node.export import (
     ExportItem,
     picture_mime,
 )
-from p2pchat.store import Cursor, Message, SearchQueryError, Store, now_ms
-from p2pchat.store.search import MAX_RESULTS
+from p2pchat.store import Cursor, Message, SearchQueryError, Store, StoreError, now_ms
+from p2pchat.store.search import FLUSH_CHARS, MAX_RESULTS
 
 if TYPE_CHECKING:
     from p2pchat.node.service import Node
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: Results per search page unless the caller asks otherwise.
 DEFAULT_RESULTS = 50
+#: Seconds between looks at the search queue when it was empty, and between steps
+#: while it is not (at most 20 steps of about 4 ms a second: 160,000 characters, while
+#: the store stays free for messages more than nine tenths of the time).
+INDEX_IDLE = 0.5
+INDEX_PAUSE = 0.05
 #: Messages read per step when exporting.
 EXPORT_PAGE = 1000
 #: Longest wait (seconds) for one page of an export to be read on the node's loop.
@@ -80,11 +87,44 @@ class SearchPage:
         return self.hits[-1].message.rowid if self.hits else None
 
 
+@dataclass(frozen=True)
+class _Where:
+    """A hit's room as a results list names it."""
+
+    kind: str
+    name: str | None
+    peer: bytes | None
+
+
 class ChatService:
     """Per-chat actions of one node (see the module docstring)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._indexer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start indexing new messages for search in the background."""
+        self._indexer = asyncio.ensure_future(self._index_loop())
+
+    async def stop(self) -> None:
+        """Stop the indexer (what it did not index yet stays queued in the store)."""
+        if self._indexer is not None:
+            self._indexer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._indexer
+            self._indexer = None
+
+    async def _index_loop(self) -> None:
+        """Index queued texts in small steps (store/search.py says why not at once): one
+        step at a time in the store thread, so no message waits behind more than one."""
+        while True:
+            try:
+                more = await self._run(lambda s: s.index_queued(FLUSH_CHARS))
+            except (NodeError, StoreError) as exc:
+                log.warning("search indexing paused: %s", exc)
+                more = False
+            await asyncio.sleep(INDEX_PAUSE if more else INDEX_IDLE)
 
     async def search(
         self,
@@ -103,27 +143,42 @@ class ChatService:
         limit = max(1, min(limit, MAX_RESULTS))
 
         # Only text is indexed: no room change (which groups may refuse to show) is found.
-        def work(store: Store) -> tuple[list[Message], int | None]:
+        # Rooms are described here for the hits' rooms only (not the whole room list,
+        # whose unread counts cost milliseconds on a big store).
+        def work(store: Store) -> tuple[list[Message], int | None, dict[bytes, _Where]]:
             rooms = None if room is None else [room]
             found, resume = store.search_messages(
                 text, rooms=rooms, limit=limit, before_rowid=before_rowid
             )
-            return with_edits(store, found), resume  # an edited message shows its latest
+            where: dict[bytes, _Where] = {}
+            for rid in {m.room for m in found}:
+                info = store.get_room(rid)
+                if info is None:
+                    continue
+                other = None
+                if info.kind == "direct":
+                    other = next((m.peer for m in store.members(rid) if m.peer != node.me), None)
+                where[rid] = _Where(info.kind, info.name, other)
+            # An edited message shows its latest text.
+            return with_edits(store, found), resume, where
 
         try:
-            messages, resume = await self._run(work)
+            messages, resume, where = await self._run(work)
         except SearchQueryError as exc:
             raise SearchError(str(exc)) from None
-        rooms = {r.room_id: r for r in await node.list_rooms()}
         hits = []
         for m in messages:
-            info = rooms.get(m.room)
+            place = where.get(m.room, _Where("group", None, None))
+            if place.peer is not None:
+                name = node.peer_name(place.peer)
+            else:
+                name = place.name or m.room.hex()[:8]
             hits.append(
                 SearchHit(
                     message=m,
-                    room_name=info.name if info else m.room.hex()[:8],
-                    room_kind=info.kind if info else "group",
-                    peer_id=info.peer_id if info else None,
+                    room_name=name,
+                    room_kind=place.kind,
+                    peer_id=place.peer,
                     author_name=node.peer_name(m.author),
                     text=node.display_text(m),
                 )
@@ -249,7 +304,12 @@ class ChatService:
 
     async def _picture(self, message_id: bytes, budget: int) -> tuple[str, bytes] | None:
         transfer = await self.node.transfers.get(message_id)
-        if transfer is None or transfer.state != "done" or not transfer.path:
+        if transfer is None or not transfer.path:
+            return None
+        # A download counts once verified; a picture we sent is its source file, read
+        # fresh (its bytes still have to pass the signature check below).
+        usable = transfer.state == "done" if transfer.incoming else transfer.state != "cancelled"
+        if not usable:
             return None
         if transfer.size > min(MAX_PICTURE_BYTES, budget):
             return None

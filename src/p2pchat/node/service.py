@@ -338,6 +338,7 @@ class Node:
         self.stickers.start()
         await self.groups.start()
         self.direct_sync.start()
+        self.chats.start()
         await self.onions.start()  # tor starts in the background (never holds us up)
         announcing = await self._start_discovery() if self.config.discovery else False
         self.status = NodeStatus(self.port, announcing, self.discovery is not None)
@@ -373,6 +374,7 @@ class Node:
         await self.stickers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
+        await self.chats.stop()
         await self.onions.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .schema import Migration, migrate
-from .search import is_search_table
+from .search import flush_search_index, is_search_table
 
 _MIN_ROWID: Final = -(2**63)
 _MAX_ROWID: Final = 2**63 - 1
@@ -159,6 +159,7 @@ def salvage(source: Path, target: sqlite3.Connection) -> SalvageReport:
         _drop_orphans(target, report)
         if not report.lossless:
             _lower_heads(target)
+        flush_search_index(target)  # the copied messages, queued by the triggers
         target.execute("COMMIT")
     except BaseException:
         target.execute("ROLLBACK")

@@ -1,26 +1,36 @@
 """Full-text search over stored text messages: an SQLite FTS5 index kept by triggers.
 
 The index (``message_search``) is a *contentless* FTS5 table (it keeps no copy of the
-text, only the index) whose rowid is the message's rowid. Three triggers on ``messages``
-are its only writers, so it can never disagree with the messages table:
+text, only the index) whose rowid is the message's rowid. Triggers on ``messages`` keep
+it in step with the messages table, whoever changes that table:
 
-* a text message inserted is indexed;
-* a message deleted (directly, by ``forget_room``/``delete_room`` or by the cascade of
-  ``DELETE FROM rooms``) leaves the index;
-* an ``UPDATE`` of a message's ``body`` or ``kind`` re-indexes it: the old text leaves the
-  index and the new text (if the row is still ``kind = 'text'``) enters it.
+* a text message inserted is queued in ``message_search_pending`` (an ordinary table,
+  so the queue is as durable as the message); the node indexes the queue in the
+  background in steps of :data:`FLUSH_CHARS` characters (``Store.index_queued``), and
+  every search first indexes whatever still waits, so a search sees every message.
+  Why not index in the inserting transaction: FTS5 writes a segment at every statement
+  savepoint and every transaction that touches it (indexing row by row cost 200-400 us
+  per message, one message per transaction about 1 ms), and indexing costs about 0.5 ms
+  per 1,000 characters, which on the commit path delayed every message during a flood
+  of long texts. Only the first :data:`INDEXED_CHARS` characters of a message are
+  indexed;
+* a message deleted (directly, by ``forget_room``/``delete_room``/``clear_room`` or by the
+  cascade of ``DELETE FROM rooms``) leaves the index, or the queue if not indexed yet;
+* an ``UPDATE`` of a message's ``body`` or ``kind`` takes the old text out and queues the
+  new text (if the row is still ``kind = 'text'``).
 
 So code that edits or deletes a message's text (issue 14, edit/delete) needs nothing
 from this module: ``UPDATE messages SET body = ? WHERE id = ?`` (the edited text, or an
-empty body for a deleted message) or ``DELETE FROM messages`` is enough, and a search
-never finds the old words again. Never write to ``message_search`` by hand: a contentless
-FTS5 table removes a row only when given exactly the text that was indexed, which the
-triggers always have (``old.body``) and nobody else reliably does. Note for security
-claims: FTS5 removes words by writing delete markers; the old index pages can stay in
-the file's free space until they are reused or the file is vacuumed (the same is true
-of the message rows themselves), so "deleted" means "not found by p2pchat", not
-"forensically erased". :func:`purge_search_residue` merges the index so no segment
-still holds the removed words.
+empty body for a deleted message) or ``DELETE FROM messages`` through a ``Store`` method
+(inside ``Store.transaction``) is enough, and a search never finds the old words again.
+Never write to ``message_search`` by hand: a contentless FTS5 table removes a row only
+when given exactly the text that was indexed, which the triggers always have
+(``old.body``) and nobody else reliably does. Note for security claims: FTS5 removes
+words by writing delete markers; the old index pages can stay in the file's free space
+until they are reused or the file is vacuumed (the same is true of the message rows
+themselves), so "deleted" means "not found by p2pchat", not "forensically erased".
+:func:`purge_search_residue` merges the index so no segment still holds the removed
+words.
 
 Why the **trigram** tokenizer: chat text is searched for substrings ("mee" should find
 "meeting"), and scripts written without spaces (Chinese, Japanese, Thai) have no word
@@ -57,11 +67,20 @@ SCAN_BUDGET_S: Final = 0.03
 #: Longest query accepted, in characters, and most terms in one query.
 MAX_QUERY_CHARS: Final = 200
 MAX_QUERY_TERMS: Final = 8
+#: Characters indexed per step of the background indexer (about 5 ms of work; see
+#: the module docstring).
+FLUSH_CHARS: Final = 8000
+#: Only a message's first characters are indexed: trigram indexing costs about 0.5 ms
+#: per 1,000 characters, and a flood of 48 KB texts indexed whole would keep the store
+#: busy (tests/adversary/test_combined_flood.py).
+INDEXED_CHARS: Final = 1000
+_FLUSH_ROWS: Final = 500
 #: Most results one search returns.
 MAX_RESULTS: Final = 500
 
-# The text of a message as the index sees it is CAST(body AS TEXT): the same expression
-# on old.* and new.* in every trigger, so a delete always names exactly what was indexed.
+# The text of a message as the index sees it is its first INDEXED_CHARS characters,
+# substr(CAST(body AS TEXT), 1, 1000): the same expression in every statement, so a
+# delete always names exactly what was indexed.
 
 _CREATE: Final[tuple[str, ...]] = (
     """
@@ -69,19 +88,27 @@ _CREATE: Final[tuple[str, ...]] = (
         body, content = '', tokenize = 'trigram'
     )
     """,
+    # Text messages inserted but not indexed yet (see the module docstring).
+    """
+    CREATE TABLE message_search_pending (rowid INTEGER PRIMARY KEY)
+    """,
     """
     CREATE TRIGGER message_search_insert AFTER INSERT ON messages
     WHEN new.kind = 'text'
     BEGIN
-        INSERT INTO message_search (rowid, body) VALUES (new.rowid, CAST(new.body AS TEXT));
+        INSERT OR IGNORE INTO message_search_pending (rowid) VALUES (new.rowid);
     END
     """,
+    # Only what was indexed is taken out (a queued row is just dequeued): removing a
+    # document a contentless index never held would corrupt it.
     """
     CREATE TRIGGER message_search_delete AFTER DELETE ON messages
     WHEN old.kind = 'text'
     BEGIN
         INSERT INTO message_search (message_search, rowid, body)
-        VALUES ('delete', old.rowid, CAST(old.body AS TEXT));
+        SELECT 'delete', old.rowid, substr(CAST(old.body AS TEXT), 1, 1000)
+        WHERE NOT EXISTS (SELECT 1 FROM message_search_pending WHERE rowid = old.rowid);
+        DELETE FROM message_search_pending WHERE rowid = old.rowid;
     END
     """,
     # One trigger for both halves, so the old text always leaves before the new enters.
@@ -89,17 +116,67 @@ _CREATE: Final[tuple[str, ...]] = (
     CREATE TRIGGER message_search_update AFTER UPDATE OF body, kind ON messages
     BEGIN
         INSERT INTO message_search (message_search, rowid, body)
-        SELECT 'delete', old.rowid, CAST(old.body AS TEXT) WHERE old.kind = 'text';
-        INSERT INTO message_search (rowid, body)
-        SELECT new.rowid, CAST(new.body AS TEXT) WHERE new.kind = 'text';
+        SELECT 'delete', old.rowid, substr(CAST(old.body AS TEXT), 1, 1000)
+        WHERE old.kind = 'text'
+        AND NOT EXISTS (SELECT 1 FROM message_search_pending WHERE rowid = old.rowid);
+        DELETE FROM message_search_pending WHERE rowid = old.rowid AND new.kind != 'text';
+        INSERT OR IGNORE INTO message_search_pending (rowid)
+        SELECT new.rowid WHERE new.kind = 'text';
     END
     """,
     # Index what the store already holds (the migration runs on existing stores).
     """
     INSERT INTO message_search (rowid, body)
-    SELECT rowid, CAST(body AS TEXT) FROM messages WHERE kind = 'text'
+    SELECT rowid, substr(CAST(body AS TEXT), 1, 1000) FROM messages WHERE kind = 'text'
     """,
 )
+
+
+def flush_search_index(
+    conn: sqlite3.Connection, at_least: int = 1, budget: int | None = None
+) -> None:
+    """Index queued messages, oldest first, if at least ``at_least`` wait.
+
+    ``budget`` bounds the characters indexed in this call (at least one message is):
+    trigram indexing costs about 0.5 ms per 1,000 characters, so a commit must not take
+    on a flood of long texts at once. None indexes the whole queue. Call inside a write
+    transaction. ``Store.index_queued`` calls it for the node's background indexer with
+    :data:`FLUSH_CHARS`, and ``Store.search_messages`` before each search with no budget.
+    """
+    waiting = conn.execute(
+        "SELECT 1 FROM message_search_pending LIMIT 1 OFFSET ?", (at_least - 1,)
+    ).fetchone()
+    if waiting is None:
+        return
+    spent = 0
+    while budget is None or spent < budget:
+        # The queue first, each message looked up by rowid (never a walk of messages).
+        queued = conn.execute(
+            "SELECT message_search_pending.rowid,"  # noqa: S608
+            f" coalesce(length(substr(CAST(messages.body AS TEXT), 1, {INDEXED_CHARS})), 0)"
+            " FROM message_search_pending LEFT JOIN messages"
+            " ON messages.rowid = message_search_pending.rowid"
+            " ORDER BY message_search_pending.rowid LIMIT ?",
+            (_FLUSH_ROWS,),
+        ).fetchall()
+        if not queued:
+            return
+        chosen: list[int] = []
+        for rowid, chars in queued:
+            if chosen and budget is not None and spent + chars > budget:
+                break
+            chosen.append(int(rowid))
+            spent += int(chars)
+        marks = ",".join("?" * len(chosen))
+        conn.execute(
+            "INSERT INTO message_search (rowid, body)"  # noqa: S608
+            f" SELECT rowid, substr(CAST(body AS TEXT), 1, {INDEXED_CHARS}) FROM messages"
+            f" WHERE rowid IN ({marks}) AND kind = 'text'",
+            chosen,
+        )
+        conn.execute(f"DELETE FROM message_search_pending WHERE rowid IN ({marks})", chosen)  # noqa: S608
+        if len(chosen) < len(queued):
+            return  # the budget is spent
 
 
 class SearchQueryError(ValueError):
@@ -340,6 +417,8 @@ def purge_search_residue(conn: sqlite3.Connection) -> None:
 
 
 __all__ = [
+    "FLUSH_CHARS",
+    "INDEXED_CHARS",
     "MAX_QUERY_CHARS",
     "MAX_QUERY_TERMS",
     "MAX_RESULTS",
@@ -352,6 +431,7 @@ __all__ = [
     "SearchResult",
     "contains_all",
     "create_search_index",
+    "flush_search_index",
     "fts_phrase",
     "is_search_table",
     "parse_query",

@@ -56,7 +56,12 @@ from .models import (
     RoomSummary,
 )
 from .schema import APPLICATION_ID, MIGRATIONS, Migration, migrate
-from .search import parse_query, purge_search_residue, search_rowids
+from .search import (
+    flush_search_index,
+    parse_query,
+    purge_search_residue,
+    search_rowids,
+)
 
 T = TypeVar("T")
 
@@ -167,6 +172,7 @@ _SQL_REACTIONS_IN: Final = (
     "SELECT message_id, author, emoji FROM reactions WHERE message_id IN ({})"
     " ORDER BY message_id, emoji, author"
 )
+SQL_SEARCH_QUEUED: Final = "SELECT 1 FROM message_search_pending LIMIT 1"
 SQL_ARRIVED_AFTER: Final = (
     "SELECT 1 FROM messages INDEXED BY messages_arrival WHERE room = ? AND rowid > ? LIMIT 1"
 )
@@ -240,6 +246,13 @@ class Store:
         self._no_gap: set[tuple[bytes, bytes]] = set()
         # Rooms known to exist (rooms are never deleted), dropped on rollback too.
         self._rooms_seen: set[bytes] = set()
+        # False only for a store opened with an older schema (tests of migrations).
+        self._has_search = (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'message_search_pending'"
+            ).fetchone()
+            is not None
+        )
         #: Where the damaged file went when the start-up check rebuilt the store.
         self.rebuilt_from: Path | None = None
 
@@ -759,6 +772,9 @@ class Store:
         ValueError with a message for the person) for an unusable query.
         """
         query = parse_query(text)
+        if self._has_search and self._all(SQL_SEARCH_QUEUED):
+            with self.transaction():
+                flush_search_index(self._db)  # every message queued so far is found
         with self._errors():
             found = search_rowids(
                 self._db,
@@ -773,6 +789,25 @@ class Store:
             rows = self._all(f"SELECT {_WITH_DEPS} WHERE messages.rowid IN ({marks})", chunk)
             by_rowid.update((int(r[0]), _message(r)) for r in rows)
         return [by_rowid[r] for r in found.rowids if r in by_rowid], found.resume_before
+
+    def index_queued(self, budget: int | None) -> bool:
+        """Index queued texts, at most ``budget`` characters (None: all); True if more
+        wait. The node calls it in small steps in the background (store/search.py)."""
+        if not self._has_search or not self._all(SQL_SEARCH_QUEUED):
+            return False
+        # No fsync for this commit: the index is derived, and WAL keeps the step atomic
+        # (index rows and the queue rows it removes go together, or neither does); the
+        # next durable commit makes it durable too. A step then costs CPU only.
+        relaxed = self._depth == 0
+        if relaxed:
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with self.transaction():
+                flush_search_index(self._db, 1, budget)
+        finally:
+            if relaxed:
+                self._db.execute("PRAGMA synchronous = FULL")
+        return bool(self._all(SQL_SEARCH_QUEUED))
 
     def purge_search_residue(self) -> None:
         """Rewrite the search index so words of deleted messages are gone from it too."""
