@@ -18,6 +18,7 @@ from p2pchat.cli import (
     doctor,
     file_cmds,
     identity_cmds,
+    passphrase_cmds,
     repair_cmds,
     room_cmds,
     serve,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"p2pchat {__version__}")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     identity_cmds.register(subs, common)
+    passphrase_cmds.register(subs, common)
     serve.register(subs, common)
     chat_cmds.register(subs, common)
     room_cmds.register(subs, common)

@@ -15,6 +15,7 @@ from .errors import (
     StoreClosedError,
     StoreError,
     StoreIOError,
+    StoreKeyError,
     StoreLockedError,
     UnknownRoomError,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "StoreClosedError",
     "StoreError",
     "StoreIOError",
+    "StoreKeyError",
     "StoreLockedError",
     "StoreWorker",
     "UnknownRoomError",
