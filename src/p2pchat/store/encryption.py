@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
+import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -25,9 +26,10 @@ from . import db, health
 
 #: Suffix of the copy being written; a leftover one is an interrupted re-key, ours.
 TEMP_SUFFIX: Final = ".rekey"
-#: Test hook: ``<step>:<file>``: at that step, write ``file`` and wait to be killed, so a
-#: test can kill -9 a re-key at each step. Never set outside tests.
+#: Test hook: the name of a step at which to stop (saying so on stderr) until killed, so
+#: a test can kill -9 a passphrase change at each step. Never set outside tests.
 PAUSE_ENV: Final = "P2PCHAT_TEST_REKEY_PAUSE"
+PAUSED_LINE: Final = "p2pchat-test: paused at"
 
 #: A sentinel for "no key" in a list of candidates (the file is plain SQLite).
 PLAIN: Final = None
@@ -170,16 +172,16 @@ def _fsync_dir(folder: Path) -> None:
 
 def pause(step: str) -> None:
     """The test hook of PAUSE_ENV (a no-op unless a test set it)."""
-    wanted = os.environ.get(PAUSE_ENV, "")
-    name, _, marker = wanted.partition(":")
-    if name != step or not marker:
+    if os.environ.get(PAUSE_ENV) != step:
         return
-    Path(marker).write_text(step, encoding="utf-8")
+    sys.stderr.write(f"{PAUSED_LINE} {step}\n")
+    sys.stderr.flush()
     while True:  # until the test kills us (bounded by the test's own timeout)
-        time.sleep(0.05)
+        signal.pause()
 
 
 __all__ = [
+    "PAUSED_LINE",
     "PAUSE_ENV",
     "PLAIN",
     "TEMP_SUFFIX",
