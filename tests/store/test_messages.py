@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from p2pchat.store import MessageStatus, Store, UnknownRoomError, db
