@@ -6,7 +6,10 @@ unread counts and heads, and durable write throughput with 1 vs 100 messages per
 transaction (synchronous=FULL, so every commit is an fsync). Never run by the tests:
 figures are machine-dependent and measured here only. It must never touch a real profile.
 
-    .venv/bin/python bench/store.py [--messages 1000000] [--dir /some/tmp]
+Everything is measured twice in the same run: on a plain store and on one encrypted as
+with a passphrase (SQLCipher, random 32-byte key), printed side by side with the ratio.
+
+    .venv/bin/python bench/store.py [--messages 1000000] [--dir /some/tmp] [--plain-only]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -105,71 +109,104 @@ def durable_rate(store: Store, per_tx: int, transactions: int) -> float:
     return per_tx * transactions / (time.perf_counter() - t0)
 
 
+def measure(path: Path, args: argparse.Namespace, key: bytes | None) -> dict[str, float]:
+    """Build a store at ``path`` (encrypted with ``key``, or plain) and time it."""
+    fig: dict[str, float] = {}
+    with Store.open(path, self_id=SELF, key=key) as store:
+        fig["bulk insert (add_messages, 10k/tx), msgs/s"] = build(
+            store, args.messages, args.rooms, args.authors
+        )
+    fig["store size, MB"] = sum(p.stat().st_size for p in path.parent.iterdir()) / 1e6
+
+    t0 = time.perf_counter()
+    store = Store.open(path, self_id=SELF, key=key)
+    fig["open (existing), ms"] = (time.perf_counter() - t0) * 1000
+    try:
+        _, fig["latest_messages(200), median ms"] = _timeit(
+            lambda: store.latest_messages(BIG_ROOM, 200)
+        )
+        # Page back 50 screens of 200 from the end, as scrolling up would.
+        page = store.latest_messages(BIG_ROOM, 200)
+        t0 = time.perf_counter()
+        for _ in range(50):
+            page = store.messages_before(BIG_ROOM, page[0].cursor, 200)
+        fig["messages_before(200), 50 pages back, ms/page"] = (time.perf_counter() - t0) * 1000 / 50
+        middle = store.latest_messages(BIG_ROOM, 1)[0].lamport // 2
+        cursor = (middle, b"\x00" * 32, b"\x00" * 16)
+        _, fig["messages_before(200) at mid-history, median ms"] = _timeit(
+            lambda: store.messages_before(BIG_ROOM, cursor, 200)
+        )
+        _, fig["list_rooms (all unread, capped at 999), median ms"] = _timeit(
+            store.list_rooms, repeat=5
+        )
+        _, fig["unread_count (never opened), median ms"] = _timeit(
+            lambda: store.unread_count(BIG_ROOM)
+        )
+        latest = store.latest_messages(BIG_ROOM, 200)
+        store.mark_room_read(BIG_ROOM, latest[0].rowid)
+        _, fig["unread_count (~200 unread), median ms"] = _timeit(
+            lambda: store.unread_count(BIG_ROOM)
+        )
+        _, fig["heads, median ms"] = _timeit(lambda: store.heads(BIG_ROOM))
+        _, fig["message_count(big room), median ms"] = _timeit(
+            lambda: store.message_count(BIG_ROOM), repeat=3
+        )
+        fig["durable add_messages 1 msg/tx, msgs/s"] = durable_rate(store, 1, 300)
+        fig["durable add_messages 100 msg/tx, msgs/s"] = durable_rate(store, 100, 30)
+    finally:
+        store.close()
+    return fig
+
+
 def main() -> None:
-    """Build the store and print the figures."""
+    """Build the store (plain, then encrypted as with a passphrase) and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--rooms", type=int, default=50)
     ap.add_argument("--authors", type=int, default=20)
     ap.add_argument("--dir", type=Path, default=None, help="parent of the temp dir")
+    ap.add_argument(
+        "--plain-only", action="store_true", help="skip the encrypted run (half the time)"
+    )
     args = ap.parse_args()
 
+    runs: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="p2pchat-bench-", dir=args.dir) as tmp:
-        path = Path(tmp) / "store.sqlite"
-        with Store.open(path, self_id=SELF) as store:
-            rate = build(store, args.messages, args.rooms, args.authors)
-            print(f"bulk insert (add_messages, 10k/tx): {rate:,.0f} msgs/s")
-        size = sum(p.stat().st_size for p in Path(tmp).iterdir())
-        print(f"store size: {size / 1e6:,.0f} MB for {args.messages:,} messages")
-
-        t0 = time.perf_counter()
-        store = Store.open(path, self_id=SELF)
+        for label, key in (("plain", None), ("encrypted", os.urandom(32))):
+            if label == "encrypted" and args.plain_only:
+                continue
+            folder = Path(tmp) / label
+            folder.mkdir()
+            runs[label] = measure(folder / "store.sqlite", args, key)
+            shutil.rmtree(folder)  # the next run starts on an equally empty disk
+    print(
+        f"{args.messages:,} messages in {args.rooms} rooms by {args.authors} authors, "
+        f"half in one big room (SQLCipher {_cipher_version()})"
+    )
+    plain = runs["plain"]
+    enc = runs.get("encrypted")
+    head = f"{'':52} {'plain':>12}" + (f" {'encrypted':>12} {'enc/plain':>10}" if enc else "")
+    print(head)
+    for name, value in plain.items():
+        line = f"{name:52} {value:12,.3f}"
+        if enc is not None:
+            line += f" {enc[name]:12,.3f} {enc[name] / value if value else 0:10.2f}"
+        print(line)
+    if enc is not None:
         print(
-            f"open (existing, {args.messages:,} msgs): {(time.perf_counter() - t0) * 1000:.1f} ms"
+            "ratios: for rates (msgs/s) below 1 means encrypted is slower; for times (ms) "
+            "above 1 means encrypted is slower. Target: within 25 % on the hot paths."
         )
-        try:
-            big = store.message_count(BIG_ROOM)
-            print(f"big room holds {big:,} messages")
-            first, med = _timeit(lambda: store.latest_messages(BIG_ROOM, 200))
-            print(f"latest_messages(200): first {first:.2f} ms, median {med:.2f} ms")
 
-            # Page back 50 screens of 200 from the end, as scrolling up would.
-            page = store.latest_messages(BIG_ROOM, 200)
-            t0 = time.perf_counter()
-            pages = 0
-            for _ in range(50):
-                page = store.messages_before(BIG_ROOM, page[0].cursor, 200)
-                pages += 1
-            per_page = (time.perf_counter() - t0) * 1000 / pages
-            print(f"messages_before(200), 50 pages back: {per_page:.2f} ms/page")
 
-            # A page deep in history (half way back).
-            middle = store.latest_messages(BIG_ROOM, 1)[0].lamport // 2
-            cursor = (middle, b"\x00" * 32, b"\x00" * 16)
-            _, med = _timeit(lambda: store.messages_before(BIG_ROOM, cursor, 200))
-            print(f"messages_before(200) at mid-history: median {med:.2f} ms")
+def _cipher_version() -> str:
+    from p2pchat.store import db
 
-            _, med = _timeit(store.list_rooms, repeat=5)
-            print(
-                f"list_rooms ({args.rooms} rooms, all unread, capped at 999): median {med:.2f} ms"
-            )
-            _, med = _timeit(lambda: store.unread_count(BIG_ROOM))
-            print(f"unread_count (never opened, capped at 999): median {med:.3f} ms")
-            latest = store.latest_messages(BIG_ROOM, 200)
-            store.mark_room_read(BIG_ROOM, latest[0].rowid)
-            _, med = _timeit(lambda: store.unread_count(BIG_ROOM))
-            print(f"unread_count (~200 unread): median {med:.3f} ms")
-            _, med = _timeit(lambda: store.heads(BIG_ROOM))
-            print(f"heads ({args.authors} authors): median {med:.3f} ms")
-            _, med = _timeit(lambda: store.message_count(BIG_ROOM), repeat=3)
-            print(f"message_count(big room): median {med:.1f} ms (O(room), not on hot path)")
-
-            one = durable_rate(store, per_tx=1, transactions=300)
-            hundred = durable_rate(store, per_tx=100, transactions=30)
-            print(f"durable add_messages, 1 msg/tx:   {one:,.0f} msgs/s")
-            print(f"durable add_messages, 100 msg/tx: {hundred:,.0f} msgs/s")
-        finally:
-            store.close()
+    conn = db.connect(":memory:", None)
+    try:
+        return str(conn.execute("PRAGMA cipher_version").fetchone()[0])
+    finally:
+        conn.close()
 
 
 if __name__ == "__main__":
