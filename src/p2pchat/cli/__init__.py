@@ -18,6 +18,7 @@ from p2pchat.cli import (
     doctor,
     file_cmds,
     identity_cmds,
+    manage_cmds,
     passphrase_cmds,
     repair_cmds,
     room_cmds,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.register(subs, common)
     repair_cmds.register(subs, common)
     backup_cmds.register(subs, common)
+    manage_cmds.register(subs, common)
     return parser
 
 

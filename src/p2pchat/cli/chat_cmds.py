@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import uuid
 from typing import Any
 
@@ -19,11 +20,13 @@ from p2pchat.cli.output import (
     print_json,
     safe_text,
     say,
+    standing,
     text_lines,
 )
 from p2pchat.cli.session import call, open_session, run
 from p2pchat.control.client import NODE_STOPPED
 from p2pchat.node.config import parse_host_port
+from p2pchat.profile import MAX_DISPLAY_NAME
 from p2pchat.timefmt import UNKNOWN_STAMP
 
 DEFAULT_WAIT_RUNNING = 3.0
@@ -140,7 +143,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
         dot = "●" if p["online"] else "○"
         name = safe_text(p["name"] or "?")
         verified = " ✔" if p["verified"] else ""
-        say(f"{dot} {name:<20} {p['short_id']}  {p['state']:<8} {p['address'] or '-'}{verified}")
+        what = standing(p["state"])  # "not a contact" rather than "unknown"
+        say(f"{dot} {name:<20} {p['short_id']}  {what:<14} {p['address'] or '-'}{verified}")
     return 0
 
 
@@ -201,7 +205,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         if not stored:
             eprint("stopped before the message was written: nothing was sent")
             return 130
-        history = f"history --room {args.room}" if args.room else f"history {args.peer}"
+        # Quoted, so a name with a space ("Bob N") can be copied as it is.
+        target = f"--room {shlex.quote(args.room)}" if args.room else shlex.quote(args.peer)
+        history = f"history {target}"
         eprint(
             f"stopped waiting: the message stays queued and goes out when {to} is "
             f"reachable (`{command_hint(args.profile, history)}` shows it)"
@@ -390,4 +396,6 @@ def cmd_name(args: argparse.Namespace) -> int:
     """Change the display name."""
     result = run(_simple(args, "name", {"name": args.new_name}))
     say(f"your name is now {safe_text(result['name'])}")
+    if len(args.new_name.strip()) > MAX_DISPLAY_NAME:
+        say(f"(names are at most {MAX_DISPLAY_NAME} characters: the rest was left out)")
     return 0

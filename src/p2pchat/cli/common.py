@@ -139,7 +139,8 @@ def add_node_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool
         "--no-announce",
         action="store_true",
         default=default(False),
-        help="do not announce yourself over mDNS (you still see others and can be added)",
+        help="do not announce yourself over mDNS, and tell your name only to contacts and "
+        "room members (you still see others and can be added)",
     )
     parser.add_argument(
         "--no-mdns",

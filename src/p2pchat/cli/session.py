@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from p2pchat.cli.common import CliError, load_profile, node_config_from_args
+from p2pchat.cli.output import standing
 from p2pchat.control.api import ApiError, NodeApi
 from p2pchat.control.client import NODE_STOPPED, ControlClient
 from p2pchat.control.server import socket_is_live
@@ -78,8 +79,8 @@ async def call(session: Session, method: str, params: dict[str, Any] | None = No
         return await session.api.call(method, params)
     except ApiError as exc:
         details = [
-            f"  {cand['short_id']}  {cand.get('name') or '?'}  ({cand['state']})"
-            for cand in exc.data.get("candidates", [])[:10]
+            f"  {c['short_id']}  {c.get('name') or '?'}  ({standing(c['state'], c['verified'])})"
+            for c in exc.data.get("candidates", [])[:10]
         ]
         raise CliError(str(exc), details=details) from None
 

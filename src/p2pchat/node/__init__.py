@@ -4,6 +4,7 @@ Interfaces (the TUI, the CLI, the control socket) import from here only: the Nod
 its configuration, its events, and the plain data types its methods return.
 """
 
+from p2pchat.node.chats import SearchError, SearchHit, SearchPage
 from p2pchat.node.config import NodeConfig, parse_host_port
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import (
@@ -72,6 +73,9 @@ __all__ = [
     "RoomChanged",
     "RoomInfo",
     "RoomInvitation",
+    "SearchError",
+    "SearchHit",
+    "SearchPage",
     "SecurityWarning",
     "StoreError",
     "StoreLockedError",

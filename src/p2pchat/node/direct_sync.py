@@ -17,6 +17,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
+from p2pchat.identity import short_id
 from p2pchat.node.envelopes import row_to_envelope
 from p2pchat.node.latest import LatestWins
 from p2pchat.node.periodic import every_connected_peer
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 #: Envelopes pushed per page, and per sync round in all (the rest follows next round).
 PUSH_PAGE = 256
 MAX_PUSH = 20_000
+#: How far above what we hold of our own messages a contact's claim is believed: a crash
+#: loses the last moments of writes, never this many. Believing more would let a contact
+#: push our next seq to the integer limit, where every later send fails.
+MAX_LOST_TAIL = 65_536
 
 
 class DirectSync:
@@ -79,7 +84,15 @@ class DirectSync:
                 return [], {}
             ours = store.heads(room)
             # Never write a seq the other side already holds of ours (our tail was lost).
-            node.raise_seq_floor(store, room, theirs.get(node.me, 0))
+            claimed = theirs.get(node.me, 0)
+            believed = min(claimed, ours.get(node.me, 0) + MAX_LOST_TAIL)
+            if believed < claimed:
+                log.info(
+                    "%s claims to hold our seq %d in our room: not believed",
+                    short_id(peer),
+                    claimed,
+                )
+            node.raise_seq_floor(store, room, believed)
             ranges = [
                 (author, theirs.get(author, 0) + 1, ours.get(author, 0))
                 for author in (node.me, peer)

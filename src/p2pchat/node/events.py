@@ -31,7 +31,11 @@ class PeerOffline:
 
 @dataclass(frozen=True, slots=True)
 class PeerUpdated:
-    """A peer's display name or contact state changed."""
+    """A peer's display name or contact state changed.
+
+    Our own rename comes as one too, with our id and state ``"self"``: it may come from
+    another client of this node (``p2pchat name`` while the app is open).
+    """
 
     peer_id: bytes
     name: str | None

@@ -98,6 +98,9 @@ VOID_END = 2**63 - 1
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
 PUSH_PAGE = 256
+# A summary of a room in several full ``sync`` frames names at most this many authors
+# (a room's authors are bounded by its operations, MAX_OPS).
+MAX_SUMMARY_AUTHORS = MAX_OPS + MAX_HEADS
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
 
@@ -1177,12 +1180,18 @@ class _Heads:
     complete: bool
 
     def merged(self, newer: _Heads) -> _Heads:
-        """Several frames of one summary add up; a complete one replaces the rest."""
+        """Several frames of one summary add up; a complete one replaces the rest.
+
+        At most MAX_SUMMARY_AUTHORS authors add up: a member sending full frames of fresh
+        authors must not grow the waiting summary (nor the cost of each merge) without
+        bound. An author left out is only pushed in a later round.
+        """
         if newer.complete:
             return newer
         heads = dict(self.heads)
         for author, seq in newer.heads.items():
-            heads[author] = max(heads.get(author, 0), seq)
+            if author in heads or len(heads) < MAX_SUMMARY_AUTHORS:
+                heads[author] = max(heads.get(author, 0), seq)
         return _Heads(self.room, heads, self.complete)
 
 

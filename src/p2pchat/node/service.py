@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -31,10 +30,12 @@ from p2pchat.identity import (
     safety_number,
     short_id,
 )
+from p2pchat.node.chats import ChatService
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox, load_requests
 from p2pchat.node.direct_sync import DirectSync
+from p2pchat.node.disclosure import NameDisclosure
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -59,6 +60,7 @@ from p2pchat.node.events import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RoomChanged,
     SecurityWarning,
     TypingChanged,
 )
@@ -69,7 +71,6 @@ from p2pchat.node.links import LinkManager
 from p2pchat.node.model import (
     MAX_UI_SETTING,
     PeerInfo,
-    PeerLookupError,
     ReactionInfo,
     RoomInfo,
     human_size,
@@ -77,6 +78,7 @@ from p2pchat.node.model import (
     ui_key,
 )
 from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
+from p2pchat.node.peer_lookup import find_peer
 from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
 from p2pchat.node.requests import HeldBack, RequestBook
 from p2pchat.node.rooms import (
@@ -150,8 +152,6 @@ MAX_STRANGERS = 200
 MAX_STRANGER_LINKS = 32
 MAX_REMEMBERED_PEERS = 2000
 OUTBOX_PAGE = 256
-#: A name as ``peer_name`` shows a look-alike: the name, then the short id in brackets.
-_SHOWN_WITH_ID = re.compile(r".+ \(([a-z2-7]{8})\)")
 
 
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
@@ -184,6 +184,15 @@ class Node:
         self.me = profile.identity.peer_id
         self.hub = EventHub()
         self.db: StoreWorker | None = None
+        # Whether our name is public (we announce it) is known once settings are loaded.
+        self._name_public = False
+        self.name_disclosure = NameDisclosure(
+            public=lambda: self._name_public,
+            trusted=lambda peer: (
+                self._states.get(peer) == "contact" or peer in self.groups.co_members
+            ),
+            linked=lambda peer: peer in self.links.links,
+        )
         self.links = LinkManager(
             self.me,
             self._local_hello(),
@@ -198,6 +207,7 @@ class Node:
         )
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
+        self.chats = ChatService(self)
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
         self.direct_sync = DirectSync(self)
@@ -235,7 +245,12 @@ class Node:
         port = None
         with contextlib.suppress(RuntimeError):
             port = self.links.port if hasattr(self, "links") else None
-        return LocalHello(identity=self.identity, name=self.profile.display_name, port=port or None)
+        return LocalHello(
+            identity=self.identity,
+            name=self.profile.display_name,
+            port=port or None,
+            reveal_name=self.name_disclosure.allows,
+        )
 
     @property
     def uptime(self) -> float:
@@ -287,6 +302,7 @@ class Node:
             # Unicode's confusables table, read once off the loop (not at the first name).
             await asyncio.get_running_loop().run_in_executor(None, load_confusables)
             await self._load_state()
+            self._name_public = self.config.announce and self._settings[SETTING_ANNOUNCE]
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
             self._spawn(self._ingest_loop(), "ingest")
@@ -336,6 +352,7 @@ class Node:
         await self.direct_sync.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
+            await self._keep_names()
             await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
         with contextlib.suppress(TimeoutError):
@@ -350,6 +367,22 @@ class Node:
             self._verifier.shutdown(wait=False)
         self.hub.close()
         self._started = False
+
+    async def _keep_names(self) -> None:
+        """Store the name each connected peer last announced, in one write.
+
+        A stranger's renames are kept in memory only (``_on_profile``); without this,
+        the next start would show its old name until it connects again.
+        """
+        names = {p: n for p in self.links.links if (n := self._names.get(p)) is not None}
+
+        def keep(store: Store) -> None:
+            for peer, name in names.items():
+                if store.get_peer(peer) is not None:
+                    store.upsert_peer(peer, name=name)
+
+        with contextlib.suppress(NodeError, StoreError):
+            await self._write(keep)
 
     async def _shutdown_tasks(self) -> None:
         for task in list(self._tasks):
@@ -381,6 +414,10 @@ class Node:
 
     def _emit(self, event: Event) -> None:
         self.hub.emit(event)
+        if isinstance(event, (PeerUpdated, RoomChanged)):
+            # A new contact or room member who is connected learns the name we withheld.
+            for peer in self.name_disclosure.newly_allowed():
+                self.links.write(peer, ProfileFrame(name=self.profile.display_name))
 
     # ================================================================ store access
 
@@ -476,51 +513,31 @@ class Node:
             if online and link is not None:
                 remote = link.conn.remote
                 addr = f"{remote.host}:{remote.port}" if remote.port else remote.host
+            # The name it last announced: a stranger's renames are kept in memory only.
+            name = self._names.get(peer.id, peer.name)
             infos.append(
-                PeerInfo(
-                    peer.id, peer.name, peer.state, peer.verified, online, addr, peer.last_seen
-                )
+                PeerInfo(peer.id, name, peer.state, peer.verified, online, addr, peer.last_seen)
             )
         listed = {i.peer_id for i in infos}
         for peer_id, link in list(self.links.links.items()):
             if peer_id not in listed and not link.conn.is_closed:
                 remote = link.conn.remote
                 addr = f"{remote.host}:{remote.port}" if remote.port else remote.host
-                infos.append(PeerInfo(peer_id, remote.name, "unknown", False, True, addr, None))
+                name = self._names.get(peer_id, remote.name)
+                infos.append(PeerInfo(peer_id, name, "unknown", False, True, addr, None))
         infos.sort(key=lambda p: (not p.online, p.state == "blocked", (p.name or "").lower()))
         return infos
 
-    async def resolve_peer(self, text: str) -> bytes:
+    async def resolve_peer(self, text: str, *, trusted_first: bool = True) -> bytes:
         """Find a peer by display name, short id (prefix) or full id.
 
+        An exact name beats a look-alike and contacts beat strangers (``peer_lookup``);
+        ``trusted_first=False`` makes any two candidates a tie (for blocking).
         Raises PeerLookupError listing candidates when nothing or several match.
         """
-        query = text.strip()
         with contextlib.suppress(PeerIdError):
-            return decode_peer_id(query)
-        peers = await self.list_peers()
-        lowered = query.casefold()
-        shown = _SHOWN_WITH_ID.fullmatch(query)
-        if shown is not None:  # "Alice (k3j5x7ab)", as peer_name shows a look-alike
-            query = shown.group(1)
-        # Every name that looks like the query: picking one of two look-alikes silently
-        # could send to an impersonator.
-        wanted = name_keys(query)
-        by_name = [p for p in peers if p.name and name_keys(p.name) & wanted]
-        by_prefix = (
-            [p for p in peers if p.peer_id_text.startswith(query.lower())]
-            if len(query) >= 4
-            else []
-        )
-        matches = {p.peer_id: p for p in [*by_name, *by_prefix]}
-        if len(matches) == 1:
-            return next(iter(matches))
-        if not matches:
-            near = [p for p in peers if lowered in (p.name or "").casefold()]
-            raise PeerLookupError(f"no peer called {query!r}", near)
-        raise PeerLookupError(
-            f"{query!r} matches {len(matches)} peers; use the short id", list(matches.values())
-        )
+            return decode_peer_id(text.strip())
+        return find_peer(text, await self.list_peers(), trusted_first=trusted_first)
 
     async def add_address(self, host: str, port: int) -> None:
         """Remember a manual address (``p2pchat add``) and dial it now and after restarts."""
@@ -618,10 +635,12 @@ class Node:
         cleaned = self.profile.set_display_name(clean_display_name(name))
         self.links.update_local(self._local_hello())
         for peer in list(self.links.links):
-            self.links.write(peer, ProfileFrame(name=cleaned))
+            if self.name_disclosure.allows(peer):
+                self.links.write(peer, ProfileFrame(name=cleaned))
         if self.discovery is not None:
             with contextlib.suppress(Exception):
                 await self.discovery.set_name(cleaned)
+        self._emit(PeerUpdated(self.me, cleaned, "self"))
         return cleaned
 
     # ================================================================ messages out
@@ -941,6 +960,8 @@ class Node:
                     summary.unread,
                     summary.last_message,
                     online,
+                    muted=room.muted,
+                    archived=summary.archived,
                 )
             )
         return rooms
@@ -1199,10 +1220,13 @@ class Node:
         # "Last seen" means when they left, not when they came: store it before telling
         # the app, so what it reads on PeerOffline is already the leaving time.
         left = now_ms()
+        # With the name it last announced: a stranger's renames were not written (to
+        # cost no disk writes each), and the next start must not bring back an old name.
+        name = self._names.get(peer)
 
         def seen(store: Store) -> None:
             if store.get_peer(peer) is not None:  # a refused link leaves no row behind
-                store.upsert_peer(peer, last_seen=left)
+                store.upsert_peer(peer, name=name, last_seen=left)
 
         with contextlib.suppress(NodeError, StoreError):  # the node may be stopping
             await self._write(seen)

@@ -39,6 +39,7 @@ from .models import (
     RoomSummary,
 )
 from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Migration
+from .search import SearchQueryError
 from .store import Store, now_ms
 from .worker import StoreWorker
 
@@ -70,6 +71,7 @@ __all__ = [
     "Room",
     "RoomKind",
     "RoomSummary",
+    "SearchQueryError",
     "Store",
     "StoreClosedError",
     "StoreError",

@@ -66,6 +66,11 @@ class Room:
     owner: bytes | None
     created_at: int
     last_read_rowid: int
+    #: No notifications for new messages (they still count as unread).
+    muted: bool = False
+    #: Set while archived: the room's newest arrival (rowid) when it was archived. The
+    #: room stays out of the room list until a message arrives after that one.
+    archived_rowid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,8 @@ class RoomSummary:
     room: Room
     last_message: Message | None
     unread: int
+    #: Archived and nothing arrived since: left out of the sidebar.
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from .search import create_search_index
+
 #: Written into the database header so we recognise our files ("P2PC").
 APPLICATION_ID: Final = 0x50325043
 
@@ -235,8 +237,30 @@ def _v4(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V5_CHAT_SETTINGS: Final[tuple[str, ...]] = (
+    # Muted: no notifications, still counted as unread.
+    "ALTER TABLE rooms ADD COLUMN muted INTEGER NOT NULL DEFAULT 0 CHECK (muted IN (0, 1))",
+    # Archived: the newest message's rowid when the person archived the chat (NULL when
+    # not archived). The chat is out of the sidebar until a message arrives after it, so
+    # archiving needs no write when a message arrives.
+    "ALTER TABLE rooms ADD COLUMN archived_rowid INTEGER",
+    # The highest Lamport time of the room when the person deleted its messages locally
+    # (0: never). Our next message must still sort after everything the other members
+    # hold, though our store no longer shows those messages.
+    "ALTER TABLE rooms ADD COLUMN cleared_lamport INTEGER NOT NULL DEFAULT 0",
+)
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """Add per-chat settings and message search (an FTS5 index kept by triggers; the
+    search module owns its table, tokenizer choice and triggers)."""
+    for statement in _V5_CHAT_SETTINGS:
+        conn.execute(statement)
+    create_search_index(conn)
+
+
 #: Every migration, oldest first; the schema version is ``len(MIGRATIONS)``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3, _v4, _v5)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.color import ColorSystem
+from rich.console import COLOR_SYSTEMS
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -38,6 +40,7 @@ from p2pchat.node import (
     parse_host_port,
 )
 from p2pchat.profile import MAX_DISPLAY_NAME
+from p2pchat.ui import chat_manage
 from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
 from p2pchat.ui.contrast import ContrastFilter
@@ -88,6 +91,7 @@ class ChatApp(App[int]):
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1", "help", "Help"),
+        Binding("ctrl+f", "search", "Search", priority=True, show=False),
     ]
 
     def __init__(
@@ -114,7 +118,9 @@ class ChatApp(App[int]):
         self._stopped = False
         self._chat: ChatScreen | None = None
         self._events: EventStream | None = None
-        self._contrast = ContrastFilter(enabled=not self.current_theme.dark)
+        # Judged in the colours the terminal shows (a 256-colour one rounds them).
+        system = COLOR_SYSTEMS.get(self.console.color_system or "", ColorSystem.TRUECOLOR)
+        self._contrast = ContrastFilter(enabled=not self.current_theme.dark, system=system)
         self._filters.append(self._contrast)
         self._prefs_loaded = False
         self._waiting: list[Event] = []  # node events not handled yet (see NodeEvents)
@@ -525,6 +531,10 @@ class ChatApp(App[int]):
 
     # ================================================================ palette
 
+    def action_search(self) -> None:
+        """Search messages in every chat (ctrl+f)."""
+        chat_manage.open_search(self)
+
     def palette_commands(self) -> list[Command]:
         """Everything the palette offers now (depends on the open conversation)."""
         chat = self.chat
@@ -535,6 +545,7 @@ class ChatApp(App[int]):
             ("Copy my peer id", self.node.peer_id_text, self._copy_id),
             ("Create a group", "A room for several people", self.action_create_group),
         ]
+        cmds += chat_manage.commands(self)
         if chat.room is not None:
             cmds += [
                 ("Insert emoji", "Searchable emoji picker (ctrl+e)", chat.action_emoji),

@@ -705,6 +705,8 @@ class ChatScreen(Screen[None]):
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
     ) -> None:
         """Presence, names and requests: header, members panel, sidebar."""
+        if event.peer_id == self.context.me:
+            self.update_topbar()  # renamed from the CLI, say
         if event.peer_id == self.peer:
             await self.refresh_peer()
         if isinstance(event, PeerOffline):
@@ -729,8 +731,8 @@ class ChatScreen(Screen[None]):
         """A Textual notification (and bell, desktop) for messages not on screen now."""
         if msg.kind == "system":
             return  # room changes show in the room; invitations have their own notice
-        if self._shown_now(msg):
-            return
+        if self._shown_now(msg) or any(e.muted for e in self.entries() if e.room_id == msg.room):
+            return  # a muted chat counts unread but never notifies
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
             who = self.context.name(msg.author)

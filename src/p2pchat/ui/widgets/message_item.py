@@ -24,6 +24,7 @@ from textual.message import Message as TextualMessage
 from textual.widget import Widget
 
 from p2pchat.node import Message, ReactionInfo
+from p2pchat.ui import markup
 from p2pchat.ui.format import clock, tick, tick_meaning
 from p2pchat.ui.media import FileCard, card_lines
 from p2pchat.ui.text import header_name, literal, one_line, with_links
@@ -223,6 +224,8 @@ class MessageItem(Widget, can_focus=True):
             body.append("\n")
         if view.file is not None:
             body.append_text(Text("\n", end="").join(card_lines(view.file, inner)))
+        elif view.message.kind == "text":
+            body.append_text(markup.render(text))  # the one place a body is formatted
         else:
             body.append_text(with_links(literal(text)))
         if view.reactions:

@@ -35,6 +35,8 @@ class Entry:
     preview: str = ""
     typing: bool = False
     group: bool = False
+    #: No notifications; its unread badge is grey (node/chats.py).
+    muted: bool = False
 
 
 Sections = tuple[list[Entry], list[Entry], list[Entry], list[PeerInfo]]
@@ -53,8 +55,8 @@ async def load_entries(node: Node) -> Sections:
         state = info.state if info else "contact"
         if room.peer_id:
             with_room.add(room.peer_id)
-        if state == "blocked":
-            continue
+        if state == "blocked" or room.archived:
+            continue  # an archived chat returns with its next message
         last = room.last_message
         preview = ""
         if last is not None:
@@ -73,6 +75,7 @@ async def load_entries(node: Node) -> Sections:
             verified=bool(info and info.verified),
             preview=preview,
             group=room.kind == "group",
+            muted=room.muted,
         )
         (requests if state == "request" else chats).append(entry)
     nearby = [
@@ -107,7 +110,9 @@ def entry_label(entry: Entry, width: int = 22) -> Text:
     if entry.unread:
         count = f"{UNREAD_CAP}+" if entry.unread >= UNREAD_CAP else str(entry.unread)
         badge.append(" ")
-        badge.append(f" {count} ", "bold black on bright_yellow")
+        badge.append(
+            f" {count} ", "bold black on grey50" if entry.muted else "bold black on bright_yellow"
+        )
     name = literal(entry.name, "bold" if entry.unread else "", multiline=False)
     name.truncate(max(4, width - 2 - badge.cell_len), overflow="ellipsis")
     line = Text(end="")
