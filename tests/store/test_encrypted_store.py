@@ -71,6 +71,9 @@ def test_with_a_key_no_text_name_or_id_is_in_the_store_or_its_wal(db_path: Path)
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
         assert store.encrypted
         assert store.message_count(ROOM) == 50
+        # The search index lives in the same encrypted file, and works there.
+        found, _ = store.search_messages("third oak", limit=100)
+        assert len(found) == 50
         assert store.get_peer(CONTACT).name == CONTACT_NAME  # type: ignore[union-attr]
 
 
@@ -113,7 +116,7 @@ def test_opening_with_an_old_key_moves_the_store_to_the_new_one(
             Store.open(db_path, self_id=SELF, key=start)
 
 
-def test_rekey_of_an_open_store_keeps_every_row_and_the_fts_and_schema(db_path: Path) -> None:
+def test_rekey_of_an_open_store_keeps_every_row_and_the_index_and_schema(db_path: Path) -> None:
     store = Store.open(db_path, self_id=SELF)
     try:
         _fill(store)
@@ -128,6 +131,8 @@ def test_rekey_of_an_open_store_keeps_every_row_and_the_fts_and_schema(db_path: 
     assert _leaks(db_path.parent) == []
     with Store.open(db_path, self_id=SELF, key=KEY) as again:
         assert again.message_count(ROOM) == 51
+        assert len(again.search_messages("treasure", limit=100)[0]) == 51
+        assert again.integrity_check() == ["ok"]
 
 
 def test_an_encrypted_stores_backup_is_encrypted_with_the_same_key(
