@@ -64,6 +64,9 @@ _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 # Short: the flock already keeps other p2pchat processes out, so a busy database means
 # an outside program (a sqlite3 shell, a backup) and waiting long would only hang the UI.
 _BUSY_TIMEOUT_MS: Final = 1000
+#: Page cache of an encrypted store, in KiB (SQLCipher's default is 8 MiB); it fills
+#: only as pages are read.
+_ENCRYPTED_CACHE_KIB: Final = 65536
 #: How long a client id of a send is remembered (see record_client_send).
 CLIENT_ID_TTL_MS: Final = 7 * 24 * 3600 * 1000
 # SQLite's default limit on bound variables is 32766; stay far below it.
@@ -1548,6 +1551,10 @@ def _connect(path: Path, key: bytes | None) -> db.Connection:
         # FULL: a commit is on disk before it returns, which a delivered receipt promises.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        if key is not None:
+            # Every page read from the file is decrypted and its HMAC checked; a larger
+            # page cache keeps the working set (recent history, indexes) decrypted.
+            conn.execute(f"PRAGMA cache_size = -{_ENCRYPTED_CACHE_KIB}")
     except db.OperationalError as exc:
         conn.close()
         if "locked" in str(exc) or "busy" in str(exc):
