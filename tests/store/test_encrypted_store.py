@@ -159,3 +159,26 @@ def test_a_leftover_half_copy_is_removed_and_never_read(db_path: Path) -> None:
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
         assert store.message_count(ROOM) == 50
     assert not leftover.exists()
+
+
+def test_a_damaged_index_page_of_an_encrypted_store_is_rebuilt_encrypted(db_path: Path) -> None:
+    from p2pchat.store import db
+
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        _fill(store, 3000)
+    conn = db.connect(db_path, KEY)
+    try:
+        root = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'messages_arrival'"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    with db_path.open("r+b") as f:  # a bad sector inside one index page: its HMAC fails
+        f.seek((root - 1) * 4096 + 100)
+        f.write(os.urandom(200))
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        assert store.rebuilt_from is not None  # the damaged file, kept beside
+        assert store.message_count(ROOM) == 3000
+        assert store.integrity_check() == ["ok"]
+    assert _leaks(db_path.parent) == []  # the rebuilt store and the kept one: encrypted
+    assert not db_path.read_bytes().startswith(b"SQLite format 3")
