@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
 import tempfile
 import time
@@ -197,83 +196,97 @@ def search_figures(store: Store) -> dict[str, float]:
     return fig
 
 
-def measure(path: Path, args: argparse.Namespace, key: bytes | None) -> dict[str, float]:
-    """Build a store at ``path`` (encrypted with ``key``, or plain) and time it."""
+def build_and_open(path: Path, args: argparse.Namespace, key: bytes | None) -> dict[str, float]:
+    """Build a store at ``path`` (encrypted with ``key``, or plain); time the build and a
+    reopen (which runs the start-up check over the whole file)."""
     fig: dict[str, float] = {}
     with Store.open(path, self_id=SELF, key=key) as store:
         fig["bulk insert (add_messages, 10k/tx), msgs/s"] = build(
             store, args.messages, args.rooms, args.authors
         )
     fig["store size, MB"] = sum(p.stat().st_size for p in path.parent.iterdir()) / 1e6
-
     t0 = time.perf_counter()
-    store = Store.open(path, self_id=SELF, key=key)
+    Store.open(path, self_id=SELF, key=key).close()
     fig["open (existing), ms"] = (time.perf_counter() - t0) * 1000
-    try:
-        _, fig["latest_messages(200), median ms"] = _timeit(
-            lambda: store.latest_messages(BIG_ROOM, 200)
-        )
-        # Page back 50 screens of 200 from the end, as scrolling up would.
-        page = store.latest_messages(BIG_ROOM, 200)
-        t0 = time.perf_counter()
-        for _ in range(50):
-            page = store.messages_before(BIG_ROOM, page[0].cursor, 200)
-        fig["messages_before(200), 50 pages back, ms/page"] = (time.perf_counter() - t0) * 1000 / 50
-        middle = store.latest_messages(BIG_ROOM, 1)[0].lamport // 2
-        cursor = (middle, b"\x00" * 32, b"\x00" * 16)
-        _, fig["messages_before(200) at mid-history, median ms"] = _timeit(
-            lambda: store.messages_before(BIG_ROOM, cursor, 200)
-        )
-        _, fig["list_rooms (all unread, capped at 999), median ms"] = _timeit(
-            store.list_rooms, repeat=5
-        )
-        _, fig["unread_count (never opened), median ms"] = _timeit(
-            lambda: store.unread_count(BIG_ROOM)
-        )
-        latest = store.latest_messages(BIG_ROOM, 200)
-        store.mark_room_read(BIG_ROOM, latest[0].rowid)
-        _, fig["unread_count (~200 unread), median ms"] = _timeit(
-            lambda: store.unread_count(BIG_ROOM)
-        )
-        _, fig["heads, median ms"] = _timeit(lambda: store.heads(BIG_ROOM))
-        _, fig["message_count(big room), median ms"] = _timeit(
-            lambda: store.message_count(BIG_ROOM), repeat=3
-        )
-        fig.update(search_figures(store))
-        fig["durable add_messages 1 msg/tx, msgs/s"] = durable_rate(store, 1, 300)
-        fig["durable add_messages 100 msg/tx, msgs/s"] = durable_rate(store, 100, 30)
-    finally:
-        store.close()
+    return fig
+
+
+def reads_and_writes(store: Store) -> dict[str, float]:
+    """One round of the query and durable-write figures on an open store."""
+    fig: dict[str, float] = {}
+    _, fig["latest_messages(200), median ms"] = _timeit(
+        lambda: store.latest_messages(BIG_ROOM, 200)
+    )
+    # Page back 50 screens of 200 from the end, as scrolling up would.
+    page = store.latest_messages(BIG_ROOM, 200)
+    t0 = time.perf_counter()
+    pages = 0
+    while pages < 50 and page:  # fewer when the room is small
+        page = store.messages_before(BIG_ROOM, page[0].cursor, 200)
+        pages += 1
+    fig["messages_before(200), 50 pages back, ms/page"] = (time.perf_counter() - t0) * 1000 / pages
+    middle = store.latest_messages(BIG_ROOM, 1)[0].lamport // 2
+    cursor = (middle, b"\x00" * 32, b"\x00" * 16)
+    _, fig["messages_before(200) at mid-history, median ms"] = _timeit(
+        lambda: store.messages_before(BIG_ROOM, cursor, 200)
+    )
+    _, fig["list_rooms (all unread, capped at 999), median ms"] = _timeit(
+        store.list_rooms, repeat=5
+    )
+    _, fig["unread_count (never opened), median ms"] = _timeit(lambda: store.unread_count(BIG_ROOM))
+    latest = store.latest_messages(BIG_ROOM, 200)
+    store.mark_room_read(BIG_ROOM, latest[0].rowid)
+    _, fig["unread_count (~200 unread), median ms"] = _timeit(lambda: store.unread_count(BIG_ROOM))
+    _, fig["heads, median ms"] = _timeit(lambda: store.heads(BIG_ROOM))
+    _, fig["message_count(big room), median ms"] = _timeit(
+        lambda: store.message_count(BIG_ROOM), repeat=3
+    )
+    fig.update(search_figures(store))
+    fig["durable add_messages 1 msg/tx, msgs/s"] = durable_rate(store, 1, 100)
+    fig["durable add_messages 100 msg/tx, msgs/s"] = durable_rate(store, 100, 10)
     return fig
 
 
 def main() -> None:
-    """Build the store (plain, then encrypted as with a passphrase) and print the figures."""
+    """Build a plain and an encrypted store, then time both, round by round, alternating
+    which goes first: load from other programs then falls on both alike."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--rooms", type=int, default=50)
     ap.add_argument("--authors", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of queries (median kept)")
     ap.add_argument("--dir", type=Path, default=None, help="parent of the temp dir")
-    ap.add_argument(
-        "--plain-only", action="store_true", help="skip the encrypted run (half the time)"
-    )
+    ap.add_argument("--plain-only", action="store_true", help="skip the encrypted store")
     args = ap.parse_args()
 
-    runs: dict[str, dict[str, float]] = {}
+    keys: dict[str, bytes | None] = {"plain": None}
+    if not args.plain_only:
+        keys["encrypted"] = os.urandom(32)
+    figs: dict[str, dict[str, list[float]]] = {label: {} for label in keys}
     with tempfile.TemporaryDirectory(prefix="p2pchat-bench-", dir=args.dir) as tmp:
-        for label, key in (("plain", None), ("encrypted", os.urandom(32))):
-            if label == "encrypted" and args.plain_only:
-                continue
-            folder = Path(tmp) / label
-            folder.mkdir()
-            runs[label] = measure(folder / "store.sqlite", args, key)
-            shutil.rmtree(folder)  # the next run starts on an equally empty disk
+        paths = {}
+        for label, key in keys.items():
+            (Path(tmp) / label).mkdir()
+            paths[label] = Path(tmp) / label / "store.sqlite"
+            for name, value in build_and_open(paths[label], args, key).items():
+                figs[label].setdefault(name, []).append(value)
+        stores = {label: Store.open(paths[label], self_id=SELF, key=keys[label]) for label in keys}
+        try:
+            for n in range(args.rounds):
+                order = list(keys) if n % 2 == 0 else list(reversed(keys))
+                for label in order:
+                    for name, value in reads_and_writes(stores[label]).items():
+                        figs[label].setdefault(name, []).append(value)
+        finally:
+            for store in stores.values():
+                store.close()
     print(
         f"{args.messages:,} messages in {args.rooms} rooms by {args.authors} authors, "
-        f"half in one big room (SQLCipher {_cipher_version()})"
+        f"half in one big room (SQLCipher {_cipher_version()}); queries: median of "
+        f"{args.rounds} rounds, plain and encrypted alternating"
     )
-    plain = runs["plain"]
-    enc = runs.get("encrypted")
+    plain = {k: statistics.median(v) for k, v in figs["plain"].items()}
+    enc = {k: statistics.median(v) for k, v in figs.get("encrypted", {}).items()} or None
     head = f"{'':62} {'plain':>12}" + (f" {'encrypted':>12} {'enc/plain':>10}" if enc else "")
     print(head)
     for name in dict.fromkeys([*plain, *(enc or {})]):
