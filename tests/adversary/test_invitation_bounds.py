@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from p2pchat.identity import Identity
 from p2pchat.node import Node
+from p2pchat.node import groups as groups_module
 from p2pchat.node.envelopes import row_to_envelope, sign_envelope
 from p2pchat.node.events import SecurityWarning
 from p2pchat.node.groups import (
@@ -31,13 +34,14 @@ from p2pchat.node.rooms import (
 from p2pchat.store import now_ms
 from p2pchat.wire import Envelope
 from tests.adversary.hostile import Hostile
+from tests.adversary.test_group_caps import _change, _context
 from tests.adversary.test_group_takeover import settle
-from tests.node.groups_helpers import befriend, start_nodes
+from tests.node.groups_helpers import befriend, form_room, start_nodes, wait_texts
 from tests.nodes import connected_pair, wait_for
 
 
 def _signed(
-    identity: Identity, room: bytes, seq: int, deps: tuple[bytes, ...], op: SystemOp
+    identity: Identity, room: bytes, seq: int, deps: tuple[bytes, ...] | None, op: SystemOp
 ) -> Envelope:
     return sign_envelope(
         identity,
@@ -136,5 +140,89 @@ async def test_at_most_24_unanswered_invitations_are_stored_and_the_rest_are_cou
     finally:
         if events is not None:
             events.close()
+        for node in nodes:
+            await node.stop()
+
+
+async def test_an_invitation_to_a_room_with_hundreds_of_changes_is_adopted() -> None:
+    """The in-memory bounds hold a whole log: an invitation to a busy room (more changes
+    than the 512 envelopes a log could once hold) must still arrive."""
+    alice, bob, dave = nodes = await start_nodes(["alice", "bob", "dave"])
+    try:
+        await befriend(alice, bob)
+        await befriend(bob, dave)
+        room = await form_room(alice, [bob])
+        context = await _context(alice, room)
+        await wait_texts(bob, room, 1)
+        renames = [
+            _change(alice, context, context.seq + 1 + i, SystemOp("rename", name=f"name {i}"))
+            for i in range(600)
+        ]
+        await _send(alice, bob, renames)
+        await bob.groups.invite(room, dave.me)  # bob hands dave the whole log
+        await settle(bob, dave)
+        assert [i.room for i in await dave.groups.invitations()] == [room]
+    finally:
+        for node in nodes:
+            await node.stop()
+
+
+def _log(length: int) -> list[Envelope]:
+    """The first ``length`` envelopes of a room's log (create, then renames): no invite
+    of ours, so it waits in memory."""
+    owner = Identity.generate()
+    nonce = os.urandom(16)
+    room = group_room_id(owner.peer_id, nonce)
+    create = _signed(owner, room, 1, (), SystemOp("create", name="later", nonce=nonce))
+    renames = [
+        _signed(owner, room, seq, (create.id,), SystemOp("rename", name=f"n{seq}"))
+        for seq in range(2, length + 1)
+    ]
+    return [create, *renames]
+
+
+async def test_buffered_room_logs_hold_a_bounded_number_of_well_formed_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only well-formed changes are buffered, and a few whole logs in all (bounds
+    lowered here: 40 per room, 100 in all, instead of 4352 and 17408)."""
+    monkeypatch.setattr(groups_module, "MAX_PENDING_ENVELOPES", 40)
+    monkeypatch.setattr(groups_module, "MAX_PENDING_TOTAL", 100)
+    alice, *contacts = nodes = await start_nodes(["alice", "c0", "c1", "c2"])
+    try:
+        for contact in contacts:
+            await befriend(alice, contact)
+        owner, room = Identity.generate(), os.urandom(16)
+        junk = [
+            _signed(owner, room, 1, (), SystemOp("nope")),  # no such operation
+            _signed(owner, room, 2, None, SystemOp("rename", name="old")),  # no deps
+        ]
+        await _send(contacts[0], alice, junk)
+        assert alice.groups._pending == {}
+        for contact in contacts:
+            await _send(contact, alice, _log(35) + _log(35))
+        held = sum(len(bucket) for bucket in alice.groups._pending.values())
+        assert 35 <= held <= 100
+    finally:
+        for node in nodes:
+            await node.stop()
+
+
+async def test_changes_in_rooms_we_share_do_not_push_out_a_contacts_waiting_invitation() -> None:
+    alice, carol = nodes = await start_nodes(["alice", "carol"])
+    try:
+        await befriend(alice, carol)
+        shared = [await form_room(carol, [alice], name=f"shared {i}") for i in range(2)]
+        room = await carol.groups.create_room("book club")  # sent to nobody yet
+        log = await carol._read(lambda s: s.messages_of_kind(room, KIND_SYSTEM))
+        create = row_to_envelope(log[0])
+        invite = _signed(carol.identity, room, 2, (create.id,), SystemOp("invite", peer=alice.me))
+        await _send(carol, alice, [create])  # the log's start waits in alice's memory
+        for i, other in enumerate(shared):  # carol's everyday changes in rooms we share
+            await carol.groups.rename(other, f"renamed {i}")
+        await settle(carol, alice)
+        await _send(carol, alice, [invite])
+        assert room in [i.room for i in await alice.groups.invitations()]
+    finally:
         for node in nodes:
             await node.stop()

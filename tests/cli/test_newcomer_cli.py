@@ -193,6 +193,8 @@ async def test_unblock(p2pchat_home: Path) -> None:
     assert "bob is unblocked" in out
     peers = json.loads(ok("--profile", "alice", "peers", "--json", home=p2pchat_home))
     assert [p["state"] for p in peers if p["name"] == "bob"] == ["contact"]
+    out = ok("--profile", "alice", "block", "bob", home=p2pchat_home)
+    assert "bob is blocked: nothing from them is stored or shown" in out  # not "a blocked"
 
 
 async def friends_then_bob_away(bob_name: str = "bob") -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from p2pchat.cli.common import CliError
 from p2pchat.cli.session import Session, call
-from p2pchat.control.api import NodeApi
+from p2pchat.control.api import ApiError, NodeApi
 from p2pchat.node import MessageAdded, Node, PeerLookupError, PeerOffline, PeerUpdated
 from p2pchat.ui.widgets.sidebar import load_entries
 from tests.nodes import connected_pair, make_node, wait_for
@@ -116,8 +116,12 @@ async def test_a_contacts_name_wins_over_an_offline_stranger_of_the_same_name() 
         details = "\n".join(failed.value.details)
         assert f"{bob.peer_id_text[:8]}  bob  (verified contact)" in details
         assert f"{twin.peer_id_text[:8]}  bob  (not a contact)" in details
+        # Accepting by a shared name is a tie too: never the stranger by name alone.
+        with pytest.raises(ApiError, match="matches 3 peers"):
+            await api.call("accept", {"peer": "bob"})
         states = {p.peer_id: p.state for p in await alice.list_peers()}
         assert states[bob.me] == "contact"
+        assert states[twin.me] == "unknown"
     finally:
         for node in (alice, bob, twin, capital):
             await node.stop()

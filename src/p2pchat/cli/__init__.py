@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from p2pchat import __version__
 from p2pchat.cli import (
     backup_cmds,
+    change_cmds,
     chat_cmds,
     doctor,
     file_cmds,
@@ -23,6 +24,7 @@ from p2pchat.cli import (
     repair_cmds,
     room_cmds,
     serve,
+    tor_cmds,
 )
 from p2pchat.cli.common import CliError, add_common, add_node_options
 from p2pchat.cli.output import log_to_stderr, say
@@ -51,12 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     passphrase_cmds.register(subs, common)
     serve.register(subs, common)
     chat_cmds.register(subs, common)
+    change_cmds.register(subs, common)
     room_cmds.register(subs, common)
     file_cmds.register(subs, common)
     doctor.register(subs, common)
     repair_cmds.register(subs, common)
     backup_cmds.register(subs, common)
     manage_cmds.register(subs, common)
+    tor_cmds.register(subs, common)
     return parser
 
 

@@ -77,8 +77,10 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_history)
 
-    p = subs.add_parser("add", parents=[common], help="connect to a peer by address")
-    p.add_argument("address", metavar="HOST:PORT")
+    p = subs.add_parser(
+        "add", parents=[common], help="connect to a peer by address, or by invite code (Tor)"
+    )
+    p.add_argument("address", metavar="HOST:PORT|CODE")
     p.set_defaults(handler=cmd_add)
 
     p = subs.add_parser(
@@ -309,6 +311,10 @@ async def _simple(args: argparse.Namespace, method: str, params: dict[str, Any])
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Remember an address and connect to it; say so when nothing answers there now."""
+    from p2pchat.cli import tor_cmds
+
+    if tor_cmds.is_invite(args.address):
+        return tor_cmds.cmd_add_invite(args)
     result = run(_simple(args, "add", {"address": args.address}))
     address = safe_text(result["address"])
     if run(_answers(args.address)):
@@ -349,9 +355,10 @@ def cmd_contact(args: argparse.Namespace) -> int:
     """Accept, block or unblock a peer (unblocking accepts them again, as in the app)."""
     method = "accept" if args.action == "unblock" else args.action
     result = run(_simple(args, method, {"peer": args.peer}))
-    done = (
-        "unblocked, and a contact again" if args.action == "unblock" else "now a " + result["state"]
-    )
+    done = {
+        "unblock": "unblocked, and a contact again",
+        "block": "blocked: nothing from them is stored or shown",
+    }.get(args.action, "now a contact")
     say(f"{safe_text(result['peer'])} is {done}")
     return 0
 

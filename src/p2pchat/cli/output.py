@@ -259,6 +259,14 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
     if kind == "status":
         mdns = "announced over mDNS" if event.get("announcing") else "not announced"
         return f"listening on port {event.get('port')} ({mdns})"
+    if kind == "tor":
+        state = str(event.get("state"))
+        if state == "bootstrapping":
+            state = f"bootstrapping {event.get('percent')} %"
+        elif state == "ready":
+            state = f"ready: reachable at {event.get('onion')}.onion"
+        detail = f" ({event.get('detail')})" if event.get("detail") and state != "ready" else ""
+        return f"tor {state}{detail}"
     return json_line(raw)
 
 

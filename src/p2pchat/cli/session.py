@@ -78,10 +78,10 @@ async def call(session: Session, method: str, params: dict[str, Any] | None = No
     try:
         return await session.api.call(method, params)
     except ApiError as exc:
-        details = [
-            f"  {c['short_id']}  {c.get('name') or '?'}  ({standing(c['state'], c['verified'])})"
-            for c in exc.data.get("candidates", [])[:10]
-        ]
+        details = []
+        for cand in exc.data.get("candidates", [])[:10]:
+            what = standing(cand.get("state"), cand.get("verified"))
+            details.append(f"  {cand.get('short_id')}  {cand.get('name') or '?'}  ({what})")
         raise CliError(str(exc), details=details) from None
 
 

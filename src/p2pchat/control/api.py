@@ -12,9 +12,11 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from p2pchat.control.changes_api import change_methods
 from p2pchat.control.chats_api import chat_methods
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
+from p2pchat.control.tor_api import tor_methods
 from p2pchat.identity import encode_peer_id, short_id
 from p2pchat.node import (
     BOOL_SETTINGS,
@@ -106,6 +108,8 @@ class NodeApi:
         }
         self._methods.update(file_methods(self))
         self._methods.update(chat_methods(self))
+        self._methods.update(tor_methods(self))
+        self._methods.update(change_methods(self))
 
     @property
     def methods(self) -> list[str]:
@@ -372,7 +376,9 @@ class NodeApi:
 
     async def accept(self, params: JSONDict) -> JSONDict:
         """Accept a contact request (or make a peer a contact)."""
-        peer = await self._peer(params)
+        # A shared name is a tie here: the request to accept is a stranger's, and
+        # accepting one who took a contact's name must never happen by name alone.
+        peer = await self._peer(params, trusted_first=False)
         await self.node.accept(peer)
         return {"peer": self.node.peer_name(peer), "state": "contact"}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from p2pchat.identity import encode_peer_id
+from p2pchat.node.edits import with_edits
 from p2pchat.node.envelopes import KIND_FILE
 from p2pchat.node.errors import NodeError
 from p2pchat.node.export import (
@@ -101,7 +102,10 @@ class ChatService:
         # Only text is indexed: no room change (which groups may refuse to show) is found.
         def work(store: Store) -> tuple[list[Message], int | None]:
             rooms = None if room is None else [room]
-            return store.search_messages(text, rooms=rooms, limit=limit, before_rowid=before_rowid)
+            found, resume = store.search_messages(
+                text, rooms=rooms, limit=limit, before_rowid=before_rowid
+            )
+            return with_edits(store, found), resume  # an edited message shows its latest
 
         try:
             messages, resume = await self._run(work)

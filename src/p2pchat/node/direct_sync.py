@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from p2pchat.identity import short_id
+from p2pchat.node.edits import relay_page
 from p2pchat.node.envelopes import row_to_envelope
 from p2pchat.node.latest import LatestWins
 from p2pchat.node.periodic import every_connected_peer
@@ -107,21 +108,25 @@ class DirectSync:
         for author, start, end in ranges:
             cursor = start
             while cursor <= end and sent < MAX_PUSH:
-                page = await node._read(
+                page, last = await node._read(
                     functools.partial(
                         _page, room=room, author=author, start=cursor, count=PUSH_PAGE
                     )
                 )
-                if not page:
+                if last is None:
                     break
                 for msg in page:
                     if not node.links.write(peer, MessageFrame(env=row_to_envelope(msg))):
                         raise TransportError("link closed")
                     sent += 1
-                cursor = page[-1].seq + 1
+                cursor = last + 1
                 await node.links.flush(peer)
         return 0.0
 
 
-def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:
-    return store.messages_by_seq(room, author, start, count)
+def _page(
+    store: Store, *, room: bytes, author: bytes, start: int, count: int
+) -> tuple[list[Message], int | None]:
+    """A page of an author's envelopes to push, and the last seq it covers."""
+    rows = store.messages_by_seq(room, author, start, count)
+    return relay_page(store, rows), (rows[-1].seq if rows else None)

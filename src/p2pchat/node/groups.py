@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from p2pchat.identity import short_id
+from p2pchat.node.edits import CHANGE_KINDS, KIND_DELETE, relay_page
 from p2pchat.node.envelopes import (
     apply_reaction,
     envelope_is_authentic,
@@ -84,10 +85,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bounds on what a peer can make us hold for a room we are not in yet (an invitation).
-# In memory, before an invitation is adopted:
+# In memory, before an invitation is adopted: only well-formed membership changes
+# (a few hundred bytes each), a whole log per room (a room holds at most MAX_OPS
+# changes; fewer and an invitation to a busy room could never be adopted), and a few
+# whole logs in all (the room that waited longest makes way).
 MAX_PENDING_ROOMS = 16
 MAX_PENDING_ROOMS_PER_CONTACT = 2
-MAX_PENDING_ENVELOPES = 512
+MAX_PENDING_ENVELOPES = MAX_OPS + MAX_HEADS
+MAX_PENDING_TOTAL = 4 * MAX_PENDING_ENVELOPES
 # In the store, unanswered invitations: per inviter, in all, and how long they are kept.
 MAX_INVITATIONS_PER_INVITER = 3
 MAX_INVITATIONS = 24
@@ -158,6 +163,9 @@ class GroupService:
         # Everyone who shares a room with us: not strangers, whatever their contact state.
         # Replaced whole (never mutated) so the loop thread can read it at any time.
         self.co_members: frozenset[bytes] = frozenset()
+        # Group rooms we know, as of the last ingest (replaced whole, for the loop thread):
+        # their changes are never buffered as invitations.
+        self.known_rooms: frozenset[bytes] = frozenset()
         # (peer, room) -> the latest heads to push to, or to answer.
         self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
             "sync push", self._push, self._pushes, merge=_Heads.merged
@@ -553,8 +561,9 @@ class GroupService:
     async def _after_ingest(self, outcome: _Outcome, items: Sequence[_Inbound]) -> None:
         """Loop thread: tell the UI what was stored, acknowledge it, announce it."""
         node = self.node
+        node.changes.emit_changed()
         for message in outcome.stored:
-            if message.kind != "reaction":
+            if message.kind != "reaction" and message.kind not in CHANGE_KINDS:
                 node._emit(MessageAdded(message, incoming=True))
             if message.kind == "file":
                 await node.transfers.on_file_message(message, incoming=True)
@@ -600,6 +609,8 @@ class GroupService:
             env = item.env
             if env.kind != KIND_SYSTEM or self.node._states.get(item.peer) != "contact":
                 continue
+            if env.deps is None or env.room in self.known_rooms or _decoded(env.body) is None:
+                continue  # never part of an invitation we could adopt
             bucket = self._pending.get(env.room)
             if bucket is None:
                 mine = [r for r, who in self._pending_by.items() if who == item.peer]
@@ -610,6 +621,8 @@ class GroupService:
                 bucket = self._pending[env.room] = {}
                 self._pending_by[env.room] = item.peer
             if len(bucket) < MAX_PENDING_ENVELOPES:
+                while sum(len(b) for b in self._pending.values()) >= MAX_PENDING_TOTAL:
+                    self._drop_pending(next(r for r in self._pending if r != env.room))
                 bucket[env.id] = env
             out[env.room] = list(bucket.values())
         return out
@@ -652,6 +665,7 @@ class GroupService:
                     "a direct room of other people",
                 )
         outcome.stored.sort(key=lambda msg: msg.rowid)
+        self.known_rooms = frozenset(self.group_rooms(store))
         return outcome
 
     def _ingest_room(
@@ -690,6 +704,9 @@ class GroupService:
         if m.state_of(node.me) != "joined":
             return  # an invitee only follows the membership log
         rows = []
+        # A delete fills the seqs it removes, so it is carried out first (even if it
+        # must itself wait above a gap): nobody can ever relay what it removed.
+        node.changes.apply_deletes(store, self._deletes(store, m, room, relayed), now)
         # An author's messages are held in seq order, without gaps (a gap is only ever
         # filled by that author's own next envelopes), so what two members hold of an
         # author is always one a prefix of the other, and anti-entropy evens it out.
@@ -726,11 +743,36 @@ class GroupService:
                 if msg.kind == "reaction":
                     apply_reaction(store, msg)
                 node._lamport = max(node._lamport, msg.lamport)
-            outcome.stored.extend(fresh)
+            envelopes = {i.env.id: i.env for i in relayed}
+            gone = node.changes.after_store(store, fresh, envelopes, now)
+            outcome.stored.extend(m for m in fresh if m.id not in gone)
         # Acknowledge to each author (through the outbox if they are away).
         for row in [*system_rows, *(r for r in rows if r.id in held)]:
             if row.author != node.me and m.state_of(row.author) == "joined":
                 outcome.acks[(row.author, room)].append(row.id)
+
+    def _deletes(
+        self, store: Store, m: Membership, room: bytes, items: list[_Inbound]
+    ) -> list[Envelope]:
+        """Store thread: the deletes among ``items`` that count (gaps aside).
+
+        One we hold already was carried out when stored, and its signature was not
+        checked again this time (``ingest``): a copy under its id is never acted on.
+        """
+        node = self.node
+        candidates = [i for i in items if i.env.kind == KIND_DELETE]
+        if not candidates:
+            return []
+        held = store.held_ids([i.env.id for i in candidates])
+        return [
+            i.env
+            for i in candidates
+            if i.env.id not in held
+            and m.admits(i.env.author, i.env.seq, i.env.deps) is None
+            and _id_problem(room, i.env) is None
+            and node.body_problem(i.env) is None
+            and node.lamport_problem(i.env) is None
+        ]
 
     def _system_rows(
         self, store: Store, room: bytes, m: Membership, items: list[_Inbound], now: int
@@ -1007,15 +1049,15 @@ class GroupService:
             cursor = start
             while cursor <= end and sent < MAX_PUSH:
                 count = min(PUSH_PAGE, end - cursor + 1)
-                page = await node._read(
+                page, last = await node._read(
                     functools.partial(_page, room=room, author=author, start=cursor, count=count)
                 )
-                if not page:
+                if last is None:
                     break
                 for msg in page:
                     if msg.kind != KIND_SYSTEM:
                         sent += self._send_row(peer, msg)
-                cursor = page[-1].seq + 1
+                cursor = last + 1
                 await node.links.flush(peer)
                 if not node.links.is_online(peer):
                     return
@@ -1037,6 +1079,7 @@ class GroupService:
         # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).
         await self.node._write(lambda store: self._open_invitations(store, now_ms()))
         self.co_members = await self.node._read(load)
+        self.known_rooms = await self.node._read(lambda store: frozenset(self.group_rooms(store)))
         self._ticker = asyncio.ensure_future(
             every_connected_peer(self.node, self.on_link_up, "periodic sync")
         )
@@ -1075,8 +1118,12 @@ class GroupService:
             await self.sync_room_with_members(room, skip=holders)
 
 
-def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:
-    return store.messages_by_seq(room, author, start, count)
+def _page(
+    store: Store, *, room: bytes, author: bytes, start: int, count: int
+) -> tuple[list[Message], int | None]:
+    """A page of an author's envelopes to relay, and the last seq it covers."""
+    rows = store.messages_by_seq(room, author, start, count)
+    return relay_page(store, rows), (rows[-1].seq if rows else None)
 
 
 def _op_of(msg: Message) -> tuple[str, bytes | None] | None:

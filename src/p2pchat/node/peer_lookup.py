@@ -82,8 +82,9 @@ def find_peer(text: str, peers: Sequence[PeerInfo], *, trusted_first: bool = Tru
 
     ``text`` is a display name, a name as shown with its short id ("Alice (k3j5x7ab)")
     or the start of an id. ``trusted_first=False`` turns the preference off (any two
-    candidates are a tie): for acting *against* someone, such as blocking, where the
-    person more likely means the stranger than the contact of the same name.
+    candidates are a tie): for blocking or accepting, where the person more likely
+    means the stranger than the contact of the same name, and a wrong pick would
+    block a friend or let an impersonator in.
     Raises PeerLookupError listing the candidates (or near misses) otherwise.
     """
     query = text.strip()

@@ -36,6 +36,15 @@ from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox, load_requests
 from p2pchat.node.direct_sync import DirectSync
 from p2pchat.node.disclosure import NameDisclosure
+from p2pchat.node.edits import (
+    CHANGE_KINDS,
+    KIND_DELETE,
+    KIND_EDIT,
+    KIND_TIMER,
+    ChangeService,
+    change_problem,
+    with_edits,
+)
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -64,6 +73,7 @@ from p2pchat.node.events import (
     SecurityWarning,
     TypingChanged,
 )
+from p2pchat.node.expiry import ExpiryService
 from p2pchat.node.files import ManifestError, decode_manifest, safe_name
 from p2pchat.node.groups import GroupService
 from p2pchat.node.inbox import FairInbox
@@ -78,6 +88,7 @@ from p2pchat.node.model import (
     ui_key,
 )
 from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
+from p2pchat.node.onion import OnionService
 from p2pchat.node.peer_lookup import find_peer
 from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
 from p2pchat.node.requests import HeldBack, RequestBook
@@ -112,6 +123,7 @@ from p2pchat.wire import (
     Envelope,
     Frame,
     MessageFrame,
+    OnionAddress,
     Receipt,
     SyncHeads,
     Typing,
@@ -126,6 +138,7 @@ T = TypeVar("T")
 #: Message kinds shown in a conversation; others (reactions) change how those look.
 DISPLAY_KINDS = frozenset({"text", "file", "system"})
 MAX_EMOJI_CHARS = 16
+DIRECT_ROOM_ID_LEN = 32
 SETTING_DOWNLOAD_DIR = "download_dir"
 TEXT_SETTINGS = {SETTING_DOWNLOAD_DIR: ""}
 SETTING_READ_RECEIPTS = "read_receipts"
@@ -211,6 +224,9 @@ class Node:
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
         self.direct_sync = DirectSync(self)
+        self.onions = OnionService(self)
+        self.changes = ChangeService(self)
+        self.expiry = ExpiryService(self)
         self._states: dict[bytes, str] = {}
         # Peers' display names, indexed by look-alike key (``names``).
         self._names = NameBook()
@@ -306,6 +322,7 @@ class Node:
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
             self._spawn(self._ingest_loop(), "ingest")
+            self._spawn(self.expiry.run(), "expiry")
             if self.config.network:
                 await self.links.start()
         except BaseException:
@@ -320,26 +337,30 @@ class Node:
         await self.transfers.start()
         await self.groups.start()
         self.direct_sync.start()
-        announcing = False
-        if self.config.discovery:
-            announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
-            self.discovery = Discovery(
-                peer_id=self.peer_id_text,
-                name=self.profile.display_name,
-                port=self.port,
-                announce=announcing,
-                interfaces=list(self.config.interfaces) or None,
-                on_event=self._on_discovery,
-            )
-            try:
-                await self.discovery.start()
-            except (OSError, ValueError) as exc:
-                log.warning("mDNS discovery unavailable: %s", exc)
-                self.hub.emit(SecurityWarning(None, f"peer discovery (mDNS) is off: {exc}"))
-                self.discovery = None
-                announcing = False
+        await self.onions.start()  # tor starts in the background (never holds us up)
+        announcing = await self._start_discovery() if self.config.discovery else False
         self.status = NodeStatus(self.port, announcing, self.discovery is not None)
         self.hub.emit(self.status)
+
+    async def _start_discovery(self) -> bool:
+        """Start mDNS; True if we announce ourselves. A failure is said, never fatal."""
+        announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
+        self.discovery = Discovery(
+            peer_id=self.peer_id_text,
+            name=self.profile.display_name,
+            port=self.port,
+            announce=announcing,
+            interfaces=list(self.config.interfaces) or None,
+            on_event=self._on_discovery,
+        )
+        try:
+            await self.discovery.start()
+        except (OSError, ValueError) as exc:
+            log.warning("mDNS discovery unavailable: %s", exc)
+            self.hub.emit(SecurityWarning(None, f"peer discovery (mDNS) is off: {exc}"))
+            self.discovery = None
+            return False
+        return announcing
 
     async def stop(self) -> None:
         """Stop discovery, say goodbye to peers, finish pending writes, close the store."""
@@ -350,6 +371,7 @@ class Node:
         await self.transfers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
+        await self.onions.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
             await self._keep_names()
@@ -412,6 +434,14 @@ class Node:
         """A stream of every event from now on (``async for event in stream``)."""
         return self.hub.subscribe()
 
+    def is_contact(self, peer_id: bytes) -> bool:
+        """True if the person accepted ``peer_id`` as a contact."""
+        return self._states.get(peer_id) == "contact"
+
+    async def db_run(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread, in the next group commit (for services)."""
+        return await self._write(fn)
+
     def _emit(self, event: Event) -> None:
         self.hub.emit(event)
         if isinstance(event, (PeerUpdated, RoomChanged)):
@@ -428,6 +458,18 @@ class Node:
 
     async def _read(self, fn: Callable[[Store], T]) -> T:
         return await self._db().run(fn)
+
+    async def store_read(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread (for the node's services)."""
+        return await self._read(fn)
+
+    async def store_write(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread as one committed write (for the services)."""
+        return await self._write(fn)
+
+    def emit(self, event: Event) -> None:
+        """Tell every subscriber (for the node's services)."""
+        self._emit(event)
 
     async def _write(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
         """Run ``fn`` in the next group commit and return its result.
@@ -580,6 +622,7 @@ class Node:
         if read and self._settings[SETTING_READ_RECEIPTS]:
             await self._send_receipts(peer_id, room, read, RECEIPT_READ)
         self.links.redial_soon(peer_id)
+        await self.onions.on_contact(peer_id)
 
     async def block(self, peer_id: bytes) -> None:
         """Block a peer: their frames are dropped and their connections refused."""
@@ -761,6 +804,7 @@ class Node:
                 store.record_client_send(client_id, message.id, now)
             if kind == KIND_REACTION:
                 apply_reaction(store, row)
+            message = self.changes.on_own(store, message, env, now)
             frame = encode_frame(MessageFrame(env=env))
             store.enqueue_many([(p, frame, env.id) for p in recipients], created_at=now)
         except BaseException:
@@ -775,8 +819,9 @@ class Node:
         """Loop thread: announce our new message and send it to whoever is online."""
         if message.kind == KIND_REACTION:
             self._emit(ReactionChanged(message.room, decode_reaction(message.body)[0]))
-        else:
+        elif message.kind not in CHANGE_KINDS:
             self._emit(MessageAdded(message, incoming=False))
+        self.changes.emit_changed()
         if message.kind == KIND_FILE:
             await self.transfers.on_file_message(message, incoming=False)
         await self.deliver(MessageFrame(env=env), recipients)
@@ -919,16 +964,22 @@ class Node:
     async def history(self, room: bytes, limit: int = 200) -> list[Message]:
         """The latest displayable messages of a room (at most ``limit``), oldest first."""
         return await self._read(
-            lambda s: self.groups.shown_page(
-                s, room, s.latest_messages(room, limit, shown_only=True), limit
+            lambda s: with_edits(
+                s,
+                self.groups.shown_page(
+                    s, room, s.latest_messages(room, limit, shown_only=True), limit
+                ),
             )
         )
 
     async def older_messages(self, room: bytes, before: Message, limit: int = 200) -> list[Message]:
         """Displayable messages shown before ``before`` (for scrolling up), oldest first."""
         return await self._read(
-            lambda s: self.groups.shown_page(
-                s, room, s.messages_before(room, before.cursor, limit, shown_only=True), limit
+            lambda s: with_edits(
+                s,
+                self.groups.shown_page(
+                    s, room, s.messages_before(room, before.cursor, limit, shown_only=True), limit
+                ),
             )
         )
 
@@ -1034,6 +1085,33 @@ class Node:
             for mid, rows in found.items()
         }
 
+    async def send_to_room(
+        self, room: bytes, kind: str, body: bytes, reply_to: bytes | None
+    ) -> Message:
+        """Author an envelope of any kind into a room, direct or group."""
+        peer = await self.room_peer(room)
+        if peer is None and len(room) == DIRECT_ROOM_ID_LEN:  # no message in it yet
+            peer = next((p for p in self._states if self.direct_room(p) == room), None)
+        if peer is not None:
+            return await self._send_envelope(peer, kind, body, reply_to)
+        return await self.groups.send_envelope(room, kind, body, reply_to)
+
+    async def edit_message(self, message_id: bytes, text: str) -> Message:
+        """Change the text of our own message, everywhere it went."""
+        return await self.changes.edit(message_id, text)
+
+    async def delete_message(self, message_id: bytes) -> Message:
+        """Delete a message (ours; in a group, as owner or admin, also a member's)."""
+        return await self.changes.delete(message_id)
+
+    async def set_disappearing(self, room: bytes, seconds: int) -> Message:
+        """Set the room's disappearing-message timer (0: off; see edits.TIMER_CHOICES)."""
+        return await self.changes.set_timer(room, seconds)
+
+    async def disappearing(self, room: bytes) -> int:
+        """The room's disappearing-message timer in seconds (0: off)."""
+        return await self.changes.timer(room)
+
     def safety_number(self, peer_id: bytes) -> str:
         """The 60-digit number both people compare to rule out a man in the middle."""
         return safety_number(self.me, peer_id)
@@ -1071,8 +1149,13 @@ class Node:
         self._text_settings[key] = value
 
     async def get_message(self, message_id: bytes) -> Message | None:
-        """One stored message."""
-        return await self._read(lambda s: s.get_message(message_id))
+        """One stored message (an edited one with its latest text)."""
+        found = await self.get_messages([message_id])
+        return found[0] if found else None
+
+    async def get_messages(self, message_ids: Sequence[bytes]) -> list[Message]:
+        """Stored messages among ``message_ids``, edited ones with their latest text."""
+        return await self._read(lambda s: with_edits(s, s.get_messages(message_ids)))
 
     def display_text(self, message: Message) -> str:
         """What to show for a message: its text, or a sentence for other kinds."""
@@ -1094,6 +1177,9 @@ class Node:
             return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
         if message.kind == KIND_REACTION:
             return "(reaction)"
+        changed = self.changes.display_text(message)
+        if changed is not None:
+            return changed
         # A kind from a newer p2pchat (docs/protocol.md, "Envelope kinds"): its body is
         # never shown, and the kind is named only if it is plain ASCII letters and digits
         # (a peer chooses it: no escapes, no look-alikes).
@@ -1170,6 +1256,7 @@ class Node:
         await self._flush_outbox(peer)
         await self.groups.on_link_up(peer)
         await self.direct_sync.on_link_up(peer)
+        await self.onions.on_link_up(peer)
 
     async def _flush_outbox(self, peer: bytes) -> None:
         """Send everything waiting for ``peer``, oldest first, page by page."""
@@ -1340,6 +1427,8 @@ class Node:
                 self._emit(TypingChanged(frame.room, peer, frame.on))
         elif isinstance(frame, ProfileFrame):
             await self._on_profile(peer, frame.name)
+        elif isinstance(frame, OnionAddress):
+            await self.onions.on_frame(peer, frame)
 
     async def _on_profile(self, peer: bytes, name: str) -> None:
         self._check_impersonation(peer, name)
@@ -1424,6 +1513,8 @@ class Node:
                 return f"bad file offer: {problem}"
         elif env.kind == KIND_SYSTEM:
             return "room change outside a group room"  # groups handle theirs before this
+        elif env.kind in (KIND_EDIT, KIND_DELETE, KIND_TIMER):
+            return change_problem(env)
         # Any other kind is from a newer p2pchat: kept and acknowledged (so its sender's
         # outbox empties), shown only as a placeholder (display_text). Forward compatible.
         return None

@@ -122,6 +122,10 @@ class Message:
     status: int
     #: Filled only by the queries that relay envelopes (see ``Store.messages_by_seq``).
     deps: bytes | None = None
+    #: True when ``body`` is the latest text of an edit (the node's history fills it in).
+    edited: bool = False
+    #: When it disappears (ms since the epoch) under a chat's timer; None: it stays.
+    expires_at: int | None = None
 
     @property
     def cursor(self) -> Cursor:

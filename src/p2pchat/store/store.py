@@ -88,13 +88,13 @@ SQL_LATEST: Final = """
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
-# The same two, skipping reactions (they change how messages look, are not shown
-# themselves), so a page of a conversation is never short.
+# The same two, skipping reactions, edits and deletes (they change how messages look,
+# are not shown themselves), so a page of a conversation is never short.
 SQL_LATEST_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND kind != 'reaction'
+    WHERE room = ? AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -102,7 +102,8 @@ SQL_BEFORE_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND (lamport, author, id) < (?, ?, ?) AND kind != 'reaction'
+    WHERE room = ? AND (lamport, author, id) < (?, ?, ?)
+        AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -120,7 +121,8 @@ SQL_BEFORE: Final = """
 SQL_UNREAD: Final = """
     SELECT count(*) FROM (
         SELECT 1 FROM messages INDEXED BY messages_arrival
-        WHERE room = ? AND rowid > ? AND author IS NOT ? AND kind != 'reaction'
+        WHERE room = ? AND rowid > ? AND author IS NOT ?
+            AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
         LIMIT ?
     )
 """
@@ -1199,7 +1201,8 @@ class Store:
             return []
         rows = self._all(
             f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
-            " WHERE room = ? AND rowid > ? AND author != ? AND status < ? AND kind != 'reaction'"
+            " WHERE room = ? AND rowid > ? AND author != ? AND status < ?"
+            " AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')"
             " ORDER BY rowid LIMIT ?",
             (room_id, room.last_read_rowid, self_id, int(MessageStatus.READ), limit),
         )
@@ -1551,6 +1554,9 @@ def _connect(path: Path, key: bytes | None) -> db.Connection:
         # FULL: a commit is on disk before it returns, which a delivered receipt promises.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted and expired messages: their bytes are overwritten in the pages they
+        # leave (FAST: only where that costs no extra I/O, so free pages may keep some).
+        conn.execute("PRAGMA secure_delete = FAST")
         if key is not None:
             # Every page read from the file is decrypted and its HMAC checked; a larger
             # page cache keeps the working set (recent history, indexes) decrypted.

@@ -29,6 +29,7 @@ from p2pchat.node import (
     MemberInfo,
     Message,
     MessageAdded,
+    MessagesChanged,
     MessagesWithdrawn,
     NodeError,
     NodeStatus,
@@ -43,6 +44,7 @@ from p2pchat.node import (
     RoomInvitation,
     SecurityWarning,
     StoreError,
+    TorStatus,
     TransferProgress,
     TypingChanged,
 )
@@ -76,6 +78,17 @@ READ_MIN_GAP = 0.3
 HELD_NOTICE_EVERY = 10.0
 #: From this many columns on, a group shows its members panel unless f5 hid it.
 WIDE = 100
+
+
+def tor_badge(status: TorStatus) -> Text:
+    """Tor's state for the top bar: starting (with bootstrap %), ready, or failed."""
+    if status.state == "ready":
+        return Text("  ·  Tor ready", "green")
+    if status.state == "failed":
+        return Text("  ·  Tor failed (retrying)", "red")
+    if status.state == "bootstrapping":
+        return Text(f"  ·  Tor {status.percent} %", "yellow")
+    return Text(f"  ·  Tor {status.state}", "yellow")
 
 
 class ChatScreen(Screen[None]):
@@ -215,6 +228,8 @@ class ChatScreen(Screen[None]):
                 bar.append("  ·  not announcing", "grey62")
         elif not self.node_ready:
             bar.append("  ·  starting…", "grey62")
+        if node.onions.enabled:
+            bar.append_text(tor_badge(node.onions.status))
         self.query_one("#topbar", Static).update(bar)
 
     def _update_empty(self) -> None:
@@ -643,6 +658,10 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, ReactionChanged):
             if event.room == self.room:
                 await messages.refresh_reactions(event.message_id)
+        elif isinstance(event, MessagesChanged):
+            if event.room == self.room:
+                await messages.change(event.message_ids)
+            self.schedule_sidebar()
         elif isinstance(event, TypingChanged):
             self._set_typing(event.room, event.peer_id, event.typing)
         elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
@@ -657,6 +676,8 @@ class ChatScreen(Screen[None]):
             self.status = event
             self.update_topbar()
             self._update_empty()
+        elif isinstance(event, TorStatus):
+            self.update_topbar()
 
     async def _room_event(
         self, event: RoomChanged | MessagesWithdrawn | RoomInvitation, messages: MessageList

@@ -29,6 +29,7 @@ class SettingsValues:
     desktop: bool
     download_dir: str
     desktop_available: bool = True
+    tor: bool = False
 
 
 SWITCHES = (
@@ -37,6 +38,7 @@ SWITCHES = (
     ("announce", "Announce me on the network", "takes effect the next time p2pchat starts"),
     ("bell", "Terminal bell on new messages", ""),
     ("desktop", "Desktop notifications", "through your desktop's notification service"),
+    ("tor", "Reach contacts beyond the LAN (Tor)", "needs the tor program; starts at once"),
 )
 
 

@@ -35,6 +35,11 @@ META_WIDTH = 9
 GUTTER = "│ "
 GUTTER_STYLE = "grey35"
 RECEIPT_HINT = "  (i: who)"
+#: After an edited message's text, and after one that will disappear with a timer.
+EDITED_MARK = " (edited)"
+TIMER_MARK = " ⏱"
+#: Kinds of a deleted message's row (the node's tombstones): shown as the node says.
+TOMBSTONE_KINDS = ("deleted", "removed")
 
 
 @dataclass
@@ -224,10 +229,16 @@ class MessageItem(Widget, can_focus=True):
             body.append("\n")
         if view.file is not None:
             body.append_text(Text("\n", end="").join(card_lines(view.file, inner)))
+        elif view.message.kind in TOMBSTONE_KINDS:
+            body.append_text(literal(text, "italic grey50"))
         elif view.message.kind == "text":
             body.append_text(markup.render(text))  # the one place a body is formatted
+            if view.message.edited:
+                body.append(EDITED_MARK, "grey50")
         else:
             body.append_text(with_links(literal(text)))
+        if view.message.expires_at:
+            body.append(TIMER_MARK, "grey50")
         if view.reactions:
             body.append("\n")
             body.append_text(self._reactions_text())

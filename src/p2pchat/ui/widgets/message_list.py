@@ -225,6 +225,14 @@ class MessageList(VerticalScroll):
         if gone & self.items.keys():
             await self.show_room(self.room)
 
+    async def change(self, ids: Iterable[bytes]) -> None:
+        """Messages edited, deleted or gone with a timer: reload the page (rare, as
+        withdrawals are), so each shows its latest text or leaves."""
+        changed = set(ids)
+        queued = self._arrived.keys() | {m.id for m in self._pending}
+        if changed & (self.items.keys() | queued):
+            await self.show_room(self.room)
+
     async def update_transfer(self, event: TransferProgress) -> None:
         """A file transfer of this room moved on (a finished one shows where it went)."""
         item = self.items.get(event.message_id)

@@ -15,6 +15,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from p2pchat.node import Node, PeerInfo, RoomInfo
+from p2pchat.node.links import is_tor_host
 from p2pchat.ui.text import literal, one_line
 
 UNREAD_CAP = 999
@@ -78,6 +79,12 @@ async def load_entries(node: Node) -> Sections:
             muted=room.muted,
         )
         (requests if state == "request" else chats).append(entry)
+
+    def presence(p: PeerInfo) -> str:
+        if not p.online:
+            return ""
+        return "through Tor" if p.address and is_tor_host(p.address) else "on your network"
+
     nearby = [
         Entry(
             key="peer:" + p.peer_id.hex(),
@@ -88,7 +95,7 @@ async def load_entries(node: Node) -> Sections:
             online=p.online,
             unread=0,
             verified=p.verified,
-            preview="on your network" if p.online else "",
+            preview=presence(p),
         )
         for p in peers
         if p.peer_id not in with_room
