@@ -25,7 +25,10 @@ on 127.0.0.1. Figures:
     this one process, sharing one GIL, which understates what a node does but isolates
     the per-message CPU cost;
 plus the fsync cost of the directory the stores live in, since every message pays two
-durable commits (sender, receiver) and that bounds latency on slow disks.
+durable commits (sender, receiver) and that bounds latency on slow disks;
+(e) at rest: (a), (b) and (d) again in the same run with both nodes' stores encrypted
+    (both profiles have a passphrase: SQLCipher on the store and its WAL), printed
+    beside the plain figures with the ratio encrypted / plain (target: within 25 %).
 
 Discovery time between network namespaces is measured by ``bench/discovery.py``.
 ``--profile`` profiles node A (this process: event loop and store threads) in the
@@ -33,6 +36,7 @@ two-process run.
 
     .venv/bin/python bench/messages.py [--latency-n 1000] [--messages 5000] [--window 256]
                                        [--dir /some/tmp] [--profile latency|throughput]
+                                       [--no-encrypted] [--discovery-runs 5]
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from p2pchat.identity import decode_peer_id
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.events import Event, MessageAdded, PeerOnline, ReceiptChanged
 from p2pchat.node.service import Node
-from p2pchat.profile import open_profile
+from p2pchat.profile import PASSPHRASE_ENV, open_profile
 from p2pchat.store import MessageStatus, StoreWorker
 
 T = TypeVar("T")
@@ -77,6 +81,8 @@ from _disk import fsync_ms  # noqa: E402
 PEER_SCRIPT = Path(__file__).with_name("_peer.py")
 STEP = 15.0  # bound on any single wait (start-up, one message, one reply from a child)
 PHASE = 300.0  # bound on a whole measured phase
+#: The passphrase of both profiles in the encrypted runs (e).
+BENCH_PASSPHRASE = "bench passphrase, not secret"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -418,9 +424,9 @@ class Figures:
     base_rate: float
 
 
-async def run_two_processes(args: argparse.Namespace, home: Path) -> Figures:
+async def run_two_processes(args: argparse.Namespace, home: Path, tag: str = "") -> Figures:
     """Node A here, node B in a child; then the baseline with its receiver in a child."""
-    os.environ["P2PCHAT_HOME"] = str(home / "two-process-a")
+    os.environ["P2PCHAT_HOME"] = str(home / f"two-process-a{tag}")
     store_times = StoreTimes()
     profiler = cProfile.Profile() if args.profile else None
 
@@ -436,7 +442,7 @@ async def run_two_processes(args: argparse.Namespace, home: Path) -> Figures:
     if args.profile:
         store_times.install()
     try:
-        async with child("node", home / "two-process-b") as (bob, hello):
+        async with child("node", home / f"two-process-b{tag}") as (bob, hello):
             bob_id = decode_peer_id(hello["peer"])
             alice = await start_node("alice")
             try:
@@ -473,9 +479,9 @@ async def run_two_processes(args: argparse.Namespace, home: Path) -> Figures:
     return Figures(latency, rate, base_lat, base_rate)
 
 
-async def run_one_process(args: argparse.Namespace, home: Path) -> Figures:
+async def run_one_process(args: argparse.Namespace, home: Path, tag: str = "") -> Figures:
     """Both nodes in this process (the earlier setup), then the in-process baseline."""
-    os.environ["P2PCHAT_HOME"] = str(home / "one-process")
+    os.environ["P2PCHAT_HOME"] = str(home / f"one-process{tag}")
     alice = await start_node("alice")
     try:
         bob = await start_node("bob")
@@ -556,6 +562,50 @@ async def run(args: argparse.Namespace, home: Path) -> None:
     report(two, args, targets=True)
     print("\n== secondary: both nodes in one process, sharing one GIL (as before)")
     report(one, args, targets=False)
+    if args.no_encrypted:
+        return
+    for sub, names in (("two-process-a-enc", ["alice"]), ("two-process-b-enc", ["bob"])):
+        with_passphrase(home / sub, names)
+    with_passphrase(home / "one-process-enc", ["alice", "bob"])
+    os.environ[PASSPHRASE_ENV] = BENCH_PASSPHRASE  # the nodes (and the child) unlock with it
+    try:
+        two_enc = await run_two_processes(args, home, "-enc")
+        one_enc = await run_one_process(args, home, "-enc")
+    finally:
+        os.environ.pop(PASSPHRASE_ENV, None)
+    print("\n== (e) at rest: the same runs with both stores encrypted (a passphrase set)")
+    compare_at_rest("two processes", two, two_enc)
+    compare_at_rest("one process", one, one_enc)
+
+
+def with_passphrase(profiles_home: Path, names: list[str]) -> None:
+    """Make profiles ``names`` under ``profiles_home`` with the bench passphrase (cheap KDF:
+    the key derivation runs once at start-up and is not what is measured)."""
+    from p2pchat.cli.passphrase_cmds import apply_passphrase
+    from p2pchat.identity import KdfParams
+
+    os.environ["P2PCHAT_HOME"] = str(profiles_home)
+    for name in names:
+        profile = open_profile(name)
+        profile.set_display_name(name)
+        apply_passphrase(profile, BENCH_PASSPHRASE, KdfParams(opslimit=1, memlimit=8192))
+
+
+def compare_at_rest(label: str, plain: Figures, enc: Figures) -> None:
+    """One line per figure: plain, encrypted, and the ratio (encrypted / plain)."""
+    rows = [
+        ("one-way latency p50, ms", pct(plain.latency.one_way, 0.5), pct(enc.latency.one_way, 0.5)),
+        (
+            "one-way latency p99, ms",
+            pct(plain.latency.one_way, 0.99),
+            pct(enc.latency.one_way, 0.99),
+        ),
+        ("send_text() p50, ms", pct(plain.latency.local, 0.5), pct(enc.latency.local, 0.5)),
+        ("throughput to DELIVERED, msgs/s", plain.rate, enc.rate),
+    ]
+    print(f"   {label}: {'plain':>10} {'encrypted':>10} {'enc/plain':>9}")
+    for name, a, b in rows:
+        print(f"   {name:34} {a:10,.3f} {b:10,.3f} {b / a if a else 0:9.2f}")
 
 
 def main() -> None:
@@ -567,6 +617,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="parent of the temp home")
     parser.add_argument("--profile", choices=["latency", "throughput"], default=None)
     parser.add_argument(
+        "--no-encrypted", action="store_true", help="skip (e), the runs with encrypted stores"
+    )
+    parser.add_argument(
         "--discovery-runs", type=int, default=5, help="new-peer discovery runs (0: skip)"
     )
     args = parser.parse_args()
@@ -575,6 +628,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="p2pchat-bench-", dir=args.dir) as home:
         for sub in ("two-process-a", "two-process-b", "two-process-echo", "one-process"):
             (Path(home) / sub).mkdir()
+            (Path(home) / f"{sub}-enc").mkdir()
         os.environ["P2PCHAT_HOME"] = home  # must never touch a real profile
         asyncio.run(run(args, Path(home)))
     if args.discovery_runs:

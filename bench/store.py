@@ -9,7 +9,10 @@ frequency, one in ten messages Chinese), so the search index is as big as real t
 makes it. Never run by the tests:
 figures are machine-dependent and measured here only. It must never touch a real profile.
 
-    .venv/bin/python bench/store.py [--messages 1000000] [--dir /some/tmp]
+Everything is measured twice in the same run: on a plain store and on one encrypted as
+with a passphrase (SQLCipher, random 32-byte key), printed side by side with the ratio.
+
+    .venv/bin/python bench/store.py [--messages 1000000] [--dir /some/tmp] [--plain-only]
 """
 
 from __future__ import annotations
@@ -142,15 +145,16 @@ def _percentiles(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 
-def search_figures(store: Store) -> None:
+def search_figures(store: Store) -> dict[str, float]:
     """Time Store.search_messages (50 results, as the app and CLI ask) on several queries."""
+    fig: dict[str, float] = {}
     words = _vocabulary()
     common = [w for w in words[:50] if len(w) >= 3][:10]
     mid = [w for w in words[200:400] if len(w) >= 5][:10]
     # Chinese queries taken from stored messages, so each has at least one hit.
     han = [
         m.body.decode()
-        for m in store.latest_messages(BIG_ROOM, 2000)
+        for m in store.latest_messages(BIG_ROOM, 5000)
         if not m.body.isascii() and len(m.body) >= 30
     ][:10]
     kinds: dict[str, list[tuple[str, dict[str, object]]]] = {
@@ -167,6 +171,8 @@ def search_figures(store: Store) -> None:
     }
     all_times: list[float] = []
     for label, queries in kinds.items():
+        if not queries:
+            continue  # (no Chinese text among the latest messages after durable writes)
         times = []
         hits = 0
         stopped = 0
@@ -181,88 +187,136 @@ def search_figures(store: Store) -> None:
         all_times.extend(times)
         p50 = statistics.median(times)
         p95 = times[max(0, int(len(times) * 0.95) - 1)]
-        note = f", {stopped}/{len(times)} stopped at the time budget" if stopped else ""
-        print(f"search, {label}: p50 {p50:.2f} ms, p95 {p95:.2f} ms ({hits} results shown{note})")
+        fig[f"search, {label}: p50 ms"] = p50
+        fig[f"search, {label}: p95 ms"] = p95
+        if stopped:
+            fig[f"search, {label}: stopped at the time budget"] = stopped
+        fig[f"search, {label}: results shown"] = hits
     all_times.sort()
-    print(
-        f"search, all queries above: p50 {statistics.median(all_times):.2f} ms,"
-        f" p95 {all_times[int(len(all_times) * 0.95) - 1]:.2f} ms"
+    fig["search, all queries above: p50 ms"] = statistics.median(all_times)
+    fig["search, all queries above: p95 ms"] = all_times[int(len(all_times) * 0.95) - 1]
+    return fig
+
+
+def build_and_open(path: Path, args: argparse.Namespace, key: bytes | None) -> dict[str, float]:
+    """Build a store at ``path`` (encrypted with ``key``, or plain); time the build and a
+    reopen (which runs the start-up check over the whole file)."""
+    fig: dict[str, float] = {}
+    with Store.open(path, self_id=SELF, key=key) as store:
+        fig["bulk insert (add_messages, 10k/tx), msgs/s"] = build(
+            store, args.messages, args.rooms, args.authors
+        )
+        # What the node's background indexer does in 8,000-character steps, at once.
+        t0 = time.perf_counter()
+        store.index_queued(None)
+        fig["search index of the queued texts, msgs/s"] = args.messages / (time.perf_counter() - t0)
+    fig["store size, MB"] = sum(p.stat().st_size for p in path.parent.iterdir()) / 1e6
+    t0 = time.perf_counter()
+    Store.open(path, self_id=SELF, key=key).close()
+    fig["open (existing), ms"] = (time.perf_counter() - t0) * 1000
+    return fig
+
+
+def reads_and_writes(store: Store) -> dict[str, float]:
+    """One round of the query and durable-write figures on an open store."""
+    fig: dict[str, float] = {}
+    _, fig["latest_messages(200), median ms"] = _timeit(
+        lambda: store.latest_messages(BIG_ROOM, 200)
     )
+    # Page back 50 screens of 200 from the end, as scrolling up would.
+    page = store.latest_messages(BIG_ROOM, 200)
+    t0 = time.perf_counter()
+    pages = 0
+    while pages < 50 and page:  # fewer when the room is small
+        page = store.messages_before(BIG_ROOM, page[0].cursor, 200)
+        pages += 1
+    fig["messages_before(200), 50 pages back, ms/page"] = (time.perf_counter() - t0) * 1000 / pages
+    middle = store.latest_messages(BIG_ROOM, 1)[0].lamport // 2
+    cursor = (middle, b"\x00" * 32, b"\x00" * 16)
+    _, fig["messages_before(200) at mid-history, median ms"] = _timeit(
+        lambda: store.messages_before(BIG_ROOM, cursor, 200)
+    )
+    _, fig["list_rooms (all unread, capped at 999), median ms"] = _timeit(
+        store.list_rooms, repeat=5
+    )
+    _, fig["unread_count (never opened), median ms"] = _timeit(lambda: store.unread_count(BIG_ROOM))
+    latest = store.latest_messages(BIG_ROOM, 200)
+    store.mark_room_read(BIG_ROOM, latest[0].rowid)
+    _, fig["unread_count (~200 unread), median ms"] = _timeit(lambda: store.unread_count(BIG_ROOM))
+    _, fig["heads, median ms"] = _timeit(lambda: store.heads(BIG_ROOM))
+    _, fig["message_count(big room), median ms"] = _timeit(
+        lambda: store.message_count(BIG_ROOM), repeat=3
+    )
+    fig.update(search_figures(store))
+    fig["durable add_messages 1 msg/tx, msgs/s"] = durable_rate(store, 1, 100)
+    fig["durable add_messages 100 msg/tx, msgs/s"] = durable_rate(store, 100, 10)
+    return fig
 
 
 def main() -> None:
-    """Build the store and print the figures."""
+    """Build a plain and an encrypted store, then time both, round by round, alternating
+    which goes first: load from other programs then falls on both alike."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--rooms", type=int, default=50)
     ap.add_argument("--authors", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of queries (median kept)")
     ap.add_argument("--dir", type=Path, default=None, help="parent of the temp dir")
+    ap.add_argument("--plain-only", action="store_true", help="skip the encrypted store")
     args = ap.parse_args()
 
+    keys: dict[str, bytes | None] = {"plain": None}
+    if not args.plain_only:
+        keys["encrypted"] = os.urandom(32)
+    figs: dict[str, dict[str, list[float]]] = {label: {} for label in keys}
     with tempfile.TemporaryDirectory(prefix="p2pchat-bench-", dir=args.dir) as tmp:
-        path = Path(tmp) / "store.sqlite"
-        with Store.open(path, self_id=SELF) as store:
-            rate = build(store, args.messages, args.rooms, args.authors)
-            print(f"bulk insert (add_messages, 10k/tx): {rate:,.0f} msgs/s")
-            # What the node's background indexer does in 8,000-character steps, at once.
-            t0 = time.perf_counter()
-            store.index_queued(None)
-            spent = time.perf_counter() - t0
-            rate = args.messages / spent
-            print(f"search index of the queued texts: {spent:.1f} s ({rate:,.0f} msgs/s)")
-        size = sum(p.stat().st_size for p in Path(tmp).iterdir())
-        print(f"store size: {size / 1e6:,.0f} MB for {args.messages:,} messages")
-
-        t0 = time.perf_counter()
-        store = Store.open(path, self_id=SELF)
-        print(
-            f"open (existing, {args.messages:,} msgs): {(time.perf_counter() - t0) * 1000:.1f} ms"
-        )
+        paths = {}
+        for label, key in keys.items():
+            (Path(tmp) / label).mkdir()
+            paths[label] = Path(tmp) / label / "store.sqlite"
+            for name, value in build_and_open(paths[label], args, key).items():
+                figs[label].setdefault(name, []).append(value)
+        stores = {label: Store.open(paths[label], self_id=SELF, key=keys[label]) for label in keys}
         try:
-            big = store.message_count(BIG_ROOM)
-            print(f"big room holds {big:,} messages")
-            first, med = _timeit(lambda: store.latest_messages(BIG_ROOM, 200))
-            print(f"latest_messages(200): first {first:.2f} ms, median {med:.2f} ms")
-
-            # Page back 50 screens of 200 from the end, as scrolling up would.
-            page = store.latest_messages(BIG_ROOM, 200)
-            t0 = time.perf_counter()
-            pages = 0
-            for _ in range(50):
-                page = store.messages_before(BIG_ROOM, page[0].cursor, 200)
-                pages += 1
-            per_page = (time.perf_counter() - t0) * 1000 / pages
-            print(f"messages_before(200), 50 pages back: {per_page:.2f} ms/page")
-
-            # A page deep in history (half way back).
-            middle = store.latest_messages(BIG_ROOM, 1)[0].lamport // 2
-            cursor = (middle, b"\x00" * 32, b"\x00" * 16)
-            _, med = _timeit(lambda: store.messages_before(BIG_ROOM, cursor, 200))
-            print(f"messages_before(200) at mid-history: median {med:.2f} ms")
-
-            _, med = _timeit(store.list_rooms, repeat=5)
-            print(
-                f"list_rooms ({args.rooms} rooms, all unread, capped at 999): median {med:.2f} ms"
-            )
-            _, med = _timeit(lambda: store.unread_count(BIG_ROOM))
-            print(f"unread_count (never opened, capped at 999): median {med:.3f} ms")
-            latest = store.latest_messages(BIG_ROOM, 200)
-            store.mark_room_read(BIG_ROOM, latest[0].rowid)
-            _, med = _timeit(lambda: store.unread_count(BIG_ROOM))
-            print(f"unread_count (~200 unread): median {med:.3f} ms")
-            _, med = _timeit(lambda: store.heads(BIG_ROOM))
-            print(f"heads ({args.authors} authors): median {med:.3f} ms")
-            _, med = _timeit(lambda: store.message_count(BIG_ROOM), repeat=3)
-            print(f"message_count(big room): median {med:.1f} ms (O(room), not on hot path)")
-
-            search_figures(store)
-
-            one = durable_rate(store, per_tx=1, transactions=300)
-            hundred = durable_rate(store, per_tx=100, transactions=30)
-            print(f"durable add_messages, 1 msg/tx:   {one:,.0f} msgs/s")
-            print(f"durable add_messages, 100 msg/tx: {hundred:,.0f} msgs/s")
+            for n in range(args.rounds):
+                order = list(keys) if n % 2 == 0 else list(reversed(keys))
+                for label in order:
+                    for name, value in reads_and_writes(stores[label]).items():
+                        figs[label].setdefault(name, []).append(value)
         finally:
-            store.close()
+            for store in stores.values():
+                store.close()
+    print(
+        f"{args.messages:,} messages in {args.rooms} rooms by {args.authors} authors, "
+        f"half in one big room (SQLCipher {_cipher_version()}); queries: median of "
+        f"{args.rounds} rounds, plain and encrypted alternating"
+    )
+    plain = {k: statistics.median(v) for k, v in figs["plain"].items()}
+    enc = {k: statistics.median(v) for k, v in figs.get("encrypted", {}).items()} or None
+    head = f"{'':62} {'plain':>12}" + (f" {'encrypted':>12} {'enc/plain':>10}" if enc else "")
+    print(head)
+    for name in dict.fromkeys([*plain, *(enc or {})]):
+        value = plain.get(name, 0.0)
+        line = f"{name:62} {value:12,.3f}"
+        if enc is not None:
+            other = enc.get(name, 0.0)
+            line += f" {other:12,.3f} {other / value if value else 0:10.2f}"
+        print(line)
+    if enc is not None:
+        print(
+            "ratios: for rates (msgs/s) below 1 means encrypted is slower; for times (ms) "
+            "above 1 means encrypted is slower. Target: within 25 % on the hot paths."
+        )
+
+
+def _cipher_version() -> str:
+    from p2pchat.store import db
+
+    conn = db.connect(":memory:", None)
+    try:
+        return str(conn.execute("PRAGMA cipher_version").fetchone()[0])
+    finally:
+        conn.close()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@ The key file holds both private keys, either in the clear (mode 0600) or sealed 
 passphrase (Argon2id + XSalsa20-Poly1305 SecretBox). When a passphrase is set the private
 keys are never written unsealed.
 
+The sealed part also holds the raw 32-byte key of the profile's encrypted store (a
+random key, made when the passphrase is set and again at each change): one passphrase,
+one Argon2id derivation, opens both, and one atomic write of this file commits a
+passphrase change for both (see docs/architecture.md, "Encrypted store").
+
 This module never touches the network, and never logs or prints a private key.
 """
 
@@ -240,17 +245,57 @@ def _write_private_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+#: Bytes of a store key (SQLCipher's raw AES-256 key).
+STORE_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """What a key file holds: the identity and the keys of the profile's store.
+
+    ``store_key`` is the key the store must be encrypted with (None: plain store).
+    ``old_store_keys`` are keys it may still be under while a passphrase change or
+    removal is finished (empty once it is): the store opens with any of them and is
+    then re-keyed to ``store_key``.
+    """
+
+    identity: Identity
+    store_key: bytes | None = None
+    old_store_keys: tuple[bytes, ...] = ()
+    #: The Argon2id cost the file is sealed with (None: unsealed); a re-seal keeps it.
+    kdf: KdfParams | None = None
+
+    def __repr__(self) -> str:  # keep keys out of logs and tracebacks
+        encrypted = self.store_key is not None
+        return f"KeyFile(peer_id={self.identity.peer_id_text!r}, encrypted_store={encrypted})"
+
+
+def new_store_key() -> bytes:
+    """A fresh random store key."""
+    return nacl.utils.random(STORE_KEY_BYTES)
+
+
 def save_identity(
     path: Path,
     identity: Identity,
     passphrase: str | None = None,
     kdf: KdfParams | None = None,
+    *,
+    store_key: bytes | None = None,
+    old_store_keys: tuple[bytes, ...] = (),
 ) -> None:
-    """Write the key file; sealed when a passphrase is given (never in the clear then)."""
-    secret = {
+    """Write the key file; sealed when a passphrase is given (never in the clear then).
+
+    Store keys belong with a passphrase; one unsealed only while a removal finishes.
+    """
+    secret: dict[str, Any] = {
         "signing_seed": identity.signing_seed.hex(),
         "noise_private": identity.noise_private.hex(),
     }
+    if store_key is not None:
+        secret["store_key"] = store_key.hex()
+    if old_store_keys:
+        secret["old_store_keys"] = [k.hex() for k in old_store_keys]
     doc: dict[str, Any] = {"version": KEY_FILE_VERSION, "peer_id": identity.peer_id_text}
     if passphrase:
         params = kdf or KdfParams()
@@ -288,7 +333,13 @@ def _read_doc(path: Path) -> dict[str, Any]:
 
 def load_identity(path: Path, passphrase: str | None = None) -> Identity:
     """Read the key file, opening it with ``passphrase`` when it is sealed."""
+    return load_key_file(path, passphrase).identity
+
+
+def load_key_file(path: Path, passphrase: str | None = None) -> KeyFile:
+    """Read the key file (identity and store keys), opening it with ``passphrase``."""
     doc = _read_doc(path)
+    params: KdfParams | None = None
     if "sealed" in doc:
         if not passphrase:
             raise PassphraseRequiredError(
@@ -320,4 +371,11 @@ def load_identity(path: Path, passphrase: str | None = None) -> Identity:
         raise KeyFileError(f"key file {path} is damaged (key length)")
     if doc.get("peer_id") not in (None, identity.peer_id_text):
         raise KeyFileError(f"key file {path} is damaged (peer id does not match the key)")
-    return identity
+    try:
+        store_key = bytes.fromhex(secret["store_key"]) if "store_key" in secret else None
+        old = tuple(bytes.fromhex(k) for k in secret.get("old_store_keys", ()))
+    except (TypeError, ValueError):
+        raise KeyFileError(f"key file {path} is damaged (store keys)") from None
+    if any(len(k) != STORE_KEY_BYTES for k in (*old, *([store_key] if store_key else []))):
+        raise KeyFileError(f"key file {path} is damaged (store key length)")
+    return KeyFile(identity, store_key, old, params)

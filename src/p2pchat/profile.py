@@ -14,7 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from p2pchat.identity import Identity, load_identity, save_identity
+from p2pchat.identity import (
+    Identity,
+    KdfParams,
+    KeyFile,
+    load_key_file,
+    new_store_key,
+    save_identity,
+)
 from p2pchat.identity import is_sealed as key_file_is_sealed
 from p2pchat.paths import DEFAULT_PROFILE, profile_dir
 
@@ -57,6 +64,16 @@ class Profile:
     identity: Identity
     display_name: str
     created: bool = field(default=False)
+    #: Raw key of the encrypted store (None: no passphrase, plain store); from the key
+    #: file, never logged (repr=False).
+    store_key: bytes | None = field(default=None, repr=False)
+    #: Keys the store may still be under after an interrupted passphrase change.
+    old_store_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    #: The passphrase the key file is sealed with, kept so the key file can be rewritten
+    #: (dropping old store keys) after the store settled; None without one.
+    passphrase: str | None = field(default=None, repr=False)
+    #: The Argon2id cost of the key file's seal (None: unsealed): re-seals keep it.
+    kdf: KdfParams | None = field(default=None, repr=False)
 
     @property
     def store_path(self) -> Path:
@@ -145,18 +162,72 @@ def open_profile(
     directory = profile_dir(name)
     key_path = directory / KEY_FILE
     created = False
+    secret: str | None = None
     if key_path.exists():
         secret = passphrase() if key_file_is_sealed(key_path) else None
-        identity = load_identity(key_path, secret)
+        keys = load_key_file(key_path, secret)
+        if secret is not None and keys.store_key is None:
+            # Sealed by a p2pchat from before encrypted stores: give it a store key now;
+            # the store is encrypted with it at its next open (Store.open settles it).
+            keys = KeyFile(keys.identity, new_store_key(), keys.old_store_keys, keys.kdf)
+            save_identity(
+                key_path,
+                keys.identity,
+                secret,
+                keys.kdf,
+                store_key=keys.store_key,
+                old_store_keys=keys.old_store_keys,
+            )
     else:
-        identity = Identity.generate()
-        save_identity(key_path, identity)
+        keys = KeyFile(Identity.generate())
+        save_identity(key_path, keys.identity)
         created = True
     meta = read_profile_meta(directory)
     display_name = meta.get("name") or name
-    return Profile(name, directory, identity, display_name, created)
+    return Profile(
+        name,
+        directory,
+        keys.identity,
+        display_name,
+        created,
+        store_key=keys.store_key,
+        old_store_keys=keys.old_store_keys,
+        passphrase=secret,
+        kdf=keys.kdf,
+    )
 
 
-def set_passphrase(profile: Profile, new_passphrase: str | None) -> None:
-    """Seal the key file with ``new_passphrase``, or store it unsealed when None."""
-    save_identity(profile.directory / KEY_FILE, profile.identity, new_passphrase)
+def write_key_file(
+    profile: Profile,
+    passphrase: str | None,
+    store_key: bytes | None,
+    old_store_keys: tuple[bytes, ...] = (),
+    kdf: KdfParams | None = None,
+) -> None:
+    """Rewrite the key file (atomically): sealed with ``passphrase`` (None: unsealed),
+    holding the store's key and any key it may still be under. ``kdf``: the Argon2id
+    cost (default: the file's present one, else libsodium's MODERATE).
+
+    This one write is the commit point of a passphrase set/change/remove: the store
+    follows whatever the key file says at the next open (see Store.open).
+    """
+    kdf = (kdf or profile.kdf or KdfParams()) if passphrase else None
+    save_identity(
+        profile.directory / KEY_FILE,
+        profile.identity,
+        passphrase,
+        kdf,
+        store_key=store_key,
+        old_store_keys=old_store_keys,
+    )
+    profile.passphrase = passphrase
+    profile.kdf = kdf
+    profile.store_key = store_key
+    profile.old_store_keys = old_store_keys
+
+
+def forget_old_store_keys(profile: Profile) -> None:
+    """Drop the keys an interrupted change left in the key file, once the store is on
+    ``store_key`` (it was opened with it): an unsealed file then holds no key at all."""
+    if profile.old_store_keys:
+        write_key_file(profile, profile.passphrase, profile.store_key)

@@ -163,6 +163,11 @@ async def test_a_sealed_profile_gives_a_sealed_backup_that_needs_the_passphrase(
     assert await cli(["--profile", "other", "restore", str(backup)]) == 0
     restored = make_node("other")
     assert restored.me == node.me
+    # With a passphrase the store is encrypted (issue 17), in the backup and restored.
+    assert restored.profile.store_key is not None
+    assert not restored.profile.store_path.read_bytes().startswith(b"SQLite format 3")
+    await restored.start()
+    await restored.stop()
 
 
 def make_backup(tmp_path: Path, name: str, *extra: str) -> Path:

@@ -7,7 +7,8 @@ connection to the same file holding an exclusive transaction.
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
+import sys
 
 import pytest
 
@@ -55,19 +56,42 @@ async def test_messages_wait_out_a_full_disk_and_arrive_without_a_restart(
             await node.stop()
 
 
+_HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+conn.execute("ROLLBACK")
+"""
+
+
 async def test_messages_wait_out_a_lock_held_by_another_program() -> None:
     alice, bob = await start_nodes(["alice", "bob"])
     try:
         await befriend(alice, bob)
-        other = sqlite3.connect(alice.profile.store_path, isolation_level=None, timeout=0)
-        other.execute("BEGIN EXCLUSIVE")  # another program holds the store
+        # Another program holds the store: a process of its own, since SQLite's locks
+        # are POSIX locks, which a second SQLite library in this process would not see.
+        other = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _HOLD_LOCK,
+            str(alice.profile.store_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert other.stdin is not None
+        assert other.stdout is not None
         try:
+            async with asyncio.timeout(30):
+                assert (await other.stdout.readline()).strip() == b"locked"
             warnings = alice.subscribe()
             sent = await bob.send_text(alice.me, "while locked")
             await wait_for(warnings, lambda e: isinstance(e, SecurityWarning))
         finally:
-            other.execute("ROLLBACK")
-            other.close()
+            other.stdin.close()  # the holder rolls back and exits
+            async with asyncio.timeout(30):
+                await other.wait()
         assert await bob.wait_for_status(sent.id, MessageStatus.DELIVERED, RECOVERY)
     finally:
         for node in (alice, bob):

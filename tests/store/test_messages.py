@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from p2pchat.store import MessageStatus, Store, UnknownRoomError
+from p2pchat.store import MessageStatus, Store, UnknownRoomError, db
 
 from .helpers import ROOM, SELF, msg, peer
 
@@ -173,7 +171,7 @@ def test_nested_transaction_is_a_savepoint(store: Store) -> None:
 
     with store.transaction():
         store.set_setting("outer", "1")
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(db.IntegrityError):
             inner()
         store.set_setting("after", "1")
     assert store.get_setting("outer") == "1"

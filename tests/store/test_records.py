@@ -207,10 +207,10 @@ def test_reactions(store: Store) -> None:
 
 @pytest.mark.parametrize("bad", ["nobody", "friend"])
 def test_check_constraints_reject_unknown_states(store: Store, bad: str) -> None:
-    import sqlite3
+    from p2pchat.store import db
 
     store.upsert_peer(peer(1))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(db.IntegrityError):
         store.set_peer_state(peer(1), bad)  # type: ignore[arg-type]
 
 

@@ -6,12 +6,11 @@ store (delete, edit of the body, a forgotten or cleared room) leaves the index t
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from p2pchat.store import MIGRATIONS, NewMessage, SearchQueryError, Store
+from p2pchat.store import MIGRATIONS, NewMessage, SearchQueryError, Store, db
 from p2pchat.store import search as search_mod
 from p2pchat.store.recovery import rebuild_into
 
@@ -195,7 +194,7 @@ def _index_is_sound(store: Store) -> bool:
         store._db.execute(
             "INSERT INTO message_search (message_search, rank) VALUES ('integrity-check', 0)"
         )
-    except sqlite3.DatabaseError:
+    except db.DatabaseError:
         return False
     return True
 

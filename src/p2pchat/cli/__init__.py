@@ -20,6 +20,7 @@ from p2pchat.cli import (
     file_cmds,
     identity_cmds,
     manage_cmds,
+    passphrase_cmds,
     repair_cmds,
     room_cmds,
     serve,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"p2pchat {__version__}")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     identity_cmds.register(subs, common)
+    passphrase_cmds.register(subs, common)
     serve.register(subs, common)
     chat_cmds.register(subs, common)
     change_cmds.register(subs, common)

@@ -4,8 +4,10 @@ A backup holds what a new machine needs to become this profile again: the identi
 file, profile.json and a consistent snapshot of the store (contacts, rooms, history,
 settings), made with SQLite's online backup while the app or ``serve`` keeps running
 (through the control socket) or directly when nothing runs. It is sealed with the
-profile's passphrase when one is set. The contents of files sent and received are not
-included; see :mod:`p2pchat.cli.backup_archive` for the format.
+profile's passphrase when one is set; the store snapshot inside is then also encrypted
+with the store's own key (kept in the sealed key file, which the backup holds), so a
+restored profile opens with the same passphrase. The contents of files sent and
+received are not included; see :mod:`p2pchat.cli.backup_archive` for the format.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from p2pchat.cli.common import CliError, command_hint
 from p2pchat.control.api import SNAPSHOT_PREFIX, ApiError
 from p2pchat.control.client import ControlClient
 from p2pchat.control.server import socket_is_live
-from p2pchat.identity import IdentityError, KdfParams, load_identity
+from p2pchat.identity import IdentityError, KdfParams, KeyFile, load_key_file
 from p2pchat.paths import ProfileNameError, ensure_private_dir, profile_dir
 from p2pchat.profile import (
     CONTROL_SOCKET,
@@ -116,8 +118,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if not dest.parent.is_dir():
         raise CliError(f"there is no folder {dest.parent} to write the backup into")
     key_path = directory / KEY_FILE
-    passphrase, kdf = _sealing(key_path, want=args.passphrase)
-    snapshot = asyncio.run(_snapshot(directory))
+    passphrase, kdf, keys = _sealing(key_path, want=args.passphrase)
+    snapshot = asyncio.run(_snapshot(directory, keys))
     try:
         files = {KEY_FILE: key_path, STORE_FILE: snapshot}
         if (directory / PROFILE_FILE).exists():
@@ -172,8 +174,9 @@ def _peer_id_of(key_path: Path) -> str:
     return str(_key_doc(key_path).get("peer_id", ""))
 
 
-def _sealing(key_path: Path, *, want: bool) -> tuple[str | None, KdfParams | None]:
-    """The passphrase (and Argon2id cost) to seal the backup with, or (None, None)."""
+def _sealing(key_path: Path, *, want: bool) -> tuple[str | None, KdfParams | None, KeyFile]:
+    """The passphrase (and Argon2id cost) to seal the backup with, or (None, None), and
+    the opened key file (its store key opens an encrypted store)."""
     sealed = _key_doc(key_path).get("sealed")
     if isinstance(sealed, dict):
         secret = passphrase_from_env() or _ask("Passphrase for this profile: ")
@@ -182,16 +185,20 @@ def _sealing(key_path: Path, *, want: bool) -> tuple[str | None, KdfParams | Non
                 f"this profile's key is protected by a passphrase; enter it or set {PASSPHRASE_ENV}"
             )
         try:
-            load_identity(key_path, secret)  # a wrong passphrase must not seal the backup
+            keys = load_key_file(key_path, secret)  # a wrong passphrase must not seal it
         except IdentityError as exc:
             raise CliError(str(exc)) from None
         try:  # as costly to guess as the key file itself
             kdf = KdfParams(opslimit=int(sealed["opslimit"]), memlimit=int(sealed["memlimit"]))
         except (KeyError, TypeError, ValueError):
             kdf = KdfParams()
-        return secret, kdf
+        return secret, kdf, keys
+    try:
+        keys = load_key_file(key_path, None)
+    except IdentityError as exc:
+        raise CliError(str(exc)) from None
     if not want:
-        return None, None
+        return None, None, keys
     secret = os.environ.get(BACKUP_PASSPHRASE_ENV) or ""
     if not secret:
         first = _ask("Passphrase for the backup: ")
@@ -200,7 +207,7 @@ def _sealing(key_path: Path, *, want: bool) -> tuple[str | None, KdfParams | Non
         secret = first or ""
     if len(secret) < 8:
         raise CliError("a backup passphrase needs at least 8 characters")
-    return secret, KdfParams()
+    return secret, KdfParams(), keys
 
 
 def _ask(prompt: str) -> str | None:
@@ -209,7 +216,7 @@ def _ask(prompt: str) -> str | None:
     return getpass.getpass(prompt)
 
 
-async def _snapshot(directory: Path) -> Path:
+async def _snapshot(directory: Path, keys: KeyFile) -> Path:
     """A consistent copy of the store: from the running node if one runs, else directly."""
     control = directory / CONTROL_SOCKET
     if socket_is_live(control):
@@ -228,7 +235,9 @@ async def _snapshot(directory: Path) -> Path:
     dest = directory / f"{SNAPSHOT_PREFIX}{os.getpid()}.sqlite3"
     dest.unlink(missing_ok=True)
     try:
-        with Store.open(store_path, create=False) as store:
+        with Store.open(
+            store_path, create=False, key=keys.store_key, old_keys=keys.old_store_keys
+        ) as store:
             store.backup_to(dest)
     except StoreError as exc:
         raise CliError(str(exc)) from None
@@ -295,8 +304,14 @@ def _unpack(source: Path, work: Path, secret: str | None) -> str:
         raise CliError("the backup is damaged: its key file belongs to another id")
     counts = ""
     if (work / STORE_FILE).exists():
+        keys = _restored_keys(work, secret)
         try:  # the full start-up check runs here: a damaged store is never restored
-            with Store.open(work / STORE_FILE, create=False) as store:
+            with Store.open(
+                work / STORE_FILE,
+                create=False,
+                key=keys.store_key,
+                old_keys=keys.old_store_keys,
+            ) as store:
                 rooms = store.list_rooms()
                 messages = sum(store.message_count(r.room.id) for r in rooms)
                 contacts = len(store.list_peers("contact"))
@@ -311,3 +326,23 @@ def _unpack(source: Path, work: Path, secret: str | None) -> str:
     name = read_profile_meta(work).get("name", "")
     made = f"made {manifest.created_at}" if manifest.created_at else "undated"
     return f"{counts}id {key_id[:8]} {name!r} (backup {made})"
+
+
+def _restored_keys(work: Path, secret: str | None) -> KeyFile:
+    """The restored key file, opened: an encrypted store in the backup needs its key.
+
+    A profile with a passphrase is backed up sealed with that same passphrase, so the
+    backup's passphrase opens the key file too; otherwise it is asked for.
+    """
+    key_path = work / KEY_FILE
+    try:
+        if "sealed" not in _key_doc(key_path):
+            return load_key_file(key_path, None)
+        for candidate in (secret, passphrase_from_env()):
+            if candidate:
+                with contextlib.suppress(IdentityError):
+                    return load_key_file(key_path, candidate)
+        asked = _ask("Passphrase of the backed-up profile: ")
+        return load_key_file(key_path, asked)
+    except IdentityError as exc:
+        raise CliError(f"the backup's key file cannot be opened: {exc}") from None

@@ -15,6 +15,12 @@ from p2pchat.profile import PASSPHRASE_ENV, Profile, open_profile, passphrase_fr
 
 #: How often a passphrase typed on the terminal may be wrong before giving up.
 PASSPHRASE_TRIES = 3
+#: Said when the passphrase was wrong for good: what a forgotten one means.
+FORGOTTEN = (
+    "Nothing was changed or lost. If you forgot the passphrase, there is no way to "
+    "recover it: this profile's key and history stay locked. You can start afresh with "
+    "another profile (--profile NAME), which gets a new identity."
+)
 
 
 class CliError(Exception):
@@ -76,7 +82,8 @@ def load_profile(args: argparse.Namespace) -> Profile:
             if passphrase_from_env() is not None:
                 raise CliError(f"{exc} (from {PASSPHRASE_ENV})") from None
             if not sys.stdin.isatty() or attempt == PASSPHRASE_TRIES:
-                raise CliError(f"{exc} ({attempt} tries)") from None
+                tries = "1 try" if attempt == 1 else f"{attempt} tries"
+                raise CliError(f"{exc} ({tries})", details=[FORGOTTEN]) from None
             print(
                 f"Wrong passphrase, try again ({PASSPHRASE_TRIES - attempt} left).", file=sys.stderr
             )

@@ -1,8 +1,9 @@
 """``p2pchat repair``: salvage a damaged store into a fresh one, keeping the damaged file.
 
 A start that finds damage it cannot fix by rebuilding indexes refuses and names this
-command. It needs no passphrase (the key is not touched) and no running node (it takes
-the profile's lock, so it refuses while the app or ``serve`` runs).
+command. With a passphrase it asks for it (the store is encrypted, and so is the fresh
+one); it needs no running node (it takes the profile's lock, so it refuses while the app
+or ``serve`` runs).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from p2pchat.cli.common import CliError, command_hint
+from p2pchat.cli.common import CliError, command_hint, load_profile
 from p2pchat.paths import ProfileNameError, profile_dir
 from p2pchat.profile import KEY_FILE, STORE_FILE, record_store_created
 from p2pchat.store import (
@@ -69,12 +70,13 @@ def cmd_repair(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if not (directory / KEY_FILE).exists():
         raise CliError(f"there is no profile {args.profile!r} ({directory}); nothing to repair")
+    profile = load_profile(args)  # the store key, when a passphrase is set
     path = directory / STORE_FILE
-    if _sound(path):
+    if _sound(path, profile.store_key, profile.old_store_keys):
         print(f"no damage found in {path} (full integrity check); nothing was changed")
         return 0
     try:
-        result = repair_store(path)
+        result = repair_store(path, key=profile.store_key)
     except StoreError as exc:
         raise CliError(str(exc)) from None
     record_store_created(directory)
@@ -84,13 +86,13 @@ def cmd_repair(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sound(path: Path) -> bool:
+def _sound(path: Path, key: bytes | None, old_keys: tuple[bytes, ...]) -> bool:
     """Whether the store opens and passes the full check (then repair has nothing to do).
 
     Opening may rebuild damaged indexes by itself (losslessly); that counts as sound.
     """
     try:
-        with Store.open(path, create=False) as store:
+        with Store.open(path, create=False, key=key, old_keys=old_keys) as store:
             if store.rebuilt_from is not None:
                 print(f"damaged indexes were rebuilt; the old file is kept as {store.rebuilt_from}")
             return store.integrity_check() == ["ok"]

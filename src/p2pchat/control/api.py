@@ -139,7 +139,9 @@ class NodeApi:
         directory = self.node.profile.directory
         dest = directory / f"{SNAPSHOT_PREFIX}{secrets.token_hex(8)}.sqlite3"
         try:
-            await asyncio.to_thread(snapshot, self.node.profile.store_path, dest)
+            # Same key as the store: an encrypted store's snapshot is encrypted too.
+            profile = self.node.profile
+            await asyncio.to_thread(snapshot, profile.store_path, dest, profile.store_key)
         except StoreError as exc:
             raise ApiError(str(exc)) from None
         return {"snapshot": dest.name}

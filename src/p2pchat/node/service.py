@@ -103,7 +103,7 @@ from p2pchat.node.sticker_body import KIND_STICKER, StickerError, decode_sticker
 from p2pchat.node.stickers import StickerService
 from p2pchat.node.stream import EventHub, EventStream
 from p2pchat.node.transfer import TransferService
-from p2pchat.profile import Profile, clean_display_name
+from p2pchat.profile import Profile, clean_display_name, forget_old_store_keys
 from p2pchat.store import (
     Message,
     MessageStatus,
@@ -304,9 +304,14 @@ class Node:
             except ValueError as exc:
                 raise NodeError(str(exc)) from None
         self.db = await StoreWorker.open(
-            self.profile.store_path, self_id=self.me, create=not self.profile.store_expected
+            self.profile.store_path,
+            self_id=self.me,
+            create=not self.profile.store_expected,
+            key=self.profile.store_key,  # None: no passphrase, plain SQLite
+            old_keys=self.profile.old_store_keys,
         )
         self.profile.mark_store_created()
+        forget_old_store_keys(self.profile)  # the store is on store_key now
         if self.db.rebuilt_from is not None:
             note = (
                 "the store's indexes were damaged and have been rebuilt from its tables "

@@ -15,6 +15,7 @@ from .errors import (
     StoreClosedError,
     StoreError,
     StoreIOError,
+    StoreKeyError,
     StoreLockedError,
     UnknownRoomError,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "StoreClosedError",
     "StoreError",
     "StoreIOError",
+    "StoreKeyError",
     "StoreLockedError",
     "StoreWorker",
     "UnknownRoomError",

@@ -141,3 +141,27 @@ class StoreIOError(StoreError):
         else:
             words = f"could not use the store {path}: {detail}"
         super().__init__(words)
+
+
+class StoreKeyError(StoreError):
+    """The store is encrypted and no key we were given opens it.
+
+    With a passphrase the store's key comes from the profile's key file, so this means
+    the store and the key file do not belong together (a store copied from another
+    profile or an old backup), or the file is damaged. The message never holds a key.
+    """
+
+    def __init__(self, path: Path, *, had_key: bool) -> None:
+        self.path = path
+        if had_key:
+            words = (
+                f"the store {path} is encrypted with a key that this profile's passphrase "
+                "does not unlock (is it another profile's store, or from an old backup?), "
+                "or it is damaged; it was left untouched"
+            )
+        else:
+            words = (
+                f"the store {path} is encrypted (or is not an SQLite database) and this "
+                "profile has no passphrase to unlock it; it was left untouched"
+            )
+        super().__init__(words)

@@ -10,8 +10,9 @@ only looks: it never writes, so a damaged file stays as it was for repair to rea
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Final
+
+from . import db
 
 #: Setting written as "1" by a clean close and "0" once a start has checked the file.
 CLEAN_CLOSE_SETTING: Final = "store.clean_close"
@@ -20,32 +21,32 @@ CLEAN_CLOSE_SETTING: Final = "store.clean_close"
 MAX_PROBLEMS: Final = 20
 
 
-def closed_cleanly(conn: sqlite3.Connection) -> bool:
+def closed_cleanly(conn: db.Connection) -> bool:
     """Whether the last session closed the store cleanly (False when unknown)."""
     try:
         row = conn.execute(
             "SELECT value FROM settings WHERE key = ?", (CLEAN_CLOSE_SETTING,)
         ).fetchone()
-    except sqlite3.DatabaseError:
+    except db.DatabaseError:
         return False
     return row is not None and row[0] == "1"
 
 
-def problems(conn: sqlite3.Connection, *, full: bool) -> list[str]:
+def problems(conn: db.Connection, *, full: bool) -> list[str]:
     """The check's findings: ``[]`` when the file is sound.
 
     SQLite reports some damage as rows of text and some (a page it cannot even parse
     while comparing an index) by raising; both end up here as problem lines. A file
-    locked by another program raises sqlite3.OperationalError: that is not damage.
+    locked by another program raises db.OperationalError: that is not damage.
     """
     pragma = "integrity_check" if full else "quick_check"
     try:
         rows = conn.execute(f"PRAGMA {pragma}({MAX_PROBLEMS})").fetchall()
-    except sqlite3.OperationalError as exc:
+    except db.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise  # another program holds the file: not damage, the caller says so
         return [str(exc)]
-    except sqlite3.DatabaseError as exc:
+    except db.DatabaseError as exc:
         return [str(exc)]
     lines = [line for row in rows for line in str(row[0]).splitlines()]
     if lines == ["ok"]:

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from . import db
 from .schema import Migration, migrate
 from .search import flush_search_index, is_search_table
 
@@ -105,13 +105,13 @@ def move_aside(path: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection | str]:
+def _read_only(path: Path, key: bytes | None) -> Iterator[db.Connection | str]:
     """A read-only connection to ``path``, or why it cannot even be opened."""
     wal = path.with_name(path.name + "-wal")
     query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
     try:
-        conn = sqlite3.connect(path.resolve().as_uri() + query, uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
+        conn = db.connect(path.resolve().as_uri() + query, key, uri=True)
+    except db.Error as exc:
         yield str(exc)
         return
     try:
@@ -120,7 +120,7 @@ def _read_only(path: Path) -> Iterator[sqlite3.Connection | str]:
         conn.close()
 
 
-def salvage(source: Path, target: sqlite3.Connection) -> SalvageReport:
+def salvage(source: Path, target: db.Connection, key: bytes | None = None) -> SalvageReport:
     """Copy every readable row of ``source`` into ``target``, which holds the fresh schema.
 
     ``target`` must be in autocommit mode with no transaction open; the copy commits
@@ -137,7 +137,7 @@ def salvage(source: Path, target: sqlite3.Connection) -> SalvageReport:
     target.execute("PRAGMA foreign_keys = OFF")
     target.execute("BEGIN IMMEDIATE")
     try:
-        with _read_only(source) as src:
+        with _read_only(source, key) as src:
             src_tables: set[str] = set()
             if isinstance(src, str):
                 report.schema_error = src
@@ -147,7 +147,7 @@ def salvage(source: Path, target: sqlite3.Connection) -> SalvageReport:
                         str(r[0])
                         for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
                     }
-                except sqlite3.DatabaseError as exc:
+                except db.DatabaseError as exc:
                     report.schema_error = str(exc)
             for name in tables:
                 if is_search_table(name):
@@ -169,15 +169,15 @@ def salvage(source: Path, target: sqlite3.Connection) -> SalvageReport:
     return report
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+def _columns(conn: db.Connection, table: str) -> list[str]:
     return [str(r[1]) for r in conn.execute(f'PRAGMA table_info("{table}")')]
 
 
-def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> TableSalvage:
+def _copy_table(src: db.Connection, dst: db.Connection, table: str) -> TableSalvage:
     result = TableSalvage(table)
     try:
         src_cols = set(_columns(src, table))
-    except sqlite3.DatabaseError as exc:
+    except db.DatabaseError as exc:
         result.damaged, result.error = True, str(exc)
         return result
     # Columns both versions know: a store from an older p2pchat lacks newer columns.
@@ -190,9 +190,9 @@ def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) ->
     try:
         src.execute(f'SELECT _rowid_ FROM "{table}" LIMIT 0')  # noqa: S608
         has_rowid = True
-    except sqlite3.OperationalError:
+    except db.OperationalError:
         has_rowid = False
-    except sqlite3.DatabaseError as exc:
+    except db.DatabaseError as exc:
         result.damaged, result.error = True, str(exc)
         return result
     if has_rowid:
@@ -206,8 +206,8 @@ def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) ->
 class _Copy:
     """One table's copy: both connections, the statements and the running tally."""
 
-    src: sqlite3.Connection
-    dst: sqlite3.Connection
+    src: db.Connection
+    dst: db.Connection
     table: str
     col_list: str
     insert: str
@@ -226,7 +226,7 @@ def _copy_by_rowid(copy: _Copy) -> None:
         lo, hi = pending.pop()
         try:
             rows = src.execute(query, (lo, hi, _BATCH)).fetchall()
-        except sqlite3.DatabaseError as exc:
+        except db.DatabaseError as exc:
             failures += 1
             result.damaged, result.error = True, str(exc)
             if hi - lo + 1 <= _SMALLEST_RANGE or failures > _FAILED_READS_BUDGET:
@@ -265,13 +265,13 @@ def _copy_by_scans(copy: _Copy) -> None:
                 seen.add(row)
                 dst.execute(copy.insert, row)
                 result.copied += 1
-        except sqlite3.DatabaseError as exc:
+        except db.DatabaseError as exc:
             result.damaged, result.error = True, str(exc)
             continue
         return  # a whole scan succeeded: the table was read completely
 
 
-def _drop_orphans(dst: sqlite3.Connection, report: SalvageReport) -> None:
+def _drop_orphans(dst: db.Connection, report: SalvageReport) -> None:
     """Delete rows whose parent row was lost, so the foreign keys hold again."""
     for row in dst.execute("PRAGMA foreign_key_check").fetchall():
         table, rowid = str(row[0]), row[1]
@@ -297,7 +297,7 @@ def _drop_orphans(dst: sqlite3.Connection, report: SalvageReport) -> None:
         entry.orphans += dst.execute(sql).rowcount
 
 
-def _lower_heads(dst: sqlite3.Connection) -> None:
+def _lower_heads(dst: db.Connection) -> None:
     """Make every head claim no more than the salvaged messages hold contiguously.
 
     A head above a lost message would tell other members we hold it, and anti-entropy
@@ -321,11 +321,13 @@ def _lower_heads(dst: sqlite3.Connection) -> None:
             dst.execute("INSERT INTO heads (room, author, seq) VALUES (?, ?, ?)", (*key, head))
 
 
-def create_fresh(path: Path, migrations: Sequence[Migration]) -> sqlite3.Connection:
+def create_fresh(
+    path: Path, migrations: Sequence[Migration], key: bytes | None = None
+) -> db.Connection:
     """Create a new store file (0600, must not exist) with the full schema; autocommit."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     os.close(fd)
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = db.connect(path, key)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
@@ -343,12 +345,14 @@ def remove_store_files(path: Path) -> None:
             path.with_name(path.name + suffix).unlink()
 
 
-def rebuild_into(source: Path, fresh: Path, migrations: Sequence[Migration]) -> SalvageReport:
+def rebuild_into(
+    source: Path, fresh: Path, migrations: Sequence[Migration], key: bytes | None = None
+) -> SalvageReport:
     """Build ``fresh`` from what ``source`` holds; ``source`` is only read."""
     remove_store_files(fresh)  # a rebuild interrupted earlier: ours, never the person's
-    conn = create_fresh(fresh, migrations)
+    conn = create_fresh(fresh, migrations, key)
     try:
-        return salvage(source, conn)
+        return salvage(source, conn, key)
     finally:
         conn.close()  # the last connection: SQLite checkpoints and removes the -wal
 

@@ -41,11 +41,14 @@ class RepairResult:
     nothing_readable: str = ""
 
 
-def repair_store(path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> RepairResult:
+def repair_store(
+    path: Path, migrations: Sequence[Migration] = MIGRATIONS, key: bytes | None = None
+) -> RepairResult:
     """Replace the store at ``path`` by a fresh one holding what it could read.
 
     Raises StoreLockedError while a node uses the profile, and ForeignDatabaseError or
     NewerSchemaError for a file that is not ours to rewrite (it is left untouched).
+    ``key``: the store's key when a passphrase is set; the fresh store gets it too.
     """
     lock_fd = _acquire_lock(path)
     try:
@@ -58,15 +61,15 @@ def repair_store(path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> Re
             # Damage is what we are here for (salvage reads what it can); a file that is
             # not ours, or is newer than us, raises and stays untouched.
             with contextlib.suppress(CorruptStoreError):
-                _inspect(path, len(migrations))
+                _inspect(path, len(migrations), key)
         kept = move_aside(path)
         fresh = path.with_name(path.name + ".repair")
         if nothing or kept is None:
             remove_store_files(fresh)
             report = SalvageReport()
-            create_fresh(fresh, migrations).close()
+            create_fresh(fresh, migrations, key).close()
         else:
-            report = rebuild_into(kept, fresh, migrations)
+            report = rebuild_into(kept, fresh, migrations, key)
             if report.schema_error:
                 nothing = f"its list of tables is unreadable: {report.schema_error}"
         os.replace(fresh, path)

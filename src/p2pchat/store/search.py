@@ -51,10 +51,11 @@ text to find. Any FTS5 error that still occurs becomes :class:`SearchQueryError`
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Final
+
+from . import db
 
 #: The FTS5 table; its shadow tables are ``message_search_*``.
 SEARCH_TABLE: Final = "message_search"
@@ -132,9 +133,7 @@ _CREATE: Final[tuple[str, ...]] = (
 )
 
 
-def flush_search_index(
-    conn: sqlite3.Connection, at_least: int = 1, budget: int | None = None
-) -> None:
+def flush_search_index(conn: db.Connection, at_least: int = 1, budget: int | None = None) -> None:
     """Index queued messages, oldest first, if at least ``at_least`` wait.
 
     ``budget`` bounds the characters indexed in this call (at least one message is):
@@ -214,10 +213,10 @@ class SearchResult:
     resume_before: int | None = None
 
 
-def create_search_index(conn: sqlite3.Connection) -> None:
+def create_search_index(conn: db.Connection) -> None:
     """Create the index, its triggers, and index every stored text message (a migration).
 
-    Raises sqlite3.OperationalError when this SQLite lacks FTS5 or the trigram tokenizer
+    Raises db.OperationalError when this SQLite lacks FTS5 or the trigram tokenizer
     (SQLite 3.34 or newer is needed).
     """
     for statement in _CREATE:
@@ -271,7 +270,7 @@ def _short_clause(terms: tuple[str, ...], column: str) -> tuple[str, list[object
 
 
 def search_rowids(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     query: SearchQuery,
     *,
     rooms: tuple[bytes, ...] | None = None,
@@ -291,7 +290,7 @@ def search_rowids(
         if query.indexed_terms:
             return SearchResult(_indexed(conn, query, rooms, limit, before), True)
         return _scanned(conn, query, rooms, limit, before)
-    except sqlite3.OperationalError as exc:
+    except db.OperationalError as exc:
         if "fts5" in str(exc).lower():
             raise SearchQueryError(f"cannot search for that: {exc}") from None
         raise
@@ -322,7 +321,7 @@ def indexed_sql(
 
 
 def _indexed(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     query: SearchQuery,
     rooms: tuple[bytes, ...] | None,
     limit: int,
@@ -333,7 +332,7 @@ def _indexed(
 
 
 def _scanned(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     query: SearchQuery,
     rooms: tuple[bytes, ...] | None,
     limit: int,
@@ -391,14 +390,14 @@ SCAN_PROGRESS_STEPS: Final = 100
 
 
 def _window(
-    conn: sqlite3.Connection, sql: str, params: list[object], deadline: float | None
+    conn: db.Connection, sql: str, params: list[object], deadline: float | None
 ) -> list[int] | None:
     """The matches of one scan window, or None when ``deadline`` passed first."""
     if deadline is not None:
         conn.set_progress_handler(lambda: time.monotonic() > deadline, SCAN_PROGRESS_STEPS)
     try:
         return [int(r[0]) for r in conn.execute(sql, params)]
-    except sqlite3.OperationalError as exc:
+    except db.OperationalError as exc:
         if deadline is not None and "interrupt" in str(exc):
             return None
         raise
@@ -407,7 +406,7 @@ def _window(
             conn.set_progress_handler(None, 0)
 
 
-def purge_search_residue(conn: sqlite3.Connection) -> None:
+def purge_search_residue(conn: db.Connection) -> None:
     """Merge the whole index into one segment, so removed words are gone from it.
 
     Costly on a big store (it rewrites the index); meant for an explicit clean-up, never

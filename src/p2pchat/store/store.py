@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast, overload
 
-from . import health, recovery
+from . import db, encryption, health, recovery
 from .backup import copy_into
 from .errors import (
     CorruptStoreError,
@@ -33,6 +32,7 @@ from .errors import (
     StoreClosedError,
     StoreError,
     StoreIOError,
+    StoreKeyError,
     StoreLockedError,
     UnknownRoomError,
 )
@@ -69,6 +69,9 @@ _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 # Short: the flock already keeps other p2pchat processes out, so a busy database means
 # an outside program (a sqlite3 shell, a backup) and waiting long would only hang the UI.
 _BUSY_TIMEOUT_MS: Final = 1000
+#: Page cache of an encrypted store, in KiB (SQLCipher's default is 8 MiB); it fills
+#: only as pages are read.
+_ENCRYPTED_CACHE_KIB: Final = 65536
 #: How long a client id of a send is remembered (see record_client_send).
 CLIENT_ID_TTL_MS: Final = 7 * 24 * 3600 * 1000
 # SQLite's default limit on bound variables is 32766; stay far below it.
@@ -138,8 +141,10 @@ SQL_UNREAD: Final = """
     )
 """
 SQL_HEADS: Final = "SELECT author, seq FROM heads WHERE room = ?"
+# INDEXED BY: SQLite 3.53 (SQLCipher's) may walk the whole outbox by id from ``after``
+# once it has statistics; (peer, id) reads only this peer's rows, already in order.
 SQL_PENDING: Final = """
-    SELECT id, peer, frame, message_id, created_at, attempts FROM outbox
+    SELECT id, peer, frame, message_id, created_at, attempts FROM outbox INDEXED BY outbox_peer
     WHERE peer = ? AND id > ? ORDER BY id LIMIT ?
 """
 # Both also read what a locally deleted chat left behind (heads, rooms.cleared_lamport):
@@ -231,13 +236,14 @@ class Store:
     """
 
     def __init__(
-        self, path: Path, conn: sqlite3.Connection, lock_fd: int, self_id: bytes | None
+        self, path: Path, conn: db.Connection, lock_fd: int, self_id: bytes | None
     ) -> None:
         """Wrap an already opened, migrated connection; call :meth:`open` instead."""
         self.path = path
         self.self_id = self_id
-        self._conn: sqlite3.Connection | None = conn
+        self._conn: db.Connection | None = conn
         self._lock_fd = lock_fd
+        self._key: bytes | None = None
         self._depth = 0
         # Contiguous heads known in memory, and the (room, author) pairs known to hold no
         # seq above their head: appending the next seq then needs no probing queries.
@@ -266,8 +272,16 @@ class Store:
         self_id: bytes | None = None,
         migrations: Sequence[Migration] = MIGRATIONS,
         create: bool = True,
+        key: bytes | None = None,
+        old_keys: Sequence[bytes] = (),
     ) -> Store:
         """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+
+        ``key`` is the raw 32-byte key the store must be encrypted with (None: a plain
+        SQLite file). The file is brought to it first: a plain store is encrypted, one
+        under one of ``old_keys`` (an interrupted passphrase change) is re-keyed, an
+        encrypted one is decrypted when ``key`` is None, each crash-safely (see
+        :mod:`.encryption`). StoreKeyError when no key given opens it.
 
         Raises StoreLockedError, CorruptStoreError, ForeignDatabaseError,
         NewerSchemaError, DamagedStoreError or (``create=False``: the profile already had
@@ -288,11 +302,12 @@ class Store:
             if not create:
                 _require_existing(path)
             _create_private(path)
-            _inspect(path, len(migrations))
-            conn = _connect(path)
+            _settle_key(path, len(migrations), key, old_keys)
+            _inspect(path, len(migrations), key)
+            conn = _connect(path, key)
             try:
-                conn, rebuilt_from = _check_health(path, conn, migrations)
-            except sqlite3.OperationalError as exc:
+                conn, rebuilt_from = _check_health(path, conn, migrations, key)
+            except db.OperationalError as exc:
                 conn.close()
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise StoreLockedError(path, str(exc)) from None
@@ -302,15 +317,15 @@ class Store:
                 raise
             try:
                 migrate(conn, migrations)
-            except sqlite3.OperationalError as exc:
+            except db.OperationalError as exc:
                 conn.close()
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise StoreLockedError(path, str(exc)) from None
                 raise StoreIOError(path, str(exc)) from None
-            except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            except (db.IntegrityError, db.ProgrammingError):
                 conn.close()
                 raise  # a broken migration: a bug, not the person's file
-            except sqlite3.DatabaseError as exc:
+            except db.DatabaseError as exc:
                 conn.close()
                 # Damage the header checks could not see; the migration rolled back.
                 raise CorruptStoreError(path, str(exc)) from None
@@ -322,7 +337,33 @@ class Store:
             raise
         store = cls(path, conn, lock_fd, self_id)
         store.rebuilt_from = rebuilt_from
+        store._key = key
         return store
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the file (and its WAL) is encrypted (a passphrase is set)."""
+        return self._key is not None
+
+    def rekey(self, new_key: bytes | None) -> None:
+        """Re-encrypt the open store with ``new_key`` (None: decrypt), crash-safely.
+
+        The profile's lock stays held throughout, so nothing else can open the store
+        half-way; the connection is closed for the copy and opened again on the result.
+        """
+        db_conn = self._db
+        if self._depth:
+            raise StoreError("cannot change the store's key inside a transaction")
+        db_conn.close()
+        self._conn = None
+        self._forget_caches()
+        try:
+            encryption.rekey(self.path, self._key, new_key)
+            self._key = new_key
+        except (db.DatabaseError, OSError) as exc:
+            raise StoreIOError(self.path, f"cannot change the store's key: {exc}") from None
+        finally:
+            self._conn = _connect(self.path, self._key)
 
     def close(self) -> None:
         """Close the database and release the profile lock. Safe to call twice."""
@@ -335,7 +376,7 @@ class Store:
                 _set_clean_close(conn, "1")
             # Cheap; keeps planner statistics fresh for the next start.
             conn.execute("PRAGMA optimize")
-        except sqlite3.Error:
+        except db.Error:
             pass
         finally:
             conn.close()
@@ -358,7 +399,7 @@ class Store:
     # ------------------------------------------------------------ plumbing
 
     @property
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> db.Connection:
         if self._conn is None:
             raise StoreClosedError()
         return self._conn
@@ -371,9 +412,9 @@ class Store:
         """
         try:
             yield
-        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        except (db.IntegrityError, db.ProgrammingError, db.InterfaceError):
             raise
-        except sqlite3.DatabaseError as exc:
+        except db.DatabaseError as exc:
             raise StoreIOError(self.path, str(exc)) from exc
 
     @contextlib.contextmanager
@@ -459,7 +500,7 @@ class Store:
 
         Raises DamagedStoreError when the copy fails its check (``dest`` is removed).
         """
-        copy_into(self._db, self.path, dest)
+        copy_into(self._db, self.path, dest, self._key)
 
     def integrity_check(self) -> list[str]:
         """Run SQLite's full integrity check; ``["ok"]`` means the file is sound."""
@@ -1422,7 +1463,36 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def _inspect(path: Path, known_version: int) -> None:
+def _settle_key(
+    path: Path, known_version: int, key: bytes | None, old_keys: Sequence[bytes]
+) -> None:
+    """Bring the file to ``key`` (see Store.open); a file that is not ours stays untouched."""
+    encryption.discard_leftovers(path)
+    candidates = [k for k in (key, *old_keys) if k is not None]
+    try:
+        current = encryption.key_in_use(path, candidates)
+    except encryption.NoKeyOpensError:
+        if not candidates:
+            raise CorruptStoreError(
+                path, "not an SQLite database, or encrypted and no passphrase was given"
+            ) from None
+        raise StoreKeyError(path, had_key=True) from None
+    except db.OperationalError as exc:
+        raise StoreLockedError(path, str(exc)) from None
+    if current == key or not encryption.read_header(path):
+        return  # already right, or a new empty store (created with ``key`` on connect)
+    _inspect(path, known_version, current)  # never rewrite a foreign or newer file
+    try:
+        encryption.rekey(path, current, key)
+    except db.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreLockedError(path, str(exc)) from None
+        raise StoreIOError(path, f"cannot change the store's key: {exc}") from None
+    except (db.DatabaseError, OSError) as exc:
+        raise StoreIOError(path, f"cannot change the store's key: {exc}") from None
+
+
+def _inspect(path: Path, known_version: int, key: bytes | None = None) -> None:
     """Decide, without writing a byte, whether ``path`` may be opened as our store."""
     try:
         with path.open("rb") as f:
@@ -1435,7 +1505,7 @@ def _inspect(path: Path, known_version: int) -> None:
         return  # empty: a new store
     # An empty main file with a -wal beside it is a store that crashed before its first
     # checkpoint: let SQLite read it through the WAL below rather than judge the header.
-    if header and (len(header) < 100 or not header.startswith(_SQLITE_HEADER)):
+    if key is None and header and (len(header) < 100 or not header.startswith(_SQLITE_HEADER)):
         raise CorruptStoreError(path, "not an SQLite database")
     # Read-only connection: a foreign or damaged file must not even get a journal replay.
     # Without a -wal file everything is in the main file, so "immutable" can read it
@@ -1443,19 +1513,19 @@ def _inspect(path: Path, known_version: int) -> None:
     query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
     uri = path.resolve().as_uri() + query
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
+        conn = db.connect(uri, key, uri=True)
+    except db.Error as exc:
         raise CorruptStoreError(path, str(exc)) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
-    except sqlite3.OperationalError as exc:
+    except db.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise StoreLockedError(path, str(exc)) from None
         raise CorruptStoreError(path, str(exc)) from None
-    except sqlite3.DatabaseError as exc:
+    except db.DatabaseError as exc:
         raise CorruptStoreError(path, str(exc)) from None
     finally:
         conn.close()
@@ -1475,7 +1545,7 @@ def _require_existing(path: Path) -> None:
         raise MissingStoreError(path, "empty (0 bytes)")
 
 
-def _set_clean_close(conn: sqlite3.Connection, value: str) -> None:
+def _set_clean_close(conn: db.Connection, value: str) -> None:
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -1484,8 +1554,8 @@ def _set_clean_close(conn: sqlite3.Connection, value: str) -> None:
 
 
 def _check_health(
-    path: Path, conn: sqlite3.Connection, migrations: Sequence[Migration]
-) -> tuple[sqlite3.Connection, Path | None]:
+    path: Path, conn: db.Connection, migrations: Sequence[Migration], key: bytes | None
+) -> tuple[db.Connection, Path | None]:
     """Run the start-up check; return the connection to use and where a damaged file went.
 
     A new (empty) store has nothing to check. Damage that a lossless copy of every table
@@ -1496,14 +1566,14 @@ def _check_health(
     full = not health.closed_cleanly(conn)
     found = health.problems(conn, full=full)
     if not found:
-        with contextlib.suppress(sqlite3.OperationalError):  # read-only media: no mark
+        with contextlib.suppress(db.OperationalError):  # read-only media: no mark
             _set_clean_close(conn, "0")
         return conn, None
     conn.close()
     fresh = path.with_name(path.name + ".rebuild")
     try:
-        report = recovery.rebuild_into(path, fresh, migrations)
-    except (sqlite3.DatabaseError, OSError) as exc:
+        report = recovery.rebuild_into(path, fresh, migrations, key)
+    except (db.DatabaseError, OSError) as exc:
         recovery.remove_store_files(fresh)
         detail = f"{health.summary(found)}; rebuilding failed: {exc}"
         raise DamagedStoreError(path, detail) from None
@@ -1514,7 +1584,7 @@ def _check_health(
     os.replace(fresh, path)
     if aside is None:  # cannot happen: the file was open a moment ago
         raise StoreIOError(path, "the store vanished while it was being rebuilt")
-    conn = _connect(path)
+    conn = _connect(path, key)
     still = health.problems(conn, full=True)
     if still:
         conn.close()
@@ -1523,12 +1593,12 @@ def _check_health(
     return conn, aside
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, key: bytes | None) -> db.Connection:
     """Open the read-write connection with the pragmas the store relies on."""
     # isolation_level=None: no implicit BEGINs; transaction() owns every boundary.
     # check_same_thread=False: StoreWorker runs quick writes on the loop thread, never
     # while its own thread is using the connection (calls never overlap).
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = db.connect(path, key, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
@@ -1540,7 +1610,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         # Deleted and expired messages: their bytes are overwritten in the pages they
         # leave (FAST: only where that costs no extra I/O, so free pages may keep some).
         conn.execute("PRAGMA secure_delete = FAST")
-    except sqlite3.OperationalError as exc:
+        if key is not None:
+            # Every page read from the file is decrypted and its HMAC checked; a larger
+            # page cache keeps the working set (recent history, indexes) decrypted.
+            conn.execute(f"PRAGMA cache_size = -{_ENCRYPTED_CACHE_KIB}")
+    except db.OperationalError as exc:
         conn.close()
         if "locked" in str(exc) or "busy" in str(exc):
             raise StoreLockedError(path, str(exc)) from None

@@ -63,6 +63,8 @@ class StoreWorker:
         self_id: bytes | None = None,
         migrations: Sequence[Migration] = MIGRATIONS,
         create: bool = True,
+        key: bytes | None = None,
+        old_keys: Sequence[bytes] = (),
     ) -> StoreWorker:
         """Open the store at ``path`` in a new dedicated thread.
 
@@ -71,7 +73,13 @@ class StoreWorker:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-store")
         loop = asyncio.get_running_loop()
         opener = functools.partial(
-            Store.open, path, self_id=self_id, migrations=migrations, create=create
+            Store.open,
+            path,
+            self_id=self_id,
+            migrations=migrations,
+            create=create,
+            key=key,
+            old_keys=old_keys,
         )
         try:
             store = await loop.run_in_executor(executor, opener)
