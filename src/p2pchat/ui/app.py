@@ -54,7 +54,8 @@ from p2pchat.ui.screens.startup_error import StartupErrorScreen
 from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.text import literal, one_line
 from p2pchat.ui.widgets.composer import Composer
-from p2pchat.ui.widgets.message_item import MessageItem
+from p2pchat.ui.widgets.message_item import MESSAGE_BINDINGS
+from p2pchat.ui.widgets.message_list import MessageList
 from p2pchat.ui.widgets.sidebar import Entry
 
 EADDRINUSE = 98
@@ -245,7 +246,7 @@ class ChatApp(App[int]):
             ("Writing a message", list(Composer.HELP_KEYS)),
             (
                 "A selected message (↑ from an empty composer)",
-                binding_rows(MessageItem.BINDINGS),
+                binding_rows(MESSAGE_BINDINGS),
             ),
             ("Dialogs and lists", [("escape", "Close or cancel"), ("tab", "Next field or button")]),
         ]
@@ -521,7 +522,7 @@ class ChatApp(App[int]):
     def _receipts_selected(self) -> None:
         item = self.chat.selected_item()
         if item is not None:
-            item.action_receipts()
+            self.chat.post_message(MessageList.Action(item, "receipts"))
 
     # ================================================================ palette
 
@@ -595,4 +596,4 @@ class ChatApp(App[int]):
     def _react_selected(self) -> None:
         item = self.chat.selected_item()
         if item is not None:
-            item.action_react()
+            self.chat.post_message(MessageList.Action(item, "react"))

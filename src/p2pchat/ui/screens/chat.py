@@ -57,8 +57,9 @@ from p2pchat.ui.text import links_in, literal, one_line
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.header import ConversationHeader
 from p2pchat.ui.widgets.members import MembersPanel
-from p2pchat.ui.widgets.message_item import MessageItem
-from p2pchat.ui.widgets.message_list import MessageList, receipt_summary
+from p2pchat.ui.widgets.message_data import receipt_summary
+from p2pchat.ui.widgets.message_list import MessageList
+from p2pchat.ui.widgets.message_rows import MessageRow
 from p2pchat.ui.widgets.sidebar import Entry, Sidebar, load_entries
 
 # Tell the peer we type at most this often; they drop the indicator after TYPING_SHOWN.
@@ -815,9 +816,10 @@ class ChatScreen(Screen[None]):
 
     @on(Composer.Up)
     def _composer_up(self) -> None:
-        last = self.query_one(MessageList).last_item()
+        listing = self.query_one(MessageList)
+        last = listing.last_item()
         if last is not None:
-            last.focus()
+            listing.select(last)
 
     @on(OptionList.OptionSelected, "#completions")
     def _completion_clicked(self, event: OptionList.OptionSelected) -> None:
@@ -878,12 +880,12 @@ class ChatScreen(Screen[None]):
 
     # ================================================================ message actions
 
-    def selected_item(self) -> MessageItem | None:
+    def selected_item(self) -> MessageRow | None:
         """The message the person selected, or else the newest one."""
-        focused = self.focused
-        if isinstance(focused, MessageItem):
-            return focused
-        return self.query_one(MessageList).last_item()
+        listing = self.query_one(MessageList)
+        if listing.has_focus and listing.selected is not None:
+            return listing.selected
+        return listing.last_item()
 
     def action_reply(self) -> None:
         """Reply to the selected message (or the last one)."""
@@ -923,8 +925,8 @@ class ChatScreen(Screen[None]):
         )
         self.run_node(self.context.node.react(message.id, emoji, not mine))
 
-    @on(MessageItem.Action)
-    def _message_action(self, event: MessageItem.Action) -> None:
+    @on(MessageList.Action)
+    def _message_action(self, event: MessageList.Action) -> None:
         event.stop()
         message = event.item.message
         if event.action == "reply":
@@ -936,7 +938,7 @@ class ChatScreen(Screen[None]):
             def chosen(emoji: str | None) -> None:
                 if emoji:
                     self.react_to(message, emoji)
-                event.item.focus()
+                self.query_one(MessageList).select(event.item)
 
             picker = EmojiPicker("React", quick=True, store=self.context.node)
             self.app.push_screen(picker, chosen)
@@ -956,11 +958,11 @@ class ChatScreen(Screen[None]):
         elif event.action in ("download", "decline", "cancel_transfer"):
             self._file_action(event.item, event.action)
         elif event.action in ("up", "down"):
-            self._move_selection(event.item, -1 if event.action == "up" else 1)
+            self._move_selection(-1 if event.action == "up" else 1)
         elif event.action == "back":
             self.query_one(Composer).focus()
 
-    def _file_action(self, item: MessageItem, action: str) -> None:
+    def _file_action(self, item: MessageRow, action: str) -> None:
         """a / d / x on a file card: only what makes sense in its state, else say why."""
         card = item.view.file
         if card is None:
@@ -981,13 +983,8 @@ class ChatScreen(Screen[None]):
         elif state in ACTIVE_STATES or (not incoming and state == "offered"):
             self.run_node(transfers.cancel(mid), "Cancelled")
 
-    def _move_selection(self, item: MessageItem, step: int) -> None:
-        items = [w for w in self.query_one(MessageList).children if isinstance(w, MessageItem)]
-        index = items.index(item) + step
-        if 0 <= index < len(items):
-            items[index].focus()
-            items[index].scroll_visible(animate=False)
-        elif step > 0:
+    def _move_selection(self, step: int) -> None:
+        if not self.query_one(MessageList).move_selection(step) and step > 0:
             self.query_one(Composer).focus()
 
     def answer_invitation(self, room: bytes, join: bool) -> None:
