@@ -51,7 +51,6 @@ from p2pchat.ui.screens.help import HelpScreen, Section, binding_rows
 from p2pchat.ui.screens.prompt import PromptScreen
 from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
-from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.text import literal, one_line
 from p2pchat.ui.widgets.composer import Composer
 from p2pchat.ui.widgets.message_item import MESSAGE_BINDINGS
@@ -348,6 +347,8 @@ class ChatApp(App[int]):
             self.notify("Marked as verified" if verified else "Marked as not verified")
             await self.chat.refresh_peer()
             await self.chat.reload_sidebar()
+
+        from p2pchat.ui.screens.verify import VerifyScreen  # rarely opened: not at start-up
 
         info_verified = self.ctx.verified.get(peer, False)
         self.push_screen(
