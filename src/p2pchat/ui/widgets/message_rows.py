@@ -125,6 +125,8 @@ class MessageRow(Row):
         if status <= self.view.message.status:
             return False
         self.view.message = replace(self.view.message, status=status)
+        if not self.view.mine:
+            return False  # only our own messages show a mark: nothing to draw again
         self.invalidate()
         return True
 

@@ -91,6 +91,7 @@ class RowView(ScrollView, can_focus=True):
 
     def _relayout(self, start: int = 0) -> None:
         """Place rows from ``start`` on (all of them when the width changed)."""
+        was_tall = self._tall
         for _ in range(2):  # a second pass when the scrollbar comes or goes
             width = self._width()
             if width <= 0:
@@ -110,7 +111,15 @@ class RowView(ScrollView, can_focus=True):
             if tall == self._tall:
                 break
             self._tall = tall
-        self.virtual_size = Size(width, top)
+        size = Size(width, top)
+        if size.width != self.virtual_size.width or self._tall != was_tall:
+            self.virtual_size = size  # a scrollbar comes or goes: the screen lays out
+        elif size != self.virtual_size:
+            # Only longer or shorter: the scrollbar and the scroll range follow, and only
+            # this widget is repainted. Through the reactive, every appended message
+            # would lay out the whole screen (every widget arranged) once per frame.
+            self.set_reactive(RowView.virtual_size, size)
+            self._scroll_update(size)
         if self.following:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.pictures.place()
