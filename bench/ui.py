@@ -4,7 +4,8 @@ Prints three figures (targets: the first two under 500 ms):
 
 * launch -> first frame: from spawning ``python`` to the app's first painted frame
   (interpreter start, imports, app and screen set-up; headless), median of a few runs,
-  next to the same figure for an empty Textual app (the floor);
+  next to the same figure for an empty Textual app (the floor), and their ratio taken
+  run by run (each pair back to back, so under the same load);
 * open a room of 100,000 messages: from the request to the latest page shown and laid
   out, in a running app whose node has started (median of several opens);
 * peak RSS of that app process with the big room open.
@@ -385,6 +386,11 @@ def main() -> None:
             f"(min {min(frames):.0f}, max {max(frames):.0f}; target < 500)"
         )
         print(f"  baseline, an empty Textual app: median {statistics.median(bare):.0f} ms")
+        paired = [f / b for f, b in zip(frames, bare, strict=True)]  # run by run, same load
+        print(
+            f"  app / empty app, run by run:  median {statistics.median(paired):.2f}x "
+            f"(min {min(paired):.2f}; target <= 1.5)"
+        )
 
         _, result = _child(home, "--child", "open-room", "--runs", str(args.runs))
         opens = [float(x) for x in result["open_ms"]]  # type: ignore[attr-defined]

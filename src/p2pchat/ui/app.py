@@ -49,7 +49,6 @@ from p2pchat.ui.screens.chat import ChatScreen
 from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.help import HelpScreen, Section, binding_rows
 from p2pchat.ui.screens.prompt import PromptScreen
-from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
 from p2pchat.ui.text import literal, one_line
 from p2pchat.ui.widgets.composer import Composer
@@ -301,6 +300,8 @@ class ChatApp(App[int]):
 
     def action_settings(self) -> None:
         """Open the settings screen."""
+        from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues  # not at start
+
         node = self.node
         values = SettingsValues(
             display_name=node.profile.display_name,

@@ -23,7 +23,6 @@ from p2pchat.ui.format import size
 from p2pchat.ui.media import ACTIVE_STATES
 from p2pchat.ui.screens.chat_base import READ_MIN_GAP, TYPING_IDLE, TYPING_REFRESH, ChatBase
 from p2pchat.ui.screens.confirm import ConfirmScreen
-from p2pchat.ui.screens.emoji_picker import EmojiPicker
 from p2pchat.ui.screens.receipts import ReceiptsScreen
 from p2pchat.ui.text import links_in, literal, one_line
 from p2pchat.ui.widgets.composer import Composer
@@ -184,6 +183,8 @@ class ChatMessages(ChatBase):
                 composer.insert(emoji)
             composer.focus()
 
+        from p2pchat.ui.screens.emoji_picker import EmojiPicker  # not needed at start-up
+
         self.app.push_screen(EmojiPicker(store=self.context.node), insert)
 
     def react_to(self, message: Message, emoji: str) -> None:
@@ -208,6 +209,8 @@ class ChatMessages(ChatBase):
                 if emoji:
                     self.react_to(message, emoji)
                 self.query_one(MessageList).select(event.item)
+
+            from p2pchat.ui.screens.emoji_picker import EmojiPicker
 
             picker = EmojiPicker("React", quick=True, store=self.context.node)
             self.app.push_screen(picker, chosen)
