@@ -173,3 +173,41 @@ async def test_cost_of_a_message_does_not_grow_with_what_is_shown(
         # and placing rows costs about the same with 10 or 600 messages above.
         assert late_laid <= early_laid + 5, (early_laid, late_laid)
         assert late_placed <= early_placed + MAX_KEPT + PAGE, (early_placed, late_placed)
+
+
+async def test_a_reaction_lays_out_its_own_message_only(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update (here a reaction) redraws one row in place: no other message is laid
+    out again and nothing above it moves."""
+    alice, bob = pair
+    await befriend(alice, bob)
+    laid: list[bytes] = []
+    layout = message_rows.layout_message
+
+    def counting(view: message_rows.ItemView, width: int, console: object) -> object:
+        laid.append(view.message.body)
+        return layout(view, width, console)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(message_rows, "layout_message", counting)
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        listing = app.chat.query_one(MessageList)
+        await send_burst(bob, alice, 40, "r")
+        await until(
+            pilot,
+            lambda: (it := listing.last_item()) is not None and it.message.body == b"r 39",
+        )
+        await pilot.pause()
+        target = next(r for r in listing.message_rows() if r.message.body == b"r 30")
+        tops = [r.top for r in listing.rows]
+        laid.clear()
+        await bob.react(target.message.id, "👍")
+        await until(pilot, lambda: bool(target.view.reactions))
+        await pilot.pause()
+        assert laid == [b"r 30"]
+        moved = [r.top for r in listing.rows]
+        index = listing.rows.index(target)
+        assert moved[: index + 1] == tops[: index + 1]  # nothing above it moved
+        assert "👍 1" in screen_text(app)
