@@ -211,3 +211,34 @@ async def test_a_reaction_lays_out_its_own_message_only(
         index = listing.rows.index(target)
         assert moved[: index + 1] == tops[: index + 1]  # nothing above it moved
         assert "👍 1" in screen_text(app)
+
+
+async def test_a_receipt_redraws_the_mark_without_a_layout(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delivered and read receipts on your messages change one line each: no message is
+    laid out (wrapped) again, and the marks on screen turn to read."""
+    alice, bob = pair
+    await befriend(alice, bob)
+    laid: list[bytes] = []
+    layout = message_rows.layout_message
+
+    def counting(view: message_rows.ItemView, width: int, console: object) -> object:
+        laid.append(view.message.body)
+        return layout(view, width, console)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(message_rows, "layout_message", counting)
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        listing = app.chat.query_one(MessageList)
+        sent = [await alice.send_text(bob.me, f"mine {i}") for i in range(5)]
+        await until(pilot, lambda: len(listing.message_rows()) == 5)
+        await until(pilot, lambda: all(r.message.status >= 2 for r in listing.message_rows()))
+        await pilot.pause()
+        laid.clear()
+        await bob.mark_read(bob.direct_room(alice.me), [m.id for m in sent])
+        await until(pilot, lambda: all(r.message.status == 3 for r in listing.message_rows()))
+        await pilot.pause()
+        assert laid == []
+        assert screen_text(app).count("✔✔") == 5

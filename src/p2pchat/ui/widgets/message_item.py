@@ -74,6 +74,7 @@ class Laid:
     lines: list[Text]
     receipt_row: int = -1  # the "read by …" line, or -1
     preview_row: int = -1  # first line a picture preview covers, or -1
+    head: Text | None = None  # the first line before the time and mark (see ``restamp``)
 
     @property
     def plain(self) -> str:
@@ -129,17 +130,35 @@ def layout_message(view: ItemView, width: int, console: Console) -> Laid:
             receipt.append(RECEIPT_HINT, "grey42")
         receipt.truncate(inner, overflow="ellipsis")
         lines.append(_in_gutter(receipt))
-    meta = Text(clock(msg.sent_at), style="grey50", end="")
-    if view.mine:
-        meta.append(" ")
-        meta.append_text(tick(msg.status))
     first = lines[0]
     first.pad_right(column - first.cell_len)
-    meta.align("right", min(META_WIDTH, width - first.cell_len))
-    first.append_text(meta)
+    laid.head = first.copy()
+    lines[0] = _stamped(laid.head, view, width)
     for line in lines:
         line.end = ""
     return laid
+
+
+def _stamped(head: Text, view: ItemView, width: int) -> Text:
+    """The first line: ``head`` with the time (and your delivery mark) on the right."""
+    meta = Text(clock(view.message.sent_at), style="grey50", end="")
+    if view.mine:
+        meta.append(" ")
+        meta.append_text(tick(view.message.status))
+    meta.align("right", min(META_WIDTH, width - head.cell_len))
+    line = head.copy()
+    line.append_text(meta)
+    line.end = ""
+    return line
+
+
+def restamp(laid: Laid, view: ItemView, width: int) -> Laid:
+    """``laid`` with a new delivery mark: only the first line changes (the mark's width
+    is fixed, so nothing wraps differently). A receipt costs this, not a layout."""
+    if laid.head is None:
+        return laid  # a room change: no mark
+    lines = [_stamped(laid.head, view, width), *laid.lines[1:]]
+    return Laid(lines, laid.receipt_row, laid.preview_row, laid.head)
 
 
 def _body(view: ItemView, text: str, inner: int) -> Text:

@@ -420,7 +420,7 @@ class MessageList(RowView):
                 self._arrived[mid] = replace(queued, status=status)
             row = self.items.get(mid)
             if row is not None and row.set_status(status):
-                self._changed(row)
+                self._repaint(row)
 
     async def refresh_receipts(self, ids: Iterable[bytes]) -> None:
         """Re-read who has our group messages ``ids`` (after a receipt arrived)."""
@@ -497,5 +497,5 @@ class MessageList(RowView):
             for mid in ids:
                 row = self.items[mid]
                 if row.set_status(MessageStatus.READ):
-                    self._changed(row)
+                    self._repaint(row)
             self.post_message(self.Seen(self.room, ids))

@@ -20,7 +20,7 @@ from textual.strip import Strip
 from p2pchat.node import Message
 from p2pchat.ui.format import day_label
 from p2pchat.ui.media import FileCard
-from p2pchat.ui.widgets.message_item import ItemView, Laid, layout_message
+from p2pchat.ui.widgets.message_item import ItemView, Laid, layout_message, restamp
 
 #: On a wide terminal the time stays near the text it belongs to.
 MAX_WIDTH = 110
@@ -121,13 +121,16 @@ class MessageRow(Row):
         self._laid = None
 
     def set_status(self, status: int) -> bool:
-        """A new delivery state (it only moves forward); whether anything changed."""
+        """A new delivery state (it only moves forward); whether its lines must be drawn
+        again (their height never changes)."""
         if status <= self.view.message.status:
             return False
         self.view.message = replace(self.view.message, status=status)
         if not self.view.mine:
             return False  # only our own messages show a mark: nothing to draw again
-        self.invalidate()
+        if self._laid is not None:  # same height: only the first line is drawn again
+            self._laid = restamp(self._laid, self.view, self._laid_width)
+        self.strips = None
         return True
 
     def set_grouped(self, grouped: bool = True) -> bool:

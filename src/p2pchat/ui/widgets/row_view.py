@@ -21,6 +21,7 @@ from textual.message import Message as TextualMessage
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from p2pchat.ui.format import tick_meaning
 from p2pchat.ui.widgets.message_item import MESSAGE_BINDINGS, META_WIDTH, body_text
 from p2pchat.ui.widgets.message_rows import (
     MAX_WIDTH,
@@ -138,6 +139,12 @@ class RowView(ScrollView, can_focus=True):
             self._tops.append(top)
             top += row.height(inner, console)
         return top
+
+    def _repaint(self, row: Row) -> None:
+        """``row`` looks different at the same height: draw its lines again."""
+        row.strips = None
+        if self._laid_width > 0:
+            self.refresh_lines(row.top, self._height_of(row))
 
     def _changed(self, row: Row) -> None:
         """``row`` changed: lay it out again, and what follows it if its height moved."""
@@ -270,6 +277,14 @@ class RowView(ScrollView, can_focus=True):
     def on_blur(self) -> None:
         """Hide the selection."""
         self.refresh()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        """Over one of your messages, the tooltip says what its delivery mark means."""
+        offset = event.get_content_offset(self)
+        row = self.row_at(offset.y) if offset is not None else None
+        tip = tick_meaning(row.message.status) if row is not None and row.view.mine else None
+        if tip != self.tooltip:
+            self.tooltip = tip
 
     def on_click(self, event: events.Click) -> None:
         """Select the message clicked; a click on a delivery mark or on "read by …" lists
