@@ -120,7 +120,11 @@ def layout_message(view: ItemView, width: int, console: Console) -> Laid:
         name.append_text(literal(header_name(view.author), view.author_style, multiline=False))
         name.truncate(column, overflow="ellipsis")
         lines.append(name)
-    for line in body.wrap(console, inner, overflow="fold"):
+    if "\n" not in body.plain and body.cell_len <= inner:
+        wrapped: list[Text] = [body]  # one short line (most messages): nothing to wrap
+    else:
+        wrapped = list(body.wrap(console, inner, overflow="fold"))
+    for line in wrapped:
         lines.append(_in_gutter(line))
     laid = Laid(lines, preview_row=preview_row(lines))
     if view.receipt:

@@ -213,6 +213,12 @@ class MessageList(RowView):
         )
         self._set_rows(rows)
         marker = next((r for r in rows if isinstance(r, MarkerRow)), None)
+        if self._laid_width > 0:
+            # Laid out already (the list was on screen): place the view and send the
+            # read marks now, not a frame later.
+            if marker is not None:
+                self._show_marker(marker)
+            self.report_seen()
         if marker is not None:
             self.call_after_refresh(self._show_marker, marker)
         self.call_after_refresh(self.report_seen)

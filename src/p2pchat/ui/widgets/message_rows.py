@@ -166,10 +166,17 @@ def row_strips(
     strips = [blank] * row.gap
     over = base + style if style is not None else base
     for line in row.content(inner, console):
-        segments = list(line.render(console))  # (spans only: the line's own style next)
-        if line.style:
-            segments = list(Segment.apply_style(segments, console.get_style(line.style)))
-        strip = Strip(segments, line.cell_len)
-        strip = strip.extend_cell_length(inner).apply_style(over)
-        strips.append(strip.crop_extend(0, width, base))
+        # The line's own style, then ``over`` beneath both it and its spans (Text.render
+        # yields the spans' styles only). One strip per line, built in one go.
+        under = over + console.get_style(line.style) if line.style else over
+        segments = list(Segment.apply_style(line.render(console), under))
+        used = line.cell_len
+        if used > width:
+            strips.append(Strip(segments, used).crop(0, width))
+            continue
+        if used < inner:
+            segments.append(Segment(" " * (inner - used), over))
+        if max(used, inner) < width:
+            segments.append(Segment(" " * (width - max(used, inner)), base))
+        strips.append(Strip(segments, width))
     return strips
