@@ -2,8 +2,11 @@
 
 Builds a throwaway store in a temporary directory, then prints: bulk insert rate, the
 time to open a room's latest 200 messages and to page back through it, the room list,
-unread counts and heads, and durable write throughput with 1 vs 100 messages per
-transaction (synchronous=FULL, so every commit is an fsync). Never run by the tests:
+unread counts and heads, message search (p50/p95 over several kinds of query), and
+durable write throughput with 1 vs 100 messages per transaction (synchronous=FULL, so
+every commit is an fsync). Message bodies are text (words drawn with a skewed
+frequency, one in ten messages Chinese), so the search index is as big as real text
+makes it. Never run by the tests:
 figures are machine-dependent and measured here only. It must never touch a real profile.
 
     .venv/bin/python bench/store.py [--messages 1000000] [--dir /some/tmp]
@@ -36,9 +39,33 @@ def _timeit(fn: Callable[[], object], repeat: int = 20) -> tuple[float, float]:
     return times[0], statistics.median(times[1:])
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_HAN = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+#: A word that occurs in one message of 20,000: the "rare" query.
+RARE = "zebracorn"
+
+
+def _vocabulary(size: int = 5000) -> list[str]:
+    """The bench's words, most frequent first (the same list on every call)."""
+    rng = random.Random(7)
+    return ["".join(rng.choices(_LETTERS, k=rng.randint(2, 9))) for _ in range(size)]
+
+
+def _text(rng: random.Random, words: list[str], n: int) -> bytes:
+    """A chat-like message: 3 to 30 words (skewed towards common ones) or Chinese."""
+    if n % 20_000 == 7:
+        return f"did you see the {RARE} today".encode()
+    if rng.random() < 0.1:
+        return "".join(rng.choices(_HAN[:1500], k=rng.randint(4, 40))).encode()
+    count = rng.randint(3, 30)
+    picked = [words[min(int(rng.paretovariate(1.2)) - 1, len(words) - 1)] for _ in range(count)]
+    return " ".join(picked).encode()
+
+
 def build(store: Store, total: int, rooms: int, authors: int) -> float:
     """Insert ``total`` messages (half in BIG_ROOM); return messages per second."""
     rng = random.Random(1)
+    words = _vocabulary()
     room_ids = [BIG_ROOM] + [i.to_bytes(16, "big") for i in range(1, rooms)]
     author_ids = [SELF] + [i.to_bytes(32, "big") for i in range(1, authors)]
     for r in room_ids:
@@ -66,7 +93,7 @@ def build(store: Store, total: int, rooms: int, authors: int) -> float:
                     sent_at=1_700_000_000_000 + done,
                     received_at=1_700_000_000_000 + done,
                     kind="text",
-                    body=rng.randbytes(rng.randint(20, 200)),
+                    body=_text(rng, words, done + len(batch)),
                     sig=rng.randbytes(64),
                 )
             )
@@ -103,6 +130,64 @@ def durable_rate(store: Store, per_tx: int, transactions: int) -> float:
             seq += 1
         store.add_messages(rows)  # its own transaction: one fsync'd commit
     return per_tx * transactions / (time.perf_counter() - t0)
+
+
+def _percentiles(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+
+
+def search_figures(store: Store) -> None:
+    """Time Store.search_messages (50 results, as the app and CLI ask) on several queries."""
+    words = _vocabulary()
+    common = [w for w in words[:50] if len(w) >= 3][:10]
+    mid = [w for w in words[200:400] if len(w) >= 5][:10]
+    # Chinese queries taken from stored messages, so each has at least one hit.
+    han = [
+        m.body.decode()
+        for m in store.latest_messages(BIG_ROOM, 2000)
+        if not m.body.isascii() and len(m.body) >= 30
+    ][:10]
+    kinds: dict[str, list[tuple[str, dict[str, object]]]] = {
+        "common word (thousands of hits)": [(w, {}) for w in common],
+        "less common word": [(w, {}) for w in mid],
+        "rare word (50 hits)": [(RARE, {})],
+        "two words": [(f"{a} {b}", {}) for a, b in zip(common, mid, strict=False)],
+        "absent word (no hit)": [("qqqxqqq", {})],
+        "Chinese, 3 characters": [(t[4:7], {}) for t in han],
+        "Chinese, 2 characters (bounded scan)": [(t[2:4], {}) for t in han],
+        "1 ASCII letter (bounded scan)": [(c, {}) for c in "qjxz"],
+        "common word in the big room": [(w, {"rooms": [BIG_ROOM]}) for w in common],
+        "rare word, in a small room without it": [(RARE, {"rooms": [(3).to_bytes(16, "big")]})],
+    }
+    all_times: list[float] = []
+    for label, queries in kinds.items():
+        times = []
+        hits = 0
+        stopped = 0
+        for _ in range(max(1, 20 // len(queries))):
+            for text, kw in queries:
+                t0 = time.perf_counter()
+                found, resume = store.search_messages(text, limit=50, **kw)  # type: ignore[arg-type]
+                times.append((time.perf_counter() - t0) * 1000)
+                hits = max(hits, len(found))
+                stopped += resume is not None
+        times.sort()
+        all_times.extend(times)
+        p50 = statistics.median(times)
+        p95 = times[max(0, int(len(times) * 0.95) - 1)]
+        note = f", {stopped}/{len(times)} stopped at the time budget" if stopped else ""
+        print(f"search, {label}: p50 {p50:.2f} ms, p95 {p95:.2f} ms ({hits} results shown{note})")
+    all_times.sort()
+    print(
+        f"search, all queries above: p50 {statistics.median(all_times):.2f} ms,"
+        f" p95 {all_times[int(len(all_times) * 0.95) - 1]:.2f} ms"
+    )
 
 
 def main() -> None:
@@ -163,6 +248,8 @@ def main() -> None:
             print(f"heads ({args.authors} authors): median {med:.3f} ms")
             _, med = _timeit(lambda: store.message_count(BIG_ROOM), repeat=3)
             print(f"message_count(big room): median {med:.1f} ms (O(room), not on hot path)")
+
+            search_figures(store)
 
             one = durable_rate(store, per_tx=1, transactions=300)
             hundred = durable_rate(store, per_tx=100, transactions=30)

@@ -90,7 +90,7 @@ async def test_a_name_with_a_newline_cannot_forge_a_serve_line(
         # A rename straight on the wire: the name is whatever the hostile peer sends.
         mallory.send(alice, Profile(name=HOSTILE_NAME))
         mallory.send_envelopes(alice, mallory.direct(alice, body=b"please pay today"))
-        renamed = await asyncio.to_thread(serve.wait_for, "is now x")
+        renamed = await asyncio.to_thread(serve.wait_for, "is not a contact")
         request = await asyncio.to_thread(serve.wait_for, "please pay today")
         for line in (renamed, request):
             assert EVENT_LINE.match(line), line

@@ -110,3 +110,34 @@ async def test_strangers_flooding_gets_cannot_hold_serving_slots(tmp_path: Path)
         await alice.stop()
         await bob.stop()
     assert sum(n for n in sent if isinstance(n, int)) >= len(attackers)
+
+
+async def test_one_contact_holds_at_most_four_serving_slots(tmp_path: Path) -> None:
+    """A contact is served, but on at most four connections at once: the rest are
+    turned away as busy, so one contact cannot hold the slots the others need."""
+    alice, mallory = await start_pair(tmp_path)  # contacts of each other
+    attacker = Hostile(mallory)
+    served: list[Connection] = []
+    turned_away = 0
+    try:
+        for i in range(2 * MAX_SERVING_PER_PEER):
+            conn = await files_connection(attacker, alice)
+            conn.write_frame(ChunkRequest(req=i, hash=os.urandom(32), offset=0, length=1000))
+            await conn.flush()
+            try:
+                async with asyncio.timeout(5):
+                    frame = await conn.recv()
+            except ConnectionClosedError:
+                turned_away += 1
+                await conn.close("turned away")
+                continue
+            assert isinstance(frame, ChunkError)
+            assert frame.reason != "not a contact"
+            served.append(conn)  # kept open: it holds its slot
+        assert len(served) == MAX_SERVING_PER_PEER
+        assert turned_away == MAX_SERVING_PER_PEER
+    finally:
+        for conn in served:
+            await conn.close("test over")
+        await alice.stop()
+        await mallory.stop()

@@ -77,9 +77,12 @@ async def test_a_stranger_with_a_look_alike_name_is_flagged(name: str) -> None:
         # `serve` prints who came online with the short id too.
         online = event_json(bob, PeerOnline(mallory.me, name, "127.0.0.1"))
         assert f"({short_id(mallory.me)}) is online" in describe_event(online)[0]
-        # Naming the contact finds both: no silent pick of the look-alike (or of her).
+        # Naming the contact finds her, never the look-alike: a name a stranger picks
+        # cannot win over a contact (node/peer_lookup.py).
+        assert await bob.resolve_peer("alice") == alice.me
+        # To block, both are candidates: no silent pick of the look-alike (or of her).
         with pytest.raises(PeerLookupError) as lookup:
-            await bob.resolve_peer("alice")
+            await bob.resolve_peer("alice", trusted_first=False)
         assert {c.peer_id for c in lookup.value.candidates} == {alice.me, mallory.me}
         assert await bob.resolve_peer(bob.peer_name(mallory.me)) == mallory.me
     finally:

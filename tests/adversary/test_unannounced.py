@@ -3,9 +3,9 @@
 The attacker here is a raw Noise initiator written by hand: it connects to the node's
 port, reads everything the node sends, decrypts it, and looks for the display name.
 The name travels only after the initiator proved an identity (Noise message 3 with a
-valid certificate). What an unannounced node still reveals (its peer id, that it runs
-p2pchat, its name to any peer that completes a handshake, ...) is listed in
-docs/security.md.
+valid certificate), and only to contacts and room members: a fresh identity that
+completes the handshake is a stranger and gets an empty name. What an unannounced node
+still reveals (its peer id, that it runs p2pchat, ...) is listed in docs/security.md.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from p2pchat.crypto.noise import CipherState, HandshakeState, KeyPair
-from p2pchat.identity import Identity
-from p2pchat.node import Node, PeerOnline
+from p2pchat.identity import Identity, short_id
+from p2pchat.node import MessageAdded, Node, PeerOnline, PeerUpdated, TypingChanged
 from p2pchat.transport import PROLOGUE
-from p2pchat.wire import Hello, Ping, Pong, Profile, decode_frame, encode_frame
-from tests.nodes import WAIT, make_node, wait_for
+from p2pchat.wire import Hello, Ping, Pong, Profile, Typing, decode_frame, encode_frame
+from tests.node.groups_helpers import befriend, form_room, start_nodes, wait_until
+from tests.nodes import WAIT, connected_pair, make_node, wait_for
 
 NAME = "harriet-the-hidden"
 
@@ -126,18 +127,42 @@ async def test_raw_client_that_proves_no_identity_never_sees_the_display_name(
     assert not client.saw_name()
 
 
-async def test_the_name_comes_only_after_the_initiator_proved_its_id(hidden: Node) -> None:
-    client = RawClient()
+async def test_a_stranger_that_completes_the_handshake_never_sees_the_display_name(
+    hidden: Node,
+) -> None:
+    client = RawClient()  # a fresh identity, proven: any TCP client can make one
     async with asyncio.timeout(WAIT):
         await client.full_handshake(hidden.port)
     assert client.hello is not None
     assert client.hello.name == ""  # message 2 goes to an unauthenticated initiator
-    # The first transport message, once message 3 proved the initiator's id, names it:
-    # any peer that completes a handshake learns it (docs/security.md says so).
-    assert decode_frame(client.plaintexts[1]) == Profile(name=NAME)
+    # The first transport message, once message 3 proved the initiator's id, would
+    # name the node to someone it accepted; a stranger gets an empty name.
+    assert decode_frame(client.plaintexts[1]) == Profile(name="")
+    assert not client.saw_name()
 
 
-async def test_contacts_see_the_name_of_an_unannounced_node(hidden: Node) -> None:
+async def test_a_stranger_node_sees_only_the_short_id_even_after_writing(hidden: Node) -> None:
+    stranger = make_node("stranger")
+    await stranger.start()
+    try:
+        events = hidden.subscribe()
+        await connected_pair(stranger, hidden)
+        sent = await stranger.send_text(hidden.me, "hello, who are you?")
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == sent.id)
+        seen = stranger.subscribe()
+        await hidden.rename(NAME + "-renamed")  # a rename is not told to strangers either
+        # A frame written after the rename: once it is here, so is the rename, if sent.
+        hidden.links.write(stranger.me, Typing(room=hidden.direct_room(stranger.me), on=True))
+        await wait_for(seen, lambda e: isinstance(e, TypingChanged) and e.peer_id == hidden.me)
+        seen.close()
+        assert stranger.peer_name(hidden.me) == short_id(hidden.me)
+    finally:
+        await stranger.stop()
+
+
+async def test_a_peer_learns_the_name_once_accepted_and_contacts_from_the_start(
+    hidden: Node,
+) -> None:
     friend = make_node("friend")
     await friend.start()
     try:
@@ -145,9 +170,10 @@ async def test_contacts_see_the_name_of_an_unannounced_node(hidden: Node) -> Non
         friend.links.add_target("127.0.0.1", hidden.port, "manual", hidden.me)
         up = await wait_for(events, lambda e: isinstance(e, PeerOnline) and e.peer_id == hidden.me)
         assert isinstance(up, PeerOnline)
-        assert up.name == NAME
+        assert up.name == ""  # a stranger, until accepted
+        await hidden.accept(friend.me)  # told at once, over the live link
+        await wait_for(events, lambda e: isinstance(e, PeerUpdated) and e.name == NAME)
         assert friend.peer_name(hidden.me) == NAME
-        await hidden.accept(friend.me)
         await friend.accept(hidden.me)
         # A new connection (after a break) carries it from the start, whoever dials.
         await friend.links.links[hidden.me].conn.close("break")
@@ -159,3 +185,21 @@ async def test_contacts_see_the_name_of_an_unannounced_node(hidden: Node) -> Non
         assert friend.links.links[hidden.me].conn.remote.name == NAME
     finally:
         await friend.stop()
+
+
+async def test_a_room_member_who_is_no_contact_learns_the_name(hidden: Node) -> None:
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await befriend(alice, hidden)
+        await befriend(alice, bob)
+        await connected_pair(bob, hidden)
+        assert bob.peer_name(hidden.me) == short_id(hidden.me)
+        await form_room(alice, [hidden, bob])
+        await wait_until(bob, lambda: _named(bob, hidden.me))
+    finally:
+        for node in (alice, bob):
+            await node.stop()
+
+
+async def _named(node: Node, peer: bytes) -> bool:
+    return node.peer_name(peer) == NAME

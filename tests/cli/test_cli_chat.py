@@ -28,7 +28,6 @@ def two_nodes(p2pchat_home: Path) -> Iterator[tuple[Serve, Serve]]:
         f"127.0.0.1:{pb}",
         "--name",
         "alice",
-        "--no-announce",
     )
     bob = Serve(
         "bob",
@@ -39,8 +38,9 @@ def two_nodes(p2pchat_home: Path) -> Iterator[tuple[Serve, Serve]]:
         f"127.0.0.1:{pa}",
         "--name",
         "bob",
-        "--no-announce",
     )
+    # Off mDNS (Serve adds --no-mdns) but not --no-announce: unannounced nodes tell
+    # their names only to contacts, and these two start as strangers.
     try:
         alice.wait_for("bob is online")
         bob.wait_for("alice is online")

@@ -20,9 +20,9 @@ def test_three_profiles_form_a_room_and_the_absent_one_catches_up(p2pchat_home: 
 
     def serve(name: str) -> Serve:
         peers = [a for n, p in ports.items() if n != name for a in ("--peer", f"127.0.0.1:{p}")]
-        return Serve(
-            name, p2pchat_home, "--port", str(ports[name]), "--name", name, "--no-announce", *peers
-        )
+        # Off mDNS (Serve adds --no-mdns) but not --no-announce: unannounced nodes tell
+        # their names only to contacts, and these start as strangers.
+        return Serve(name, p2pchat_home, "--port", str(ports[name]), "--name", name, *peers)
 
     nodes = {name: serve(name) for name in ports}
     try:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from p2pchat.cli import build_parser
 from p2pchat.cli import common as cli_common
 from p2pchat.cli.common import CliError, load_profile
-from p2pchat.cli.output import json_line, safe_text
+from p2pchat.cli.output import describe_event, json_line, safe_text
 from p2pchat.identity import KdfParams, save_identity
 from p2pchat.node import MessageAdded, MessageStatus, ReactionChanged, RoomInvitation
 from p2pchat.profile import KEY_FILE, open_profile
@@ -192,11 +193,14 @@ async def test_unblock(p2pchat_home: Path) -> None:
     assert "bob is unblocked" in out
     peers = json.loads(ok("--profile", "alice", "peers", "--json", home=p2pchat_home))
     assert [p["state"] for p in peers if p["name"] == "bob"] == ["contact"]
+    out = ok("--profile", "alice", "block", "bob", home=p2pchat_home)
+    assert "bob is blocked: nothing from them is stored or shown" in out  # not "a blocked"
 
 
-async def friends_then_bob_away() -> None:
+async def friends_then_bob_away(bob_name: str = "bob") -> None:
     """Alice and Bob become contacts; then both stop (Bob stays away)."""
     alice, bob = make_node("alice"), make_node("bob")
+    bob.profile.set_display_name(bob_name)
     await alice.start()
     await bob.start()
     try:
@@ -207,7 +211,7 @@ async def friends_then_bob_away() -> None:
 
 
 def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> None:
-    asyncio.run(friends_then_bob_away())
+    asyncio.run(friends_then_bob_away("Bob N"))  # a name with a space, to be quoted
     env = {**os.environ, "P2PCHAT_HOME": str(p2pchat_home), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [
@@ -218,7 +222,7 @@ def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> N
             "alice",
             "--no-mdns",
             "send",
-            "bob",
+            "Bob N",
             "hi",
             "--wait",
             "60",
@@ -231,7 +235,7 @@ def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> N
     try:
         assert proc.stderr is not None
         first = proc.stderr.readline()  # blocks until the line comes (or the process ends)
-        assert "waiting up to 60 s for bob" in first
+        assert "waiting up to 60 s for Bob N" in first
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=30)
     finally:
@@ -239,5 +243,67 @@ def test_send_wait_says_it_waits_and_ctrl_c_says_queued(p2pchat_home: Path) -> N
             proc.kill()
     assert "stays queued" in rest
     assert proc.returncode == 130
-    shown = ok("--profile", "alice", "history", "bob", home=p2pchat_home)
+    # The command it suggests works as copied (the name with a space is quoted).
+    hint = rest.split("`")[1]
+    assert hint == "p2pchat --profile alice history 'Bob N'"
+    shown = ok(*shlex.split(hint)[1:], home=p2pchat_home)
     assert "you: hi  …" in shown
+
+
+def test_serve_says_a_peers_new_name_or_state_in_words() -> None:
+    # Was "i7ohjskf is now bob [contact]", and nothing for our own rename.
+    peer = {"type": "peer", "peer": "i7ohjskfaaaa", "name": "bob", "state": "contact"}
+    assert describe_event(peer) == ["bob (i7ohjskf) is a contact"]
+    stranger = {**peer, "name": "Bob N", "state": "unknown"}
+    assert describe_event(stranger) == ["Bob N (i7ohjskf) is not a contact"]
+    me = {**peer, "name": "Alice L", "state": "self"}
+    assert describe_event(me) == ["your name is now Alice L"]
+
+
+def test_a_too_long_name_says_it_was_shortened(p2pchat_home: Path) -> None:
+    long_name = "Maximilian " * 9 + "X"  # 100 characters
+    out = ok("--profile", "alice", "name", long_name, home=p2pchat_home)
+    assert f"your name is now {long_name[:64].strip()}" in out
+    assert "at most 64 characters" in out
+
+
+async def alice_room_with_bob() -> None:
+    """Alice's room "Hikers" with Bob in it (then both stop)."""
+    alice, bob = make_node("alice"), make_node("bob")
+    await alice.start()
+    await bob.start()
+    try:
+        await befriend(alice, bob)
+        room = await alice.groups.create_room("Hikers")
+        bob_events = bob.subscribe()
+        await alice.groups.invite(room, bob.me)
+        await wait_for(bob_events, lambda e: isinstance(e, RoomInvitation))
+        await bob.groups.join(room)
+    finally:
+        await alice.stop()
+        await bob.stop()
+
+
+def test_removing_a_member_at_a_terminal_asks_first(
+    p2pchat_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(alice_room_with_bob())
+    asked: list[str] = []
+    answers = ["n", "y"]
+
+    def answer(prompt: str = "") -> str:
+        asked.append(prompt)
+        return answers.pop(0)
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", answer)
+    argv = ["--profile", "alice", "--no-mdns", "room", "remove", "Hikers", "bob"]
+    args = build_parser().parse_args(argv)
+    assert args.handler(args) == 1  # "n": nothing happens
+    assert asked[0].startswith("Remove bob from Hikers? They stop getting its messages")
+    assert "nobody was removed" in capsys.readouterr().out
+    args = build_parser().parse_args(argv)
+    assert args.handler(args) == 0
+    assert "bob was removed from Hikers" in capsys.readouterr().out
+    members = json.loads(ok(*argv[:4], "members", "Hikers", "--json", home=p2pchat_home))
+    assert [m["state"] for m in members if m["name"] == "bob"] == ["removed"]

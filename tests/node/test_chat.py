@@ -174,8 +174,10 @@ async def test_impersonation_warning_and_no_merge(pair: tuple[Node, Node]) -> No
         await wait_for(events, lambda e: isinstance(e, MessageAdded))
         real = await bob.history(bob.direct_room(alice.me))
         assert all(b"money" not in m.body for m in real)
+        # Her name still means the contact (contacts first); to block, it is a tie.
+        assert await bob.resolve_peer("alice") == alice.me
         with pytest.raises(PeerLookupError) as info:
-            await bob.resolve_peer("alice")
+            await bob.resolve_peer("alice", trusted_first=False)
         assert len(info.value.candidates) == 2
     finally:
         await mallory.stop()

@@ -169,7 +169,7 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
 
 def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE drafts (room BLOB PRIMARY KEY, text TEXT NOT NULL)")
-    conn.execute("ALTER TABLE rooms ADD COLUMN muted INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE rooms ADD COLUMN future_flag INTEGER NOT NULL DEFAULT 0")
 
 
 def test_fake_v2_migration_applies_in_order_and_keeps_data(db_path: Path) -> None:
@@ -178,7 +178,7 @@ def test_fake_v2_migration_applies_in_order_and_keeps_data(db_path: Path) -> Non
         s.add_messages([msg(seq=1)])
     with Store.open(db_path, migrations=[*MIGRATIONS, _v2]) as s:
         s._db.execute("INSERT INTO drafts VALUES (?, 'hello')", (ROOM,))
-        assert s._db.execute("SELECT muted FROM rooms").fetchone()[0] == 0
+        assert s._db.execute("SELECT future_flag FROM rooms").fetchone()[0] == 0
         assert s.message_count(ROOM) == 1
     assert _pragma(db_path, "user_version") == SCHEMA_VERSION + 1
     # The released p2pchat (which knows one version less) must refuse, not damage, it.

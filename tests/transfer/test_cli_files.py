@@ -56,7 +56,9 @@ def control(home: Path, profile: str, method: str, params: dict[str, Any]) -> An
 @pytest.fixture
 def two_nodes(p2pchat_home: Path) -> Iterator[tuple[Serve, Serve]]:
     pa, pb = free_port(), free_port()
-    common = ("--no-announce",)
+    # Off mDNS (Serve adds --no-mdns) but not --no-announce: unannounced nodes tell
+    # their names only to contacts, and these two start as strangers.
+    common: tuple[str, ...] = ()
     alice = Serve("alice", p2pchat_home, "--port", str(pa), "--name", "alice", *common)
     bob = Serve(
         "bob",

@@ -11,12 +11,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import textual.constants
+from rich.color import Color as RichColor
+from rich.color import ColorSystem
 from textual import events
 from textual.binding import Binding
 from textual.color import Color
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from p2pchat.control.api import NodeApi
 from p2pchat.node import Node, RoomChanged, RoomInvitation
 from p2pchat.store import now_ms
 from p2pchat.ui.app import ChatApp
@@ -281,8 +285,17 @@ def wcag_ratio(a: Color, b: Color) -> float:
     return (hi + 0.05) / (lo + 0.05)
 
 
-def faint_glyphs(app: ChatApp) -> list[tuple[str, float]]:
-    """Text below 4.5:1 and lines below 3:1 on screen now (blocks are pictures: skipped)."""
+def faint_glyphs(
+    app: ChatApp, system: ColorSystem = ColorSystem.TRUECOLOR
+) -> list[tuple[str, float]]:
+    """Text below 4.5:1 and lines below 3:1 on screen now (blocks are pictures: skipped),
+    in the colours a terminal of colour system ``system`` shows (its palette's nearest)."""
+
+    def shown(color: RichColor) -> Color:
+        if system != ColorSystem.TRUECOLOR:
+            color = color.downgrade(system)
+        return Color(*color.get_truecolor())
+
     bad: list[tuple[str, float]] = []
     for strip in app.screen._compositor.render_strips():
         for text, style, _ in strip:
@@ -292,9 +305,7 @@ def faint_glyphs(app: ChatApp) -> list[tuple[str, float]]:
             if not glyphs:
                 continue
             lines_only = all(0x2500 <= ord(c) < 0x2580 for c in glyphs)
-            ratio = wcag_ratio(
-                Color.from_rich_color(style.color), Color.from_rich_color(style.bgcolor)
-            )
+            ratio = wcag_ratio(shown(style.color), shown(style.bgcolor))
             if ratio < (3.0 if lines_only else 4.5):
                 bad.append((text, round(ratio, 2)))
     return bad
@@ -321,6 +332,24 @@ async def test_light_theme_is_readable_and_remembered(pair: tuple[Node, Node]) -
         await until(pilot, lambda: sidebar(again).entries)
         await pilot.pause()
         assert not faint_glyphs(again)
+
+
+async def test_light_theme_is_readable_in_a_256_colour_terminal(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tmux and macOS Terminal show 256 colours: each colour is rounded to the palette's
+    # nearest, which took the footer keys from 4.6:1 down to 3.8:1.
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "256")
+    alice, bob = pair
+    await bob.send_text(alice.me, "hello from bob")
+    app = app_for(alice)
+    assert app.console.color_system == "256"
+    async with app.run_test(size=BIG) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await until(pilot, lambda: "hello from bob" in screen_text(app))
+        app.theme = "textual-light"
+        await pilot.pause()
+        await until(pilot, lambda: not faint_glyphs(app, ColorSystem.EIGHT_BIT), within=5)
 
 
 # ---------------------------------------------------------------- 10. smaller ones
@@ -387,6 +416,28 @@ async def test_a_too_long_first_name_is_refused_with_a_reason(pair: tuple[Node, 
         app.screen.query_one("#answer", Input).value = "Maximilian"
         await pilot.press("enter")
         await until(pilot, lambda: alice.profile.display_name == "Maximilian")
+
+
+async def test_a_too_long_name_in_settings_is_refused_with_a_reason(
+    pair: tuple[Node, Node],
+) -> None:
+    alice, _ = pair
+    app = app_for(alice)
+    long_name = "Maximilian " * 9 + "X"  # 100 characters
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        field = app.screen.query_one("#display_name", Input)
+        field.value = ""
+        field.post_message(events.Paste(long_name))  # pasted, as a person would
+        await until(pilot, lambda: field.value != "")
+        assert field.value == long_name  # not cut at 64 without a word
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsScreen)  # still open, nothing was cut
+        assert "At most 64 characters, please (this has 100)" in screen_text(app)
+        assert alice.profile.display_name == "alice"
 
 
 async def test_settings_dialog_is_as_tall_as_its_content(pair: tuple[Node, Node]) -> None:
@@ -487,3 +538,18 @@ async def test_time_stays_near_the_text_on_a_wide_terminal(pair: tuple[Node, Nod
         name_at = header.index("│ bob ") + 2
         time_at = len(header.rstrip()) - 5  # HH:MM at the right of the name line
         assert time_at - name_at < 110, header
+
+
+# ---------------------------------------------------------------- 3. names kept current
+
+
+async def test_a_rename_from_the_cli_shows_in_the_top_bar(pair: tuple[Node, Node]) -> None:
+    alice, _ = pair
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: sidebar(app).entries)
+        topbar = app.chat.query_one("#topbar", Static)
+        assert "alice" in str(topbar.render())
+        # `p2pchat name "Alice L"` while the app is open: the control API, same node.
+        await NodeApi(alice).call("name", {"name": "Alice L"})
+        await until(pilot, lambda: "Alice L" in str(topbar.render()), within=5)

@@ -140,3 +140,23 @@ def test_emoji_picker(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch
         _freeze(pilot.app)  # type: ignore[arg-type]
 
     assert snap_compare(scene_app("alice"), run_before=run)
+
+
+def test_search(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctrl+f: results in context (where, who, when), the words found highlighted."""
+    record_conversation(monkeypatch)
+    open_bob = _open("Bob")
+
+    async def run(pilot: Pilot[Any]) -> None:
+        from p2pchat.ui.screens.search import SearchScreen
+
+        await open_bob(pilot)
+        await pilot.press("ctrl+f")
+        await until(pilot, lambda: isinstance(pilot.app.screen, SearchScreen))
+        await pilot.press(*"hike")
+        screen = pilot.app.screen
+        await until(pilot, lambda: len(screen.hits) == 2)  # type: ignore[attr-defined]
+        await pilot.pause()
+        _freeze(pilot.app)  # type: ignore[arg-type]
+
+    assert snap_compare(scene_app("alice"), run_before=run)

@@ -24,6 +24,7 @@ from p2pchat.wire import (
     Frame,
     Hello,
     MessageFrame,
+    OnionAddress,
     Ping,
     Pong,
     Profile,
@@ -32,6 +33,7 @@ from p2pchat.wire import (
     Typing,
     Want,
 )
+from p2pchat.wire.onion import onion_address
 
 MAX_INT = 2**63 - 1
 
@@ -111,6 +113,13 @@ frames_by_type: dict[str, st.SearchStrategy[Frame]] = {
         Chunk, req=uints, hash=keys32, offset=uints, data=st.binary(max_size=MAX_CHUNK_DATA)
     ),
     "nochunk": st.builds(ChunkError, req=uints, hash=keys32, reason=texts(MAX_REASON_CHARS)),
+    "onion": st.builds(
+        OnionAddress,
+        addr=keys32.map(onion_address),
+        port=st.integers(min_value=1, max_value=65535),
+        ts=uints,
+        sig=sigs,
+    ),
     "bye": st.builds(Bye, reason=texts(MAX_REASON_CHARS)),
 }
 

@@ -14,13 +14,16 @@ from collections.abc import Sequence
 from p2pchat import __version__
 from p2pchat.cli import (
     backup_cmds,
+    change_cmds,
     chat_cmds,
     doctor,
     file_cmds,
     identity_cmds,
+    manage_cmds,
     repair_cmds,
     room_cmds,
     serve,
+    tor_cmds,
 )
 from p2pchat.cli.common import CliError, add_common, add_node_options
 from p2pchat.cli.output import log_to_stderr, say
@@ -48,11 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     identity_cmds.register(subs, common)
     serve.register(subs, common)
     chat_cmds.register(subs, common)
+    change_cmds.register(subs, common)
     room_cmds.register(subs, common)
     file_cmds.register(subs, common)
     doctor.register(subs, common)
     repair_cmds.register(subs, common)
     backup_cmds.register(subs, common)
+    manage_cmds.register(subs, common)
+    tor_cmds.register(subs, common)
     return parser
 
 

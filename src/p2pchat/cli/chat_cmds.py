@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import uuid
 from typing import Any
 
@@ -19,11 +20,13 @@ from p2pchat.cli.output import (
     print_json,
     safe_text,
     say,
+    standing,
     text_lines,
 )
 from p2pchat.cli.session import call, open_session, run
 from p2pchat.control.client import NODE_STOPPED
 from p2pchat.node.config import parse_host_port
+from p2pchat.profile import MAX_DISPLAY_NAME
 from p2pchat.timefmt import UNKNOWN_STAMP
 
 DEFAULT_WAIT_RUNNING = 3.0
@@ -74,8 +77,10 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_history)
 
-    p = subs.add_parser("add", parents=[common], help="connect to a peer by address")
-    p.add_argument("address", metavar="HOST:PORT")
+    p = subs.add_parser(
+        "add", parents=[common], help="connect to a peer by address, or by invite code (Tor)"
+    )
+    p.add_argument("address", metavar="HOST:PORT|CODE")
     p.set_defaults(handler=cmd_add)
 
     p = subs.add_parser(
@@ -140,7 +145,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
         dot = "●" if p["online"] else "○"
         name = safe_text(p["name"] or "?")
         verified = " ✔" if p["verified"] else ""
-        say(f"{dot} {name:<20} {p['short_id']}  {p['state']:<8} {p['address'] or '-'}{verified}")
+        what = standing(p["state"])  # "not a contact" rather than "unknown"
+        say(f"{dot} {name:<20} {p['short_id']}  {what:<14} {p['address'] or '-'}{verified}")
     return 0
 
 
@@ -201,7 +207,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         if not stored:
             eprint("stopped before the message was written: nothing was sent")
             return 130
-        history = f"history --room {args.room}" if args.room else f"history {args.peer}"
+        # Quoted, so a name with a space ("Bob N") can be copied as it is.
+        target = f"--room {shlex.quote(args.room)}" if args.room else shlex.quote(args.peer)
+        history = f"history {target}"
         eprint(
             f"stopped waiting: the message stays queued and goes out when {to} is "
             f"reachable (`{command_hint(args.profile, history)}` shows it)"
@@ -303,6 +311,10 @@ async def _simple(args: argparse.Namespace, method: str, params: dict[str, Any])
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Remember an address and connect to it; say so when nothing answers there now."""
+    from p2pchat.cli import tor_cmds
+
+    if tor_cmds.is_invite(args.address):
+        return tor_cmds.cmd_add_invite(args)
     result = run(_simple(args, "add", {"address": args.address}))
     address = safe_text(result["address"])
     if run(_answers(args.address)):
@@ -343,9 +355,10 @@ def cmd_contact(args: argparse.Namespace) -> int:
     """Accept, block or unblock a peer (unblocking accepts them again, as in the app)."""
     method = "accept" if args.action == "unblock" else args.action
     result = run(_simple(args, method, {"peer": args.peer}))
-    done = (
-        "unblocked, and a contact again" if args.action == "unblock" else "now a " + result["state"]
-    )
+    done = {
+        "unblock": "unblocked, and a contact again",
+        "block": "blocked: nothing from them is stored or shown",
+    }.get(args.action, "now a contact")
     say(f"{safe_text(result['peer'])} is {done}")
     return 0
 
@@ -390,4 +403,6 @@ def cmd_name(args: argparse.Namespace) -> int:
     """Change the display name."""
     result = run(_simple(args, "name", {"name": args.new_name}))
     say(f"your name is now {safe_text(result['name'])}")
+    if len(args.new_name.strip()) > MAX_DISPLAY_NAME:
+        say(f"(names are at most {MAX_DISPLAY_NAME} characters: the rest was left out)")
     return 0

@@ -132,7 +132,8 @@ def add_node_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool
         "--no-announce",
         action="store_true",
         default=default(False),
-        help="do not announce yourself over mDNS (you still see others and can be added)",
+        help="do not announce yourself over mDNS, and tell your name only to contacts and "
+        "room members (you still see others and can be added)",
     )
     parser.add_argument(
         "--no-mdns",
@@ -156,6 +157,36 @@ def add_node_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool
         help="save received files here from now on (kept in the profile; default: your "
         "Downloads folder)",
     )
+    tor = parser.add_mutually_exclusive_group()
+    tor.add_argument(
+        "--tor",
+        dest="tor",
+        action="store_const",
+        const=True,
+        default=default(None),
+        help="also reach contacts beyond the LAN through Tor onion services (remembered "
+        "for this profile; needs the `tor` program)",
+    )
+    tor.add_argument(
+        "--no-tor",
+        dest="tor",
+        action="store_const",
+        const=False,
+        default=default(None),
+        help="stop using Tor for this profile (remembered)",
+    )
+    parser.add_argument(
+        "--tor-control",
+        type=_control_port,
+        default=default(None),
+        metavar="HOST:PORT",
+        help="use the tor already running with this control port instead of starting one",
+    )
+
+
+def _control_port(text: str) -> str:
+    host, port = _host_port(text)
+    return f"{host}:{port}"
 
 
 def _folder(text: str) -> str:
@@ -174,4 +205,6 @@ def node_config_from_args(args: argparse.Namespace) -> NodeConfig:
         discovery=not getattr(args, "no_mdns", False),
         interfaces=tuple(getattr(args, "interface", []) or ()),
         download_dir=getattr(args, "download_dir", None),
+        tor=getattr(args, "tor", None),
+        tor_control=getattr(args, "tor_control", None),
     )

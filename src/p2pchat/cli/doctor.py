@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from p2pchat.cli.common import load_profile
+from p2pchat.cli.doctor_tor import tor_findings, tor_report
 from p2pchat.cli.output import print_json, safe_text, say
 from p2pchat.control.client import ControlClient
 from p2pchat.control.server import socket_is_live
@@ -30,15 +31,18 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_doctor)
 
 
-async def _running_node(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[Any]]:
+async def _running_node(
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any] | None, list[Any], dict[str, Any]]:
     profile = load_profile(args)
     if not socket_is_live(profile.control_path):
-        return None, []
+        return None, [], await tor_report(None)
     try:
         async with await ControlClient.connect(profile.control_path) as client:
-            return await client.call("info"), await client.call("peers")
+            info, peers = await client.call("info"), await client.call("peers")
+            return info, peers, await tor_report(client)
     except OSError:
-        return None, []
+        return None, [], await tor_report(None)
 
 
 async def _browse(own_id: str) -> list[PeerSeen]:
@@ -62,7 +66,7 @@ async def _browse(own_id: str) -> list[PeerSeen]:
 
 async def _doctor(args: argparse.Namespace) -> dict[str, Any]:
     profile = load_profile(args)
-    info, peers = await _running_node(args)
+    info, peers, tor = await _running_node(args)
     port = info["port"] if info else None
     diagnosis, browsed = await asyncio.gather(
         diagnose(port=port, interfaces=list_interfaces()), _browse(profile.identity.peer_id_text)
@@ -87,7 +91,9 @@ async def _doctor(args: argparse.Namespace) -> dict[str, Any]:
                 "`p2pchat add HOST:PORT`.",
             }
         )
+    findings.extend(tor_findings(tor))
     return {
+        "tor": tor,
         "interfaces": [
             {"name": i.name, "ipv4": list(i.ipv4), "ipv6": list(i.ipv6), "loopback": i.is_loopback}
             for i in diagnosis.interfaces
@@ -133,6 +139,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         say(f"  {name} ({p['id'][:8]}) at {', '.join(p['addresses'])}")
     if report["peers_connected"]:
         say(f"Peers connected: {len(report['peers_connected'])}")
+    say(f"Tor: {report['tor']['version'] or 'not installed'}")
     say("")
     for f in report["findings"]:
         say(f"{MARKS[f['level']]} {f['title']}")

@@ -199,6 +199,13 @@ def describe_event(event: dict[str, Any], profile: str = DEFAULT_PROFILE) -> lis
     return [safe_text(_describe_other(kind, event, peer, profile))]
 
 
+def standing(state: object, verified: object = False) -> str:
+    """What a peer is to us, in words ("verified contact", "not a contact"…)."""
+    if state == "contact":
+        return "verified contact" if verified else "contact"
+    return {"unknown": "not a contact", "request": "asking to chat"}.get(str(state), str(state))
+
+
 def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str) -> str:
     """The line of an event other than a message (escaped by the caller as a whole)."""
     raw, event = event, {key: "" if value is None else value for key, value in event.items()}
@@ -208,8 +215,12 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
         return f"{event.get('name')} is online ({event.get('host')})"
     if kind == "offline":
         return f"{event.get('name') or peer} went offline ({event.get('reason')})"
-    if kind == "peer":
-        return f"{peer} is now {event.get('name')} [{event.get('state')}]"
+    if kind == "peer" and event.get("state") == "self":
+        return f"your name is now {event.get('name')}"
+    if kind == "peer":  # a rename, or a change of state: say both, in words
+        what = standing(event.get("state"))
+        article = "a " if what == "contact" else ""
+        return f"{event.get('name') or peer} ({peer}) is {article}{what}"
     if kind == "typing":
         return f"{peer} {'is typing' if event.get('typing') else 'stopped typing'}"
     if kind == "request":
@@ -248,6 +259,14 @@ def _describe_other(kind: object, event: dict[str, Any], peer: str, profile: str
     if kind == "status":
         mdns = "announced over mDNS" if event.get("announcing") else "not announced"
         return f"listening on port {event.get('port')} ({mdns})"
+    if kind == "tor":
+        state = str(event.get("state"))
+        if state == "bootstrapping":
+            state = f"bootstrapping {event.get('percent')} %"
+        elif state == "ready":
+            state = f"ready: reachable at {event.get('onion')}.onion"
+        detail = f" ({event.get('detail')})" if event.get("detail") and state != "ready" else ""
+        return f"tor {state}{detail}"
     return json_line(raw)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from p2pchat.cli.common import command_hint
@@ -31,6 +32,8 @@ def register(subs: Any, common: argparse.ArgumentParser) -> None:
         a = actions.add_parser(action, parents=[common], help=helptext)
         a.add_argument("room", metavar="ROOM")
         a.add_argument("peer", metavar="PEER")
+        if action == "remove":
+            a.add_argument("--yes", "-y", action="store_true", help="do not ask first")
         a.set_defaults(handler=cmd_room, method=f"room_{action}")
     for action, helptext in (
         ("join", "accept an invitation"),
@@ -84,6 +87,9 @@ def cmd_room(args: argparse.Namespace) -> int:
     """Run one room action."""
     params = {k: getattr(args, k) for k in ("room", "peer", "name", "topic") if hasattr(args, k)}
     params = {k: v for k, v in params.items() if v is not None}
+    if args.method == "room_remove" and not args.yes and not _confirmed(args):
+        say("nobody was removed")
+        return 1
     result = run(_call(args, args.method, params))
     if getattr(args, "json", False):
         print_json(result)
@@ -99,6 +105,22 @@ def cmd_room(args: argparse.Namespace) -> int:
     else:
         say(_done_line(action, args, result))
     return 0
+
+
+def _confirmed(args: argparse.Namespace) -> bool:
+    """Ask before removing someone, as the app does (only at a terminal: a script,
+    with no one to answer, goes ahead)."""
+    if not sys.stdin.isatty():
+        return True
+    question = (
+        f"Remove {safe_text(args.peer)} from {safe_text(args.room)}? They stop getting its "
+        "messages until someone invites them again. [y/N] "
+    )
+    try:
+        answer = input(question)
+    except EOFError:
+        return False
+    return answer.strip().casefold() in ("y", "yes")
 
 
 def _done_line(action: str, args: argparse.Namespace, result: dict[str, Any]) -> str:

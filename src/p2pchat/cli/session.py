@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from p2pchat.cli.common import CliError, load_profile, node_config_from_args
+from p2pchat.cli.output import standing
 from p2pchat.control.api import ApiError, NodeApi
 from p2pchat.control.client import NODE_STOPPED, ControlClient
 from p2pchat.control.server import socket_is_live
@@ -77,10 +78,10 @@ async def call(session: Session, method: str, params: dict[str, Any] | None = No
     try:
         return await session.api.call(method, params)
     except ApiError as exc:
-        details = [
-            f"  {cand['short_id']}  {cand.get('name') or '?'}  ({cand['state']})"
-            for cand in exc.data.get("candidates", [])[:10]
-        ]
+        details = []
+        for cand in exc.data.get("candidates", [])[:10]:
+            what = standing(cand.get("state"), cand.get("verified"))
+            details.append(f"  {cand.get('short_id')}  {cand.get('name') or '?'}  ({what})")
         raise CliError(str(exc), details=details) from None
 
 

@@ -12,8 +12,11 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from p2pchat.control.changes_api import change_methods
+from p2pchat.control.chats_api import chat_methods
 from p2pchat.control.files_api import file_methods
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
+from p2pchat.control.tor_api import tor_methods
 from p2pchat.identity import encode_peer_id, short_id
 from p2pchat.node import (
     BOOL_SETTINGS,
@@ -104,6 +107,9 @@ class NodeApi:
             "backup": self.backup,
         }
         self._methods.update(file_methods(self))
+        self._methods.update(chat_methods(self))
+        self._methods.update(tor_methods(self))
+        self._methods.update(change_methods(self))
 
     @property
     def methods(self) -> list[str]:
@@ -136,10 +142,10 @@ class NodeApi:
             raise ApiError(str(exc)) from None
         return {"snapshot": dest.name}
 
-    async def _peer(self, params: JSONDict) -> bytes:
+    async def _peer(self, params: JSONDict, *, trusted_first: bool = True) -> bytes:
         text = _str(params, "peer", max_len=200)
         try:
-            return await self.node.resolve_peer(text)
+            return await self.node.resolve_peer(text, trusted_first=trusted_first)
         except PeerLookupError as exc:
             if not exc.candidates and self._is_me(text):
                 raise ApiError(f"{text!r} is you: name someone else") from None
@@ -274,6 +280,8 @@ class NodeApi:
                     "my_state": mine or "joined",
                     "unread": r.unread,
                     "online": r.online,
+                    "muted": r.muted,
+                    "archived": r.archived,
                 }
             )
         return out
@@ -328,7 +336,8 @@ class NodeApi:
 
     async def room_remove(self, params: JSONDict) -> JSONDict:
         """Remove a member (owners and admins)."""
-        room, peer = await self._room(params), await self._peer(params)
+        # Like block: a shared name is a tie, the stranger may be the one meant.
+        room, peer = await self._room(params), await self._peer(params, trusted_first=False)
         await self.node.groups.remove(room, peer)
         return {"room": room.hex(), "removed": self.node.peer_name(peer)}
 
@@ -365,13 +374,17 @@ class NodeApi:
 
     async def accept(self, params: JSONDict) -> JSONDict:
         """Accept a contact request (or make a peer a contact)."""
-        peer = await self._peer(params)
+        # A shared name is a tie here: the request to accept is a stranger's, and
+        # accepting one who took a contact's name must never happen by name alone.
+        peer = await self._peer(params, trusted_first=False)
         await self.node.accept(peer)
         return {"peer": self.node.peer_name(peer), "state": "contact"}
 
     async def block(self, params: JSONDict) -> JSONDict:
         """Block a peer: nothing from them is stored or shown."""
-        peer = await self._peer(params)
+        # A name two peers share is a tie here, whoever is a contact: the one to block
+        # is more likely the stranger who took a contact's name than the contact.
+        peer = await self._peer(params, trusted_first=False)
         await self.node.block(peer)
         return {"peer": self.node.peer_name(peer), "state": "blocked"}
 

@@ -13,6 +13,7 @@ from p2pchat.node.events import (
     ContactRequest,
     Event,
     MessageAdded,
+    MessagesChanged,
     MessagesWithdrawn,
     NodeStatus,
     PeerOffline,
@@ -24,6 +25,7 @@ from p2pchat.node.events import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    TorStatus,
     TransferProgress,
     TypingChanged,
 )
@@ -80,6 +82,7 @@ def message_json(node: Node, message: Message) -> JSONDict:
         "text": node.display_text(message),
         "status": status_name(message.status) if outgoing else None,
         "reply_to": message.reply_to.hex() if message.reply_to else None,
+        "edited": message.edited,
     }
 
 
@@ -137,6 +140,12 @@ def event_json(node: Node, event: Event) -> JSONDict:
         }
     if isinstance(event, RoomChanged):
         return {"type": "room", "room": event.room.hex()}
+    if isinstance(event, MessagesChanged):
+        return {
+            "type": "changed",
+            "room": event.room.hex(),
+            "ids": [i.hex() for i in event.message_ids],
+        }
     if isinstance(event, MessagesWithdrawn):
         return {
             "type": "withdrawn",
@@ -171,5 +180,13 @@ def event_json(node: Node, event: Event) -> JSONDict:
             "port": event.port,
             "announcing": event.announcing,
             "discovery": event.discovery,
+        }
+    if isinstance(event, TorStatus):
+        return {
+            "type": "tor",
+            "state": event.state,
+            "percent": event.percent,
+            "detail": event.detail,
+            "onion": event.onion,
         }
     return {"type": "unknown"}

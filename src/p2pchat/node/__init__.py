@@ -4,12 +4,14 @@ Interfaces (the TUI, the CLI, the control socket) import from here only: the Nod
 its configuration, its events, and the plain data types its methods return.
 """
 
+from p2pchat.node.chats import SearchError, SearchHit, SearchPage
 from p2pchat.node.config import NodeConfig, parse_host_port
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import (
     ContactRequest,
     Event,
     MessageAdded,
+    MessagesChanged,
     MessagesWithdrawn,
     NodeStatus,
     PeerOffline,
@@ -21,6 +23,7 @@ from p2pchat.node.events import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    TorStatus,
     TransferProgress,
     TypingChanged,
 )
@@ -55,6 +58,7 @@ __all__ = [
     "Message",
     "MessageAdded",
     "MessageStatus",
+    "MessagesChanged",
     "MessagesWithdrawn",
     "Node",
     "NodeConfig",
@@ -72,9 +76,13 @@ __all__ = [
     "RoomChanged",
     "RoomInfo",
     "RoomInvitation",
+    "SearchError",
+    "SearchHit",
+    "SearchPage",
     "SecurityWarning",
     "StoreError",
     "StoreLockedError",
+    "TorStatus",
     "TransferProgress",
     "TypingChanged",
     "parse_host_port",

@@ -36,6 +36,19 @@ class NodeConfig:
     dial_backoff_initial: float = 1.0
     dial_backoff_max: float = 60.0
     handshake_deadline: float = 10.0
+    # Tor (node/tor.py). ``tor`` None keeps the profile's remembered choice, True/False
+    # changes it. ``tor_control`` uses a running tor ("HOST:PORT" of its control port)
+    # instead of starting one; ``tor_torrc`` adds lines to the torrc of the tor we start
+    # (tests point it at a private Tor network). A first connection through tor takes
+    # seconds, so it has its own deadline; bootstrap and publication are bounded too.
+    tor: bool | None = None
+    tor_control: str | None = None
+    # The tor program to run; None finds it (PATH, then where packages put it).
+    tor_binary: str | None = None
+    tor_torrc: tuple[str, ...] = ()
+    tor_connect_deadline: float = 60.0
+    tor_bootstrap_timeout: float = 180.0
+    tor_publish_timeout: float = 120.0
     # Group rooms: how often connected members compare heads (anti-entropy).
     sync_interval: float = 30.0
     # Limits on what strangers can make us do.

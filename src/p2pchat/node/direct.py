@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from p2pchat.identity import short_id
+from p2pchat.node.edits import CHANGE_KINDS
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -34,7 +35,7 @@ from p2pchat.node.events import (
     RequestsHeldBack,
 )
 from p2pchat.node.requests import SETTING_HELD_MESSAGES, SETTING_HELD_REQUESTS, HeldBack
-from p2pchat.store import Message, MessageStatus, Store, now_ms
+from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
 from p2pchat.wire import RECEIPT_DELIVERED, RECEIPT_READ, Receipt
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ class DirectInbox:
                 self._emit_held()
             return
 
-        def work(store: Store) -> tuple[list[Message], list[bytes], set[bytes]]:
+        def work(store: Store) -> tuple[list[Message], set[bytes], list[bytes]]:
             promoted = []
             self._forget_requests(store, evicted)
             for peer in {i.peer for i in accepted}:
@@ -182,6 +183,7 @@ class DirectInbox:
                         node._remember(store, peer, "request")
                         promoted.append(peer)
                 node._ensure_direct(store, direct_room_id(node.me, peer), peer, now)
+            node.changes.apply_deletes(store, [i.env for i in accepted], now)
             rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
             results = store.insert_messages(rows)
             messages = [m for m in results if m is not None]
@@ -190,9 +192,9 @@ class DirectInbox:
                     node._lamport = max(node._lamport, m.lamport)
                 if m.kind == KIND_REACTION:
                     apply_reaction(store, m)
-            return messages, promoted, held_intact(store, rows, results)
+            return *self._settle(store, rows, results, accepted, now), promoted
 
-        stored, promoted, held = await node._write(work, quick=len(accepted) <= QUICK_INGEST)
+        stored, held, promoted = await node._write(work, quick=len(accepted) <= QUICK_INGEST)
         for peer in evicted:
             node.links.remove_targets("last", peer)
             node._emit(PeerUpdated(peer, node._names.get(peer), "unknown"))
@@ -201,11 +203,12 @@ class DirectInbox:
         for peer in promoted:
             node._states[peer] = "request"
             node._emit(ContactRequest(peer, node.peer_name(peer)))
+        node.changes.emit_changed()
         for message in stored:
             if message.kind == KIND_REACTION:
                 target, _, _ = decode_reaction(message.body)
                 node._emit(ReactionChanged(message.room, target))
-            else:
+            elif message.kind not in CHANGE_KINDS:
                 node._emit(MessageAdded(message, incoming=message.author != node.me))
             if message.kind == KIND_FILE and message.author != node.me:
                 await node.transfers.on_file_message(message, incoming=True)
@@ -219,6 +222,22 @@ class DirectInbox:
         for peer, ids in acks.items():
             # No flush here: one peer that stops reading must not stall everyone's inbox.
             await node._send_receipts(peer, node.direct_room(peer), ids, RECEIPT_DELIVERED)
+
+    def _settle(
+        self,
+        store: Store,
+        rows: list[NewMessage],
+        results: list[Message | None],
+        accepted: list[_Inbound],
+        now: int,
+    ) -> tuple[list[Message], set[bytes]]:
+        """Store thread: the new messages to announce (edits, timers and expiry applied),
+        and the ids we now hold as sent (to acknowledge)."""
+        held = held_intact(store, rows, results)
+        fresh = [m for m in results if m is not None]
+        envelopes = {i.env.id: i.env for i in accepted}
+        gone = self.node.changes.after_store(store, fresh, envelopes, now)
+        return [m for m in fresh if m.id not in gone], held
 
     def _forget_requests(self, store: Store, peers: list[bytes]) -> None:
         """Store thread: ``peers`` are no longer requests; remove what they wrote.

@@ -17,6 +17,8 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
+from p2pchat.identity import short_id
+from p2pchat.node.edits import relay_page
 from p2pchat.node.envelopes import row_to_envelope
 from p2pchat.node.latest import LatestWins
 from p2pchat.node.periodic import every_connected_peer
@@ -32,6 +34,10 @@ log = logging.getLogger(__name__)
 #: Envelopes pushed per page, and per sync round in all (the rest follows next round).
 PUSH_PAGE = 256
 MAX_PUSH = 20_000
+#: How far above what we hold of our own messages a contact's claim is believed: a crash
+#: loses the last moments of writes, never this many. Believing more would let a contact
+#: push our next seq to the integer limit, where every later send fails.
+MAX_LOST_TAIL = 65_536
 
 
 class DirectSync:
@@ -79,7 +85,15 @@ class DirectSync:
                 return [], {}
             ours = store.heads(room)
             # Never write a seq the other side already holds of ours (our tail was lost).
-            node.raise_seq_floor(store, room, theirs.get(node.me, 0))
+            claimed = theirs.get(node.me, 0)
+            believed = min(claimed, ours.get(node.me, 0) + MAX_LOST_TAIL)
+            if believed < claimed:
+                log.info(
+                    "%s claims to hold our seq %d in our room: not believed",
+                    short_id(peer),
+                    claimed,
+                )
+            node.raise_seq_floor(store, room, believed)
             ranges = [
                 (author, theirs.get(author, 0) + 1, ours.get(author, 0))
                 for author in (node.me, peer)
@@ -94,21 +108,25 @@ class DirectSync:
         for author, start, end in ranges:
             cursor = start
             while cursor <= end and sent < MAX_PUSH:
-                page = await node._read(
+                page, last = await node._read(
                     functools.partial(
                         _page, room=room, author=author, start=cursor, count=PUSH_PAGE
                     )
                 )
-                if not page:
+                if last is None:
                     break
                 for msg in page:
                     if not node.links.write(peer, MessageFrame(env=row_to_envelope(msg))):
                         raise TransportError("link closed")
                     sent += 1
-                cursor = page[-1].seq + 1
+                cursor = last + 1
                 await node.links.flush(peer)
         return 0.0
 
 
-def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:
-    return store.messages_by_seq(room, author, start, count)
+def _page(
+    store: Store, *, room: bytes, author: bytes, start: int, count: int
+) -> tuple[list[Message], int | None]:
+    """A page of an author's envelopes to push, and the last seq it covers."""
+    rows = store.messages_by_seq(room, author, start, count)
+    return relay_page(store, rows), (rows[-1].seq if rows else None)

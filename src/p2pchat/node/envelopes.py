@@ -22,6 +22,8 @@ DIRECT_ROOM_CONTEXT = b"p2pchat/direct-room/v1"
 # Envelope kinds besides text and the rooms' "system" (node/rooms.py).
 KIND_REACTION = "reaction"
 KIND_FILE = "file"
+#: Kinds of a deleted or expired message's row (store.changes); never sent, no signature.
+TOMBSTONE_KINDS = ("deleted", "removed")
 MESSAGE_ID_LEN = 16
 
 
@@ -123,6 +125,15 @@ def apply_reaction(store: Store, message: Message | NewMessage) -> None:
         store.remove_reaction(target, message.author, emoji)
 
 
+def _removed_here(have: Message, row: NewMessage) -> bool:
+    """True if ``have`` is the tombstone of ``row`` (same room, author and seq)."""
+    return (
+        have.kind in TOMBSTONE_KINDS
+        and not have.sig
+        and (have.room, have.author, have.seq) == (row.room, row.author, row.seq)
+    )
+
+
 def held_intact(
     store: Store, rows: Sequence[NewMessage], results: Sequence[Message | None]
 ) -> set[bytes]:
@@ -139,6 +150,8 @@ def held_intact(
             have = stored.get(row.id)
             if have is not None and (have.sig, have.room) == (row.sig, row.room):
                 held.add(row.id)
+            elif have is not None and _removed_here(have, row):
+                held.add(row.id)  # deleted or expired here: held, and never stored again
             else:
                 log.warning("message id %s reused by another envelope", row.id.hex()[:8])
     return held

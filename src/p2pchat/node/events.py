@@ -31,7 +31,11 @@ class PeerOffline:
 
 @dataclass(frozen=True, slots=True)
 class PeerUpdated:
-    """A peer's display name or contact state changed."""
+    """A peer's display name or contact state changed.
+
+    Our own rename comes as one too, with our id and state ``"self"``: it may come from
+    another client of this node (``p2pchat name`` while the app is open).
+    """
 
     peer_id: bytes
     name: str | None
@@ -110,6 +114,18 @@ class MessagesWithdrawn:
 
 
 @dataclass(frozen=True, slots=True)
+class MessagesChanged:
+    """Messages shown before look different now: edited, deleted, or gone with a timer.
+
+    Read them again (``Node.get_messages``): an edited one carries its latest text and
+    ``edited``; a deleted or expired one is a tombstone (kind ``deleted``, no text).
+    """
+
+    room: bytes
+    message_ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RoomInvitation:
     """Someone invited us to a group room; ``join`` or ``decline`` it."""
 
@@ -172,6 +188,17 @@ class NodeStatus:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TorStatus:
+    """Tor for this profile (node/onion.py): off, starting, bootstrapping (``percent``),
+    publishing, ready (``onion`` is our address) or failed (``detail`` says why)."""
+
+    state: str
+    percent: int = 0
+    detail: str = ""
+    onion: str = ""
+
+
 Event = (
     PeerOnline
     | PeerOffline
@@ -184,9 +211,11 @@ Event = (
     | RoomChanged
     | RoomInvitation
     | MessagesWithdrawn
+    | MessagesChanged
     | ContactRequest
     | RequestsHeldBack
     | SecurityWarning
     | PeerThrottled
     | NodeStatus
+    | TorStatus
 )

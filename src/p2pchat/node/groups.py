@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from p2pchat.identity import short_id
+from p2pchat.node.edits import CHANGE_KINDS, KIND_DELETE, relay_page
 from p2pchat.node.envelopes import (
     apply_reaction,
+    envelope_is_authentic,
     envelope_to_row,
     held_intact,
     row_to_envelope,
@@ -83,10 +85,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bounds on what a peer can make us hold for a room we are not in yet (an invitation).
-# In memory, before an invitation is adopted:
+# In memory, before an invitation is adopted: only well-formed membership changes
+# (a few hundred bytes each), a whole log per room (a room holds at most MAX_OPS
+# changes; fewer and an invitation to a busy room could never be adopted), and a few
+# whole logs in all (the room that waited longest makes way).
 MAX_PENDING_ROOMS = 16
 MAX_PENDING_ROOMS_PER_CONTACT = 2
-MAX_PENDING_ENVELOPES = 512
+MAX_PENDING_ENVELOPES = MAX_OPS + MAX_HEADS
+MAX_PENDING_TOTAL = 4 * MAX_PENDING_ENVELOPES
 # In the store, unanswered invitations: per inviter, in all, and how long they are kept.
 MAX_INVITATIONS_PER_INVITER = 3
 MAX_INVITATIONS = 24
@@ -97,6 +103,9 @@ VOID_END = 2**63 - 1
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
 PUSH_PAGE = 256
+# A summary of a room in several full ``sync`` frames names at most this many authors
+# (a room's authors are bounded by its operations, MAX_OPS).
+MAX_SUMMARY_AUTHORS = MAX_OPS + MAX_HEADS
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
 
@@ -154,12 +163,15 @@ class GroupService:
         # Everyone who shares a room with us: not strangers, whatever their contact state.
         # Replaced whole (never mutated) so the loop thread can read it at any time.
         self.co_members: frozenset[bytes] = frozenset()
+        # Group rooms we know, as of the last ingest (replaced whole, for the loop thread):
+        # their changes are never buffered as invitations.
+        self.known_rooms: frozenset[bytes] = frozenset()
         # (peer, room) -> the latest heads to push to, or to answer.
         self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
             "sync push", self._push, self._pushes, merge=_Heads.merged
         )
         self._group_rooms: set[bytes] | None = None
-        self._announce_due: set[bytes] = set()
+        self._announce_due: dict[bytes, frozenset[bytes]] = {}
         self._announcer: asyncio.TimerHandle | None = None
         self._ticker: asyncio.Task[None] | None = None
         # Peers told that their group messages are from an older protocol (once each).
@@ -511,6 +523,18 @@ class GroupService:
         """Store authentic, admissible envelopes of group rooms; acknowledge; announce."""
         node = self.node
         now = now_ms()
+        if all(i.env.kind != KIND_SYSTEM for i in items):
+            # Posts only (the common case) take ONE trip to the store thread: the look-up
+            # of held ids, the signature checks (libsodium releases the GIL, so they run
+            # beside the loop) and the storing. Each trip waits for the loop's turn to
+            # resume this task; in a busy room that wait, not the work, was the fan-out.
+            # Membership changes keep the path below: the invitation buffer they may go
+            # to lives on the loop.
+            outcome = await node._write(
+                lambda s: self._ingest_work(s, _authentic_or_held(s, items), {}, now)
+            )
+            await self._after_ingest(outcome, items)
+            return
         # Messages we already hold (a push that overlapped another, a relay of what the
         # author sent us too) skip the signature check, the costliest step of ingesting:
         # nothing of them is stored again, and an acknowledgement needs the stored copy's
@@ -532,8 +556,14 @@ class GroupService:
         outcome = await node._write(
             lambda s: self._ingest_work(s, authentic, pending_candidates, now)
         )
+        await self._after_ingest(outcome, authentic)
+
+    async def _after_ingest(self, outcome: _Outcome, items: Sequence[_Inbound]) -> None:
+        """Loop thread: tell the UI what was stored, acknowledge it, announce it."""
+        node = self.node
+        node.changes.emit_changed()
         for message in outcome.stored:
-            if message.kind != "reaction":
+            if message.kind != "reaction" and message.kind not in CHANGE_KINDS:
                 node._emit(MessageAdded(message, incoming=True))
             if message.kind == "file":
                 await node.transfers.on_file_message(message, incoming=True)
@@ -559,9 +589,8 @@ class GroupService:
             await node._send_receipts(author, room, ids, RECEIPT_DELIVERED)
         # Members we are connected to may not be connected to the authors: tell them what
         # we now hold, and they pull what they lack (coalesced, so a burst costs little).
-        fresh_rooms = {msg.room for msg in outcome.stored}
-        if fresh_rooms:
-            self._announce_soon(fresh_rooms)
+        if outcome.stored:
+            self._announce_soon(_holders(outcome.stored, items))
 
     def emit_withdrawn(self) -> None:
         """Loop thread: tell the UI which shown messages must go (after a store write)."""
@@ -580,6 +609,8 @@ class GroupService:
             env = item.env
             if env.kind != KIND_SYSTEM or self.node._states.get(item.peer) != "contact":
                 continue
+            if env.deps is None or env.room in self.known_rooms or _decoded(env.body) is None:
+                continue  # never part of an invitation we could adopt
             bucket = self._pending.get(env.room)
             if bucket is None:
                 mine = [r for r, who in self._pending_by.items() if who == item.peer]
@@ -590,6 +621,8 @@ class GroupService:
                 bucket = self._pending[env.room] = {}
                 self._pending_by[env.room] = item.peer
             if len(bucket) < MAX_PENDING_ENVELOPES:
+                while sum(len(b) for b in self._pending.values()) >= MAX_PENDING_TOTAL:
+                    self._drop_pending(next(r for r in self._pending if r != env.room))
                 bucket[env.id] = env
             out[env.room] = list(bucket.values())
         return out
@@ -632,6 +665,7 @@ class GroupService:
                     "a direct room of other people",
                 )
         outcome.stored.sort(key=lambda msg: msg.rowid)
+        self.known_rooms = frozenset(self.group_rooms(store))
         return outcome
 
     def _ingest_room(
@@ -670,6 +704,9 @@ class GroupService:
         if m.state_of(node.me) != "joined":
             return  # an invitee only follows the membership log
         rows = []
+        # A delete fills the seqs it removes, so it is carried out first (even if it
+        # must itself wait above a gap): nobody can ever relay what it removed.
+        node.changes.apply_deletes(store, self._deletes(store, m, room, relayed), now)
         # An author's messages are held in seq order, without gaps (a gap is only ever
         # filled by that author's own next envelopes), so what two members hold of an
         # author is always one a prefix of the other, and anti-entropy evens it out.
@@ -706,11 +743,36 @@ class GroupService:
                 if msg.kind == "reaction":
                     apply_reaction(store, msg)
                 node._lamport = max(node._lamport, msg.lamport)
-            outcome.stored.extend(fresh)
+            envelopes = {i.env.id: i.env for i in relayed}
+            gone = node.changes.after_store(store, fresh, envelopes, now)
+            outcome.stored.extend(m for m in fresh if m.id not in gone)
         # Acknowledge to each author (through the outbox if they are away).
         for row in [*system_rows, *(r for r in rows if r.id in held)]:
             if row.author != node.me and m.state_of(row.author) == "joined":
                 outcome.acks[(row.author, room)].append(row.id)
+
+    def _deletes(
+        self, store: Store, m: Membership, room: bytes, items: list[_Inbound]
+    ) -> list[Envelope]:
+        """Store thread: the deletes among ``items`` that count (gaps aside).
+
+        One we hold already was carried out when stored, and its signature was not
+        checked again this time (``ingest``): a copy under its id is never acted on.
+        """
+        node = self.node
+        candidates = [i for i in items if i.env.kind == KIND_DELETE]
+        if not candidates:
+            return []
+        held = store.held_ids([i.env.id for i in candidates])
+        return [
+            i.env
+            for i in candidates
+            if i.env.id not in held
+            and m.admits(i.env.author, i.env.seq, i.env.deps) is None
+            and _id_problem(room, i.env) is None
+            and node.body_problem(i.env) is None
+            and node.lamport_problem(i.env) is None
+        ]
 
     def _system_rows(
         self, store: Store, room: bytes, m: Membership, items: list[_Inbound], now: int
@@ -895,9 +957,13 @@ class GroupService:
             for frame in _heads_frames(room, room_heads):
                 node.links.write(peer, frame)
 
-    async def sync_room_with_members(self, room: bytes) -> None:
-        """Send our heads for ``room`` to every connected member (after joining)."""
+    async def sync_room_with_members(
+        self, room: bytes, skip: frozenset[bytes] = frozenset()
+    ) -> None:
+        """Send our heads for ``room`` to every connected member not in ``skip``."""
         node = self.node
+        if skip and all(peer in skip for peer in node.links.links):
+            return  # everyone we could tell has it all already: skip the store trip
 
         def load(store: Store) -> tuple[list[bytes], dict[bytes, int]]:
             m = self.membership(store, room)
@@ -906,6 +972,8 @@ class GroupService:
         members, room_heads = await node._read(load)
         frames = _heads_frames(room, room_heads)
         for peer in members:
+            if peer in skip:
+                continue
             for frame in frames:
                 node.links.write(peer, frame)
 
@@ -981,15 +1049,15 @@ class GroupService:
             cursor = start
             while cursor <= end and sent < MAX_PUSH:
                 count = min(PUSH_PAGE, end - cursor + 1)
-                page = await node._read(
+                page, last = await node._read(
                     functools.partial(_page, room=room, author=author, start=cursor, count=count)
                 )
-                if not page:
+                if last is None:
                     break
                 for msg in page:
                     if msg.kind != KIND_SYSTEM:
                         sent += self._send_row(peer, msg)
-                cursor = page[-1].seq + 1
+                cursor = last + 1
                 await node.links.flush(peer)
                 if not node.links.is_online(peer):
                     return
@@ -1011,6 +1079,7 @@ class GroupService:
         # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).
         await self.node._write(lambda store: self._open_invitations(store, now_ms()))
         self.co_members = await self.node._read(load)
+        self.known_rooms = await self.node._read(lambda store: frozenset(self.group_rooms(store)))
         self._ticker = asyncio.ensure_future(
             every_connected_peer(self.node, self.on_link_up, "periodic sync")
         )
@@ -1022,26 +1091,39 @@ class GroupService:
         for task in [*self._pushes, *([self._ticker] if self._ticker else [])]:
             task.cancel()
 
-    def _announce_soon(self, rooms: set[bytes]) -> None:
-        self._announce_due |= rooms
+    def _announce_soon(self, holders: dict[bytes, frozenset[bytes]]) -> None:
+        """Announce our heads of these rooms shortly, except to peers that hold it all.
+
+        ``holders`` maps a room to the peers that sent us every message we just stored
+        in it: they have what we would announce, so telling them costs each side a store
+        trip for nothing. In a room whose author reaches every member directly, that is
+        every announcement a new message would cause.
+        """
+        for room, peers in holders.items():
+            due = self._announce_due.get(room)
+            self._announce_due[room] = peers if due is None else due & peers
         if self._announcer is None:
             loop = asyncio.get_running_loop()
             self._announcer = loop.call_later(ANNOUNCE_DELAY, self._fire_announce)
 
     def _fire_announce(self) -> None:
         self._announcer = None
-        rooms, self._announce_due = self._announce_due, set()
+        rooms, self._announce_due = self._announce_due, {}
         task = asyncio.ensure_future(self._announce(rooms))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
-    async def _announce(self, rooms: set[bytes]) -> None:
-        for room in rooms:
-            await self.sync_room_with_members(room)
+    async def _announce(self, rooms: dict[bytes, frozenset[bytes]]) -> None:
+        for room, holders in rooms.items():
+            await self.sync_room_with_members(room, skip=holders)
 
 
-def _page(store: Store, *, room: bytes, author: bytes, start: int, count: int) -> list[Message]:
-    return store.messages_by_seq(room, author, start, count)
+def _page(
+    store: Store, *, room: bytes, author: bytes, start: int, count: int
+) -> tuple[list[Message], int | None]:
+    """A page of an author's envelopes to relay, and the last seq it covers."""
+    rows = store.messages_by_seq(room, author, start, count)
+    return relay_page(store, rows), (rows[-1].seq if rows else None)
 
 
 def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
@@ -1050,6 +1132,32 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     except SystemBodyError:
         return None
     return op.op, op.peer
+
+
+def _holders(stored: Sequence[Message], items: Sequence[_Inbound]) -> dict[bytes, frozenset[bytes]]:
+    """Per room of ``stored``, the peers that sent us every one of those messages."""
+    senders: dict[bytes, set[bytes]] = defaultdict(set)
+    for item in items:
+        senders[item.env.id].add(item.peer)
+    out: dict[bytes, frozenset[bytes]] = {}
+    for msg in stored:
+        peers = frozenset(senders.get(msg.id, ()))
+        out[msg.room] = peers if msg.room not in out else out[msg.room] & peers
+    return out
+
+
+def _authentic_or_held(store: Store, items: Sequence[_Inbound]) -> list[_Inbound]:
+    """Store thread: the items already held, and the others whose signature verifies.
+
+    A held message skips the check, the costliest step of ingesting: nothing of it is
+    stored again, and an acknowledgement needs the stored copy's signature to match
+    theirs (held_intact), so an altered copy gains nothing.
+    """
+    held = store.held_ids([i.env.id for i in items])
+    out = [i for i in items if i.env.id in held or envelope_is_authentic(i.env)]
+    if len(out) != len(items):
+        log.warning("dropped %d group envelopes with bad signatures", len(items) - len(out))
+    return out
 
 
 def _exempt(m: Membership, env: Envelope) -> bool:
@@ -1119,12 +1227,18 @@ class _Heads:
     complete: bool
 
     def merged(self, newer: _Heads) -> _Heads:
-        """Several frames of one summary add up; a complete one replaces the rest."""
+        """Several frames of one summary add up; a complete one replaces the rest.
+
+        At most MAX_SUMMARY_AUTHORS authors add up: a member sending full frames of fresh
+        authors must not grow the waiting summary (nor the cost of each merge) without
+        bound. An author left out is only pushed in a later round.
+        """
         if newer.complete:
             return newer
         heads = dict(self.heads)
         for author, seq in newer.heads.items():
-            heads[author] = max(heads.get(author, 0), seq)
+            if author in heads or len(heads) < MAX_SUMMARY_AUTHORS:
+                heads[author] = max(heads.get(author, 0), seq)
         return _Heads(self.room, heads, self.complete)
 
 

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from p2pchat.identity import short_id
 from p2pchat.node.config import NodeConfig
@@ -68,6 +69,18 @@ class Target:
     dialing: bool = False
 
 
+class DialOptions(TypedDict):
+    """Keyword arguments of ``connect`` that depend on where we dial."""
+
+    deadline: float
+    proxy: tuple[str, int] | None
+
+
+def is_tor_host(host: str) -> bool:
+    """True for an onion address we dial, or "tor" for a peer that came in through tor."""
+    return host == "tor" or host.endswith(".onion")
+
+
 class LinkManager:
     """Owns connections to peers; see the module docstring."""
 
@@ -102,6 +115,10 @@ class LinkManager:
             self._accept,
             ListenerLimits(handshake_timeout=config.handshake_deadline),
         )
+        # Tor (node/tor.py): where onion addresses are dialled (tor's SOCKS port, None
+        # until tor is ready) and the listener our onion service leads to.
+        self.proxy: tuple[str, int] | None = None
+        self.tor_listener: Listener | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -118,6 +135,8 @@ class LinkManager:
         """Say goodbye to every peer, close every link, stop all tasks."""
         self._stopping = True
         await self.listener.stop()
+        if self.tor_listener is not None:
+            await self.tor_listener.stop()
         for link in list(self.links.values()):
             with contextlib.suppress(TransportError):
                 link.conn.write_frame(Bye(reason="shutting down"))
@@ -128,6 +147,30 @@ class LinkManager:
             await asyncio.wait(self._tasks, timeout=3)
         self.links.clear()
 
+    async def listen_for_tor(self) -> int:
+        """Open a loopback listener for our onion service to lead to; return its port.
+
+        Peers arriving there are known to come through tor (their host reads "tor"), and
+        the LAN listener never sees them: the per-address handshake cap of the LAN
+        listener would otherwise lump every tor peer together as 127.0.0.1.
+        """
+        if self.tor_listener is None:
+            # Every tor peer comes from 127.0.0.1: only the overall cap means anything.
+            limits = ListenerLimits(
+                handshake_timeout=self.config.tor_connect_deadline,
+                max_pending_per_host=ListenerLimits.max_pending,
+            )
+            self.tor_listener = Listener(self._local, self._accept, limits, remote_host="tor")
+            await self.tor_listener.start("127.0.0.1", 0)
+        return self.tor_listener.port
+
+    def via(self, peer_id: bytes) -> str | None:
+        """How ``peer_id`` is linked now: "tor", "lan", or None when offline."""
+        link = self.links.get(peer_id)
+        if link is None or link.conn.is_closed:
+            return None
+        return "tor" if is_tor_host(link.conn.remote.host) else "lan"
+
     @property
     def port(self) -> int:
         """The port we listen on."""
@@ -137,6 +180,8 @@ class LinkManager:
         """Use a new hello (after a rename) for future handshakes."""
         self._local = local
         self.listener.update_local(local)
+        if self.tor_listener is not None:
+            self.tor_listener.update_local(local)
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -227,6 +272,36 @@ class LinkManager:
                 target.next_at = 0.0
         self._wake.set()
 
+    def onion_targets(self, peer_id: bytes) -> list[tuple[str, int]]:
+        """The onion addresses we know for ``peer_id`` (dialled through tor)."""
+        return [
+            (t.host, t.port)
+            for t in self.targets.values()
+            if t.expected_peer == peer_id and is_tor_host(t.host)
+        ]
+
+    def dial_options(self, host: str) -> DialOptions:
+        """``connect``'s deadline and proxy for ``host``: onion addresses go through tor."""
+        if is_tor_host(host):
+            if self.proxy is None:
+                raise HandshakeError("tor is not ready yet")
+            return {"deadline": self.config.tor_connect_deadline, "proxy": self.proxy}
+        return {"deadline": self.config.handshake_deadline, "proxy": None}
+
+    def forget_onions(self) -> None:
+        """Tor was turned off: stop dialling onion addresses (and close no link)."""
+        for key, target in list(self.targets.items()):
+            if is_tor_host(target.host):
+                del self.targets[key]
+
+    def redial_onions(self) -> None:
+        """Tor became ready: dial every onion address now (they waited for it)."""
+        for target in self.targets.values():
+            if is_tor_host(target.host):
+                target.failures = 0
+                target.next_at = 0.0
+        self._wake.set()
+
     def _due(self, now: float) -> list[Target]:
         due = []
         for target in self.targets.values():
@@ -238,7 +313,14 @@ class LinkManager:
             ):
                 continue
             due.append(target)
-        return due
+        # The LAN first: a peer's onion address waits while one of its LAN addresses is
+        # being tried (it is dialled as soon as those fail, or when there are none).
+        lan_first = {
+            t.expected_peer
+            for t in self.targets.values()
+            if not is_tor_host(t.host) and (t.dialing or t.next_at <= now)
+        }
+        return [t for t in due if not is_tor_host(t.host) or t.expected_peer not in lan_first]
 
     async def _dial_loop(self) -> None:
         while not self._stopping:
@@ -258,13 +340,18 @@ class LinkManager:
                     await self._wake.wait()
 
     async def _dial(self, target: Target) -> None:
+        onion = is_tor_host(target.host)
+        if onion and self.proxy is None:  # tor is not ready (or off): try again later
+            target.dialing = False
+            self._backoff(target)
+            return
         try:
             conn = await connect(
                 target.host,
                 target.port,
                 self._local,
                 expected_peer=target.expected_peer,
-                deadline=self.config.handshake_deadline,
+                **self.dial_options(target.host),
             )
         except PeerMismatchError as exc:
             self._backoff(target)

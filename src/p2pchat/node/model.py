@@ -57,6 +57,10 @@ class RoomInfo:
     unread: int
     last_message: Message | None
     online: bool
+    #: No notifications (still counted unread); see node/chats.py.
+    muted: bool = False
+    #: Archived and nothing new since: the sidebar leaves it out.
+    archived: bool = False
 
 
 @dataclass(frozen=True)

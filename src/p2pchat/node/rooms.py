@@ -259,6 +259,17 @@ class Membership:
                 return "its author had not seen their own joining"
         return "author was not a member then"
 
+    def seen(self, deps: tuple[bytes, ...]) -> set[bytes] | None:
+        """Ids of the operations ``deps`` names and their ancestors (None: one unknown).
+
+        What an envelope's author had seen of the room, so a right it claims (an owner
+        or admin deleting someone else's message) can be judged in that state.
+        """
+        bits = self._frontier(deps)
+        if bits is None:
+            return None
+        return {op for op, i in self._index.items() if bits >> i & 1}
+
     def _frontier(self, deps: tuple[bytes, ...]) -> int | None:
         """Bit set of the operations ``deps`` and their ancestors (None: one is unknown)."""
         if deps in self._frontiers:

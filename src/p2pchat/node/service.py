@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -31,10 +30,21 @@ from p2pchat.identity import (
     safety_number,
     short_id,
 )
+from p2pchat.node.chats import ChatService
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.direct import DirectInbox, load_requests
 from p2pchat.node.direct_sync import DirectSync
+from p2pchat.node.disclosure import NameDisclosure
+from p2pchat.node.edits import (
+    CHANGE_KINDS,
+    KIND_DELETE,
+    KIND_EDIT,
+    KIND_TIMER,
+    ChangeService,
+    change_problem,
+    with_edits,
+)
 from p2pchat.node.envelopes import (
     KIND_FILE,
     KIND_REACTION,
@@ -59,9 +69,11 @@ from p2pchat.node.events import (
     PeerUpdated,
     ReactionChanged,
     ReceiptChanged,
+    RoomChanged,
     SecurityWarning,
     TypingChanged,
 )
+from p2pchat.node.expiry import ExpiryService
 from p2pchat.node.files import ManifestError, decode_manifest, safe_name
 from p2pchat.node.groups import GroupService
 from p2pchat.node.inbox import FairInbox
@@ -69,7 +81,6 @@ from p2pchat.node.links import LinkManager
 from p2pchat.node.model import (
     MAX_UI_SETTING,
     PeerInfo,
-    PeerLookupError,
     ReactionInfo,
     RoomInfo,
     human_size,
@@ -77,6 +88,8 @@ from p2pchat.node.model import (
     ui_key,
 )
 from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
+from p2pchat.node.onion import OnionService
+from p2pchat.node.peer_lookup import find_peer
 from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
 from p2pchat.node.requests import HeldBack, RequestBook
 from p2pchat.node.rooms import (
@@ -110,6 +123,7 @@ from p2pchat.wire import (
     Envelope,
     Frame,
     MessageFrame,
+    OnionAddress,
     Receipt,
     SyncHeads,
     Typing,
@@ -124,6 +138,7 @@ T = TypeVar("T")
 #: Message kinds shown in a conversation; others (reactions) change how those look.
 DISPLAY_KINDS = frozenset({"text", "file", "system"})
 MAX_EMOJI_CHARS = 16
+DIRECT_ROOM_ID_LEN = 32
 SETTING_DOWNLOAD_DIR = "download_dir"
 TEXT_SETTINGS = {SETTING_DOWNLOAD_DIR: ""}
 SETTING_READ_RECEIPTS = "read_receipts"
@@ -150,8 +165,6 @@ MAX_STRANGERS = 200
 MAX_STRANGER_LINKS = 32
 MAX_REMEMBERED_PEERS = 2000
 OUTBOX_PAGE = 256
-#: A name as ``peer_name`` shows a look-alike: the name, then the short id in brackets.
-_SHOWN_WITH_ID = re.compile(r".+ \(([a-z2-7]{8})\)")
 
 
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
@@ -184,6 +197,15 @@ class Node:
         self.me = profile.identity.peer_id
         self.hub = EventHub()
         self.db: StoreWorker | None = None
+        # Whether our name is public (we announce it) is known once settings are loaded.
+        self._name_public = False
+        self.name_disclosure = NameDisclosure(
+            public=lambda: self._name_public,
+            trusted=lambda peer: (
+                self._states.get(peer) == "contact" or peer in self.groups.co_members
+            ),
+            linked=lambda peer: peer in self.links.links,
+        )
         self.links = LinkManager(
             self.me,
             self._local_hello(),
@@ -198,9 +220,13 @@ class Node:
         )
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
+        self.chats = ChatService(self)
         self.groups = GroupService(self)
         self.direct = DirectInbox(self)
         self.direct_sync = DirectSync(self)
+        self.onions = OnionService(self)
+        self.changes = ChangeService(self)
+        self.expiry = ExpiryService(self)
         self._states: dict[bytes, str] = {}
         # Peers' display names, indexed by look-alike key (``names``).
         self._names = NameBook()
@@ -235,7 +261,12 @@ class Node:
         port = None
         with contextlib.suppress(RuntimeError):
             port = self.links.port if hasattr(self, "links") else None
-        return LocalHello(identity=self.identity, name=self.profile.display_name, port=port or None)
+        return LocalHello(
+            identity=self.identity,
+            name=self.profile.display_name,
+            port=port or None,
+            reveal_name=self.name_disclosure.allows,
+        )
 
     @property
     def uptime(self) -> float:
@@ -282,9 +313,11 @@ class Node:
             # Unicode's confusables table, read once off the loop (not at the first name).
             await asyncio.get_running_loop().run_in_executor(None, load_confusables)
             await self._load_state()
+            self._name_public = self.config.announce and self._settings[SETTING_ANNOUNCE]
             if self.config.download_dir is not None:
                 await self.set_text_setting(SETTING_DOWNLOAD_DIR, self.config.download_dir)
             self._spawn(self._ingest_loop(), "ingest")
+            self._spawn(self.expiry.run(), "expiry")
             if self.config.network:
                 await self.links.start()
         except BaseException:
@@ -299,26 +332,30 @@ class Node:
         await self.transfers.start()
         await self.groups.start()
         self.direct_sync.start()
-        announcing = False
-        if self.config.discovery:
-            announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
-            self.discovery = Discovery(
-                peer_id=self.peer_id_text,
-                name=self.profile.display_name,
-                port=self.port,
-                announce=announcing,
-                interfaces=list(self.config.interfaces) or None,
-                on_event=self._on_discovery,
-            )
-            try:
-                await self.discovery.start()
-            except (OSError, ValueError) as exc:
-                log.warning("mDNS discovery unavailable: %s", exc)
-                self.hub.emit(SecurityWarning(None, f"peer discovery (mDNS) is off: {exc}"))
-                self.discovery = None
-                announcing = False
+        await self.onions.start()  # tor starts in the background (never holds us up)
+        announcing = await self._start_discovery() if self.config.discovery else False
         self.status = NodeStatus(self.port, announcing, self.discovery is not None)
         self.hub.emit(self.status)
+
+    async def _start_discovery(self) -> bool:
+        """Start mDNS; True if we announce ourselves. A failure is said, never fatal."""
+        announcing = self.config.announce and self._settings[SETTING_ANNOUNCE]
+        self.discovery = Discovery(
+            peer_id=self.peer_id_text,
+            name=self.profile.display_name,
+            port=self.port,
+            announce=announcing,
+            interfaces=list(self.config.interfaces) or None,
+            on_event=self._on_discovery,
+        )
+        try:
+            await self.discovery.start()
+        except (OSError, ValueError) as exc:
+            log.warning("mDNS discovery unavailable: %s", exc)
+            self.hub.emit(SecurityWarning(None, f"peer discovery (mDNS) is off: {exc}"))
+            self.discovery = None
+            return False
+        return announcing
 
     async def stop(self) -> None:
         """Stop discovery, say goodbye to peers, finish pending writes, close the store."""
@@ -329,8 +366,10 @@ class Node:
         await self.transfers.stop()
         await self.groups.stop()
         await self.direct_sync.stop()
+        await self.onions.stop()
         self._inbound.close()  # read loops waiting for room in it must end now
         if self.config.network:
+            await self._keep_names()
             await self.links.stop()
         # Let queued writes and already received messages reach the disk first.
         with contextlib.suppress(TimeoutError):
@@ -345,6 +384,22 @@ class Node:
             self._verifier.shutdown(wait=False)
         self.hub.close()
         self._started = False
+
+    async def _keep_names(self) -> None:
+        """Store the name each connected peer last announced, in one write.
+
+        A stranger's renames are kept in memory only (``_on_profile``); without this,
+        the next start would show its old name until it connects again.
+        """
+        names = {p: n for p in self.links.links if (n := self._names.get(p)) is not None}
+
+        def keep(store: Store) -> None:
+            for peer, name in names.items():
+                if store.get_peer(peer) is not None:
+                    store.upsert_peer(peer, name=name)
+
+        with contextlib.suppress(NodeError, StoreError):
+            await self._write(keep)
 
     async def _shutdown_tasks(self) -> None:
         for task in list(self._tasks):
@@ -374,8 +429,20 @@ class Node:
         """A stream of every event from now on (``async for event in stream``)."""
         return self.hub.subscribe()
 
+    def is_contact(self, peer_id: bytes) -> bool:
+        """True if the person accepted ``peer_id`` as a contact."""
+        return self._states.get(peer_id) == "contact"
+
+    async def db_run(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread, in the next group commit (for services)."""
+        return await self._write(fn)
+
     def _emit(self, event: Event) -> None:
         self.hub.emit(event)
+        if isinstance(event, (PeerUpdated, RoomChanged)):
+            # A new contact or room member who is connected learns the name we withheld.
+            for peer in self.name_disclosure.newly_allowed():
+                self.links.write(peer, ProfileFrame(name=self.profile.display_name))
 
     # ================================================================ store access
 
@@ -386,6 +453,18 @@ class Node:
 
     async def _read(self, fn: Callable[[Store], T]) -> T:
         return await self._db().run(fn)
+
+    async def store_read(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread (for the node's services)."""
+        return await self._read(fn)
+
+    async def store_write(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` in the store's thread as one committed write (for the services)."""
+        return await self._write(fn)
+
+    def emit(self, event: Event) -> None:
+        """Tell every subscriber (for the node's services)."""
+        self._emit(event)
 
     async def _write(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
         """Run ``fn`` in the next group commit and return its result.
@@ -471,51 +550,31 @@ class Node:
             if online and link is not None:
                 remote = link.conn.remote
                 addr = f"{remote.host}:{remote.port}" if remote.port else remote.host
+            # The name it last announced: a stranger's renames are kept in memory only.
+            name = self._names.get(peer.id, peer.name)
             infos.append(
-                PeerInfo(
-                    peer.id, peer.name, peer.state, peer.verified, online, addr, peer.last_seen
-                )
+                PeerInfo(peer.id, name, peer.state, peer.verified, online, addr, peer.last_seen)
             )
         listed = {i.peer_id for i in infos}
         for peer_id, link in list(self.links.links.items()):
             if peer_id not in listed and not link.conn.is_closed:
                 remote = link.conn.remote
                 addr = f"{remote.host}:{remote.port}" if remote.port else remote.host
-                infos.append(PeerInfo(peer_id, remote.name, "unknown", False, True, addr, None))
+                name = self._names.get(peer_id, remote.name)
+                infos.append(PeerInfo(peer_id, name, "unknown", False, True, addr, None))
         infos.sort(key=lambda p: (not p.online, p.state == "blocked", (p.name or "").lower()))
         return infos
 
-    async def resolve_peer(self, text: str) -> bytes:
+    async def resolve_peer(self, text: str, *, trusted_first: bool = True) -> bytes:
         """Find a peer by display name, short id (prefix) or full id.
 
+        An exact name beats a look-alike and contacts beat strangers (``peer_lookup``);
+        ``trusted_first=False`` makes any two candidates a tie (for blocking).
         Raises PeerLookupError listing candidates when nothing or several match.
         """
-        query = text.strip()
         with contextlib.suppress(PeerIdError):
-            return decode_peer_id(query)
-        peers = await self.list_peers()
-        lowered = query.casefold()
-        shown = _SHOWN_WITH_ID.fullmatch(query)
-        if shown is not None:  # "Alice (k3j5x7ab)", as peer_name shows a look-alike
-            query = shown.group(1)
-        # Every name that looks like the query: picking one of two look-alikes silently
-        # could send to an impersonator.
-        wanted = name_keys(query)
-        by_name = [p for p in peers if p.name and name_keys(p.name) & wanted]
-        by_prefix = (
-            [p for p in peers if p.peer_id_text.startswith(query.lower())]
-            if len(query) >= 4
-            else []
-        )
-        matches = {p.peer_id: p for p in [*by_name, *by_prefix]}
-        if len(matches) == 1:
-            return next(iter(matches))
-        if not matches:
-            near = [p for p in peers if lowered in (p.name or "").casefold()]
-            raise PeerLookupError(f"no peer called {query!r}", near)
-        raise PeerLookupError(
-            f"{query!r} matches {len(matches)} peers; use the short id", list(matches.values())
-        )
+            return decode_peer_id(text.strip())
+        return find_peer(text, await self.list_peers(), trusted_first=trusted_first)
 
     async def add_address(self, host: str, port: int) -> None:
         """Remember a manual address (``p2pchat add``) and dial it now and after restarts."""
@@ -558,6 +617,7 @@ class Node:
         if read and self._settings[SETTING_READ_RECEIPTS]:
             await self._send_receipts(peer_id, room, read, RECEIPT_READ)
         self.links.redial_soon(peer_id)
+        await self.onions.on_contact(peer_id)
 
     async def block(self, peer_id: bytes) -> None:
         """Block a peer: their frames are dropped and their connections refused."""
@@ -613,10 +673,12 @@ class Node:
         cleaned = self.profile.set_display_name(clean_display_name(name))
         self.links.update_local(self._local_hello())
         for peer in list(self.links.links):
-            self.links.write(peer, ProfileFrame(name=cleaned))
+            if self.name_disclosure.allows(peer):
+                self.links.write(peer, ProfileFrame(name=cleaned))
         if self.discovery is not None:
             with contextlib.suppress(Exception):
                 await self.discovery.set_name(cleaned)
+        self._emit(PeerUpdated(self.me, cleaned, "self"))
         return cleaned
 
     # ================================================================ messages out
@@ -737,6 +799,7 @@ class Node:
                 store.record_client_send(client_id, message.id, now)
             if kind == KIND_REACTION:
                 apply_reaction(store, row)
+            message = self.changes.on_own(store, message, env, now)
             frame = encode_frame(MessageFrame(env=env))
             store.enqueue_many([(p, frame, env.id) for p in recipients], created_at=now)
         except BaseException:
@@ -751,8 +814,9 @@ class Node:
         """Loop thread: announce our new message and send it to whoever is online."""
         if message.kind == KIND_REACTION:
             self._emit(ReactionChanged(message.room, decode_reaction(message.body)[0]))
-        else:
+        elif message.kind not in CHANGE_KINDS:
             self._emit(MessageAdded(message, incoming=False))
+        self.changes.emit_changed()
         if message.kind == KIND_FILE:
             await self.transfers.on_file_message(message, incoming=False)
         await self.deliver(MessageFrame(env=env), recipients)
@@ -895,16 +959,22 @@ class Node:
     async def history(self, room: bytes, limit: int = 200) -> list[Message]:
         """The latest displayable messages of a room (at most ``limit``), oldest first."""
         return await self._read(
-            lambda s: self.groups.shown_page(
-                s, room, s.latest_messages(room, limit, shown_only=True), limit
+            lambda s: with_edits(
+                s,
+                self.groups.shown_page(
+                    s, room, s.latest_messages(room, limit, shown_only=True), limit
+                ),
             )
         )
 
     async def older_messages(self, room: bytes, before: Message, limit: int = 200) -> list[Message]:
         """Displayable messages shown before ``before`` (for scrolling up), oldest first."""
         return await self._read(
-            lambda s: self.groups.shown_page(
-                s, room, s.messages_before(room, before.cursor, limit, shown_only=True), limit
+            lambda s: with_edits(
+                s,
+                self.groups.shown_page(
+                    s, room, s.messages_before(room, before.cursor, limit, shown_only=True), limit
+                ),
             )
         )
 
@@ -936,6 +1006,8 @@ class Node:
                     summary.unread,
                     summary.last_message,
                     online,
+                    muted=room.muted,
+                    archived=summary.archived,
                 )
             )
         return rooms
@@ -1008,6 +1080,33 @@ class Node:
             for mid, rows in found.items()
         }
 
+    async def send_to_room(
+        self, room: bytes, kind: str, body: bytes, reply_to: bytes | None
+    ) -> Message:
+        """Author an envelope of any kind into a room, direct or group."""
+        peer = await self.room_peer(room)
+        if peer is None and len(room) == DIRECT_ROOM_ID_LEN:  # no message in it yet
+            peer = next((p for p in self._states if self.direct_room(p) == room), None)
+        if peer is not None:
+            return await self._send_envelope(peer, kind, body, reply_to)
+        return await self.groups.send_envelope(room, kind, body, reply_to)
+
+    async def edit_message(self, message_id: bytes, text: str) -> Message:
+        """Change the text of our own message, everywhere it went."""
+        return await self.changes.edit(message_id, text)
+
+    async def delete_message(self, message_id: bytes) -> Message:
+        """Delete a message (ours; in a group, as owner or admin, also a member's)."""
+        return await self.changes.delete(message_id)
+
+    async def set_disappearing(self, room: bytes, seconds: int) -> Message:
+        """Set the room's disappearing-message timer (0: off; see edits.TIMER_CHOICES)."""
+        return await self.changes.set_timer(room, seconds)
+
+    async def disappearing(self, room: bytes) -> int:
+        """The room's disappearing-message timer in seconds (0: off)."""
+        return await self.changes.timer(room)
+
     def safety_number(self, peer_id: bytes) -> str:
         """The 60-digit number both people compare to rule out a man in the middle."""
         return safety_number(self.me, peer_id)
@@ -1045,8 +1144,13 @@ class Node:
         self._text_settings[key] = value
 
     async def get_message(self, message_id: bytes) -> Message | None:
-        """One stored message."""
-        return await self._read(lambda s: s.get_message(message_id))
+        """One stored message (an edited one with its latest text)."""
+        found = await self.get_messages([message_id])
+        return found[0] if found else None
+
+    async def get_messages(self, message_ids: Sequence[bytes]) -> list[Message]:
+        """Stored messages among ``message_ids``, edited ones with their latest text."""
+        return await self._read(lambda s: with_edits(s, s.get_messages(message_ids)))
 
     def display_text(self, message: Message) -> str:
         """What to show for a message: its text, or a sentence for other kinds."""
@@ -1068,6 +1172,9 @@ class Node:
             return f"\U0001f4ce {safe_name(manifest.name)} ({human_size(manifest.size)})"
         if message.kind == KIND_REACTION:
             return "(reaction)"
+        changed = self.changes.display_text(message)
+        if changed is not None:
+            return changed
         # A kind from a newer p2pchat (docs/protocol.md, "Envelope kinds"): its body is
         # never shown, and the kind is named only if it is plain ASCII letters and digits
         # (a peer chooses it: no escapes, no look-alikes).
@@ -1144,6 +1251,7 @@ class Node:
         await self._flush_outbox(peer)
         await self.groups.on_link_up(peer)
         await self.direct_sync.on_link_up(peer)
+        await self.onions.on_link_up(peer)
 
     async def _flush_outbox(self, peer: bytes) -> None:
         """Send everything waiting for ``peer``, oldest first, page by page."""
@@ -1194,10 +1302,13 @@ class Node:
         # "Last seen" means when they left, not when they came: store it before telling
         # the app, so what it reads on PeerOffline is already the leaving time.
         left = now_ms()
+        # With the name it last announced: a stranger's renames were not written (to
+        # cost no disk writes each), and the next start must not bring back an old name.
+        name = self._names.get(peer)
 
         def seen(store: Store) -> None:
             if store.get_peer(peer) is not None:  # a refused link leaves no row behind
-                store.upsert_peer(peer, last_seen=left)
+                store.upsert_peer(peer, name=name, last_seen=left)
 
         with contextlib.suppress(NodeError, StoreError):  # the node may be stopping
             await self._write(seen)
@@ -1311,6 +1422,8 @@ class Node:
                 self._emit(TypingChanged(frame.room, peer, frame.on))
         elif isinstance(frame, ProfileFrame):
             await self._on_profile(peer, frame.name)
+        elif isinstance(frame, OnionAddress):
+            await self.onions.on_frame(peer, frame)
 
     async def _on_profile(self, peer: bytes, name: str) -> None:
         self._check_impersonation(peer, name)
@@ -1395,6 +1508,8 @@ class Node:
                 return f"bad file offer: {problem}"
         elif env.kind == KIND_SYSTEM:
             return "room change outside a group room"  # groups handle theirs before this
+        elif env.kind in (KIND_EDIT, KIND_DELETE, KIND_TIMER):
+            return change_problem(env)
         # Any other kind is from a newer p2pchat: kept and acknowledged (so its sender's
         # outbox empties), shown only as a placeholder (display_text). Forward compatible.
         return None

@@ -1001,6 +1001,7 @@ class TransferService:
             out.append(known)
         stored = await self.node._read(lambda s: s.addresses_for(peer))
         out.extend((a.host, a.port) for a in stored)
+        out.extend(self.node.links.onion_targets(peer))  # through tor, after the LAN
         return list(dict.fromkeys(out))
 
     async def _dial(self, peer: bytes) -> Connection:
@@ -1018,7 +1019,7 @@ class TransferService:
                     port,
                     hello,
                     expected_peer=peer,
-                    deadline=self.node.config.handshake_deadline,
+                    **self.node.links.dial_options(host),
                 )
             except TransportError as exc:
                 last = str(exc)

@@ -38,6 +38,7 @@ from .models import (
     RoomSummary,
 )
 from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Migration
+from .search import SearchQueryError
 from .store import Store, now_ms
 from .worker import StoreWorker
 
@@ -69,6 +70,7 @@ __all__ = [
     "Room",
     "RoomKind",
     "RoomSummary",
+    "SearchQueryError",
     "Store",
     "StoreClosedError",
     "StoreError",

@@ -66,6 +66,11 @@ class Room:
     owner: bytes | None
     created_at: int
     last_read_rowid: int
+    #: No notifications for new messages (they still count as unread).
+    muted: bool = False
+    #: Set while archived: the room's newest arrival (rowid) when it was archived. The
+    #: room stays out of the room list until a message arrives after that one.
+    archived_rowid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,10 @@ class Message:
     status: int
     #: Filled only by the queries that relay envelopes (see ``Store.messages_by_seq``).
     deps: bytes | None = None
+    #: True when ``body`` is the latest text of an edit (the node's history fills it in).
+    edited: bool = False
+    #: When it disappears (ms since the epoch) under a chat's timer; None: it stays.
+    expires_at: int | None = None
 
     @property
     def cursor(self) -> Cursor:
@@ -131,6 +140,8 @@ class RoomSummary:
     room: Room
     last_message: Message | None
     unread: int
+    #: Archived and nothing arrived since: left out of the sidebar.
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .schema import Migration, migrate
+from .search import is_search_table
 
 _MIN_ROWID: Final = -(2**63)
 _MAX_ROWID: Final = 2**63 - 1
@@ -149,6 +150,8 @@ def salvage(source: Path, target: sqlite3.Connection) -> SalvageReport:
                 except sqlite3.DatabaseError as exc:
                     report.schema_error = str(exc)
             for name in tables:
+                if is_search_table(name):
+                    continue  # derived: the triggers rebuilt it from the copied messages
                 if report.schema_error or isinstance(src, str):
                     report.tables.append(TableSalvage(name, damaged=True, error="unreadable"))
                 elif name in src_tables:

@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from .search import create_search_index
+
 #: Written into the database header so we recognise our files ("P2PC").
 APPLICATION_ID: Final = 0x50325043
 
@@ -235,8 +237,98 @@ def _v4(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V5_CHAT_SETTINGS: Final[tuple[str, ...]] = (
+    # Muted: no notifications, still counted as unread.
+    "ALTER TABLE rooms ADD COLUMN muted INTEGER NOT NULL DEFAULT 0 CHECK (muted IN (0, 1))",
+    # Archived: the newest message's rowid when the person archived the chat (NULL when
+    # not archived). The chat is out of the sidebar until a message arrives after it, so
+    # archiving needs no write when a message arrives.
+    "ALTER TABLE rooms ADD COLUMN archived_rowid INTEGER",
+    # The highest Lamport time of the room when the person deleted its messages locally
+    # (0: never). Our next message must still sort after everything the other members
+    # hold, though our store no longer shows those messages.
+    "ALTER TABLE rooms ADD COLUMN cleared_lamport INTEGER NOT NULL DEFAULT 0",
+)
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """Add per-chat settings and message search (an FTS5 index kept by triggers; the
+    search module owns its table, tokenizer choice and triggers)."""
+    for statement in _V5_CHAT_SETTINGS:
+        conn.execute(statement)
+    create_search_index(conn)
+
+
+_V_ONIONS: Final[tuple[str, ...]] = (
+    # Contacts' onion services (Tor): the latest address each one signed, or one typed
+    # in from an invite code (sig NULL) until the contact's own signed frame replaces it.
+    """
+    CREATE TABLE onions (
+        peer_id BLOB PRIMARY KEY REFERENCES peers (id) ON DELETE CASCADE,
+        addr    TEXT NOT NULL CHECK (length(addr) = 56),
+        port    INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        ts      INTEGER NOT NULL,
+        sig     BLOB CHECK (sig IS NULL OR length(sig) = 64)
+    ) WITHOUT ROWID
+    """,
+)
+
+
+def _v_onions(conn: sqlite3.Connection) -> None:
+    """Add contacts' onion addresses (chats over Tor, issue 19)."""
+    for statement in _V_ONIONS:
+        conn.execute(statement)
+
+
+_V_CHANGES: Final[tuple[str, ...]] = (
+    # Edits name the message they change in ``reply_to``; showing a page of history
+    # looks up the edits of its messages, and a message that arrives after its edit
+    # finds it, through this (small, partial) index.
+    """
+    CREATE INDEX messages_edits ON messages (reply_to) WHERE kind = 'edit'
+    """,
+    # Tombstones (deleted or expired messages: store.changes) are the only rows without a
+    # signature; a node looks up its own that no delete vouches for yet.
+    """
+    CREATE INDEX messages_tombstones ON messages (author) WHERE sig = x''
+    """,
+    # Disappearing messages: the timer changes of each room that took effect (a change
+    # by someone without the right is stored as an envelope but never listed here), so
+    # the timer in force at any position of the room is one indexed look-up.
+    """
+    CREATE TABLE disappear_timers (
+        message_id BLOB PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+        room       BLOB NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+        lamport    INTEGER NOT NULL,
+        author     BLOB NOT NULL,
+        seconds    INTEGER NOT NULL CHECK (seconds >= 0)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE INDEX disappear_timers_position ON disappear_timers (room, lamport, author, message_id)
+    """,
+    # When each message under a timer must go (milliseconds since the epoch).
+    """
+    CREATE TABLE expiring (
+        message_id BLOB PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+        room       BLOB NOT NULL,
+        at         INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE INDEX expiring_at ON expiring (at)
+    """,
+)
+
+
+def _v_changes(conn: sqlite3.Connection) -> None:
+    """Add what edits, deletes and disappearing messages need (issues 14 and 17)."""
+    for statement in _V_CHANGES:
+        conn.execute(statement)
+
+
 #: Every migration, oldest first; the schema version is ``len(MIGRATIONS)``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2, _v3, _v4, _v5, _v_onions, _v_changes)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -56,6 +56,7 @@ from .models import (
     RoomSummary,
 )
 from .schema import APPLICATION_ID, MIGRATIONS, Migration, migrate
+from .search import parse_query, purge_search_residue, search_rowids
 
 T = TypeVar("T")
 
@@ -84,13 +85,13 @@ SQL_LATEST: Final = """
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
-# The same two, skipping reactions (they change how messages look, are not shown
-# themselves), so a page of a conversation is never short.
+# The same two, skipping reactions, edits and deletes (they change how messages look,
+# are not shown themselves), so a page of a conversation is never short.
 SQL_LATEST_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND kind != 'reaction'
+    WHERE room = ? AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -98,7 +99,8 @@ SQL_BEFORE_SHOWN: Final = """
     SELECT rowid, id, room, author, seq, lamport, sent_at, received_at,
         kind, body, reply_to, sig, status
     FROM messages
-    WHERE room = ? AND (lamport, author, id) < (?, ?, ?) AND kind != 'reaction'
+    WHERE room = ? AND (lamport, author, id) < (?, ?, ?)
+        AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
     ORDER BY lamport DESC, author DESC, id DESC
     LIMIT ?
 """
@@ -116,7 +118,8 @@ SQL_BEFORE: Final = """
 SQL_UNREAD: Final = """
     SELECT count(*) FROM (
         SELECT 1 FROM messages INDEXED BY messages_arrival
-        WHERE room = ? AND rowid > ? AND author IS NOT ? AND kind != 'reaction'
+        WHERE room = ? AND rowid > ? AND author IS NOT ?
+            AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')
         LIMIT ?
     )
 """
@@ -125,8 +128,21 @@ SQL_PENDING: Final = """
     SELECT id, peer, frame, message_id, created_at, attempts FROM outbox
     WHERE peer = ? AND id > ? ORDER BY id LIMIT ?
 """
-SQL_NEXT_SEQ: Final = "SELECT max(seq) FROM messages WHERE room = ? AND author = ?"
-SQL_MAX_LAMPORT: Final = "SELECT max(lamport) FROM messages WHERE room = ?"
+# Both also read what a locally deleted chat left behind (heads, rooms.cleared_lamport):
+# our next message must not reuse a seq, nor sort before messages the others still hold.
+SQL_NEXT_SEQ: Final = """
+    SELECT max(
+        coalesce((SELECT max(seq) FROM messages WHERE room = ?1 AND author = ?2), 0),
+        coalesce((SELECT seq FROM heads WHERE room = ?1 AND author = ?2), 0))
+"""
+SQL_MAX_LAMPORT: Final = """
+    SELECT max(
+        coalesce((SELECT max(lamport) FROM messages WHERE room = ?1), 0),
+        coalesce((SELECT cleared_lamport FROM rooms WHERE id = ?1), 0))
+"""
+_ROOM_COLUMNS: Final = (
+    "id, kind, name, topic, owner, created_at, last_read_rowid, muted, archived_rowid"
+)
 #: Message columns plus the envelope's deps (NULL for envelopes without), for relaying.
 _WITH_DEPS: Final = (
     "messages.rowid, id, room, author, seq, lamport, sent_at, received_at, kind, body,"
@@ -141,6 +157,9 @@ SQL_BY_SEQ: Final = f"""
 _SQL_REACTIONS_IN: Final = (
     "SELECT message_id, author, emoji FROM reactions WHERE message_id IN ({})"
     " ORDER BY message_id, emoji, author"
+)
+SQL_ARRIVED_AFTER: Final = (
+    "SELECT 1 FROM messages INDEXED BY messages_arrival WHERE room = ? AND rowid > ? LIMIT 1"
 )
 SQL_PEERS_WITH_PENDING: Final = "SELECT DISTINCT peer FROM outbox ORDER BY peer"
 
@@ -180,7 +199,8 @@ def _message(row: Sequence[Any]) -> Message:
 
 
 def _room(row: Sequence[Any]) -> Room:
-    return Room(*row)
+    rid, kind, name, topic, owner, created_at, last_read, muted, archived_rowid = row
+    return Room(rid, kind, name, topic, owner, created_at, last_read, bool(muted), archived_rowid)
 
 
 def _peer(row: Sequence[Any]) -> Peer:
@@ -645,11 +665,7 @@ class Store:
 
     def get_room(self, room_id: bytes) -> Room | None:
         """Return the room, if known."""
-        row = self._one(
-            "SELECT id, kind, name, topic, owner, created_at, last_read_rowid FROM rooms"
-            " WHERE id = ?",
-            (room_id,),
-        )
+        row = self._one(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))  # noqa: S608
         return None if row is None else _room(row)
 
     def list_rooms(self, unread_cap: int = UNREAD_CAP) -> list[RoomSummary]:
@@ -658,9 +674,7 @@ class Store:
         Unread counts stop at ``unread_cap`` (see unread_count).
         """
         summaries = []
-        for row in self._all(
-            "SELECT id, kind, name, topic, owner, created_at, last_read_rowid FROM rooms"
-        ):
+        for row in self._all(f"SELECT {_ROOM_COLUMNS} FROM rooms"):  # noqa: S608
             room = _room(row)
             last = self._all(SQL_LATEST, (room.id, 1))
             summaries.append(
@@ -668,6 +682,7 @@ class Store:
                     room=room,
                     last_message=_message(last[0]) if last else None,
                     unread=self._unread(room.id, room.last_read_rowid, unread_cap),
+                    archived=self._still_archived(room),
                 )
             )
 
@@ -677,6 +692,83 @@ class Store:
 
         summaries.sort(key=activity, reverse=True)
         return summaries
+
+    def _still_archived(self, room: Room) -> bool:
+        if room.archived_rowid is None:
+            return False
+        newer = self._one(SQL_ARRIVED_AFTER, (room.id, room.archived_rowid))
+        return newer is None
+
+    def set_room_muted(self, room_id: bytes, muted: bool) -> bool:
+        """Mute or unmute a room; False when the room is unknown."""
+        return self._write("UPDATE rooms SET muted = ? WHERE id = ?", (int(muted), room_id)) > 0
+
+    def set_room_archived(self, room_id: bytes, archived: bool) -> bool:
+        """Archive a room (out of the room list until a message arrives) or bring it back.
+
+        Archiving records the newest arrival, so a new message needs no write to bring
+        the room back: ``list_rooms`` sees a message after the mark. False when unknown.
+        """
+        mark = self.last_arrival(room_id) if archived else None
+        return self._write("UPDATE rooms SET archived_rowid = ? WHERE id = ?", (mark, room_id)) > 0
+
+    def clear_room(self, room_id: bytes) -> int:
+        """Delete a room's messages locally but remember how far it went; return how many.
+
+        The room row and its heads stay: sync then does not fetch the history back from
+        the other members, our next seq does not reuse one they hold, and
+        ``cleared_lamport`` makes our next message sort after theirs. Reactions and
+        offers of the deleted messages go too (offers whose download began keep their
+        row, as in ``forget_room``). The search index follows by its triggers.
+        """
+        ids = "SELECT id FROM messages WHERE room = ?"
+        with self._atomic():
+            self._write(
+                "UPDATE rooms SET cleared_lamport = max(cleared_lamport, ?) WHERE id = ?",
+                (self.max_lamport(room_id), room_id),
+            )
+            self._write(f"DELETE FROM reactions WHERE message_id IN ({ids})", (room_id,))  # noqa: S608
+            self._write("DELETE FROM transfers WHERE room = ? AND part IS NULL", (room_id,))
+            return self._write("DELETE FROM messages WHERE room = ?", (room_id,))
+
+    # -------------------------------------------------------------- search
+
+    def search_messages(
+        self,
+        text: str,
+        *,
+        rooms: Sequence[bytes] | None = None,
+        limit: int = 50,
+        before_rowid: int | None = None,
+    ) -> tuple[list[Message], int | None]:
+        """Text messages holding every word of ``text`` (substrings, any case), newest first.
+
+        ``rooms`` limits the search to those rooms; ``before_rowid`` pages back. Returns
+        the messages and, when the search stopped early (a query of only 1- or
+        2-character words spent its time budget, see :mod:`.search`), the ``before_rowid``
+        that goes on with the older messages; else None. Raises SearchQueryError (a
+        ValueError with a message for the person) for an unusable query.
+        """
+        query = parse_query(text)
+        with self._errors():
+            found = search_rowids(
+                self._db,
+                query,
+                rooms=None if rooms is None else tuple(rooms),
+                limit=limit,
+                before_rowid=before_rowid,
+            )
+        by_rowid: dict[int, Message] = {}
+        for chunk in _chunks(list(found.rowids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._all(f"SELECT {_WITH_DEPS} WHERE messages.rowid IN ({marks})", chunk)
+            by_rowid.update((int(r[0]), _message(r)) for r in rows)
+        return [by_rowid[r] for r in found.rowids if r in by_rowid], found.resume_before
+
+    def purge_search_residue(self) -> None:
+        """Rewrite the search index so words of deleted messages are gone from it too."""
+        with self._atomic(), self._errors():
+            purge_search_residue(self._db)
 
     def last_arrival(self, room_id: bytes) -> int:
         """The arrival order (rowid) of the room's newest stored message; 0 when empty.
@@ -1029,12 +1121,12 @@ class Store:
     def next_seq(self, room_id: bytes, author: bytes) -> int:
         """The seq ``author``'s next message in the room should carry (1 for the first)."""
         row = self._one(SQL_NEXT_SEQ, (room_id, author))
-        return 1 if row[0] is None else int(row[0]) + 1
+        return int(row[0]) + 1
 
     def max_lamport(self, room_id: bytes) -> int:
         """Highest Lamport clock seen in the room (0 when empty)."""
         row = self._one(SQL_MAX_LAMPORT, (room_id,))
-        return 0 if row[0] is None else int(row[0])
+        return int(row[0])
 
     def heads(self, room_id: bytes) -> dict[bytes, int]:
         """Per author, the highest seq such that seqs 1..that are all stored.
@@ -1068,7 +1160,8 @@ class Store:
             return []
         rows = self._all(
             f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608
-            " WHERE room = ? AND rowid > ? AND author != ? AND status < ? AND kind != 'reaction'"
+            " WHERE room = ? AND rowid > ? AND author != ? AND status < ?"
+            " AND kind NOT IN ('reaction', 'edit', 'delete', 'removed')"
             " ORDER BY rowid LIMIT ?",
             (room_id, room.last_read_rowid, self_id, int(MessageStatus.READ), limit),
         )
@@ -1391,6 +1484,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         # FULL: a commit is on disk before it returns, which a delivered receipt promises.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted and expired messages: their bytes are overwritten in the pages they
+        # leave (FAST: only where that costs no extra I/O, so free pages may keep some).
+        conn.execute("PRAGMA secure_delete = FAST")
     except sqlite3.OperationalError as exc:
         conn.close()
         if "locked" in str(exc) or "busy" in str(exc):

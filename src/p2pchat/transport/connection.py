@@ -40,6 +40,7 @@ from p2pchat.crypto.noise import (
     NoiseError,
 )
 from p2pchat.identity import Identity, encode_peer_id, short_id, verify_static_key
+from p2pchat.transport.socks import socks5_connect
 from p2pchat.wire import (
     PROTOCOL_VERSION,
     Frame,
@@ -336,22 +337,37 @@ async def connect(
     *,
     expected_peer: bytes | None = None,
     deadline: float = HANDSHAKE_TIMEOUT,
+    proxy: tuple[str, int] | None = None,
 ) -> Connection:
     """Dial ``host:port`` and run the initiator handshake within ``deadline`` seconds.
 
     ``expected_peer`` is the id we believe lives there (from mDNS or a stored address);
     if another id answers, PeerMismatchError is raised and the connection dropped.
+    With ``proxy`` (tor's SOCKS port) the TCP stream is asked of the proxy by name, and
+    the connection's remote host is ``host`` (the onion address) with no port: what a
+    peer says about its LAN port means nothing on the far side of tor.
     """
     try:
         async with asyncio.timeout(deadline):
-            reader, writer = await asyncio.open_connection(host, port, limit=STREAM_LIMIT)
+            if proxy is None:
+                reader, writer = await asyncio.open_connection(host, port, limit=STREAM_LIMIT)
+            else:
+                reader, writer = await asyncio.open_connection(*proxy, limit=STREAM_LIMIT)
+                try:
+                    await socks5_connect(reader, writer, host, port)
+                except BaseException:
+                    _abort(writer)
+                    raise
     except TimeoutError:
         raise HandshakeError(f"could not reach {host}:{port} within {deadline:g} s") from None
     except OSError as exc:
         raise HandshakeError(f"could not reach {host}:{port}: {exc.strerror or exc}") from None
-    return await _guarded_handshake(
+    conn = await _guarded_handshake(
         _initiate(reader, writer, local, expected_peer), writer, deadline
     )
+    if proxy is not None:
+        conn.remote = replace(conn.remote, host=host, port=None)
+    return conn
 
 
 class Connection:

@@ -16,7 +16,7 @@ import itertools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from p2pchat.crypto.noise import MAX_MESSAGE_LEN
 from p2pchat.transport.connection import (
@@ -121,7 +121,12 @@ class Listener:
         local: LocalHello,
         on_connection: OnConnection,
         limits: ListenerLimits | None = None,
+        *,
+        remote_host: str | None = None,
     ) -> None:
+        # A listener behind tor sees every peer come from tor on 127.0.0.1: it names them
+        # ``remote_host`` instead, with no port (their LAN port means nothing here).
+        self._remote_host = remote_host
         self._local = local
         self._on_connection = on_connection
         self.limits = limits or ListenerLimits()
@@ -129,6 +134,8 @@ class Listener:
         self._table = HandshakeTable(self.limits.max_pending, self.limits.max_pending_per_host)
         self._tasks: set[asyncio.Task[None]] = set()
         self.rejected_handshakes = 0
+        #: TCP connections accepted in all (tests check that tor peers never came here).
+        self.accepted = 0
         self.evicted_handshakes = 0
 
     @property
@@ -158,6 +165,7 @@ class Listener:
         self._local = local
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         peer = writer.get_extra_info("peername")
         host = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         entry, evicted = self._table.admit(host, writer)
@@ -189,6 +197,8 @@ class Listener:
             return
         finally:
             self._table.remove(entry)
+        if self._remote_host is not None:
+            conn.remote = replace(conn.remote, host=self._remote_host, port=None)
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)

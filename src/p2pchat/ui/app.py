@@ -16,6 +16,8 @@ from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.color import ColorSystem
+from rich.console import COLOR_SYSTEMS
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -38,6 +40,7 @@ from p2pchat.node import (
     parse_host_port,
 )
 from p2pchat.profile import MAX_DISPLAY_NAME
+from p2pchat.ui import chat_manage
 from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
 from p2pchat.ui.contrast import ContrastFilter
@@ -48,6 +51,7 @@ from p2pchat.ui.prefs import UiPrefs
 from p2pchat.ui.screens.chat import ChatScreen
 from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.help import HelpScreen, Section, binding_rows
+from p2pchat.ui.screens.invite import InviteScreen, tor_line
 from p2pchat.ui.screens.prompt import PromptScreen
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
 from p2pchat.ui.text import literal, one_line
@@ -87,6 +91,7 @@ class ChatApp(App[int]):
     BINDINGS = [  # noqa: RUF012
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1", "help", "Help"),
+        Binding("ctrl+f", "search", "Search", priority=True, show=False),
     ]
 
     def __init__(
@@ -113,7 +118,9 @@ class ChatApp(App[int]):
         self._stopped = False
         self._chat: ChatScreen | None = None
         self._events: EventStream | None = None
-        self._contrast = ContrastFilter(enabled=not self.current_theme.dark)
+        # Judged in the colours the terminal shows (a 256-colour one rounds them).
+        system = COLOR_SYSTEMS.get(self.console.color_system or "", ColorSystem.TRUECOLOR)
+        self._contrast = ContrastFilter(enabled=not self.current_theme.dark, system=system)
         self._filters.append(self._contrast)
         self._prefs_loaded = False
         self._waiting: list[Event] = []  # node events not handled yet (see NodeEvents)
@@ -312,6 +319,7 @@ class ChatApp(App[int]):
             desktop=self.prefs.desktop,
             download_dir=node.text_setting(SETTING_DOWNLOAD_DIR),
             desktop_available=self.desktop.available,
+            tor=node.onions.enabled,
         )
 
         async def save(new: SettingsValues | None) -> None:
@@ -329,6 +337,9 @@ class ChatApp(App[int]):
                         await node.set_setting(key, value)
                 if new.download_dir != node.text_setting(SETTING_DOWNLOAD_DIR):
                     await node.set_text_setting(SETTING_DOWNLOAD_DIR, new.download_dir)
+                if new.tor != node.onions.enabled:
+                    await node.onions.set_enabled(new.tor)
+                    self.chat.update_topbar()
                 self.prefs.bell, self.prefs.desktop = new.bell, new.desktop
                 await self.prefs.save(node)
             except (NodeError, StoreError, OSError) as exc:
@@ -384,6 +395,37 @@ class ChatApp(App[int]):
                 "It is remembered and dialled again after restarts.",
                 placeholder="HOST:PORT",
                 ok="Connect",
+            ),
+            done,
+        )
+
+    def action_invite(self) -> None:
+        """Show our invite code with its QR code and tor's state."""
+        onions = self.node.onions
+        status = tor_line(onions.status.state, onions.status.percent, onions.enabled)
+        self.push_screen(InviteScreen(onions.invite_code(), status))
+
+    def action_add_invite(self) -> None:
+        """Ask for an invite code; its owner becomes a contact, reached through tor."""
+
+        async def done(answer: str | None) -> None:
+            if not answer:
+                return
+            try:
+                peer = await self.node.onions.add_invite(answer)
+            except NodeError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            note = "" if self.node.onions.enabled else " (Tor is off: turn it on in settings, f2)"
+            self.notify(f"Added {self.node.peer_name(peer)}{note}", markup=False, timeout=4)
+
+        self.push_screen(
+            PromptScreen(
+                "Add a contact by invite code",
+                "The code they got from “Show my invite code” or `p2pchat invite`. "
+                "They become your contact; p2pchat reaches them through Tor.",
+                placeholder="p2pchat:…",
+                ok="Add",
             ),
             done,
         )
@@ -528,6 +570,10 @@ class ChatApp(App[int]):
 
     # ================================================================ palette
 
+    def action_search(self) -> None:
+        """Search messages in every chat (ctrl+f)."""
+        chat_manage.open_search(self)
+
     def palette_commands(self) -> list[Command]:
         """Everything the palette offers now (depends on the open conversation)."""
         chat = self.chat
@@ -535,9 +581,12 @@ class ChatApp(App[int]):
             ("Settings", "Name, read receipts, announce, notifications (f2)", self.action_settings),
             ("Rename yourself", "Change the name others see", self.ask_name),
             ("Connect to an address", "Dial HOST:PORT of another p2pchat", self.action_connect),
+            ("Show my invite code", "For someone beyond the LAN (Tor)", self.action_invite),
+            ("Add a contact by invite code", "Reach them through Tor", self.action_add_invite),
             ("Copy my peer id", self.node.peer_id_text, self._copy_id),
             ("Create a group", "A room for several people", self.action_create_group),
         ]
+        cmds += chat_manage.commands(self)
         if chat.room is not None:
             cmds += [
                 ("Insert emoji", "Searchable emoji picker (ctrl+e)", chat.action_emoji),

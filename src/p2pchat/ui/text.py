@@ -22,6 +22,8 @@ from rich.text import Text
 _SUSPECT = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029])
 _LINK = re.compile(r"\bhttps?://[^\s<>\"'\x00-\x1f]+", re.IGNORECASE)
 _TRAILING_PUNCT = ".,;:!?)]}'\""
+#: What counts as a link in a message (ui.markup leaves these unformatted).
+URL_PATTERN = _LINK
 TAB = "    "
 # Characters that draw nothing, or a bar, at the start of a name: blank fillers that are
 # letters to Unicode (Hangul fillers, the braille blank), box-drawing and block bars and

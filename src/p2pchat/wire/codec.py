@@ -32,6 +32,7 @@ from .frames import (
     Frame,
     Hello,
     MessageFrame,
+    OnionAddress,
     Ping,
     Pong,
     Profile,
@@ -58,6 +59,7 @@ from .limits import (
     MAX_REASON_CHARS,
     MAX_WANT_COUNT,
 )
+from .onion import ONION_CHARS, OnionAddressError, check_onion_address
 
 __all__ = ["FRAME_TYPES", "decode_envelope", "decode_frame", "encode_envelope", "encode_frame"]
 
@@ -401,6 +403,23 @@ def _v_nochunk(m: Map) -> ChunkError:
     return f
 
 
+def _v_onion(m: Map) -> OnionAddress:
+    w = "onion"
+    addr = _str(m, "addr", w, ONION_CHARS)
+    try:
+        check_onion_address(addr)
+    except OnionAddressError as e:
+        raise _InvalidError(f"onion.addr: {e}") from None
+    f = OnionAddress(
+        addr=addr,
+        port=_uint(m, "port", w, 1, 65535),
+        ts=_uint(m, "ts", w),
+        sig=_bin(m, "sig", w, _SIG_LEN),
+    )
+    _check_extras(m, w, 5)
+    return f
+
+
 def _v_bye(m: Map) -> Bye:
     f = Bye(reason=_str(m, "reason", "bye", MAX_REASON_CHARS))
     _check_extras(m, "bye", 2)
@@ -420,6 +439,7 @@ _VALIDATORS: Final[dict[str, Callable[[Map], Frame]]] = {
     ChunkRequest.TYPE: _v_get,
     Chunk.TYPE: _v_chunk,
     ChunkError.TYPE: _v_nochunk,
+    OnionAddress.TYPE: _v_onion,
     Bye.TYPE: _v_bye,
 }
 
@@ -439,6 +459,7 @@ FRAME_TYPES: Final[dict[str, type[Frame]]] = {
         ChunkRequest,
         Chunk,
         ChunkError,
+        OnionAddress,
         Bye,
     )
 }
@@ -508,6 +529,8 @@ def _frame_map(f: Frame) -> Map:
         return m
     if isinstance(f, Profile):
         return {"t": "profile", "name": f.name}
+    if isinstance(f, OnionAddress):
+        return {"t": "onion", "addr": f.addr, "port": f.port, "ts": f.ts, "sig": f.sig}
     if isinstance(f, Bye):
         return {"t": "bye", "reason": f.reason}
     raise FrameEncodeError(f"not a frame: {type(f).__name__}")

@@ -34,6 +34,7 @@ __all__ = [
     "Frame",
     "Hello",
     "MessageFrame",
+    "OnionAddress",
     "Ping",
     "Pong",
     "Profile",
@@ -276,6 +277,23 @@ class ChunkError:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OnionAddress:
+    """The sender's onion service: where contacts reach it through tor, off the LAN.
+
+    ``addr`` is the 56-character v3 address (no ".onion"), ``port`` its virtual port and
+    ``ts`` when it was signed (ms; a newer one replaces an older one). ``sig`` is the
+    sender's identity key's signature over :func:`p2pchat.wire.onion.onion_signing_bytes`,
+    so the address is bound to the identity: no link in between can swap it.
+    """
+
+    TYPE: ClassVar[str] = "onion"
+    addr: str
+    port: int
+    ts: int
+    sig: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bye:
     """The sender is closing the connection on purpose."""
 
@@ -296,5 +314,6 @@ Frame: TypeAlias = (
     | ChunkRequest
     | Chunk
     | ChunkError
+    | OnionAddress
     | Bye
 )

@@ -22,6 +22,7 @@ from p2pchat.node import (
     Event,
     Message,
     MessageAdded,
+    MessagesChanged,
     MessagesWithdrawn,
     NodeStatus,
     PeerOffline,
@@ -33,6 +34,7 @@ from p2pchat.node import (
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
+    TorStatus,
     TransferProgress,
     TypingChanged,
 )
@@ -195,6 +197,10 @@ class ChatScreen(ChatMessages):
         elif isinstance(event, ReactionChanged):
             if event.room == self.room:
                 await messages.refresh_reactions(event.message_id)
+        elif isinstance(event, MessagesChanged):
+            if event.room == self.room:
+                await messages.change(event.message_ids)
+            self.schedule_sidebar()
         elif isinstance(event, TypingChanged):
             self._set_typing(event.room, event.peer_id, event.typing)
         elif isinstance(event, PeerOnline | PeerOffline | PeerUpdated | ContactRequest):
@@ -209,6 +215,8 @@ class ChatScreen(ChatMessages):
             self.status = event
             self.update_topbar()
             self._update_empty()
+        elif isinstance(event, TorStatus):
+            self.update_topbar()
 
     async def _room_event(
         self, event: RoomChanged | MessagesWithdrawn | RoomInvitation, messages: MessageList
@@ -257,6 +265,8 @@ class ChatScreen(ChatMessages):
         self, event: PeerOnline | PeerOffline | PeerUpdated | ContactRequest
     ) -> None:
         """Presence, names and requests: header, members panel, sidebar."""
+        if event.peer_id == self.context.me:
+            self.update_topbar()  # renamed from the CLI, say
         if event.peer_id == self.peer:
             await self.refresh_peer()
         if isinstance(event, PeerOffline):
@@ -281,8 +291,8 @@ class ChatScreen(ChatMessages):
         """A Textual notification (and bell, desktop) for messages not on screen now."""
         if msg.kind == "system":
             return  # room changes show in the room; invitations have their own notice
-        if self._shown_now(msg):
-            return
+        if self._shown_now(msg) or any(e.muted for e in self.entries() if e.room_id == msg.room):
+            return  # a muted chat counts unread but never notifies
         notifier = getattr(self.app, "notify_message", None)
         if callable(notifier):
             who = self.context.name(msg.author)

@@ -30,6 +30,7 @@ from p2pchat.node import (
     PeerInfo,
     RoomInvitation,
     StoreError,
+    TorStatus,
 )
 from p2pchat.ui.context import ChatContext, ctx
 from p2pchat.ui.text import literal
@@ -54,6 +55,17 @@ READ_MIN_GAP = 0.3
 HELD_NOTICE_EVERY = 10.0
 #: From this many columns on, a group shows its members panel unless f5 hid it.
 WIDE = 100
+
+
+def tor_badge(status: TorStatus) -> Text:
+    """Tor's state for the top bar: starting (with bootstrap %), ready, or failed."""
+    if status.state == "ready":
+        return Text("  ·  Tor ready", "green")
+    if status.state == "failed":
+        return Text("  ·  Tor failed (retrying)", "red")
+    if status.state == "bootstrapping":
+        return Text(f"  ·  Tor {status.percent} %", "yellow")
+    return Text(f"  ·  Tor {status.state}", "yellow")
 
 
 class ChatBase(Screen[None]):
@@ -148,6 +160,8 @@ class ChatBase(Screen[None]):
                 bar.append("  ·  not announcing", "grey62")
         elif not self.node_ready:
             bar.append("  ·  starting…", "grey62")
+        if node.onions.enabled:
+            bar.append_text(tor_badge(node.onions.status))
         self.query_one("#topbar", Static).update(bar)
 
     def _update_empty(self) -> None:

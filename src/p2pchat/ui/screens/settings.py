@@ -14,6 +14,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from p2pchat.profile import MAX_DISPLAY_NAME
+
 
 @dataclass
 class SettingsValues:
@@ -27,6 +29,7 @@ class SettingsValues:
     desktop: bool
     download_dir: str
     desktop_available: bool = True
+    tor: bool = False
 
 
 SWITCHES = (
@@ -35,6 +38,7 @@ SWITCHES = (
     ("announce", "Announce me on the network", "takes effect the next time p2pchat starts"),
     ("bell", "Terminal bell on new messages", ""),
     ("desktop", "Desktop notifications", "through your desktop's notification service"),
+    ("tor", "Reach contacts beyond the LAN (Tor)", "needs the tor program; starts at once"),
 )
 
 
@@ -54,7 +58,8 @@ class SettingsScreen(ModalScreen[SettingsValues | None]):
             yield Static(Text("Settings", "bold"), classes="dialog-title")
             with VerticalScroll(id="settings-body"):
                 yield Label("Your display name")
-                yield Input(value=v.display_name, id="display_name", max_length=64, compact=True)
+                # No max_length: it would cut a long name without a word; Save says why.
+                yield Input(value=v.display_name, id="display_name", compact=True)
                 for key, label, note in SWITCHES:
                     box = Checkbox(label, bool(getattr(v, key)), id=key, compact=True)
                     shown_note = note
@@ -91,9 +96,14 @@ class SettingsScreen(ModalScreen[SettingsValues | None]):
     def action_save(self) -> None:
         """Collect the values and close."""
         name = self.query_one("#display_name", Input).value.strip()
+        problem = ""
         if not name:
+            problem = "Your name cannot be empty."
+        elif len(name) > MAX_DISPLAY_NAME:
+            problem = f"At most {MAX_DISPLAY_NAME} characters, please (this has {len(name)})."
+        if problem:
             error = self.query_one("#error", Static)
-            error.update(Text("Your name cannot be empty.", "red"))
+            error.update(Text(problem, "red"))
             error.display = True
             return
         values = SettingsValues(

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from p2pchat.node import MemberInfo, PeerInfo
+from p2pchat.node.links import is_tor_host
 from p2pchat.ui.format import last_seen
 from p2pchat.ui.text import literal
 
@@ -26,6 +27,8 @@ def header_text(name: str, info: PeerInfo | None, typing: bool, now_ms: int) -> 
         line.append("typing…", "italic bright_green")
     elif info is not None and info.online:
         line.append("● online", "bright_green")
+        if info.address is not None and is_tor_host(info.address):
+            line.append(" through Tor (files are slower)", "magenta")
     else:
         line.append("○ " + last_seen(info.last_seen if info else None, now_ms), "grey62")
     if info is not None:

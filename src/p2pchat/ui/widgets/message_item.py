@@ -21,6 +21,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from p2pchat.node import Message, ReactionInfo
+from p2pchat.ui import markup
 from p2pchat.ui.format import clock, tick
 from p2pchat.ui.media import FileCard, card_lines
 from p2pchat.ui.text import header_name, literal, one_line, with_links
@@ -31,6 +32,11 @@ META_WIDTH = 9
 GUTTER = "│ "
 GUTTER_STYLE = "grey35"
 RECEIPT_HINT = "  (i: who)"
+#: After an edited message's text, and after one that will disappear with a timer.
+EDITED_MARK = " (edited)"
+TIMER_MARK = " ⏱"
+#: Kinds of a deleted message's row (the node's tombstones): shown as the node says.
+TOMBSTONE_KINDS = ("deleted", "removed")
 
 #: Keys for the selected message (the list handles them; help and the footer list them).
 MESSAGE_BINDINGS: list[BindingType] = [
@@ -177,8 +183,16 @@ def _body(view: ItemView, text: str, inner: int) -> Text:
         body.append("\n")
     if view.file is not None:
         body.append_text(Text("\n", end="").join(card_lines(view.file, inner)))
+    elif view.message.kind in TOMBSTONE_KINDS:
+        body.append_text(literal(text, "italic grey50"))
+    elif view.message.kind == "text":
+        body.append_text(markup.render(text))  # the one place a body is formatted
+        if view.message.edited:
+            body.append(EDITED_MARK, "grey50")
     else:
         body.append_text(with_links(literal(text)))
+    if view.message.expires_at:
+        body.append(TIMER_MARK, "grey50")
     if view.reactions:
         body.append("\n")
         body.append_text(reactions_text(view.reactions, view.me))

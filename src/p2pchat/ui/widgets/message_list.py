@@ -466,6 +466,14 @@ class MessageList(RowView):
         row.set_file(card)
         self._changed(row)
 
+    async def change(self, ids: Iterable[bytes]) -> None:
+        """Messages edited, deleted or gone with a timer: reload the page (rare, as
+        withdrawals are), so each shows its latest text or leaves."""
+        changed = set(ids)
+        queued = self._arrived.keys() | {m.id for m in self._pending}
+        if changed & (self.items.keys() | queued):
+            await self.show_room(self.room)
+
     async def withdraw(self, ids: Iterable[bytes]) -> None:
         """Messages that must no longer show (a removal undid them): reload the page.
 

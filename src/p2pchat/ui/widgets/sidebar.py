@@ -15,6 +15,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from p2pchat.node import Node, PeerInfo, RoomInfo
+from p2pchat.node.links import is_tor_host
 from p2pchat.ui.text import literal, one_line
 
 UNREAD_CAP = 999
@@ -35,6 +36,8 @@ class Entry:
     preview: str = ""
     typing: bool = False
     group: bool = False
+    #: No notifications; its unread badge is grey (node/chats.py).
+    muted: bool = False
 
 
 Sections = tuple[list[Entry], list[Entry], list[Entry], list[PeerInfo]]
@@ -53,8 +56,8 @@ async def load_entries(node: Node) -> Sections:
         state = info.state if info else "contact"
         if room.peer_id:
             with_room.add(room.peer_id)
-        if state == "blocked":
-            continue
+        if state == "blocked" or room.archived:
+            continue  # an archived chat returns with its next message
         last = room.last_message
         preview = ""
         if last is not None:
@@ -73,8 +76,15 @@ async def load_entries(node: Node) -> Sections:
             verified=bool(info and info.verified),
             preview=preview,
             group=room.kind == "group",
+            muted=room.muted,
         )
         (requests if state == "request" else chats).append(entry)
+
+    def presence(p: PeerInfo) -> str:
+        if not p.online:
+            return ""
+        return "through Tor" if p.address and is_tor_host(p.address) else "on your network"
+
     nearby = [
         Entry(
             key="peer:" + p.peer_id.hex(),
@@ -85,7 +95,7 @@ async def load_entries(node: Node) -> Sections:
             online=p.online,
             unread=0,
             verified=p.verified,
-            preview="on your network" if p.online else "",
+            preview=presence(p),
         )
         for p in peers
         if p.peer_id not in with_room
@@ -107,7 +117,9 @@ def entry_label(entry: Entry, width: int = 22) -> Text:
     if entry.unread:
         count = f"{UNREAD_CAP}+" if entry.unread >= UNREAD_CAP else str(entry.unread)
         badge.append(" ")
-        badge.append(f" {count} ", "bold black on bright_yellow")
+        badge.append(
+            f" {count} ", "bold black on grey50" if entry.muted else "bold black on bright_yellow"
+        )
     name = literal(entry.name, "bold" if entry.unread else "", multiline=False)
     name.truncate(max(4, width - 2 - badge.cell_len), overflow="ellipsis")
     line = Text(end="")

@@ -1,0 +1,109 @@
+"""An attack that already held: floods of envelopes with bad signatures.
+
+A contact (or a group member) that sends thousands of envelopes whose signatures do not
+verify must get none of them stored or acknowledged, in a direct room or a group room,
+and must not delay an honest contact's messages while it does. Each flood is bounded in
+count, and every wait in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from p2pchat.node import Node
+from p2pchat.node.envelopes import direct_room_id
+from p2pchat.node.events import MessageAdded
+from p2pchat.wire import Envelope
+from tests.adversary.hostile import Hostile
+from tests.node.groups_helpers import form_room, mesh, start_nodes
+from tests.nodes import WAIT, connected_pair, make_node, wait_for
+
+FLOOD = 2_000
+CHUNK = 50
+
+
+def forged(env: Envelope) -> Envelope:
+    """``env`` with one bit of its signature flipped: well-formed, but not authentic."""
+    sig = bytearray(env.sig)
+    sig[0] ^= 1
+    return dataclasses.replace(env, sig=bytes(sig))
+
+
+async def befriend(a: Node, b: Node) -> None:
+    await connected_pair(a, b)
+    await a.accept(b.me)
+    await b.accept(a.me)
+
+
+async def send_forged(
+    hostile: Hostile, to: Node, room: bytes | None = None, **fields: object
+) -> None:
+    """Send FLOOD forged envelopes to ``to`` (in ``room``, else our direct room)."""
+    for start in range(0, FLOOD, CHUNK):
+        envs = [
+            forged(
+                hostile.envelope(room, body=b"forged %d" % i, **fields)
+                if room is not None
+                else hostile.direct(to.me, body=b"forged %d" % i)
+            )
+            for i in range(start, start + CHUNK)
+        ]
+        hostile.send_envelopes(to.me, *envs)
+        await hostile.node.links.flush(to.me)
+
+
+async def test_a_contact_flooding_bad_signatures_stores_nothing_and_delays_no_one() -> None:
+    victim, bob, mallory_node = (make_node(n) for n in ("victim", "bob", "mallory"))
+    for node in (victim, bob, mallory_node):
+        await node.start()
+    try:
+        await befriend(victim, bob)
+        await befriend(victim, mallory_node)
+        mallory = Hostile(mallory_node)
+        events = victim.subscribe()
+        flood = asyncio.create_task(send_forged(mallory, victim))
+        # Bob keeps writing while the flood runs: every message arrives.
+        sent = [(await bob.send_text(victim.me, f"honest {i}")).id for i in range(10)]
+        got: set[bytes] = set()
+        async with asyncio.timeout(WAIT):
+            while not got >= set(sent):
+                event = await wait_for(events, lambda e: isinstance(e, MessageAdded))
+                assert isinstance(event, MessageAdded)
+                assert event.message.author != mallory.me, "a forged envelope was stored"
+                got.add(event.message.id)
+        async with asyncio.timeout(WAIT * 2):
+            await flood
+        # Every forged frame was read (the flood ended), and one authentic message sent
+        # after all of them is stored: so the victim judged each forged one, and kept none.
+        real = mallory.direct(victim.me, body=b"authentic after the flood")
+        mallory.send_envelopes(victim.me, real)
+        stored = await wait_for(
+            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real.id
+        )
+        assert isinstance(stored, MessageAdded)
+        room = direct_room_id(victim.me, mallory.me)
+        held = await victim.history(room, limit=FLOOD + 10)
+        assert [m.id for m in held] == [real.id]
+    finally:
+        for node in (victim, bob, mallory_node):
+            await node.stop()
+
+
+async def test_a_group_member_flooding_bad_signatures_gets_nothing_stored() -> None:
+    nodes = await start_nodes(["owner", "member", "mallory"])
+    try:
+        owner, member, mallory_node = nodes
+        await mesh(nodes)
+        room = await form_room(owner, [member, mallory_node])
+        mallory = Hostile(mallory_node)
+        events = owner.subscribe()
+        deps = await mallory_node._read(lambda s: mallory_node.groups.membership(s, room).heads)
+        await send_forged(mallory, owner, room, deps=deps)
+        honest = await member.send_message(room, "still here")
+        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == honest.id)
+        held = await owner.history(room, limit=FLOOD + 50)
+        assert not [m for m in held if m.author == mallory.me and m.kind == "text"]
+    finally:
+        for node in nodes:
+            await node.stop()
