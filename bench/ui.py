@@ -4,7 +4,8 @@ Prints three figures (targets: the first two under 500 ms):
 
 * launch -> first frame: from spawning ``python`` to the app's first painted frame
   (interpreter start, imports, app and screen set-up; headless), median of a few runs,
-  next to the same figure for an empty Textual app (the floor);
+  next to the same figure for an empty Textual app (the floor), and their ratio taken
+  run by run (each pair back to back, so under the same load);
 * open a room of 100,000 messages: from the request to the latest page shown and laid
   out, in a running app whose node has started (median of several opens);
 * peak RSS of that app process with the big room open.
@@ -17,13 +18,14 @@ from a script (``--window`` in flight); the rate is counted until the other side
 them all (the app: the last one shown in the open chat). Meanwhile the receiving app
 gets a key every 20 ms in its composer, timed until the frame after it shows. It prints
 app/headless ratios. ``--old-src DIR`` adds the same app runs with another checkout's
-``src`` (A/B against old code in the same run, on the same loaded machine).
+``src`` (A/B against old code in the same run, on the same loaded machine), in both
+modes.
 
 The room is written straight into a throwaway profile's store (the node API would
 sign and fsync 100,000 messages one by one), so only the app is measured. It never
 touches a real profile: everything lives in a temporary P2PCHAT_HOME.
 
-    .venv/bin/python bench/ui.py [--messages 100000] [--runs 5]
+    .venv/bin/python bench/ui.py [--messages 100000] [--runs 5] [--old-src /tmp/old/src]
     .venv/bin/python bench/ui.py --live [--sizes 100,10000,100000] [--burst 2000]
                                  [--old-src /tmp/old/src]
 """
@@ -178,8 +180,8 @@ def child_open_room(runs: int) -> None:
 # ---------------------------------------------------------------- parent
 
 
-def _child(home: Path, *args: str) -> tuple[float, dict[str, object]]:
-    env = {**os.environ, "P2PCHAT_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+def _child(home: Path, src: Path, *args: str) -> tuple[float, dict[str, object]]:
+    env = {**os.environ, "P2PCHAT_HOME": str(home), "PYTHONPATH": str(src)}
     t0 = time.time()
     out = subprocess.run(
         [sys.executable, __file__, *args],
@@ -342,6 +344,40 @@ def live(sizes: list[int], burst: int, window: int, old_src: Path | None) -> Non
             print(line, flush=True)
 
 
+def startup(home: Path, runs: int, messages: int, old_src: Path | None) -> None:
+    """First frame (against an empty Textual app) and opening the big room; with
+    ``old_src`` the same with another checkout's code, each run back to back."""
+    variants = [("app", ROOT / "src")]
+    if old_src is not None:
+        variants.append(("old code", old_src))
+    frames: dict[str, list[float]] = {label: [] for label, _ in variants}
+    bare: list[float] = []
+    for _ in range(runs):
+        for label, src in variants:
+            started, result = _child(home, src, "--child", "first-frame")
+            frames[label].append((float(result["first_frame"]) - started) * 1000)  # type: ignore[arg-type]
+        started, result = _child(home, ROOT / "src", "--child", "bare-frame")
+        bare.append((float(result["first_frame"]) - started) * 1000)  # type: ignore[arg-type]
+    print(f"launch -> first frame, an empty Textual app: median {statistics.median(bare):.0f} ms")
+    for label, times in frames.items():
+        paired = [f / b for f, b in zip(times, bare, strict=True)]  # run by run, same load
+        print(
+            f"launch -> first frame, {label:<8}: median {statistics.median(times):6.0f} ms "
+            f"(min {min(times):.0f}, max {max(times):.0f}); / empty app, run by run: median "
+            f"{statistics.median(paired):.2f}x (min {min(paired):.2f}; target <= 1.5)"
+        )
+    for label, src in variants:
+        _, result = _child(home, src, "--child", "open-room", "--runs", str(runs))
+        opens = [float(x) for x in result["open_ms"]]  # type: ignore[attr-defined]
+        older = [float(x) for x in result["older_ms"]]  # type: ignore[attr-defined]
+        print(
+            f"{label:<8}: open the {messages:,}-message room: median "
+            f"{statistics.median(opens):.0f} ms (first {opens[0]:.0f}, max {max(opens):.0f}; "
+            f"target < 300); one older page on scroll {older[0]:.0f} ms; peak RSS "
+            f"{float(result['rss_mb']):.1f} MiB"  # type: ignore[arg-type]
+        )
+
+
 def main() -> None:
     """Build the big room, then measure in fresh processes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -374,27 +410,7 @@ def main() -> None:
         build_room(home, args.messages)
         print(f"built a room of {args.messages:,} messages in {time.perf_counter() - t0:.1f} s")
 
-        frames, bare = [], []
-        for _ in range(args.runs):
-            started, result = _child(home, "--child", "first-frame")
-            frames.append((float(result["first_frame"]) - started) * 1000)  # type: ignore[arg-type]
-            started, result = _child(home, "--child", "bare-frame")
-            bare.append((float(result["first_frame"]) - started) * 1000)  # type: ignore[arg-type]
-        print(
-            f"launch -> first frame:        median {statistics.median(frames):6.0f} ms "
-            f"(min {min(frames):.0f}, max {max(frames):.0f}; target < 500)"
-        )
-        print(f"  baseline, an empty Textual app: median {statistics.median(bare):.0f} ms")
-
-        _, result = _child(home, "--child", "open-room", "--runs", str(args.runs))
-        opens = [float(x) for x in result["open_ms"]]  # type: ignore[attr-defined]
-        older = [float(x) for x in result["older_ms"]]  # type: ignore[attr-defined]
-        print(
-            f"open the {args.messages:,}-message room: median {statistics.median(opens):6.0f} ms "
-            f"(first {opens[0]:.0f}, max {max(opens):.0f}; target < 500)"
-        )
-        print(f"load one older page on scroll: {older[0]:6.0f} ms ({result['shown']} shown)")
-        print(f"peak RSS with the room open:  {float(result['rss_mb']):6.1f} MiB")  # type: ignore[arg-type]
+        startup(home, args.runs, args.messages, args.old_src)
 
 
 if __name__ == "__main__":

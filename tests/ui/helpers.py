@@ -10,8 +10,8 @@ from textual.pilot import Pilot
 from p2pchat.node import Node
 from p2pchat.ui.app import ChatApp
 from p2pchat.ui.notify import DesktopNotifier
-from p2pchat.ui.widgets.message_item import MessageItem
 from p2pchat.ui.widgets.message_list import MessageList
+from p2pchat.ui.widgets.message_rows import MessageRow
 from p2pchat.ui.widgets.sidebar import Sidebar
 from tests.nodes import connected_pair
 
@@ -46,9 +46,9 @@ def screen_text(app: ChatApp) -> str:
     return "\n".join(strip.text for strip in strips)
 
 
-def items(app: ChatApp) -> list[MessageItem]:
-    """Message widgets of the open conversation, oldest first."""
-    return list(app.chat.query_one(MessageList).query(MessageItem))
+def items(app: ChatApp) -> list[MessageRow]:
+    """Messages held by the open conversation's list, oldest first."""
+    return app.chat.query_one(MessageList).message_rows()
 
 
 def sidebar(app: ChatApp) -> Sidebar:

@@ -16,7 +16,8 @@ from p2pchat.ui.screens.emoji_picker import EmojiPicker
 from p2pchat.ui.screens.settings import SettingsScreen
 from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.widgets.composer import Composer
-from p2pchat.ui.widgets.message_list import MessageList, UnreadMarker
+from p2pchat.ui.widgets.message_list import MessageList
+from p2pchat.ui.widgets.message_rows import MarkerRow
 from tests.nodes import connected_pair, make_node, wait_for
 from tests.ui.helpers import (
     SIZE,
@@ -78,7 +79,7 @@ async def test_read_receipts_only_for_messages_shown(pair: tuple[Node, Node]) ->
         await open_chat_with(pilot, app, bob.me)
         for msg in sent:
             assert await bob.wait_for_status(msg.id, MessageStatus.READ, 10)
-        assert app.chat.query(UnreadMarker)
+        assert any(isinstance(r, MarkerRow) for r in app.chat.query_one(MessageList).rows)
         await until(pilot, lambda: all(e.unread == 0 for e in sidebar(app).entries.values()))
 
 
@@ -196,7 +197,9 @@ async def test_reply_quotes_the_original(pair: tuple[Node, Node]) -> None:
         await open_chat_with(pilot, app, bob.me)
         await until(pilot, lambda: len(items(app)) == 1)
         await pilot.press("up")  # empty composer: select the last message
-        assert app.focused is items(app)[-1]
+        listing = app.chat.query_one(MessageList)
+        assert app.focused is listing
+        assert listing.selected is items(app)[-1]
         await pilot.press("r")
         assert "Replying to" in screen_text(app)
         await pilot.press(*"yes!", "enter")

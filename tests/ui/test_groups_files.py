@@ -26,6 +26,7 @@ from p2pchat.ui.screens.prompt import PromptScreen
 from p2pchat.ui.screens.receipts import ReceiptsScreen
 from p2pchat.ui.widgets.composer import Composer, pasted_path
 from p2pchat.ui.widgets.members import MembersPanel
+from p2pchat.ui.widgets.message_list import MessageList
 from tests.nodes import make_node, wait_for
 from tests.ui.helpers import (
     app_for,
@@ -116,7 +117,7 @@ async def test_create_invite_receipts_and_members(trio: tuple[Node, Node, Node])
 
         # The room-change sentence is centred in the conversation.
         joined = next(i for i in items(app) if i.message.kind == "system")
-        line = str(joined.render()).split("\n")[0]
+        line = app.chat.query_one(MessageList).lines_of(joined)[0]
         left, right = len(line) - len(line.lstrip()), len(line) - len(line.rstrip())
         assert left > 4
         assert abs(left - right) <= 1
@@ -145,7 +146,10 @@ async def test_create_invite_receipts_and_members(trio: tuple[Node, Node, Node])
         await until(pilot, lambda: not isinstance(app.screen, ReceiptsScreen))
         # A click on the delivery mark shows the same list.
         mine_item = items(app)[-1]
-        await pilot.click(mine_item, offset=(mine_item.size.width - 2, 0))
+        listing = app.chat.query_one(MessageList)
+        width = len(listing.lines_of(mine_item)[0])
+        line = mine_item.top + mine_item.gap - round(listing.scroll_y)
+        await pilot.click(listing, offset=(1 + width - 2, line))
         await until(pilot, lambda: isinstance(app.screen, ReceiptsScreen))
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, ReceiptsScreen))

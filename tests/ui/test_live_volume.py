@@ -1,7 +1,7 @@
 """The app keeps up with live volume: a burst is shown whole, at a bounded cost (issue 12).
 
 Alice's app shows the chat; Bob is a plain node sending as fast as it can. Costs are
-counted (mounted widgets, layout passes of the list per message), never timed.
+counted (rows the list holds, messages laid out and rows placed per message), never timed.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from p2pchat.node import Node
-from p2pchat.ui.widgets.message_item import MessageItem
-from p2pchat.ui.widgets.message_list import MAX_MOUNTED, DaySeparator, MessageList
+from p2pchat.ui.widgets import message_rows
+from p2pchat.ui.widgets.message_list import MAX_KEPT, PAGE, MessageList
+from p2pchat.ui.widgets.message_rows import DayRow
 from tests.nodes import make_node
 from tests.ui.helpers import SIZE, app_for, befriend, open_chat_with, screen_text, until
 
@@ -42,7 +43,7 @@ async def send_burst(bob: Node, alice: Node, count: int, tag: str) -> None:
     await asyncio.gather(*(one(i) for i in range(count)))
 
 
-async def test_a_burst_is_all_shown_and_mounted_widgets_stay_bounded(
+async def test_a_burst_is_all_shown_and_the_rows_held_stay_bounded(
     pair: tuple[Node, Node],
 ) -> None:
     alice, bob = pair
@@ -56,7 +57,7 @@ async def test_a_burst_is_all_shown_and_mounted_widgets_stay_bounded(
         async def watch() -> None:
             nonlocal most
             while True:
-                most = max(most, len(listing.children))
+                most = max(most, len(listing.rows))
                 await asyncio.sleep(0.01)
 
         watcher = asyncio.create_task(watch())
@@ -71,15 +72,15 @@ async def test_a_burst_is_all_shown_and_mounted_widgets_stay_bounded(
             await pilot.pause()
         finally:
             watcher.cancel()
-        # Every message arrived in order (the newest ones are mounted, the rest page in).
-        shown = [item.message.body for item in listing.query(MessageItem)]
+        # Every message arrived in order (the newest ones are held, the rest page in).
+        shown = [item.message.body for item in listing.message_rows()]
         assert shown == [f"burst {i}".encode() for i in range(BURST - len(shown), BURST)]
         assert f"burst {BURST - 1}" in screen_text(app)
-        assert len(listing.items) <= MAX_MOUNTED
-        assert most <= MAX_MOUNTED + 10  # a few day separators / markers, never the burst
+        assert len(listing.items) <= MAX_KEPT + PAGE
+        assert most <= MAX_KEPT + PAGE + 10  # a few day separators / markers, never the burst
         # The top of what stayed is laid out like the first message of a page.
-        assert isinstance(listing.children[0], DaySeparator)
-        assert listing.query(MessageItem).first().view.show_header
+        assert isinstance(listing.rows[0], DayRow)
+        assert listing.message_rows()[0].view.show_header
         assert listing.has_more
 
 
@@ -90,7 +91,7 @@ async def test_scrolling_up_pages_trimmed_messages_back_in(pair: tuple[Node, Nod
     async with app.run_test(size=SIZE) as pilot:
         await open_chat_with(pilot, app, bob.me)
         listing = app.chat.query_one(MessageList)
-        total = MAX_MOUNTED + 100
+        total = MAX_KEPT + PAGE + 100
         await send_burst(bob, alice, total, "m")
         last = f"m {total - 1}".encode()
         await until(
@@ -106,36 +107,47 @@ async def test_scrolling_up_pages_trimmed_messages_back_in(pair: tuple[Node, Nod
             return b"m 0" in {i.message.body for i in listing.items.values()}
 
         await until(pilot, scrolled_to_the_start, within=60)
-        bodies = [item.message.body for item in listing.query(MessageItem)]
+        bodies = [item.message.body for item in listing.message_rows()]
         assert bodies == sorted(bodies, key=lambda b: int(b.split()[1]))  # no gap, no repeat
         assert len(set(bodies)) == len(bodies)
 
 
 async def test_cost_of_a_message_does_not_grow_with_what_is_shown(
-    pair: tuple[Node, Node],
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The list's layout work per arriving message: the same after 10 and after 600.
+    """The list's work per arriving message: the same after 10 and after 600.
 
-    Counted as layout passes of the list and the children each pass visits.
+    Counted as messages laid out (wrapped into lines) and rows placed (their top line
+    set) per message. Before the line API every message stayed a mounted widget and
+    each layout pass visited all of them.
     """
     alice, bob = pair
     await befriend(alice, bob)
+    laid: list[bytes] = []
+    layout = message_rows.layout_message
+
+    def counting(view: message_rows.ItemView, width: int, console: object) -> object:
+        laid.append(view.message.body)
+        return layout(view, width, console)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(message_rows, "layout_message", counting)
     app = app_for(alice)
     async with app.run_test(size=SIZE) as pilot:
         await open_chat_with(pilot, app, bob.me)
         listing = app.chat.query_one(MessageList)
-        passes: list[int] = []
-        original = listing.arrange
+        placed: list[int] = []
+        place = listing._place
 
-        def counting(size: object, **kwargs: object) -> object:
-            passes.append(len(listing.children))  # a layout pass visits every child
-            return original(size, **kwargs)  # type: ignore[arg-type]
+        def counting_place(start: int, width: int) -> int:
+            placed.append(len(listing.rows) - start)
+            return place(start, width)
 
-        listing.arrange = counting  # type: ignore[assignment,method-assign]
+        listing._place = counting_place  # type: ignore[method-assign]
 
-        async def cost_of(tag: str, count: int) -> list[int]:
+        async def cost_of(tag: str, count: int) -> tuple[int, int]:
             await pilot.pause()
-            passes.clear()
+            laid.clear()
+            placed.clear()
             for i in range(count):  # one at a time: the worst case for batching
                 await bob.send_text(alice.me, f"{tag} {i}")
                 want = f"{tag} {i}".encode()
@@ -147,16 +159,86 @@ async def test_cost_of_a_message_does_not_grow_with_what_is_shown(
                     ),
                 )
                 await pilot.pause()
-            return list(passes)
+            return len(laid), sum(placed)
 
-        early = await cost_of("early", 10)
+        early_laid, early_placed = await cost_of("early", 10)
         await send_burst(bob, alice, 600, "filler")
         await until(
             pilot,
             lambda: (it := listing.last_item()) is not None and it.message.body == b"filler 599",
             within=60,
         )
-        late = await cost_of("late", 10)
-        # Before issue 12 every message stayed mounted, so each pass visited all 620.
-        assert max(late) <= MAX_MOUNTED + 10
-        assert len(late) <= 3 * len(early) + 10
+        late_laid, late_placed = await cost_of("late", 10)
+        # Each message is laid out about once (a read mark repaints, it does not re-wrap),
+        # and placing rows costs about the same with 10 or 600 messages above.
+        assert late_laid <= early_laid + 5, (early_laid, late_laid)
+        assert late_placed <= early_placed + MAX_KEPT + PAGE, (early_placed, late_placed)
+
+
+async def test_a_reaction_lays_out_its_own_message_only(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update (here a reaction) redraws one row in place: no other message is laid
+    out again and nothing above it moves."""
+    alice, bob = pair
+    await befriend(alice, bob)
+    laid: list[bytes] = []
+    layout = message_rows.layout_message
+
+    def counting(view: message_rows.ItemView, width: int, console: object) -> object:
+        laid.append(view.message.body)
+        return layout(view, width, console)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(message_rows, "layout_message", counting)
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        listing = app.chat.query_one(MessageList)
+        await send_burst(bob, alice, 40, "r")
+        await until(
+            pilot,
+            lambda: (it := listing.last_item()) is not None and it.message.body == b"r 39",
+        )
+        await pilot.pause()
+        target = next(r for r in listing.message_rows() if r.message.body == b"r 30")
+        tops = [r.top for r in listing.rows]
+        laid.clear()
+        await bob.react(target.message.id, "👍")
+        await until(pilot, lambda: bool(target.view.reactions))
+        await pilot.pause()
+        assert laid == [b"r 30"]
+        moved = [r.top for r in listing.rows]
+        index = listing.rows.index(target)
+        assert moved[: index + 1] == tops[: index + 1]  # nothing above it moved
+        assert "👍 1" in screen_text(app)
+
+
+async def test_a_receipt_redraws_the_mark_without_a_layout(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delivered and read receipts on your messages change one line each: no message is
+    laid out (wrapped) again, and the marks on screen turn to read."""
+    alice, bob = pair
+    await befriend(alice, bob)
+    laid: list[bytes] = []
+    layout = message_rows.layout_message
+
+    def counting(view: message_rows.ItemView, width: int, console: object) -> object:
+        laid.append(view.message.body)
+        return layout(view, width, console)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(message_rows, "layout_message", counting)
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        listing = app.chat.query_one(MessageList)
+        sent = [await alice.send_text(bob.me, f"mine {i}") for i in range(5)]
+        await until(pilot, lambda: len(listing.message_rows()) == 5)
+        await until(pilot, lambda: all(r.message.status >= 2 for r in listing.message_rows()))
+        await pilot.pause()
+        laid.clear()
+        await bob.mark_read(bob.direct_room(alice.me), [m.id for m in sent])
+        await until(pilot, lambda: all(r.message.status == 3 for r in listing.message_rows()))
+        await pilot.pause()
+        assert laid == []
+        assert screen_text(app).count("✔✔") == 5

@@ -27,6 +27,7 @@ from PIL import Image
 from p2pchat.node import Node
 from p2pchat.ui import graphics
 from p2pchat.ui.media import MAX_THUMB_PIXELS, decode_preview
+from p2pchat.ui.widgets.message_list import MessageList
 from tests.nodes import make_node
 from tests.ui.helpers import (
     app_for,
@@ -187,8 +188,9 @@ async def test_headless_preview_is_half_blocks_without_a_picture_widget(
         await bob.transfers.send_file(alice.me, _picture(tmp_path / "sunset.png"))
         await until(pilot, lambda: file_state(app) == "offered")
         item = items(app)[-1]
-        await until(pilot, lambda: "▀" * 16 in item._layout(item.size.width).plain)
-        assert not item.children
+        listing = app.chat.query_one(MessageList)
+        await until(pilot, lambda: "▀" * 16 in "\n".join(listing.lines_of(item)))
+        assert not listing.pictures.widgets
 
 
 async def test_kitty_picture_is_laid_over_the_preview_rows(
@@ -206,16 +208,18 @@ async def test_kitty_picture_is_laid_over_the_preview_rows(
         await bob.transfers.send_file(alice.me, _picture(tmp_path / "sunset.png"))
         await until(pilot, lambda: file_state(app) == "offered")
         item = items(app)[-1]
-        await until(pilot, lambda: bool(item.query(TGPImage)))
-        picture = item.query_one(TGPImage)
+        listing = app.chat.query_one(MessageList)
+        await until(pilot, lambda: bool(app.chat.query(TGPImage)))
+        picture = app.chat.query_one(TGPImage)
         assert isinstance(picture.image, Image.Image)  # decoded by us, never raw bytes
-        lines = item._layout(item.size.width).plain.split("\n")
+        lines = listing.lines_of(item)
         # Behind the message gutter (no body line looks like a header): "│ " then blanks.
         row = next(i for i, line in enumerate(lines) if line.startswith(GUTTER + " " * 32))
         assert "▀" not in "".join(lines)  # the card keeps blank rows, no half blocks
         await until(pilot, lambda: picture.region.height == 8)
-        assert picture.region.y == item.content_region.y + row
-        assert picture.region.x == item.content_region.x + len(GUTTER)
+        view = listing.scrollable_content_region
+        assert picture.region.y == view.y + item.top + item.gap + row - round(listing.scroll_y)
+        assert picture.region.x == view.x + len(GUTTER)
         assert picture.region.width == 32
         await until(pilot, lambda: KITTY_PLACEHOLDER in screen_text(app))
         shown = screen_text(app).split("\n")[picture.region.y]

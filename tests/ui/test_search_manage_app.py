@@ -10,8 +10,7 @@ import pytest
 
 from p2pchat.node import MessageAdded, Node
 from p2pchat.ui.screens.search import SearchScreen
-from p2pchat.ui.widgets.message_item import MessageItem
-from p2pchat.ui.widgets.message_list import PAGE
+from p2pchat.ui.widgets.message_list import PAGE, MessageList
 from tests.node.groups_helpers import form_room
 from tests.nodes import make_node, wait_for
 from tests.ui.helpers import (
@@ -72,8 +71,9 @@ async def test_ctrl_f_finds_an_old_message_and_jumps_to_it(pair: tuple[Node, Nod
         await until(
             pilot,
             lambda: (
-                isinstance(app.focused, MessageItem)
-                and app.focused.message.body == b"the secret word is pineapple"
+                isinstance(app.focused, MessageList)
+                and app.focused.selected is not None
+                and app.focused.selected.message.body == b"the secret word is pineapple"
             ),
         )
         assert app.chat.room == alice.direct_room(bob.me)

@@ -170,7 +170,6 @@ def test_sticker(
     from PIL import Image
 
     from p2pchat.ui.screens.sticker_picker import StickerPicker
-    from p2pchat.ui.widgets.message_item import MessageItem
 
     record_conversation(monkeypatch)
     open_bob = _open("Bob")
@@ -190,7 +189,7 @@ def test_sticker(
         listing = app.chat.query_one(MessageList)
         await until(
             pilot,
-            lambda: any(i.view.sticker is not None for i in listing.query(MessageItem)),
+            lambda: any(r.view.sticker is not None for r in listing.items.values()),
         )
         if picker:
             await pilot.press("ctrl+t")

@@ -13,6 +13,7 @@ from p2pchat.node import Node
 from p2pchat.node.sticker_body import KIND_STICKER
 from p2pchat.ui.media import STICKER_ROWS
 from p2pchat.ui.screens.sticker_picker import StickerPicker
+from p2pchat.ui.widgets.message_list import MessageList
 from tests.node.test_stickers import sticker_png
 from tests.nodes import make_node
 from tests.ui.helpers import SIZE, app_for, befriend, items, open_chat_with, screen_text, until
@@ -72,7 +73,7 @@ async def test_picker_sends_a_sticker_shown_large_on_both_sides(
             lambda: bool(items(app)) and items(app)[-1].view.sticker is not None,
         )
         # Bob likes it: the palette installs the selected sticker's pack.
-        items(app)[-1].focus()
+        app.chat.query_one(MessageList).select(items(app)[-1])  # the row selected
         await pilot.pause()
         (install,) = [c for c in app.palette_commands() if c[0] == "Install the sticker pack hi"]
         calls: list[Any] = []  # the node call the command makes, run here to its end

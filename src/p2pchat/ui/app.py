@@ -53,12 +53,11 @@ from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.help import HelpScreen, Section, binding_rows
 from p2pchat.ui.screens.invite import InviteScreen, tor_line
 from p2pchat.ui.screens.prompt import PromptScreen
-from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
-from p2pchat.ui.screens.verify import VerifyScreen
 from p2pchat.ui.text import literal, one_line
 from p2pchat.ui.widgets.composer import Composer
-from p2pchat.ui.widgets.message_item import MessageItem
+from p2pchat.ui.widgets.message_item import MESSAGE_BINDINGS
+from p2pchat.ui.widgets.message_list import MessageList
 from p2pchat.ui.widgets.sidebar import Entry
 
 EADDRINUSE = 98
@@ -252,7 +251,7 @@ class ChatApp(App[int]):
             ("Writing a message", list(Composer.HELP_KEYS)),
             (
                 "A selected message (↑ from an empty composer)",
-                binding_rows(MessageItem.BINDINGS),
+                binding_rows(MESSAGE_BINDINGS),
             ),
             ("Dialogs and lists", [("escape", "Close or cancel"), ("tab", "Next field or button")]),
         ]
@@ -308,6 +307,8 @@ class ChatApp(App[int]):
 
     def action_settings(self) -> None:
         """Open the settings screen."""
+        from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues  # not at start
+
         node = self.node
         values = SettingsValues(
             display_name=node.profile.display_name,
@@ -358,6 +359,8 @@ class ChatApp(App[int]):
             self.notify("Marked as verified" if verified else "Marked as not verified")
             await self.chat.refresh_peer()
             await self.chat.reload_sidebar()
+
+        from p2pchat.ui.screens.verify import VerifyScreen  # rarely opened: not at start-up
 
         info_verified = self.ctx.verified.get(peer, False)
         self.push_screen(
@@ -563,7 +566,7 @@ class ChatApp(App[int]):
     def _receipts_selected(self) -> None:
         item = self.chat.selected_item()
         if item is not None:
-            item.action_receipts()
+            self.chat.post_message(MessageList.Action(item, "receipts"))
 
     # ================================================================ palette
 
@@ -646,4 +649,4 @@ class ChatApp(App[int]):
     def _react_selected(self) -> None:
         item = self.chat.selected_item()
         if item is not None:
-            item.action_react()
+            self.chat.post_message(MessageList.Action(item, "react"))

@@ -21,7 +21,6 @@ from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.prompt import PromptScreen
 from p2pchat.ui.screens.search import SearchScreen
 from p2pchat.ui.text import literal
-from p2pchat.ui.widgets.message_item import MessageItem
 from p2pchat.ui.widgets.message_list import MessageList
 
 if TYPE_CHECKING:
@@ -60,12 +59,11 @@ async def jump_to(chat: ChatScreen, hit: SearchHit) -> bool:
             break
         await listing.load_older().wait()
     item = listing.items.get(message.id)
-    if not isinstance(item, MessageItem):
+    if item is None:
         chat.app.notify("That message is far back in this chat: scroll up to reach it.", timeout=5)
         return False
     listing.release_anchor()
-    listing.scroll_to_widget(item, animate=False, center=True, immediate=True)
-    item.focus()
+    listing.select(item)  # scrolled into view, selected, the list focused
     return True
 
 

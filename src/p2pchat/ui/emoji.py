@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from emoji import EMOJI_DATA, STATUS
-
 #: The reactions offered first (keys 1-6 on a selected message).
 QUICK_REACTIONS = ("👍", "❤️", "😂", "😮", "😢", "🙏")
 
@@ -45,7 +43,6 @@ MAX_RECENT = 16
 _SHORTCODE = re.compile(r":([A-Za-z0-9_+\-]+):")
 _PARTIAL = re.compile(r"(?:^|(?<=[\s(]))(:[a-z0-9_+\-]{2,})$")
 _NOT_KEY = re.compile(r"[^a-z0-9+\-]+")
-_FULLY_QUALIFIED = STATUS["fully_qualified"]
 
 # (first, last code point, category), first match wins; ordered so the narrower
 # ranges inside a mixed block come first.
@@ -147,8 +144,13 @@ def _data() -> tuple[dict[str, str], tuple[Entry, ...]]:
     codes: dict[str, str] = {}
     found: list[tuple[int, int, str, Entry]] = []
     order = {c: i for i, c in enumerate(CATEGORIES)}
+    # Imported on first use (a name typed, the picker opened): its tables take about
+    # 50 ms to load, which start-up does not need to pay.
+    from emoji import EMOJI_DATA, STATUS
+
+    fully_qualified = STATUS["fully_qualified"]
     for char, info in EMOJI_DATA.items():
-        if info["status"] != _FULLY_QUALIFIED:
+        if info["status"] != fully_qualified:
             continue
         names = [info["en"], *info.get("alias", [])]
         keys = tuple(dict.fromkeys(k for k in map(shortcode_key, names) if k))

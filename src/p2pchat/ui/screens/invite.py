@@ -8,15 +8,12 @@ verification screen. Tor's state is shown with it: a code works only while tor r
 
 from __future__ import annotations
 
-import segno
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
-
-from p2pchat.ui.screens.verify import QR_QUIET
 
 # The dialog with the QR code (about 25 rows of half blocks) needs this many rows.
 QR_MIN_HEIGHT = 40
@@ -25,6 +22,10 @@ _HALF_BLOCKS = {(True, True): "█", (True, False): "▀", (False, True): "▄",
 
 def invite_qr_lines(code: str) -> list[str]:
     """``code`` as QR half blocks (error level M; about 45 columns, 23 rows)."""
+    import segno  # imported when the invite is shown, not at start-up
+
+    from p2pchat.ui.screens.verify import QR_QUIET
+
     qr = segno.make_qr(code.upper(), error="m", boost_error=False)
     rows = [[bool(m) for m in row] for row in qr.matrix_iter(scale=1, border=QR_QUIET)]
     if len(rows) % 2:

@@ -9,7 +9,6 @@ module only draws its modules with half blocks.
 
 from __future__ import annotations
 
-import segno
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -34,6 +33,8 @@ def qr_lines(number: str) -> list[str]:
     Numeric mode, error level M: the 60 digits fit version 2 (25x25 modules, 15 text
     rows with the quiet zone), small enough for the dialog and easy for a phone.
     """
+    import segno  # only when a safety number is shown: not at start-up
+
     code = segno.make_qr("".join(number.split()), error="m", boost_error=False)
     rows = [[bool(m) for m in row] for row in code.matrix_iter(scale=1, border=QR_QUIET)]
     if len(rows) % 2:
