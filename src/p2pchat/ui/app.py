@@ -593,6 +593,16 @@ class ChatApp(App[int]):
                 ("Send a sticker", "Pick one of your stickers (ctrl+t)", chat.action_sticker),
                 ("Reply to the selected message", "ctrl+r", chat.action_reply),
                 ("React to the selected message", "Pick an emoji", self._react_selected),
+                (
+                    "Edit the selected message",
+                    "Your own text: E on a message",
+                    functools.partial(self._act_on_selected, "edit"),
+                ),
+                (
+                    "Delete the selected message",
+                    "For everyone (you confirm first): delete on a message",
+                    functools.partial(self._act_on_selected, "delete"),
+                ),
                 ("Send a file", "Pick a file to offer here (ctrl+o)", self.action_send_file),
             ]
             cmds += self._group_commands()
@@ -645,6 +655,11 @@ class ChatApp(App[int]):
     def _copy_id(self) -> None:
         self.copy_to_clipboard(self.node.peer_id_text)
         self.notify("Your peer id was copied", timeout=2)
+
+    def _act_on_selected(self, action: str) -> None:
+        item = self.chat.selected_item()
+        if item is not None:
+            self.chat.post_message(MessageList.Action(item, action))
 
     def _react_selected(self) -> None:
         item = self.chat.selected_item()

@@ -77,6 +77,7 @@ class ChatBase(Screen[None]):
         self.peer: bytes | None = None
         self.peer_info: PeerInfo | None = None
         self.reply_to: Message | None = None
+        self.editing: Message | None = None  # our message whose new text the composer holds
         self.room_name = ""
         self.members: list[MemberInfo] = []
         self.invitations: dict[bytes, RoomInvitation] = {}
@@ -278,6 +279,7 @@ class ChatBase(Screen[None]):
         self.peer = await node.room_peer(room)
         self.room_name = next((r.name for r in await node.list_rooms() if r.room_id == room), "")
         self.reply_to = None
+        self.editing = None
         self._show_conversation(True)
         await self.refresh_peer()
         listing = self.query_one(MessageList)

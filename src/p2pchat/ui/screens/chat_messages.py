@@ -48,6 +48,12 @@ class ChatMessages(ChatBase):
             else:
                 self.action_attach()
             return
+        if self.editing is not None:
+            editing, self.editing = self.editing, None
+            self.cancel_reply()
+            self._stop_typing()
+            self.run_node(self.context.node.edit_message(editing.id, event.text), "Edited")
+            return
         reply = self.reply_to.id if self.reply_to else None
         self.cancel_reply()
         self._stop_typing()
@@ -78,9 +84,47 @@ class ChatMessages(ChatBase):
 
     @on(Composer.Escape)
     def cancel_reply(self) -> None:
-        """Forget the message being replied to."""
+        """Forget the message being replied to (or edited: its text leaves the composer)."""
+        if self.editing is not None:
+            self.editing = None
+            self.query_one(Composer).clear()
         self.reply_to = None
         self.query_one("#reply-bar").display = False
+
+    def start_edit(self, message: Message) -> None:
+        """Put our text message into the composer; enter saves it as an edit."""
+        if message.author != self.context.me or message.kind != "text":
+            self.notify("You can edit only your own text messages", timeout=3)
+            return
+        self.reply_to = None
+        self.editing = message
+        bar = self.query_one("#reply-bar", Static)
+        bar.update(
+            Text.assemble(
+                ("✎ Editing your message", "bold"),
+                ("   enter saves · escape cancels", "grey70"),
+            )
+        )
+        bar.display = True
+        composer = self.query_one(Composer)
+        composer.load_text(self.context.text(message))
+        composer.move_cursor(composer.document.end)
+        composer.focus()
+
+    def confirm_delete(self, message: Message) -> None:
+        """Ask, then delete ``message`` for everyone (the node says if we may not)."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_node(self.context.node.delete_message(message.id), "Deleted")
+
+        mine = message.author == self.context.me
+        question = Text(
+            ("Delete your message" if mine else "Delete this member's message")
+            + " for everyone in this chat? Their apps remove its text when the delete "
+            "reaches them; a modified app could keep a copy."
+        )
+        self.app.push_screen(ConfirmScreen("Delete message", question, "Delete"), answered)
 
     @on(Composer.Up)
     def _composer_up(self) -> None:
@@ -243,6 +287,10 @@ class ChatMessages(ChatBase):
                 self.notify("No link in this message", timeout=2)
         elif event.action in ("download", "decline", "cancel_transfer"):
             self._file_action(event.item, event.action)
+        elif event.action == "edit":
+            self.start_edit(message)
+        elif event.action == "delete":
+            self.confirm_delete(message)
         elif event.action in ("up", "down"):
             self._move_selection(-1 if event.action == "up" else 1)
         elif event.action == "back":

@@ -44,6 +44,8 @@ MESSAGE_BINDINGS: list[BindingType] = [
     Binding("r,enter", "reply", "Reply"),
     Binding("e,plus", "react", "React"),
     Binding("c", "copy", "Copy", show=False),
+    Binding("E", "edit", "Edit", show=False),
+    Binding("delete", "delete", "Delete", show=False),
     Binding("o", "open_link", "Open", show=False),
     Binding("a", "download", "Download", show=False),
     Binding("d", "decline", "Decline", show=False),

@@ -308,7 +308,7 @@ class RowView(ScrollView, can_focus=True):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Message keys only with a message selected (the footer shows them then)."""
         names = {"reply", "react", "quick_react", "copy", "open_link", "download"}
-        names |= {"decline", "cancel_transfer", "reveal", "receipts", "move"}
+        names |= {"decline", "cancel_transfer", "reveal", "receipts", "move", "edit", "delete"}
         if action in names:
             return self.selected is not None
         return True
@@ -320,6 +320,14 @@ class RowView(ScrollView, can_focus=True):
     def action_reply(self) -> None:
         """Reply to the selected message."""
         self._act("reply")
+
+    def action_edit(self) -> None:
+        """Change the text of the selected message (ours)."""
+        self._act("edit")
+
+    def action_delete(self) -> None:
+        """Delete the selected message for everyone (after asking)."""
+        self._act("delete")
 
     def action_react(self) -> None:
         """Pick a reaction for the selected message."""
