@@ -14,3 +14,10 @@ def p2pchat_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("P2PCHAT_HOME", str(home))
     monkeypatch.delenv("P2PCHAT_PASSPHRASE", raising=False)
     return home
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Start the private Tor network's build once the latency-bound tests are done."""
+    from tests.tor.conftest import start_build_for
+
+    start_build_for(item)
