@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import signal
 import socket
 import subprocess
@@ -15,11 +16,33 @@ from pathlib import Path
 WAIT = 20.0
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out for ``bind(0)`` and outgoing connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on 127.0.0.1 right now, from below the kernel's ephemeral range.
+
+    A port the kernel chose with ``bind(0)`` comes from the same range as the local ports
+    of outgoing connections, so by the time a subprocess binds it some outgoing connection
+    (the test Tor network makes many) may hold it: CI saw "port already in use". Ports
+    below that range are only ever taken by an explicit bind.
+    """
+    floor = _ephemeral_floor()
+    low = 10000 if floor > 12000 else 1024
+    for _ in range(200):
+        port = random.randrange(low, floor)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found below the ephemeral range")
 
 
 def cli(
