@@ -32,8 +32,9 @@ from p2pchat.cli.backup_archive import (
     write_backup,
 )
 from p2pchat.cli.common import CliError, command_hint
-from p2pchat.control.api import SNAPSHOT_PREFIX, ApiError
+from p2pchat.control.api import SNAPSHOT_PREFIX
 from p2pchat.control.client import ControlClient
+from p2pchat.control.params import ApiError
 from p2pchat.control.server import socket_is_live
 from p2pchat.identity import IdentityError, KdfParams, KeyFile, load_key_file
 from p2pchat.paths import ProfileNameError, ensure_private_dir, profile_dir

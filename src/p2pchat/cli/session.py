@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from p2pchat.cli.common import CliError, load_profile, node_config_from_args
 from p2pchat.cli.output import standing
-from p2pchat.control.api import ApiError, NodeApi
+from p2pchat.control.api import NodeApi
 from p2pchat.control.client import NODE_STOPPED, ControlClient
+from p2pchat.control.params import ApiError
 from p2pchat.control.server import socket_is_live
 from p2pchat.node import Node, NodeError
 from p2pchat.store import StoreError

@@ -15,6 +15,7 @@ from typing import Any
 from p2pchat.control.changes_api import change_methods
 from p2pchat.control.chats_api import chat_methods
 from p2pchat.control.files_api import file_methods
+from p2pchat.control.params import ApiError, number_param, text_param
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
 from p2pchat.control.stickers_api import sticker_methods
 from p2pchat.control.tor_api import tor_methods
@@ -40,14 +41,6 @@ MAX_WAIT = 3600.0
 MAX_CLIENT_ID = 64
 
 
-class ApiError(Exception):
-    """A request failed; ``data`` is the JSON error object sent to the client."""
-
-    def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.data: JSONDict = {"message": message, **extra}
-
-
 def _client_id(params: JSONDict) -> str | None:
     """The optional ``client_id`` of a send: 1 to 64 printable characters."""
     value = params.get("client_id")
@@ -56,24 +49,6 @@ def _client_id(params: JSONDict) -> str | None:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_CLIENT_ID or not value.isprintable():
         raise ApiError(f"'client_id' must be 1 to {MAX_CLIENT_ID} printable characters")
     return value
-
-
-def _str(params: JSONDict, key: str, *, max_len: int = 100_000) -> str:
-    value = params.get(key)
-    if not isinstance(value, str) or not value:
-        raise ApiError(f"missing or invalid parameter {key!r} (text expected)")
-    if len(value) > max_len:
-        raise ApiError(f"parameter {key!r} is too long")
-    return value
-
-
-def _number(params: JSONDict, key: str, default: float, lo: float, hi: float) -> float:
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ApiError(f"parameter {key!r} must be a number")
-    if not lo <= value <= hi:
-        raise ApiError(f"parameter {key!r} must be between {lo:g} and {hi:g}")
-    return float(value)
 
 
 class NodeApi:
@@ -146,8 +121,8 @@ class NodeApi:
             raise ApiError(str(exc)) from None
         return {"snapshot": dest.name}
 
-    async def _peer(self, params: JSONDict, *, trusted_first: bool = True) -> bytes:
-        text = _str(params, "peer", max_len=200)
+    async def peer_param(self, params: JSONDict, *, trusted_first: bool = True) -> bytes:
+        text = text_param(params, "peer", max_len=200)
         try:
             return await self.node.resolve_peer(text, trusted_first=trusted_first)
         except PeerLookupError as exc:
@@ -182,12 +157,12 @@ class NodeApi:
     async def send(self, params: JSONDict) -> JSONDict:
         """Send a text (or our ``sticker`` PACK/NAME) to a peer or a room; wait up to
         ``wait`` seconds for delivery."""
-        sticker = _str(params, "sticker", max_len=80) if "sticker" in params else None
-        text = "" if sticker is not None else _str(params, "text")
-        wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
+        sticker = text_param(params, "sticker", max_len=80) if "sticker" in params else None
+        text = "" if sticker is not None else text_param(params, "text")
+        wait = number_param(params, "wait", 0.0, 0.0, MAX_WAIT)
         client_id = _client_id(params)
         if params.get("room") is not None:
-            room = await self._room(params)
+            room = await self.room_param(params)
             if sticker is not None:
                 message = await self.node.stickers.send_to_room(room, sticker)
             else:
@@ -199,7 +174,7 @@ class NodeApi:
                 "status": status_name(current.status),
                 "message": message_json(self.node, current),
             }
-        peer = await self._peer(params)
+        peer = await self.peer_param(params)
         if sticker is not None:
             message = await self.node.stickers.send(peer, sticker)
         else:
@@ -223,10 +198,10 @@ class NodeApi:
         nothing), then this waits, even for someone offline, as long as asked.
         """
         try:
-            message_id = bytes.fromhex(_str(params, "id", max_len=128))
+            message_id = bytes.fromhex(text_param(params, "id", max_len=128))
         except ValueError:
             raise ApiError("parameter 'id' must be a message id (hex)") from None
-        wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
+        wait = number_param(params, "wait", 0.0, 0.0, MAX_WAIT)
         if await self.node.get_message(message_id) is None:
             raise ApiError("no such message")
         await self.node.wait_for_status(message_id, MessageStatus.DELIVERED, wait)
@@ -242,12 +217,12 @@ class NodeApi:
 
     async def history(self, params: JSONDict) -> JSONDict:
         """The latest messages with a peer or in a room; showing them marks them read."""
-        limit = int(_number(params, "limit", 50, 1, MAX_HISTORY))
+        limit = int(number_param(params, "limit", 50, 1, MAX_HISTORY))
         if params.get("room") is not None:
-            room = await self._room(params)
+            room = await self.room_param(params)
             title = next((r.name for r in await self.node.list_rooms() if r.room_id == room), "")
         else:
-            peer = await self._peer(params)
+            peer = await self.peer_param(params)
             room = self.node.direct_room(peer)
             title = self.node.peer_name(peer)
         messages = await self.node.history(room, limit)
@@ -269,8 +244,8 @@ class NodeApi:
             ],
         }
 
-    async def _room(self, params: JSONDict) -> bytes:
-        return await self.node.resolve_room(_str(params, "room", max_len=200))
+    async def room_param(self, params: JSONDict) -> bytes:
+        return await self.node.resolve_room(text_param(params, "room", max_len=200))
 
     async def rooms(self, params: JSONDict) -> list[JSONDict]:
         """Every conversation: direct chats and group rooms, with unread counts."""
@@ -302,37 +277,37 @@ class NodeApi:
         """Create a group room (``name``, optional ``topic``)."""
         topic = params.get("topic")
         room = await self.node.groups.create_room(
-            _str(params, "name", max_len=1000), topic if isinstance(topic, str) else None
+            text_param(params, "name", max_len=1000), topic if isinstance(topic, str) else None
         )
         return {"id": room.hex(), "name": params["name"]}
 
     async def room_invite(self, params: JSONDict) -> JSONDict:
         """Invite a contact to a room."""
-        room, peer = await self._room(params), await self._peer(params)
+        room, peer = await self.room_param(params), await self.peer_param(params)
         await self.node.groups.invite(room, peer)
         return {"room": room.hex(), "invited": self.node.peer_name(peer)}
 
     async def room_join(self, params: JSONDict) -> JSONDict:
         """Accept an invitation."""
-        room = await self._room(params)
+        room = await self.room_param(params)
         await self.node.groups.join(room)
         return {"room": room.hex(), "state": "joined"}
 
     async def room_decline(self, params: JSONDict) -> JSONDict:
         """Refuse an invitation."""
-        room = await self._room(params)
+        room = await self.room_param(params)
         await self.node.groups.decline(room)
         return {"room": room.hex(), "state": "left"}
 
     async def room_leave(self, params: JSONDict) -> JSONDict:
         """Leave a room."""
-        room = await self._room(params)
+        room = await self.room_param(params)
         await self.node.groups.leave(room)
         return {"room": room.hex(), "state": "left"}
 
     async def room_members(self, params: JSONDict) -> list[JSONDict]:
         """Members of a room with role and state."""
-        room = await self._room(params)
+        room = await self.room_param(params)
         return [
             {
                 "id": encode_peer_id(m.peer_id),
@@ -349,27 +324,30 @@ class NodeApi:
     async def room_remove(self, params: JSONDict) -> JSONDict:
         """Remove a member (owners and admins)."""
         # Like block: a shared name is a tie, the stranger may be the one meant.
-        room, peer = await self._room(params), await self._peer(params, trusted_first=False)
+        room, peer = (
+            await self.room_param(params),
+            await self.peer_param(params, trusted_first=False),
+        )
         await self.node.groups.remove(room, peer)
         return {"room": room.hex(), "removed": self.node.peer_name(peer)}
 
     async def room_promote(self, params: JSONDict) -> JSONDict:
         """Make a member an admin."""
-        room, peer = await self._room(params), await self._peer(params)
+        room, peer = await self.room_param(params), await self.peer_param(params)
         await self.node.groups.promote(room, peer)
         return {"room": room.hex(), "admin": self.node.peer_name(peer)}
 
     async def room_rename(self, params: JSONDict) -> JSONDict:
         """Rename a room."""
-        room = await self._room(params)
-        name = _str(params, "name", max_len=1000)
+        room = await self.room_param(params)
+        name = text_param(params, "name", max_len=1000)
         await self.node.groups.rename(room, name)
         return {"room": room.hex(), "name": name}
 
     async def add(self, params: JSONDict) -> JSONDict:
         """Remember a manual address (HOST:PORT) and dial it."""
         try:
-            host, port = parse_host_port(_str(params, "address", max_len=300))
+            host, port = parse_host_port(text_param(params, "address", max_len=300))
         except ValueError as exc:
             raise ApiError(str(exc)) from None
         await self.node.add_address(host, port)
@@ -378,7 +356,7 @@ class NodeApi:
     async def forget(self, params: JSONDict) -> JSONDict:
         """Forget a stored address (HOST:PORT) and the peer id it was pinned to."""
         try:
-            host, port = parse_host_port(_str(params, "address", max_len=300))
+            host, port = parse_host_port(text_param(params, "address", max_len=300))
         except ValueError as exc:
             raise ApiError(str(exc)) from None
         known = await self.node.forget_address(host, port)
@@ -388,7 +366,7 @@ class NodeApi:
         """Accept a contact request (or make a peer a contact)."""
         # A shared name is a tie here: the request to accept is a stranger's, and
         # accepting one who took a contact's name must never happen by name alone.
-        peer = await self._peer(params, trusted_first=False)
+        peer = await self.peer_param(params, trusted_first=False)
         await self.node.accept(peer)
         return {"peer": self.node.peer_name(peer), "state": "contact"}
 
@@ -396,7 +374,7 @@ class NodeApi:
         """Block a peer: nothing from them is stored or shown."""
         # A name two peers share is a tie here, whoever is a contact: the one to block
         # is more likely the stranger who took a contact's name than the contact.
-        peer = await self._peer(params, trusted_first=False)
+        peer = await self.peer_param(params, trusted_first=False)
         await self.node.block(peer)
         return {"peer": self.node.peer_name(peer), "state": "blocked"}
 
@@ -418,7 +396,7 @@ class NodeApi:
     async def name(self, params: JSONDict) -> JSONDict:
         """Change our display name."""
         try:
-            new = await self.node.rename(_str(params, "name", max_len=1000))
+            new = await self.node.rename(text_param(params, "name", max_len=1000))
         except ValueError as exc:
             raise ApiError(str(exc)) from None
         return {"name": new}

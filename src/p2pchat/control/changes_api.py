@@ -7,13 +7,11 @@ never edits or deletes the wrong message.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from p2pchat.control.params import ApiContext, ApiError, text_param
 from p2pchat.control.serialize import message_json
 from p2pchat.node.edits import TIMER_CHOICES, TIMER_NAMES
-
-if TYPE_CHECKING:
-    from p2pchat.control.api import NodeApi
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -31,14 +29,13 @@ def parse_timer(text: str) -> int | None:
     return None
 
 
-def change_methods(api: NodeApi) -> dict[str, Handler]:
+def change_methods(api: ApiContext) -> dict[str, Handler]:
     """The message-changing methods to add to ``api``."""
-    from p2pchat.control.api import ApiError, _str
 
     node = api.node
 
     def message_id(params: dict[str, Any]) -> bytes:
-        text = _str(params, "id", max_len=64).strip().lower()
+        text = text_param(params, "id", max_len=64).strip().lower()
         try:
             value = bytes.fromhex(text)
         except ValueError:
@@ -52,7 +49,7 @@ def change_methods(api: NodeApi) -> dict[str, Handler]:
     async def edit(params: dict[str, Any]) -> dict[str, Any]:
         """Replace the text of one of our messages (``id``, ``text``)."""
         target = message_id(params)
-        await node.edit_message(target, _str(params, "text"))
+        await node.edit_message(target, text_param(params, "text"))
         current = await node.get_message(target)
         assert current is not None
         return {"message": message_json(node, current)}
@@ -68,11 +65,11 @@ def change_methods(api: NodeApi) -> dict[str, Handler]:
     async def disappear(params: dict[str, Any]) -> dict[str, Any]:
         """Read (no ``timer``) or set a chat's or room's disappearing-message timer."""
         if params.get("room") is not None:
-            room = await api._room(params)
+            room = await api.room_param(params)
         else:
-            room = node.direct_room(await api._peer(params))
+            room = node.direct_room(await api.peer_param(params))
         if params.get("timer") is not None:
-            seconds = parse_timer(_str(params, "timer", max_len=16))
+            seconds = parse_timer(text_param(params, "timer", max_len=16))
             if seconds is None:
                 raise ApiError("timer must be off, 5m, 1h, 1d or 1w")
             await node.set_disappearing(room, seconds)

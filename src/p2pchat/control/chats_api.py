@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from p2pchat.control.params import ApiContext, ApiError, number_param, text_param
 from p2pchat.control.serialize import message_json
 from p2pchat.identity import encode_peer_id
 from p2pchat.node import SearchError
@@ -18,46 +19,42 @@ from p2pchat.node.chats import DEFAULT_RESULTS
 from p2pchat.node.export import FORMATS
 from p2pchat.store.search import MAX_QUERY_CHARS, MAX_RESULTS
 
-if TYPE_CHECKING:
-    from p2pchat.control.api import NodeApi
-
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class _ChatApi:
     """The handlers, sharing the node and the peer-or-room lookup."""
 
-    def __init__(self, api: NodeApi) -> None:
+    def __init__(self, api: ApiContext) -> None:
         self.api = api
         self.node = api.node
 
     async def target(self, params: dict[str, Any]) -> bytes:
         """The room named by ``room`` or ``peer`` (never both)."""
         if params.get("room") is not None and params.get("peer") is not None:
-            raise _api().ApiError("give either 'peer' or 'room', not both")
+            raise ApiError("give either 'peer' or 'room', not both")
         if params.get("room") is not None:
-            return await self.node.resolve_room(_api()._str(params, "room", max_len=200))
-        return self.node.direct_room(await self.api._peer(params))
+            return await self.node.resolve_room(text_param(params, "room", max_len=200))
+        return self.node.direct_room(await self.api.peer_param(params))
 
     async def search(self, params: dict[str, Any]) -> dict[str, Any]:
         """Messages holding every word of ``text``, newest first; ``peer``/``room``
         narrow it, ``limit`` (default 50) and ``before`` (a ``next_before``) page it."""
-        api = _api()
         text = params.get("text")
         if not isinstance(text, str):
-            raise api.ApiError("missing or invalid parameter 'text' (text expected)")
+            raise ApiError("missing or invalid parameter 'text' (text expected)")
         if len(text) > MAX_QUERY_CHARS:
-            raise api.ApiError(f"search text is too long (at most {MAX_QUERY_CHARS} characters)")
+            raise ApiError(f"search text is too long (at most {MAX_QUERY_CHARS} characters)")
         named = params.get("room") is not None or params.get("peer") is not None
         room = await self.target(params) if named else None
-        limit = int(api._number(params, "limit", DEFAULT_RESULTS, 1, MAX_RESULTS))
+        limit = int(number_param(params, "limit", DEFAULT_RESULTS, 1, MAX_RESULTS))
         before = params.get("before")
         if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
-            raise api.ApiError("parameter 'before' must be a whole number (a 'next_before')")
+            raise ApiError("parameter 'before' must be a whole number (a 'next_before')")
         try:
             page = await self.node.chats.search(text, room=room, limit=limit, before_rowid=before)
         except SearchError as exc:
-            raise api.ApiError(str(exc)) from None
+            raise ApiError(str(exc)) from None
         return {
             "query": text,
             "results": [
@@ -96,14 +93,13 @@ class _ChatApi:
 
     async def export(self, params: dict[str, Any]) -> dict[str, Any]:
         """Write a chat to ``path`` (absolute) as ``format`` md, json or html."""
-        api = _api()
         room = await self.target(params)
         fmt = params.get("format", "md")
         if fmt not in FORMATS:
-            raise api.ApiError(f"'format' must be one of {', '.join(FORMATS)}")
-        path = Path(api._str(params, "path", max_len=4096))
+            raise ApiError(f"'format' must be one of {', '.join(FORMATS)}")
+        path = Path(text_param(params, "path", max_len=4096))
         if not path.is_absolute():
-            raise api.ApiError("'path' must be absolute (the node runs in another directory)")
+            raise ApiError("'path' must be absolute (the node runs in another directory)")
         overwrite = _flag(params, "overwrite", default=False)
         result = await self.node.chats.export(room, fmt, path, overwrite=overwrite)
         return {
@@ -115,21 +111,14 @@ class _ChatApi:
         }
 
 
-def _api() -> Any:
-    """The control.api module (imported late: it imports this one)."""
-    from p2pchat.control import api
-
-    return api
-
-
 def _flag(params: dict[str, Any], key: str, *, default: bool) -> bool:
     value = params.get(key, default)
     if not isinstance(value, bool):
-        raise _api().ApiError(f"parameter {key!r} must be true or false")
+        raise ApiError(f"parameter {key!r} must be true or false")
     return value
 
 
-def chat_methods(api: NodeApi) -> dict[str, Handler]:
+def chat_methods(api: ApiContext) -> dict[str, Handler]:
     """The chat methods to add to ``api``."""
     chats = _ChatApi(api)
     return {

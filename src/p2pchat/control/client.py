@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from p2pchat.control.api import ApiError
+from p2pchat.control.params import ApiError
 from p2pchat.control.protocol import MAX_LINE, ControlProtocolError, decode_line, encode_line
 
 #: What a command says when the node it was talking to goes away mid-way.

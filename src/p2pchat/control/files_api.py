@@ -13,15 +13,13 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from p2pchat.control.params import ApiContext, ApiError, number_param, text_param
 from p2pchat.control.serialize import iso_time
 from p2pchat.identity import encode_peer_id
-from p2pchat.node.service import SETTING_DOWNLOAD_DIR
+from p2pchat.node.settings import SETTING_DOWNLOAD_DIR
 from p2pchat.node.transfer import TransferInfo
-
-if TYPE_CHECKING:
-    from p2pchat.control.api import NodeApi
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -30,7 +28,7 @@ MAX_WAIT = 24 * 3600.0
 POLL = 0.2
 
 
-def transfer_json(api: NodeApi, info: TransferInfo) -> dict[str, Any]:
+def transfer_json(api: ApiContext, info: TransferInfo) -> dict[str, Any]:
     """A transfer for people and scripts (peer-chosen names are plain JSON strings)."""
     return {
         "id": info.id_text,
@@ -56,9 +54,8 @@ def transfer_json(api: NodeApi, info: TransferInfo) -> dict[str, Any]:
     }
 
 
-async def _file_settings(api: NodeApi, params: dict[str, Any]) -> dict[str, Any]:
+async def _file_settings(api: ApiContext, params: dict[str, Any]) -> dict[str, Any]:
     """Read or change ``auto_accept_max`` (bytes) and ``download_dir`` ('' = default)."""
-    from p2pchat.control.api import ApiError
 
     transfers = api.node.transfers
     if "auto_accept_max" in params:
@@ -77,14 +74,13 @@ async def _file_settings(api: NodeApi, params: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def file_methods(api: NodeApi) -> dict[str, Handler]:
+def file_methods(api: ApiContext) -> dict[str, Handler]:
     """The file-transfer methods to add to ``api``."""
-    from p2pchat.control.api import ApiError, _number, _str
 
     transfers = api.node.transfers
 
     async def find(params: dict[str, Any]) -> TransferInfo:
-        return await transfers.find(_str(params, "id", max_len=64))
+        return await transfers.find(text_param(params, "id", max_len=64))
 
     async def wait_final(info: TransferInfo, wait: float) -> TransferInfo:
         end = time.monotonic() + wait
@@ -95,15 +91,15 @@ def file_methods(api: NodeApi) -> dict[str, Handler]:
 
     async def send_file(params: dict[str, Any]) -> dict[str, Any]:
         """Offer a file (``path``, absolute) to a ``peer`` or in a group ``room``."""
-        path = Path(_str(params, "path", max_len=4096))
+        path = Path(text_param(params, "path", max_len=4096))
         if not path.is_absolute():
             raise ApiError("'path' must be absolute (the node runs in another directory)")
         if params.get("room") is not None:
-            room = await api.node.resolve_room(_str(params, "room", max_len=200))
+            room = await api.node.resolve_room(text_param(params, "room", max_len=200))
             message = await transfers.send_file_to_room(room, path)
             online = None
         else:
-            peer = await api.node.resolve_peer(_str(params, "peer", max_len=200))
+            peer = await api.node.resolve_peer(text_param(params, "peer", max_len=200))
             message = await transfers.send_file(peer, path)
             online = api.node.links.is_online(peer)
         info = await transfers.get(message.id)
@@ -115,14 +111,14 @@ def file_methods(api: NodeApi) -> dict[str, Handler]:
         """Transfers, newest first (``limit``), or one (``id``)."""
         if "id" in params:
             return transfer_json(api, await find(params))
-        limit = int(_number(params, "limit", 100, 1, 10_000))
+        limit = int(number_param(params, "limit", 100, 1, 10_000))
         return [transfer_json(api, i) for i in await transfers.list_transfers(limit)]
 
     async def get(params: dict[str, Any]) -> dict[str, Any]:
         """Accept (download) an offered file; ``wait`` seconds for it to finish (0: return)."""
         info = await find(params)
         info = await transfers.accept(info.message_id)
-        wait = _number(params, "wait", 0.0, 0.0, MAX_WAIT)
+        wait = number_param(params, "wait", 0.0, 0.0, MAX_WAIT)
         if wait > 0:
             info = await wait_final(info, wait)
         return transfer_json(api, info)

@@ -15,7 +15,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from p2pchat.control.api import ApiError, NodeApi
+from p2pchat.control.api import NodeApi
+from p2pchat.control.params import ApiError
 from p2pchat.control.protocol import MAX_LINE, ControlProtocolError, decode_line, encode_line
 from p2pchat.control.serialize import event_json
 from p2pchat.node import StoreError

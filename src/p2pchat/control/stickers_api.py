@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from p2pchat.control.params import ApiContext, ApiError, text_param
 from p2pchat.store.stickers import PackSticker
-
-if TYPE_CHECKING:
-    from p2pchat.control.api import NodeApi
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 #: Files one ``sticker_add`` call takes.
@@ -33,20 +31,19 @@ def sticker_json(sticker: PackSticker) -> dict[str, Any]:
     }
 
 
-def sticker_methods(api: NodeApi) -> dict[str, Handler]:
+def sticker_methods(api: ApiContext) -> dict[str, Handler]:
     """The sticker methods to add to ``api``."""
-    from p2pchat.control.api import ApiError, _str
 
     stickers = api.node.stickers
 
     async def list_stickers(params: dict[str, Any]) -> list[dict[str, Any]]:
         """Our stickers, by pack and name (one pack with ``pack``)."""
-        pack = _str(params, "pack", max_len=64) if params.get("pack") else None
+        pack = text_param(params, "pack", max_len=64) if params.get("pack") else None
         return [sticker_json(s) for s in await stickers.packs(pack)]
 
     async def add(params: dict[str, Any]) -> list[dict[str, Any]]:
         """Add pictures (``paths``: absolute) to our pack ``pack``."""
-        pack = _str(params, "pack", max_len=64)
+        pack = text_param(params, "pack", max_len=64)
         paths = params.get("paths")
         if not isinstance(paths, list) or not 1 <= len(paths) <= MAX_PATHS:
             raise ApiError(f"'paths' must be a list of 1 to {MAX_PATHS} absolute paths")
@@ -56,10 +53,10 @@ def sticker_methods(api: NodeApi) -> dict[str, Handler]:
 
     async def install(params: dict[str, Any]) -> list[dict[str, Any]]:
         """Install the pack ``pack`` someone sent us (from ``peer`` only, if given)."""
-        pack = _str(params, "pack", max_len=64)
+        pack = text_param(params, "pack", max_len=64)
         peer = None
         if params.get("peer"):
-            peer = await api.node.resolve_peer(_str(params, "peer", max_len=200))
+            peer = await api.node.resolve_peer(text_param(params, "peer", max_len=200))
         return [sticker_json(s) for s in await stickers.install(pack, peer)]
 
     return {"stickers": list_stickers, "sticker_add": add, "sticker_install": install}

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from p2pchat.control.params import ApiContext, text_param
 from p2pchat.identity import encode_peer_id, short_id
-
-if TYPE_CHECKING:
-    from p2pchat.control.api import NodeApi
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
-def tor_methods(api: NodeApi) -> dict[str, Handler]:
+def tor_methods(api: ApiContext) -> dict[str, Handler]:
     """The Tor methods to add to ``api``."""
-    from p2pchat.control.api import _str
 
     node = api.node
     onions = node.onions
@@ -52,7 +49,7 @@ def tor_methods(api: NodeApi) -> dict[str, Handler]:
 
     async def add_invite(params: dict[str, Any]) -> dict[str, Any]:
         """Make the owner of an invite code a contact and dial them through tor."""
-        peer = await onions.add_invite(_str(params, "code", max_len=300))
+        peer = await onions.add_invite(text_param(params, "code", max_len=300))
         return {
             "peer": node.peer_name(peer),
             "id": encode_peer_id(peer),

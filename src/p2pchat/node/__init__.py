@@ -30,15 +30,14 @@ from p2pchat.node.events import (
 )
 from p2pchat.node.groups import GroupError, MemberInfo
 from p2pchat.node.model import PeerInfo, PeerLookupError, ReactionInfo, RoomInfo
-from p2pchat.node.service import (
+from p2pchat.node.service import DISPLAY_KINDS, Node
+from p2pchat.node.settings import (
     BOOL_SETTINGS,
-    DISPLAY_KINDS,
     SETTING_ANNOUNCE,
     SETTING_DOWNLOAD_DIR,
     SETTING_READ_RECEIPTS,
     SETTING_TYPING,
     TEXT_SETTINGS,
-    Node,
 )
 from p2pchat.node.stream import EventStream
 from p2pchat.store import Message, MessageStatus, StoreError, StoreLockedError

@@ -40,7 +40,8 @@ from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
 from p2pchat.wire import RECEIPT_DELIVERED, RECEIPT_READ, Receipt
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node, _Inbound
+    from p2pchat.node.inbox import Inbound
+    from p2pchat.node.service import Node
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class DirectInbox:
         node = self.node
         status = MessageStatus.READ if frame.st == RECEIPT_READ else MessageStatus.DELIVERED
         room = frame.room
-        if room != node.direct_room(peer) or node._states.get(peer) != "contact":
+        if room != node.direct_room(peer) or not node.core.contacts.is_contact(peer):
             return  # only contacts can have received our direct messages
 
         def work(store: Store) -> list[bytes]:
@@ -75,11 +76,11 @@ class DirectInbox:
             store.remove_outbox_for_messages(peer, frame.ids)
             return store.set_status(mine, status)
 
-        changed = await node._write(work, quick=True)
+        changed = await node.core.write(work, quick=True)
         if changed:
-            node._emit(ReceiptChanged(room, tuple(changed), peer, status))
+            node.core.emit(ReceiptChanged(room, tuple(changed), peer, status))
 
-    def admit(self, item: _Inbound, counts: dict[bytes, int], evicted: list[bytes]) -> str | None:
+    def admit(self, item: Inbound, counts: dict[bytes, int], evicted: list[bytes]) -> str | None:
         """Decide what to do with an inbound direct envelope; a reason to drop it, or None.
 
         A new request always gets in; the requests that make way for it are appended to
@@ -87,7 +88,7 @@ class DirectInbox:
         """
         node = self.node
         env = item.env
-        if env.author == node.me and node._states.get(item.peer) == "contact":
+        if env.author == node.me and node.core.contacts.is_contact(item.peer):
             # Our own message coming back from the other side (direct_sync): we lost it.
             return node.body_problem(env)
         if env.author != item.peer:
@@ -96,7 +97,7 @@ class DirectInbox:
         if problem is not None:
             return problem
         book = node.requests
-        state = node._states.get(item.peer, "unknown")
+        state = node.core.contacts.state(item.peer) or "unknown"
         if state in ("unknown", "request") and len(env.body) > MAX_REQUEST_BODY:
             book.hold_message(env.id)
             return "message too large for a contact request"
@@ -105,19 +106,19 @@ class DirectInbox:
             return "contact request holds too many messages"
         if state == "unknown":
             for peer in book.open(item.peer):
-                node._states[peer] = "unknown"
+                node.core.contacts.states[peer] = "unknown"
                 evicted.append(peer)
-            node._states[item.peer] = "request"
-        if node._states.get(item.peer) == "request":
+            node.core.contacts.states[item.peer] = "request"
+        if node.core.contacts.state(item.peer) == "request":
             counts[item.peer] = counts.get(item.peer, 0) + 1
             book.touch(item.peer)
         return None
 
     def _admit_all(
-        self, items: list[_Inbound], counts: dict[bytes, int]
-    ) -> tuple[list[_Inbound], list[bytes]]:
+        self, items: list[Inbound], counts: dict[bytes, int]
+    ) -> tuple[list[Inbound], list[bytes]]:
         """The items to store, and the requests that made way for new ones."""
-        accepted: list[_Inbound] = []
+        accepted: list[Inbound] = []
         evicted: list[bytes] = []
         for item in items:
             reason = self.admit(item, counts, evicted)
@@ -136,7 +137,7 @@ class DirectInbox:
             accepted = [i for i in accepted if i.peer not in dropped]
         return accepted, gone
 
-    async def _skip_known(self, items: list[_Inbound]) -> tuple[list[_Inbound], dict[bytes, int]]:
+    async def _skip_known(self, items: list[Inbound]) -> tuple[list[Inbound], dict[bytes, int]]:
         """``items`` less requests' messages we already hold, and how many each
         not-yet-accepted sender has waiting with us.
 
@@ -144,7 +145,7 @@ class DirectInbox:
         connection: that is neither news nor held back.
         """
         node = self.node
-        unaccepted = [i for i in items if node._states.get(i.peer, "unknown") != "contact"]
+        unaccepted = [i for i in items if not node.core.contacts.is_contact(i.peer)]
         if not unaccepted:
             return items, {}
         strangers = {i.peer for i in unaccepted}
@@ -155,11 +156,11 @@ class DirectInbox:
             held = {m.id for m in store.get_messages([i.env.id for i in unaccepted])}
             return found, held
 
-        counts, known = await node._read(load)
-        fresh = [i for i in items if i.env.id not in known or node._states.get(i.peer) == "contact"]
+        counts, known = await node.core.read(load)
+        fresh = [i for i in items if i.env.id not in known or node.core.contacts.is_contact(i.peer)]
         return fresh, counts
 
-    async def ingest(self, batch: list[_Inbound]) -> None:
+    async def ingest(self, batch: list[Inbound]) -> None:
         node = self.node
         now = now_ms()
         authentic = await node.authentic(batch)
@@ -178,32 +179,32 @@ class DirectInbox:
             promoted = []
             self._forget_requests(store, evicted)
             for peer in {i.peer for i in accepted}:
-                if node._states.get(peer) != "contact":  # contacts skip a query
+                if not node.core.contacts.is_contact(peer):  # contacts skip a query
                     existing = store.get_peer(peer)
                     if existing is None or existing.state == "unknown":
-                        node._remember(store, peer, "request")
+                        node.core.contacts.remember(store, peer, "request")
                         promoted.append(peer)
-                node._ensure_direct(store, direct_room_id(node.me, peer), peer, now)
+                node.core.ensure_direct(store, direct_room_id(node.me, peer), peer, now)
             node.changes.apply_deletes(store, [i.env for i in accepted], now)
             rows = [envelope_to_row(i.env, now, MessageStatus.DELIVERED) for i in accepted]
             results = store.insert_messages(rows)
             messages = [m for m in results if m is not None]
             for m in messages:
-                if node._states.get(m.author) == "contact":  # strangers never move our clock
-                    node._lamport = max(node._lamport, m.lamport)
+                if node.core.contacts.is_contact(m.author):  # strangers never move our clock
+                    node.core.clock.witness(m.lamport)
                 if m.kind == KIND_REACTION:
                     apply_reaction(store, m)
             return *self._settle(store, rows, results, accepted, now), promoted
 
-        stored, held, promoted = await node._write(work, quick=len(accepted) <= QUICK_INGEST)
+        stored, held, promoted = await node.core.write(work, quick=len(accepted) <= QUICK_INGEST)
         for peer in evicted:
             node.links.remove_targets("last", peer)
-            node._emit(PeerUpdated(peer, node._names.get(peer), "unknown"))
+            node.core.emit(PeerUpdated(peer, node.core.contacts.names.get(peer), "unknown"))
         if held_changed:
             self._emit_held()
         for peer in promoted:
-            node._states[peer] = "request"
-            node._emit(ContactRequest(peer, node.peer_name(peer)))
+            node.core.contacts.states[peer] = "request"
+            node.core.emit(ContactRequest(peer, node.peer_name(peer)))
         node.changes.emit_changed()
         await self._announce_stored(stored)
         # Acknowledge everything we hold, duplicates too: their receipt may have been lost.
@@ -211,11 +212,11 @@ class DirectInbox:
         for item in accepted:
             if item.env.author == node.me:
                 continue  # our own message given back: nothing to acknowledge
-            if node._states.get(item.peer) == "contact" and item.env.id in held:
+            if node.core.contacts.is_contact(item.peer) and item.env.id in held:
                 acks[item.peer].append(item.env.id)
         for peer, ids in acks.items():
             # No flush here: one peer that stops reading must not stall everyone's inbox.
-            await node._send_receipts(peer, node.direct_room(peer), ids, RECEIPT_DELIVERED)
+            await node.core.send_receipts(peer, node.direct_room(peer), ids, RECEIPT_DELIVERED)
 
     async def _announce_stored(self, stored: list[Message]) -> None:
         """Loop thread: tell the UI of what was stored; start what it needs fetched."""
@@ -223,9 +224,9 @@ class DirectInbox:
         for message in stored:
             if message.kind == KIND_REACTION:
                 target, _, _ = decode_reaction(message.body)
-                node._emit(ReactionChanged(message.room, target))
+                node.core.emit(ReactionChanged(message.room, target))
             elif message.kind not in CHANGE_KINDS:
-                node._emit(MessageAdded(message, incoming=message.author != node.me))
+                node.core.emit(MessageAdded(message, incoming=message.author != node.me))
             if message.kind == KIND_FILE and message.author != node.me:
                 await node.transfers.on_file_message(message, incoming=True)
             elif message.kind == KIND_STICKER:
@@ -236,7 +237,7 @@ class DirectInbox:
         store: Store,
         rows: list[NewMessage],
         results: list[Message | None],
-        accepted: list[_Inbound],
+        accepted: list[Inbound],
         now: int,
     ) -> tuple[list[Message], set[bytes]]:
         """Store thread: the new messages to announce (edits, timers and expiry applied),
@@ -259,7 +260,7 @@ class DirectInbox:
                 store.set_peer_state(peer, "unknown")
             room = direct_room_id(node.me, peer)
             store.forget_room(room)
-            node._ready_rooms.discard(room)
+            node.core.ready_rooms.discard(room)
         held = node.requests.unsaved()
         if held is not None:
             store.set_setting(SETTING_HELD_REQUESTS, str(held.requests))
@@ -267,7 +268,7 @@ class DirectInbox:
 
     def _emit_held(self) -> None:
         held = self.node.requests.held
-        self.node._emit(RequestsHeldBack(held.requests, held.messages))
+        self.node.core.emit(RequestsHeldBack(held.requests, held.messages))
 
     async def clear_requests(self) -> int:
         """Remove every open contact request with its messages; reset the held-back counts.
@@ -277,13 +278,13 @@ class DirectInbox:
         """
         node = self.node
         peers = set(node.requests.clear())
-        peers.update(p for p, st in node._states.items() if st == "request")
+        peers.update(p for p, st in node.core.contacts.states.items() if st == "request")
         ordered = sorted(peers)
-        await node._write(lambda s: self._forget_requests(s, ordered))
+        await node.core.write(lambda s: self._forget_requests(s, ordered))
         for peer in ordered:
-            node._states[peer] = "unknown"
+            node.core.contacts.states[peer] = "unknown"
             node.links.remove_targets("last", peer)
-            node._emit(PeerUpdated(peer, node._names.get(peer), "unknown"))
+            node.core.emit(PeerUpdated(peer, node.core.contacts.names.get(peer), "unknown"))
         self._emit_held()
         return len(ordered)
 

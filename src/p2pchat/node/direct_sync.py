@@ -63,16 +63,16 @@ class DirectSync:
     async def on_link_up(self, peer: bytes) -> None:
         """Tell a contact what we hold of our room with it."""
         node = self.node
-        if node._states.get(peer) != "contact":
+        if not node.core.contacts.is_contact(peer):
             return
         room = node.direct_room(peer)
-        heads = await node._read(lambda s: s.heads(room) if s.get_room(room) else {})
+        heads = await node.core.read(lambda s: s.heads(room) if s.get_room(room) else {})
         mine = {a: h for a, h in heads.items() if a in (node.me, peer)}
         node.links.write(peer, SyncHeads(room=room, heads=tuple(sorted(mine.items()))))
 
     def on_sync_heads(self, peer: bytes, frame: SyncHeads) -> None:
         """A contact's heads for our room: push what it lacks (in a task, coalesced)."""
-        if self.node._states.get(peer) == "contact" and frame.room == self.node.direct_room(peer):
+        if self.node.core.contacts.is_contact(peer) and frame.room == self.node.direct_room(peer):
             self._pushes.offer(peer, frame)
 
     async def _push(self, peer: bytes, frame: SyncHeads) -> float:
@@ -101,14 +101,14 @@ class DirectSync:
             ]
             return ranges, ours
 
-        ranges, ours = await node._read(plan)
+        ranges, ours = await node.core.read(plan)
         if any(head > ours.get(author, 0) for author, head in theirs.items()):
             await self.on_link_up(peer)  # it holds more than we do: it pushes it back
         sent = 0
         for author, start, end in ranges:
             cursor = start
             while cursor <= end and sent < MAX_PUSH:
-                page, last = await node._read(
+                page, last = await node.core.read(
                     functools.partial(
                         _page, room=room, author=author, start=cursor, count=PUSH_PAGE
                     )

@@ -81,7 +81,8 @@ from p2pchat.wire import (
 )
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node, _Inbound
+    from p2pchat.node.inbox import Inbound
+    from p2pchat.node.service import Node
 
 log = logging.getLogger(__name__)
 
@@ -297,13 +298,13 @@ class GroupService:
             self._author_system(store, room, create, now)
             # The create message goes to nobody yet: invitations carry the log.
 
-        await self.node._write(work)
-        self.node._emit(RoomChanged(room))
+        await self.node.core.write(work)
+        self.node.core.emit(RoomChanged(room))
         return room
 
     async def invite(self, room: bytes, peer: bytes) -> None:
         """Invite a contact: members learn of it, and the invitee gets the room's log."""
-        if self.node._states.get(peer) != "contact":
+        if not self.node.core.contacts.is_contact(peer):
             raise GroupError("you can only invite contacts; accept them or write to them first")
         await self._change(room, SystemOp("invite", peer=peer), extra_recipient=peer)
 
@@ -345,7 +346,7 @@ class GroupService:
                 raise GroupError("no such room")
             return self.membership(store, room)
 
-        m = await self.node._read(load)
+        m = await self.node.core.read(load)
         out = [
             MemberInfo(
                 peer,
@@ -376,7 +377,7 @@ class GroupService:
             m = self._require_member(store, room)
             recipients = [p for p in m.joined() if p != node.me]
             online = any(node.links.is_online(p) for p in recipients)
-            message, env = node._author(
+            message, env = node.author_envelope(
                 store,
                 room,
                 kind=kind,
@@ -391,10 +392,10 @@ class GroupService:
             return message, env, recipients
 
         try:
-            message, env, recipients = await node._write(work, quick=True)
+            message, env, recipients = await node.core.write(work, quick=True)
         except AlreadySent as done:
             return done.message
-        await node._publish_own(message, env, recipients)
+        await node.publish_own(message, env, recipients)
         return message
 
     async def invitations(self) -> list[RoomInvitation]:
@@ -415,7 +416,7 @@ class GroupService:
                 out.append(RoomInvitation(room, m.name or "a room", inviter))
             return out
 
-        return await self.node._read(load)
+        return await self.node.core.read(load)
 
     async def receipts(self, message_id: bytes) -> list[tuple[bytes, int]]:
         """Per member: the best status they reported for our message."""
@@ -430,7 +431,7 @@ class GroupService:
                 (p, got.get(p, int(MessageStatus.SENT))) for p in m.joined() if p != self.node.me
             ]
 
-        return await self.node._read(load)
+        return await self.node.core.read(load)
 
     # ------------------------------------------------------------------ changes
 
@@ -458,7 +459,7 @@ class GroupService:
         if op.op == "remove" and op.peer is not None:
             # Everything of theirs we hold stays; what they write from now on does not.
             op = dataclasses.replace(op, upto=store.heads(room).get(op.peer, 0))
-        message, env = self.node._author(
+        message, env = self.node.author_envelope(
             store,
             room,
             kind=KIND_SYSTEM,
@@ -520,9 +521,9 @@ class GroupService:
                 )
             return message, env, recipients, log_for_invitee
 
-        message, env, recipients, invite_log = await node._write(work)
-        node._emit(MessageAdded(message, incoming=False))
-        node._emit(RoomChanged(room))
+        message, env, recipients, invite_log = await node.core.write(work)
+        node.core.emit(MessageAdded(message, incoming=False))
+        node.core.emit(RoomChanged(room))
         self.emit_withdrawn()
         if extra_recipient is not None:
             for row in invite_log:
@@ -532,7 +533,7 @@ class GroupService:
 
     # ------------------------------------------------------------------ inbound
 
-    async def ingest(self, items: Sequence[_Inbound]) -> None:
+    async def ingest(self, items: Sequence[Inbound]) -> None:
         """Store authentic, admissible envelopes of group rooms; acknowledge; announce."""
         node = self.node
         now = now_ms()
@@ -543,7 +544,7 @@ class GroupService:
             # resume this task; in a busy room that wait, not the work, was the fan-out.
             # Membership changes keep the path below: the invitation buffer they may go
             # to lives on the loop.
-            outcome = await node._write(
+            outcome = await node.core.write(
                 lambda s: self._ingest_work(s, _authentic_or_held(s, items), {}, now)
             )
             await self._after_ingest(outcome, items)
@@ -552,7 +553,7 @@ class GroupService:
         # author sent us too) skip the signature check, the costliest step of ingesting:
         # nothing of them is stored again, and an acknowledgement needs the stored copy's
         # signature to match theirs (held_intact), so an altered copy gains nothing.
-        held = await node._read(
+        held = await node.core.read(
             lambda s: s.held_ids([i.env.id for i in items if i.env.kind != KIND_SYSTEM])
         )
         fresh = [i for i in items if i.env.id not in held]
@@ -566,31 +567,31 @@ class GroupService:
             return
         pending_candidates = self._collect_pending(authentic)
 
-        outcome = await node._write(
+        outcome = await node.core.write(
             lambda s: self._ingest_work(s, authentic, pending_candidates, now)
         )
         await self._after_ingest(outcome, authentic)
 
-    async def _after_ingest(self, outcome: _Outcome, items: Sequence[_Inbound]) -> None:
+    async def _after_ingest(self, outcome: _Outcome, items: Sequence[Inbound]) -> None:
         """Loop thread: tell the UI what was stored, acknowledge it, announce it."""
         node = self.node
         node.changes.emit_changed()
         for message in outcome.stored:
             if message.kind != "reaction" and message.kind not in CHANGE_KINDS:
-                node._emit(MessageAdded(message, incoming=True))
+                node.core.emit(MessageAdded(message, incoming=True))
             if message.kind == "file":
                 await node.transfers.on_file_message(message, incoming=True)
             elif message.kind == KIND_STICKER:
                 await node.stickers.on_sticker_message(message)
         for room in outcome.changed_rooms:
-            node._emit(RoomChanged(room))
+            node.core.emit(RoomChanged(room))
         self.emit_withdrawn()
         for room, name, inviter in outcome.invitations:
             self._drop_pending(room)
-            node._emit(RoomInvitation(room, name, inviter))
+            node.core.emit(RoomInvitation(room, name, inviter))
         for inviter, count in outcome.held_back.items():
             self._held_back[inviter] = self._held_back.get(inviter, 0) + count
-            node._emit(
+            node.core.emit(
                 SecurityWarning(
                     inviter,
                     f"{node.peer_name(inviter)} sent more invitations than you have answered: "
@@ -599,9 +600,9 @@ class GroupService:
                 )
             )
         while self._old_version_warnings:
-            node._emit(self._old_version_warnings.pop())
+            node.core.emit(self._old_version_warnings.pop())
         for (author, room), ids in outcome.acks.items():
-            await node._send_receipts(author, room, ids, RECEIPT_DELIVERED)
+            await node.core.send_receipts(author, room, ids, RECEIPT_DELIVERED)
         # Members we are connected to may not be connected to the authors: tell them what
         # we now hold, and they pull what they lack (coalesced, so a burst costs little).
         if outcome.stored:
@@ -611,18 +612,18 @@ class GroupService:
         """Loop thread: tell the UI which shown messages must go (after a store write)."""
         withdrawn, self.withdrawn = self.withdrawn, {}
         for room, ids in withdrawn.items():
-            self.node._emit(MessagesWithdrawn(room, tuple(ids)))
+            self.node.core.emit(MessagesWithdrawn(room, tuple(ids)))
 
     def _drop_pending(self, room: bytes) -> None:
         self._pending.pop(room, None)
         self._pending_by.pop(room, None)
 
-    def _collect_pending(self, items: Sequence[_Inbound]) -> dict[bytes, list[Envelope]]:
+    def _collect_pending(self, items: Sequence[Inbound]) -> dict[bytes, list[Envelope]]:
         """Loop thread: keep system envelopes of unknown rooms sent by contacts (bounded)."""
         out: dict[bytes, list[Envelope]] = {}
         for item in items:
             env = item.env
-            if env.kind != KIND_SYSTEM or self.node._states.get(item.peer) != "contact":
+            if env.kind != KIND_SYSTEM or not self.node.core.contacts.is_contact(item.peer):
                 continue
             if env.deps is None or env.room in self.known_rooms or _decoded(env.body) is None:
                 continue  # never part of an invitation we could adopt
@@ -645,12 +646,12 @@ class GroupService:
     def _ingest_work(
         self,
         store: Store,
-        items: Sequence[_Inbound],
+        items: Sequence[Inbound],
         pending: dict[bytes, list[Envelope]],
         now: int,
     ) -> _Outcome:
         outcome = _Outcome([], set(), [], defaultdict(list), defaultdict(int))
-        by_room: dict[bytes, list[_Inbound]] = defaultdict(list)
+        by_room: dict[bytes, list[Inbound]] = defaultdict(list)
         for item in items:
             by_room[item.env.room].append(item)
         for room, room_items in by_room.items():
@@ -684,7 +685,7 @@ class GroupService:
         return outcome
 
     def _ingest_room(
-        self, store: Store, room: bytes, items: list[_Inbound], now: int, outcome: _Outcome
+        self, store: Store, room: bytes, items: list[Inbound], now: int, outcome: _Outcome
     ) -> None:
         """Store thread: membership changes first, then what members wrote."""
         node = self.node
@@ -708,7 +709,7 @@ class GroupService:
         system_rows = self._system_rows(store, room, m, relayed, now)
         for row in system_rows:
             # Our next message must sort after every change we know of (a join, say).
-            node._lamport = max(node._lamport, row.lamport)
+            node.core.clock.witness(row.lamport)
         if system_rows and any(store.add_messages(system_rows)):
             before = m.applied
             m = self._refresh(store, room)
@@ -757,7 +758,7 @@ class GroupService:
             for msg in fresh:
                 if msg.kind == "reaction":
                     apply_reaction(store, msg)
-                node._lamport = max(node._lamport, msg.lamport)
+                node.core.clock.witness(msg.lamport)
             envelopes = {i.env.id: i.env for i in relayed}
             gone = node.changes.after_store(store, fresh, envelopes, now)
             outcome.stored.extend(m for m in fresh if m.id not in gone)
@@ -767,7 +768,7 @@ class GroupService:
                 outcome.acks[(row.author, room)].append(row.id)
 
     def _deletes(
-        self, store: Store, m: Membership, room: bytes, items: list[_Inbound]
+        self, store: Store, m: Membership, room: bytes, items: list[Inbound]
     ) -> list[Envelope]:
         """Store thread: the deletes among ``items`` that count (gaps aside).
 
@@ -790,7 +791,7 @@ class GroupService:
         ]
 
     def _system_rows(
-        self, store: Store, room: bytes, m: Membership, items: list[_Inbound], now: int
+        self, store: Store, room: bytes, m: Membership, items: list[Inbound], now: int
     ) -> list[NewMessage]:
         """Store thread: the system envelopes worth holding (judged later, by resolve).
 
@@ -869,7 +870,7 @@ class GroupService:
             return
         invites = [e for e in _op_entries(v2) if e.op.op == "invite" and e.op.peer == self.node.me]
         inviter = next((e.author for e in invites if e.id in m.applied), m.owner)
-        if self.node._states.get(inviter) != "contact":
+        if not self.node.core.contacts.is_contact(inviter):
             # Throwaway identities as inviters must not fill the invitation slots.
             log.info("room %s: invitation from a non-contact held back", room.hex()[:8])
             outcome.held_back[relayer] += 1
@@ -883,7 +884,7 @@ class GroupService:
         self.group_rooms(store).add(room)
         rows = [envelope_to_row(env, now, MessageStatus.DELIVERED) for env in v2]
         for row in rows:
-            self.node._lamport = max(self.node._lamport, row.lamport)
+            self.node.core.clock.witness(row.lamport)
         store.add_messages(rows)
         m = self._refresh(store, room)
         outcome.stored.extend(store.get_messages(sorted(m.applied)))
@@ -950,9 +951,9 @@ class GroupService:
                     store.set_status([mid], floor)
             return mine
 
-        changed = await node._write(work, quick=True)
+        changed = await node.core.write(work, quick=True)
         if changed:
-            node._emit(ReceiptChanged(frame.room, tuple(changed), peer, status))
+            node.core.emit(ReceiptChanged(frame.room, tuple(changed), peer, status))
 
     # ------------------------------------------------------------------ sync
 
@@ -968,7 +969,7 @@ class GroupService:
                     out.append((room, store.heads(room)))
             return out
 
-        for room, room_heads in await node._read(heads):
+        for room, room_heads in await node.core.read(heads):
             for frame in _heads_frames(room, room_heads):
                 node.links.write(peer, frame)
 
@@ -984,7 +985,7 @@ class GroupService:
             m = self.membership(store, room)
             return [p for p in m.joined() if p != node.me], store.heads(room)
 
-        members, room_heads = await node._read(load)
+        members, room_heads = await node.core.read(load)
         frames = _heads_frames(room, room_heads)
         for peer in members:
             if peer in skip:
@@ -1053,7 +1054,7 @@ class GroupService:
             ]
             return system, ranges, answer
 
-        system, ranges, answer = await node._read(plan)
+        system, ranges, answer = await node.core.read(plan)
         if answer is not None:
             for heads_frame in _heads_frames(room, answer):
                 node.links.write(peer, heads_frame)
@@ -1064,7 +1065,7 @@ class GroupService:
             cursor = start
             while cursor <= end and sent < MAX_PUSH:
                 count = min(PUSH_PAGE, end - cursor + 1)
-                page, last = await node._read(
+                page, last = await node.core.read(
                     functools.partial(_page, room=room, author=author, start=cursor, count=count)
                 )
                 if last is None:
@@ -1094,9 +1095,11 @@ class GroupService:
             return frozenset(members)
 
         # Unanswered invitations older than INVITATION_EXPIRY_MS go (and their rooms).
-        await self.node._write(lambda store: self._open_invitations(store, now_ms()))
-        self.co_members = await self.node._read(load)
-        self.known_rooms = await self.node._read(lambda store: frozenset(self.group_rooms(store)))
+        await self.node.core.write(lambda store: self._open_invitations(store, now_ms()))
+        self.co_members = await self.node.core.read(load)
+        self.known_rooms = await self.node.core.read(
+            lambda store: frozenset(self.group_rooms(store))
+        )
         self._ticker = asyncio.ensure_future(
             every_connected_peer(self.node, self.on_link_up, "periodic sync")
         )
@@ -1151,7 +1154,7 @@ def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
     return op.op, op.peer
 
 
-def _holders(stored: Sequence[Message], items: Sequence[_Inbound]) -> dict[bytes, frozenset[bytes]]:
+def _holders(stored: Sequence[Message], items: Sequence[Inbound]) -> dict[bytes, frozenset[bytes]]:
     """Per room of ``stored``, the peers that sent us every one of those messages."""
     senders: dict[bytes, set[bytes]] = defaultdict(set)
     for item in items:
@@ -1163,7 +1166,7 @@ def _holders(stored: Sequence[Message], items: Sequence[_Inbound]) -> dict[bytes
     return out
 
 
-def _authentic_or_held(store: Store, items: Sequence[_Inbound]) -> list[_Inbound]:
+def _authentic_or_held(store: Store, items: Sequence[Inbound]) -> list[Inbound]:
     """Store thread: the items already held, and the others whose signature verifies.
 
     A held message skips the check, the costliest step of ingesting: nothing of it is

@@ -17,7 +17,25 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from p2pchat.wire import Envelope, SyncHeads
+
 T = TypeVar("T")
+
+
+@dataclass
+class Inbound:
+    """An envelope from a peer, queued in arrival order."""
+
+    peer: bytes
+    env: Envelope
+
+
+@dataclass
+class SyncRequest:
+    """A peer's heads for a room, queued behind the envelopes that came before it."""
+
+    peer: bytes
+    heads: SyncHeads
 
 
 @dataclass

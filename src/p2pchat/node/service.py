@@ -20,7 +20,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from p2pchat.discovery import Discovery, PeerLost, PeerSeen, resolve_interfaces
@@ -33,6 +32,7 @@ from p2pchat.identity import (
 from p2pchat.node.chats import ChatService
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
+from p2pchat.node.core import NodeCore
 from p2pchat.node.direct import DirectInbox, load_requests
 from p2pchat.node.direct_sync import DirectSync
 from p2pchat.node.disclosure import NameDisclosure
@@ -76,7 +76,7 @@ from p2pchat.node.events import (
 from p2pchat.node.expiry import ExpiryService
 from p2pchat.node.files import ManifestError, decode_manifest, safe_name
 from p2pchat.node.groups import GroupService
-from p2pchat.node.inbox import FairInbox
+from p2pchat.node.inbox import FairInbox, Inbound, SyncRequest
 from p2pchat.node.links import LinkManager
 from p2pchat.node.model import (
     MAX_UI_SETTING,
@@ -87,7 +87,7 @@ from p2pchat.node.model import (
     text_body,
     ui_key,
 )
-from p2pchat.node.names import NameBook, load_confusables, name_keys, primary_key, visible
+from p2pchat.node.names import load_confusables, name_keys, primary_key, visible
 from p2pchat.node.onion import OnionService
 from p2pchat.node.peer_lookup import find_peer
 from p2pchat.node.quota import FloodGuard, FloodNotice, describe_flood
@@ -99,6 +99,14 @@ from p2pchat.node.rooms import (
     describe_system,
     group_envelope_id,
 )
+from p2pchat.node.settings import (
+    BOOL_SETTINGS,
+    SETTING_ANNOUNCE,
+    SETTING_DOWNLOAD_DIR,
+    SETTING_READ_RECEIPTS,
+    SETTING_TYPING,
+    TEXT_SETTINGS,
+)
 from p2pchat.node.sticker_body import KIND_STICKER, StickerError, decode_sticker
 from p2pchat.node.stickers import StickerService
 from p2pchat.node.stream import EventHub, EventStream
@@ -109,7 +117,6 @@ from p2pchat.store import (
     MessageStatus,
     OutboxItem,
     Peer,
-    PeerState,
     Store,
     StoreError,
     StoreWorker,
@@ -141,12 +148,6 @@ T = TypeVar("T")
 DISPLAY_KINDS = frozenset({"text", "file", "system"})
 MAX_EMOJI_CHARS = 16
 DIRECT_ROOM_ID_LEN = 32
-SETTING_DOWNLOAD_DIR = "download_dir"
-TEXT_SETTINGS = {SETTING_DOWNLOAD_DIR: ""}
-SETTING_READ_RECEIPTS = "read_receipts"
-SETTING_TYPING = "typing_indicators"
-SETTING_ANNOUNCE = "announce"
-BOOL_SETTINGS = {SETTING_READ_RECEIPTS: True, SETTING_TYPING: True, SETTING_ANNOUNCE: True}
 #: Inbound envelopes stored together, at most.
 MAX_INGEST_BATCH = 512
 # Retrying an inbound batch the store could not write: first pause, and the longest.
@@ -154,10 +155,6 @@ INGEST_RETRY_FIRST = 0.1
 INGEST_RETRY_MAX = 2.0
 #: What a sync request counts for in a peer's inbound queue.
 SYNC_REQUEST_COST = 256
-# An envelope may be at most this far ahead of our Lamport clock: a peer must not be able
-# to push the clock near 2**63 (SQLite's integer limit) and break every later send.
-MAX_LAMPORT_AHEAD = 2**32
-LAMPORT_CEILING = 2**62
 VERIFY_IN_THREAD_FROM = 16
 # Peers that connected but were never accepted, kept so the person can still write to
 # someone seen earlier; the oldest are forgotten beyond this many.
@@ -171,22 +168,6 @@ OUTBOX_PAGE = 256
 
 def _pending_page(store: Store, *, peer: bytes, after: int) -> list[OutboxItem]:
     return store.pending_for(peer, OUTBOX_PAGE, after_id=after)
-
-
-@dataclass
-class _Inbound:
-    """An envelope from a peer, queued in arrival order."""
-
-    peer: bytes
-    env: Envelope
-
-
-@dataclass
-class _SyncRequest:
-    """A peer's heads for a room, queued behind the envelopes that came before it."""
-
-    peer: bytes
-    heads: SyncHeads
 
 
 class Node:
@@ -222,6 +203,10 @@ class Node:
             on_other_purpose=self._on_other_connection,
             on_ready=self._on_link_ready,
         )
+        # The shared parts the services work with (store, events, clock, contacts, wire).
+        self.core = NodeCore(
+            self.me, self.links, read=self._read, write=self._write_through, emit=self._emit
+        )
         self.discovery: Discovery | None = None
         self.transfers = TransferService(self)
         self.stickers = StickerService(self)
@@ -232,17 +217,17 @@ class Node:
         self.onions = OnionService(self)
         self.changes = ChangeService(self)
         self.expiry = ExpiryService(self)
-        self._states: dict[bytes, str] = {}
-        # Peers' display names, indexed by look-alike key (``names``).
-        self._names = NameBook()
-        # Where each connected peer listens; written to the store only for peers we keep.
-        self._addresses: dict[bytes, tuple[str, int]] = {}
+        # The core's contact book, under the names this module has always used: trust
+        # states, display names (indexed by look-alike key), where connected peers listen.
+        self._states = self.core.contacts.states
+        self._names = self.core.contacts.names
+        self._addresses = self.core.contacts.addresses
         self._settings: dict[str, bool] = dict(BOOL_SETTINGS)
         self._text_settings: dict[str, str] = dict(TEXT_SETTINGS)
-        # Lamport clock shared by all rooms (a valid Lamport clock: it only has to grow
-        # past everything seen). Store-thread caches: rooms known to exist, next seqs.
-        self._lamport = 0
-        self._ready_rooms: set[bytes] = set()
+        # Lamport clock shared by all rooms. Store-thread caches: rooms known to exist
+        # (the core's), next seqs.
+        self.clock = self.core.clock
+        self._ready_rooms = self.core.ready_rooms
         self._seq_cache: dict[bytes, int] = {}
         # Store thread: per room, the lowest seq we may still write (see raise_seq_floor).
         self._seq_floor: dict[bytes, int] = {}
@@ -252,7 +237,7 @@ class Node:
         # How the node runs (port, announcing, discovery), once started; also emitted.
         self.status: NodeStatus | None = None
         # Inbound work, per peer and served in turn: one flooding peer delays no other.
-        self._inbound: FairInbox[_Inbound | _SyncRequest] = FairInbox(self.config.flood.queue_bytes)
+        self._inbound: FairInbox[Inbound | SyncRequest] = FairInbox(self.config.flood.queue_bytes)
         self.flood = FloodGuard(self.config.flood, on_notice=self._on_flood_notice)
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests = RequestBook(self.config.max_open_requests)
@@ -491,6 +476,11 @@ class Node:
             raise NodeError("the node is not running")
         return await self._commits.write(fn, quick=quick)
 
+    async def _write_through(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
+        """The core's write: every store write of the node and its services passes
+        through ``_write`` (looked up at each call), the one place to count them."""
+        return await self._write(fn, quick=quick)
+
     async def _load_state(self) -> None:
         def load(store: Store) -> tuple[list[Peer], dict[str, str | None]]:
             settings = {key: store.get_setting(key) for key in [*BOOL_SETTINGS, *TEXT_SETTINGS]}
@@ -616,7 +606,7 @@ class Node:
         def work(store: Store) -> list[Message]:
             if store.get_peer(peer_id) is None and peer_id not in self._names:
                 raise NodeError("unknown peer")
-            self._remember(store, peer_id, "contact")
+            self.core.contacts.remember(store, peer_id, "contact")
             if store.get_room(room) is None:
                 return []
             held = store.latest_messages(room, limit=MAX_IDS_PER_RECEIPT)
@@ -625,17 +615,17 @@ class Node:
         held = await self._write(work)
         self._set_state(peer_id, "contact")
         if held:
-            await self._send_receipts(peer_id, room, [m.id for m in held], RECEIPT_DELIVERED)
+            await self.core.send_receipts(peer_id, room, [m.id for m in held], RECEIPT_DELIVERED)
         # Read while they were a stranger (no receipts then): say so now.
         read = [m.id for m in held if m.status >= MessageStatus.READ]
         if read and self._settings[SETTING_READ_RECEIPTS]:
-            await self._send_receipts(peer_id, room, read, RECEIPT_READ)
+            await self.core.send_receipts(peer_id, room, read, RECEIPT_READ)
         self.links.redial_soon(peer_id)
         await self.onions.on_contact(peer_id)
 
     async def block(self, peer_id: bytes) -> None:
         """Block a peer: their frames are dropped and their connections refused."""
-        await self._write(lambda s: self._remember(s, peer_id, "blocked"))
+        await self._write(lambda s: self.core.contacts.remember(s, peer_id, "blocked"))
         self._set_state(peer_id, "blocked")
         self.links.forget_peer(peer_id)
         link = self.links.links.get(peer_id)
@@ -661,19 +651,9 @@ class Node:
 
     async def set_verified(self, peer_id: bytes, verified: bool = True) -> None:
         """Record that the person compared safety numbers with this peer."""
-        await self._write(lambda s: (self._remember(s, peer_id), s.set_verified(peer_id, verified)))
-
-    def _remember(self, store: Store, peer_id: bytes, state: PeerState | None = None) -> Peer:
-        """Persist a peer we now care about, with its name and last address.
-
-        Strangers that merely connected stay in memory: a LAN attacker must not be able
-        to grow the store (or the peer list) without bound.
-        """
-        peer = store.upsert_peer(peer_id, name=self._names.get(peer_id), state=state)
-        address = self._addresses.get(peer_id)
-        if address is not None:
-            store.add_address(peer_id, address[0], address[1], "last")
-        return peer
+        await self._write(
+            lambda s: (self.core.contacts.remember(s, peer_id), s.set_verified(peer_id, verified))
+        )
 
     def _set_state(self, peer_id: bytes, state: str) -> None:
         if state != "request":
@@ -716,9 +696,9 @@ class Node:
             # Replying to a contact request accepts it, with everything accepting means
             # (receipts for the messages they sent while waiting).
             await self.accept(peer_id)
-        return await self._send_envelope(peer_id, "text", body, reply_to, client_id)
+        return await self.send_envelope(peer_id, "text", body, reply_to, client_id)
 
-    async def _send_envelope(
+    async def send_envelope(
         self,
         peer_id: bytes,
         kind: str,
@@ -726,6 +706,10 @@ class Node:
         reply_to: bytes | None,
         client_id: str | None = None,
     ) -> Message:
+        """Write a message of any kind to ``peer_id`` (accepting them): stored, queued, sent.
+
+        For the services (stickers, files) and tests; people's text goes via send_text.
+        """
         room = direct_room_id(self.me, peer_id)
         online = self.links.is_online(peer_id)
         now = now_ms()
@@ -733,14 +717,14 @@ class Node:
         def work(store: Store) -> tuple[Message, bool, Envelope]:
             became_contact = False
             if self._states.get(peer_id) != "contact":  # the common case skips a query
-                peer = store.get_peer(peer_id) or self._remember(store, peer_id)
+                peer = store.get_peer(peer_id) or self.core.contacts.remember(store, peer_id)
                 if peer.state == "blocked":
                     raise NodeError("you blocked this peer; unblock them to send")
                 became_contact = peer.state != "contact"
                 if became_contact:  # writing to someone accepts them
                     store.set_peer_state(peer_id, "contact")
-            self._ensure_direct(store, room, peer_id, now)
-            message, env = self._author(
+            self.core.ensure_direct(store, room, peer_id, now)
+            message, env = self.author_envelope(
                 store,
                 room,
                 kind=kind,
@@ -759,10 +743,12 @@ class Node:
             return done.message
         if became_contact:
             self._set_state(peer_id, "contact")
-        await self._publish_own(message, env, [peer_id])
+        await self.publish_own(message, env, [peer_id])
         return message
 
-    def _author(
+    _send_envelope = send_envelope  # the name the tests use
+
+    def author_envelope(
         self,
         store: Store,
         room: bytes,
@@ -822,7 +808,7 @@ class Node:
             raise
         return message, env
 
-    async def _publish_own(
+    async def publish_own(
         self, message: Message, env: Envelope, recipients: Sequence[bytes]
     ) -> None:
         """Loop thread: announce our new message and send it to whoever is online."""
@@ -850,16 +836,6 @@ class Node:
                 self.links.redial_soon(peer)
         await self.links.flush_all(sent)
 
-    def _ensure_direct(self, store: Store, room: bytes, peer_id: bytes, now: int) -> None:
-        # Runs inside a write only (never two at once), so the set needs no lock.
-        if room in self._ready_rooms:
-            return
-        if store.get_room(room) is None:
-            store.ensure_room(room, "direct", created_at=now)
-            store.set_member(room, self.me, "member", "joined")
-            store.set_member(room, peer_id, "member", "joined")
-        self._ready_rooms.add(room)
-
     def _forget_caches(self) -> None:
         """Store thread: a rolled-back write may have taught the caches something false.
 
@@ -884,17 +860,14 @@ class Node:
         """Our next (seq, lamport) in ``room``; store thread only, cached after first use."""
         if room not in self._seq_cache:
             self._seq_cache[room] = store.next_seq(room, self.me)
-            self._lamport = max(self._lamport, store.max_lamport(room))
+            self.clock.witness(store.max_lamport(room))
         seq = max(self._seq_cache[room], self._seq_floor.get(room, 0))
         self._seq_cache[room] = seq + 1
-        self._lamport = min(self._lamport + 1, LAMPORT_CEILING)
-        return seq, self._lamport
+        return seq, self.clock.tick()
 
     def lamport_problem(self, env: Envelope) -> str | None:
         """Why an envelope's Lamport time is unacceptable (absurdly far ahead), or None."""
-        if env.lamport > min(self._lamport + MAX_LAMPORT_AHEAD, LAMPORT_CEILING):
-            return f"lamport {env.lamport} is implausibly far ahead"
-        return None
+        return self.clock.problem(env.lamport)
 
     async def set_typing_room(self, room: bytes, typing: bool) -> None:
         """Tell a room's people (connected contacts or members) whether we are typing."""
@@ -953,22 +926,8 @@ class Node:
                 # current members (never an author we merely heard of through the log).
                 allowed = author in members if members else self._states.get(author) == "contact"
                 if allowed and self._states.get(author) != "blocked":
-                    await self._send_receipts(author, room, ids, RECEIPT_READ)
+                    await self.core.send_receipts(author, room, ids, RECEIPT_READ)
         return count
-
-    async def _send_receipts(
-        self, peer_id: bytes, room: bytes, ids: Sequence[bytes], status: str
-    ) -> None:
-        """Send receipts now, or keep them in the outbox until the peer is back."""
-        frames = [
-            Receipt(room=room, ids=tuple(ids[i : i + MAX_IDS_PER_RECEIPT]), st=status)
-            for i in range(0, len(ids), MAX_IDS_PER_RECEIPT)
-        ]
-        unsent = [f for f in frames if not self.links.write(peer_id, f)]
-        if unsent:
-            await self._write(
-                lambda s: s.enqueue_many([(peer_id, encode_frame(f), None) for f in unsent])
-            )
 
     # ================================================================ history
 
@@ -1045,7 +1004,7 @@ class Node:
     async def open_direct_room(self, peer_id: bytes) -> bytes:
         """Make sure the one-to-one room with ``peer_id`` exists; return its id."""
         room = direct_room_id(self.me, peer_id)
-        await self._write(lambda s: self._ensure_direct(s, room, peer_id, now_ms()))
+        await self._write(lambda s: self.core.ensure_direct(s, room, peer_id, now_ms()))
         return room
 
     async def room_peer(self, room: bytes) -> bytes | None:
@@ -1084,7 +1043,7 @@ class Node:
         peer = await self.room_peer(target.room)
         body = encode_reaction(message_id, emoji, on)
         if peer is not None:
-            await self._send_envelope(peer, KIND_REACTION, body, None)
+            await self.send_envelope(peer, KIND_REACTION, body, None)
             return
         await self.groups.send_envelope(target.room, KIND_REACTION, body, None)
 
@@ -1104,7 +1063,7 @@ class Node:
         if peer is None and len(room) == DIRECT_ROOM_ID_LEN:  # no message in it yet
             peer = next((p for p in self._states if self.direct_room(p) == room), None)
         if peer is not None:
-            return await self._send_envelope(peer, kind, body, reply_to)
+            return await self.send_envelope(peer, kind, body, reply_to)
         return await self.groups.send_envelope(room, kind, body, reply_to)
 
     async def edit_message(self, message_id: bytes, text: str) -> Message:
@@ -1427,11 +1386,11 @@ class Node:
             if delay > 0:  # over its rate: read nothing more from this peer meanwhile
                 await self._inbound.pause(delay)
             # Waits (so stops reading this peer) while its queued work is over the bound.
-            await self._inbound.put(peer, _Inbound(peer, frame.env), cost)
+            await self._inbound.put(peer, Inbound(peer, frame.env), cost)
         elif isinstance(frame, SyncHeads):
             # Queued behind the envelopes that came before it (a join, say), so it is
             # answered with the membership those envelopes establish.
-            await self._inbound.put(peer, _SyncRequest(peer, frame), SYNC_REQUEST_COST)
+            await self._inbound.put(peer, SyncRequest(peer, frame), SYNC_REQUEST_COST)
         elif isinstance(frame, Receipt):
             if frame.room == self.direct_room(peer):
                 await self.direct.on_receipt(peer, frame)
@@ -1462,7 +1421,7 @@ class Node:
             finally:
                 self._inbound.done(len(batch))
 
-    async def _ingest_until_stored(self, batch: list[_Inbound | _SyncRequest]) -> None:
+    async def _ingest_until_stored(self, batch: list[Inbound | SyncRequest]) -> None:
         """Ingest ``batch``; while the store cannot write (disk full, locked), try again.
 
         Nothing of a failed batch was acknowledged, and its senders would offer it again
@@ -1496,7 +1455,7 @@ class Node:
                 self._store_fault = ""
             return
 
-    async def authentic(self, items: Sequence[_Inbound]) -> list[_Inbound]:
+    async def authentic(self, items: Sequence[Inbound]) -> list[Inbound]:
         """The items whose envelope signature verifies.
 
         A large batch (a catch-up) is verified in a thread: libsodium releases the GIL,
@@ -1540,7 +1499,7 @@ class Node:
         return None
 
     @staticmethod
-    def _time_ok(item: _Inbound) -> bool:
+    def _time_ok(item: Inbound) -> bool:
         """False (and logged) for an envelope dated after year 9999 (docs/protocol.md).
 
         Its author signed that time; no calendar can show it, and held or relayed it would
@@ -1553,10 +1512,10 @@ class Node:
         )
         return False
 
-    async def _ingest(self, batch: list[_Inbound | _SyncRequest]) -> None:
+    async def _ingest(self, batch: list[Inbound | SyncRequest]) -> None:
         """Envelopes first (direct rooms, then group rooms), then sync requests."""
         envelopes = self._within_quota(
-            [i for i in batch if isinstance(i, _Inbound) and self._time_ok(i)]
+            [i for i in batch if isinstance(i, Inbound) and self._time_ok(i)]
         )
         direct = [i for i in envelopes if i.env.room == self.direct_room(i.peer)]
         group = [i for i in envelopes if i.env.room != self.direct_room(i.peer)]
@@ -1565,13 +1524,13 @@ class Node:
         if group:
             await self.groups.ingest(group)
         for item in batch:
-            if isinstance(item, _SyncRequest):
+            if isinstance(item, SyncRequest):
                 if item.heads.room == self.direct_room(item.peer):
                     self.direct_sync.on_sync_heads(item.peer, item.heads)
                 else:
                     await self.groups.on_sync_heads(item.peer, item.heads)
 
-    def _within_quota(self, items: list[_Inbound]) -> list[_Inbound]:
+    def _within_quota(self, items: list[Inbound]) -> list[Inbound]:
         """The items their peer's daily store budget allows; the rest are refused.
 
         A refused envelope is neither stored nor acknowledged: it stays in the sender's

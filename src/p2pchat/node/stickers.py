@@ -211,19 +211,19 @@ class StickerService:
         for name, data, mime in loaded:
             digest = await asyncio.to_thread(self._store_picture, data)
             added.append(PackSticker(pack, name, digest, mime, len(data), now))
-        await self.node._write(lambda s: [sql.add_to_pack(s, a) for a in added])
+        await self.node.core.write(lambda s: [sql.add_to_pack(s, a) for a in added])
         return added
 
     async def packs(self, pack: str | None = None) -> list[PackSticker]:
         """Our stickers, by pack and name."""
-        return await self.node._read(lambda s: sql.pack_stickers(s, pack))
+        return await self.node.core.read(lambda s: sql.pack_stickers(s, pack))
 
     async def find(self, label: str) -> PackSticker:
         """Our sticker ``PACK/NAME``; StickerLookupError if there is none."""
         pack, sep, name = label.partition("/")
         if not sep or not valid_name(pack) or not valid_name(name):
             raise StickerLookupError("name a sticker as PACK/NAME (see: p2pchat sticker list)")
-        found = await self.node._read(lambda s: sql.pack_sticker(s, pack, name))
+        found = await self.node.core.read(lambda s: sql.pack_sticker(s, pack, name))
         if found is None or not self.has(found.sha256):
             raise StickerLookupError(f"no sticker {pack}/{name} (see: p2pchat sticker list)")
         return found
@@ -234,7 +234,7 @@ class StickerService:
         hold (fetched and verified) are copied."""
         if not valid_name(pack):
             raise StickerLookupError("a pack name is 1-32 letters, digits, '-' or '_'")
-        seen = await self.node._read(lambda s: sql.seen_in_pack(s, pack, author))
+        seen = await self.node.core.read(lambda s: sql.seen_in_pack(s, pack, author))
         seen = [s for s in seen if s.author != self.node.me and self.has(s.sha256)]
         if not seen:
             raise StickerLookupError(f"no received sticker of the pack {pack!r} to install")
@@ -248,14 +248,14 @@ class StickerService:
         def work(store: Store) -> list[PackSticker]:
             return [r for r in rows if sql.add_to_pack(store, r, replace=False)]
 
-        return await self.node._write(work)
+        return await self.node.core.write(work)
 
     # ================================================================ sending
 
     async def send(self, peer_id: bytes, label: str) -> Message:
         """Send our sticker ``PACK/NAME`` to ``peer_id`` (a body of ~100 bytes)."""
         body = (await self._ref(label)).encode()
-        return await self.node._send_envelope(peer_id, KIND_STICKER, body, None)
+        return await self.node.send_envelope(peer_id, KIND_STICKER, body, None)
 
     async def send_to_room(self, room: bytes, label: str) -> Message:
         """Send our sticker in a room, direct or group."""
@@ -290,7 +290,7 @@ class StickerService:
         seen = SeenSticker(
             ref.sha256, message.room, message.author, ref.pack, ref.name, ref.mime, ref.size
         )
-        await self.node._write(lambda s: sql.record_seen(s, seen))
+        await self.node.core.write(lambda s: sql.record_seen(s, seen))
         self.want(message)
 
     def want(self, message: Message) -> bool:
@@ -305,7 +305,7 @@ class StickerService:
             return True
         author = message.author
         group = message.room != direct_room_id(self.node.me, author)
-        if author == self.node.me or (not group and self.node._states.get(author) != "contact"):
+        if author == self.node.me or (not group and not self.node.core.contacts.is_contact(author)):
             return False  # never fetched for a stranger's direct message
         wanted = _Wanted(author, message.room, group, ref)
         self._missing[ref.sha256] = wanted
@@ -351,7 +351,7 @@ class StickerService:
             p
             for p in dict.fromkeys(peers)
             if p != self.node.me
-            and self.node._states.get(p) == "contact"
+            and self.node.core.contacts.is_contact(p)
             and self.node.links.is_online(p)
         ][:MAX_SOURCES]
 
@@ -379,7 +379,7 @@ class StickerService:
                 continue
             self._cache_bytes += len(data)
             self._missing.pop(ref.sha256, None)
-            self.node._emit(StickerReady(ref.sha256))
+            self.node.core.emit(StickerReady(ref.sha256))
             return
 
     async def _pull(self, author: bytes, ref: StickerRef) -> bytes:
@@ -423,7 +423,7 @@ class StickerService:
         of; else None."""
         if not self.has(sha256):
             return None
-        if not await self.node._read(lambda s: sql.shared_with(s, sha256, peer)):
+        if not await self.node.core.read(lambda s: sql.shared_with(s, sha256, peer)):
             return None
         try:
             fd = os.open(self.path_for(sha256), os.O_RDONLY)

@@ -54,6 +54,7 @@ from p2pchat.node.files import (
     safe_name,
 )
 from p2pchat.node.model import human_size
+from p2pchat.node.settings import SETTING_DOWNLOAD_DIR
 from p2pchat.paths import default_downloads_dir
 from p2pchat.store import Store, now_ms
 from p2pchat.store import transfers as sql
@@ -355,16 +356,16 @@ class TransferService:
 
     async def start(self) -> None:
         """Load the settings and resume unfinished downloads (called once the node is up)."""
-        value = await self.node._read(lambda s: s.get_setting(SETTING_AUTO_ACCEPT))
+        value = await self.node.core.read(lambda s: s.get_setting(SETTING_AUTO_ACCEPT))
         if value is not None and value.isdigit():
             self.auto_accept_max = int(value)
         self._started = True
         # Parts of downloads that ended for good (an older version kept some, or we
         # stopped before deleting one) only take space: remove them.
-        stale = await self.node._read(sql.ended_download_parts)
+        stale = await self.node.core.read(sql.ended_download_parts)
         if stale:
             await asyncio.to_thread(_unlink_all, stale)
-        for row in await self.node._read(sql.pending_downloads):
+        for row in await self.node.core.read(sql.pending_downloads):
             self._start_pull(row.message_id)
         self._space_watch = asyncio.ensure_future(self._retry_when_space())
 
@@ -378,7 +379,7 @@ class TransferService:
         while True:
             await asyncio.sleep(SPACE_RETRY_INTERVAL)
             try:
-                rows = await self.node._read(
+                rows = await self.node.core.read(
                     lambda s: sql.waiting_for_space(s, (DISK_FULL, NOT_ENOUGH_SPACE))
                 )
                 now = asyncio.get_running_loop().time()
@@ -431,12 +432,11 @@ class TransferService:
         """Accept files from contacts up to ``size`` bytes without asking (0 = always ask)."""
         if size < 0:
             raise TransferError("the automatic acceptance limit cannot be negative")
-        await self.node._write(lambda s: s.set_setting(SETTING_AUTO_ACCEPT, str(size)))
+        await self.node.core.write(lambda s: s.set_setting(SETTING_AUTO_ACCEPT, str(size)))
         self.auto_accept_max = size
 
     def download_dir(self) -> Path:
         """The folder received files go to (the setting, or the platform's Downloads)."""
-        from p2pchat.node.service import SETTING_DOWNLOAD_DIR
 
         chosen = self.node.text_setting(SETTING_DOWNLOAD_DIR)
         return Path(chosen).expanduser() if chosen else default_downloads_dir()
@@ -445,12 +445,12 @@ class TransferService:
 
     async def list_transfers(self, limit: int = 200) -> list[TransferInfo]:
         """Transfers, newest first, with live progress."""
-        rows = await self.node._read(functools.partial(sql.list_transfers, limit=limit))
+        rows = await self.node.core.read(functools.partial(sql.list_transfers, limit=limit))
         return await self._infos(rows)
 
     async def get(self, message_id: bytes) -> TransferInfo | None:
         """One transfer by message id."""
-        row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
+        row = await self.node.core.read(lambda s: sql.get_transfer(s, message_id))
         if row is None:
             return None
         return (await self._infos([row]))[0]
@@ -463,7 +463,7 @@ class TransferService:
             if r.mime.startswith("image/") and r.message_id not in self._dims
         ]
         if missing:
-            for message in await self.node._read(lambda s: s.get_messages(missing)):
+            for message in await self.node.core.read(lambda s: s.get_messages(missing)):
                 with contextlib.suppress(ManifestError):
                     m = decode_manifest(message.body)
                     self._dims[message.id] = (m.width, m.height)
@@ -480,7 +480,7 @@ class TransferService:
             raise TransferError(f"{text!r} is not a transfer id (hex digits)") from None
         if len(prefix) < 2:
             raise TransferError("give at least 4 hex digits of the transfer id")
-        rows = await self.node._read(lambda s: sql.find_transfers(s, prefix))
+        rows = await self.node.core.read(lambda s: sql.find_transfers(s, prefix))
         if not rows:
             raise TransferError(f"no transfer with id {text!r}")
         if len(rows) > 1:
@@ -574,7 +574,7 @@ class TransferService:
             meter.trailing = None
         meter.last_emit = now
         active = state == "active"
-        self.node._emit(
+        self.node.core.emit(
             TransferProgress(
                 message_id=row.message_id,
                 room=row.room,
@@ -605,7 +605,7 @@ class TransferService:
             sql.set_state(store, row.message_id, state, at, detail=detail, path=path, part=part)
             return sql.get_transfer(store, row.message_id)
 
-        updated = await self.node._write(work) or row
+        updated = await self.node.core.write(work) or row
         if done is None:
             meter = self._meters.get(row.message_id)
             done = row.size if state == "done" else (meter.done if meter else 0)
@@ -630,7 +630,7 @@ class TransferService:
         """
         local = await self._describe(path)
         return await self._offer(
-            local, lambda body: self.node._send_envelope(peer_id, KIND_FILE, body, None)
+            local, lambda body: self.node.send_envelope(peer_id, KIND_FILE, body, None)
         )
 
     async def send_file_to_room(self, room: bytes, path: Path) -> Message:
@@ -726,14 +726,14 @@ class TransferService:
                 created_at=now,
                 updated_at=now,
             )
-        inserted = await self.node._write(lambda s: sql.add_transfer(s, row))
+        inserted = await self.node.core.write(lambda s: sql.add_transfer(s, row))
         if not inserted:
             return
         self._emit(row, "offered", 0)
         if (
             incoming
             and self._started
-            and self.node._states.get(message.author) == "contact"
+            and self.node.core.contacts.is_contact(message.author)
             and manifest.size <= self.auto_accept_max
         ):
             self._spawn(self._auto_accept(message.id), f"accept {message.id.hex()[:8]}")
@@ -754,7 +754,7 @@ class TransferService:
             return await self._accept(message_id)
 
     async def _accept(self, message_id: bytes) -> TransferInfo:
-        row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
+        row = await self.node.core.read(lambda s: sql.get_transfer(s, message_id))
         if row is None:
             raise TransferError("no such file transfer")
         if not row.incoming:
@@ -784,7 +784,7 @@ class TransferService:
         alone: each of them will still write its remaining bytes, and accepting six
         offers that each fit alone would fill the disk. A floor stays free besides.
         """
-        pending = await self.node._read(sql.pending_downloads)
+        pending = await self.node.core.read(sql.pending_downloads)
 
         def measure() -> tuple[DiskSpace, int]:
             return self.disk_space(part.parent), _still_to_write(
@@ -816,7 +816,7 @@ class TransferService:
             await self._cancel(message_id, detail)
 
     async def _cancel(self, message_id: bytes, detail: str) -> None:
-        row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
+        row = await self.node.core.read(lambda s: sql.get_transfer(s, message_id))
         if row is None:
             raise TransferError("no such file transfer")
         if row.state in ("done", "cancelled") and row.incoming:
@@ -866,7 +866,7 @@ class TransferService:
             yield
 
     async def _pull(self, message_id: bytes) -> None:
-        row = await self.node._read(lambda s: sql.get_transfer(s, message_id))
+        row = await self.node.core.read(lambda s: sql.get_transfer(s, message_id))
         if row is None or row.part is None or row.state not in PULLING_STATES:
             return  # cancelled (or finished) before this pull got going
         async with self._pull_slots:
@@ -956,7 +956,7 @@ class TransferService:
         serve it). Raises _RefusedError if the author refuses for good, _RetryError if no
         source finished the file this round."""
         sources = [row.peer]
-        members = await self.node._read(lambda s: s.members(row.room))
+        members = await self.node.core.read(lambda s: s.members(row.room))
         sources += [
             m.peer
             for m in members
@@ -996,10 +996,10 @@ class TransferService:
         link = self.node.links.links.get(peer)
         if link is not None and not link.conn.is_closed and link.conn.remote.port:
             out.append((link.conn.remote.host, link.conn.remote.port))
-        known = self.node._addresses.get(peer)
+        known = self.node.core.contacts.addresses.get(peer)
         if known is not None:
             out.append(known)
-        stored = await self.node._read(lambda s: s.addresses_for(peer))
+        stored = await self.node.core.read(lambda s: s.addresses_for(peer))
         out.extend((a.host, a.port) for a in stored)
         out.extend(self.node.links.onion_targets(peer))  # through tor, after the LAN
         return list(dict.fromkeys(out))
@@ -1153,7 +1153,7 @@ class TransferService:
         nothing to make) would keep our contacts' downloads waiting.
         """
         peer = conn.remote.peer_id
-        if self.node._states.get(peer) != "contact":
+        if not self.node.core.contacts.is_contact(peer):
             await self._refuse_connection(conn, "not a contact")
             return
         per_peer = sum(1 for c in self._serving if c.remote.peer_id == peer)
@@ -1225,7 +1225,7 @@ class TransferService:
     ) -> None:
         """Answer one ``get`` with a ``chunk`` or a ``nochunk``."""
         cached = sources.get(frame.hash)
-        if self.node._states.get(peer) != "contact":
+        if not self.node.core.contacts.is_contact(peer):
             # Checked on every request: the peer may be blocked mid-connection.
             cached = (self._auth_generation, "not a contact")
         elif cached is None or cached[0] != self._auth_generation:
@@ -1288,7 +1288,7 @@ class TransferService:
         out = self._outgoing_state(row.message_id)
         if out.serving > 0 or out.whole or out.revoked or source.served == 0:
             return
-        current = await self.node._read(lambda s: sql.get_transfer(s, row.message_id))
+        current = await self.node.core.read(lambda s: sql.get_transfer(s, row.message_id))
         if current is None or current.state != "active":
             return
         if out.serving > 0:
@@ -1326,7 +1326,7 @@ class TransferService:
 
     async def _open_source(self, peer: bytes, sha256: bytes) -> FileSource | str:
         """An open file with this hash that ``peer`` may fetch, or the reason it may not."""
-        if self.node._states.get(peer) != "contact":
+        if not self.node.core.contacts.is_contact(peer):
             return "not a contact"
 
         def candidates(store: Store) -> tuple[list[TransferRow], set[bytes]]:
@@ -1338,7 +1338,7 @@ class TransferService:
                     rooms.add(r.room)
             return rows, rooms
 
-        rows, rooms = await self.node._read(candidates)
+        rows, rooms = await self.node.core.read(candidates)
         allowed = [r for r in rows if r.room in rooms]
         # Offers cancelled just now may not be stored as cancelled yet.
         allowed = [

@@ -49,7 +49,7 @@ def edits_of(store: Store, targets: Sequence[bytes]) -> list[Message]:
     found: list[Message] = []
     for chunk in _chunks(list(targets)):
         marks = ",".join("?" * len(chunk))
-        rows = store._all(
+        rows = store.rows(
             f"SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_edits"  # noqa: S608
             f" WHERE kind = 'edit' AND reply_to IN ({marks})",
             chunk,
@@ -74,8 +74,8 @@ def tombstone(
     (an expiry) it goes without a trace.
     """
     blanked: list[bytes] = []
-    with store._atomic(), store._errors():
-        db = store._db
+    with store.atomic(), store.sql_errors():
+        db = store.connection
         for message_id in message_ids:
             cur = db.execute(
                 "UPDATE messages SET body = x'', sig = x'', reply_to = ?,"  # noqa: S608
@@ -107,7 +107,7 @@ def tombstone(
 
 def uncertified_tombstones(store: Store, author: bytes, limit: int = 256) -> list[Message]:
     """``author``'s tombstones that no delete envelope vouches for yet (our expired ones)."""
-    rows = store._all(
+    rows = store.rows(
         f"SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_tombstones"  # noqa: S608
         " WHERE author = ? AND sig = x'' AND kind IN (?, ?) AND reply_to IS NULL LIMIT ?",
         (author, *TOMBSTONE_KINDS, limit),
@@ -121,7 +121,7 @@ def uncertified_tombstones(store: Store, author: bytes, limit: int = 256) -> lis
 def add_timer(store: Store, message: Message, seconds: int) -> bool:
     """Record a timer change that took effect; True if new."""
     return (
-        store._write(
+        store.change(
             "INSERT OR IGNORE INTO disappear_timers (message_id, room, lamport, author, seconds)"
             " VALUES (?, ?, ?, ?, ?)",
             (message.id, message.room, message.lamport, message.author, seconds),
@@ -135,7 +135,7 @@ def timers_in_force(store: Store, message_ids: Sequence[bytes]) -> set[bytes]:
     found: set[bytes] = set()
     for chunk in _chunks(list(message_ids)):
         marks = ",".join("?" * len(chunk))
-        rows = store._all(
+        rows = store.rows(
             f"SELECT message_id FROM disappear_timers WHERE message_id IN ({marks})",  # noqa: S608
             chunk,
         )
@@ -145,12 +145,12 @@ def timers_in_force(store: Store, message_ids: Sequence[bytes]) -> set[bytes]:
 
 def has_timers(store: Store, room: bytes) -> bool:
     """Whether a timer was ever set in the room (most rooms: no, and nothing to look up)."""
-    return store._one("SELECT 1 FROM disappear_timers WHERE room = ? LIMIT 1", (room,)) is not None
+    return store.row("SELECT 1 FROM disappear_timers WHERE room = ? LIMIT 1", (room,)) is not None
 
 
 def timer_at(store: Store, room: bytes, position: Cursor) -> int:
     """The timer (seconds, 0 = off) in force at ``position`` of the room's display order."""
-    row = store._one(
+    row = store.row(
         "SELECT seconds FROM disappear_timers WHERE room = ? AND (lamport, author, message_id)"
         " < (?, ?, ?) ORDER BY lamport DESC, author DESC, message_id DESC LIMIT 1",
         (room, *position),
@@ -160,7 +160,7 @@ def timer_at(store: Store, room: bytes, position: Cursor) -> int:
 
 def current_timer(store: Store, room: bytes) -> tuple[int, bytes | None]:
     """The room's timer now (seconds, 0 = off) and who set it (None: never set)."""
-    row = store._one(
+    row = store.row(
         "SELECT seconds, author FROM disappear_timers WHERE room = ?"
         " ORDER BY lamport DESC, author DESC, message_id DESC LIMIT 1",
         (room,),
@@ -170,7 +170,7 @@ def current_timer(store: Store, room: bytes) -> tuple[int, bytes | None]:
 
 def next_timer_after(store: Store, room: bytes, position: Cursor) -> Cursor | None:
     """The position of the room's next timer change after ``position``, if any."""
-    row = store._one(
+    row = store.row(
         "SELECT lamport, author, message_id FROM disappear_timers WHERE room = ?"
         " AND (lamport, author, message_id) > (?, ?, ?)"
         " ORDER BY lamport, author, message_id LIMIT 1",
@@ -192,7 +192,7 @@ def messages_between(
     if before is not None:
         sql += " AND (lamport, author, id) < (?, ?, ?)"
         params += [*before]
-    return [Message(*r) for r in store._all(sql, params)]
+    return [Message(*r) for r in store.rows(sql, params)]
 
 
 # ------------------------------------------------------------------ expiry
@@ -200,12 +200,12 @@ def messages_between(
 
 def set_expiry(store: Store, entries: Sequence[tuple[bytes, bytes, int | None]]) -> None:
     """Set (``at`` in ms) or clear (None) when messages expire: (message id, room, at)."""
-    with store._atomic(), store._errors():
+    with store.atomic(), store.sql_errors():
         for message_id, room, at in entries:
             if at is None:
-                store._db.execute("DELETE FROM expiring WHERE message_id = ?", (message_id,))
+                store.connection.execute("DELETE FROM expiring WHERE message_id = ?", (message_id,))
             else:
-                store._db.execute(
+                store.connection.execute(
                     "INSERT INTO expiring (message_id, room, at) VALUES (?, ?, ?)"
                     " ON CONFLICT (message_id) DO UPDATE SET at = excluded.at",
                     (message_id, room, at),
@@ -214,7 +214,7 @@ def set_expiry(store: Store, entries: Sequence[tuple[bytes, bytes, int | None]])
 
 def expired(store: Store, now: int, limit: int = 500) -> list[tuple[bytes, bytes]]:
     """(message id, room) of messages whose time is up, oldest deadline first."""
-    rows = store._all(
+    rows = store.rows(
         "SELECT message_id, room FROM expiring WHERE at <= ? ORDER BY at LIMIT ?", (now, limit)
     )
     return [(bytes(r[0]), bytes(r[1])) for r in rows]
@@ -222,7 +222,7 @@ def expired(store: Store, now: int, limit: int = 500) -> list[tuple[bytes, bytes
 
 def next_expiry(store: Store) -> int | None:
     """The earliest deadline held (ms), or None."""
-    row = store._one("SELECT min(at) FROM expiring")
+    row = store.row("SELECT min(at) FROM expiring")
     return None if row is None or row[0] is None else int(row[0])
 
 
@@ -231,7 +231,7 @@ def expiry_of(store: Store, message_ids: Sequence[bytes]) -> dict[bytes, int]:
     found: dict[bytes, int] = {}
     for chunk in _chunks(list(message_ids)):
         marks = ",".join("?" * len(chunk))
-        rows = store._all(
+        rows = store.rows(
             f"SELECT message_id, at FROM expiring WHERE message_id IN ({marks})",  # noqa: S608
             chunk,
         )

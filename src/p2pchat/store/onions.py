@@ -27,13 +27,13 @@ def put_onion(store: Store, row: OnionRow) -> bool:
 
     An invite's unsigned address never replaces a signed one.
     """
-    with store._atomic(), store._errors():
-        old = store._db.execute(
+    with store.atomic(), store.sql_errors():
+        old = store.connection.execute(
             "SELECT ts, sig FROM onions WHERE peer_id = ?", (row.peer_id,)
         ).fetchone()
         if old is not None and old[1] is not None and (row.sig is None or old[0] > row.ts):
             return False
-        store._db.execute(
+        store.connection.execute(
             "INSERT INTO onions (peer_id, addr, port, ts, sig) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (peer_id) DO UPDATE SET"
             " addr = excluded.addr, port = excluded.port, ts = excluded.ts, sig = excluded.sig",
@@ -44,7 +44,7 @@ def put_onion(store: Store, row: OnionRow) -> bool:
 
 def contact_onions(store: Store) -> list[OnionRow]:
     """Onion services of every contact (the peers we dial through tor)."""
-    rows = store._all(
+    rows = store.rows(
         "SELECT o.peer_id, o.addr, o.port, o.ts, o.sig FROM onions o"
         " JOIN peers p ON p.id = o.peer_id WHERE p.state = 'contact'"
     )
@@ -53,5 +53,5 @@ def contact_onions(store: Store) -> list[OnionRow]:
 
 def get_onion(store: Store, peer_id: bytes) -> OnionRow | None:
     """The onion service stored for ``peer_id``, if any."""
-    r = store._one("SELECT peer_id, addr, port, ts, sig FROM onions WHERE peer_id = ?", (peer_id,))
+    r = store.row("SELECT peer_id, addr, port, ts, sig FROM onions WHERE peer_id = ?", (peer_id,))
     return None if r is None else OnionRow(bytes(r[0]), str(r[1]), int(r[2]), int(r[3]), r[4])

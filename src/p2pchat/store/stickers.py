@@ -46,8 +46,8 @@ def add_to_pack(store: Store, sticker: PackSticker, *, replace: bool = True) -> 
     """Put ``sticker`` in its pack (replacing one of the same name unless ``replace`` is
     False); True if a row was written."""
     verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-    with store._atomic(), store._errors():
-        cur = store._db.execute(
+    with store.atomic(), store.sql_errors():
+        cur = store.connection.execute(
             f"{verb} INTO sticker_packs (pack, name, sha256, mime, size, added_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -64,7 +64,7 @@ def add_to_pack(store: Store, sticker: PackSticker, *, replace: bool = True) -> 
 
 def pack_stickers(store: Store, pack: str | None = None) -> list[PackSticker]:
     """Our stickers, by pack then name (one pack with ``pack``)."""
-    rows = store._all(
+    rows = store.rows(
         "SELECT pack, name, sha256, mime, size, added_at FROM sticker_packs"
         " WHERE ? IS NULL OR pack = ? ORDER BY pack, name",
         (pack, pack),
@@ -74,7 +74,7 @@ def pack_stickers(store: Store, pack: str | None = None) -> list[PackSticker]:
 
 def pack_sticker(store: Store, pack: str, name: str) -> PackSticker | None:
     """One of our stickers by ``pack`` and ``name``."""
-    r = store._one(
+    r = store.row(
         "SELECT pack, name, sha256, mime, size, added_at FROM sticker_packs"
         " WHERE pack = ? AND name = ?",
         (pack, name),
@@ -84,8 +84,8 @@ def pack_sticker(store: Store, pack: str, name: str) -> PackSticker | None:
 
 def record_seen(store: Store, seen: SeenSticker) -> None:
     """Remember that ``seen`` was sent in its room (idempotent)."""
-    with store._atomic(), store._errors():
-        store._db.execute(
+    with store.atomic(), store.sql_errors():
+        store.connection.execute(
             "INSERT OR IGNORE INTO sticker_seen"
             " (sha256, room, author, pack, name, mime, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -103,7 +103,7 @@ def record_seen(store: Store, seen: SeenSticker) -> None:
 def shared_with(store: Store, sha256: bytes, peer: bytes) -> bool:
     """True if a sticker with this hash was sent in a room where ``peer`` is a joined
     member (only then may ``peer`` fetch its picture from us)."""
-    r = store._one(
+    r = store.row(
         "SELECT 1 FROM sticker_seen s JOIN members m ON m.room = s.room"
         " WHERE s.sha256 = ? AND m.peer = ? AND m.state = 'joined' LIMIT 1",
         (sha256, peer),
@@ -113,7 +113,7 @@ def shared_with(store: Store, sha256: bytes, peer: bytes) -> bool:
 
 def seen_in_pack(store: Store, pack: str, author: bytes | None = None) -> list[SeenSticker]:
     """The stickers of ``pack`` others sent us (from ``author`` only, if given)."""
-    rows = store._all(
+    rows = store.rows(
         "SELECT sha256, room, author, pack, name, mime, size FROM sticker_seen"
         " WHERE pack = ? AND (? IS NULL OR author = ?) ORDER BY name LIMIT 1000",
         (pack, author, author),

@@ -490,6 +490,15 @@ class Store:
         with self._atomic():
             return self._db.execute(sql, params).rowcount
 
+    # The plumbing under public names, for the store package's table modules
+    # (changes.py, stickers.py, transfers.py, onions.py), which take a Store.
+    connection = _db
+    sql_errors = _errors
+    atomic = _atomic
+    rows = _all
+    row = _one
+    change = _write
+
     def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
         """Return SQLite's query plan lines for ``sql`` (diagnostics and tests)."""
         rows = self._all("EXPLAIN QUERY PLAN " + sql, params)

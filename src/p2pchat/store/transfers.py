@@ -60,8 +60,8 @@ def _row(r: Sequence[Any]) -> TransferRow:
 
 def add_transfer(store: Store, row: TransferRow) -> bool:
     """Insert ``row`` unless a transfer for that message exists; True if inserted."""
-    with store._atomic(), store._errors():
-        cur = store._db.execute(
+    with store.atomic(), store.sql_errors():
+        cur = store.connection.execute(
             _INSERT,
             (
                 row.message_id,
@@ -87,7 +87,7 @@ def add_transfer(store: Store, row: TransferRow) -> bool:
 
 def get_transfer(store: Store, message_id: bytes) -> TransferRow | None:
     """One transfer by its message id."""
-    r = store._one(_SELECT + " WHERE message_id = ?", (message_id,))
+    r = store.row(_SELECT + " WHERE message_id = ?", (message_id,))
     return None if r is None else _row(r)
 
 
@@ -102,7 +102,7 @@ def find_transfers(store: Store, prefix: bytes) -> list[TransferRow]:
     if end:
         end[-1] += 1
     # Byte strings compare lexicographically: [prefix, end) holds exactly the prefix.
-    rows = store._all(
+    rows = store.rows(
         _SELECT + " WHERE message_id >= ?"
         " AND (? IS NULL OR message_id < ?) ORDER BY created_at LIMIT 20",
         (prefix, bytes(end) or None, bytes(end) or None),
@@ -112,7 +112,7 @@ def find_transfers(store: Store, prefix: bytes) -> list[TransferRow]:
 
 def list_transfers(store: Store, limit: int = 200) -> list[TransferRow]:
     """The newest transfers first."""
-    rows = store._all(
+    rows = store.rows(
         _SELECT + " ORDER BY created_at DESC, rowid DESC LIMIT ?",
         (limit,),
     )
@@ -121,7 +121,7 @@ def list_transfers(store: Store, limit: int = 200) -> list[TransferRow]:
 
 def pending_downloads(store: Store) -> list[TransferRow]:
     """Incoming transfers that were accepted and not finished (resume these)."""
-    rows = store._all(
+    rows = store.rows(
         _SELECT + " WHERE incoming = 1 AND state IN (?, ?, ?) ORDER BY created_at",
         PENDING_STATES,
     )
@@ -134,7 +134,7 @@ def waiting_for_space(store: Store, prefixes: Sequence[str]) -> list[TransferRow
     Their ``detail`` starts with one of ``prefixes`` (the node's words for it); they
     are tried again when space comes back.
     """
-    rows = store._all(
+    rows = store.rows(
         _SELECT + " WHERE incoming = 1 AND state IN ('offered', 'failed') ORDER BY created_at"
     )
     return [r for r in map(_row, rows) if r.detail.startswith(tuple(prefixes))]
@@ -142,7 +142,7 @@ def waiting_for_space(store: Store, prefixes: Sequence[str]) -> list[TransferRow
 
 def ended_download_parts(store: Store) -> list[str]:
     """Part paths of downloads that ended for good (failed, cancelled): to delete."""
-    rows = store._all(
+    rows = store.rows(
         "SELECT part FROM transfers WHERE incoming = 1 AND state IN ('failed', 'cancelled')"
         " AND part IS NOT NULL"
     )
@@ -151,7 +151,7 @@ def ended_download_parts(store: Store) -> list[str]:
 
 def by_hash(store: Store, sha256: bytes) -> list[TransferRow]:
     """Every transfer of the file with this SHA-256 (to decide whether we can serve it)."""
-    rows = store._all(
+    rows = store.rows(
         _SELECT + " WHERE sha256 = ? ORDER BY created_at DESC",
         (sha256,),
     )
@@ -182,13 +182,13 @@ def set_state(
         params.append(part)
     params.append(message_id)
     statement = f"UPDATE transfers SET {', '.join(sets)} WHERE message_id = ?"  # noqa: S608
-    return store._write(statement, params) > 0
+    return store.change(statement, params) > 0
 
 
 def forget_transfers(store: Store, message_ids: Sequence[bytes]) -> int:
     """Delete transfer rows (the messages themselves stay)."""
     removed = 0
-    with store._atomic():
+    with store.atomic():
         for mid in message_ids:
-            removed += store._write("DELETE FROM transfers WHERE message_id = ?", (mid,))
+            removed += store.change("DELETE FROM transfers WHERE message_id = ?", (mid,))
     return removed
