@@ -77,3 +77,75 @@ def test_no_module_uses_another_modules_private_names() -> None:
     anything else is a reach into another module's private state."""
     found = [hit for name, path in _modules().items() for hit in _private_reach_ins(name, path)]
     assert found == [], "private names used across modules:\n" + "\n".join(found)
+
+
+def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the modules of the package it imports (anywhere in it)."""
+
+    def resolve(dotted: str) -> str | None:
+        while dotted and dotted not in modules:
+            dotted = dotted.rpartition(".")[0]
+        return dotted or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        edges: set[str] = set()
+        for node in ast.walk(tree):
+            targets: list[str | None] = []
+            if isinstance(node, ast.Import):
+                targets = [resolve(a.name) for a in node.names if a.name.startswith(PACKAGE)]
+            elif isinstance(node, ast.ImportFrom) and _from_another_module(node, name):
+                targets = [resolve(f"{node.module}.{a.name}") for a in node.names]
+            edges.update(t for t in targets if t is not None and t != name)
+        graph[name] = edges
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root, children_of_root in graph.items():
+        if root in index:
+            continue
+        work = [(root, iter(sorted(children_of_root)))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles_in_src() -> None:
+    """Every import counts: at module level, inside functions, and for typing only
+    (``if TYPE_CHECKING:``), since a cycle there still ties two modules together. The
+    node's services name the node through the protocols of node/facade.py."""
+    assert _cycles(_imports(_modules())) == []

@@ -18,8 +18,8 @@ from typing import Any
 from p2pchat.control.params import ApiContext, ApiError, number_param, text_param
 from p2pchat.control.serialize import iso_time
 from p2pchat.identity import encode_peer_id
+from p2pchat.node.model import TransferInfo
 from p2pchat.node.settings import SETTING_DOWNLOAD_DIR
-from p2pchat.node.transfer import TransferInfo
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 

@@ -28,8 +28,8 @@ from p2pchat.node.events import (
     TransferProgress,
     TypingChanged,
 )
-from p2pchat.node.groups import GroupError, MemberInfo
-from p2pchat.node.model import PeerInfo, PeerLookupError, ReactionInfo, RoomInfo
+from p2pchat.node.groups import GroupError
+from p2pchat.node.model import MemberInfo, PeerInfo, PeerLookupError, ReactionInfo, RoomInfo
 from p2pchat.node.service import DISPLAY_KINDS, Node
 from p2pchat.node.settings import (
     BOOL_SETTINGS,

@@ -36,7 +36,7 @@ from p2pchat.store import Cursor, Message, SearchQueryError, Store, StoreError, 
 from p2pchat.store.search import FLUSH_CHARS, MAX_RESULTS
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node
+    from p2pchat.node.facade import NodeFacade
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class _Where:
 class ChatService:
     """Per-chat actions of one node (see the module docstring)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
         self._indexer: asyncio.Task[None] | None = None
 

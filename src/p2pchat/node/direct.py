@@ -40,8 +40,8 @@ from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
 from p2pchat.wire import RECEIPT_DELIVERED, RECEIPT_READ, Receipt
 
 if TYPE_CHECKING:
+    from p2pchat.node.facade import NodeFacade
     from p2pchat.node.inbox import Inbound
-    from p2pchat.node.service import Node
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ QUICK_INGEST = 8
 class DirectInbox:
     """Inbound envelopes and receipts of one-to-one rooms, for one node."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
 
     async def on_receipt(self, peer: bytes, frame: Receipt) -> None:

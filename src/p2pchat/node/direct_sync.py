@@ -27,7 +27,7 @@ from p2pchat.transport import TransportError
 from p2pchat.wire import MessageFrame, SyncHeads
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node
+    from p2pchat.node.facade import NodeFacade
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ MAX_LOST_TAIL = 65_536
 class DirectSync:
     """Heads exchange and pushes for the direct rooms of one node."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
         self._tasks: set[asyncio.Task[None]] = set()
         self._pushes: LatestWins[bytes, SyncHeads] = LatestWins(

@@ -68,7 +68,7 @@ from p2pchat.store.changes import (
 from p2pchat.wire import Envelope
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node
+    from p2pchat.node.facade import NodeFacade
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def op_entries(store: Store, room: bytes) -> list[OpEntry]:
 class ChangeService:
     """Applies edits, deletes and timers for one node, and announces what they changed."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
         # Store thread: ids of shown messages whose look changed, per room (to announce).
         self.changed: dict[bytes, list[bytes]] = {}

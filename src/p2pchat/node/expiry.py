@@ -25,7 +25,7 @@ from p2pchat.store import Store, now_ms
 from p2pchat.store.changes import expired, next_expiry, tombstone, uncertified_tombstones
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node
+    from p2pchat.node.facade import NodeFacade
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ SETTING_UNVOUCHED = "expiry_unvouched"
 class ExpiryService:
     """Sweeps expired messages for one node; ``clock`` is replaceable in tests."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
         self.clock: Callable[[], int] = now_ms
         self._wake: asyncio.Event | None = None

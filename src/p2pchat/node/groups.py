@@ -47,6 +47,7 @@ from p2pchat.node.events import (
     SecurityWarning,
 )
 from p2pchat.node.latest import LatestWins
+from p2pchat.node.model import MemberInfo
 from p2pchat.node.periodic import every_connected_peer
 from p2pchat.node.rooms import (
     GROUP_ROOM_ID_LEN,
@@ -81,8 +82,8 @@ from p2pchat.wire import (
 )
 
 if TYPE_CHECKING:
+    from p2pchat.node.facade import NodeFacade
     from p2pchat.node.inbox import Inbound
-    from p2pchat.node.service import Node
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +123,6 @@ class GroupError(NodeError):
     """A group operation that cannot be done; the message is meant for people."""
 
 
-@dataclass(frozen=True)
-class MemberInfo:
-    """One member of a room as people see it."""
-
-    peer_id: bytes
-    name: str
-    role: str
-    state: str
-    online: bool
-
-
 @dataclass
 class _Outcome:
     """What a store-thread ingest decided, for the loop thread to announce and send."""
@@ -152,7 +142,7 @@ def room_position(m: Message | NewMessage | Envelope) -> tuple[int, bytes, bytes
 class GroupService:
     """Everything about group rooms for one node."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
         # Store-thread caches: membership per room, rebuilt when a system message lands.
         self._membership: dict[bytes, Membership] = {}

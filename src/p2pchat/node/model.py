@@ -110,3 +110,42 @@ def text_body(text: str) -> bytes:
             "send it as a file instead"
         )
     return body
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    """One member of a room as people see it."""
+
+    peer_id: bytes
+    name: str
+    role: str
+    state: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TransferInfo:
+    """A transfer as people (CLI, UI) see it."""
+
+    message_id: bytes
+    room: bytes
+    peer: bytes
+    incoming: bool
+    name: str
+    size: int
+    mime: str
+    sha256: bytes
+    state: str
+    done: int
+    rate: float
+    eta: float | None
+    path: str | None
+    detail: str
+    created_at: int
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def id_text(self) -> str:
+        """The message id as hex (what ``p2pchat get`` takes; a prefix of 4+ is enough)."""
+        return self.message_id.hex()

@@ -45,7 +45,7 @@ from p2pchat.wire.invite import decode_invite, encode_invite
 from p2pchat.wire.onion import onion_signing_bytes
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node
+    from p2pchat.node.facade import NodeFacade
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ RETRY_MAX: Final = 300.0
 class OnionService:
     """Tor for one node; see the module docstring."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
         self.enabled = False
         self.runner: TorRunner | None = None

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from p2pchat.identity import short_id
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node
+    from p2pchat.node.facade import NodeFacade
 
 log = logging.getLogger(__name__)
 
 
 async def every_connected_peer(
-    node: Node, action: Callable[[bytes], Awaitable[None]], what: str
+    node: NodeFacade, action: Callable[[bytes], Awaitable[None]], what: str
 ) -> None:
     """Forever: wait ``sync_interval`` seconds, then run ``action`` for each connected peer.
 

@@ -211,7 +211,7 @@ class Node:
         self.transfers = TransferService(self)
         self.stickers = StickerService(self)
         self.chats = ChatService(self)
-        self.groups = GroupService(self)
+        self.groups: GroupService = GroupService(self)
         self.direct = DirectInbox(self)
         self.direct_sync = DirectSync(self)
         self.onions = OnionService(self)
@@ -219,7 +219,7 @@ class Node:
         self.expiry = ExpiryService(self)
         # The core's contact book, under the names this module has always used: trust
         # states, display names (indexed by look-alike key), where connected peers listen.
-        self._states = self.core.contacts.states
+        self._states: dict[bytes, str] = self.core.contacts.states
         self._names = self.core.contacts.names
         self._addresses = self.core.contacts.addresses
         self._settings: dict[str, bool] = dict(BOOL_SETTINGS)

@@ -51,7 +51,7 @@ from p2pchat.transport import ConnectionClosedError, TransportError
 from p2pchat.wire import MAX_CHUNK_DATA, Bye, Chunk, ChunkError, ChunkRequest
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node
+    from p2pchat.node.facade import NodeFacade
     from p2pchat.store import Message
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class StickerLookupError(NodeError):
 class StickerService:
     """Owns one node's sticker packs, sticker cache and sticker fetches."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
         self.cache_dir = node.profile.directory / CACHE_DIR
         self._fetches: dict[bytes, asyncio.Task[None]] = {}

@@ -53,7 +53,7 @@ from p2pchat.node.files import (
     numbered_name,
     safe_name,
 )
-from p2pchat.node.model import human_size
+from p2pchat.node.model import TransferInfo, human_size
 from p2pchat.node.settings import SETTING_DOWNLOAD_DIR
 from p2pchat.paths import default_downloads_dir
 from p2pchat.store import Store, now_ms
@@ -71,7 +71,7 @@ from p2pchat.wire import (
 )
 
 if TYPE_CHECKING:
-    from p2pchat.node.service import Node
+    from p2pchat.node.facade import NodeFacade
     from p2pchat.store import Message
 
 log = logging.getLogger(__name__)
@@ -132,34 +132,6 @@ class _RetryError(Exception):
 
 class _RefusedError(Exception):
     """The source refused for good (``nochunk``): stop pulling."""
-
-
-@dataclass(frozen=True, slots=True)
-class TransferInfo:
-    """A transfer as people (CLI, UI) see it."""
-
-    message_id: bytes
-    room: bytes
-    peer: bytes
-    incoming: bool
-    name: str
-    size: int
-    mime: str
-    sha256: bytes
-    state: str
-    done: int
-    rate: float
-    eta: float | None
-    path: str | None
-    detail: str
-    created_at: int
-    width: int | None = None
-    height: int | None = None
-
-    @property
-    def id_text(self) -> str:
-        """The message id as hex (what ``p2pchat get`` takes; a prefix of 4+ is enough)."""
-        return self.message_id.hex()
 
 
 @dataclass
@@ -319,7 +291,7 @@ def _part_size(part: str | None) -> int:
 class TransferService:
     """Owns every file transfer of one node: offers, downloads, and serving chunks."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeFacade) -> None:
         self.node = node
         #: Free and total bytes of the disk holding ``path`` (tests may replace it).
         self.disk_space: Callable[[Path], DiskSpace] = _default_disk_space

@@ -8,9 +8,9 @@ small. Everything goes through the node's ``chats`` service, as the CLI does.
 from __future__ import annotations
 
 import functools
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
 
@@ -24,9 +24,41 @@ from p2pchat.ui.text import literal
 from p2pchat.ui.widgets.message_list import MessageList
 
 if TYPE_CHECKING:
-    from p2pchat.ui.app import ChatApp
+    from textual.notifications import SeverityLevel
+    from textual.screen import Screen
+
+    from p2pchat.node import Node
     from p2pchat.ui.commands import Command
     from p2pchat.ui.screens.chat import ChatScreen
+
+
+class ChatApp(Protocol):
+    """What these commands need of the app (``ui.app.ChatApp``, which imports this module)."""
+
+    @property
+    def node(self) -> Node: ...
+
+    @property
+    def chat(self) -> ChatScreen: ...
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = ...,
+        severity: SeverityLevel = ...,
+        timeout: float | None = ...,
+        markup: bool = ...,
+    ) -> None: ...
+
+    def run_worker(
+        self, work: Coroutine[Any, Any, None], *, exit_on_error: bool = ...
+    ) -> object: ...
+
+    def push_screen(
+        self, screen: Screen[Any], callback: Callable[[Any], Any] | None = ...
+    ) -> Any: ...
+
 
 #: Pages of older messages loaded at most while looking for a message to jump to.
 MAX_JUMP_PAGES = 100

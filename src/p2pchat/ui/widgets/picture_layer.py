@@ -11,8 +11,9 @@ picture itself and this layer holds nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
+from textual.scroll_view import ScrollView
 from textual.widget import Widget
 
 from p2pchat.ui import graphics
@@ -20,15 +21,15 @@ from p2pchat.ui.widgets.message_item import GUTTER
 from p2pchat.ui.widgets.message_rows import MAX_WIDTH, MessageRow
 from p2pchat.ui.widgets.picture import picture_widget
 
-if TYPE_CHECKING:
-    from p2pchat.ui.widgets.row_view import RowView
-
 
 class PictureLayer:
     """The picture widgets of one message list, keyed by the row they cover."""
 
-    def __init__(self, listing: RowView) -> None:
+    def __init__(self, listing: ScrollView, rows: Callable[[], Sequence[object]]) -> None:
+        # The list's widget and its rows, given apart so this module need not import
+        # the list's (which imports this one).
         self.listing = listing
+        self.rows = rows
         self.widgets: dict[MessageRow, Widget] = {}
 
     def clear(self) -> None:
@@ -53,7 +54,7 @@ class PictureLayer:
         if width <= 0:
             return
         console = listing.app.console
-        for row in listing.rows:
+        for row in self.rows():
             if not isinstance(row, MessageRow):
                 continue
             # A file card's preview, or a sticker's picture (drawn large, no card).

@@ -72,7 +72,7 @@ class RowView(ScrollView, can_focus=True):
         self._tall = False  # the rows overflow the view (a scrollbar shows)
         self._pad = 0  # blank lines above the rows when they do not fill the view
         self._style_epoch = 0  # bumped when the theme or CSS changes: strips redrawn
-        self.pictures = PictureLayer(self)
+        self.pictures = PictureLayer(self, lambda: self.rows)
 
     # ------------------------------------------------------------------ following
 
