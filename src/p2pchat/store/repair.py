@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CorruptStoreError
+from .opening import acquire_lock, inspect_file
 from .recovery import (
     SalvageReport,
     TableSalvage,
@@ -24,7 +25,6 @@ from .recovery import (
     remove_store_files,
 )
 from .schema import MIGRATIONS, Migration
-from .store import _acquire_lock, _inspect
 
 #: A lost rowid range wider than this is reported as "an unknown number" of rows.
 _COUNTABLE_RANGE = 1_000_000
@@ -50,7 +50,7 @@ def repair_store(
     NewerSchemaError for a file that is not ours to rewrite (it is left untouched).
     ``key``: the store's key when a passphrase is set; the fresh store gets it too.
     """
-    lock_fd = _acquire_lock(path)
+    lock_fd = acquire_lock(path)
     try:
         nothing = ""
         if not path.exists():
@@ -61,7 +61,7 @@ def repair_store(
             # Damage is what we are here for (salvage reads what it can); a file that is
             # not ours, or is newer than us, raises and stays untouched.
             with contextlib.suppress(CorruptStoreError):
-                _inspect(path, len(migrations), key)
+                inspect_file(path, len(migrations), key)
         kept = move_aside(path)
         fresh = path.with_name(path.name + ".repair")
         if nothing or kept is None:
