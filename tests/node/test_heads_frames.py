@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from p2pchat.node.groups import _Heads, _heads_frames
+from p2pchat.node.group_heads import Heads as _Heads
+from p2pchat.node.group_heads import heads_frames as _heads_frames
 from p2pchat.wire import MAX_HEADS
 
 ROOM = b"r" * 16

@@ -13,77 +13,67 @@ There is no server, so members keep a room's history in agreement themselves:
 
 Store work runs inside ``Node._write`` ("store thread" below: the store's thread, or the
 loop for a quick write, never both at once); the rest in the loop.
+
+``GroupService`` is assembled from parts: group_base.py (limits, membership caches),
+group_sync.py (+ group_heads.py: history sync), group_api.py (what the person does, the
+signed changes); this module adds inbound envelopes, receipts and the lifecycle.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import functools
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from p2pchat.identity import short_id
-from p2pchat.node.edits import CHANGE_KINDS, KIND_DELETE, relay_page
+from p2pchat.node.edits import CHANGE_KINDS, KIND_DELETE
 from p2pchat.node.envelopes import (
     apply_reaction,
     envelope_is_authentic,
     envelope_to_row,
     held_intact,
-    row_to_envelope,
-    split_ids,
 )
-from p2pchat.node.errors import AlreadySent, NodeError
 from p2pchat.node.events import (
     MessageAdded,
-    MessagesWithdrawn,
     ReceiptChanged,
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
 )
 from p2pchat.node.latest import LatestWins
-from p2pchat.node.model import MemberInfo
 from p2pchat.node.periodic import every_connected_peer
 from p2pchat.node.rooms import (
     GROUP_ROOM_ID_LEN,
     KIND_SYSTEM,
     MAX_OPS,
     MAX_OPS_PER_AUTHOR,
-    MAX_ROOM_NAME_CHARS,
-    MAX_TOPIC_CHARS,
-    NONCE_LEN,
     Membership,
-    OpEntry,
-    SystemBodyError,
-    SystemOp,
-    decode_system,
-    encode_system,
     group_envelope_id,
-    group_room_id,
     resolve,
 )
 from p2pchat.node.sticker_body import KIND_STICKER
-from p2pchat.store import Message, MessageStatus, NewMessage, RoomSummary, Store, now_ms
-from p2pchat.transport import TransportError
-from p2pchat.wire import (
-    MAX_HEADS,
-    RECEIPT_DELIVERED,
-    RECEIPT_READ,
-    Envelope,
-    MessageFrame,
-    Receipt,
-    SyncHeads,
-    encode_frame,
-)
+from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
+from p2pchat.wire import MAX_HEADS, RECEIPT_DELIVERED, RECEIPT_READ, Envelope, Receipt
 
 if TYPE_CHECKING:
     from p2pchat.node.facade import NodeFacade
     from p2pchat.node.inbox import Inbound
+
+from p2pchat.node.group_api import GroupApi
+from p2pchat.node.group_base import (
+    ANNOUNCE_DELAY,
+    VOID_END,
+    GroupError,
+    decoded_op,
+    op_entries,
+    op_of,
+)
+from p2pchat.node.group_heads import MAX_SUMMARY_AUTHORS, Heads
+
+__all__ = ["MAX_SUMMARY_AUTHORS", "GroupError", "GroupService", "room_position"]
 
 log = logging.getLogger(__name__)
 
@@ -100,27 +90,9 @@ MAX_PENDING_TOTAL = 4 * MAX_PENDING_ENVELOPES
 MAX_INVITATIONS_PER_INVITER = 3
 MAX_INVITATIONS = 24
 INVITATION_EXPIRY_MS = 30 * 24 * 3600 * 1000
-# The end of the last "outside" range of a member who is no longer in the room.
-VOID_END = 2**63 - 1
-# How many missing envelopes one sync round pushes per room (the rest follows on the
-# next round, when the peer reports its new heads).
-MAX_PUSH = 20_000
-PUSH_PAGE = 256
-# A summary of a room in several full ``sync`` frames names at most this many authors
-# (a room's authors are bounded by its operations, MAX_OPS).
-MAX_SUMMARY_AUTHORS = MAX_OPS + MAX_HEADS
-# New group messages are announced (as heads) to other members after this delay.
-ANNOUNCE_DELAY = 0.2
 
-
-LEGACY_ROOM = (
-    "this room was made by an older p2pchat: its history stays readable, but it can take "
-    "no new messages or changes; create a new room and invite everyone again"
-)
-
-
-class GroupError(NodeError):
-    """A group operation that cannot be done; the message is meant for people."""
+#: The name tests patch (``_Heads.merged``).
+_Heads = Heads
 
 
 @dataclass
@@ -139,7 +111,7 @@ def room_position(m: Message | NewMessage | Envelope) -> tuple[int, bytes, bytes
     return (m.lamport, m.author, m.id)
 
 
-class GroupService:
+class GroupService(GroupApi):
     """Everything about group rooms for one node."""
 
     def __init__(self, node: NodeFacade) -> None:
@@ -164,8 +136,8 @@ class GroupService:
         self.room_mates: frozenset[bytes] = frozenset()
         self._mates_by_room: dict[bytes, frozenset[bytes]] = {}
         # (peer, room) -> the latest heads to push to, or to answer.
-        self._push_queue: LatestWins[tuple[bytes, bytes], _Heads] = LatestWins(
-            "sync push", self._push, self._pushes, merge=_Heads.merged
+        self._push_queue: LatestWins[tuple[bytes, bytes], Heads] = LatestWins(
+            "sync push", self._push, self._pushes, merge=Heads.merged
         )
         self._group_rooms: set[bytes] | None = None
         self._announce_due: dict[bytes, frozenset[bytes]] = {}
@@ -175,351 +147,6 @@ class GroupService:
         self._warned_old: set[bytes] = set()
         self._held_back: dict[bytes, int] = {}
         self._old_version_warnings: list[SecurityWarning] = []
-
-    # ------------------------------------------------------------------ membership
-
-    def membership(self, store: Store, room: bytes) -> Membership:
-        """Store thread: the room's membership, replayed from its system messages."""
-        cached = self._membership.get(room)
-        if cached is None:
-            cached = resolve(room, _op_entries(store.messages_of_kind(room, KIND_SYSTEM)))
-            if cached.refused:
-                log.info("room %s: %d changes refused", room.hex()[:8], len(cached.refused))
-            self._membership[room] = cached
-        return cached
-
-    def shown(self, store: Store, room: bytes, rows: list[Message]) -> list[Message]:
-        """Store thread: ``rows`` without the room changes that did not take effect."""
-        if not any(r.kind == KIND_SYSTEM for r in rows):
-            return rows
-        applied = self.membership(store, room).applied
-        return [r for r in rows if r.kind != KIND_SYSTEM or r.id in applied]
-
-    def shown_page(
-        self, store: Store, room: bytes, rows: list[Message], limit: int
-    ) -> list[Message]:
-        """Store thread: a page of ``rows`` as :meth:`shown`, never empty while older
-        messages exist (a run of refused changes must not look like the room's start)."""
-        shown = self.shown(store, room, rows)
-        while not shown and len(rows) == limit:
-            rows = store.messages_before(room, rows[0].cursor, limit, shown_only=True)
-            shown = self.shown(store, room, rows)
-        return shown
-
-    def forget_caches(self) -> None:
-        """Store thread: drop derived state (after a rollback); rebuilt on next use."""
-        self._membership.clear()
-        self._group_rooms = None
-
-    def _refresh(self, store: Store, room: bytes) -> Membership:
-        """Store thread: recompute membership and mirror it into the members table."""
-        before = self._membership.pop(room, None)
-        m = self.membership(store, room)
-        if before is not None and before.applied - m.applied:
-            self.withdrawn.setdefault(room, []).extend(before.applied - m.applied)
-        self.co_members = self.co_members | frozenset(m.joined())
-        self._set_mates(room, m)
-        for peer, state in m.states.items():
-            role = m.role_of(peer)
-            store.set_member(room, peer, role, state)  # type: ignore[arg-type]
-        if m.name:
-            store.set_room_name(room, m.name)
-        store.set_room_topic(room, m.topic)
-        self._drop_outside_spans(store, room, m)
-        return m
-
-    def _set_mates(self, room: bytes, m: Membership) -> None:
-        """Store thread: record ``room``'s members as mates only while we are joined."""
-        joined = m.state_of(self.node.me) == "joined"
-        self._mates_by_room[room] = frozenset(m.joined()) if joined else frozenset()
-        self.room_mates = frozenset().union(*self._mates_by_room.values())
-
-    def shown_summary(self, store: Store, summary: RoomSummary) -> RoomSummary:
-        """Store thread: ``summary`` whose preview is never a change that did not count."""
-        last = summary.last_message
-        if last is None or last.kind != KIND_SYSTEM:
-            return summary
-        recent = store.latest_messages(summary.room.id, 20, shown_only=True)
-        shown = self.shown(store, summary.room.id, recent)
-        return dataclasses.replace(summary, last_message=shown[-1] if shown else None)
-
-    @staticmethod
-    def _skip_voids(store: Store, room: bytes, m: Membership, author: bytes) -> None:
-        """Store thread: let the author's head pass over ranges where nothing counts."""
-        for first, last in m.outside(author):
-            if last < VOID_END:  # a gap before a later span of the author's
-                store.skip_void(room, author, first, last)
-
-    def _drop_outside_spans(self, store: Store, room: bytes, m: Membership) -> None:
-        """Store thread: delete what others wrote outside their membership spans.
-
-        A removal can arrive after messages its member wrote once removed (or
-        concurrently, unseen by the remover): those must appear nowhere, here included.
-        """
-        gone: list[bytes] = []
-        for peer in m.states:
-            if peer != self.node.me:  # our own sequence must never get holes we would reuse
-                for first, last in m.outside(peer):
-                    gone += store.delete_seq_range(room, peer, first, last)
-                self._skip_voids(store, room, m, peer)
-        if gone:
-            self.withdrawn.setdefault(room, []).extend(gone)
-
-    def group_rooms(self, store: Store) -> set[bytes]:
-        """Store thread: ids of every group room we know."""
-        if self._group_rooms is None:
-            self._group_rooms = set(store.room_ids("group"))
-        return self._group_rooms
-
-    # ------------------------------------------------------------------ API
-
-    async def create_room(self, name: str, topic: str | None = None) -> bytes:
-        """Create a group room with us as owner; returns its id."""
-        name = _clean(name, MAX_ROOM_NAME_CHARS, "room name")
-        topic = _clean(topic, MAX_TOPIC_CHARS, "topic", allow_empty=True) if topic else None
-        nonce = os.urandom(NONCE_LEN)
-        room = group_room_id(self.node.me, nonce)
-        now = now_ms()
-        create = SystemOp("create", name=name, topic=topic, nonce=nonce)
-
-        def work(store: Store) -> None:
-            store.ensure_room(room, "group", name=name, owner=self.node.me, created_at=now)
-            self.group_rooms(store).add(room)
-            self._author_system(store, room, create, now)
-            # The create message goes to nobody yet: invitations carry the log.
-
-        await self.node.core.write(work)
-        self.node.core.emit(RoomChanged(room))
-        return room
-
-    async def invite(self, room: bytes, peer: bytes) -> None:
-        """Invite a contact: members learn of it, and the invitee gets the room's log."""
-        if not self.node.core.contacts.is_contact(peer):
-            raise GroupError("you can only invite contacts; accept them or write to them first")
-        await self._change(room, SystemOp("invite", peer=peer), extra_recipient=peer)
-
-    async def join(self, room: bytes) -> None:
-        """Accept an invitation; members then sync the room's history to us."""
-        await self._change(room, SystemOp("join"), require_state="invited")
-        await self.sync_room_with_members(room)
-
-    async def decline(self, room: bytes) -> None:
-        """Refuse an invitation."""
-        await self._change(room, SystemOp("decline"), require_state="invited")
-
-    async def leave(self, room: bytes) -> None:
-        """Leave the room: nothing new is sent to us from then on."""
-        await self._change(room, SystemOp("leave"))
-
-    async def remove(self, room: bytes, peer: bytes) -> None:
-        """Remove a member (owners and admins only)."""
-        await self._change(room, SystemOp("remove", peer=peer), extra_recipient=peer)
-
-    async def promote(self, room: bytes, peer: bytes) -> None:
-        """Make a member an admin (owners and admins only)."""
-        await self._change(room, SystemOp("promote", peer=peer))
-
-    async def rename(self, room: bytes, name: str) -> None:
-        """Rename the room (owners and admins only)."""
-        await self._change(room, SystemOp("rename", name=_clean(name, MAX_ROOM_NAME_CHARS, "name")))
-
-    async def set_topic(self, room: bytes, topic: str) -> None:
-        """Change the room's topic (owners and admins only)."""
-        clean = _clean(topic, MAX_TOPIC_CHARS, "topic", allow_empty=True)
-        await self._change(room, SystemOp("topic", topic=clean))
-
-    async def members(self, room: bytes) -> list[MemberInfo]:
-        """Everyone who is, was invited to, or left the room."""
-
-        def load(store: Store) -> Membership:
-            if store.get_room(room) is None:
-                raise GroupError("no such room")
-            return self.membership(store, room)
-
-        m = await self.node.core.read(load)
-        out = [
-            MemberInfo(
-                peer,
-                self.node.peer_name(peer),
-                m.role_of(peer),
-                state,
-                peer == self.node.me or self.node.links.is_online(peer),
-            )
-            for peer, state in m.states.items()
-        ]
-        order = {"joined": 0, "invited": 1, "left": 2, "removed": 3}
-        out.sort(key=lambda i: (order.get(i.state, 9), i.role != "owner", i.name.casefold()))
-        return out
-
-    async def send_envelope(
-        self,
-        room: bytes,
-        kind: str,
-        body: bytes,
-        reply_to: bytes | None,
-        client_id: str | None = None,
-    ) -> Message:
-        """Author any envelope (text, reaction, file) into a group room."""
-        node = self.node
-        now = now_ms()
-
-        def work(store: Store) -> tuple[Message, Envelope, list[bytes]]:
-            m = self._require_member(store, room)
-            recipients = [p for p in m.joined() if p != node.me]
-            online = any(node.links.is_online(p) for p in recipients)
-            message, env = node.author_envelope(
-                store,
-                room,
-                kind=kind,
-                body=body,
-                reply_to=reply_to,
-                now=now,
-                recipients=recipients,
-                online=online,
-                deps=m.heads,
-                client_id=client_id,
-            )
-            return message, env, recipients
-
-        try:
-            message, env, recipients = await node.core.write(work, quick=True)
-        except AlreadySent as done:
-            return done.message
-        await node.publish_own(message, env, recipients)
-        return message
-
-    async def invitations(self) -> list[RoomInvitation]:
-        """Rooms we are invited to and have not answered yet (they survive restarts)."""
-
-        def load(store: Store) -> list[RoomInvitation]:
-            out = []
-            for room in self.group_rooms(store):
-                m = self.membership(store, room)
-                if m.state_of(self.node.me) != "invited":
-                    continue
-                invites = [
-                    msg
-                    for msg in store.messages_of_kind(room, KIND_SYSTEM)
-                    if _op_of(msg) == ("invite", self.node.me)
-                ]
-                inviter = invites[-1].author if invites else (m.owner or self.node.me)
-                out.append(RoomInvitation(room, m.name or "a room", inviter))
-            return out
-
-        return await self.node.core.read(load)
-
-    async def receipts(self, message_id: bytes) -> list[tuple[bytes, int]]:
-        """Per member: the best status they reported for our message."""
-
-        def load(store: Store) -> list[tuple[bytes, int]]:
-            msg = store.get_message(message_id)
-            if msg is None:
-                return []
-            m = self.membership(store, msg.room)
-            got = {r.peer: r.status for r in store.receipts_for(message_id)}
-            return [
-                (p, got.get(p, int(MessageStatus.SENT))) for p in m.joined() if p != self.node.me
-            ]
-
-        return await self.node.core.read(load)
-
-    # ------------------------------------------------------------------ changes
-
-    def _require_member(self, store: Store, room: bytes) -> Membership:
-        info = store.get_room(room)
-        if info is None or info.kind != "group":
-            raise GroupError("no such group room")
-        m = self.membership(store, room)
-        if not m.created:
-            raise GroupError(LEGACY_ROOM)
-        if m.state_of(self.node.me) != "joined":
-            raise GroupError("you are not a member of this room")
-        return m
-
-    def _author_system(
-        self, store: Store, room: bytes, op: SystemOp, now: int
-    ) -> tuple[Message, Envelope, list[bytes]]:
-        """Store thread: author a system message, queued for members before and after it.
-
-        Raises GroupError (and the caller's transaction rolls back) when the change is
-        not ours to make.
-        """
-        before = self.membership(store, room) if store.get_room(room) else Membership()
-        recipients = {p for p in before.joined() if p != self.node.me}
-        if op.op == "remove" and op.peer is not None:
-            # Everything of theirs we hold stays; what they write from now on does not.
-            op = dataclasses.replace(op, upto=store.heads(room).get(op.peer, 0))
-        message, env = self.node.author_envelope(
-            store,
-            room,
-            kind=KIND_SYSTEM,
-            body=encode_system(op),
-            reply_to=None,
-            now=now,
-            recipients=[],
-            online=True,
-            deps=before.heads,
-        )
-        m = self._refresh(store, room)
-        problem = _rejection(m, env)
-        if problem is not None:
-            # The caller's savepoint rolls this back, and the node forgets its caches.
-            raise GroupError(f"{op.op} refused: {problem}")
-        recipients |= {p for p in m.joined() if p != self.node.me}
-        if op.peer is not None and op.peer != self.node.me:
-            recipients.add(op.peer)
-        ordered = sorted(recipients)
-        store.enqueue_many([(p, _frame_bytes(env), env.id) for p in ordered], created_at=now)
-        return message, env, ordered
-
-    async def _change(
-        self,
-        room: bytes,
-        op: SystemOp,
-        *,
-        require_state: str = "joined",
-        extra_recipient: bytes | None = None,
-    ) -> None:
-        node = self.node
-        now = now_ms()
-
-        def work(store: Store) -> tuple[Message, Envelope, list[bytes], list[Message]]:
-            info = store.get_room(room)
-            if info is None or info.kind != "group":
-                raise GroupError("no such group room")
-            m = self.membership(store, room)
-            if not m.created:
-                raise GroupError(LEGACY_ROOM)
-            if m.state_of(node.me) != require_state:
-                raise GroupError(
-                    "you have no invitation to this room"
-                    if require_state == "invited"
-                    else "you are not a member of this room"
-                )
-            message, env, recipients = self._author_system(store, room, op, now)
-            # A new invitee cannot check anything without the room's log: send it all.
-            log_for_invitee: list[Message] = []
-            if op.op == "invite" and extra_recipient is not None:
-                log_for_invitee = store.messages_of_kind(room, KIND_SYSTEM)
-                store.enqueue_many(
-                    [
-                        (extra_recipient, _frame_bytes(row_to_envelope(r)), r.id)
-                        for r in log_for_invitee
-                        if r.id != message.id
-                    ],
-                    created_at=now,
-                )
-            return message, env, recipients, log_for_invitee
-
-        message, env, recipients, invite_log = await node.core.write(work)
-        node.core.emit(MessageAdded(message, incoming=False))
-        node.core.emit(RoomChanged(room))
-        self.emit_withdrawn()
-        if extra_recipient is not None:
-            for row in invite_log:
-                if row.id != message.id:
-                    node.links.write(extra_recipient, MessageFrame(env=row_to_envelope(row)))
-        await node.deliver(MessageFrame(env=env), recipients)
 
     # ------------------------------------------------------------------ inbound
 
@@ -598,12 +225,6 @@ class GroupService:
         if outcome.stored:
             self._announce_soon(_holders(outcome.stored, items))
 
-    def emit_withdrawn(self) -> None:
-        """Loop thread: tell the UI which shown messages must go (after a store write)."""
-        withdrawn, self.withdrawn = self.withdrawn, {}
-        for room, ids in withdrawn.items():
-            self.node.core.emit(MessagesWithdrawn(room, tuple(ids)))
-
     def _drop_pending(self, room: bytes) -> None:
         self._pending.pop(room, None)
         self._pending_by.pop(room, None)
@@ -615,7 +236,7 @@ class GroupService:
             env = item.env
             if env.kind != KIND_SYSTEM or not self.node.core.contacts.is_contact(item.peer):
                 continue
-            if env.deps is None or env.room in self.known_rooms or _decoded(env.body) is None:
+            if env.deps is None or env.room in self.known_rooms or decoded_op(env.body) is None:
                 continue  # never part of an invitation we could adopt
             bucket = self._pending.get(env.room)
             if bucket is None:
@@ -791,7 +412,7 @@ class GroupService:
         invited = set(m.states)
         for item in items:
             if item.env.kind == KIND_SYSTEM:
-                op = _decoded(item.env.body)
+                op = decoded_op(item.env.body)
                 if op is not None and op.op == "invite" and op.peer is not None:
                     invited.add(op.peer)
         room_left = MAX_OPS - m.held
@@ -807,7 +428,7 @@ class GroupService:
                 self._warn_old_version(env.author)
             elif _id_problem(room, env) is not None:
                 problem = _id_problem(room, env)
-            elif _decoded(env.body) is None:
+            elif decoded_op(env.body) is None:
                 problem = "malformed"
             elif env.author not in invited:
                 problem = "its author is unknown to the room"
@@ -855,10 +476,10 @@ class GroupService:
         if not envelopes or len(room) != GROUP_ROOM_ID_LEN:
             return
         v2 = [env for env in envelopes if env.deps is not None and _id_problem(room, env) is None]
-        m = resolve(room, _op_entries(v2))
+        m = resolve(room, op_entries(v2))
         if not m.created or m.state_of(self.node.me) != "invited" or m.owner is None:
             return
-        invites = [e for e in _op_entries(v2) if e.op.op == "invite" and e.op.peer == self.node.me]
+        invites = [e for e in op_entries(v2) if e.op.op == "invite" and e.op.peer == self.node.me]
         inviter = next((e.author for e in invites if e.id in m.applied), m.owner)
         if not self.node.core.contacts.is_contact(inviter):
             # Throwaway identities as inviters must not fill the invitation slots.
@@ -902,7 +523,7 @@ class GroupService:
     def _inviter(self, store: Store, room: bytes, m: Membership) -> bytes:
         """Store thread: who invited us to ``room`` (the owner if we cannot tell)."""
         for msg in reversed(store.messages_of_kind(room, KIND_SYSTEM)):
-            if msg.id in m.applied and _op_of(msg) == ("invite", self.node.me):
+            if msg.id in m.applied and op_of(msg) == ("invite", self.node.me):
                 return msg.author
         return m.owner or self.node.me
 
@@ -944,134 +565,6 @@ class GroupService:
         changed = await node.core.write(work, quick=True)
         if changed:
             node.core.emit(ReceiptChanged(frame.room, tuple(changed), peer, status))
-
-    # ------------------------------------------------------------------ sync
-
-    async def on_link_up(self, peer: bytes) -> None:
-        """Tell a newly connected member what we hold in every room we share."""
-        node = self.node
-
-        def heads(store: Store) -> list[tuple[bytes, dict[bytes, int]]]:
-            out = []
-            for room in self.group_rooms(store):
-                m = self.membership(store, room)
-                if m.state_of(node.me) == "joined" and m.state_of(peer) == "joined":
-                    out.append((room, store.heads(room)))
-            return out
-
-        for room, room_heads in await node.core.read(heads):
-            for frame in _heads_frames(room, room_heads):
-                node.links.write(peer, frame)
-
-    async def sync_room_with_members(
-        self, room: bytes, skip: frozenset[bytes] = frozenset()
-    ) -> None:
-        """Send our heads for ``room`` to every connected member not in ``skip``."""
-        node = self.node
-        if skip and all(peer in skip for peer in node.links.links):
-            return  # everyone we could tell has it all already: skip the store trip
-
-        def load(store: Store) -> tuple[list[bytes], dict[bytes, int]]:
-            m = self.membership(store, room)
-            return [p for p in m.joined() if p != node.me], store.heads(room)
-
-        members, room_heads = await node.core.read(load)
-        frames = _heads_frames(room, room_heads)
-        for peer in members:
-            if peer in skip:
-                continue
-            for frame in frames:
-                node.links.write(peer, frame)
-
-    async def on_sync_heads(self, peer: bytes, frame: SyncHeads) -> None:
-        """Push to ``peer`` what it lacks in the room, in a task (never block reading).
-
-        At most one push runs per (peer, room); heads that arrive meanwhile replace the
-        waiting ones, so a flood of ``sync`` frames costs one push, not one per frame.
-        If ``peer`` holds more than we do, we answer with our heads so it pushes to us:
-        without that, a change reached a member only when that member next announced its
-        own heads (every ``sync_interval``), and joins took many seconds to spread. An
-        answer goes only to heads that show more than we hold, and heads show nothing new
-        once the push lands, so two members never ping-pong.
-        """
-        key = (peer, frame.room)
-        heads = _Heads(frame.room, dict(frame.heads), complete=len(frame.heads) < MAX_HEADS)
-        self._push_queue.offer(key, heads)
-
-    async def _push(self, key: tuple[bytes, bytes], frame: _Heads) -> float:
-        """Send what ``peer`` lacks above its heads: membership first, then page by page."""
-        await self._push_to(key[0], frame)
-        return 0.0
-
-    async def _push_to(self, peer: bytes, frame: _Heads) -> None:
-        node = self.node
-        room = frame.room
-        theirs = frame.heads
-
-        def plan(
-            store: Store,
-        ) -> tuple[list[Message], list[tuple[bytes, int, int]], dict[bytes, int] | None]:
-            info = store.get_room(room)
-            if info is None or info.kind != "group":
-                return [], [], None
-            m = self.membership(store, room)
-            if m.state_of(node.me) is None or m.state_of(peer) != "joined":
-                return [], [], None
-            ours = store.heads(room)
-            # If the peer holds more than we do, we answer with our heads so it pushes
-            # to us: without that a change reached a member only when that member next
-            # announced its own heads (every sync_interval), and joins took many seconds
-            # to spread. Also when we were removed: a member who still counts us in
-            # pushes us the changes that may undo it.
-            behind = any(head > ours.get(a, 0) for a, head in theirs.items())
-            answer = ours if behind else None
-            if m.state_of(node.me) != "joined":
-                return [], [], answer  # removed or departed members push nothing
-            # From a partial summary (one of several full frames), only authors it names.
-            ranges = [
-                (author, theirs.get(author, 0) + 1, head)
-                for author, head in ours.items()
-                if head > theirs.get(author, 0) and (frame.complete or author in theirs)
-            ]
-            if not ranges:
-                return [], [], answer
-            # The receiver checks every author against the membership at its position,
-            # so the (few) system messages it lacks go first.
-            system = [
-                msg
-                for msg in store.messages_of_kind(room, KIND_SYSTEM)
-                if msg.seq > theirs.get(msg.author, 0)
-            ]
-            return system, ranges, answer
-
-        system, ranges, answer = await node.core.read(plan)
-        if answer is not None:
-            for heads_frame in _heads_frames(room, answer):
-                node.links.write(peer, heads_frame)
-        sent = 0
-        for msg in system:
-            sent += self._send_row(peer, msg)
-        for author, start, end in ranges:
-            cursor = start
-            while cursor <= end and sent < MAX_PUSH:
-                count = min(PUSH_PAGE, end - cursor + 1)
-                page, last = await node.core.read(
-                    functools.partial(_page, room=room, author=author, start=cursor, count=count)
-                )
-                if last is None:
-                    break
-                for msg in page:
-                    if msg.kind != KIND_SYSTEM:
-                        sent += self._send_row(peer, msg)
-                cursor = last + 1
-                await node.links.flush(peer)
-                if not node.links.is_online(peer):
-                    return
-
-    def _send_row(self, peer: bytes, msg: Message) -> int:
-        if not self.node.links.write(peer, MessageFrame(env=row_to_envelope(msg))):
-            raise TransportError("link closed")
-        return 1
 
     async def start(self) -> None:
         """Learn who shares our rooms; begin periodic anti-entropy with connected members."""
@@ -1127,21 +620,10 @@ class GroupService:
         for room, holders in rooms.items():
             await self.sync_room_with_members(room, skip=holders)
 
-
-def _page(
-    store: Store, *, room: bytes, author: bytes, start: int, count: int
-) -> tuple[list[Message], int | None]:
-    """A page of an author's envelopes to relay, and the last seq it covers."""
-    rows = store.messages_by_seq(room, author, start, count)
-    return relay_page(store, rows), (rows[-1].seq if rows else None)
-
-
-def _op_of(msg: Message) -> tuple[str, bytes | None] | None:
-    try:
-        op = decode_system(msg.body)
-    except SystemBodyError:
-        return None
-    return op.op, op.peer
+    def _now_ms(self) -> int:
+        """Wall-clock ms for the parts, read through this module's ``now_ms`` (the UI tests
+        freeze that one)."""
+        return now_ms()
 
 
 def _holders(stored: Sequence[Message], items: Sequence[Inbound]) -> dict[bytes, frozenset[bytes]]:
@@ -1179,7 +661,7 @@ def _exempt(m: Membership, env: Envelope) -> bool:
     """
     if m.role_of(env.author) != "member":
         return True
-    op = _decoded(env.body)
+    op = decoded_op(env.body)
     return op is not None and op.op in ("join", "decline") and m.state_of(env.author) == "invited"
 
 
@@ -1195,85 +677,3 @@ def _id_problem(room: bytes, env: Envelope) -> str | None:
     if env.id != group_envelope_id(room, env.author, env.seq):
         return "its id is not the one its room, author and seq give"
     return None
-
-
-def _decoded(body: bytes) -> SystemOp | None:
-    try:
-        return decode_system(body)
-    except SystemBodyError:
-        return None
-
-
-def _op_entries(messages: Sequence[Message | Envelope]) -> list[OpEntry]:
-    """The resolvable operations among system messages (protocol 2, well-formed)."""
-    out = []
-    for msg in messages:
-        deps = msg.deps if isinstance(msg, Envelope) else _stored_deps(msg)
-        op = _decoded(msg.body)
-        if op is not None and deps is not None:
-            out.append(OpEntry(msg.id, msg.author, msg.seq, deps, op))
-    return out
-
-
-def _stored_deps(msg: Message) -> tuple[bytes, ...] | None:
-    return None if msg.deps is None else split_ids(msg.deps)
-
-
-def _frame_bytes(env: Envelope) -> bytes:
-    return encode_frame(MessageFrame(env=env))
-
-
-@dataclass(frozen=True)
-class _Heads:
-    """A member's summary of a room: per author, the highest seq held without a gap.
-
-    ``complete``: it names every author the member holds (a lone frame with fewer than
-    MAX_HEADS entries), so an author it leaves out is one it holds nothing of. A room
-    with more authors is summarised in several full frames, each partial.
-    """
-
-    room: bytes
-    heads: dict[bytes, int]
-    complete: bool
-
-    def merged(self, newer: _Heads) -> _Heads:
-        """Several frames of one summary add up; a complete one replaces the rest.
-
-        At most MAX_SUMMARY_AUTHORS authors add up: a member sending full frames of fresh
-        authors must not grow the waiting summary (nor the cost of each merge) without
-        bound. An author left out is only pushed in a later round.
-        """
-        if newer.complete:
-            return newer
-        heads = dict(self.heads)
-        for author, seq in newer.heads.items():
-            if author in heads or len(heads) < MAX_SUMMARY_AUTHORS:
-                heads[author] = max(heads.get(author, 0), seq)
-        return _Heads(self.room, heads, self.complete)
-
-
-def _heads_frames(room: bytes, heads: dict[bytes, int]) -> list[SyncHeads]:
-    """Our summary of ``room`` in as many frames as it takes (each full when several)."""
-    items = sorted(heads.items())
-    if len(items) < MAX_HEADS:
-        return [SyncHeads(room=room, heads=tuple(items))]
-    chunks = [items[i : i + MAX_HEADS] for i in range(0, len(items), MAX_HEADS)]
-    # Every frame full, so none reads as complete: the last is topped up from the first.
-    chunks[-1] = (chunks[-1] + items)[:MAX_HEADS]
-    return [SyncHeads(room=room, heads=tuple(chunk)) for chunk in chunks]
-
-
-def _clean(text: str | None, limit: int, what: str, *, allow_empty: bool = False) -> str:
-    cleaned = "".join(ch for ch in (text or "") if ch.isprintable()).strip()
-    if not cleaned and not allow_empty:
-        raise GroupError(f"a {what} needs at least one visible character")
-    if len(cleaned) > limit:
-        raise GroupError(f"the {what} is too long (at most {limit} characters)")
-    return cleaned
-
-
-def _rejection(m: Membership, env: Envelope) -> str | None:
-    """Why the resolution did not apply ``env``, or None if it took effect."""
-    if env.id in m.applied:
-        return None
-    return m.refused.get(env.id, "it names changes we do not hold")

@@ -1,0 +1,166 @@
+"""History sync between group members: heads exchanged, what is missing pushed (original
+signatures intact), new messages announced; bounded per round.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+from p2pchat.node.edits import relay_page
+from p2pchat.node.envelopes import row_to_envelope
+from p2pchat.node.rooms import KIND_SYSTEM
+from p2pchat.store import Message, Store
+from p2pchat.transport import TransportError
+from p2pchat.wire import MAX_HEADS, MessageFrame, SyncHeads
+
+if TYPE_CHECKING:
+    pass
+
+from p2pchat.node.group_base import MAX_PUSH, PUSH_PAGE, GroupBase
+from p2pchat.node.group_heads import Heads, heads_frames
+
+log = logging.getLogger(__name__)
+
+
+class GroupSync(GroupBase):
+    """Sync of group rooms with other members (see the module docstring)."""
+
+    # ------------------------------------------------------------------ sync
+
+    async def on_link_up(self, peer: bytes) -> None:
+        """Tell a newly connected member what we hold in every room we share."""
+        node = self.node
+
+        def heads(store: Store) -> list[tuple[bytes, dict[bytes, int]]]:
+            out = []
+            for room in self.group_rooms(store):
+                m = self.membership(store, room)
+                if m.state_of(node.me) == "joined" and m.state_of(peer) == "joined":
+                    out.append((room, store.heads(room)))
+            return out
+
+        for room, room_heads in await node.core.read(heads):
+            for frame in heads_frames(room, room_heads):
+                node.links.write(peer, frame)
+
+    async def sync_room_with_members(
+        self, room: bytes, skip: frozenset[bytes] = frozenset()
+    ) -> None:
+        """Send our heads for ``room`` to every connected member not in ``skip``."""
+        node = self.node
+        if skip and all(peer in skip for peer in node.links.links):
+            return  # everyone we could tell has it all already: skip the store trip
+
+        def load(store: Store) -> tuple[list[bytes], dict[bytes, int]]:
+            m = self.membership(store, room)
+            return [p for p in m.joined() if p != node.me], store.heads(room)
+
+        members, room_heads = await node.core.read(load)
+        frames = heads_frames(room, room_heads)
+        for peer in members:
+            if peer in skip:
+                continue
+            for frame in frames:
+                node.links.write(peer, frame)
+
+    async def on_sync_heads(self, peer: bytes, frame: SyncHeads) -> None:
+        """Push to ``peer`` what it lacks in the room, in a task (never block reading).
+
+        At most one push runs per (peer, room); heads that arrive meanwhile replace the
+        waiting ones, so a flood of ``sync`` frames costs one push, not one per frame.
+        If ``peer`` holds more than we do, we answer with our heads so it pushes to us:
+        without that, a change reached a member only when that member next announced its
+        own heads (every ``sync_interval``), and joins took many seconds to spread. An
+        answer goes only to heads that show more than we hold, and heads show nothing new
+        once the push lands, so two members never ping-pong.
+        """
+        key = (peer, frame.room)
+        heads = Heads(frame.room, dict(frame.heads), complete=len(frame.heads) < MAX_HEADS)
+        self._push_queue.offer(key, heads)
+
+    async def _push(self, key: tuple[bytes, bytes], frame: Heads) -> float:
+        """Send what ``peer`` lacks above its heads: membership first, then page by page."""
+        await self._push_to(key[0], frame)
+        return 0.0
+
+    async def _push_to(self, peer: bytes, frame: Heads) -> None:
+        node = self.node
+        room = frame.room
+        theirs = frame.heads
+
+        def plan(
+            store: Store,
+        ) -> tuple[list[Message], list[tuple[bytes, int, int]], dict[bytes, int] | None]:
+            info = store.get_room(room)
+            if info is None or info.kind != "group":
+                return [], [], None
+            m = self.membership(store, room)
+            if m.state_of(node.me) is None or m.state_of(peer) != "joined":
+                return [], [], None
+            ours = store.heads(room)
+            # If the peer holds more than we do, we answer with our heads so it pushes
+            # to us: without that a change reached a member only when that member next
+            # announced its own heads (every sync_interval), and joins took many seconds
+            # to spread. Also when we were removed: a member who still counts us in
+            # pushes us the changes that may undo it.
+            behind = any(head > ours.get(a, 0) for a, head in theirs.items())
+            answer = ours if behind else None
+            if m.state_of(node.me) != "joined":
+                return [], [], answer  # removed or departed members push nothing
+            # From a partial summary (one of several full frames), only authors it names.
+            ranges = [
+                (author, theirs.get(author, 0) + 1, head)
+                for author, head in ours.items()
+                if head > theirs.get(author, 0) and (frame.complete or author in theirs)
+            ]
+            if not ranges:
+                return [], [], answer
+            # The receiver checks every author against the membership at its position,
+            # so the (few) system messages it lacks go first.
+            system = [
+                msg
+                for msg in store.messages_of_kind(room, KIND_SYSTEM)
+                if msg.seq > theirs.get(msg.author, 0)
+            ]
+            return system, ranges, answer
+
+        system, ranges, answer = await node.core.read(plan)
+        if answer is not None:
+            for heads_frame in heads_frames(room, answer):
+                node.links.write(peer, heads_frame)
+        sent = 0
+        for msg in system:
+            sent += self._send_row(peer, msg)
+        for author, start, end in ranges:
+            cursor = start
+            while cursor <= end and sent < MAX_PUSH:
+                count = min(PUSH_PAGE, end - cursor + 1)
+                page, last = await node.core.read(
+                    functools.partial(
+                        relay_chunk, room=room, author=author, start=cursor, count=count
+                    )
+                )
+                if last is None:
+                    break
+                for msg in page:
+                    if msg.kind != KIND_SYSTEM:
+                        sent += self._send_row(peer, msg)
+                cursor = last + 1
+                await node.links.flush(peer)
+                if not node.links.is_online(peer):
+                    return
+
+    def _send_row(self, peer: bytes, msg: Message) -> int:
+        if not self.node.links.write(peer, MessageFrame(env=row_to_envelope(msg))):
+            raise TransportError("link closed")
+        return 1
+
+
+def relay_chunk(
+    store: Store, *, room: bytes, author: bytes, start: int, count: int
+) -> tuple[list[Message], int | None]:
+    """A page of an author's envelopes to relay, and the last seq it covers."""
+    rows = store.messages_by_seq(room, author, start, count)
+    return relay_page(store, rows), (rows[-1].seq if rows else None)
