@@ -1,5 +1,5 @@
-"""Message formatting for the app: ``*bold*`` (or ``**bold**``), ``_italic_``, ``~strike~``, `` `code` ``,
-fenced code blocks, ``> quotes`` and lists (issue 14, item 3).
+"""Message formatting for the app: ``*bold*`` (or ``**bold**``), ``_italic_``,
+``~strike~``, `` `code` ``, fenced code blocks, ``> quotes`` and lists (issue 14, item 3).
 
 One pure function, :func:`render`, turns a message's text into a ``rich.text.Text``;
 the chat list calls it where it shows a text message's body, and nothing else formats
