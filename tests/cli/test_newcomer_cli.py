@@ -157,8 +157,8 @@ async def test_room_actions_say_what_happened(p2pchat_home: Path) -> None:
     finally:
         await alice.stop()
         await bob.stop()
-    joined = ok("--profile", "bob", "--no-mdns", "room", "join", "Hikers", home=p2pchat_home)
-    assert "you joined Hikers" in joined
+    joined = ok("--profile", "bob", "--no-mdns", "room", "join", "hikers", home=p2pchat_home)
+    assert "you joined Hikers" in joined  # its own name, not as typed
     assert "done" not in joined
     left = ok("--profile", "bob", "--no-mdns", "room", "leave", "Hikers", home=p2pchat_home)
     assert "you left Hikers" in left

@@ -215,7 +215,16 @@ async def test_group_receipts_per_member() -> None:
         async def all_delivered() -> bool:
             return all(s >= 2 for s in (await statuses()).values())
 
+        async def own_status() -> int:
+            return next(m.status for m in await alice.history(room) if m.id == msg.id)
+
         await wait_until(alice, all_delivered)
+
+        # The message itself counts as delivered once every member has it.
+        async def own_delivered() -> bool:
+            return await own_status() >= MessageStatus.DELIVERED
+
+        await wait_until(alice, own_delivered)
         await bob.mark_read(room)
 
         async def bob_read() -> bool:
@@ -223,6 +232,7 @@ async def test_group_receipts_per_member() -> None:
 
         await wait_until(alice, bob_read)
         assert (await statuses()).get(carol.me) == 2  # read by 1 of 2
+        assert await own_status() == MessageStatus.DELIVERED  # read by all: not yet
     finally:
         await stop_all([alice, bob, carol])
 

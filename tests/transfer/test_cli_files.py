@@ -139,3 +139,13 @@ def test_get_unknown_id_is_one_clean_line(p2pchat_home: Path) -> None:
     result = cli("--profile", "bob", "get", "abcd", "--no-wait", home=p2pchat_home)
     assert result.returncode == 1
     assert result.stderr.strip() == "p2pchat: no transfer with id 'abcd'"
+
+
+def test_a_finished_transfer_reads_as_the_file_card_does() -> None:
+    """The list says what the app's card says ("✓ sent" / "✓ saved"), not "done"."""
+    from p2pchat.cli.file_cmds import progress_line
+
+    base = {"name": "a.txt", "progress": 1.0, "done": 10, "size": 10, "rate": 0, "eta": None}
+    assert progress_line({**base, "state": "done", "incoming": False}).endswith("✓ sent")
+    assert progress_line({**base, "state": "done", "incoming": True}).endswith("✓ saved")
+    assert progress_line({**base, "state": "failed", "incoming": True}).endswith("failed")

@@ -25,6 +25,13 @@ def test_inline_spans_are_styled_and_their_markers_hidden() -> None:
     assert BOLD not in styles_at(text, "de*")  # nothing is formatted inside code
 
 
+def test_markdown_double_asterisks_are_bold_too() -> None:
+    text = render("Hi **there** and *you*; 2**10 stays")
+    assert text.plain == "Hi there and you; 2**10 stays"
+    assert BOLD in styles_at(text, "there")
+    assert BOLD in styles_at(text, "you")
+
+
 def test_nested_spans() -> None:
     text = render("*bold _both_*")
     assert text.plain == "bold both"

@@ -77,7 +77,8 @@ async def test_ctrl_f_finds_an_old_message_and_jumps_to_it(pair: tuple[Node, Nod
             ),
         )
         assert app.chat.room == alice.direct_room(bob.me)
-        assert "the secret word is pineapple" in screen_text(app)
+        # Selected first, then scrolled into view and drawn on the next refresh.
+        await until(pilot, lambda: "the secret word is pineapple" in screen_text(app))
 
 
 async def test_search_input_errors_are_shown_not_raised(pair: tuple[Node, Node]) -> None:

@@ -87,9 +87,12 @@ def progress_line(t: dict[str, Any], width: int = 24) -> str:
     frac = float(t["progress"])
     filled = int(frac * width)
     bar = "█" * filled + "░" * (width - filled)
-    tail = (
-        f"{human_size(t['rate'])}/s  ETA {_eta(t['eta'])}" if t["state"] == "active" else t["state"]
-    )
+    if t["state"] == "active":
+        tail = f"{human_size(t['rate'])}/s  ETA {_eta(t['eta'])}"
+    elif t["state"] == "done":  # the words the app's file card uses
+        tail = "✓ saved" if t.get("incoming") else "✓ sent"
+    else:
+        tail = str(t["state"])
     return f"{name:<30} {bar} {frac:6.1%}  {human_size(t['done'])}/{human_size(t['size'])}  {tail}"
 
 

@@ -129,6 +129,7 @@ def _done_line(action: str, args: argparse.Namespace, result: dict[str, Any]) ->
     """What happened, in words (never a bare "done")."""
     room = safe_text(args.room)
     if action == "join":
+        room = safe_text(result.get("name") or args.room)
         send = command_hint(args.profile, f"send --room {result['room'][:8]} TEXT")
         return f"you joined {room}; write with: {send}"
     if action == "decline":

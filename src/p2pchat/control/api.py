@@ -291,7 +291,9 @@ class NodeApi:
         """Accept an invitation."""
         room = await self.room_param(params)
         await self.node.groups.join(room)
-        return {"room": room.hex(), "state": "joined"}
+        # The room's own name, not whatever prefix or spelling the person typed.
+        name = next((r.name for r in await self.node.list_rooms() if r.room_id == room), None)
+        return {"room": room.hex(), "state": "joined", "name": name}
 
     async def room_decline(self, params: JSONDict) -> JSONDict:
         """Refuse an invitation."""

@@ -555,6 +555,11 @@ class GroupService(GroupApi):
             store.record_receipt(mine, peer, status, now_ms())
             members = [p for p in m.joined() if p != node.me]
             for mid in mine:
+                # Until as many peers as there are members have it, it cannot be
+                # delivered to all: a count in SQLite spares the per-member look-up that,
+                # on every one of M receipts of a message, made a room of M cost M².
+                if store.receipts_at_least(mid, MessageStatus.DELIVERED) < len(members):
+                    continue
                 got = {r.peer: r.status for r in store.receipts_for(mid)}
                 # The message counts as delivered (read) once every member has it.
                 floor = min((got.get(p, 0) for p in members), default=int(status))

@@ -40,6 +40,14 @@ class DeliveryTables(MessageTables):
                     changed.append(mid)
         return changed
 
+    def receipts_at_least(self, message_id: bytes, status: int) -> int:
+        """How many peers reported at least ``status`` for one message (one index range)."""
+        row = self._one(
+            "SELECT count(*) FROM receipts WHERE message_id = ? AND status >= ?",
+            (message_id, int(status)),
+        )
+        return int(row[0]) if row is not None else 0
+
     def receipts_for(self, message_id: bytes) -> list[Receipt]:
         """Every peer's receipt for one message, ordered by peer id."""
         rows = self._all(

@@ -1,5 +1,5 @@
-"""Message formatting for the app: ``*bold*``, ``_italic_``, ``~strike~``, `` `code` ``,
-fenced code blocks, ``> quotes`` and lists (issue 14, item 3).
+"""Message formatting for the app: ``*bold*`` (or ``**bold**``), ``_italic_``,
+``~strike~``, `` `code` ``, fenced code blocks, ``> quotes`` and lists (issue 14, item 3).
 
 One pure function, :func:`render`, turns a message's text into a ``rich.text.Text``;
 the chat list calls it where it shows a text message's body, and nothing else formats
@@ -48,11 +48,13 @@ _NUMBERED = re.compile(r"^(\s*)(\d{1,3})[.)] (?=\S)")
 # Inline spans: `code` first (nothing inside it is formatted), then the three markers.
 _INLINE = re.compile(
     r"`(?P<code>[^`\n]+)`"
+    r"|(?<![\w*])\*\*(?=\S)(?P<strong>[^*\n]*?\S)\*\*(?![\w*])"
     r"|(?<![\w*])\*(?=\S)(?P<bold>[^*\n]*?\S)\*(?![\w*])"
     r"|(?<![\w_])_(?=\S)(?P<italic>[^_\n]*?\S)_(?![\w_])"
     r"|(?<![\w~])~(?=\S)(?P<strike>[^~\n]*?\S)~(?![\w~])"
 )
-_STYLES: Final = {"bold": BOLD, "italic": ITALIC, "strike": STRIKE}
+# ``**bold**`` too: people used to Markdown type it, and seeing the asterisks is a surprise.
+_STYLES: Final = {"bold": BOLD, "strong": BOLD, "italic": ITALIC, "strike": STRIKE}
 # A text without any of these characters has nothing to format: the common fast path.
 _MARKERS = frozenset("*_~`>-+•0123456789")
 
