@@ -444,6 +444,8 @@ class Connection:
         if self._sealing:
             raise TransportError("a batch of frames is being encrypted; wait for send_frames")
         self._check_nonce(self._send)
+        if self._stall_timer is not None:  # the buffer may have dipped under the mark since
+            self._watch_buffer()
         ciphertext = self._send.encrypt(plaintext)
         self._writer.write(len(ciphertext).to_bytes(2, "big") + ciphertext)
         self.frames_sent += 1
@@ -459,6 +461,8 @@ class Connection:
             raise ConnectionClosedError(self._closed_reason or "connection closed")
         if self._sealing:
             raise TransportError("a batch of frames is being encrypted; wait for send_frames")
+        if self._stall_timer is not None:
+            self._watch_buffer()
         send = self._send
         write = self._writer.write
         for plaintext in plaintexts:
