@@ -592,6 +592,49 @@ async def test_a_peer_that_stops_reading_and_answering_is_dropped_by_the_keepali
         await alice.stop()
 
 
+async def test_several_silent_stuck_peers_are_dropped_together_not_one_after_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three contacts neither read nor send while Alice's buffers to them are full. Each
+    close waits its grace time on bytes the peer will never take; the keepalive closed
+    them one after another, so n such peers held up its pings and drops for n graces.
+    All three go offline within one grace of each other's drop."""
+    grace = 4.0
+    monkeypatch.setattr("p2pchat.transport.connection.CLOSE_GRACE", grace)
+    alice = make_node("alice")
+    await alice.start()
+    sleepers = [Identity.generate() for _ in range(3)]
+    floods: list[asyncio.Task[None]] = []
+    stuck: list[Connection] = []
+    events = alice.subscribe()
+    try:
+        for sleeper in sleepers:
+            stuck.append(await open_raw(alice, sleeper))
+            await wait_for(
+                events, lambda e, p=sleeper.peer_id: isinstance(e, PeerOnline) and e.peer_id == p
+            )
+            await alice.accept(sleeper.peer_id)
+        for sleeper in sleepers:
+            floods.append((await _flood_until_stuck(alice, sleeper))[0])
+        ids = {s.peer_id for s in sleepers}
+        limit = alice.config.dead_after + grace + alice.config.keepalive_interval + WAIT
+        offline_at: dict[bytes, float] = {}
+        async with asyncio.timeout(limit):
+            while len(offline_at) < len(ids):
+                event = await events.get()
+                if isinstance(event, PeerOffline) and event.peer_id in ids:
+                    offline_at[event.peer_id] = time.monotonic()
+        spread = max(offline_at.values()) - min(offline_at.values())
+        assert spread < 2 * grace, f"drops {spread:.1f} s apart: closed one after another"
+    finally:
+        for flood in floods:
+            flood.cancel()
+        for conn in stuck:
+            await conn.close()
+        events.close()
+        await alice.stop()
+
+
 # ------------------------------------------------------------------ bounded queues and dials
 
 
