@@ -33,8 +33,8 @@ from p2pchat.node.stream import MAX_BACKLOG, EventHub
 from p2pchat.profile import open_profile
 from p2pchat.store import MessageStatus, Store
 from p2pchat.transport import Connection, ConnectionClosedError, LocalHello, connect
-from p2pchat.transport.connection import WRITE_HIGH_WATER
-from p2pchat.wire import Profile, Receipt
+from p2pchat.transport.connection import CLOSE_GRACE, WRITE_HIGH_WATER
+from p2pchat.wire import Ping, Profile, Receipt
 from p2pchat.wire.frames import RECEIPT_DELIVERED, RECEIPT_READ
 from tests.adversary.hostile import hostile_peer
 from tests.node.groups_helpers import befriend, start_nodes
@@ -478,18 +478,44 @@ async def test_a_strangers_renames_and_receipts_cost_no_disk_writes(
 # ------------------------------------------------------------------ a peer that stops reading
 
 
+async def _flood_until_stuck(alice: Node, sleeper: Identity) -> tuple[asyncio.Task[None], float]:
+    """Alice writes to ``sleeper`` (which never reads) until her buffer is over its mark.
+
+    Returns the flood (it ends when the link closes; at most ~16 MB, far beyond what
+    loopback buffers hold) and the moment the buffer went over.
+    """
+    link = alice.links.links[sleeper.peer_id].conn
+    body = "x" * 40_000
+
+    async def flood() -> None:
+        for _ in range(400):
+            if link.is_closed:
+                return
+            await alice.send_text(sleeper.peer_id, body)
+
+    flooding = asyncio.create_task(flood())
+    async with asyncio.timeout(WAIT):
+        while link._writer.transport.get_write_buffer_size() <= WRITE_HIGH_WATER:
+            assert not flooding.done(), "the flood ended before the link was stuck"
+            await asyncio.sleep(0.02)
+    return flooding, time.monotonic()
+
+
 async def test_a_peer_that_stops_reading_is_dropped_and_delays_no_one_else(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A contact's client completes the handshake and then never reads. Alice keeps
-    writing to it until her buffer is full; while that link is stuck, her chat with Bob
-    goes on both ways at full speed, and once the drain deadline passes (30 s; 5 s here)
-    the stuck link is dropped. Its messages stay in Alice's outbox."""
-    deadline = 5.0
+    """A contact's client completes the handshake and then never reads, though it keeps
+    sending pings (so the keepalive finds it alive). Alice keeps writing to it until her
+    buffer is full; while that link is stuck, her chat with Bob goes on both ways at full
+    speed, and the drain deadline (30 s; 10 s here, longer than the tests' 6 s keepalive
+    timeout) after her buffer went over its mark, the stuck link is dropped. Its messages
+    stay in Alice's outbox."""
+    deadline = 10.0
     monkeypatch.setattr("p2pchat.transport.connection.DRAIN_DEADLINE", deadline)
     alice, bob = await start_nodes(["alice", "bob"])
     sleeper = Identity.generate()
     flooding: asyncio.Task[None] | None = None
+    pinging: asyncio.Task[None] | None = None
     events = alice.subscribe()
     try:
         await befriend(alice, bob)
@@ -497,43 +523,116 @@ async def test_a_peer_that_stops_reading_is_dropped_and_delays_no_one_else(
         await wait_for(events, lambda e: isinstance(e, PeerOnline) and e.peer_id == sleeper.peer_id)
         await alice.accept(sleeper.peer_id)
         link = alice.links.links[sleeper.peer_id].conn
-        body = "x" * 40_000
 
-        async def flood() -> None:
-            for _ in range(400):  # ~16 MB, far beyond what loopback buffers hold
-                if link.is_closed:
-                    return
-                await alice.send_text(sleeper.peer_id, body)
+        async def keep_pinging() -> None:
+            with contextlib.suppress(ConnectionClosedError):
+                for n in range(100):
+                    await stuck.send(Ping(n=n))
+                    await asyncio.sleep(1.0)
 
-        flooding = asyncio.create_task(flood())
-        async with asyncio.timeout(WAIT):  # until Alice's own buffer is over its mark
-            while link._writer.transport.get_write_buffer_size() <= WRITE_HIGH_WATER:
-                assert not flooding.done(), "the flood ended before the link was stuck"
-                await asyncio.sleep(0.02)
-        started = time.monotonic()
+        pinging = asyncio.create_task(keep_pinging())
+        flooding, over_at = await _flood_until_stuck(alice, sleeper)
         b_events = bob.subscribe()
         to_bob = await alice.send_text(bob.me, "are you there?")
         assert await alice.wait_for_status(to_bob.id, MessageStatus.DELIVERED, deadline)
         from_bob = await bob.send_text(alice.me, "yes")
         assert await bob.wait_for_status(from_bob.id, MessageStatus.DELIVERED, deadline)
         b_events.close()
-        assert time.monotonic() - started < deadline
+        assert time.monotonic() - over_at < deadline
         assert not link.is_closed, "the chat with Bob had to wait for the stuck link"
         offline = await wait_for(
             events, lambda e: isinstance(e, PeerOffline) and e.peer_id == sleeper.peer_id
         )
         assert isinstance(offline, PeerOffline)
         assert "read nothing" in offline.reason
+        assert deadline - 0.5 <= time.monotonic() - over_at < deadline + 3.0
         async with asyncio.timeout(WAIT):
             await flooding
         waiting = await alice._read(lambda s: s.pending_for(sleeper.peer_id, 10_000))
         assert waiting, "undelivered messages must stay in the outbox"
         await stuck.close()
     finally:
+        for task in (flooding, pinging):
+            if task is not None:
+                task.cancel()
+        events.close()
+        await stop_all([alice, bob])
+
+
+async def test_a_peer_that_stops_reading_and_answering_is_dropped_by_the_keepalive() -> None:
+    """A contact that neither reads nor sends while Alice's buffer to it is full is
+    dropped by the keepalive once it was silent for ``dead_after`` (6 s in tests, well
+    before the 30 s drain deadline), and the app is told it went offline. The keepalive's
+    close gave up on the queued bytes after a grace time, and that once left the link's
+    own close raising CancelledError: no PeerOffline, ever."""
+    alice = make_node("alice")
+    await alice.start()
+    sleeper = Identity.generate()
+    flooding: asyncio.Task[None] | None = None
+    events = alice.subscribe()
+    try:
+        stuck = await open_raw(alice, sleeper)  # never read from, never written to
+        await wait_for(events, lambda e: isinstance(e, PeerOnline) and e.peer_id == sleeper.peer_id)
+        await alice.accept(sleeper.peer_id)
+        flooding, _ = await _flood_until_stuck(alice, sleeper)
+        limit = alice.config.dead_after + CLOSE_GRACE + alice.config.keepalive_interval
+        offline = await wait_for(
+            events, lambda e: isinstance(e, PeerOffline) and e.peer_id == sleeper.peer_id, limit
+        )
+        assert isinstance(offline, PeerOffline)
+        assert "stopped answering" in offline.reason
+        assert not alice.links.is_online(sleeper.peer_id)
+        async with asyncio.timeout(WAIT):
+            await flooding
+        await stuck.close()
+    finally:
         if flooding is not None:
             flooding.cancel()
         events.close()
-        await stop_all([alice, bob])
+        await alice.stop()
+
+
+async def test_several_silent_stuck_peers_are_dropped_together_not_one_after_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three contacts neither read nor send while Alice's buffers to them are full. Each
+    close waits its grace time on bytes the peer will never take; the keepalive closed
+    them one after another, so n such peers held up its pings and drops for n graces.
+    All three go offline within one grace of each other's drop."""
+    grace = 4.0
+    monkeypatch.setattr("p2pchat.transport.connection.CLOSE_GRACE", grace)
+    alice = make_node("alice")
+    await alice.start()
+    sleepers = [Identity.generate() for _ in range(3)]
+    floods: list[asyncio.Task[None]] = []
+    stuck: list[Connection] = []
+    events = alice.subscribe()
+    try:
+        for sleeper in sleepers:
+            stuck.append(await open_raw(alice, sleeper))
+            await wait_for(
+                events, lambda e, p=sleeper.peer_id: isinstance(e, PeerOnline) and e.peer_id == p
+            )
+            await alice.accept(sleeper.peer_id)
+        for sleeper in sleepers:
+            floods.append((await _flood_until_stuck(alice, sleeper))[0])
+        ids = {s.peer_id for s in sleepers}
+        limit = alice.config.dead_after + grace + alice.config.keepalive_interval + WAIT
+        offline_at: dict[bytes, float] = {}
+        async with asyncio.timeout(limit):
+            while len(offline_at) < len(ids):
+                event = await events.get()
+                if isinstance(event, PeerOffline) and event.peer_id in ids:
+                    offline_at[event.peer_id] = time.monotonic()
+        spread = max(offline_at.values()) - min(offline_at.values())
+        assert spread < 2 * grace, f"drops {spread:.1f} s apart: closed one after another"
+    finally:
+        for flood in floods:
+            flood.cancel()
+        for conn in stuck:
+            await conn.close()
+        events.close()
+        await alice.stop()
 
 
 # ------------------------------------------------------------------ bounded queues and dials

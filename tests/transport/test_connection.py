@@ -24,6 +24,7 @@ from p2pchat.transport import (
     PeerMismatchError,
     connect,
 )
+from p2pchat.transport.connection import WRITE_HIGH_WATER
 from p2pchat.transport.listener import HandshakeTable
 from p2pchat.wire import Chunk, Hello, Ping, Pong, Profile, Typing, decode_frame, encode_frame
 from tests.proxy import FaultProxy
@@ -503,3 +504,78 @@ async def test_initiator_requires_the_responders_profile_first() -> None:
     finally:
         rude.close()
         polite.close()
+
+
+# ------------------------------------------------------------------ a peer that stops reading
+
+
+async def _fill_without_flushing(conn: Connection) -> float:
+    """Write to ``conn`` (whose peer never reads) until our buffer stays over the mark.
+
+    Returns the moment it went over for good. Bounded: loopback's kernel buffers take a
+    few MB before they are full, and we write at most 120 MB.
+    """
+    chunk = Chunk(req=1, hash=b"h" * 32, offset=0, data=b"x" * 60_000)
+    for _ in range(2_000):
+        conn.write_frame(chunk)
+        if conn._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+            over_at = time.monotonic()
+            await asyncio.sleep(0.05)  # the kernel may still take some of it
+            if conn._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+                return over_at
+    raise AssertionError("the buffer never stayed over the high-water mark")
+
+
+async def test_a_peer_that_reads_nothing_is_dropped_even_if_nobody_flushes(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames written with no ``flush`` after them (pongs, receipts) fill the buffer too:
+    the deadline runs from the moment it went over the mark, whether anyone waits or not."""
+    deadline = 1.0
+    monkeypatch.setattr("p2pchat.transport.connection.DRAIN_DEADLINE", deadline)
+    sleeper = await connect("127.0.0.1", server.listener.port, hello("alice"))  # never reads
+    ours = await server.next()
+    over_at = await _fill_without_flushing(ours)
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(ConnectionClosedError, match="read nothing for 1 s"):
+            await ours.recv()  # the drop ends our read too
+    assert deadline - 0.1 <= time.monotonic() - over_at < deadline + 2.0
+    await sleeper.close()
+
+
+async def test_a_flush_that_starts_late_or_is_cancelled_does_not_put_off_the_drop(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first sender gives up waiting (cancelled), another starts waiting just before
+    the deadline: the peer is still dropped at the deadline, counted from the stall."""
+    deadline = 2.0
+    monkeypatch.setattr("p2pchat.transport.connection.DRAIN_DEADLINE", deadline)
+    sleeper = await connect("127.0.0.1", server.listener.port, hello("alice"))  # never reads
+    ours = await server.next()
+    over_at = await _fill_without_flushing(ours)
+    first = asyncio.create_task(ours.flush())
+    await asyncio.sleep(0.3)
+    first.cancel()
+    await asyncio.sleep(deadline - 0.5)
+    assert not ours.is_closed
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(ConnectionClosedError, match="read nothing"):
+            await ours.flush()
+    # A timer restarted by the late flush would drop the peer only at about 3.8 s.
+    assert time.monotonic() - over_at < deadline + 1.0
+    await sleeper.close()
+
+
+async def test_closing_again_after_a_close_that_gave_up_on_a_stuck_peer(server: Server) -> None:
+    """The keepalive closes a peer that stopped reading (waiting at most the grace time
+    for the queued bytes), then the link's own task closes it again: that second close
+    must return, not raise CancelledError (which lost the PeerOffline)."""
+    sleeper = await connect("127.0.0.1", server.listener.port, hello("alice"))  # never reads
+    ours = await server.next()
+    await _fill_without_flushing(ours)
+    async with asyncio.timeout(WAIT):
+        await ours.close("peer stopped answering")
+        await ours.close("closed again")
+    assert ours.is_closed
+    assert ours.closed_reason == "peer stopped answering"
+    await sleeper.close()

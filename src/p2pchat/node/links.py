@@ -475,9 +475,14 @@ class LinkManager:
             await asyncio.sleep(max(0.05, interval / 3))
             now = time.monotonic()
             for peer, link in list(self.links.items()):
+                if link.conn.is_closed:
+                    continue  # being closed already; its own task reports it down
                 if now - link.last_recv > self.config.dead_after:
                     log.info("peer %s silent for too long; dropping link", short_id(peer))
-                    await link.conn.close("peer stopped answering")
+                    # Closed beside the loop: a close may wait its grace time on a peer
+                    # that reads nothing, and several such peers must not hold up the
+                    # pings (and drops) of every other link one after another.
+                    self._spawn(link.conn.close("peer stopped answering"), "close silent")
                 elif now - link.last_sent > interval or now - link.last_recv > interval:
                     link.pings += 1
                     self.write(peer, Ping(n=link.pings))

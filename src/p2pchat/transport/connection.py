@@ -67,7 +67,11 @@ FIRST_MESSAGE_TIMEOUT = 2.0
 NONCE_LIMIT = 2**62
 # Our write buffer may hold this much before ``send`` waits for the socket to drain.
 WRITE_HIGH_WATER = 1 << 20
+# A peer whose buffer stays over WRITE_HIGH_WATER this long is dropped, counted from the
+# moment the buffer went over (not from when someone began to wait on it).
 DRAIN_DEADLINE = 30.0
+# How long ``close`` lets the socket send what is queued before it drops it.
+CLOSE_GRACE = 2.0
 # Bytes taken from the stream at once after the handshake: whole runs of messages are
 # split out of one read instead of two ``readexactly`` calls per message.
 READ_SIZE = 1 << 18
@@ -404,6 +408,9 @@ class Connection:
         # True while a batch is being encrypted in a worker thread (send_frames): no other
         # frame may take a nonce meanwhile.
         self._sealing = False
+        # Armed while our write buffer is over WRITE_HIGH_WATER: drops the peer when it
+        # is still over DRAIN_DEADLINE seconds later, whether or not a ``flush`` waits.
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return (
@@ -437,9 +444,12 @@ class Connection:
         if self._sealing:
             raise TransportError("a batch of frames is being encrypted; wait for send_frames")
         self._check_nonce(self._send)
+        if self._stall_timer is not None:  # the buffer may have dipped under the mark since
+            self._watch_buffer()
         ciphertext = self._send.encrypt(plaintext)
         self._writer.write(len(ciphertext).to_bytes(2, "big") + ciphertext)
         self.frames_sent += 1
+        self._watch_buffer()
 
     def write_frames(self, frames: Iterable[Frame]) -> None:
         """Encrypt several frames and hand them to the socket in one write."""
@@ -451,6 +461,8 @@ class Connection:
             raise ConnectionClosedError(self._closed_reason or "connection closed")
         if self._sealing:
             raise TransportError("a batch of frames is being encrypted; wait for send_frames")
+        if self._stall_timer is not None:
+            self._watch_buffer()
         send = self._send
         write = self._writer.write
         for plaintext in plaintexts:
@@ -458,6 +470,7 @@ class Connection:
             ciphertext = send.encrypt(plaintext)
             write(len(ciphertext).to_bytes(2, "big") + ciphertext)
             self.frames_sent += 1
+        self._watch_buffer()
 
     def _seal(self, items: Sequence[T], encode: Callable[[T], bytes]) -> list[bytes]:
         """Encode and encrypt ``items`` into length-prefixed messages (any thread)."""
@@ -511,17 +524,40 @@ class Connection:
     async def flush(self) -> None:
         """Wait until the socket has taken our buffered bytes down to the high-water mark.
 
-        A peer that stops reading for ``DRAIN_DEADLINE`` seconds is dropped: waiting on it
-        forever would stall whoever is sending.
+        A peer that leaves our buffer over the mark for ``DRAIN_DEADLINE`` seconds is
+        dropped (ConnectionClosedError): waiting on it forever would stall whoever is
+        sending. The deadline runs from when the buffer went over, so neither a later
+        ``flush`` nor a cancelled one can put the drop off.
         """
+        if not self._watch_buffer():
+            return
         try:
-            if self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                async with asyncio.timeout(DRAIN_DEADLINE):
-                    await self._writer.drain()
-        except TimeoutError:
-            self._fail(f"peer read nothing for {DRAIN_DEADLINE:g} s")
+            await self._writer.drain()
         except (ConnectionError, OSError) as exc:
             self._fail(f"connection lost: {exc}")
+        # drain() also returns when the socket was dropped (by the stall timer or close).
+        if self._closed_reason is not None:
+            raise ConnectionClosedError(self._closed_reason)
+        self._watch_buffer()
+
+    def _watch_buffer(self) -> bool:
+        """Start or stop the stall timer by the write buffer's size; True when over the mark."""
+        over = self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER
+        if over and self._stall_timer is None and self._closed_reason is None:
+            loop = asyncio.get_running_loop()
+            self._stall_timer = loop.call_later(DRAIN_DEADLINE, self._stalled)
+        elif not over and self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        return over
+
+    def _stalled(self) -> None:
+        """Stall timer: the buffer went over the mark DRAIN_DEADLINE seconds ago."""
+        self._stall_timer = None
+        stuck = self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER
+        if stuck and self._closed_reason is None:
+            with contextlib.suppress(ConnectionClosedError):
+                self._fail(f"peer read nothing for {DRAIN_DEADLINE:g} s")
 
     async def send(self, frame: Frame) -> None:
         """Send one frame (encrypt, write, and wait only if the buffer is full)."""
@@ -580,14 +616,31 @@ class Connection:
             self._closed_reason = reason
             log.info("closing connection to %s: %s", short_id(self.remote.peer_id), reason)
             _abort(self._writer)
+        self._stop_stall_timer()
         raise ConnectionClosedError(self._closed_reason)
 
+    def _stop_stall_timer(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
     async def close(self, reason: str = "closed") -> None:
-        """Close politely: flush what is queued, then shut the socket."""
+        """Close politely: let the socket send what is queued (CLOSE_GRACE s), then drop it.
+
+        May be called any number of times, from any task (the keepalive and the link's own
+        task both do).
+        """
         if self._closed_reason is None:
             self._closed_reason = reason
-        with contextlib.suppress(Exception):
-            self._writer.close()
-            async with asyncio.timeout(2.0):
-                await self._writer.wait_closed()
-        _abort(self._writer)
+        self._stop_stall_timer()
+        try:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+                # wait_closed() awaits a future the stream protocol shares with every
+                # caller: a timeout cancelling it would make every later close() raise
+                # CancelledError (that killed a link's task before it reported the link
+                # down, when the keepalive had closed a peer that stopped reading).
+                async with asyncio.timeout(CLOSE_GRACE):
+                    await asyncio.shield(self._writer.wait_closed())
+        finally:
+            _abort(self._writer)
