@@ -33,16 +33,24 @@ def free_port() -> int:
     below that range are only ever taken by an explicit bind.
     """
     floor = _ephemeral_floor()
-    low = 10000 if floor > 12000 else 1024
-    for _ in range(200):
-        port = random.randrange(low, floor)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
+    if floor > 12000:
+        for _ in range(200):
+            port = random.randrange(10000, floor)
+            if port in _handed_out:  # two calls in a row must not give the same port
                 continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
             return port
-    raise RuntimeError("no free port found below the ephemeral range")
+    with socket.socket() as s:  # an unusual range: let the kernel choose
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+_handed_out: set[int] = set()
 
 
 def cli(

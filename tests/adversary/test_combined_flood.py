@@ -10,8 +10,10 @@ The latency bound (p99 < 100 ms) is the issue's promise: from an honest contact'
 to the victim's event showing the message, 40 messages per contact, one at a time. A
 loaded machine (a CI box running the whole suite) can take a quiet chat's p99 near that
 bound by itself, so the same chat is first measured before the floods start, and the
-bound under flood is 100 ms or three times that quiet p99, whichever is larger. Without
-the defences the floods delay messages by seconds, so either bound catches them.
+bound under flood is 100 ms or three times that quiet chat's p90, whichever is larger,
+and never over 500 ms (the p90, not the p99: one hiccup of the quiet chat must not lift
+the bound). Without the defences the floods delay messages by seconds, so the bound
+catches them either way.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tests.nodes import WAIT, make_node, wait_for
 HONEST_MESSAGES = 40
 P99_BOUND_MS = 100.0
 QUIET_FACTOR = 3.0
+MAX_BOUND_MS = 500.0
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -87,7 +90,7 @@ async def test_honest_contacts_chat_and_newcomers_get_in_while_three_floods_run(
         quiet: list[float] = []
         async with asyncio.timeout(WAIT * 4):
             await asyncio.gather(_chat(victim, bob, quiet), _chat(victim, carol, quiet))
-        quiet_p99 = statistics.quantiles(quiet, n=100)[98]
+        quiet_p90 = statistics.quantiles(quiet, n=10)[8]
         assert attackers.stdin is not None
         attackers.stdin.write(b"GO\n")
         await attackers.stdin.drain()
@@ -105,10 +108,10 @@ async def test_honest_contacts_chat_and_newcomers_get_in_while_three_floods_run(
             await asyncio.gather(_chat(victim, bob, delays), _chat(victim, carol, delays))
         assert still_full(victim)  # the floods were still on throughout
         p99 = statistics.quantiles(delays, n=100)[98]
-        bound = max(P99_BOUND_MS, QUIET_FACTOR * quiet_p99)
+        bound = max(P99_BOUND_MS, min(QUIET_FACTOR * quiet_p90, MAX_BOUND_MS))
         assert p99 < bound, (
             f"p99 {p99:.1f} ms (median {statistics.median(delays):.1f}),"
-            f" quiet p99 {quiet_p99:.1f} ms"
+            f" quiet p90 {quiet_p90:.1f} ms"
         )
     finally:
         if attackers.stdin is not None:

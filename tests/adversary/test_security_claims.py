@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import stat
 import time
 from pathlib import Path
@@ -598,7 +599,7 @@ async def test_several_silent_stuck_peers_are_dropped_together_not_one_after_ano
     """Three contacts neither read nor send while Alice's buffers to them are full. Each
     close waits its grace time on bytes the peer will never take; the keepalive closed
     them one after another, so n such peers held up its pings and drops for n graces.
-    All three go offline within one grace of each other's drop."""
+    All three go offline within one grace of each other."""
     grace = 4.0
     monkeypatch.setattr("p2pchat.transport.connection.CLOSE_GRACE", grace)
     alice = make_node("alice")
@@ -614,8 +615,12 @@ async def test_several_silent_stuck_peers_are_dropped_together_not_one_after_ano
                 events, lambda e, p=sleeper.peer_id: isinstance(e, PeerOnline) and e.peer_id == p
             )
             await alice.accept(sleeper.peer_id)
-        for sleeper in sleepers:
-            floods.append((await _flood_until_stuck(alice, sleeper))[0])
+        floods = [
+            flood
+            for flood, _ in await asyncio.gather(
+                *(_flood_until_stuck(alice, sleeper) for sleeper in sleepers)
+            )
+        ]
         ids = {s.peer_id for s in sleepers}
         limit = alice.config.dead_after + grace + alice.config.keepalive_interval + WAIT
         offline_at: dict[bytes, float] = {}
@@ -625,7 +630,79 @@ async def test_several_silent_stuck_peers_are_dropped_together_not_one_after_ano
                 if isinstance(event, PeerOffline) and event.peer_id in ids:
                     offline_at[event.peer_id] = time.monotonic()
         spread = max(offline_at.values()) - min(offline_at.values())
-        assert spread < 2 * grace, f"drops {spread:.1f} s apart: closed one after another"
+        assert spread < grace, f"drops {spread:.1f} s apart: closed one after another"
+    finally:
+        for flood in floods:
+            flood.cancel()
+        for conn in stuck:
+            await conn.close()
+        events.close()
+        await alice.stop()
+
+
+async def test_a_peer_that_pings_and_never_reads_gets_no_endless_pongs() -> None:
+    """A stranger sends pings as fast as it can and reads nothing: each ping used to queue
+    a pong in Alice's memory (8.5 MB in 8 s). Once her buffer to it is over the mark she
+    stops answering, so the buffer stays near the mark until the drain deadline drops it."""
+    alice = make_node("alice")
+    await alice.start()
+    pinger = Identity.generate()
+    events = alice.subscribe()
+    try:
+        raw = await open_raw(alice, pinger)  # never read from
+        await wait_for(events, lambda e: isinstance(e, PeerOnline) and e.peer_id == pinger.peer_id)
+        ours = alice.links.links[pinger.peer_id].conn
+        # A fixed small send buffer (no autotuning): the pongs pile up in Alice's memory,
+        # not in the kernel's, so a bounded number of pings shows the growth.
+        ours._writer.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 32768
+        )
+        sent = 0
+        async with asyncio.timeout(WAIT * 2):
+            for _ in range(300):  # 150,000 pings: some 6 MB of pongs if all were answered
+                raw.write_frames([Ping(n=i) for i in range(500)])
+                sent += 500
+                await raw.flush()
+            while ours.frames_received < sent:  # noqa: ASYNC110 (no event per frame read)
+                await asyncio.sleep(0.01)
+        buffered = ours._writer.transport.get_write_buffer_size()
+        assert buffered < WRITE_HIGH_WATER + 64 * 1024, f"{buffered:,} bytes of pongs queued"
+        await raw.close()
+    finally:
+        events.close()
+        await alice.stop()
+
+
+async def test_quitting_does_not_wait_for_stuck_peers_one_after_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three contacts read nothing and Alice's buffers to them are full when she quits:
+    each close may wait its grace time, side by side, not one grace per peer."""
+    grace = 3.0
+    monkeypatch.setattr("p2pchat.transport.connection.CLOSE_GRACE", grace)
+    alice = make_node("alice")
+    await alice.start()
+    sleepers = [Identity.generate() for _ in range(3)]
+    stuck: list[Connection] = []
+    floods: list[asyncio.Task[None]] = []
+    events = alice.subscribe()
+    try:
+        for sleeper in sleepers:
+            stuck.append(await open_raw(alice, sleeper))
+            await wait_for(
+                events, lambda e, p=sleeper.peer_id: isinstance(e, PeerOnline) and e.peer_id == p
+            )
+            await alice.accept(sleeper.peer_id)
+        floods = [
+            flood
+            for flood, _ in await asyncio.gather(
+                *(_flood_until_stuck(alice, sleeper) for sleeper in sleepers)
+            )
+        ]
+        started = time.monotonic()
+        await alice.stop()
+        took = time.monotonic() - started
+        assert took < 2 * grace, f"quitting took {took:.1f} s: closed one after another"
     finally:
         for flood in floods:
             flood.cancel()

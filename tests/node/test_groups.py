@@ -237,6 +237,34 @@ async def test_group_receipts_per_member() -> None:
         await stop_all([alice, bob, carol])
 
 
+async def test_receipts_from_outside_the_room_never_complete_a_message() -> None:
+    """Dave shares another room with Alice (so his receipts are kept, in case his join
+    is on its way) and acknowledges her message in a room he is not in, while Carol, a
+    member, is away: there are now as many receipts as members, but the message is not
+    delivered to everyone, and must not say so."""
+    alice, bob, carol, dave = await start_nodes(["alice", "bob", "carol", "dave"])
+    try:
+        await mesh([alice, bob, carol, dave])
+        room = await form_room(alice, [bob, carol])
+        await form_room(alice, [dave], name="other")
+        await carol.stop()
+        msg = await alice.send_message(room, "hi")
+        await wait_texts(bob, room, 1)
+        dave.links.write(alice.me, Receipt(room=room, ids=(msg.id,), st=RECEIPT_DELIVERED))
+
+        async def two_receipts() -> bool:  # Bob's and Dave's, stored
+            held = await alice.store_read(
+                lambda s: s.receipts_at_least(msg.id, MessageStatus.DELIVERED)
+            )
+            return held >= 2
+
+        await wait_until(alice, two_receipts)
+        own = next(m.status for m in await alice.history(room) if m.id == msg.id)
+        assert own < MessageStatus.DELIVERED
+    finally:
+        await stop_all([alice, bob, dave])
+
+
 @pytest.mark.slow
 async def test_fifty_members_on_one_machine() -> None:
     names = [f"m{i:02d}" for i in range(50)]

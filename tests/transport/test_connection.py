@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -578,4 +579,48 @@ async def test_closing_again_after_a_close_that_gave_up_on_a_stuck_peer(server: 
         await ours.close("closed again")
     assert ours.is_closed
     assert ours.closed_reason == "peer stopped answering"
+    await sleeper.close()
+
+
+async def test_a_peer_that_trickles_under_the_mark_cannot_hold_a_flush_forever(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The peer takes just enough to bring our buffer under the mark before the stall
+    timer fires (which then clears itself), then reads nothing more. A flush waits for the
+    buffer to go far lower than the mark; it must still end by the deadline."""
+    deadline = 2.0
+    monkeypatch.setattr("p2pchat.transport.connection.DRAIN_DEADLINE", deadline)
+    real_open = asyncio.open_connection
+
+    async def small_window(host: str, port: int, **kw: Any) -> Any:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)  # no autotuning
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        return await real_open(sock=sock, **kw)
+
+    monkeypatch.setattr(asyncio, "open_connection", small_window)
+    sleeper = await connect("127.0.0.1", server.listener.port, hello("alice"))
+    monkeypatch.setattr(asyncio, "open_connection", real_open)
+    ours = await server.next()
+    ours._writer.transport.get_extra_info("socket").setsockopt(
+        socket.SOL_SOCKET, socket.SO_SNDBUF, 32768
+    )
+    await _fill_without_flushing(ours)
+    size = ours._writer.transport.get_write_buffer_size
+    started = time.monotonic()
+    flushing = asyncio.create_task(ours.flush())
+    # The hostile peer's pacing: bytes straight off its socket, a little at a time, until
+    # our buffer is somewhat under the mark; then nothing at all.
+    sleeper._writer.transport.pause_reading()
+    raw = sleeper._writer.transport._sock  # the raw socket (the extra info only wraps it)
+    while size() > WRITE_HIGH_WATER - 100_000 and time.monotonic() - started < 0.8 * deadline:
+        with contextlib.suppress(BlockingIOError):
+            raw.recv(2048)
+        await asyncio.sleep(0.005)
+    assert size() <= WRITE_HIGH_WATER, "the peer could not bring the buffer under the mark"
+    async with asyncio.timeout(deadline + WAIT):
+        with pytest.raises(ConnectionClosedError, match="read nothing"):
+            await flushing
+    assert time.monotonic() - started < deadline + 1.0
     await sleeper.close()

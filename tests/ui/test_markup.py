@@ -30,6 +30,8 @@ def test_markdown_double_asterisks_are_bold_too() -> None:
     assert text.plain == "Hi there and you; 2**10 stays"
     assert BOLD in styles_at(text, "there")
     assert BOLD in styles_at(text, "you")
+    for typed in ("*****", "**a***", "***"):  # runs of asterisks stay as typed
+        assert render(typed).plain == typed
 
 
 def test_nested_spans() -> None:

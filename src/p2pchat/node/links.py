@@ -140,7 +140,9 @@ class LinkManager:
         for link in list(self.links.values()):
             with contextlib.suppress(TransportError):
                 link.conn.write_frame(Bye(reason="shutting down"))
-            await link.conn.close("we shut down")
+        # Side by side: each close may wait its grace time on a peer that reads nothing,
+        # and quitting must not take that long once per such peer.
+        await asyncio.gather(*(link.conn.close("we shut down") for link in self.links.values()))
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -460,7 +462,11 @@ class LinkManager:
                 frame = await conn.recv()
                 link.last_recv = time.monotonic()
                 if isinstance(frame, Ping):
-                    self.write(conn.remote.peer_id, Pong(n=frame.n))
+                    # Not while our buffer to it is backed up: a peer that pings and never
+                    # reads would have us queue pongs without end (the frames we sent
+                    # already tell it we are alive once it reads them).
+                    if not conn.backed_up:
+                        self.write(conn.remote.peer_id, Pong(n=frame.n))
                 elif isinstance(frame, Pong):
                     pass
                 elif isinstance(frame, Bye):

@@ -515,6 +515,8 @@ class Connection:
             self._fail("nonce limit reached; reconnect")
         if self.is_closed:
             raise ConnectionClosedError(self._closed_reason or "connection closed")
+        if self._stall_timer is not None:  # the buffer may have dipped under the mark since
+            self._watch_buffer()
         write = self._writer.write
         for message in sealed:
             write(message)
@@ -527,18 +529,30 @@ class Connection:
         A peer that leaves our buffer over the mark for ``DRAIN_DEADLINE`` seconds is
         dropped (ConnectionClosedError): waiting on it forever would stall whoever is
         sending. The deadline runs from when the buffer went over, so neither a later
-        ``flush`` nor a cancelled one can put the drop off.
+        ``flush`` nor a cancelled one can put the drop off; and no flush waits longer
+        than the deadline, however the peer paces its reading.
         """
         if not self._watch_buffer():
             return
         try:
-            await self._writer.drain()
+            # drain() waits for the buffer to go down to the transport's low-water mark,
+            # far below ours: a peer that takes just enough to clear the stall timer and
+            # then trickles must not keep this caller waiting either.
+            async with asyncio.timeout(DRAIN_DEADLINE):
+                await self._writer.drain()
+        except TimeoutError:
+            self._fail(f"peer read nothing for {DRAIN_DEADLINE:g} s")
         except (ConnectionError, OSError) as exc:
             self._fail(f"connection lost: {exc}")
         # drain() also returns when the socket was dropped (by the stall timer or close).
         if self._closed_reason is not None:
             raise ConnectionClosedError(self._closed_reason)
         self._watch_buffer()
+
+    @property
+    def backed_up(self) -> bool:
+        """True while our write buffer to the peer is over the high-water mark."""
+        return self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER
 
     def _watch_buffer(self) -> bool:
         """Start or stop the stall timer by the write buffer's size; True when over the mark."""

@@ -48,8 +48,8 @@ _NUMBERED = re.compile(r"^(\s*)(\d{1,3})[.)] (?=\S)")
 # Inline spans: `code` first (nothing inside it is formatted), then the three markers.
 _INLINE = re.compile(
     r"`(?P<code>[^`\n]+)`"
-    r"|(?<![\w*])\*\*(?=\S)(?P<strong>[^*\n]*?\S)\*\*(?![\w*])"
-    r"|(?<![\w*])\*(?=\S)(?P<bold>[^*\n]*?\S)\*(?![\w*])"
+    r"|(?<![\w*])\*\*(?=\S)(?P<strong>[^*\n]*?[^*\s])\*\*(?![\w*])"
+    r"|(?<![\w*])\*(?=\S)(?P<bold>[^*\n]*?[^*\s])\*(?![\w*])"
     r"|(?<![\w_])_(?=\S)(?P<italic>[^_\n]*?\S)_(?![\w_])"
     r"|(?<![\w~])~(?=\S)(?P<strike>[^~\n]*?\S)~(?![\w~])"
 )
