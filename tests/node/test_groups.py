@@ -80,6 +80,29 @@ async def test_absent_member_catches_up_from_a_non_author_while_the_author_is_aw
         await stop_all([relay, absent])
 
 
+async def test_a_catch_up_is_pushed_once_not_again_for_heads_written_before_it_landed() -> None:
+    """The returner's heads from before the push reached it (its answer on connecting,
+    another one in the middle) made the relay push everything again: a catch-up of
+    10,000 crossed the link two and a half times. Each message now crosses it once."""
+    author, relay, absent = await start_nodes(["author", "relay", "absent"])
+    n = 600
+    try:
+        await mesh([author, relay, absent])
+        room = await form_room(author, [relay, absent])
+        await absent.stop()
+        await asyncio.gather(*(author.send_message(room, f"away {i}") for i in range(n)))
+        await wait_texts(relay, room, n)
+        await author.stop()
+        absent = make_node("absent")
+        await absent.start()
+        await befriend(absent, relay)
+        await wait_texts(absent, room, n)
+        frames = absent.links.links[relay.me].conn.frames_received
+        assert frames < n * 1.2, f"{frames} frames for {n} messages: pushed more than once"
+    finally:
+        await stop_all([relay, absent])
+
+
 async def test_forged_and_non_member_messages_are_rejected() -> None:
     alice, bob, mallory = await start_nodes(["alice", "bob", "mallory"])
     try:

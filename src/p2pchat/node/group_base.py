@@ -43,6 +43,8 @@ VOID_END = 2**63 - 1
 # next round, when the peer reports its new heads).
 MAX_PUSH = 20_000
 PUSH_PAGE = 256
+#: How long what we pushed to a member counts as on its way (GroupSync.in_flight).
+PUSHED_TRUSTED_FOR = 10.0
 # New group messages are announced (as heads) to other members after this delay.
 ANNOUNCE_DELAY = 0.2
 
@@ -72,6 +74,7 @@ class GroupBase:
     _pushes: set[asyncio.Task[None]]
     _mates_by_room: dict[bytes, frozenset[bytes]]
     _push_queue: LatestWins[tuple[bytes, bytes], Heads]
+    _pushed: dict[tuple[bytes, bytes], tuple[float, dict[bytes, int]]]
     _group_rooms: set[bytes] | None
     _announce_due: dict[bytes, frozenset[bytes]]
     _announcer: asyncio.TimerHandle | None

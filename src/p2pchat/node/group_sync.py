@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from p2pchat.node.edits import relay_page
@@ -18,7 +19,7 @@ from p2pchat.wire import MAX_HEADS, MessageFrame, SyncHeads
 if TYPE_CHECKING:
     pass
 
-from p2pchat.node.group_base import MAX_PUSH, PUSH_PAGE, GroupBase
+from p2pchat.node.group_base import MAX_PUSH, PUSH_PAGE, PUSHED_TRUSTED_FOR, GroupBase
 from p2pchat.node.group_heads import Heads, heads_frames
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ class GroupSync(GroupBase):
     async def on_link_up(self, peer: bytes) -> None:
         """Tell a newly connected member what we hold in every room we share."""
         node = self.node
+        # What we pushed on an earlier link may have been lost with it.
+        for key in [k for k in self._pushed if k[0] == peer]:
+            del self._pushed[key]
 
         def heads(store: Store) -> list[tuple[bytes, dict[bytes, int]]]:
             out = []
@@ -89,6 +93,7 @@ class GroupSync(GroupBase):
         node = self.node
         room = frame.room
         theirs = frame.heads
+        pushed = self.in_flight((peer, room))
 
         def plan(
             store: Store,
@@ -110,10 +115,15 @@ class GroupSync(GroupBase):
             if m.state_of(node.me) != "joined":
                 return [], [], answer  # removed or departed members push nothing
             # From a partial summary (one of several full frames), only authors it names.
+            # Nor what we pushed moments ago on this link (in order on one connection,
+            # it is on its way or in the member's queue): heads it wrote before all of it
+            # was stored, on connecting and again mid-push, had a catch-up of 10,000
+            # pushed two and a half times.
+            start = {a: max(theirs.get(a, 0), pushed.get(a, 0)) for a in ours}
             ranges = [
-                (author, theirs.get(author, 0) + 1, head)
+                (author, start[author] + 1, head)
                 for author, head in ours.items()
-                if head > theirs.get(author, 0) and (frame.complete or author in theirs)
+                if head > start[author] and (frame.complete or author in theirs)
             ]
             if not ranges:
                 return [], [], answer
@@ -148,9 +158,28 @@ class GroupSync(GroupBase):
                     if msg.kind != KIND_SYSTEM:
                         sent += self._send_row(peer, msg)
                 cursor = last + 1
+                self._note_pushed((peer, room), author, last)
                 await node.links.flush(peer)
                 if not node.links.is_online(peer):
                     return
+
+    def in_flight(self, key: tuple[bytes, bytes]) -> dict[bytes, int]:
+        """Per author, the highest seq pushed to this member on this link just now.
+
+        Trusted only for PUSHED_TRUSTED_FOR seconds after the last page: a member that
+        dropped some of it (held back, over a quota) asks again later and gets it then.
+        """
+        entry = self._pushed.get(key)
+        if entry is None or time.monotonic() - entry[0] > PUSHED_TRUSTED_FOR:
+            self._pushed.pop(key, None)
+            return {}
+        return entry[1]
+
+    def _note_pushed(self, key: tuple[bytes, bytes], author: bytes, seq: int) -> None:
+        entry = self._pushed.get(key)
+        upto = entry[1] if entry is not None else {}
+        upto[author] = max(upto.get(author, 0), seq)
+        self._pushed[key] = (time.monotonic(), upto)
 
     def _send_row(self, peer: bytes, msg: Message) -> int:
         if not self.node.links.write(peer, MessageFrame(env=row_to_envelope(msg))):

@@ -139,6 +139,9 @@ class GroupService(GroupApi):
         self._push_queue: LatestWins[tuple[bytes, bytes], Heads] = LatestWins(
             "sync push", self._push, self._pushes, merge=Heads.merged
         )
+        # (peer, room) -> when we last pushed on this link, and per author the highest seq
+        # pushed (GroupSync.in_flight says why).
+        self._pushed: dict[tuple[bytes, bytes], tuple[float, dict[bytes, int]]] = {}
         self._group_rooms: set[bytes] | None = None
         self._announce_due: dict[bytes, frozenset[bytes]] = {}
         self._announcer: asyncio.TimerHandle | None = None
