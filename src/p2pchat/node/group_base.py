@@ -83,6 +83,20 @@ class GroupBase:
     _held_back: dict[bytes, int]
     _old_version_warnings: list[SecurityWarning]
 
+    def _warn_old_version(self, peer: bytes) -> None:
+        """Say once per peer why its group messages are refused (it must update)."""
+        if peer in self._warned_old:
+            return
+        self._warned_old.add(peer)
+        name = self.node.peer_name(peer)
+        self._old_version_warnings.append(
+            SecurityWarning(
+                peer,
+                f"{name} runs an older p2pchat: its group-room messages are refused "
+                "until it is updated (group rooms changed in protocol 2).",
+            )
+        )
+
     def _now_ms(self) -> int:
         """Wall-clock ms (GroupService reads it through node/groups.py's ``now_ms``)."""
         raise NotImplementedError

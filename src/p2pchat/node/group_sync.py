@@ -4,9 +4,12 @@ signatures intact), new messages announced; bounded per round.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from p2pchat.node.edits import relay_page
@@ -17,9 +20,15 @@ from p2pchat.transport import TransportError
 from p2pchat.wire import MAX_HEADS, MessageFrame, SyncHeads
 
 if TYPE_CHECKING:
-    pass
+    from p2pchat.node.inbox import Inbound
 
-from p2pchat.node.group_base import MAX_PUSH, PUSH_PAGE, PUSHED_TRUSTED_FOR, GroupBase
+from p2pchat.node.group_base import (
+    ANNOUNCE_DELAY,
+    MAX_PUSH,
+    PUSH_PAGE,
+    PUSHED_TRUSTED_FOR,
+    GroupBase,
+)
 from p2pchat.node.group_heads import Heads, heads_frames
 
 log = logging.getLogger(__name__)
@@ -163,6 +172,32 @@ class GroupSync(GroupBase):
                 if not node.links.is_online(peer):
                     return
 
+    def announce_soon(self, holders: dict[bytes, frozenset[bytes]]) -> None:
+        """Announce our heads of these rooms shortly, except to peers that hold it all.
+
+        ``holders`` maps a room to the peers that sent us every message we just stored
+        in it: they have what we would announce, so telling them costs each side a store
+        trip for nothing. In a room whose author reaches every member directly, that is
+        every announcement a new message would cause.
+        """
+        for room, peers in holders.items():
+            due = self._announce_due.get(room)
+            self._announce_due[room] = peers if due is None else due & peers
+        if self._announcer is None:
+            loop = asyncio.get_running_loop()
+            self._announcer = loop.call_later(ANNOUNCE_DELAY, self._fire_announce)
+
+    def _fire_announce(self) -> None:
+        self._announcer = None
+        rooms, self._announce_due = self._announce_due, {}
+        task = asyncio.ensure_future(self._announce(rooms))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _announce(self, rooms: dict[bytes, frozenset[bytes]]) -> None:
+        for room, holders in rooms.items():
+            await self.sync_room_with_members(room, skip=holders)
+
     def in_flight(self, key: tuple[bytes, bytes]) -> dict[bytes, int]:
         """Per author, the highest seq pushed to this member on this link just now.
 
@@ -185,6 +220,20 @@ class GroupSync(GroupBase):
         if not self.node.links.write(peer, MessageFrame(env=row_to_envelope(msg))):
             raise TransportError("link closed")
         return 1
+
+
+def holders_of(
+    stored: Sequence[Message], items: Sequence[Inbound]
+) -> dict[bytes, frozenset[bytes]]:
+    """Per room of ``stored``, the peers that sent us every one of those messages."""
+    senders: dict[bytes, set[bytes]] = defaultdict(set)
+    for item in items:
+        senders[item.env.id].add(item.peer)
+    out: dict[bytes, frozenset[bytes]] = {}
+    for msg in stored:
+        peers = frozenset(senders.get(msg.id, ()))
+        out[msg.room] = peers if msg.room not in out else out[msg.room] & peers
+    return out
 
 
 def relay_chunk(

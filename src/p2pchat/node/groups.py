@@ -38,7 +38,6 @@ from p2pchat.node.envelopes import (
 )
 from p2pchat.node.events import (
     MessageAdded,
-    ReceiptChanged,
     RoomChanged,
     RoomInvitation,
     SecurityWarning,
@@ -56,7 +55,7 @@ from p2pchat.node.rooms import (
 )
 from p2pchat.node.sticker_body import KIND_STICKER
 from p2pchat.store import Message, MessageStatus, NewMessage, Store, now_ms
-from p2pchat.wire import MAX_HEADS, RECEIPT_DELIVERED, RECEIPT_READ, Envelope, Receipt
+from p2pchat.wire import MAX_HEADS, RECEIPT_DELIVERED, Envelope
 
 if TYPE_CHECKING:
     from p2pchat.node.facade import NodeFacade
@@ -64,7 +63,6 @@ if TYPE_CHECKING:
 
 from p2pchat.node.group_api import GroupApi
 from p2pchat.node.group_base import (
-    ANNOUNCE_DELAY,
     VOID_END,
     GroupError,
     decoded_op,
@@ -72,6 +70,8 @@ from p2pchat.node.group_base import (
     op_of,
 )
 from p2pchat.node.group_heads import MAX_SUMMARY_AUTHORS, Heads
+from p2pchat.node.group_receipts import GroupReceipts
+from p2pchat.node.group_sync import holders_of
 
 __all__ = ["MAX_SUMMARY_AUTHORS", "GroupError", "GroupService", "room_position"]
 
@@ -111,7 +111,7 @@ def room_position(m: Message | NewMessage | Envelope) -> tuple[int, bytes, bytes
     return (m.lamport, m.author, m.id)
 
 
-class GroupService(GroupApi):
+class GroupService(GroupReceipts, GroupApi):
     """Everything about group rooms for one node."""
 
     def __init__(self, node: NodeFacade) -> None:
@@ -226,7 +226,7 @@ class GroupService(GroupApi):
         # Members we are connected to may not be connected to the authors: tell them what
         # we now hold, and they pull what they lack (coalesced, so a burst costs little).
         if outcome.stored:
-            self._announce_soon(_holders(outcome.stored, items))
+            self.announce_soon(holders_of(outcome.stored, items))
 
     def _drop_pending(self, room: bytes) -> None:
         self._pending.pop(room, None)
@@ -447,20 +447,6 @@ class GroupService(GroupApi):
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
         return rows
 
-    def _warn_old_version(self, peer: bytes) -> None:
-        """Say once per peer why its group messages are refused (it must update)."""
-        if peer in self._warned_old:
-            return
-        self._warned_old.add(peer)
-        name = self.node.peer_name(peer)
-        self._old_version_warnings.append(
-            SecurityWarning(
-                peer,
-                f"{name} runs an older p2pchat: its group-room messages are refused "
-                "until it is updated (group rooms changed in protocol 2).",
-            )
-        )
-
     def _try_invitation(
         self,
         store: Store,
@@ -530,50 +516,6 @@ class GroupService(GroupApi):
                 return msg.author
         return m.owner or self.node.me
 
-    # ------------------------------------------------------------------ receipts
-
-    async def on_receipt(self, peer: bytes, frame: Receipt) -> None:
-        """A member reports delivered/read for our messages in a group room."""
-        node = self.node
-        status = MessageStatus.READ if frame.st == RECEIPT_READ else MessageStatus.DELIVERED
-
-        def work(store: Store) -> list[bytes]:
-            info = store.get_room(frame.room)
-            if info is None or info.kind != "group":
-                return []
-            # Whoever acknowledges an envelope holds it: stop resending it to them, even
-            # if it is not ours (the room's log we handed to an invitee).
-            store.remove_outbox_for_messages(peer, frame.ids)
-            m = self.membership(store, frame.room)
-            # A receipt may come before the join that made its sender a member reached
-            # us: keep it (it is counted once the join arrives), so "read by N of M"
-            # is right after a late join. Only people the room or our rooms know count.
-            if m.state_of(peer) is None and peer not in self.co_members:
-                return []
-            mine = [
-                msg.id
-                for msg in store.get_messages(frame.ids)
-                if msg.author == node.me and msg.room == frame.room
-            ]
-            store.record_receipt(mine, peer, status, now_ms())
-            members = [p for p in m.joined() if p != node.me]
-            for mid in mine:
-                # Until as many peers as there are members have it, it cannot be
-                # delivered to all: a count in SQLite spares the per-member look-up that,
-                # on every one of M receipts of a message, made a room of M cost M².
-                if store.receipts_at_least(mid, MessageStatus.DELIVERED) < len(members):
-                    continue
-                got = {r.peer: r.status for r in store.receipts_for(mid)}
-                # The message counts as delivered (read) once every member has it.
-                floor = min((got.get(p, 0) for p in members), default=int(status))
-                if floor >= MessageStatus.DELIVERED:
-                    store.set_status([mid], floor)
-            return mine
-
-        changed = await node.core.write(work, quick=True)
-        if changed:
-            node.core.emit(ReceiptChanged(frame.room, tuple(changed), peer, status))
-
     async def start(self) -> None:
         """Learn who shares our rooms; begin periodic anti-entropy with connected members."""
 
@@ -602,48 +544,10 @@ class GroupService(GroupApi):
         for task in [*self._pushes, *([self._ticker] if self._ticker else [])]:
             task.cancel()
 
-    def _announce_soon(self, holders: dict[bytes, frozenset[bytes]]) -> None:
-        """Announce our heads of these rooms shortly, except to peers that hold it all.
-
-        ``holders`` maps a room to the peers that sent us every message we just stored
-        in it: they have what we would announce, so telling them costs each side a store
-        trip for nothing. In a room whose author reaches every member directly, that is
-        every announcement a new message would cause.
-        """
-        for room, peers in holders.items():
-            due = self._announce_due.get(room)
-            self._announce_due[room] = peers if due is None else due & peers
-        if self._announcer is None:
-            loop = asyncio.get_running_loop()
-            self._announcer = loop.call_later(ANNOUNCE_DELAY, self._fire_announce)
-
-    def _fire_announce(self) -> None:
-        self._announcer = None
-        rooms, self._announce_due = self._announce_due, {}
-        task = asyncio.ensure_future(self._announce(rooms))
-        self._pushes.add(task)
-        task.add_done_callback(self._pushes.discard)
-
-    async def _announce(self, rooms: dict[bytes, frozenset[bytes]]) -> None:
-        for room, holders in rooms.items():
-            await self.sync_room_with_members(room, skip=holders)
-
     def _now_ms(self) -> int:
         """Wall-clock ms for the parts, read through this module's ``now_ms`` (the UI tests
         freeze that one)."""
         return now_ms()
-
-
-def _holders(stored: Sequence[Message], items: Sequence[Inbound]) -> dict[bytes, frozenset[bytes]]:
-    """Per room of ``stored``, the peers that sent us every one of those messages."""
-    senders: dict[bytes, set[bytes]] = defaultdict(set)
-    for item in items:
-        senders[item.env.id].add(item.peer)
-    out: dict[bytes, frozenset[bytes]] = {}
-    for msg in stored:
-        peers = frozenset(senders.get(msg.id, ()))
-        out[msg.room] = peers if msg.room not in out else out[msg.room] & peers
-    return out
 
 
 def _authentic_or_held(store: Store, items: Sequence[Inbound]) -> list[Inbound]:
