@@ -96,6 +96,9 @@ async def jump_to(chat: ChatScreen, hit: SearchHit) -> bool:
         return False
     listing.release_anchor()
     listing.select(item)  # scrolled into view, selected, the list focused
+    # Opening the chat may have queued a scroll to its end for after the next refresh;
+    # bring the message back into view once that has run.
+    listing.call_after_refresh(listing.select, item)
     return True
 
 
