@@ -16,6 +16,7 @@ import os
 import socket
 import stat
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nacl.pwhash
@@ -30,7 +31,7 @@ from p2pchat.node.events import PeerOffline, PeerOnline, PeerUpdated, TypingChan
 from p2pchat.node.links import MAX_CONCURRENT_DIALS
 from p2pchat.node.quota import FloodGuard, FloodLimits, FloodNotice
 from p2pchat.node.service import MAX_STRANGER_LINKS
-from p2pchat.node.stream import MAX_BACKLOG, EventHub
+from p2pchat.node.stream import MAX_BACKLOG, EventHub, EventStream
 from p2pchat.profile import open_profile
 from p2pchat.store import MessageStatus, Store
 from p2pchat.transport import Connection, ConnectionClosedError, LocalHello, connect
@@ -593,6 +594,32 @@ async def test_a_peer_that_stops_reading_and_answering_is_dropped_by_the_keepali
         await alice.stop()
 
 
+@contextlib.asynccontextmanager
+async def _stuck_contacts(
+    alice: Node, events: EventStream, count: int
+) -> AsyncIterator[set[bytes]]:
+    """``count`` contacts that read nothing, Alice's buffer to each over its mark (floods
+    side by side); yields their ids, and cancels the floods and closes them after."""
+    sleepers = [Identity.generate() for _ in range(count)]
+    stuck: list[Connection] = []
+    floods: list[asyncio.Task[None]] = []
+    try:
+        for sleeper in sleepers:
+            stuck.append(await open_raw(alice, sleeper))
+            await wait_for(
+                events, lambda e, p=sleeper.peer_id: isinstance(e, PeerOnline) and e.peer_id == p
+            )
+            await alice.accept(sleeper.peer_id)
+        started = await asyncio.gather(*(_flood_until_stuck(alice, s) for s in sleepers))
+        floods = [flood for flood, _ in started]
+        yield {s.peer_id for s in sleepers}
+    finally:
+        for flood in floods:
+            flood.cancel()
+        for conn in stuck:
+            await conn.close()
+
+
 async def test_several_silent_stuck_peers_are_dropped_together_not_one_after_another(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -604,38 +631,19 @@ async def test_several_silent_stuck_peers_are_dropped_together_not_one_after_ano
     monkeypatch.setattr("p2pchat.transport.connection.CLOSE_GRACE", grace)
     alice = make_node("alice")
     await alice.start()
-    sleepers = [Identity.generate() for _ in range(3)]
-    floods: list[asyncio.Task[None]] = []
-    stuck: list[Connection] = []
     events = alice.subscribe()
     try:
-        for sleeper in sleepers:
-            stuck.append(await open_raw(alice, sleeper))
-            await wait_for(
-                events, lambda e, p=sleeper.peer_id: isinstance(e, PeerOnline) and e.peer_id == p
-            )
-            await alice.accept(sleeper.peer_id)
-        floods = [
-            flood
-            for flood, _ in await asyncio.gather(
-                *(_flood_until_stuck(alice, sleeper) for sleeper in sleepers)
-            )
-        ]
-        ids = {s.peer_id for s in sleepers}
-        limit = alice.config.dead_after + grace + alice.config.keepalive_interval + WAIT
-        offline_at: dict[bytes, float] = {}
-        async with asyncio.timeout(limit):
-            while len(offline_at) < len(ids):
-                event = await events.get()
-                if isinstance(event, PeerOffline) and event.peer_id in ids:
-                    offline_at[event.peer_id] = time.monotonic()
+        async with _stuck_contacts(alice, events, 3) as ids:
+            limit = alice.config.dead_after + grace + alice.config.keepalive_interval + WAIT
+            offline_at: dict[bytes, float] = {}
+            async with asyncio.timeout(limit):
+                while len(offline_at) < len(ids):
+                    event = await events.get()
+                    if isinstance(event, PeerOffline) and event.peer_id in ids:
+                        offline_at[event.peer_id] = time.monotonic()
         spread = max(offline_at.values()) - min(offline_at.values())
         assert spread < grace, f"drops {spread:.1f} s apart: closed one after another"
     finally:
-        for flood in floods:
-            flood.cancel()
-        for conn in stuck:
-            await conn.close()
         events.close()
         await alice.stop()
 
@@ -682,32 +690,14 @@ async def test_quitting_does_not_wait_for_stuck_peers_one_after_another(
     monkeypatch.setattr("p2pchat.transport.connection.CLOSE_GRACE", grace)
     alice = make_node("alice")
     await alice.start()
-    sleepers = [Identity.generate() for _ in range(3)]
-    stuck: list[Connection] = []
-    floods: list[asyncio.Task[None]] = []
     events = alice.subscribe()
     try:
-        for sleeper in sleepers:
-            stuck.append(await open_raw(alice, sleeper))
-            await wait_for(
-                events, lambda e, p=sleeper.peer_id: isinstance(e, PeerOnline) and e.peer_id == p
-            )
-            await alice.accept(sleeper.peer_id)
-        floods = [
-            flood
-            for flood, _ in await asyncio.gather(
-                *(_flood_until_stuck(alice, sleeper) for sleeper in sleepers)
-            )
-        ]
-        started = time.monotonic()
-        await alice.stop()
-        took = time.monotonic() - started
+        async with _stuck_contacts(alice, events, 3):
+            started = time.monotonic()
+            await alice.stop()
+            took = time.monotonic() - started
         assert took < 2 * grace, f"quitting took {took:.1f} s: closed one after another"
     finally:
-        for flood in floods:
-            flood.cancel()
-        for conn in stuck:
-            await conn.close()
         events.close()
         await alice.stop()
 
