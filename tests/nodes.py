@@ -67,3 +67,9 @@ async def connected_pair_by_address(a: Node, host: str, port: int, peer: bytes) 
             await wait_for(events, lambda e: isinstance(e, PeerOnline) and e.peer_id == peer)
     finally:
         events.close()
+
+
+async def stop_all(nodes: list[Node]) -> None:
+    """Stop every node, in order."""
+    for node in nodes:
+        await node.stop()

@@ -18,11 +18,19 @@ from p2pchat.node.rooms import (
     group_envelope_id,
     group_room_id,
 )
-from p2pchat.store import now_ms
-from p2pchat.wire import Envelope
+from p2pchat.store import MessageStatus, now_ms
+from p2pchat.wire import RECEIPT_DELIVERED, Envelope, Receipt
 from tests.adversary.hostile import Hostile
-from tests.node.groups_helpers import form_room, mesh, start_nodes, texts, wait_until
+from tests.node.groups_helpers import (
+    form_room,
+    mesh,
+    start_nodes,
+    texts,
+    wait_texts,
+    wait_until,
+)
 from tests.node.room_ops import History
+from tests.nodes import stop_all
 
 OWNER, ADMIN, MEMBER, OTHER = (bytes([n]) * 32 for n in range(1, 5))
 
@@ -239,3 +247,31 @@ async def test_a_member_skipping_a_seq_cannot_show_different_members_different_p
     finally:
         for node in (alice, bob, mallory):
             await node.stop()
+
+
+async def test_receipts_from_outside_the_room_never_complete_a_message() -> None:
+    """Dave shares another room with Alice (so his receipts are kept, in case his join
+    is on its way) and acknowledges her message in a room he is not in, while Carol, a
+    member, is away: there are now as many receipts as members, but the message is not
+    delivered to everyone, and must not say so."""
+    alice, bob, carol, dave = await start_nodes(["alice", "bob", "carol", "dave"])
+    try:
+        await mesh([alice, bob, carol, dave])
+        room = await form_room(alice, [bob, carol])
+        await form_room(alice, [dave], name="other")
+        await carol.stop()
+        msg = await alice.send_message(room, "hi")
+        await wait_texts(bob, room, 1)
+        dave.links.write(alice.me, Receipt(room=room, ids=(msg.id,), st=RECEIPT_DELIVERED))
+
+        async def two_receipts() -> bool:  # Bob's and Dave's, stored
+            held = await alice.store_read(
+                lambda s: s.receipts_at_least(msg.id, MessageStatus.DELIVERED)
+            )
+            return held >= 2
+
+        await wait_until(alice, two_receipts)
+        own = next(m.status for m in await alice.history(room) if m.id == msg.id)
+        assert own < MessageStatus.DELIVERED
+    finally:
+        await stop_all([alice, bob, dave])

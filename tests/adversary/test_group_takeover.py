@@ -28,7 +28,7 @@ from p2pchat.store import now_ms
 from p2pchat.wire import Envelope
 from tests.adversary.hostile import Hostile
 from tests.node.groups_helpers import form_room, mesh, start_nodes, texts, wait_texts, wait_until
-from tests.nodes import WAIT, connected_pair, make_node, wait_for
+from tests.nodes import WAIT, connected_pair, make_node, stop_all, wait_for
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -165,11 +165,6 @@ def as_applied(line: str, sentence: str) -> bool:
     """True if ``line`` presents ``sentence`` as something that happened (hiding the
     refused change, or saying it was refused, are both fine)."""
     return sentence in line and "refused" not in line.casefold()
-
-
-async def stop_all(nodes: list[Node]) -> None:
-    for node in nodes:
-        await node.stop()
 
 
 # ---------------------------------------------------------------------------- (a) genesis

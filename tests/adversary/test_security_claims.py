@@ -40,13 +40,8 @@ from p2pchat.wire import Ping, Profile, Receipt
 from p2pchat.wire.frames import RECEIPT_DELIVERED, RECEIPT_READ
 from tests.adversary.hostile import hostile_peer
 from tests.node.groups_helpers import befriend, start_nodes
-from tests.nodes import WAIT, connected_pair, make_node, wait_for
+from tests.nodes import WAIT, connected_pair, make_node, stop_all, wait_for
 from tests.proxy import FaultProxy
-
-
-async def stop_all(nodes: list[Node]) -> None:
-    for node in nodes:
-        await node.stop()
 
 
 def is_added(message_id: bytes) -> object:

@@ -22,12 +22,7 @@ from tests.node.groups_helpers import (
     wait_texts,
     wait_until,
 )
-from tests.nodes import WAIT, make_node, wait_for
-
-
-async def stop_all(nodes: list[Node]) -> None:
-    for node in nodes:
-        await node.stop()
+from tests.nodes import WAIT, make_node, stop_all, wait_for
 
 
 async def test_five_nodes_two_hundred_messages_same_history_same_order() -> None:
@@ -258,34 +253,6 @@ async def test_group_receipts_per_member() -> None:
         assert await own_status() == MessageStatus.DELIVERED  # read by all: not yet
     finally:
         await stop_all([alice, bob, carol])
-
-
-async def test_receipts_from_outside_the_room_never_complete_a_message() -> None:
-    """Dave shares another room with Alice (so his receipts are kept, in case his join
-    is on its way) and acknowledges her message in a room he is not in, while Carol, a
-    member, is away: there are now as many receipts as members, but the message is not
-    delivered to everyone, and must not say so."""
-    alice, bob, carol, dave = await start_nodes(["alice", "bob", "carol", "dave"])
-    try:
-        await mesh([alice, bob, carol, dave])
-        room = await form_room(alice, [bob, carol])
-        await form_room(alice, [dave], name="other")
-        await carol.stop()
-        msg = await alice.send_message(room, "hi")
-        await wait_texts(bob, room, 1)
-        dave.links.write(alice.me, Receipt(room=room, ids=(msg.id,), st=RECEIPT_DELIVERED))
-
-        async def two_receipts() -> bool:  # Bob's and Dave's, stored
-            held = await alice.store_read(
-                lambda s: s.receipts_at_least(msg.id, MessageStatus.DELIVERED)
-            )
-            return held >= 2
-
-        await wait_until(alice, two_receipts)
-        own = next(m.status for m in await alice.history(room) if m.id == msg.id)
-        assert own < MessageStatus.DELIVERED
-    finally:
-        await stop_all([alice, bob, dave])
 
 
 @pytest.mark.slow

@@ -8,19 +8,14 @@ import sqlite3
 
 import pytest
 
-from p2pchat.node import MessageAdded, MessageStatus, Node
+from p2pchat.node import MessageAdded, MessageStatus
 from p2pchat.node.envelopes import direct_room_id, new_message_id, sign_envelope
 from p2pchat.node.rooms import MAX_MEMBERS
 from p2pchat.store.store import Store
 from p2pchat.wire import MAX_INT, Envelope, MessageFrame, SyncHeads
 from tests.node.groups_helpers import befriend, form_room, mesh, start_nodes, wait_texts
 from tests.node.room_ops import History
-from tests.nodes import WAIT, connected_pair, make_node, wait_for
-
-
-async def stop_all(nodes: list[Node]) -> None:
-    for node in nodes:
-        await node.stop()
+from tests.nodes import WAIT, connected_pair, make_node, stop_all, wait_for
 
 
 async def test_an_absurd_lamport_from_a_stranger_is_dropped_and_sending_still_works() -> None:

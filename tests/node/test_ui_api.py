@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from p2pchat.node import MessageAdded, MessageStatus, Node, NodeError, TypingChanged
+from p2pchat.node import MessageAdded, MessageStatus, NodeError, TypingChanged
 from tests.node.groups_helpers import befriend, form_room, mesh, start_nodes, wait_texts
-from tests.nodes import WAIT, connected_pair, wait_for
-
-
-async def stop_all(nodes: list[Node]) -> None:
-    for node in nodes:
-        await node.stop()
+from tests.nodes import WAIT, connected_pair, stop_all, wait_for
 
 
 async def test_read_marker_moves_only_as_far_as_what_was_shown() -> None:
