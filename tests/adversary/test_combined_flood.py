@@ -7,7 +7,7 @@ dials it. The attackers run in a process of their own (tests/adversary/flood_pro
 as other machines would; every flood stops by itself (count and time).
 
 The latency bound (p99 < 100 ms) is the issue's promise: from an honest contact's send
-to the victim's event showing the message, 40 messages per contact, one at a time. A
+to the victim's event showing the message, 160 messages per contact, one at a time. A
 loaded machine (a CI box running the whole suite) can take a quiet chat's p99 near that
 bound by itself, so the same chat is first measured before the floods start, and the
 bound under flood is 100 ms or three times that quiet chat's p90, whichever is larger,
@@ -32,7 +32,7 @@ from tests.adversary.test_flood import befriend
 from tests.adversary.test_handshake_flood import ONLINE_WITHIN, both_online, still_full
 from tests.nodes import WAIT, make_node, wait_for
 
-HONEST_MESSAGES = 40
+HONEST_MESSAGES = 160  # 320 samples: the p99 is not one hiccup (with 80 it was the second worst)
 P99_BOUND_MS = 100.0
 QUIET_FACTOR = 3.0
 MAX_BOUND_MS = 500.0
