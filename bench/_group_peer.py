@@ -211,6 +211,8 @@ async def serve(count: int, prefix: str) -> None:
                         arrived[mid.hex()].append(t)
                     m.arrived.clear()
                 say({"arrived": arrived, "dropped": sum(m.dropped for m in members)})
+            elif cmd == "cpu":
+                say({"cpu": time.process_time()})
             elif cmd == "stop":
                 break
     finally:

@@ -39,8 +39,10 @@ import contextlib
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -158,6 +160,8 @@ class FanOut:
     local: list[float] = field(default_factory=list)  # the send_message() call itself
     receipts: list[float] = field(default_factory=list)  # send -> last DELIVERED back
     startup: float = 0.0  # seconds to start, connect and form the room
+    # One process only: CPU seconds per measured message, by thread (pools summed).
+    cpu_per_message: dict[str, float] = field(default_factory=dict)
 
     def lines(self, target: bool) -> list[str]:
         """Human-readable summary."""
@@ -183,23 +187,35 @@ class FanOut:
                 f"    send -> every member's DELIVERED receipt back at the author: "
                 f"median {statistics.median(r):.1f} ms, max {max(r):.1f} ms"
             )
+        if self.cpu_per_message:
+            total = sum(self.cpu_per_message.values())
+            out.append(
+                f"    CPU per message, all {self.size} nodes: {total * 1000:.1f} ms ("
+                + ", ".join(
+                    f"{name} {cpu * 1000:.1f}"
+                    for name, cpu in sorted(self.cpu_per_message.items(), key=lambda kv: -kv[1])
+                )
+                + ")"
+            )
         return out
 
 
-def receipts_from(mid: bytes, peers: set[bytes]) -> Callable[[Event], bool]:
-    """Predicate: every peer in ``peers`` has reported DELIVERED for ``mid``."""
-    got: set[bytes] = set()
+@dataclass
+class ReceiptsFrom:
+    """Predicate on events: every peer in ``peers`` has reported DELIVERED for ``mid``."""
 
-    def match(e: Event) -> bool:
+    mid: bytes
+    peers: set[bytes]
+    got: set[bytes] = field(default_factory=set)
+
+    def __call__(self, e: Event) -> bool:
         if (
             isinstance(e, ReceiptChanged)
             and e.status >= MessageStatus.DELIVERED
-            and mid in e.message_ids
+            and self.mid in e.message_ids
         ):
-            got.add(e.peer)
-        return peers <= got
-
-    return match
+            self.got.add(e.peer)
+        return self.peers <= self.got
 
 
 # ------------------------------------------------------------------ (a) fan-out
@@ -240,6 +256,8 @@ async def fan_out_one_process(size: int, args: argparse.Namespace, home: Path) -
         events = author.node.subscribe()
         try:
             for i in range(WARMUP + args.messages):
+                if i == WARMUP:
+                    threads0 = thread_cpu()
                 done.clear()
                 t0 = time.monotonic()
                 # The id is known only once send_message returns, but members may
@@ -250,9 +268,21 @@ async def fan_out_one_process(size: int, args: argparse.Namespace, home: Path) -
                 waiting[msg.id] = {k for k, m in enumerate(members) if msg.id not in m.arrived}
                 if not waiting[msg.id]:
                     done.set()
-                async with asyncio.timeout(STEP):
-                    await done.wait()
-                    await events.next_matching(receipts_from(msg.id, peers))
+                receipts = ReceiptsFrom(msg.id, peers)
+                try:
+                    async with asyncio.timeout(STEP):
+                        await done.wait()
+                        await events.next_matching(receipts)
+                except TimeoutError:
+                    missing = (
+                        f"not at {len(waiting[msg.id])} members"
+                        if waiting[msg.id]
+                        else f"no DELIVERED receipt from {len(peers - receipts.got)} members"
+                    )
+                    raise RuntimeError(
+                        f"message {i} after {STEP:.0f} s: {missing}; events dropped: "
+                        f"author {events.dropped}, members {sum(m.dropped for m in members)}"
+                    ) from None
                 t_rcpt = time.monotonic()
                 del waiting[msg.id]
                 arrivals = [m.arrived[msg.id] for m in members]
@@ -262,6 +292,10 @@ async def fan_out_one_process(size: int, args: argparse.Namespace, home: Path) -
                     result.local.append((t1 - t0) * 1000)
                     result.receipts.append((t_rcpt - t0) * 1000)
                 await asyncio.sleep(args.gap)
+            result.cpu_per_message = {
+                name: cpu / args.messages
+                for name, cpu in busy_threads(threads0, thread_cpu()).items()
+            }
         finally:
             events.close()
         dropped = sum(m.dropped for m in nodes)
@@ -316,7 +350,7 @@ async def fan_out_processes(
                 msg = await author.node.send_message(room, f"fan-out {i}")
                 t1 = time.monotonic()
                 async with asyncio.timeout(STEP):
-                    await events.next_matching(receipts_from(msg.id, peers))
+                    await events.next_matching(ReceiptsFrom(msg.id, peers))
                 t2 = time.monotonic()
                 if i >= WARMUP:
                     sent.append((msg.id, t0, t1, t2))
@@ -355,6 +389,9 @@ class CatchUp:
     start_call: float  # seconds inside start() itself
     first_to_last: float  # seconds: first -> N-th message arrived
     stored: int  # texts in the returner's history afterwards
+    cpu_returner: float  # CPU seconds of the returner's process, start() -> N-th message
+    cpu_holder: float  # CPU seconds of the holder's process over the same span
+    by_thread: dict[str, float]  # the returner's busy threads: CPU seconds over that span
 
     def lines(self) -> list[str]:
         """Human-readable summary."""
@@ -368,9 +405,74 @@ class CatchUp:
             f"{self.count / self.from_link:8,.0f} msgs/s",
             f"    first -> last message:    {self.first_to_last:6.2f} s  = "
             f"{self.count / max(self.first_to_last, 1e-9):8,.0f} msgs/s",
+            f"    CPU per message: returner {self.cpu_returner / self.count * 1e6:5.0f} us, "
+            f"holder {self.cpu_holder / self.count * 1e6:5.0f} us "
+            f"({self.cpu_returner:.2f} s and {self.cpu_holder:.2f} s in all)",
+            "    returner's threads, CPU s: "
+            + ", ".join(f"{name} {cpu:.2f}" for name, cpu in sorted(self.by_thread.items())),
             f"    (start() itself took {self.start_call * 1000:.0f} ms; the author wrote the "
             f"{self.count:,} at {self.author_rate:,.0f} msgs/s while the holder stored them)",
         ]
+
+
+def thread_cpu() -> dict[tuple[int, str], float]:
+    """CPU seconds of each live Python thread of this process, by (native id, name), read
+    from Linux's /proc: which thread is the busy one."""
+    out: dict[tuple[int, str], float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for thread in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        out[(thread.native_id or 0, thread.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def busy_threads(
+    before: dict[tuple[int, str], float], after: dict[tuple[int, str], float]
+) -> dict[str, float]:
+    """CPU seconds spent between two ``thread_cpu`` readings, by thread name (a pool's
+    threads summed under its prefix); threads that took under 50 ms are left out."""
+    out: dict[str, float] = {}
+    for key, cpu in after.items():
+        name = key[1].rstrip("_0123456789")
+        out[name] = out.get(name, 0.0) + cpu - before.get(key, 0.0)
+    return {name: cpu for name, cpu in out.items() if cpu >= 0.05}
+
+
+def start_py_spy() -> subprocess.Popen[bytes] | None:
+    """With P2PCHAT_BENCH_PY_SPY=file, sample this process (all threads) with py-spy."""
+    out = os.environ.get("P2PCHAT_BENCH_PY_SPY")
+    if not out:
+        return None
+    spy = subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(os.getpid()),
+            "--threads",
+            "--format",
+            "raw",
+            "--rate",
+            "500",
+            "--output",
+            out,
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # py-spy attaches before the catch-up starts
+    return spy
+
+
+def stop_py_spy(spy: subprocess.Popen[bytes] | None) -> None:
+    """End the sampling; py-spy writes its file on SIGINT."""
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=30)
 
 
 async def catch_up(args: argparse.Namespace, home: Path) -> CatchUp:
@@ -420,11 +522,19 @@ async def catch_up(args: argparse.Namespace, home: Path) -> CatchUp:
         back = Member(make_node("returner", peers=(("127.0.0.1", holder_port),)))
         try:
             back.want(room, n)
+            holder_cpu0 = (await holder.request(cmd="cpu"))["cpu"]
+            spy = start_py_spy()
+            threads0 = thread_cpu()
+            cpu0 = time.process_time()
             t_start = time.monotonic()
             async with asyncio.timeout(PHASE):
                 await back.node.start()
                 t_started = time.monotonic()
                 t_end = await back.wait_texts(room, n, PHASE)
+            cpu_returner = time.process_time() - cpu0
+            by_thread = busy_threads(threads0, thread_cpu())
+            stop_py_spy(spy)
+            cpu_holder = (await holder.request(cmd="cpu"))["cpu"] - holder_cpu0
             t_link = back.online_at[holder_id]
             first = min(back.arrived.values())
             history = await back.node.history(room, limit=10 * n)
@@ -443,6 +553,9 @@ async def catch_up(args: argparse.Namespace, home: Path) -> CatchUp:
         start_call=t_started - t_start,
         first_to_last=t_end - first,
         stored=len(texts),
+        cpu_returner=cpu_returner,
+        cpu_holder=cpu_holder,
+        by_thread=by_thread,
     )
 
 
