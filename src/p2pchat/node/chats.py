@@ -43,10 +43,14 @@ log = logging.getLogger(__name__)
 
 #: Results per search page unless the caller asks otherwise.
 DEFAULT_RESULTS = 50
-#: Seconds between looks at the search queue when it was empty, and between steps
+#: Seconds between looks at the search queue once it was emptied, and between steps
 #: while it is not (at most 20 steps of about 4 ms a second: 160,000 characters, while
-#: the store stays free for messages more than nine tenths of the time).
-INDEX_IDLE = 0.5
+#: the store stays free for messages more than nine tenths of the time). The idle wait
+#: lets texts gather: FTS5 writes a segment (and the step a commit) per step however few
+#: texts it takes, so in a busy room a step every half second cost each member as much
+#: store time as storing the messages did. A search indexes whatever still waits first,
+#: so nothing is ever missing from a search's results.
+INDEX_IDLE = 3.0
 INDEX_PAUSE = 0.05
 #: Messages read per step when exporting.
 EXPORT_PAGE = 1000
