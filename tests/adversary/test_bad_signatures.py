@@ -107,3 +107,78 @@ async def test_a_group_member_flooding_bad_signatures_gets_nothing_stored() -> N
     finally:
         for node in nodes:
             await node.stop()
+
+
+def altered(env: Envelope) -> Envelope:
+    """``env`` with its body changed and its (authentic) signature kept: same message id,
+    other bytes, so not authentic."""
+    return dataclasses.replace(env, body=env.body + b" (altered)")
+
+
+async def test_forged_copies_mixed_into_a_catch_up_never_displace_the_authentic_ones() -> None:
+    """Large batches are checked ahead, in another thread, while the one before is stored.
+
+    Each authentic envelope comes right after a copy under the same message id that does
+    not verify (a flipped signature, or its body altered under the original signature):
+    a verdict must belong to the very envelope it was made for, so every authentic one
+    is stored once, with its own body, and no copy ever is.
+    """
+    count = 300
+    nodes = await start_nodes(["owner", "member", "mallory"])
+    try:
+        owner, member, mallory_node = nodes
+        await mesh(nodes)
+        room = await form_room(owner, [member, mallory_node])
+        mallory = Hostile(mallory_node)
+        events = owner.subscribe()
+        deps = await mallory_node._read(lambda s: mallory_node.groups.membership(s, room).heads)
+        held_of_mine = (await mallory_node._read(lambda s: s.heads(room))).get(mallory.me, 0)
+        real = [
+            mallory.envelope(room, body=b"real %d" % i, deps=deps, seq=held_of_mine + 1 + i)
+            for i in range(count)
+        ]
+        for start in range(0, count, CHUNK):
+            frames: list[Envelope] = []
+            for i, env in enumerate(real[start : start + CHUNK]):
+                frames += [forged(env) if i % 2 else altered(env), env]
+            mallory.send_envelopes(owner.me, *frames)
+        await wait_for(
+            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real[-1].id
+        )
+        held = await owner.history(room, limit=count + 50)
+        mine = [m for m in held if m.author == mallory.me and m.kind == "text"]
+        missing = sorted({env.body for env in real} - {m.body for m in mine})
+        assert not missing, missing
+        assert len({m.id for m in mine}) == count
+    finally:
+        for node in nodes:
+            await node.stop()
+
+
+async def test_forged_copies_mixed_into_a_contacts_backlog_never_displace_the_authentic_ones() -> (
+    None
+):
+    """The same in a one-to-one room (the direct path asks for its verdicts on the loop)."""
+    count = 300
+    victim, mallory_node = make_node("victim"), make_node("mallory")
+    for node in (victim, mallory_node):
+        await node.start()
+    try:
+        await befriend(victim, mallory_node)
+        mallory = Hostile(mallory_node)
+        events = victim.subscribe()
+        real = [mallory.direct(victim.me, body=b"real %d" % i) for i in range(count)]
+        for start in range(0, count, CHUNK):
+            frames: list[Envelope] = []
+            for i, env in enumerate(real[start : start + CHUNK]):
+                frames += [forged(env) if i % 2 else altered(env), env]
+            mallory.send_envelopes(victim.me, *frames)
+        await wait_for(
+            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real[-1].id
+        )
+        held = await victim.history(direct_room_id(victim.me, mallory.me), limit=count + 50)
+        assert sorted(m.body for m in held) == sorted(env.body for env in real)
+        assert len({m.id for m in held}) == count
+    finally:
+        for node in (victim, mallory_node):
+            await node.stop()

@@ -6,12 +6,14 @@ import asyncio
 
 import pytest
 
-from p2pchat.node import MessageStatus, Node, NodeError
+from p2pchat.node import MessageStatus, Node, NodeError, group_base
 from p2pchat.node import groups as groups_module
-from p2pchat.node.envelopes import new_message_id, sign_envelope
+from p2pchat.node.envelopes import envelope_to_row, new_message_id, sign_envelope
 from p2pchat.node.events import RoomInvitation
 from p2pchat.node.rooms import KIND_SYSTEM
+from p2pchat.store import now_ms
 from p2pchat.wire import RECEIPT_DELIVERED, Envelope, MessageFrame, Receipt
+from tests.adversary.hostile import Hostile
 from tests.node.groups_helpers import (
     _has_n,
     befriend,
@@ -375,3 +377,41 @@ async def test_unanswered_invitations_expire(monkeypatch: pytest.MonkeyPatch) ->
         assert room not in [r.room_id for r in await bob.list_rooms()]
     finally:
         await stop_all([owner, bob])
+
+
+async def test_a_message_above_a_gap_makes_the_member_ask_for_what_it_lacks_at_once() -> None:
+    """A member dropped a message that came before the one it follows (or before changes
+    it names) and then waited for the next announcement of heads, which in a quiet room
+    might come only with the periodic sync (30 s): a room's first message, sent while the
+    last joins were still spreading, was missing at a member of a 50-member room for
+    good in one bench run of three. It now tells its members what it holds at once, and
+    they push what it lacks."""
+    owner, member, writer = await start_nodes(["owner", "member", "writer"])
+    try:
+        await mesh([owner, member, writer])
+        room = await form_room(owner, [member, writer])
+        await owner.stop()  # nobody else who could announce anything
+        # The room's forming made announcements of heads, coalesced for ANNOUNCE_DELAY:
+        # let the last of them (and the pushes they cause) pass, so what follows is the
+        # only traffic and no earlier announcement can mend the gap by chance.
+        await asyncio.sleep(4 * group_base.ANNOUNCE_DELAY + 0.5)
+        hostile = Hostile(writer)
+        deps = await writer._read(lambda s: writer.groups.membership(s, room).heads)
+        mine = (await writer._read(lambda s: s.heads(room))).get(writer.me, 0)
+        first, second = (
+            hostile.envelope(room, body=f"number {n}".encode(), deps=deps, seq=mine + n)
+            for n in (1, 2)
+        )
+        # The writer holds both; the member gets only the second, above a gap.
+        now = now_ms()
+        await writer._write(
+            lambda s: s.insert_messages(
+                [envelope_to_row(e, now, MessageStatus.SENT) for e in (first, second)]
+            )
+        )
+        hostile.send_envelopes(member.me, second)
+        async with asyncio.timeout(10):  # far below the periodic sync's 30 s
+            await wait_texts(member, room, 2, within=10)
+        assert await texts(member, room) == ["number 1", "number 2"]
+    finally:
+        await stop_all([owner, member, writer])

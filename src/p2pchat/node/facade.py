@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from p2pchat.identity import Identity
+    from p2pchat.node.checks_ahead import ChecksAhead
     from p2pchat.node.config import NodeConfig
     from p2pchat.node.core import NodeCore
     from p2pchat.node.disclosure import NameDisclosure
@@ -222,5 +223,7 @@ class NodeFacade(Protocol):
     def lamport_problem(self, env: Envelope) -> str | None: ...
 
     async def authentic(self, items: Sequence[Inbound]) -> list[Inbound]: ...
+
+    checks_ahead: ChecksAhead
 
     def raise_seq_floor(self, store: Store, room: bytes, held_by_other: int) -> None: ...

@@ -25,14 +25,14 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from p2pchat.identity import short_id
+from p2pchat.node.checks_ahead import ChecksAhead
 from p2pchat.node.edits import CHANGE_KINDS, KIND_DELETE
 from p2pchat.node.envelopes import (
     apply_reaction,
-    envelope_is_authentic,
     envelope_to_row,
     held_intact,
 )
@@ -45,6 +45,7 @@ from p2pchat.node.events import (
 from p2pchat.node.latest import LatestWins
 from p2pchat.node.periodic import every_connected_peer
 from p2pchat.node.rooms import (
+    DEPS_NOT_HELD,
     GROUP_ROOM_ID_LEN,
     KIND_SYSTEM,
     MAX_OPS,
@@ -104,6 +105,7 @@ class _Outcome:
     invitations: list[tuple[bytes, str, bytes]]
     acks: dict[tuple[bytes, bytes], list[bytes]]  # (author, room) -> ids
     held_back: dict[bytes, int]  # inviter -> invitations refused by the store's bounds
+    behind: set[bytes] = field(default_factory=set)  # rooms where we lack what was named
 
 
 def room_position(m: Message | NewMessage | Envelope) -> tuple[int, bytes, bytes]:
@@ -165,7 +167,9 @@ class GroupService(GroupReceipts, GroupApi):
             # Membership changes keep the path below: the invitation buffer they may go
             # to lives on the loop.
             outcome = await node.core.write(
-                lambda s: self._ingest_work(s, _authentic_or_held(s, items), {}, now)
+                lambda s: self._ingest_work(
+                    s, _authentic_or_held(s, items, node.checks_ahead), {}, now
+                )
             )
             await self._after_ingest(outcome, items)
             return
@@ -227,6 +231,13 @@ class GroupService(GroupReceipts, GroupApi):
         # we now hold, and they pull what they lack (coalesced, so a burst costs little).
         if outcome.stored:
             self.announce_soon(holders_of(outcome.stored, items))
+        # A message that names changes we lack, or comes above a gap, is not stored: tell
+        # every member we reach what we hold, and they push what we lack (the changes
+        # first, then the message). Without this it waited for the next announcement,
+        # which in a room where nobody else writes might never come: a member that got a
+        # room's first message before all the joins it names missed it for good.
+        if outcome.behind:
+            self.announce_soon({room: frozenset() for room in outcome.behind})
 
     def _drop_pending(self, room: bytes) -> None:
         self._pending.pop(room, None)
@@ -350,6 +361,7 @@ class GroupService(GroupReceipts, GroupApi):
                 continue
             if env.seq > _past_voids(m, env.author, heads.get(env.author, 0)) + 1:
                 log.info("room %s: held back %s above a gap", room.hex()[:8], short_id(env.author))
+                outcome.behind.add(room)
                 continue
             problem = (
                 m.admits(env.author, env.seq, env.deps)
@@ -359,6 +371,8 @@ class GroupService(GroupReceipts, GroupApi):
             )
             if problem is not None:
                 log.info("room %s: dropped %s: %s", room.hex()[:8], short_id(env.author), problem)
+                if problem == DEPS_NOT_HELD:
+                    outcome.behind.add(room)
                 continue
             heads[env.author] = max(heads.get(env.author, 0), env.seq)
             rows.append(envelope_to_row(env, now, MessageStatus.DELIVERED))
@@ -550,7 +564,9 @@ class GroupService(GroupReceipts, GroupApi):
         return now_ms()
 
 
-def _authentic_or_held(store: Store, items: Sequence[Inbound]) -> list[Inbound]:
+def _authentic_or_held(
+    store: Store, items: Sequence[Inbound], checks: ChecksAhead
+) -> list[Inbound]:
     """Store thread: the items already held, and the others whose signature verifies.
 
     A held message skips the check, the costliest step of ingesting: nothing of it is
@@ -558,7 +574,7 @@ def _authentic_or_held(store: Store, items: Sequence[Inbound]) -> list[Inbound]:
     theirs (held_intact), so an altered copy gains nothing.
     """
     held = store.held_ids([i.env.id for i in items])
-    out = [i for i in items if i.env.id in held or envelope_is_authentic(i.env)]
+    out = [i for i in items if i.env.id in held or checks.is_authentic(i.env)]
     if len(out) != len(items):
         log.warning("dropped %d group envelopes with bad signatures", len(items) - len(out))
     return out

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Executor
 
 from p2pchat.identity import short_id
+from p2pchat.node.checks_ahead import CheckedBatch, new_verifier
 from p2pchat.node.conversations import ConversationApi
 from p2pchat.node.edits import KIND_DELETE, KIND_EDIT, KIND_TIMER, change_problem
 from p2pchat.node.envelopes import (
@@ -88,13 +90,53 @@ class IncomingApi(ConversationApi):
         self._emit(PeerUpdated(peer, name, self._states.get(peer, "unknown")))
 
     async def _ingest_loop(self) -> None:
-        """Store inbound messages in batches; acknowledge them; announce them."""
-        while True:
-            batch = await self._inbound.take(MAX_INGEST_BATCH, self.config.flood.batch_bytes)
-            try:
-                await self._ingest_until_stored(batch)
-            finally:
-                self._inbound.done(len(batch))
+        """Store inbound messages in batches; acknowledge them; announce them.
+
+        Batches are stored one after another, in arrival order. After a large batch (a
+        catch-up, say) the next one is taken at once and its signatures are checked in
+        the verifier threads while this one is being stored; after a small one, the next
+        is taken only once it is stored, so it holds everything that came meanwhile.
+        """
+        storing: asyncio.Future[None] | None = None
+        try:
+            while True:
+                taken = await self._inbound.take(MAX_INGEST_BATCH, self.config.flood.batch_bytes)
+                # Quotas and dates first, so nothing refused costs a signature check.
+                batch = self._admitted(taken)
+                checks = self.checks_ahead.start(
+                    self._verifier_pool(), [i.env for i in batch if isinstance(i, Inbound)]
+                )
+                if storing is not None:
+                    await storing
+                    storing = None
+                if checks is None:
+                    await self._store_batch(batch, len(taken), None)
+                else:
+                    storing = asyncio.ensure_future(self._store_batch(batch, len(taken), checks))
+        finally:
+            if storing is not None:
+                storing.cancel()
+
+    async def _store_batch(
+        self, batch: list[Inbound | SyncRequest], taken: int, checks: CheckedBatch | None
+    ) -> None:
+        try:
+            await self._ingest_until_stored(batch)
+        finally:
+            self._inbound.done(taken)
+            self.checks_ahead.finish(checks)
+
+    def _admitted(self, batch: list[Inbound | SyncRequest]) -> list[Inbound | SyncRequest]:
+        """The envelopes dated before year 10000 and within their peer's daily quota, and
+        every sync request, in their order."""
+        dated = [i for i in batch if not isinstance(i, Inbound) or self._time_ok(i)]
+        within = {id(i) for i in self._within_quota([i for i in dated if isinstance(i, Inbound)])}
+        return [i for i in dated if not isinstance(i, Inbound) or id(i) in within]
+
+    def _verifier_pool(self) -> Executor:
+        if self._verifier is None:  # not started (tests that ingest directly)
+            self._verifier = new_verifier()
+        return self._verifier
 
     async def _ingest_until_stored(self, batch: list[Inbound | SyncRequest]) -> None:
         """Ingest ``batch``; while the store cannot write (disk full, locked), try again.
@@ -137,6 +179,10 @@ class IncomingApi(ConversationApi):
         so checking signatures overlaps with decrypting the next frames on the loop.
         A small one is checked inline, where a thread hop would only add latency.
         """
+        ahead = self.checks_ahead.covering([i.env for i in items])
+        if ahead is not None:  # checked while the batch before was being stored
+            flags = await ahead.verdicts()
+            return [i for i in items if flags[ahead.position[id(i.env)]]]
         if len(items) < VERIFY_IN_THREAD_FROM:
             return [i for i in items if envelope_is_authentic(i.env)]
         loop = asyncio.get_running_loop()
@@ -189,9 +235,7 @@ class IncomingApi(ConversationApi):
 
     async def _ingest(self, batch: list[Inbound | SyncRequest]) -> None:
         """Envelopes first (direct rooms, then group rooms), then sync requests."""
-        envelopes = self._within_quota(
-            [i for i in batch if isinstance(i, Inbound) and self._time_ok(i)]
-        )
+        envelopes = [i for i in batch if isinstance(i, Inbound)]  # admitted (_admitted)
         direct = [i for i in envelopes if i.env.room == self.direct_room(i.peer)]
         group = [i for i in envelopes if i.env.room != self.direct_room(i.peer)]
         if direct:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from p2pchat.discovery import Discovery
 from p2pchat.identity import Identity
 from p2pchat.node.chats import ChatService
+from p2pchat.node.checks_ahead import ChecksAhead
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.core import LamportClock, NodeCore
@@ -108,6 +109,7 @@ class NodeBase:
     _seq_cache: dict[bytes, int]
     _seq_floor: dict[bytes, int]
     _verifier: ThreadPoolExecutor | None
+    checks_ahead: ChecksAhead
     _commits: GroupCommit
     _inbound: FairInbox[Inbound | SyncRequest]
     _tasks: set[asyncio.Task[None]]

@@ -61,6 +61,10 @@ MEMBER_OPS = frozenset({"invite", "leave", "remove", "promote", "rename", "topic
 #: A position in display order: (lamport, author, id).
 Position = tuple[int, bytes, bytes]
 
+#: Why a message waits: it names membership changes we do not hold yet (they are on their
+#: way, or must be asked for).
+DEPS_NOT_HELD = "names changes not held yet"
+
 
 def group_room_id(creator: bytes, nonce: bytes) -> bytes:
     """The id a group room created by ``creator`` with ``nonce`` must have."""
@@ -251,7 +255,7 @@ class Membership:
             return "written by an older p2pchat (no deps)"
         frontier = self._frontier(deps)
         if frontier is None:
-            return "names changes not held yet"
+            return DEPS_NOT_HELD
         for span in self._spans.get(author, []):
             if span.start < seq and span.holds(seq):
                 if frontier >> span.opened_by & 1:

@@ -20,10 +20,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from p2pchat.discovery import Discovery, resolve_interfaces
 from p2pchat.node.chats import ChatService
+from p2pchat.node.checks_ahead import VERIFIER_THREADS, ChecksAhead, new_verifier
 from p2pchat.node.commits import GroupCommit
 from p2pchat.node.config import NodeConfig
 from p2pchat.node.core import NodeCore
@@ -39,7 +39,7 @@ from p2pchat.node.inbox import FairInbox
 from p2pchat.node.incoming import IncomingApi
 from p2pchat.node.links import LinkManager
 from p2pchat.node.names import load_confusables
-from p2pchat.node.node_base import DISPLAY_KINDS, MAX_STRANGER_LINKS
+from p2pchat.node.node_base import DISPLAY_KINDS, MAX_STRANGER_LINKS, VERIFY_IN_THREAD_FROM
 from p2pchat.node.onion import OnionService
 from p2pchat.node.quota import FloodGuard
 from p2pchat.node.requests import RequestBook
@@ -123,6 +123,8 @@ class Node(IncomingApi):
         self._seq_floor = {}
         # Created by start() (a stopped node can be started again).
         self._verifier = None
+        # Signature checks of the next inbound batch, run while this one is stored.
+        self.checks_ahead = ChecksAhead(VERIFY_IN_THREAD_FROM, parts=VERIFIER_THREADS)
         self._commits = GroupCommit(self._db, self._forget_caches)
         # How the node runs (port, announcing, discovery), once started; also emitted.
         self.status = None
@@ -159,7 +161,7 @@ class Node(IncomingApi):
         left running when it raises.
         """
         self.started_at = time.monotonic()
-        self._verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-verify")
+        self._verifier = new_verifier()
         self._inbound = FairInbox(self.config.flood.queue_bytes)
         self._store_fault = ""  # what the store said when it last could not write
         if self.config.interfaces:
