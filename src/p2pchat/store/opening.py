@@ -155,21 +155,30 @@ def set_clean_close(conn: db.Connection, value: str) -> None:
 
 
 def check_health(
-    path: Path, conn: db.Connection, migrations: Sequence[Migration], key: bytes | None
-) -> tuple[db.Connection, Path | None]:
-    """Run the start-up check; return the connection to use and where a damaged file went.
+    path: Path,
+    conn: db.Connection,
+    migrations: Sequence[Migration],
+    key: bytes | None,
+    *,
+    unchanged: bool = False,
+) -> tuple[db.Connection, Path | None, health.Check]:
+    """Run the start-up check; return the connection to use, where a damaged file went
+    and which check ran (:func:`health.which_check`).
 
+    ``unchanged``: the file is as our last clean close left it (health.unchanged_since_clean_close).
     A new (empty) store has nothing to check. Damage that a lossless copy of every table
     fixes (indexes, free pages) is rebuilt; anything else raises DamagedStoreError.
     """
     if int(conn.execute("PRAGMA user_version").fetchone()[0]) == 0:
-        return conn, None
-    full = not health.closed_cleanly(conn)
-    found = health.problems(conn, full=full)
+        return conn, None, health.Check.NONE
+    check = health.which_check(conn, unchanged)
+    found = (
+        [] if check is health.Check.NONE else health.problems(conn, full=check is health.Check.FULL)
+    )
     if not found:
         with contextlib.suppress(db.OperationalError):  # read-only media: no mark
             set_clean_close(conn, "0")
-        return conn, None
+        return conn, None, check
     conn.close()
     fresh = path.with_name(path.name + ".rebuild")
     try:
@@ -191,7 +200,7 @@ def check_health(
         conn.close()
         raise DamagedStoreError(path, f"still damaged after rebuilding: {health.summary(still)}")
     set_clean_close(conn, "0")
-    return conn, aside
+    return conn, aside, check
 
 
 def connect(path: Path, key: bytes | None) -> db.Connection:
