@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,12 +202,16 @@ def test_a_crash_leaves_no_fingerprint_so_the_next_start_checks_everything(
     db_path: Path,
 ) -> None:
     fill(db_path, 200)
-    s = Store.open(db_path, self_id=SELF)
-    s.set_setting("k", "v")
-    # The process dies here (no close): the fingerprint is already gone, the mark says open.
+    # A process that opens the store, writes, and dies without closing it.
+    child = (
+        "import os, sys\n"
+        "from p2pchat.store import Store\n"
+        "s = Store.open(sys.argv[1])\n"
+        "s.set_setting('k', 'v')\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", child, str(db_path)], check=True, timeout=60)
     assert not fingerprint_path(db_path).exists()
-    s._db.close()  # noqa: SLF001 - what a crash leaves: no clean-close bookkeeping
-    os.close(s._lock_fd)  # noqa: SLF001
     with Store.open(db_path, self_id=SELF) as again:
         assert again.startup_check is Check.FULL
         assert again.get_setting("k") == "v"

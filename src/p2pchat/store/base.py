@@ -97,21 +97,15 @@ class StoreBase:
             raise StoreError(f"cannot create {path.parent}: {exc.strerror}") from None
         lock_fd = acquire_lock(path)
         rebuilt_from: Path | None = None
-        check = health.Check.NONE
         try:
-            # First, before anything may write to the file (a re-key replaces it).
-            unchanged = health.unchanged_since_clean_close(path)
             if not create:
                 require_existing(path)
             create_private(path)
             settle_key(path, len(migrations), key, old_keys)
             inspect_file(path, len(migrations), key)
             conn = connect(path, key)
-            health.forget_clean_close(path)  # before the first write of this session
             try:
-                conn, rebuilt_from, check = check_health(
-                    path, conn, migrations, key, unchanged=unchanged
-                )
+                conn, rebuilt_from, check = check_health(path, conn, migrations, key)
             except db.OperationalError as exc:
                 conn.close()
                 if "locked" in str(exc) or "busy" in str(exc):

@@ -82,17 +82,34 @@ def key_in_use(path: Path, candidates: Sequence[bytes]) -> bytes | None:
 
 
 def _opens(path: Path, key: bytes | None) -> bool:
-    wal = path.with_name(path.name + "-wal")
-    query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
-    conn = db.connect(path.resolve().as_uri() + query, key, uri=True)
+    conn = _read_only(path, key)
     try:
         return db.key_opens(conn)
     finally:
         conn.close()
 
 
+def _read_only(path: Path, key: bytes | None) -> db.Connection:
+    wal = path.with_name(path.name + "-wal")
+    query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
+    return db.connect(path.resolve().as_uri() + query, key, uri=True)
+
+
+def uses_legacy_hmac(path: Path, key: bytes) -> bool:
+    """Whether the store at ``path``, which ``key`` opens, has the old per-page MAC
+    (db.LEGACY_HMAC_ALGORITHM): re-keying it to the same key moves it to the new one."""
+    conn = _read_only(path, key)
+    try:
+        return db.key_opens(conn) and db.uses_legacy_hmac(conn)
+    finally:
+        conn.close()
+
+
 def rekey(path: Path, old: bytes | None, new: bytes | None) -> None:
     """Rewrite the store at ``path`` from key ``old`` to key ``new`` (None: plain).
+
+    The copy is written with today's cipher settings (db.HMAC_ALGORITHM) whatever the
+    old file had, so ``old == new`` moves a store encrypted before them.
 
     Raises db.DatabaseError or OSError with the old file left whole and in place.
     """
@@ -192,4 +209,5 @@ __all__ = [
     "read_header",
     "rekey",
     "temp_path",
+    "uses_legacy_hmac",
 ]

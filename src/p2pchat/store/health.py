@@ -43,6 +43,7 @@ class Check(enum.Enum):
     QUICK = "quick_check"
     FULL = "integrity_check"
 
+
 #: At most this many problem lines are kept (a badly damaged file has thousands).
 MAX_PROBLEMS: Final = 20
 
