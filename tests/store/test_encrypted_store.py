@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from p2pchat.store import CorruptStoreError, Store, StoreKeyError
 from p2pchat.store.backup import snapshot
-from p2pchat.store.encryption import TEMP_SUFFIX
+from p2pchat.store.encryption import PAUSE_ENV, PAUSED_LINE, TEMP_SUFFIX
 
 from .helpers import ROOM, SELF, msg
 
@@ -268,3 +271,39 @@ def test_a_passphrase_change_of_a_sha512_store_takes_the_old_key_and_writes_sha2
     assert _hmac_of(db_path, OTHER_KEY) == db.HMAC_ALGORITHM
     with pytest.raises(StoreKeyError):
         Store.open(db_path, self_id=SELF, key=KEY)
+
+
+#: Opens the store at argv[1] with the key in hex at argv[2], as a start does.
+_OPEN_CHILD = """
+import sys
+from p2pchat.store import Store
+Store.open(sys.argv[1], key=bytes.fromhex(sys.argv[2])).close()
+"""
+
+
+@pytest.mark.parametrize("step", ["exported", "synced", "renamed"])
+def test_a_kill_while_a_sha512_store_is_moved_loses_nothing(db_path: Path, step: str) -> None:
+    from p2pchat.store import db
+
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        _fill(store, 120)
+    _as_before_hmac_sha256(db_path, KEY)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _OPEN_CHILD, str(db_path), KEY.hex()],
+        env={**os.environ, PAUSE_ENV: step},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 60)
+        line = proc.stderr.readline() if ready else ""
+        assert line.startswith(f"{PAUSED_LINE} {step}"), (line, proc.poll())
+    finally:
+        proc.kill()  # SIGKILL mid-move: no cleanup, no close
+        proc.wait(timeout=30)
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        assert store.message_count(ROOM) == 120
+        assert store.integrity_check() == ["ok"]
+    assert _hmac_of(db_path, KEY) == db.HMAC_ALGORITHM
+    assert not db_path.with_name(db_path.name + TEMP_SUFFIX).exists()
