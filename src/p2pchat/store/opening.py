@@ -71,7 +71,7 @@ def settle_key(
     encryption.discard_leftovers(path)
     candidates = [k for k in (key, *old_keys) if k is not None]
     try:
-        current = encryption.key_in_use(path, candidates)
+        current, legacy_hmac = encryption.key_in_use(path, candidates)
     except encryption.NoKeyOpensError:
         if not candidates:
             raise CorruptStoreError(
@@ -82,7 +82,7 @@ def settle_key(
         raise StoreLockedError(path, str(exc)) from None
     if not encryption.read_header(path):
         return  # a new empty store (created with ``key`` on connect)
-    if current == key and (key is None or not encryption.uses_legacy_hmac(path, key)):
+    if current == key and not legacy_hmac:
         return  # already right
     # Another key, or this key with the per-page MAC of stores made before
     # db.HMAC_ALGORITHM: the same crash-safe copy moves either.
