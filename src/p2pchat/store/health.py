@@ -6,8 +6,10 @@ Which check a start runs depends on what happened to the file since it was last 
   it, :data:`FINGERPRINT_SUFFIX`, still matches the file's size, inode and change times;
   no -wal): no pass over the pages. A start then costs the same for ten messages as for
   a million; the header checks of opening (ours, schema version, the key opens it, the
-  schema parses) still run. Every page we wrote passed SQLite's checks when it was
-  written, and nothing has written since.
+  schema parses) still run. The file is what the last check passed plus what SQLite
+  itself wrote since, and nothing else has written to it; a medium that fails later
+  shows when the page is read (SQLite refuses a malformed page; an encrypted page's
+  MAC fails), and ``p2pchat repair`` runs the full check on demand.
 - closed cleanly, but the file was written afterwards (another program, a restored copy,
   a disk tool), or the fingerprint is missing (a store closed by an older version, or a
   close that could not record it): ``PRAGMA quick_check`` (every page's structure, no
@@ -69,7 +71,9 @@ def _fingerprint(path: Path) -> str | None:
 
     The kernel sets ctime on every write and no program can set it back (utime sets it
     to now), and on Linux 6.13+ a change right after a stat gets a distinct, fine-grained
-    time; size and inode catch a file replaced by a copy.
+    time; size and inode catch a file replaced by a copy. (Older kernels stamp times per
+    clock tick, a few ms, and FAT keeps no ctime: a same-size write that soon after the
+    close could go unseen there.)
     """
     wal = path.with_name(path.name + "-wal")
     try:
@@ -107,10 +111,15 @@ def unchanged_since_clean_close(path: Path) -> bool:
     before our first write.
     """
     try:
-        with fingerprint_path(path).open("rb") as f:
-            recorded = f.read(200).decode("ascii", "replace")
+        fd = os.open(fingerprint_path(path), os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return False
+    try:
+        recorded = os.read(fd, 200).decode("ascii", "replace")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return recorded == _fingerprint(path)
 
 
