@@ -34,10 +34,10 @@ InterfaceError = driver.InterfaceError
 
 #: Bytes in a raw SQLCipher key (AES-256).
 KEY_BYTES: Final = 32
-#: The MAC of every page of an encrypted store. HMAC-SHA256: the CPU's SHA extensions
-#: make it about twice HMAC-SHA512's speed, and every page written or read from the file
-#: pays it (see docs/performance.md); a 256-bit tag keeps forgery out of reach all the
-#: same. Set as SQLCipher's process-wide default, so it also holds for ATTACHed copies.
+#: The MAC of every page of an encrypted store. HMAC-SHA256: on CPUs with SHA extensions
+#: (docs/performance.md says which) it runs at about twice HMAC-SHA512's speed, and every
+#: page written or read from the file pays it; a 256-bit tag keeps forgery out of reach
+#: all the same. Set as SQLCipher's process-wide default, so ATTACHed copies get it too.
 HMAC_ALGORITHM: Final = "HMAC_SHA256"
 #: What stores encrypted before that used (SQLCipher 4's default); they still open, and
 #: Store.open moves them to HMAC_ALGORITHM (opening.settle_key).
@@ -143,9 +143,9 @@ def _set_defaults(conn: Connection) -> None:
 
     Its log goes quiet: it reports a failed key (an HMAC mismatch) on stderr, which would
     scribble over the terminal app; the error we raise says it instead. New encrypted
-    files get HMAC_ALGORITHM. Memory security stays off (SQLCipher's default since 4.5:
-    wiping and locking every allocation costs much CPU and protects nothing the process's
-    own memory does not already hold).
+    files get HMAC_ALGORITHM. Memory security stays off (SQLCipher's default since 4.5;
+    pinned so no build flips it): it wipes and locks SQLCipher's own allocations at a
+    cost on every page, while the decrypted history is in Python objects all the same.
     """
     global _quiet  # noqa: PLW0603 - one process-wide setting, applied once
     if not _quiet:
