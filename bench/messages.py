@@ -54,7 +54,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -171,18 +171,27 @@ class Latency:
     one_way: list[float]
     local: list[float]  # the send_text() call itself (sender's commit)
     round_trip: list[float]  # send_text() -> DELIVERED at the sender
+    #: CPU time of this process (every thread) during each send_text() call, in ms:
+    #: unlike the wall clock, it does not count waiting for fsync or for other programs.
+    local_cpu: list[float] = field(default_factory=list)
+    #: CPU time of this process per message over the whole run (sending, the receipt's
+    #: commit, the wire), in ms.
+    cpu_per_message: float = 0.0
 
 
 async def node_latency_2p(alice: Node, bob: Child, bob_id: bytes, n: int) -> Latency:
     """One-way latency A -> B across processes; each message DELIVERED before the next."""
     events = alice.subscribe()
     sent: dict[str, float] = {}
-    local, round_trip = [], []
+    local, round_trip, local_cpu = [], [], []
+    run_cpu = time.process_time()
     try:
         for i in range(n):
+            c0 = time.process_time()
             t0 = time.monotonic()
             msg = await alice.send_text(bob_id, f"ping {i}")
             t1 = time.monotonic()
+            local_cpu.append((time.process_time() - c0) * 1000)
             async with asyncio.timeout(STEP):
                 await events.next_matching(delivered_matcher(msg.id))
             t2 = time.monotonic()
@@ -191,12 +200,13 @@ async def node_latency_2p(alice: Node, bob: Child, bob_id: bytes, n: int) -> Lat
             round_trip.append((t2 - t0) * 1000)
     finally:
         events.close()
+    cpu_per_message = (time.process_time() - run_cpu) * 1000 / n
     arrived = (await bob.request(cmd="report"))["arrived"]
     missing = set(sent) - set(arrived)
     if missing:
         raise RuntimeError(f"{len(missing)} delivered messages never reported by B")
     one_way = [(arrived[h] - t0) * 1000 for h, t0 in sent.items()]
-    return Latency(one_way, local, round_trip)
+    return Latency(one_way, local, round_trip, local_cpu, cpu_per_message)
 
 
 async def node_latency_1p(alice: Node, bob: Node, n: int) -> Latency:
@@ -601,6 +611,21 @@ def compare_at_rest(label: str, plain: Figures, enc: Figures) -> None:
             pct(enc.latency.one_way, 0.99),
         ),
         ("send_text() p50, ms", pct(plain.latency.local, 0.5), pct(enc.latency.local, 0.5)),
+    ]
+    if plain.latency.local_cpu and enc.latency.local_cpu:  # two processes: A alone here
+        rows += [
+            (
+                "send_text() CPU p50, ms",
+                pct(plain.latency.local_cpu, 0.5),
+                pct(enc.latency.local_cpu, 0.5),
+            ),
+            (
+                "sender CPU per message, ms",
+                plain.latency.cpu_per_message,
+                enc.latency.cpu_per_message,
+            ),
+        ]
+    rows += [
         ("throughput to DELIVERED, msgs/s", plain.rate, enc.rate),
     ]
     print(f"   {label}: {'plain':>10} {'encrypted':>10} {'enc/plain':>9}")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from p2pchat.store import CorruptStoreError, Store, StoreKeyError
 from p2pchat.store.backup import snapshot
-from p2pchat.store.encryption import TEMP_SUFFIX
+from p2pchat.store.encryption import PAUSE_ENV, PAUSED_LINE, TEMP_SUFFIX
 
 from .helpers import ROOM, SELF, msg
 
@@ -182,3 +185,125 @@ def test_a_damaged_index_page_of_an_encrypted_store_is_rebuilt_encrypted(db_path
         assert store.integrity_check() == ["ok"]
     assert _leaks(db_path.parent) == []  # the rebuilt store and the kept one: encrypted
     assert not db_path.read_bytes().startswith(b"SQLite format 3")
+
+
+# ------------------------------------------------------------ stores encrypted before
+
+
+def _as_before_hmac_sha256(path: Path, key: bytes) -> None:
+    """Rewrite the store at ``path`` as p2pchat wrote it before HMAC-SHA256: SQLCipher 4's
+    default per-page MAC, HMAC-SHA512 (the same export the re-key uses)."""
+    from p2pchat.store import db
+
+    legacy = path.with_name("legacy.sqlite")
+    conn = db.connect(path, key)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        conn.execute(f"PRAGMA cipher_default_hmac_algorithm = {db.LEGACY_HMAC_ALGORITHM}")
+        try:
+            db.attach(conn, legacy, "legacy", key)
+        finally:  # process-wide: the rest of the process keeps today's default
+            conn.execute(f"PRAGMA cipher_default_hmac_algorithm = {db.HMAC_ALGORITHM}")
+        conn.execute("SELECT sqlcipher_export('legacy')")
+        conn.execute(f"PRAGMA legacy.user_version = {version}")
+        conn.execute(f"PRAGMA legacy.application_id = {app_id}")
+        assert conn.execute("PRAGMA legacy.cipher_hmac_algorithm").fetchone()[0] == (
+            db.LEGACY_HMAC_ALGORITHM
+        )
+        conn.execute("DETACH DATABASE legacy")
+    finally:
+        conn.close()
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    os.replace(legacy, path)
+
+
+def _hmac_of(path: Path, key: bytes) -> str:
+    from p2pchat.store import db
+
+    conn = db.connect(path, key)
+    try:
+        assert db.key_opens(conn)
+        return str(conn.execute("PRAGMA cipher_hmac_algorithm").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_new_encrypted_stores_use_hmac_sha256_per_page(db_path: Path) -> None:
+    from p2pchat.store import db
+
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        _fill(store)
+    assert _hmac_of(db_path, KEY) == db.HMAC_ALGORITHM == "HMAC_SHA256"
+
+
+def test_a_store_encrypted_with_hmac_sha512_opens_whole_and_is_moved_to_sha256(
+    db_path: Path,
+) -> None:
+    from p2pchat.store import db
+
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        _fill(store, 300)
+    _as_before_hmac_sha256(db_path, KEY)
+    assert _hmac_of(db_path, KEY) == db.LEGACY_HMAC_ALGORITHM
+
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        assert store.message_count(ROOM) == 300
+        assert store.integrity_check() == ["ok"]
+        assert [r.room.name for r in store.list_rooms()] == ["Secret Society"]
+    assert _hmac_of(db_path, KEY) == db.HMAC_ALGORITHM
+    assert _leaks(db_path.parent) == []
+    assert not db_path.with_name(db_path.name + TEMP_SUFFIX).exists()
+
+
+def test_a_passphrase_change_of_a_sha512_store_takes_the_old_key_and_writes_sha256(
+    db_path: Path,
+) -> None:
+    from p2pchat.store import db
+
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        _fill(store)
+    _as_before_hmac_sha256(db_path, KEY)
+    # An interrupted change as a SHA-512 store: the new key, the old one as a candidate.
+    with Store.open(db_path, self_id=SELF, key=OTHER_KEY, old_keys=[KEY]) as store:
+        assert store.message_count(ROOM) == 50
+    assert _hmac_of(db_path, OTHER_KEY) == db.HMAC_ALGORITHM
+    with pytest.raises(StoreKeyError):
+        Store.open(db_path, self_id=SELF, key=KEY)
+
+
+#: Opens the store at argv[1] with the key in hex at argv[2], as a start does.
+_OPEN_CHILD = """
+import sys
+from p2pchat.store import Store
+Store.open(sys.argv[1], key=bytes.fromhex(sys.argv[2])).close()
+"""
+
+
+@pytest.mark.parametrize("step", ["exported", "synced", "renamed"])
+def test_a_kill_while_a_sha512_store_is_moved_loses_nothing(db_path: Path, step: str) -> None:
+    from p2pchat.store import db
+
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        _fill(store, 120)
+    _as_before_hmac_sha256(db_path, KEY)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _OPEN_CHILD, str(db_path), KEY.hex()],
+        env={**os.environ, PAUSE_ENV: step},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 60)
+        line = proc.stderr.readline() if ready else ""
+        assert line.startswith(f"{PAUSED_LINE} {step}"), (line, proc.poll())
+    finally:
+        proc.kill()  # SIGKILL mid-move: no cleanup, no close
+        proc.wait(timeout=30)
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        assert store.message_count(ROOM) == 120
+        assert store.integrity_check() == ["ok"]
+    assert _hmac_of(db_path, KEY) == db.HMAC_ALGORITHM
+    assert not db_path.with_name(db_path.name + TEMP_SUFFIX).exists()

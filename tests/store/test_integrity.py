@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from p2pchat.store import DamagedStoreError, MissingStoreError, Store
-from p2pchat.store.health import CLEAN_CLOSE_SETTING
+from p2pchat.store.health import CLEAN_CLOSE_SETTING, Check, fingerprint_path
 from tests.nodes import make_node
 
 from .helpers import ROOM, SELF, msg, peer
@@ -168,6 +170,72 @@ def test_a_start_marks_the_store_open_and_a_clean_close_marks_it_closed(
         ).fetchone()
     conn.close()
     assert row == ("1",)
+
+
+# ------------------------------------------------------------ which check a start runs
+
+
+def test_a_start_after_a_clean_close_reads_no_pages_unless_the_file_changed(
+    db_path: Path,
+) -> None:
+    fill(db_path, 200)
+    assert fingerprint_path(db_path).exists()  # the clean close noted the file
+    with Store.open(db_path, self_id=SELF) as s:
+        assert s.startup_check is Check.NONE  # no pass over the pages: size-independent
+        assert not fingerprint_path(db_path).exists()  # a crash now would leave none
+    # The same bytes written back: nothing differs but the file's change time.
+    with db_path.open("r+b") as f:
+        f.seek(5000)
+        same = f.read(1)
+        f.seek(5000)
+        f.write(same)
+    with Store.open(db_path, self_id=SELF) as s:
+        assert s.startup_check is Check.QUICK
+    with Store.open(db_path, self_id=SELF) as s:
+        assert s.startup_check is Check.NONE
+    mark_unclean(db_path)
+    with Store.open(db_path, self_id=SELF) as s:
+        assert s.startup_check is Check.FULL
+
+
+def test_a_crash_leaves_no_fingerprint_so_the_next_start_checks_everything(
+    db_path: Path,
+) -> None:
+    fill(db_path, 200)
+    # A process that opens the store, writes, and dies without closing it.
+    child = (
+        "import os, sys\n"
+        "from p2pchat.store import Store\n"
+        "s = Store.open(sys.argv[1])\n"
+        "s.set_setting('k', 'v')\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", child, str(db_path)], check=True, timeout=60)
+    assert not fingerprint_path(db_path).exists()
+    with Store.open(db_path, self_id=SELF) as again:
+        assert again.startup_check is Check.FULL
+        assert again.get_setting("k") == "v"
+
+
+def test_a_store_replaced_by_a_copy_is_checked(db_path: Path) -> None:
+    fill(db_path, 200)
+    copy = db_path.with_name("copy.sqlite")
+    copy.write_bytes(db_path.read_bytes())
+    os.replace(copy, db_path)  # another inode (a restore, a sync tool), same bytes
+    with Store.open(db_path, self_id=SELF) as s:
+        assert s.startup_check is Check.QUICK
+
+
+async def test_a_node_stopped_cleanly_starts_without_reading_its_store() -> None:
+    node = make_node("alice")
+    await node.start()
+    await node.stop()
+    again = make_node("alice")
+    await again.start()
+    try:
+        assert await again.db.run(lambda s: s.startup_check) is Check.NONE
+    finally:
+        await again.stop()
 
 
 # ------------------------------------------------------------ damaged tables

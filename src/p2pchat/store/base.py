@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self, cast, overload
 
-from . import db, encryption
+from . import db, encryption, health
 from .backup import copy_into
 from .errors import CorruptStoreError, StoreClosedError, StoreError, StoreIOError, StoreLockedError
 from .opening import (
@@ -58,6 +58,8 @@ class StoreBase:
         )
         #: Where the damaged file went when the start-up check rebuilt the store.
         self.rebuilt_from: Path | None = None
+        #: Which start-up check this open ran (none after a clean close, file unchanged).
+        self.startup_check = health.Check.NONE
 
     # ----------------------------------------------------------------- opening
 
@@ -103,7 +105,7 @@ class StoreBase:
             inspect_file(path, len(migrations), key)
             conn = connect(path, key)
             try:
-                conn, rebuilt_from = check_health(path, conn, migrations, key)
+                conn, rebuilt_from, check = check_health(path, conn, migrations, key)
             except db.OperationalError as exc:
                 conn.close()
                 if "locked" in str(exc) or "busy" in str(exc):
@@ -134,6 +136,7 @@ class StoreBase:
             raise
         store = cls(path, conn, lock_fd, self_id)
         store.rebuilt_from = rebuilt_from
+        store.startup_check = check
         store._key = key
         return store
 
@@ -167,18 +170,24 @@ class StoreBase:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        clean = False
         try:
             # Outside any transaction only: a close in the middle of one is not clean.
             if not conn.in_transaction:
                 set_clean_close(conn, "1")
+                clean = True
             # Cheap; keeps planner statistics fresh for the next start.
             conn.execute("PRAGMA optimize")
         except db.Error:
             pass
         finally:
-            conn.close()
-            # The lock file itself stays: deleting it would race with the next opener.
-            os.close(self._lock_fd)
+            try:
+                conn.close()  # the last connection: folds the WAL into the file
+                if clean:  # still under the lock, so nothing of ours writes after it
+                    health.record_clean_close(self.path)
+            finally:
+                # The lock file itself stays: deleting it would race with the next opener.
+                os.close(self._lock_fd)
 
     def __enter__(self) -> Self:
         """Use the store as a context manager that closes it."""

@@ -34,6 +34,14 @@ InterfaceError = driver.InterfaceError
 
 #: Bytes in a raw SQLCipher key (AES-256).
 KEY_BYTES: Final = 32
+#: The MAC of every page of an encrypted store. HMAC-SHA256: on CPUs with SHA extensions
+#: (docs/performance.md says which) it runs at about twice HMAC-SHA512's speed, and every
+#: page written or read from the file pays it; a 256-bit tag keeps forgery out of reach
+#: all the same. Set as SQLCipher's process-wide default, so ATTACHed copies get it too.
+HMAC_ALGORITHM: Final = "HMAC_SHA256"
+#: What stores encrypted before that used (SQLCipher 4's default); they still open, and
+#: Store.open moves them to HMAC_ALGORITHM (opening.settle_key).
+LEGACY_HMAC_ALGORITHM: Final = "HMAC_SHA512"
 #: The first bytes of every plain SQLite file; an encrypted file starts with random salt.
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
 
@@ -59,20 +67,51 @@ def connect(
 ) -> Connection:
     """Open ``target`` in autocommit mode, keyed when ``key`` is given.
 
-    A wrong key is not noticed here (SQLCipher reads nothing yet): the first statement
-    raises DatabaseError("file is not a database"); see :func:`key_opens`.
+    A keyed file written with LEGACY_HMAC_ALGORITHM is read with it (one page read
+    tells; see :func:`uses_legacy_hmac`). A wrong key is not raised here: the first
+    statement raises DatabaseError("file is not a database"); see :func:`key_opens`.
     """
+    conn = _open(target, key, uri, check_same_thread, None)
+    if key is None or _reads(conn):
+        return conn
+    legacy = _open(target, key, uri, check_same_thread, LEGACY_HMAC_ALGORITHM)
+    if _reads(legacy):
+        conn.close()
+        return legacy
+    legacy.close()
+    return conn  # a wrong key, damage or a lock: the caller's next statement says which
+
+
+def _open(
+    target: Path | str, key: bytes | None, uri: bool, check_same_thread: bool, hmac: str | None
+) -> Connection:
     conn = driver.connect(
         str(target), uri=uri, isolation_level=None, check_same_thread=check_same_thread
     )
     try:
-        _quieten(conn)
+        _set_defaults(conn)
         if key is not None:
             conn.execute(f"PRAGMA key = {key_clause(key)}")
+            if hmac is not None:
+                conn.execute(f"PRAGMA cipher_hmac_algorithm = {hmac}")
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _reads(conn: Connection) -> bool:
+    """Whether the first page reads (decrypts); False also when locked (said later)."""
+    try:
+        return key_opens(conn)
+    except Error:
+        return False
+
+
+def uses_legacy_hmac(conn: Connection) -> bool:
+    """Whether a keyed connection reads its file with LEGACY_HMAC_ALGORITHM."""
+    row = conn.execute("PRAGMA cipher_hmac_algorithm").fetchone()
+    return row is not None and str(row[0]) == LEGACY_HMAC_ALGORITHM
 
 
 def attach(conn: Connection, path: Path, schema: str, key: bytes | None) -> None:
@@ -99,17 +138,27 @@ def looks_plain(header: bytes) -> bool:
     return header.startswith(SQLITE_HEADER)
 
 
-def _quieten(conn: Connection) -> None:
-    """SQLCipher logs a failed key (an HMAC mismatch) to stderr, which would scribble over
-    the terminal app: the error we raise says it instead. The level is process-wide."""
+def _set_defaults(conn: Connection) -> None:
+    """SQLCipher's process-wide settings, applied once, before the first key.
+
+    Its log goes quiet: it reports a failed key (an HMAC mismatch) on stderr, which would
+    scribble over the terminal app; the error we raise says it instead. New encrypted
+    files get HMAC_ALGORITHM. Memory security stays off (SQLCipher's default since 4.5;
+    pinned so no build flips it): it wipes and locks SQLCipher's own allocations at a
+    cost on every page, while the decrypted history is in Python objects all the same.
+    """
     global _quiet  # noqa: PLW0603 - one process-wide setting, applied once
     if not _quiet:
         conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f"PRAGMA cipher_default_hmac_algorithm = {HMAC_ALGORITHM}")
+        conn.execute("PRAGMA cipher_memory_security = OFF")
         _quiet = True
 
 
 __all__ = [
+    "HMAC_ALGORITHM",
     "KEY_BYTES",
+    "LEGACY_HMAC_ALGORITHM",
     "SQLITE_HEADER",
     "Connection",
     "DatabaseError",
@@ -123,4 +172,5 @@ __all__ = [
     "key_clause",
     "key_opens",
     "looks_plain",
+    "uses_legacy_hmac",
 ]

@@ -20,7 +20,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from . import db, health
 
@@ -61,7 +61,15 @@ def read_header(path: Path) -> bytes:
         return b""
 
 
-def key_in_use(path: Path, candidates: Sequence[bytes]) -> bytes | None:
+class KeyInUse(NamedTuple):
+    """What opens a store file: its key (None: plain) and whether its pages carry the
+    MAC of stores encrypted before db.HMAC_ALGORITHM (re-keying it moves it)."""
+
+    key: bytes | None
+    legacy_hmac: bool = False
+
+
+def key_in_use(path: Path, candidates: Sequence[bytes]) -> KeyInUse:
     """Which key the store at ``path`` is encrypted with: one of ``candidates``, or None
     for a plain (or new, empty) file.
 
@@ -70,29 +78,40 @@ def key_in_use(path: Path, candidates: Sequence[bytes]) -> bytes | None:
     """
     header = read_header(path)
     if header and db.looks_plain(header):
-        return PLAIN
+        return KeyInUse(PLAIN)
     if not header:
         wal = path.with_name(path.name + "-wal")
         if not wal.exists() or wal.stat().st_size == 0 or _opens(path, PLAIN):
-            return PLAIN  # a new store, or a plain one that crashed before a checkpoint
+            return KeyInUse(PLAIN)  # a new store, or a plain one that crashed early
     for key in candidates:
-        if _opens(path, key):
-            return key
+        conn = _read_only(path, key)
+        try:
+            if db.key_opens(conn):
+                return KeyInUse(key, db.uses_legacy_hmac(conn))
+        finally:
+            conn.close()
     raise NoKeyOpensError()
 
 
 def _opens(path: Path, key: bytes | None) -> bool:
-    wal = path.with_name(path.name + "-wal")
-    query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
-    conn = db.connect(path.resolve().as_uri() + query, key, uri=True)
+    conn = _read_only(path, key)
     try:
         return db.key_opens(conn)
     finally:
         conn.close()
 
 
+def _read_only(path: Path, key: bytes | None) -> db.Connection:
+    wal = path.with_name(path.name + "-wal")
+    query = "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
+    return db.connect(path.resolve().as_uri() + query, key, uri=True)
+
+
 def rekey(path: Path, old: bytes | None, new: bytes | None) -> None:
     """Rewrite the store at ``path`` from key ``old`` to key ``new`` (None: plain).
+
+    The copy is written with today's cipher settings (db.HMAC_ALGORITHM) whatever the
+    old file had, so ``old == new`` moves a store encrypted before them.
 
     Raises db.DatabaseError or OSError with the old file left whole and in place.
     """
@@ -185,6 +204,7 @@ __all__ = [
     "PAUSE_ENV",
     "PLAIN",
     "TEMP_SUFFIX",
+    "KeyInUse",
     "NoKeyOpensError",
     "discard_leftovers",
     "key_in_use",

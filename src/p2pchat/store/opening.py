@@ -71,7 +71,7 @@ def settle_key(
     encryption.discard_leftovers(path)
     candidates = [k for k in (key, *old_keys) if k is not None]
     try:
-        current = encryption.key_in_use(path, candidates)
+        current, legacy_hmac = encryption.key_in_use(path, candidates)
     except encryption.NoKeyOpensError:
         if not candidates:
             raise CorruptStoreError(
@@ -80,8 +80,12 @@ def settle_key(
         raise StoreKeyError(path, had_key=True) from None
     except db.OperationalError as exc:
         raise StoreLockedError(path, str(exc)) from None
-    if current == key or not encryption.read_header(path):
-        return  # already right, or a new empty store (created with ``key`` on connect)
+    if not encryption.read_header(path):
+        return  # a new empty store (created with ``key`` on connect)
+    if current == key and not legacy_hmac:
+        return  # already right
+    # Another key, or this key with the per-page MAC of stores made before
+    # db.HMAC_ALGORITHM: the same crash-safe copy moves either.
     inspect_file(path, known_version, current)  # never rewrite a foreign or newer file
     try:
         encryption.rekey(path, current, key)
@@ -156,20 +160,28 @@ def set_clean_close(conn: db.Connection, value: str) -> None:
 
 def check_health(
     path: Path, conn: db.Connection, migrations: Sequence[Migration], key: bytes | None
-) -> tuple[db.Connection, Path | None]:
-    """Run the start-up check; return the connection to use and where a damaged file went.
+) -> tuple[db.Connection, Path | None, health.Check]:
+    """Run the start-up check; return the connection to use, where a damaged file went
+    and which check ran (:func:`health.which_check`).
 
+    Called on the connection just opened, before anything of this session writes.
     A new (empty) store has nothing to check. Damage that a lossless copy of every table
     fixes (indexes, free pages) is rebuilt; anything else raises DamagedStoreError.
     """
+    # Nothing has written to the file yet (opening reads only; a re-key that replaced it
+    # made a new file, which the fingerprint then does not match).
+    unchanged = health.unchanged_since_clean_close(path)
+    health.forget_clean_close(path)
     if int(conn.execute("PRAGMA user_version").fetchone()[0]) == 0:
-        return conn, None
-    full = not health.closed_cleanly(conn)
-    found = health.problems(conn, full=full)
+        return conn, None, health.Check.NONE
+    check = health.which_check(conn, unchanged)
+    found = (
+        [] if check is health.Check.NONE else health.problems(conn, full=check is health.Check.FULL)
+    )
     if not found:
         with contextlib.suppress(db.OperationalError):  # read-only media: no mark
             set_clean_close(conn, "0")
-        return conn, None
+        return conn, None, check
     conn.close()
     fresh = path.with_name(path.name + ".rebuild")
     try:
@@ -191,7 +203,7 @@ def check_health(
         conn.close()
         raise DamagedStoreError(path, f"still damaged after rebuilding: {health.summary(still)}")
     set_clean_close(conn, "0")
-    return conn, aside
+    return conn, aside, check
 
 
 def connect(path: Path, key: bytes | None) -> db.Connection:
