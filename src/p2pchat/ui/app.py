@@ -132,6 +132,7 @@ class ChatApp(App[int]):
         self.failed: str | None = None
         self.started = False
         self._stopped = False
+        self._start_begun = False  # _start ran: shutdown must wait for _settled
         self._settled = asyncio.Event()  # the node's build and start are over, either way
         self._chat: ChatScreen | None = None
         self._events: EventStream | None = None
@@ -150,6 +151,11 @@ class ChatApp(App[int]):
         if self._node is None:
             raise RuntimeError("the node is not built yet")
         return self._node
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the app is shutting down: a node built from now on is never started."""
+        return self._stopped
 
     @property
     def node_built(self) -> bool:
@@ -184,10 +190,17 @@ class ChatApp(App[int]):
         self.ctx = ChatContext(node, self._now)
 
     def on_mount(self) -> None:
-        """Subscribe before starting, so no event is missed; then start the node."""
+        """Subscribe before starting, so no event is missed; then start the node (a
+        node still to build: once the shell is on screen, so nothing competes with
+        the first frame)."""
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self._node is not None:
             self._subscribe()
+            self._begin_start()
+        else:
+            self.call_after_refresh(self._begin_start)
+
+    def _begin_start(self) -> None:
         self.run_worker(self._start(), group="node-start", exit_on_error=False)
 
     def _subscribe(self) -> None:
@@ -222,7 +235,7 @@ class ChatApp(App[int]):
             return False  # quit while it was built: never start it
         self._adopt(node)
         self._subscribe()
-        await self.switch_screen(self.chat)
+        await self.push_screen(self.chat)
         self.refresh_bindings()
         return True
 
@@ -231,6 +244,9 @@ class ChatApp(App[int]):
         await self.push_screen(StartupErrorScreen(self.failed))
 
     async def _start(self) -> None:
+        if self._stopped:  # quit before the start began: nothing to build or stop
+            return
+        self._start_begun = True  # from here on, shutdown waits for _settled
         try:
             if self._launch is not None and not await self._build_node():
                 return
@@ -296,7 +312,7 @@ class ChatApp(App[int]):
         if self._stopped:
             return
         self._stopped = True
-        if self.owns_node and self.is_running:
+        if self._start_begun:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._settled.wait()
         if self.control is not None:
