@@ -8,6 +8,7 @@ it is being built, a build that fails, and that the app is then fully usable.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 
 from p2pchat.node import MessageAdded, Node
@@ -104,3 +105,18 @@ async def test_a_build_that_fails_is_explained_not_a_traceback() -> None:
         assert "Traceback" not in text
         await pilot.press("q")
     assert app.return_code == 1
+
+
+async def test_a_port_in_use_after_the_build_is_explained() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        launch = Launch(profile_dir("alice"), lambda: make_node("alice", port=port))
+        app = ChatApp(launch, serve_control=False, desktop=DesktopNotifier(enabled=False))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, StartupErrorScreen))
+            await pilot.pause()
+            assert f"Port {port} is already in use" in screen_text(app)
+            await pilot.press("ctrl+q")
+        assert app.return_code == 1

@@ -44,6 +44,8 @@ from p2pchat.ui.text import literal, one_line
 # where it is used, which is after the first frame when the app builds its own node
 # (ui/launch.py; tests/ui/test_startup_imports.py checks it).
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from p2pchat.control.server import ControlServer
     from p2pchat.node import Event, EventStream, Node
     from p2pchat.ui.events import NodeEvent, NodeEvents
@@ -201,7 +203,11 @@ class ChatApp(App[int]):
             self.call_after_refresh(self._begin_start)
 
     def _begin_start(self) -> None:
-        self.run_worker(self._start(), group="node-start", exit_on_error=False)
+        # The method, not a coroutine: a worker cancelled before it runs (quit at once)
+        # leaves no coroutine that was never awaited.
+        self._starter: Worker[None] = self.run_worker(
+            self._start, group="node-start", exit_on_error=False
+        )
 
     def _subscribe(self) -> None:
         self._events = self.node.subscribe()
