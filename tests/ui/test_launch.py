@@ -120,3 +120,16 @@ async def test_a_port_in_use_after_the_build_is_explained() -> None:
             assert f"Port {port} is already in use" in screen_text(app)
             await pilot.press("ctrl+q")
         assert app.return_code == 1
+
+
+async def test_quitting_at_once_leaves_nothing_open() -> None:
+    """ctrl+q as soon as the shell shows: whatever stage the build or the start had
+    reached, the app waits for it, stops what started and exits; the store is closed."""
+    launch = Launch(profile_dir("alice"), lambda: make_node("alice"))
+    app = ChatApp(launch, serve_control=False, desktop=DesktopNotifier(enabled=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0
+    again = make_node("alice")
+    await again.start()
+    await again.stop()
