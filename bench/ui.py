@@ -123,7 +123,7 @@ def child_first_frame() -> None:
     Old code: the app around a node built before it (what ``run_app`` did then).
     """
     try:
-        import p2pchat.ui.launch  # noqa: F401
+        import p2pchat.ui.launch
     except ImportError:
         child_first_frame_old()
         return
