@@ -7,6 +7,7 @@ only Textual: the point is to be on screen before the node's modules have loaded
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -14,6 +15,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 OPENING = "Opening your chats…"
+# Style objects, not names: Textual reads a style name as one of its colours first, and
+# a Rich-only name ("grey62") costs a did-you-mean search on the way to the first frame.
+_TITLE = Style(bold=True, color="bright_cyan")
+_DIM = Style(color="grey62")
+_BOLD = Style(bold=True)
 
 
 class ShellScreen(Screen[None]):
@@ -22,11 +28,11 @@ class ShellScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         """Top bar, chat list | conversation, footer: the chat screen's layout."""
         yield Static(
-            Text.assemble(("p2pchat", "bold bright_cyan"), ("  ·  starting…", "grey62")),
+            Text.assemble(("p2pchat", _TITLE), ("  ·  starting…", _DIM)),
             id="topbar",
         )
         with Horizontal(id="main"):
-            yield Static(Text("  Chats", "bold grey62"), id="sidebar")
+            yield Static(Text("  Chats", _BOLD + _DIM), id="sidebar")
             with Vertical(id="conversation"):
-                yield Static(Text(OPENING, "bold"), id="empty")
+                yield Static(Text(OPENING, _BOLD), id="empty")
         yield Footer(compact=True)
