@@ -17,7 +17,6 @@ from typing import NoReturn
 
 from p2pchat import __version__
 from p2pchat.cli.common import CliError, add_common, add_node_options
-from p2pchat.cli.output import log_to_stderr, say
 
 EXIT_USAGE = 2
 
@@ -105,11 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         handler = cmd_app
     else:
+        from p2pchat.cli.output import log_to_stderr
+
         log_to_stderr()  # the app keeps its own screen; commands print on the terminal
     try:
         result = handler(args)
         sys.stdout.flush()  # here, so a closed pipe is handled below, not at exit
     except CliError as exc:
+        from p2pchat.cli.output import say
+
         # Errors can quote what peers chose (names, room names): never raw escapes.
         say(f"p2pchat: {exc}", *exc.details, err=True)
         return exc.exit_code
