@@ -1,10 +1,12 @@
 """The p2pchat app: runs the node in Textual's asyncio loop and shows its chats.
 
-The app owns the node's lifetime when it started it (``p2pchat``) and leaves it alone
-when it was handed a running one (tests). Node events come in through one worker that
-reads the node's event stream into a list, posting one ``NodeEvents`` for it; start-up
-failures become a clear screen, never a traceback; ctrl+q stops the node cleanly (its
-pending writes reach the disk) before the app exits.
+The app owns the node's lifetime when it started it (``p2pchat``, which hands it a
+``Launch``: the node is built after the first frame) and leaves it alone when it was
+handed a running one (tests); nothing of the node is imported at the top of this
+module. Node events come in through one worker that reads the node's event stream into
+a list, posting one ``NodeEvents`` for it; start-up failures become a clear screen,
+never a traceback; ctrl+q stops the node cleanly (its pending writes reach the disk)
+before the app exits.
 """
 
 from __future__ import annotations
@@ -93,10 +95,10 @@ class ChatApp(App[int]):
 
     Given a running or ready ``Node`` (tests), it shows the chat screen at once. Given
     a :class:`Launch` (``p2pchat``), its first frame is the chat screen's empty frame
-    (``ShellScreen``); the node is built in a worker thread, then the chat screen
-    takes the shell's place and the node starts. Until then only quitting does
-    anything (``check_action``), and quitting waits for the build and the start to
-    settle, so the store is always closed cleanly.
+    (``ShellScreen``); the node is built in a worker thread, then the chat screen is
+    pushed over the shell (docs/ui.md, "Start-up") and the node starts. Until then
+    only quitting does anything (``check_action``), and quitting waits for the build
+    and the start to settle, so the store is always closed cleanly.
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -230,7 +232,7 @@ class ChatApp(App[int]):
         return node
 
     async def _build_node(self) -> bool:
-        """Build the node off the loop and put the chat screen in the shell's place;
+        """Build the node off the loop and put the chat screen over the shell;
         False when that failed (the error is on screen) or the person quit meanwhile."""
         try:
             node = await asyncio.to_thread(self._build)
