@@ -237,7 +237,8 @@ class ChatApp(App[int]):
         try:
             node = await asyncio.to_thread(self._build)
         except Exception as exc:  # shown to the person, never a traceback
-            await self._fail(exc, 0)
+            if not self._stopped:  # (nobody is left to read it after a quit)
+                await self._fail(exc, 0)
             return False
         if self._stopped:
             return False  # quit while it was built: never start it
