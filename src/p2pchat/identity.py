@@ -38,6 +38,8 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
+from p2pchat.key_doc import KEY_FILE_VERSION, KeyDocFormatError, is_sealed_doc, read_key_doc
+
 PEER_ID_LEN = 32
 PEER_ID_CHARS = 52
 SHORT_ID_CHARS = 8
@@ -46,7 +48,6 @@ SAFETY_NUMBER_CONTEXT = b"p2pchat/safety-number/v1"
 # Like Signal's fingerprint: many hash iterations make grinding for a colliding safety
 # number (a second key pair that shows the same 60 digits) expensive.
 SAFETY_NUMBER_ITERATIONS = 5200
-KEY_FILE_VERSION = 1
 
 
 class IdentityError(Exception):
@@ -316,19 +317,18 @@ def save_identity(
 
 def is_sealed(path: Path) -> bool:
     """True if the key file at ``path`` needs a passphrase."""
-    return "sealed" in _read_doc(path)
+    return is_sealed_doc(_read_doc(path))
 
 
 def _read_doc(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_bytes())
+        return read_key_doc(path)
     except OSError as exc:
         raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+    except KeyDocFormatError:
+        raise KeyFileError(f"key file {path} has an unknown format or version") from None
     except ValueError:
         raise KeyFileError(f"key file {path} is damaged (not valid JSON)") from None
-    if not isinstance(doc, dict) or doc.get("version") != KEY_FILE_VERSION:
-        raise KeyFileError(f"key file {path} has an unknown format or version")
-    return doc
 
 
 def load_identity(path: Path, passphrase: str | None = None) -> Identity:

@@ -23,9 +23,9 @@ from p2pchat.identity import (
     save_identity,
 )
 from p2pchat.identity import is_sealed as key_file_is_sealed
+from p2pchat.key_doc import KEY_FILE
 from p2pchat.paths import DEFAULT_PROFILE, profile_dir
 
-KEY_FILE = "identity.key"
 PROFILE_FILE = "profile.json"
 STORE_FILE = "store.sqlite3"
 CONTROL_SOCKET = "control.sock"

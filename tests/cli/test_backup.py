@@ -12,9 +12,10 @@ from p2pchat.cli import main
 from p2pchat.control.api import NodeApi
 from p2pchat.control.server import ControlServer
 from p2pchat.identity import KdfParams, save_identity
+from p2pchat.key_doc import KEY_FILE
 from p2pchat.node import Node
 from p2pchat.paths import profile_dir
-from p2pchat.profile import KEY_FILE, PASSPHRASE_ENV, STORE_FILE, open_profile
+from p2pchat.profile import PASSPHRASE_ENV, STORE_FILE, open_profile
 from p2pchat.store import Store
 from tests.node.groups_helpers import wait_until
 from tests.nodes import connected_pair, make_node

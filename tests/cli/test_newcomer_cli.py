@@ -20,8 +20,9 @@ from p2pchat.cli import common as cli_common
 from p2pchat.cli.common import CliError, load_profile
 from p2pchat.cli.output import describe_event, json_line, safe_text
 from p2pchat.identity import KdfParams, save_identity
+from p2pchat.key_doc import KEY_FILE
 from p2pchat.node import MessageAdded, MessageStatus, ReactionChanged, RoomInvitation
-from p2pchat.profile import KEY_FILE, open_profile
+from p2pchat.profile import open_profile
 from tests.nodes import make_node, wait_for
 from tests.processes import cli, free_port
 from tests.ui.helpers import befriend

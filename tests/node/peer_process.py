@@ -29,8 +29,8 @@ import logging
 import signal
 import sys
 
+from p2pchat.hostport import parse_host_port
 from p2pchat.identity import decode_peer_id, encode_peer_id
-from p2pchat.node.config import parse_host_port
 from p2pchat.node.events import MessageAdded, PeerOnline, ReceiptChanged
 from p2pchat.node.service import Node
 from p2pchat.node.stream import EventStream

@@ -22,8 +22,8 @@ import logging
 import signal
 import sys
 
+from p2pchat.hostport import parse_host_port
 from p2pchat.identity import decode_peer_id
-from p2pchat.node.config import parse_host_port
 from p2pchat.node.events import PeerOnline, TransferProgress
 from p2pchat.node.service import SETTING_DOWNLOAD_DIR
 from tests.nodes import make_node

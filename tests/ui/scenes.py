@@ -20,9 +20,10 @@ import pytest
 from PIL import Image
 
 from p2pchat.identity import Identity, save_identity
+from p2pchat.key_doc import KEY_FILE
 from p2pchat.node import Message, MessageAdded, MessageStatus, Node, NodeConfig, RoomInvitation
 from p2pchat.paths import profile_dir
-from p2pchat.profile import KEY_FILE, open_profile
+from p2pchat.profile import open_profile
 from p2pchat.ui.app import ChatApp
 from p2pchat.ui.notify import DesktopNotifier
 from tests.nodes import TEST_CONFIG, connected_pair, wait_for

@@ -6,6 +6,7 @@ and look at the SVGs under ``__snapshots__`` before committing them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,15 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from p2pchat.node import Node
+from p2pchat.paths import profile_dir
 from p2pchat.ui.app import ChatApp
+from p2pchat.ui.launch import Launch, LaunchError
+from p2pchat.ui.notify import DesktopNotifier
+from p2pchat.ui.screens.shell import ShellScreen
 from p2pchat.ui.widgets.message_list import MessageList
 from p2pchat.ui.widgets.sidebar import Sidebar
-from tests.ui.helpers import until
+from tests.ui.helpers import WAIT, until
 from tests.ui.scenes import record_conversation, record_group, scene_app, utc
 
 SnapCompare = Callable[..., bool]
@@ -209,3 +215,25 @@ def test_sticker(
         _freeze(app)
 
     assert snap_compare(scene_app("alice"), run_before=run)
+
+
+def test_shell_before_the_node_is_built(snap_compare: SnapCompare) -> None:
+    """``p2pchat``'s first frame: the chat screen's frame, opening (ui/launch.py)."""
+    gate = threading.Event()
+
+    def build() -> Node:
+        gate.wait(WAIT)
+        raise LaunchError("not built in this test")
+
+    class Shell(ChatApp):
+        async def shutdown(self) -> None:
+            gate.set()  # the build ends once the picture is taken
+            await super().shutdown()
+
+    app = Shell(Launch(profile_dir("carol"), build), desktop=DesktopNotifier(enabled=False))
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        assert isinstance(app.screen, ShellScreen)
+
+    assert snap_compare(app, run_before=run)

@@ -2,6 +2,9 @@
 
 Every subcommand accepts ``--profile`` (before or after its name). Errors a person can
 fix are printed as one plain sentence on stderr with a non-zero exit, never a traceback.
+
+``p2pchat`` alone (the app) is parsed without importing any subcommand: their modules
+load the node, and the app's first frame must not wait for that (issue 12).
 """
 
 from __future__ import annotations
@@ -10,31 +13,32 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from p2pchat import __version__
-from p2pchat.cli import (
-    backup_cmds,
-    change_cmds,
-    chat_cmds,
-    doctor,
-    file_cmds,
-    identity_cmds,
-    manage_cmds,
-    passphrase_cmds,
-    repair_cmds,
-    room_cmds,
-    serve,
-    sticker_cmds,
-    tor_cmds,
-)
 from p2pchat.cli.common import CliError, add_common, add_node_options
-from p2pchat.cli.output import log_to_stderr, say
 
 EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to render ``--help``)."""
+    from p2pchat.cli import (
+        backup_cmds,
+        change_cmds,
+        chat_cmds,
+        doctor,
+        file_cmds,
+        identity_cmds,
+        manage_cmds,
+        passphrase_cmds,
+        repair_cmds,
+        room_cmds,
+        serve,
+        sticker_cmds,
+        tor_cmds,
+    )
+
     common = argparse.ArgumentParser(add_help=False)
     add_common(common, suppress_defaults=True)
     parser = argparse.ArgumentParser(
@@ -66,21 +70,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NotTheAppError(Exception):
+    """The command line is not a plain ``p2pchat [options]``."""
+
+
+class _AppParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotTheAppError(message)
+
+
+def app_args(argv: Sequence[str] | None) -> argparse.Namespace | None:
+    """The options of a command line that opens the app (no subcommand), parsed with
+    the app's options only; None for anything else (the full parser then parses it,
+    and explains any mistake, ``--help`` and ``--version``)."""
+    parser = _AppParser(prog="p2pchat", add_help=False)
+    add_common(parser, suppress_defaults=False)
+    add_node_options(parser, suppress_defaults=False)
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except _NotTheAppError:
+        return None
+    return None if rest else args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``p2pchat`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = app_args(argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
         from p2pchat.cli.app import cmd_app
 
         handler = cmd_app
     else:
+        from p2pchat.cli.output import log_to_stderr
+
         log_to_stderr()  # the app keeps its own screen; commands print on the terminal
     try:
         result = handler(args)
         sys.stdout.flush()  # here, so a closed pipe is handled below, not at exit
     except CliError as exc:
+        from p2pchat.cli.output import say
+
         # Errors can quote what peers chose (names, room names): never raw escapes.
         say(f"p2pchat: {exc}", *exc.details, err=True)
         return exc.exit_code

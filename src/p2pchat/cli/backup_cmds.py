@@ -37,10 +37,10 @@ from p2pchat.control.client import ControlClient
 from p2pchat.control.params import ApiError
 from p2pchat.control.server import socket_is_live
 from p2pchat.identity import IdentityError, KdfParams, KeyFile, load_key_file
+from p2pchat.key_doc import KEY_FILE
 from p2pchat.paths import ProfileNameError, ensure_private_dir, profile_dir
 from p2pchat.profile import (
     CONTROL_SOCKET,
-    KEY_FILE,
     PASSPHRASE_ENV,
     PROFILE_FILE,
     STORE_FILE,

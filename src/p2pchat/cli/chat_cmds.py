@@ -25,7 +25,7 @@ from p2pchat.cli.output import (
 )
 from p2pchat.cli.session import call, open_session, run
 from p2pchat.control.client import NODE_STOPPED
-from p2pchat.node.config import parse_host_port
+from p2pchat.hostport import parse_host_port
 from p2pchat.profile import MAX_DISPLAY_NAME
 from p2pchat.timefmt import UNKNOWN_STAMP
 

@@ -1,4 +1,9 @@
-"""Pieces every subcommand shares: common options, profile opening, error type."""
+"""Pieces every subcommand shares: common options, profile opening, error type.
+
+Light at import (the node and PyNaCl load inside the functions that need them):
+``p2pchat`` with no subcommand parses its options with these before the app's first
+frame (issue 12).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from p2pchat.identity import IdentityError, WrongPassphraseError
-from p2pchat.node.config import NodeConfig, parse_host_port
+from p2pchat.hostport import parse_host_port
 from p2pchat.paths import DEFAULT_PROFILE, ProfileNameError
-from p2pchat.profile import PASSPHRASE_ENV, Profile, open_profile, passphrase_from_env
+
+if TYPE_CHECKING:
+    from p2pchat.node.config import NodeConfig
+    from p2pchat.profile import Profile
 
 #: How often a passphrase typed on the terminal may be wrong before giving up.
 PASSPHRASE_TRIES = 3
@@ -60,6 +68,8 @@ def command_hint(profile: str, rest: str) -> str:
 
 def ask_passphrase() -> str | None:
     """The passphrase from P2PCHAT_PASSPHRASE, or asked for on the terminal."""
+    from p2pchat.profile import passphrase_from_env
+
     secret = passphrase_from_env()
     if secret is not None:
         return secret
@@ -68,16 +78,24 @@ def ask_passphrase() -> str | None:
     return getpass.getpass("Passphrase for this profile: ")
 
 
-def load_profile(args: argparse.Namespace) -> Profile:
+def _not_asked() -> str | None:
+    raise CliError("this profile's key was just sealed with a passphrase: start p2pchat again")
+
+
+def load_profile(args: argparse.Namespace, *, ask: bool = True) -> Profile:
     """Open the profile named on the command line, turning failures into CliError.
 
     A passphrase typed on the terminal may be mistyped: it is asked again, up to
     PASSPHRASE_TRIES times. One from P2PCHAT_PASSPHRASE is wrong for good: it fails
-    at once, saying where it came from.
+    at once, saying where it came from. ``ask=False`` (the app's thread, where the
+    terminal is the app's) never asks: a sealed key file is an error.
     """
+    from p2pchat.identity import IdentityError, WrongPassphraseError
+    from p2pchat.profile import PASSPHRASE_ENV, open_profile, passphrase_from_env
+
     for attempt in range(1, PASSPHRASE_TRIES + 1):
         try:
-            return open_profile(args.profile, ask_passphrase)
+            return open_profile(args.profile, ask_passphrase if ask else _not_asked)
         except WrongPassphraseError as exc:
             if passphrase_from_env() is not None:
                 raise CliError(f"{exc} (from {PASSPHRASE_ENV})") from None
@@ -205,6 +223,8 @@ def _folder(text: str) -> str:
 
 def node_config_from_args(args: argparse.Namespace) -> NodeConfig:
     """The NodeConfig the node options on the command line ask for."""
+    from p2pchat.node.config import NodeConfig
+
     return NodeConfig(
         port=getattr(args, "port", 0),
         peers=tuple(getattr(args, "peer_addresses", []) or ()),

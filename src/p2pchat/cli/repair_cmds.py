@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from p2pchat.cli.common import CliError, command_hint, load_profile
+from p2pchat.key_doc import KEY_FILE
 from p2pchat.paths import ProfileNameError, profile_dir
-from p2pchat.profile import KEY_FILE, STORE_FILE, record_store_created
+from p2pchat.profile import STORE_FILE, record_store_created
 from p2pchat.store import (
     CorruptStoreError,
     DamagedStoreError,

@@ -19,6 +19,7 @@ from p2pchat.control.params import ApiError, number_param, text_param
 from p2pchat.control.serialize import JSONDict, message_json, peer_json, status_name
 from p2pchat.control.stickers_api import sticker_methods
 from p2pchat.control.tor_api import tor_methods
+from p2pchat.hostport import parse_host_port
 from p2pchat.identity import encode_peer_id, short_id
 from p2pchat.node import (
     BOOL_SETTINGS,
@@ -28,7 +29,6 @@ from p2pchat.node import (
     NodeError,
     PeerLookupError,
 )
-from p2pchat.node.config import parse_host_port
 from p2pchat.store import MessageStatus, StoreError
 from p2pchat.store.backup import snapshot
 

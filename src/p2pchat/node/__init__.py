@@ -4,8 +4,9 @@ Interfaces (the TUI, the CLI, the control socket) import from here only: the Nod
 its configuration, its events, and the plain data types its methods return.
 """
 
+from p2pchat.hostport import parse_host_port
 from p2pchat.node.chats import SearchError, SearchHit, SearchPage
-from p2pchat.node.config import NodeConfig, parse_host_port
+from p2pchat.node.config import NodeConfig
 from p2pchat.node.errors import NodeError
 from p2pchat.node.events import (
     ContactRequest,

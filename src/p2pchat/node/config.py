@@ -60,19 +60,3 @@ class NodeConfig:
     # What one peer may make us read and store (rate, daily store growth, queue).
     flood: FloodLimits = field(default_factory=FloodLimits)
     extra: dict[str, str] = field(default_factory=dict)
-
-
-def parse_host_port(text: str) -> tuple[str, int]:
-    """Parse ``HOST:PORT`` (``[v6]:PORT`` for IPv6); raise ValueError with a reason."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"{text!r}: port must be a number") from None
-    if not 1 <= port <= 65535:
-        raise ValueError(f"{text!r}: port must be between 1 and 65535")
-    return host, port

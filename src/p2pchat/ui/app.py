@@ -1,20 +1,23 @@
 """The p2pchat app: runs the node in Textual's asyncio loop and shows its chats.
 
-The app owns the node's lifetime when it started it (``p2pchat``) and leaves it alone
-when it was handed a running one (tests). Node events come in through one worker that
-reads the node's event stream into a list, posting one ``NodeEvents`` for it; start-up
-failures become a clear screen, never a traceback; ctrl+q stops the node cleanly (its
-pending writes reach the disk) before the app exits.
+The app owns the node's lifetime when it started it (``p2pchat``, which hands it a
+``Launch``: the node is built after the first frame) and leaves it alone when it was
+handed a running one (tests); nothing of the node is imported at the top of this
+module. Node events come in through one worker that reads the node's event stream into
+a list, posting one ``NodeEvents`` for it; start-up failures become a clear screen,
+never a traceback; ctrl+q stops the node cleanly (its pending writes reach the disk)
+before the app exits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.color import ColorSystem
 from rich.console import COLOR_SYSTEMS
@@ -24,47 +27,42 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import Theme
 
-from p2pchat.control.api import NodeApi
-from p2pchat.control.server import ControlServer, ControlServerError
-from p2pchat.node import (
-    SETTING_ANNOUNCE,
-    SETTING_DOWNLOAD_DIR,
-    SETTING_READ_RECEIPTS,
-    SETTING_TYPING,
-    Event,
-    EventStream,
-    Node,
-    NodeError,
-    StoreError,
-    StoreLockedError,
-    parse_host_port,
-)
-from p2pchat.profile import MAX_DISPLAY_NAME
-from p2pchat.ui import chat_manage
 from p2pchat.ui.commands import ChatCommands, Command, safe_title
 from p2pchat.ui.context import ChatContext
 from p2pchat.ui.contrast import ContrastFilter
-from p2pchat.ui.events import NodeEvent, NodeEvents, coalesce
+from p2pchat.ui.launch import Launch, LaunchError
 from p2pchat.ui.notify import DesktopNotifier
 from p2pchat.ui.opener import Opener
 from p2pchat.ui.prefs import UiPrefs
-from p2pchat.ui.screens.chat import ChatScreen
 from p2pchat.ui.screens.confirm import ConfirmScreen
 from p2pchat.ui.screens.help import HelpScreen, Section, binding_rows
 from p2pchat.ui.screens.invite import InviteScreen, tor_line
 from p2pchat.ui.screens.prompt import PromptScreen
+from p2pchat.ui.screens.shell import ShellScreen
 from p2pchat.ui.screens.startup_error import StartupErrorScreen
 from p2pchat.ui.text import literal, one_line
-from p2pchat.ui.widgets.composer import Composer
-from p2pchat.ui.widgets.message_item import MESSAGE_BINDINGS
-from p2pchat.ui.widgets.message_list import MessageList
-from p2pchat.ui.widgets.sidebar import Entry
+
+# Everything below loads the node's modules (PyNaCl, zeroconf, SQLite, ...): imported
+# where it is used, which is after the first frame when the app builds its own node
+# (ui/launch.py; tests/ui/test_startup_imports.py checks it).
+if TYPE_CHECKING:
+    from textual.worker import Worker
+
+    from p2pchat.control.server import ControlServer
+    from p2pchat.node import Event, EventStream, Node
+    from p2pchat.ui.events import NodeEvent, NodeEvents
+    from p2pchat.ui.screens.chat import ChatScreen
+    from p2pchat.ui.widgets.sidebar import Entry
 
 EADDRINUSE = 98
 
 
 def start_failure(exc: BaseException, port: int) -> str:
-    """Words for a node that could not start."""
+    """Words for a node that could not be built or started."""
+    if isinstance(exc, LaunchError):
+        return str(exc)
+    from p2pchat.node import StoreError, StoreLockedError  # loaded by now: the node failed
+
     if isinstance(exc, StoreLockedError):
         return (
             "This profile is already open in another p2pchat (the app or `p2pchat serve`).\n"
@@ -82,8 +80,26 @@ def start_failure(exc: BaseException, port: int) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _load_chat_modules() -> None:
+    """Import what the chat screen and the node's start need (in the build thread, so
+    the loop never waits on these imports)."""
+    import p2pchat.control.api
+    import p2pchat.control.server
+    import p2pchat.ui.chat_manage
+    import p2pchat.ui.events
+    import p2pchat.ui.screens.chat  # noqa: F401
+
+
 class ChatApp(App[int]):
-    """The chat app for one node."""
+    """The chat app for one node.
+
+    Given a running or ready ``Node`` (tests), it shows the chat screen at once. Given
+    a :class:`Launch` (``p2pchat``), its first frame is the chat screen's empty frame
+    (``ShellScreen``); the node is built in a worker thread, then the chat screen is
+    pushed over the shell (docs/ui.md, "Start-up") and the node starts. Until then
+    only quitting does anything (``check_action``), and quitting waits for the build
+    and the start to settle, so the store is always closed cleanly.
+    """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "p2pchat"
@@ -93,10 +109,12 @@ class ChatApp(App[int]):
         Binding("f1", "help", "Help"),
         Binding("ctrl+f", "search", "Search", priority=True, show=False),
     ]
+    #: Actions that work before the node is built (the rest wait for it, see check_action).
+    EARLY_ACTIONS = frozenset({"quit"})
 
     def __init__(
         self,
-        node: Node,
+        node: Node | Launch,
         *,
         owns_node: bool = True,
         serve_control: bool = True,
@@ -105,17 +123,21 @@ class ChatApp(App[int]):
         opener: Opener | None = None,
     ) -> None:
         super().__init__()
-        self.node = node
-        self.ctx = ChatContext(node, now)
-        self.owns_node = owns_node
+        self._launch = node if isinstance(node, Launch) else None
+        self._node: Node | None = None
+        self._now = now
+        self.owns_node = owns_node or self._launch is not None
         self.serve_control = serve_control
-        self.prefs = UiPrefs.load_file(node.profile.directory)  # until the store is read
+        directory = node.directory if isinstance(node, Launch) else node.profile.directory
+        self.prefs = UiPrefs.load_file(directory)  # until the store is read
         self.desktop = desktop if desktop is not None else DesktopNotifier()
         self.opener = opener if opener is not None else Opener()
         self.control: ControlServer | None = None
         self.failed: str | None = None
         self.started = False
         self._stopped = False
+        self._start_begun = False  # _start ran: shutdown must wait for _settled
+        self._settled = asyncio.Event()  # the node's build and start are over, either way
         self._chat: ChatScreen | None = None
         self._events: EventStream | None = None
         # Judged in the colours the terminal shows (a 256-colour one rounds them).
@@ -124,50 +146,148 @@ class ChatApp(App[int]):
         self._filters.append(self._contrast)
         self._prefs_loaded = False
         self._waiting: list[Event] = []  # node events not handled yet (see NodeEvents)
+        if not isinstance(node, Launch):
+            self._adopt(node)
+
+    @property
+    def node(self) -> Node:
+        """The node (built: ``node_built``; before that, only quitting reaches for it)."""
+        if self._node is None:
+            raise RuntimeError("the node is not built yet")
+        return self._node
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the app is shutting down: a node built from now on is never started."""
+        return self._stopped
+
+    @property
+    def node_built(self) -> bool:
+        """Whether the node exists (it may still be starting)."""
+        return self._node is not None
 
     @property
     def chat(self) -> ChatScreen:
         """The main screen."""
         if self._chat is None:
+            from p2pchat.ui.screens.chat import ChatScreen
+
             self._chat = ChatScreen()
         return self._chat
 
     def get_default_screen(self) -> Screen[Any]:
-        """The chat screen is the base of the screen stack."""
-        return self.chat
+        """The chat screen is the base of the screen stack (its frame until the node
+        is built)."""
+        return ShellScreen() if self._node is None else self.chat
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Before the node is built, keys other than quit do nothing (shown disabled)."""
+        if self._node is None and action not in self.EARLY_ACTIONS:
+            return None
+        return super().check_action(action, parameters)
 
     # ================================================================ start and stop
 
+    def _adopt(self, node: Node) -> None:
+        """Take ``node`` as the app's node (before it starts, so no event is missed)."""
+        self._node = node
+        self.ctx = ChatContext(node, self._now)
+
     def on_mount(self) -> None:
-        """Subscribe before starting, so no event is missed; then start the node."""
+        """Subscribe before starting, so no event is missed; then start the node (a
+        node still to build: once the shell is on screen, so nothing competes with
+        the first frame)."""
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self._node is not None:
+            self._subscribe()
+            self._begin_start()
+        else:
+            self.call_after_refresh(self._begin_start)
+
+    def _begin_start(self) -> None:
+        # The method, not a coroutine: a worker cancelled before it runs (quit at once)
+        # leaves no coroutine that was never awaited.
+        self._starter: Worker[None] = self.run_worker(
+            self._start, group="node-start", exit_on_error=False
+        )
+
+    def _subscribe(self) -> None:
         self._events = self.node.subscribe()
         self.run_worker(self._pump(), group="node-events", exit_on_error=False)
-        self.run_worker(self._start(), group="node-start", exit_on_error=False)
 
     async def _pump(self) -> None:
+        from p2pchat.ui.events import NodeEvents
+
         assert self._events is not None
         async for event in self._events:
             self._waiting.append(event)
             if len(self._waiting) == 1:  # the list was empty: nobody is coming for it yet
                 self.post_message(NodeEvents())
 
+    def _build(self) -> Node:
+        """In the worker thread: the node and the modules the chat screen needs."""
+        assert self._launch is not None
+        node = self._launch.build()
+        _load_chat_modules()
+        return node
+
+    async def _build_node(self) -> bool:
+        """Build the node off the loop and put the chat screen over the shell;
+        False when that failed (the error is on screen) or the person quit meanwhile."""
+        try:
+            node = await asyncio.to_thread(self._build)
+        except Exception as exc:  # shown to the person, never a traceback
+            if not self._stopped:  # (nobody is left to read it after a quit)
+                await self._fail(exc, 0)
+            return False
+        if self._stopped:
+            return False  # quit while it was built: never start it
+        self._adopt(node)
+        self._subscribe()
+        await self.push_screen(self.chat)
+        self.refresh_bindings()
+        return True
+
+    async def _fail(self, exc: BaseException, port: int) -> None:
+        self.failed = start_failure(exc, port)
+        await self.push_screen(StartupErrorScreen(self.failed))
+
     async def _start(self) -> None:
-        if self.owns_node:
-            try:
-                await self.node.start()
-            except Exception as exc:  # shown to the person, never a traceback
-                self.failed = start_failure(exc, self.node.config.port)
-                await self.push_screen(StartupErrorScreen(self.failed))
+        if self._stopped:  # quit before the start began: nothing to build or stop
+            return
+        self._start_begun = True  # from here on, shutdown waits for _settled
+        try:
+            if self._launch is not None and not await self._build_node():
                 return
-            self.started = True
-            if self.serve_control:
-                control = ControlServer(NodeApi(self.node), self.node.profile.control_path)
+            if self.owns_node and not self._stopped:
                 try:
-                    await control.start()
-                    self.control = control
-                except ControlServerError as exc:
-                    self.notify(str(exc), title="Control socket", severity="warning")
+                    await self.node.start()
+                except Exception as exc:  # shown to the person, never a traceback
+                    await self._fail(exc, self.node.config.port)
+                    return
+                self.started = True
+                if self.serve_control:
+                    await self._serve_control()
+        finally:
+            self._settled.set()
+        if self._stopped:
+            return
+        await self._node_started()
+
+    async def _serve_control(self) -> None:
+        from p2pchat.control.api import NodeApi
+        from p2pchat.control.server import ControlServer, ControlServerError
+
+        control = ControlServer(NodeApi(self.node), self.node.profile.control_path)
+        try:
+            await control.start()
+            self.control = control
+        except ControlServerError as exc:
+            self.notify(str(exc), title="Control socket", severity="warning")
+
+    async def _node_started(self) -> None:
+        from p2pchat.node import NodeError, StoreError
+
         try:
             self.prefs = await UiPrefs.load(self.node, self.node.profile.directory)
         except (NodeError, StoreError, ValueError) as exc:
@@ -186,16 +306,24 @@ class ChatApp(App[int]):
 
     async def on_node_events(self, message: NodeEvents) -> None:
         """Route every waiting node event to the chat screen, in order."""
+        from p2pchat.ui.events import coalesce
+
         waiting, self._waiting = self._waiting, []
         if self._chat is not None and self.chat.is_mounted:
             for event in coalesce(waiting):
                 await self.chat.handle(event)
 
     async def shutdown(self) -> None:
-        """Stop typing, the control socket and (if ours) the node; safe to call twice."""
+        """Stop typing, the control socket and (if ours) the node; safe to call twice.
+
+        A node still being built or started is waited for first (quitting at once
+        must not leave its store half open), then stopped."""
         if self._stopped:
             return
         self._stopped = True
+        if self._start_begun:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._settled.wait()
         if self.control is not None:
             with contextlib.suppress(Exception):
                 await self.control.stop()
@@ -236,6 +364,8 @@ class ChatApp(App[int]):
             self.run_worker(self._save_theme(theme.name), group="theme", exit_on_error=False)
 
     async def _save_theme(self, name: str) -> None:
+        from p2pchat.node import NodeError, StoreError
+
         try:
             await self.prefs.save_theme(self.node, name)
         except (NodeError, StoreError) as exc:
@@ -245,6 +375,10 @@ class ChatApp(App[int]):
 
     def help_sections(self) -> list[Section]:
         """The app's keys, read from the bindings (the help screen cannot go stale)."""
+        from p2pchat.ui.screens.chat import ChatScreen
+        from p2pchat.ui.widgets.composer import Composer
+        from p2pchat.ui.widgets.message_item import MESSAGE_BINDINGS
+
         palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Commands, by name")
         return [
             ("Everywhere", binding_rows([palette, *self.BINDINGS, *ChatScreen.BINDINGS])),
@@ -272,6 +406,8 @@ class ChatApp(App[int]):
 
     def ask_name(self, *, first_run: bool = False) -> None:
         """Ask for a display name (required on the first run)."""
+        from p2pchat.profile import MAX_DISPLAY_NAME
+
         title = "Welcome to p2pchat" if first_run else "Your display name"
         explanation = (
             "What should people on your network call you? You can change it later (f2)."
@@ -297,6 +433,8 @@ class ChatApp(App[int]):
         )
 
     async def _rename(self, name: str) -> None:
+        from p2pchat.node import NodeError
+
         try:
             shown = await self.node.rename(name)
         except (NodeError, ValueError, OSError) as exc:
@@ -307,6 +445,14 @@ class ChatApp(App[int]):
 
     def action_settings(self) -> None:
         """Open the settings screen."""
+        from p2pchat.node import (
+            SETTING_ANNOUNCE,
+            SETTING_DOWNLOAD_DIR,
+            SETTING_READ_RECEIPTS,
+            SETTING_TYPING,
+            NodeError,
+            StoreError,
+        )
         from p2pchat.ui.screens.settings import SettingsScreen, SettingsValues  # not at start
 
         node = self.node
@@ -376,6 +522,7 @@ class ChatApp(App[int]):
 
     def action_connect(self) -> None:
         """Ask for HOST:PORT and dial it (for networks without multicast)."""
+        from p2pchat.node import parse_host_port
 
         async def done(answer: str | None) -> None:
             if not answer:
@@ -407,6 +554,7 @@ class ChatApp(App[int]):
 
     def action_add_invite(self) -> None:
         """Ask for an invite code; its owner becomes a contact, reached through tor."""
+        from p2pchat.node import NodeError
 
         async def done(answer: str | None) -> None:
             if not answer:
@@ -438,6 +586,7 @@ class ChatApp(App[int]):
 
     def action_create_group(self) -> None:
         """Ask for a name, create the group and open it."""
+        from p2pchat.node import NodeError, StoreError
 
         async def done(name: str | None) -> None:
             if not name:
@@ -564,18 +713,20 @@ class ChatApp(App[int]):
         return cmds
 
     def _receipts_selected(self) -> None:
-        item = self.chat.selected_item()
-        if item is not None:
-            self.chat.post_message(MessageList.Action(item, "receipts"))
+        self._act_on_selected("receipts")
 
     # ================================================================ palette
 
     def action_search(self) -> None:
         """Search messages in every chat (ctrl+f)."""
+        from p2pchat.ui import chat_manage
+
         chat_manage.open_search(self)
 
     def palette_commands(self) -> list[Command]:
         """Everything the palette offers now (depends on the open conversation)."""
+        from p2pchat.ui import chat_manage
+
         chat = self.chat
         cmds: list[Command] = [
             ("Settings", "Name, read receipts, announce, notifications (f2)", self.action_settings),
@@ -657,11 +808,11 @@ class ChatApp(App[int]):
         self.notify("Your peer id was copied", timeout=2)
 
     def _act_on_selected(self, action: str) -> None:
+        from p2pchat.ui.widgets.message_list import MessageList
+
         item = self.chat.selected_item()
         if item is not None:
             self.chat.post_message(MessageList.Action(item, action))
 
     def _react_selected(self) -> None:
-        item = self.chat.selected_item()
-        if item is not None:
-            self.chat.post_message(MessageList.Action(item, "react"))
+        self._act_on_selected("react")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.dom import DOMNode
 
-from p2pchat.node import Message, Node
+if TYPE_CHECKING:  # the app's first frame is painted before the node's modules load
+    from p2pchat.node import Message, Node
 
 # Author colours: picked from the peer id, so a person keeps their colour everywhere.
 _COLOURS = ("bright_magenta", "bright_green", "bright_yellow", "orange1", "orchid", "cyan")
