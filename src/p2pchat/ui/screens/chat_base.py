@@ -33,6 +33,7 @@ from p2pchat.node import (
     TorStatus,
 )
 from p2pchat.ui.context import ChatContext, ctx
+from p2pchat.ui.heap import freeze_long_lived
 from p2pchat.ui.text import literal
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.header import ConversationHeader
@@ -199,6 +200,8 @@ class ChatBase(Screen[None]):
             self.invitations.setdefault(invitation.room, invitation)
         await self.reload_sidebar()
         self.query_one(Sidebar).focus()
+        # Up and loaded: what lives now lives until the app quits (see ui.heap).
+        freeze_long_lived()
 
     def run_node(self, coro: Coroutine[Any, Any, Any], done: str = "") -> None:
         """Run a node call in a worker; report failures as notifications."""
