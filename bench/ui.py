@@ -267,6 +267,7 @@ class LiveResult:
     cpu_receiver: float = 0.0
     wall: float = 0.0
     gc_ms: float = 0.0  # the receiver's longest garbage-collector pause
+    gc_cpu_ms: float = 0.0  # the same in CPU time (the clock's counts waiting for a CPU)
 
 
 async def live_run(
@@ -336,13 +337,14 @@ async def live_run(
             result.cpu_sender += float(sent["cpu"]) - cpu_a
             result.cpu_receiver += float(got["cpu"]) - cpu_b
             result.gc_ms = max(result.gc_ms, float(got["gc_ms"]))
+            result.gc_cpu_ms = max(result.gc_cpu_ms, float(got["gc_cpu_ms"]))
         await asyncio.gather(a.request(cmd="spy", stop=True), b.request(cmd="spy", stop=True))
         per = 1000 / (burst * rounds)
         print(
             f"    ({mode}: {rounds} bursts in {result.wall:.1f} s wall; CPU per 1,000 "
             f"messages: sender {result.cpu_sender * per:.2f} s, receiver "
             f"{result.cpu_receiver * per:.2f} s; receiver's longest GC pause "
-            f"{result.gc_ms:.0f} ms)",
+            f"{result.gc_ms:.0f} ms, {result.gc_cpu_ms:.0f} ms of CPU)",
             flush=True,
         )
         return result
