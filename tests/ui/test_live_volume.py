@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from textual.geometry import Region
 
 from p2pchat.node import Node
 from p2pchat.ui.widgets import message_rows
@@ -343,3 +344,36 @@ async def test_a_burst_relabels_its_sidebar_entry_without_rebuilding_the_list(
             assert "b 299" in screen_text(app)
     finally:
         await carol.stop()
+
+
+async def test_a_frame_of_the_list_works_out_its_style_once(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drawing the whole list asks for the widget's style (which walks every ancestor's
+    colours) once, not once per line: on ``main`` a screenful asked 24 times."""
+    alice, bob = pair
+    await befriend(alice, bob)
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        listing = app.chat.query_one(MessageList)
+        await send_burst(bob, alice, 40, "s")
+        await until(
+            pilot,
+            lambda: (it := listing.last_item()) is not None and it.message.body == b"s 39",
+        )
+        await pilot.pause()
+        asked: list[int] = []
+        style = MessageList.rich_style
+
+        def counting(self: MessageList) -> object:
+            asked.append(1)
+            return style.fget(self)  # type: ignore[attr-defined]
+
+        monkeypatch.setattr(MessageList, "rich_style", property(counting))
+        listing.refresh()  # every line is drawn anew, as when the list scrolls
+        height = listing.size.height
+        strips = listing.render_lines(Region(0, 0, listing.size.width, height))
+        assert len(strips) == height
+        assert any("s 39" in strip.text for strip in strips)
+        assert len(asked) <= 2, len(asked)
