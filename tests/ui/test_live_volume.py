@@ -377,3 +377,33 @@ async def test_a_frame_of_the_list_works_out_its_style_once(
         assert len(strips) == height
         assert any("s 39" in strip.text for strip in strips)
         assert len(asked) <= 2, len(asked)
+
+
+async def test_typing_does_not_draw_the_sidebar_again(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame draws the widgets whose container overlaps what changed: the sidebar sits
+    in a pane of its own, so keys typed (and messages shown) in the conversation never
+    draw it again. Straight in the screen's main row, it was drawn with every frame."""
+    alice, bob = pair
+    await befriend(alice, bob)
+    app = app_for(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        await pilot.pause()
+        drawn: list[int] = []
+        bar = sidebar(app)
+        draw = bar.render_lines
+
+        def counting(crop: Region) -> object:
+            drawn.append(1)
+            return draw(crop)
+
+        monkeypatch.setattr(bar, "render_lines", counting)
+        for key in "hello world, again":
+            await pilot.press(key)
+            await pilot.pause()
+        assert "hello world, again" in screen_text(app)
+        # Once at most (a frame that lays the screen out draws everything); on main, once
+        # per key (19 for these 18).
+        assert len(drawn) <= 1, len(drawn)

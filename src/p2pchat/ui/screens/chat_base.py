@@ -112,7 +112,11 @@ class ChatBase(Screen[None]):
         yield Static(id="topbar")
         yield Static(id="security")
         with Horizontal(id="main"):
-            yield Sidebar(id="sidebar")
+            # In a pane of its own: Textual draws every widget whose container overlaps a
+            # changed area, so straight in #main the list was drawn again with every
+            # frame of the conversation (a key, a new message).
+            with Vertical(id="sidebar-pane"):
+                yield Sidebar(id="sidebar")
             with Vertical(id="conversation"):
                 yield Static(id="empty")
                 yield ConversationHeader(id="header")
