@@ -9,10 +9,18 @@ people run the app. Commands (one JSON object a line on stdin, one answer a line
   clock, system-wide on Linux) once ``count`` incoming messages arrived and, in app
   mode, the message ``last`` is shown in the open chat; with ``"keys": true`` it also
   types into the composer every 20 ms meanwhile and reports each key's latency (from
-  the key event to the frame after the composer holds it).
+  the key event to the frame after the composer holds it). The answer also gives the
+  longest pause of Python's garbage collector meanwhile (``gc_ms``).
 * ``{"cmd": "burst", "count": n, "window": w, "tag": text}``: send ``count`` messages
   (``w`` in flight), answer ``{"start": t, "end": t}``.
+* ``{"cmd": "cpu"}``: this process's CPU time so far.
 * ``{"cmd": "stop"}``.
+
+A command with ``"measured": true`` is profiled when ``P2PCHAT_BENCH_PROFILE=dir`` is
+set (cProfile, only while such commands are served). With ``P2PCHAT_BENCH_PYSPY=dir``
+``{"cmd": "spy"}`` starts py-spy on this process (collapsed stacks of the threads
+holding the GIL, 1,000 a second) and ``{"cmd": "spy", "stop": true}`` stops it: a
+sampling profile of the bursts alone, with far less overhead than cProfile.
 
     P2PCHAT_HOME=... python bench/_ui_live.py NAME headless|app
 """
@@ -21,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -46,8 +56,48 @@ async def stdin_lines() -> asyncio.StreamReader:
     return reader
 
 
-async def run(name: str, mode: str) -> None:
-    """Serve commands until ``stop``."""
+class GcPauses:
+    """The longest pause of the cyclic garbage collector since ``reset`` (ms), on the
+    clock and in CPU time (on a loaded machine the clock also counts waiting for a CPU)."""
+
+    def __init__(self) -> None:
+        self.longest = self.longest_cpu = 0.0
+        self._began = self._began_cpu = 0.0
+        gc.callbacks.append(self._callback)
+
+    def reset(self) -> None:
+        """Start counting again."""
+        self.longest = self.longest_cpu = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began, self._began_cpu = time.perf_counter(), time.thread_time()
+        else:
+            self.longest = max(self.longest, (time.perf_counter() - self._began) * 1000)
+            cpu = (time.thread_time() - self._began_cpu) * 1000
+            self.longest_cpu = max(self.longest_cpu, cpu)
+
+
+async def spy(name: str, mode: str) -> asyncio.subprocess.Process | None:
+    """py-spy on this process until stopped (with ``P2PCHAT_BENCH_PYSPY=dir``)."""
+    out = os.environ.get("P2PCHAT_BENCH_PYSPY")
+    if not out:
+        return None
+    spy_exe = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    target = os.path.join(out, f"{name}-{mode}.txt")
+    proc = await asyncio.create_subprocess_exec(
+        *(spy_exe, "record", "-p", str(os.getpid()), "-r", "1000", "-f", "raw", "-g"),
+        *("--nonblocking", "-o", target),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1.0)  # py-spy attaches (nothing else happens meanwhile)
+    return proc
+
+
+async def run(name: str, mode: str, profiler: Any = None) -> None:
+    """Serve commands until ``stop`` (``profiler``, a ``cProfile.Profile``, runs only
+    while a command marked ``"measured"`` is served)."""
     from textual import events
 
     from p2pchat.identity import decode_peer_id
@@ -58,6 +108,7 @@ async def run(name: str, mode: str) -> None:
     from p2pchat.ui.widgets.composer import Composer
     from p2pchat.ui.widgets.message_list import MessageList
 
+    pauses = GcPauses()
     node = Node(open_profile(name), NodeConfig(bind="127.0.0.1", discovery=False))
     stream = node.subscribe()
     incoming = 0
@@ -85,9 +136,12 @@ async def run(name: str, mode: str) -> None:
                     await asyncio.sleep(0.01)
         say({"port": node.port, "peer": node.peer_id_text})
         reader = await stdin_lines()
+        spying: asyncio.subprocess.Process | None = None
         while line := await reader.readline():
             msg = json.loads(line)
             cmd = msg["cmd"]
+            if profiler is not None and msg.get("measured"):
+                profiler.enable()
             if cmd == "connect":
                 peer = decode_peer_id(msg["peer"])
                 if msg.get("port"):
@@ -106,6 +160,7 @@ async def run(name: str, mode: str) -> None:
                 say({"connected": True})
             elif cmd == "expect":
                 base = incoming - msg.get("already", 0)
+                pauses.reset()
                 count, last = msg["count"], msg["last"].encode()
                 latencies: list[float] = []
 
@@ -142,7 +197,15 @@ async def run(name: str, mode: str) -> None:
                 finally:
                     if typer is not None:
                         typer.cancel()
-                say({"done": time.monotonic(), "keys_ms": latencies, "cpu": time.process_time()})
+                say(
+                    {
+                        "done": time.monotonic(),
+                        "keys_ms": latencies,
+                        "cpu": time.process_time(),
+                        "gc_ms": pauses.longest,
+                        "gc_cpu_ms": pauses.longest_cpu,
+                    }
+                )
             elif cmd == "burst":
                 peer = decode_peer_id(msg["peer"])
                 gate = asyncio.Semaphore(msg["window"])
@@ -159,8 +222,18 @@ async def run(name: str, mode: str) -> None:
                 say({"start": start, "end": time.monotonic(), "cpu": time.process_time()})
             elif cmd == "cpu":
                 say({"cpu": time.process_time()})
+            elif cmd == "spy":
+                if msg.get("stop") and spying is not None:
+                    spying.send_signal(signal.SIGINT)  # py-spy writes its file and ends
+                    await spying.wait()
+                    spying = None
+                elif not msg.get("stop"):
+                    spying = spying or await spy(name, mode)
+                say({"spying": spying is not None})
             elif cmd == "stop":
                 break
+            if profiler is not None and msg.get("measured"):
+                profiler.disable()
     watcher.cancel()
     stream.close()
     await node.stop()
@@ -172,14 +245,14 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if "P2PCHAT_HOME" not in os.environ:
         sys.exit("P2PCHAT_HOME must be set (never touch a real profile)")
-    out = os.environ.get("P2PCHAT_BENCH_PROFILE")  # a directory: cProfile each side
+    out = os.environ.get("P2PCHAT_BENCH_PROFILE")  # a directory: cProfile each side's burst
     if not out:
         asyncio.run(run(sys.argv[1], sys.argv[2]))
         return
     import cProfile
 
-    with cProfile.Profile() as prof:
-        asyncio.run(run(sys.argv[1], sys.argv[2]))
+    prof = cProfile.Profile()
+    asyncio.run(run(sys.argv[1], sys.argv[2], prof))
     prof.dump_stats(os.path.join(out, f"{sys.argv[1]}-{sys.argv[2]}.prof"))
 
 

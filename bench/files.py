@@ -9,7 +9,8 @@ file in a temporary folder:
     into bob's download folder, its MB/s, and chat latency meanwhile: bob sends a text
     to alice every ``--chat-interval`` seconds while the file flows and times each one
     until alice's ``delivered`` receipt is back (a round trip with both stores' durable
-    commits), p50/p99/max;
+    commits), p50/p99/max, split into its three legs (bob's own commit, stored by
+    alice, the receipt back), and how late bob's event loop runs meanwhile;
 (b) the ceiling: a plain TCP copy of the same bytes (``sendfile``-free: read + sendall
     on one side, recv_into + write + fsync on the other), no crypto, no hashing;
 (c) magic-wormhole's direct transfer of the same file, fully local: its mailbox and
@@ -50,6 +51,7 @@ STEP = 60.0
 TARGET_RATIO_WORMHOLE = 1.3
 TARGET_RSS_MIB = 100
 TARGET_CHAT_P99_MS = 20.0
+PING = b"ping during the transfer"
 
 
 def say(obj: dict[str, Any]) -> None:
@@ -98,7 +100,7 @@ async def role_node(args: argparse.Namespace) -> None:
 
     from p2pchat.identity import decode_peer_id
     from p2pchat.node.config import NodeConfig
-    from p2pchat.node.events import PeerOnline, TransferProgress
+    from p2pchat.node.events import MessageAdded, PeerOnline, TransferProgress
     from p2pchat.node.service import SETTING_DOWNLOAD_DIR, Node
     from p2pchat.profile import open_profile
     from p2pchat.store import MessageStatus
@@ -115,11 +117,16 @@ async def role_node(args: argparse.Namespace) -> None:
     await node.transfers.set_auto_accept_max(1 << 40)
     events = node.subscribe()
     chat_times: list[float] = []
+    pings: dict[str, list[float]] = {}  # sent here: id -> [start, send_text back, delivered]
+    stored: dict[str, float] = {}  # received here: id -> stored (durably) and announced
+    lag_ms: list[float] = []  # how late a 5 ms sleep wakes while the file flows in
     transfer_done = asyncio.Event()
     active = asyncio.Event()
 
     async def watch() -> None:
         async for event in events:
+            if isinstance(event, MessageAdded) and event.incoming and event.message.body == PING:
+                stored[event.message.id.hex()] = time.monotonic()
             if isinstance(event, TransferProgress) and event.incoming:
                 if event.state == "active":
                     active.set()
@@ -140,12 +147,21 @@ async def role_node(args: argparse.Namespace) -> None:
         await active.wait()
         while not transfer_done.is_set():
             t0 = time.monotonic()
-            msg = await node.send_text(peer, "ping during the transfer")
+            msg = await node.send_text(peer, PING.decode())
+            stamps = pings[msg.id.hex()] = [t0, time.monotonic()]
             if await node.wait_for_status(msg.id, MessageStatus.DELIVERED, 10.0):
-                chat_times.append(time.monotonic() - t0)
+                stamps.append(time.monotonic())
+                chat_times.append(stamps[2] - t0)
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - t0)))
 
-    tasks = [asyncio.create_task(watch())]
+    async def loop_lag() -> None:
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(0.005)
+            if active.is_set() and not transfer_done.is_set():
+                lag_ms.append((time.monotonic() - t0 - 0.005) * 1000)
+
+    tasks = [asyncio.create_task(watch()), asyncio.create_task(loop_lag())]
     say({"port": node.port, "id": node.peer_id_text})
     reader = asyncio.StreamReader()
     loop = asyncio.get_running_loop()
@@ -184,6 +200,9 @@ async def role_node(args: argparse.Namespace) -> None:
             say(
                 {
                     "chat": chat_times,
+                    "pings": pings,
+                    "stored": stored,
+                    "lag_ms": lag_ms,
                     "rss_mib": peak_rss_mib(),
                     "cpu": cpu_seconds(),
                     "sys": sys_seconds(),
@@ -338,7 +357,19 @@ async def bench_p2pchat(
     ok = await asyncio.to_thread(sha256_of, saved) == digest
     await asyncio.to_thread(saved.unlink)
     chat = [t * 1000 for t in b_report["chat"]]
+    # Where the round trip waits: each leg, matched by message id (time.monotonic is
+    # one clock for every process on Linux).
+    legs: dict[str, list[float]] = {"send": [], "there": [], "back": []}
+    for mid, stamps in b_report["pings"].items():
+        there = a_report["stored"].get(mid)
+        if len(stamps) == 3 and there is not None:
+            start, handed, done = stamps
+            legs["send"].append((handed - start) * 1000)
+            legs["there"].append((there - handed) * 1000)
+            legs["back"].append((done - there) * 1000)
     return {
+        "chat_legs": legs,
+        "loop_lag_ms": b_report["lag_ms"],
         "hash_s": sent["t_offered"] - sent["t_start"],
         "transfer_s": final["t"] - sent["t_offered"],
         "verified": ok,
@@ -608,6 +639,25 @@ async def run(args: argparse.Namespace) -> int:
             f"p50 {statistics.median(chat):.1f} ms, p99 {p99:.1f} ms, max {max(chat):.1f} ms "
             f"(target p99 < {TARGET_CHAT_P99_MS:g}: {verdict})"
         )
+        legs = ours["chat_legs"]
+        if legs["send"]:
+            print("  where it waits, p50 / p99 (each leg ends with a durable commit):")
+            for key, what in (
+                ("send", "send_text, the sender's own commit"),
+                ("there", "→ stored by the receiver (link, its commit)"),
+                ("back", "→ its delivered receipt applied here"),
+            ):
+                print(
+                    f"    {what:45} {statistics.median(legs[key]):5.1f} / "
+                    f"{pct(legs[key], 0.99):5.1f} ms"
+                )
+        lag = ours["loop_lag_ms"]
+        if lag:
+            print(
+                f"  the receiving node's event loop, late by (a 5 ms sleep, n={len(lag)}): "
+                f"p50 {statistics.median(lag):.1f} ms, p99 {pct(lag, 0.99):.1f} ms, "
+                f"max {max(lag):.1f} ms"
+            )
     else:
         print("chat: no message completed during the transfer (too short? use a larger --size)")
     return 0 if ours["verified"] and tcp["verified"] else 1

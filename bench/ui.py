@@ -21,10 +21,14 @@ its own process (``bench/_ui_live.py``), first headless, then each inside the ch
 100,000 messages already in the room. One side sends a burst of ``--burst`` messages
 from a script (``--window`` in flight); the rate is counted until the other side has
 them all (the app: the last one shown in the open chat). Meanwhile the receiving app
-gets a key every 20 ms in its composer, timed until the frame after it shows. It prints
-app/headless ratios. ``--old-src DIR`` adds the same app runs with another checkout's
-``src`` (A/B against old code in the same run, on the same loaded machine), in both
-modes.
+gets a key every 20 ms in its composer, timed until the frame after it shows. After a
+warm-up there are ``--rounds`` such bursts back to back in the same processes: the rate
+is the median round's, and the keys of all rounds are pooled (a burst of 1,000 lasts
+about a second, so one gives 15-20 keys, and its "p99" is only its slowest key; six
+give about 100). It prints app/headless ratios, the CPU time each side used per 1,000
+messages and the receiver's longest garbage-collector pause. ``--old-src DIR`` adds the
+same app runs with another checkout's ``src`` (A/B against old code in the same run, on
+the same loaded machine), in both modes.
 
 The room is written straight into a throwaway profile's store (the node API would
 sign and fsync 100,000 messages one by one), so only the app is measured. It never
@@ -32,7 +36,10 @@ touches a real profile: everything lives in a temporary P2PCHAT_HOME.
 
     .venv/bin/python bench/ui.py [--messages 100000] [--runs 5] [--old-src /tmp/old/src]
     .venv/bin/python bench/ui.py --live [--sizes 100,10000,100000] [--burst 2000]
-                                 [--old-src /tmp/old/src]
+                                 [--rounds 6] [--old-src /tmp/old/src]
+
+Profiles of the bursts alone (each side, both modes): ``P2PCHAT_BENCH_PYSPY=dir``
+(py-spy, collapsed stacks) or ``P2PCHAT_BENCH_PROFILE=dir`` (cProfile).
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -324,10 +332,23 @@ def build_pair(home: Path, total: int) -> None:
             store.close()
 
 
+@dataclass
+class LiveResult:
+    """What the rounds of one live run measured."""
+
+    rates: list[float] = field(default_factory=list)  # messages/s, round by round
+    keys_ms: list[float] = field(default_factory=list)  # every round's keys, pooled
+    cpu_sender: float = 0.0  # seconds, all rounds
+    cpu_receiver: float = 0.0
+    wall: float = 0.0
+    gc_ms: float = 0.0  # the receiver's longest garbage-collector pause
+    gc_cpu_ms: float = 0.0  # the same in CPU time (the clock's counts waiting for a CPU)
+
+
 async def live_run(
-    home: Path, mode: str, src: Path, burst: int, window: int
-) -> tuple[float, list[float]]:
-    """One measured burst a -> b (both ``mode``); messages/s and b's key latencies."""
+    home: Path, mode: str, src: Path, burst: int, window: int, rounds: int
+) -> LiveResult:
+    """``rounds`` measured bursts a -> b (both ``mode``), back to back after a warm-up."""
     sys.path.insert(0, str(ROOT / "bench"))
     from _child import Child
 
@@ -353,26 +374,55 @@ async def live_run(
             a.request(cmd="connect", peer=hello_b["peer"], port=hello_b["port"]),
             b.request(cmd="connect", peer=hello_a["peer"], port=0),
         )
-        # Warm up (first frames, caches), then the measured burst.
-        for tag, count, keys in (("warm", 20, False), ("burst", burst, mode == "app")):
+        result = LiveResult()
+        # Warm up (first frames, caches), then the measured bursts, one after another.
+        plan = [("warm", 20, False)]
+        plan += [(f"burst{r}", burst, True) for r in range(rounds)]
+        for tag, count, measured in plan:
+            if measured and tag == "burst0":
+                await asyncio.gather(a.request(cmd="spy"), b.request(cmd="spy"))
             assert b.proc.stdin is not None
             cpu_b = (await b.request(cmd="cpu"))["cpu"]
-            expect = {"cmd": "expect", "count": count, "last": f"{tag} {count - 1}", "keys": keys}
+            expect = {
+                "cmd": "expect",
+                "count": count,
+                "last": f"{tag} {count - 1}",
+                "keys": measured and mode == "app",
+                "measured": measured,
+            }
             b.proc.stdin.write(json.dumps(expect).encode() + b"\n")
             await b.proc.stdin.drain()
             cpu_a = (await a.request(cmd="cpu"))["cpu"]
             sent = await a.request(
-                600.0, cmd="burst", peer=hello_b["peer"], count=count, window=window, tag=tag
+                600.0,
+                cmd="burst",
+                peer=hello_b["peer"],
+                count=count,
+                window=window,
+                tag=tag,
+                measured=measured,
             )
             got = await b.read(600.0)
-        wall = float(got["done"]) - float(sent["start"])
-        used_a = (await a.request(cmd="cpu"))["cpu"] - cpu_a
+            if not measured:
+                continue
+            wall = float(got["done"]) - float(sent["start"])
+            result.rates.append(count / wall)
+            result.wall += wall
+            result.keys_ms += got["keys_ms"]
+            result.cpu_sender += float(sent["cpu"]) - cpu_a
+            result.cpu_receiver += float(got["cpu"]) - cpu_b
+            result.gc_ms = max(result.gc_ms, float(got["gc_ms"]))
+            result.gc_cpu_ms = max(result.gc_cpu_ms, float(got["gc_cpu_ms"]))
+        await asyncio.gather(a.request(cmd="spy", stop=True), b.request(cmd="spy", stop=True))
+        per = 1000 / (burst * rounds)
         print(
-            f"    ({mode}: {wall:.1f} s wall; CPU sender {used_a:.1f} s, "
-            f"receiver {float(got['cpu']) - cpu_b:.1f} s)",
+            f"    ({mode}: {rounds} bursts in {result.wall:.1f} s wall; CPU per 1,000 "
+            f"messages: sender {result.cpu_sender * per:.2f} s, receiver "
+            f"{result.cpu_receiver * per:.2f} s; receiver's longest GC pause "
+            f"{result.gc_ms:.0f} ms, {result.gc_cpu_ms:.0f} ms of CPU)",
             flush=True,
         )
-        return burst / wall, got["keys_ms"]
+        return result
     finally:
         for child in children:
             await child.close(grace=60)
@@ -386,7 +436,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def live(sizes: list[int], burst: int, window: int, old_src: Path | None) -> None:
+def live(sizes: list[int], burst: int, window: int, rounds: int, old_src: Path | None) -> None:
     """Headless pair vs app pair (vs old app pair) at each history size; print ratios."""
     variants: list[tuple[str, str, Path]] = [
         ("headless", "headless", ROOT / "src"),
@@ -394,7 +444,10 @@ def live(sizes: list[int], burst: int, window: int, old_src: Path | None) -> Non
     ]
     if old_src is not None:
         variants.append(("app (old code)", "app", old_src))
-    print(f"burst of {burst:,} messages, {window} in flight, a -> b, each side its own process")
+    print(
+        f"{rounds} bursts of {burst:,} messages, {window} in flight, a -> b, each side its "
+        "own process; rates are the median round"
+    )
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="p2pchat-bench-live-") as tmp:
             seed = Path(tmp) / "seed"
@@ -403,7 +456,8 @@ def live(sizes: list[int], burst: int, window: int, old_src: Path | None) -> Non
             for label, mode, src in variants:
                 home = Path(tmp) / label.replace(" ", "_")
                 shutil.copytree(seed, home)
-                rate, keys = asyncio.run(live_run(home, mode, src, burst, window))
+                result = asyncio.run(live_run(home, mode, src, burst, window, rounds))
+                rate, keys = statistics.median(result.rates), result.keys_ms
                 rates[label] = rate
                 extra = ""
                 if keys:
@@ -472,11 +526,17 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,10000,100000")
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--window", type=int, default=64)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="measured bursts per run, back to back (keys are pooled: about 100 of them)",
+    )
     parser.add_argument("--old-src", type=Path, default=None)
     args = parser.parse_args()
     if args.live:
         sizes = [int(x) for x in args.sizes.split(",")]
-        live(sizes, args.burst, args.window, args.old_src)
+        live(sizes, args.burst, args.window, args.rounds, args.old_src)
         return
     if args.child == "first-frame":
         child_first_frame()

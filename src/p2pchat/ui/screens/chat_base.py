@@ -33,6 +33,7 @@ from p2pchat.node import (
     TorStatus,
 )
 from p2pchat.ui.context import ChatContext, ctx
+from p2pchat.ui.heap import freeze_long_lived
 from p2pchat.ui.text import literal
 from p2pchat.ui.widgets.composer import COMPOSER_PLACEHOLDER, Composer
 from p2pchat.ui.widgets.header import ConversationHeader
@@ -111,7 +112,11 @@ class ChatBase(Screen[None]):
         yield Static(id="topbar")
         yield Static(id="security")
         with Horizontal(id="main"):
-            yield Sidebar(id="sidebar")
+            # In a pane of its own: Textual draws every widget whose container overlaps a
+            # changed area, so straight in #main the list was drawn again with every
+            # frame of the conversation (a key, a new message).
+            with Vertical(id="sidebar-pane"):
+                yield Sidebar(id="sidebar")
             with Vertical(id="conversation"):
                 yield Static(id="empty")
                 yield ConversationHeader(id="header")
@@ -199,6 +204,8 @@ class ChatBase(Screen[None]):
             self.invitations.setdefault(invitation.room, invitation)
         await self.reload_sidebar()
         self.query_one(Sidebar).focus()
+        # Up and loaded: what lives now lives until the app quits (see ui.heap).
+        freeze_long_lived()
 
     def run_node(self, coro: Coroutine[Any, Any, Any], done: str = "") -> None:
         """Run a node call in a worker; report failures as notifications."""

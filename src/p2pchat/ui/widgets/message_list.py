@@ -45,9 +45,14 @@ NEAR_TOP = 2
 # Dropped a page at a time (past MAX_KEPT + PAGE), so placing the kept rows again is
 # paid once per page of new messages, not once per message.
 MAX_KEPT = 4 * PAGE
-# Following the end, a flush of more than this many starts afresh from its newest ones
-# (the rest could never be on screen; they are stored and page in on scroll).
+# Following the end, a flush of more messages than the view has lines starts afresh
+# from its newest ones (each takes a line at least, so the rest could never be on
+# screen; they are stored and page in on scroll). This many before the first layout.
 FLUSH_MOST = PAGE
+# At most this many live messages are laid out in one turn of the app's loop; more wait
+# for the next turn, so a key pressed meanwhile is handled in between (a flush of 60
+# took 10-16 ms, in front of the key).
+SLICE = 24
 # Live messages are shown at most this often (fewer repaints leave the frames in
 # between to keys and scrolling). 50 ms is below what a person notices in a chat.
 FRAME = 0.05
@@ -327,21 +332,30 @@ class MessageList(RowView):
                 self.call_later(self._flush)
 
     async def _flush(self) -> None:
-        """Append every queued live message at once, then drop the oldest if following."""
+        """Append the queued live messages (``SLICE`` a turn, the next turn queued at
+        once), then drop the oldest if following."""
         self._flush_due = False
+        await self._flush_slice()
+        if self._arrived and not self._flush_due:
+            self._flush_due = True
+            self.call_later(self._flush)
+
+    async def _flush_slice(self) -> None:
         room = self.room
         batch = [m for m in self._arrived.values() if m.room == room and m.id not in self.items]
         if not batch or room is None:
             self._arrived = {}
             return
         self._flushed_at = time.monotonic()
-        restart = self.following and len(batch) > FLUSH_MOST
+        most = self._laid_height if self._laid_height > 0 else FLUSH_MOST
+        restart = self.following and len(batch) > most
         if restart:
             # Following the end of a burst: only its newest messages can be on screen.
             # The rest are stored and page in like any older page on scroll.
-            for mid in [m.id for m in batch[:-FLUSH_MOST]]:
+            for mid in [m.id for m in batch[:-most]]:
                 self._arrived.pop(mid, None)
-            batch = batch[-FLUSH_MOST:]
+            batch = batch[-most:]
+        batch = batch[:SLICE]  # the rest stay queued for the next turn
         quotes, files, receipts = await self._extras(batch)
         wanted = [m.id for m in batch if m.id in self._reactions_due]
         reactions = await self.context.node.reactions(wanted) if wanted else {}

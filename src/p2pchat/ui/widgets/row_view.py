@@ -72,6 +72,7 @@ class RowView(ScrollView, can_focus=True):
         self._tall = False  # the rows overflow the view (a scrollbar shows)
         self._pad = 0  # blank lines above the rows when they do not fill the view
         self._style_epoch = 0  # bumped when the theme or CSS changes: strips redrawn
+        self._base: Style | None = None  # the widget's style while a frame is drawn
         self.pictures = PictureLayer(self, lambda: self.rows)
 
     # ------------------------------------------------------------------ following
@@ -183,10 +184,20 @@ class RowView(ScrollView, can_focus=True):
         super().notify_style_update()
         self._style_epoch += 1
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines in ``crop``, with the widget's style worked out once for all of them
+        (``rich_style`` walks every ancestor's colours: per line it was a fifth of a
+        frame's drawing during a burst)."""
+        self._base = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base = None
+
     def render_line(self, y: int) -> Strip:
         """Line ``y`` of the view: the part of the row under it (line API)."""
         width = self.size.width
-        base = self.rich_style
+        base = self.rich_style if self._base is None else self._base
         line = y + self.scroll_offset.y
         index = bisect_right(self._tops, line) - 1
         if index < 0 or index >= len(self.rows):

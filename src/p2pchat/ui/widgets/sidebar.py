@@ -150,6 +150,7 @@ class Sidebar(OptionList):
         self.entries: dict[str, Entry] = {}
         self.typing: set[bytes] = set()  # rooms where someone types
         self.invited: set[bytes] = set()  # groups we are invited to (not answered yet)
+        self._shape: list[object] = []  # what the options were built for (see ``show``)
         self.border_title = "Chats"
 
     def show(
@@ -159,29 +160,51 @@ class Sidebar(OptionList):
         nearby: list[Entry],
         held_back: int = 0,
     ) -> None:
-        """Replace the entries, keeping the highlighted one highlighted.
+        """Show these entries, keeping the highlighted one highlighted.
 
         ``held_back``: contact requests that made way for newer ones (too many at once),
         shown in the requests' heading so the person knows some were not kept.
+
+        When the same entries are listed in the same order at the same width (a new
+        message in a chat, a name, presence), only the entries that changed get a new
+        label; the list is rebuilt only when its shape changed.
         """
+        entries: dict[str, Entry] = {}
+        shape: list[object] = [self._label_width(), held_back]
+        for title, listed in (("requests", requests), ("chats", chats), ("nearby", nearby)):
+            shape.append(title)
+            for one in listed:
+                entry = replace(one, typing=one.room_id in self.typing)
+                if entry.room_id in self.invited:
+                    entry = replace(entry, preview="you are invited")
+                entries[entry.key] = entry
+                shape.append(entry.key)
+        if shape == self._shape:
+            changed = [e for key, e in entries.items() if self.entries.get(key) != e]
+            self.entries = entries
+            for entry in changed:
+                self.replace_option_prompt(entry.key, entry_label(entry, self._label_width()))
+            return
+        self._shape = shape
+        self._rebuild(entries, [requests, chats, nearby], held_back)
+
+    def _rebuild(self, entries: dict[str, Entry], sections: list[list[Entry]], held: int) -> None:
+        """All options anew, in sections with headings."""
         current = self.highlighted_key
+        self.entries = entries
         options: list[Option | None] = []
-        self.entries = {}
-        sections = (("Contact requests", requests), ("Chats", chats), ("Nearby", nearby))
-        for title, entries in sections:
-            if not entries:
+        titles = ("Contact requests", "Chats", "Nearby")
+        for title, listed in zip(titles, sections, strict=True):
+            if not listed:
                 continue
             if options:
                 options.append(None)
             options.append(Option(Text(title.upper(), "bold grey70"), disabled=True))
-            if entries is requests and held_back:
-                held = Text(f"+{held_back} held back", "italic bright_yellow")
-                options.append(Option(held, disabled=True))
-            for listed in entries:
-                entry = replace(listed, typing=listed.room_id in self.typing)
-                if entry.room_id in self.invited:
-                    entry = replace(entry, preview="you are invited")
-                self.entries[entry.key] = entry
+            if title == titles[0] and held:
+                held_text = Text(f"+{held} held back", "italic bright_yellow")
+                options.append(Option(held_text, disabled=True))
+            for one in listed:
+                entry = entries[one.key]
                 options.append(Option(entry_label(entry, self._label_width()), id=entry.key))
         if not self.entries:
             options.append(
