@@ -4,8 +4,11 @@ Every write of the node (a message sent or received, a receipt, a setting) goes 
 :class:`GroupCommit`. While one transaction commits, later writes wait and all go
 together into the next one: one fsync for the lot, which is what carries thousands of
 durable messages a second. Each writer's function runs in its own savepoint, so one
-failure is its own. Durability is never relaxed: a write's future resolves only once its
-transaction is on disk (``synchronous=FULL``).
+failure is its own. A write's future resolves only once its transaction is on disk
+(``synchronous=FULL``), except a write its caller marks ``durable=False`` (a receipt from
+a peer: what it records, the peer says again if it is lost), whose transaction skips the
+fsync when every write in it is such. The disk's flush is most of a commit's time while a
+file transfer writes, and a receipt paid for one on every chat round trip.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
     return ready is None or len(ready) > 0
 
 
-_Pending = tuple[Callable[[Store], Any], "asyncio.Future[Any]", bool]
+_Pending = tuple[Callable[[Store], Any], "asyncio.Future[Any]", bool, bool]  # quick, durable
 
 
 class GroupCommit:
@@ -62,11 +65,14 @@ class GroupCommit:
         """Wait until every write submitted so far is committed (or failed)."""
         await self._idle.wait()
 
-    async def write(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
-        """Run ``fn`` in the next transaction and return its result once it is durable."""
+    async def write(
+        self, fn: Callable[[Store], T], *, quick: bool = False, durable: bool = True
+    ) -> T:
+        """Run ``fn`` in the next transaction and return its result once it is durable
+        (``durable=False``: once it is committed, see the module docstring)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append((fn, future, quick))
+        self._pending.append((fn, future, quick, durable))
         self._idle.clear()
         if not self._in_flight and not self._scheduled:
             if quick and not _others_ready(loop):
@@ -85,14 +91,15 @@ class GroupCommit:
             return
         batch = self._pending[:MAX_BATCH]
         del self._pending[:MAX_BATCH]
-        quick = len(batch) <= QUICK_BATCH and all(q for _, _, q in batch)
+        quick = len(batch) <= QUICK_BATCH and all(q for _, _, q, _ in batch)
+        durable = any(d for _, _, _, d in batch)
         forget_caches = self._forget_caches
 
         def run(store: Store) -> list[tuple[bool, Any]]:
             results: list[tuple[bool, Any]] = []
             try:
-                with store.transaction():
-                    for fn, _, _ in batch:
+                with store.transaction(durable=durable):
+                    for fn, _, _, _ in batch:
                         try:
                             with store.transaction():
                                 results.append((True, fn(store)))
@@ -109,7 +116,7 @@ class GroupCommit:
             done = self._db().submit(run, quick=quick)
         except Exception as exc:  # the store is closed
             self._in_flight = False
-            for _, fut, _ in batch:
+            for _, fut, _, _ in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             self._commit_next()
@@ -125,7 +132,7 @@ class GroupCommit:
         self._in_flight = False
         error = done.exception() if not done.cancelled() else asyncio.CancelledError()
         outcomes = [(False, error)] * len(batch) if error else done.result()
-        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, fut, _, _), (ok, value) in zip(batch, outcomes, strict=True):
             if fut.done():
                 continue
             if ok:

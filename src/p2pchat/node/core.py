@@ -37,9 +37,13 @@ class StoreRead(Protocol):
 
 
 class StoreWrite(Protocol):
-    """Runs ``fn`` in the next group commit (``quick``: a small write on a message's path)."""
+    """Runs ``fn`` in the next group commit (``quick``: a small write on a message's path;
+    ``durable=False``: what a peer would say again, committed without waiting for the
+    disk, see node/commits.py)."""
 
-    def __call__(self, fn: Callable[[Store], T], /, *, quick: bool = False) -> Awaitable[T]: ...
+    def __call__(
+        self, fn: Callable[[Store], T], /, *, quick: bool = False, durable: bool = True
+    ) -> Awaitable[T]: ...
 
 
 class LamportClock:

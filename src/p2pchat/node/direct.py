@@ -76,7 +76,9 @@ class DirectInbox:
             store.remove_outbox_for_messages(peer, frame.ids)
             return store.set_status(mine, status)
 
-        changed = await node.core.write(work, quick=True)
+        # A receipt's record is what the peer says again if it is lost (the message stays
+        # in the outbox until then), so its commit does not wait for the disk.
+        changed = await node.core.write(work, quick=True, durable=False)
         if changed:
             node.core.emit(ReceiptChanged(room, tuple(changed), peer, status))
 

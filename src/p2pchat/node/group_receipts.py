@@ -50,6 +50,8 @@ class GroupReceipts(GroupBase):
                     store.set_status([mid], floor)
             return mine
 
-        changed = await node.core.write(work, quick=True)
+        # A receipt's record is what the peer says again if it is lost (the message stays
+        # in the outbox until then), so its commit does not wait for the disk.
+        changed = await node.core.write(work, quick=True, durable=False)
         if changed:
             node.core.emit(ReceiptChanged(frame.room, tuple(changed), peer, status))

@@ -173,21 +173,28 @@ class NodeBase:
         """Tell every subscriber (for the node's services)."""
         self._emit(event)
 
-    async def _write(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
+    async def _write(
+        self, fn: Callable[[Store], T], *, quick: bool = False, durable: bool = True
+    ) -> T:
         """Run ``fn`` in the next group commit and return its result.
 
         ``quick``: ``fn`` is a small write on a message's path (one message, one
-        receipt), which may commit without a hop to the store thread; see
-        :class:`GroupCommit`.
+        receipt), which may commit without a hop to the store thread; ``durable=False``:
+        what it records a peer would say again, so its commit need not wait for the
+        disk. See :class:`GroupCommit`.
         """
         if self.db is None:
             raise NodeError("the node is not running")
-        return await self._commits.write(fn, quick=quick)
+        return await self._commits.write(fn, quick=quick, durable=durable)
 
-    async def _write_through(self, fn: Callable[[Store], T], *, quick: bool = False) -> T:
+    async def _write_through(
+        self, fn: Callable[[Store], T], *, quick: bool = False, durable: bool = True
+    ) -> T:
         """The core's write: every store write of the node and its services passes
         through ``_write`` (looked up at each call), the one place to count them."""
-        return await self._write(fn, quick=quick)
+        if durable:
+            return await self._write(fn, quick=quick)
+        return await self._write(fn, quick=quick, durable=False)
 
     async def _load_state(self) -> None:
         def load(store: Store) -> tuple[list[Peer], dict[str, str | None]]:

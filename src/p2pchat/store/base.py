@@ -224,12 +224,26 @@ class StoreBase:
             raise StoreIOError(self.path, str(exc)) from exc
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
         """Group several calls into one atomic, durable commit.
 
         Nested uses become savepoints: an inner failure rolls back only the inner part
         if the caller catches it. Every write method runs inside one of these.
+
+        ``durable=False`` (outermost only; nested uses follow their outer transaction)
+        commits without an fsync: WAL keeps it atomic and a killed process keeps it,
+        only a power cut or an OS crash may lose it. For what can be had again: a derived
+        index, or what a peer will say again (a receipt: the message it acknowledges
+        stays in the outbox, is offered again and acknowledged again).
         """
+        if not durable and self._depth == 0:
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            try:
+                with self.transaction():
+                    yield
+            finally:
+                self._db.execute("PRAGMA synchronous = FULL")
+            return
         db = self._db
         with self._errors():
             if self._depth == 0:

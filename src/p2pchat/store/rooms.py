@@ -164,15 +164,8 @@ class RoomTables(PeerTables):
         # No fsync for this commit: the index is derived, and WAL keeps the step atomic
         # (index rows and the queue rows it removes go together, or neither does); the
         # next durable commit makes it durable too. A step then costs CPU only.
-        relaxed = self._depth == 0
-        if relaxed:
-            self._db.execute("PRAGMA synchronous = NORMAL")
-        try:
-            with self.transaction():
-                flush_search_index(self._db, 1, budget)
-        finally:
-            if relaxed:
-                self._db.execute("PRAGMA synchronous = FULL")
+        with self.transaction(durable=False):
+            flush_search_index(self._db, 1, budget)
         return bool(self._all(SQL_SEARCH_QUEUED))
 
     def purge_search_residue(self) -> None:
