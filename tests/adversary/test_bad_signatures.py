@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from p2pchat.node import Node
-from p2pchat.node.envelopes import direct_room_id
+import pytest
+
+from p2pchat.node import Node, checks_ahead
+from p2pchat.node.envelopes import direct_room_id, envelope_is_authentic
 from p2pchat.node.events import MessageAdded
 from p2pchat.wire import Envelope
 from tests.adversary.hostile import Hostile
@@ -181,4 +183,47 @@ async def test_forged_copies_mixed_into_a_contacts_backlog_never_displace_the_au
         assert len({m.id for m in held}) == count
     finally:
         for node in (victim, mallory_node):
+            await node.stop()
+
+
+async def test_a_member_resending_what_we_hold_costs_no_signature_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A copy of a message we already hold is not checked again (it is never stored
+    again, and its acknowledgement needs the stored copy's signature to match): nor in a
+    large batch, whose checks start before the batch is stored."""
+    count = 200
+    nodes = await start_nodes(["owner", "member", "mallory"])
+    try:
+        owner, member, mallory_node = nodes
+        await mesh(nodes)
+        room = await form_room(owner, [member, mallory_node])
+        mallory = Hostile(mallory_node)
+        events = owner.subscribe()
+        deps = await mallory_node._read(lambda s: mallory_node.groups.membership(s, room).heads)
+        held_of_mine = (await mallory_node._read(lambda s: s.heads(room))).get(mallory.me, 0)
+        real = [
+            mallory.envelope(room, body=b"real %d" % i, deps=deps, seq=held_of_mine + 1 + i)
+            for i in range(count + 1)
+        ]
+        mallory.send_envelopes(owner.me, *real[:count])
+        await wait_for(
+            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real[count - 1].id
+        )
+        checked: list[bytes] = []
+
+        def counted(env: Envelope) -> bool:
+            checked.append(env.id)
+            return envelope_is_authentic(env)
+
+        monkeypatch.setattr(checks_ahead, "envelope_is_authentic", counted)
+        # All of them again, then one new message: frames of a link are taken in order,
+        # so once the new one is stored every copy before it was judged.
+        mallory.send_envelopes(owner.me, *real)
+        await wait_for(
+            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real[count].id
+        )
+        assert checked == [real[count].id]
+    finally:
+        for node in nodes:
             await node.stop()

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from p2pchat.node.envelopes import envelope_is_authentic
@@ -56,19 +57,41 @@ class ChecksAhead:
         self._min_batch = min_batch
         self._parts = parts
         self._batches: list[CheckedBatch] = []
+        # Ids stored lately (loop thread): a copy of one of them is not checked ahead,
+        # since the ingest skips the check of what it holds (overlapping pushes, relays).
+        self._held: OrderedDict[bytes, None] = OrderedDict()
+
+    def note_held(self, ids: Iterable[bytes]) -> None:
+        """Loop thread: these messages are stored now (the latest HELD_REMEMBERED kept)."""
+        held = self._held
+        for mid in ids:
+            held[mid] = None
+            held.move_to_end(mid)
+        while len(held) > HELD_REMEMBERED:
+            held.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every batch (the ingest loop ended); their readers check on the spot."""
+        for batch in tuple(self._batches):
+            self.finish(batch)
 
     def start(
         self, executor: concurrent.futures.Executor, envelopes: Sequence[Envelope]
     ) -> CheckedBatch | None:
-        """Check ``envelopes`` in ``executor`` from now; None for a batch too small to pay
-        for the thread hop (it is checked where it is ingested, as before)."""
-        if len(envelopes) < self._min_batch:
+        """Check ``envelopes`` (but copies of messages stored lately) in ``executor`` from
+        now; None for a batch too small to pay for the thread hop, or an executor shut
+        down (the node is stopping): those are checked where they are ingested."""
+        listed = [env for env in envelopes if env.id not in self._held]
+        if len(listed) < self._min_batch:
             return None
-        listed = list(envelopes)
         size = -(-len(listed) // self._parts)
-        parts = [
-            executor.submit(_check_all, listed[i : i + size]) for i in range(0, len(listed), size)
-        ]
+        try:
+            parts = [
+                executor.submit(_check_all, listed[i : i + size])
+                for i in range(0, len(listed), size)
+            ]
+        except RuntimeError:  # "cannot schedule new futures after shutdown"
+            return None
         batch = CheckedBatch(listed, parts, size, {id(env): i for i, env in enumerate(listed)})
         self._batches.append(batch)
         return batch
@@ -102,6 +125,9 @@ class ChecksAhead:
                     break  # finished meanwhile (the node is stopping): check it here
         return envelope_is_authentic(env)
 
+
+#: Stored message ids remembered to spare their copies a check ahead (about 1 MB).
+HELD_REMEMBERED = 20_000
 
 #: Verifier threads: Ed25519 checks release the GIL, so two run on two cores at once.
 VERIFIER_THREADS = 2

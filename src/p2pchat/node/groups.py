@@ -199,6 +199,7 @@ class GroupService(GroupReceipts, GroupApi):
     async def _after_ingest(self, outcome: _Outcome, items: Sequence[Inbound]) -> None:
         """Loop thread: tell the UI what was stored, acknowledge it, announce it."""
         node = self.node
+        node.checks_ahead.note_held(m.id for m in outcome.stored)
         node.changes.emit_changed()
         for message in outcome.stored:
             if message.kind != "reaction" and message.kind not in CHANGE_KINDS:

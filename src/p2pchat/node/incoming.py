@@ -116,6 +116,7 @@ class IncomingApi(ConversationApi):
         finally:
             if storing is not None:
                 storing.cancel()
+            self.checks_ahead.clear()  # a batch taken but never stored leaves no verdicts
 
     async def _store_batch(
         self, batch: list[Inbound | SyncRequest], taken: int, checks: CheckedBatch | None
