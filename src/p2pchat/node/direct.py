@@ -76,9 +76,10 @@ class DirectInbox:
             store.remove_outbox_for_messages(peer, frame.ids)
             return store.set_status(mine, status)
 
-        # A receipt's record is what the peer says again if it is lost (the message stays
-        # in the outbox until then), so its commit does not wait for the disk.
-        changed = await node.core.write(work, quick=True, durable=False)
+        # A delivered receipt's record is what the peer says again if it is lost (the
+        # message stays in the outbox until one is recorded), so its commit does not wait
+        # for the disk. A read receipt is sent once and never again: it stays durable.
+        changed = await node.core.write(work, quick=True, durable=frame.st == RECEIPT_READ)
         if changed:
             node.core.emit(ReceiptChanged(room, tuple(changed), peer, status))
 

@@ -237,20 +237,29 @@ class StoreBase:
         stays in the outbox, is offered again and acknowledged again).
         """
         if not durable and self._depth == 0:
-            self._db.execute("PRAGMA synchronous = NORMAL")
+            with self._errors():
+                self._db.execute("PRAGMA synchronous = NORMAL")
             try:
                 with self.transaction():
                     yield
-            finally:
+            except BaseException:
+                # The error that brought us here is the one to report; SQLite refuses
+                # the pragma inside a transaction that a failed rollback left open.
+                with contextlib.suppress(db.DatabaseError):
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    self._db.execute("PRAGMA synchronous = FULL")
+                raise
+            with self._errors():
                 self._db.execute("PRAGMA synchronous = FULL")
             return
-        db = self._db
+        conn = self._db
         with self._errors():
             if self._depth == 0:
                 # IMMEDIATE: take the write lock now rather than fail halfway on upgrade.
-                db.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
             else:
-                db.execute(f"SAVEPOINT sp{self._depth}")
+                conn.execute(f"SAVEPOINT sp{self._depth}")
             self._depth += 1
             try:
                 yield
@@ -258,24 +267,24 @@ class StoreBase:
                 self._depth -= 1
                 self._forget_caches()
                 if self._depth == 0:
-                    db.execute("ROLLBACK")
+                    conn.execute("ROLLBACK")
                 else:
-                    db.execute(f"ROLLBACK TO sp{self._depth}")
-                    db.execute(f"RELEASE sp{self._depth}")
+                    conn.execute(f"ROLLBACK TO sp{self._depth}")
+                    conn.execute(f"RELEASE sp{self._depth}")
                 raise
             self._depth -= 1
             if self._depth == 0:
                 try:
-                    db.execute("COMMIT")
+                    conn.execute("COMMIT")
                 except BaseException:
                     # A failed COMMIT (disk full, I/O error) may leave the transaction
                     # open; end it so the next call does not run inside a dead one.
                     self._forget_caches()
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                     raise
             else:
-                db.execute(f"RELEASE sp{self._depth}")
+                conn.execute(f"RELEASE sp{self._depth}")
 
     def _forget_caches(self) -> None:
         """A rollback may undo anything the caches learned: start over."""
