@@ -198,6 +198,26 @@ def test_a_start_after_a_clean_close_reads_no_pages_unless_the_file_changed(
         assert s.startup_check is Check.FULL
 
 
+def test_a_store_behind_a_symlink_is_checked_when_the_file_behind_it_changed(
+    tmp_path: Path,
+) -> None:
+    """The fingerprint is of the file SQLite opens: the link itself never changes."""
+    real = tmp_path / "elsewhere" / "store.sqlite"
+    fill(real, 200)
+    link = tmp_path / "profile" / "store.sqlite"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    with Store.open(link, self_id=SELF):
+        pass
+    with real.open("r+b") as f:  # another program writes the same byte back
+        f.seek(5000)
+        same = f.read(1)
+        f.seek(5000)
+        f.write(same)
+    with Store.open(link, self_id=SELF) as s:
+        assert s.startup_check is not Check.NONE
+
+
 def test_a_crash_leaves_no_fingerprint_so_the_next_start_checks_everything(
     db_path: Path,
 ) -> None:

@@ -75,12 +75,15 @@ def _fingerprint(path: Path) -> str | None:
     clock tick, a few ms, and FAT keeps no ctime: a same-size write that soon after the
     close could go unseen there.)
     """
-    wal = path.with_name(path.name + "-wal")
     try:
+        # The file SQLite really opens: a symlinked store's link never changes when the
+        # file behind it does, and its WAL lies beside that file, not beside the link.
+        real = path.resolve(strict=True)
+        wal = real.with_name(real.name + "-wal")
         if wal.exists() and wal.stat().st_size > 0:
             return None  # not everything is in the main file: it is not at rest
-        st = os.stat(path, follow_symlinks=False)
-    except OSError:
+        st = os.stat(real)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         return None
     return f"v1 {st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
