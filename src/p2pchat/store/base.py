@@ -233,8 +233,8 @@ class StoreBase:
         ``durable=False`` (outermost only; nested uses follow their outer transaction)
         commits without an fsync: WAL keeps it atomic and a killed process keeps it,
         only a power cut or an OS crash may lose it. For what can be had again: a derived
-        index, or what a peer will say again (a receipt: the message it acknowledges
-        stays in the outbox, is offered again and acknowledged again).
+        index, or what a peer will say again (a delivered receipt: the message it
+        acknowledges stays in the outbox, is offered again and acknowledged again).
         """
         if not durable and self._depth == 0:
             with self._errors():
