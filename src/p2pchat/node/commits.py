@@ -6,9 +6,10 @@ together into the next one: one fsync for the lot, which is what carries thousan
 durable messages a second. Each writer's function runs in its own savepoint, so one
 failure is its own. A write's future resolves only once its transaction is on disk
 (``synchronous=FULL``), except a write its caller marks ``durable=False`` (a delivered
-receipt from a peer: what it records, the peer says again if it is lost), whose transaction skips the
-fsync when every write in it is such. The disk's flush is most of a commit's time while a
-file transfer writes, and a receipt paid for one on every chat round trip.
+receipt from a peer: what it records, the peer says again if it is lost), whose
+transaction skips the fsync when every write in it is such. The disk's flush is most of a
+commit's time while a file transfer writes, and a receipt paid for one on every chat
+round trip.
 """
 
 from __future__ import annotations
