@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from p2pchat.node import Node, PeerInfo, RoomInfo
 from p2pchat.node.links import is_tor_host
+from p2pchat.ui.markup import render as render_markup
 from p2pchat.ui.text import literal, one_line
 
 UNREAD_CAP = 999
@@ -64,7 +65,10 @@ async def load_entries(node: Node) -> Sections:
             who = "You: " if last.author == node.me else ""
             if not who and room.kind == "group" and last.kind != "system":
                 who = one_line(node.peer_name(last.author), 20) + ": "
-            preview = who + one_line(node.display_text(last), 60)
+            text = node.display_text(last)
+            if last.kind == "text":  # as the chat shows it: "**bold**" without asterisks
+                text = render_markup(text).plain
+            preview = who + one_line(text, 60)
         entry = Entry(
             key="room:" + room.room_id.hex(),
             name=room.name,
