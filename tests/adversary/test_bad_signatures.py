@@ -16,6 +16,7 @@ import pytest
 from p2pchat.node import Node, checks_ahead
 from p2pchat.node.envelopes import direct_room_id, envelope_is_authentic
 from p2pchat.node.events import MessageAdded
+from p2pchat.node.stream import EventStream
 from p2pchat.wire import Envelope
 from tests.adversary.hostile import Hostile
 from tests.node.groups_helpers import form_room, mesh, start_nodes
@@ -117,6 +118,33 @@ def altered(env: Envelope) -> Envelope:
     return dataclasses.replace(env, body=env.body + b" (altered)")
 
 
+async def next_posts(mallory: Hostile, room: bytes, count: int) -> list[Envelope]:
+    """``count`` authentic posts by ``mallory`` in ``room``, seqs right after what she
+    holds there (her join came first), naming the membership she has seen."""
+    node = mallory.node
+    deps = await node._read(lambda s: node.groups.membership(s, room).heads)
+    held = (await node._read(lambda s: s.heads(room))).get(mallory.me, 0)
+    return [
+        mallory.envelope(room, body=b"real %d" % i, deps=deps, seq=held + 1 + i)
+        for i in range(count)
+    ]
+
+
+def send_each_after_a_false_copy(mallory: Hostile, to: bytes, real: list[Envelope]) -> None:
+    """Each of ``real`` right after a copy under its id that does not verify (a flipped
+    signature, or its body altered under the original signature), CHUNK at a time."""
+    for start in range(0, len(real), CHUNK):
+        frames: list[Envelope] = []
+        for i, env in enumerate(real[start : start + CHUNK]):
+            frames += [forged(env) if i % 2 else altered(env), env]
+        mallory.send_envelopes(to, *frames)
+
+
+async def stored(events: EventStream, env: Envelope) -> None:
+    """Wait until the node behind ``events`` has stored ``env``."""
+    await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == env.id)
+
+
 async def test_forged_copies_mixed_into_a_catch_up_never_displace_the_authentic_ones() -> None:
     """Large batches are checked ahead, in another thread, while the one before is stored.
 
@@ -133,20 +161,9 @@ async def test_forged_copies_mixed_into_a_catch_up_never_displace_the_authentic_
         room = await form_room(owner, [member, mallory_node])
         mallory = Hostile(mallory_node)
         events = owner.subscribe()
-        deps = await mallory_node._read(lambda s: mallory_node.groups.membership(s, room).heads)
-        held_of_mine = (await mallory_node._read(lambda s: s.heads(room))).get(mallory.me, 0)
-        real = [
-            mallory.envelope(room, body=b"real %d" % i, deps=deps, seq=held_of_mine + 1 + i)
-            for i in range(count)
-        ]
-        for start in range(0, count, CHUNK):
-            frames: list[Envelope] = []
-            for i, env in enumerate(real[start : start + CHUNK]):
-                frames += [forged(env) if i % 2 else altered(env), env]
-            mallory.send_envelopes(owner.me, *frames)
-        await wait_for(
-            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real[-1].id
-        )
+        real = await next_posts(mallory, room, count)
+        send_each_after_a_false_copy(mallory, owner.me, real)
+        await stored(events, real[-1])
         held = await owner.history(room, limit=count + 50)
         mine = [m for m in held if m.author == mallory.me and m.kind == "text"]
         missing = sorted({env.body for env in real} - {m.body for m in mine})
@@ -170,14 +187,8 @@ async def test_forged_copies_mixed_into_a_contacts_backlog_never_displace_the_au
         mallory = Hostile(mallory_node)
         events = victim.subscribe()
         real = [mallory.direct(victim.me, body=b"real %d" % i) for i in range(count)]
-        for start in range(0, count, CHUNK):
-            frames: list[Envelope] = []
-            for i, env in enumerate(real[start : start + CHUNK]):
-                frames += [forged(env) if i % 2 else altered(env), env]
-            mallory.send_envelopes(victim.me, *frames)
-        await wait_for(
-            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real[-1].id
-        )
+        send_each_after_a_false_copy(mallory, victim.me, real)
+        await stored(events, real[-1])
         held = await victim.history(direct_room_id(victim.me, mallory.me), limit=count + 50)
         assert sorted(m.body for m in held) == sorted(env.body for env in real)
         assert len({m.id for m in held}) == count
@@ -200,16 +211,9 @@ async def test_a_member_resending_what_we_hold_costs_no_signature_checks(
         room = await form_room(owner, [member, mallory_node])
         mallory = Hostile(mallory_node)
         events = owner.subscribe()
-        deps = await mallory_node._read(lambda s: mallory_node.groups.membership(s, room).heads)
-        held_of_mine = (await mallory_node._read(lambda s: s.heads(room))).get(mallory.me, 0)
-        real = [
-            mallory.envelope(room, body=b"real %d" % i, deps=deps, seq=held_of_mine + 1 + i)
-            for i in range(count + 1)
-        ]
+        real = await next_posts(mallory, room, count + 1)
         mallory.send_envelopes(owner.me, *real[:count])
-        await wait_for(
-            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real[count - 1].id
-        )
+        await stored(events, real[count - 1])
         checked: list[bytes] = []
 
         def counted(env: Envelope) -> bool:
@@ -220,9 +224,7 @@ async def test_a_member_resending_what_we_hold_costs_no_signature_checks(
         # All of them again, then one new message: frames of a link are taken in order,
         # so once the new one is stored every copy before it was judged.
         mallory.send_envelopes(owner.me, *real)
-        await wait_for(
-            events, lambda e: isinstance(e, MessageAdded) and e.message.id == real[count].id
-        )
+        await stored(events, real[count])
         assert checked == [real[count].id]
     finally:
         for node in nodes:
