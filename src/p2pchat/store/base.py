@@ -14,13 +14,14 @@ from typing import Any, Self, cast, overload
 
 from . import db, encryption, health
 from .backup import copy_into
-from .errors import CorruptStoreError, StoreClosedError, StoreError, StoreIOError, StoreLockedError
+from .errors import CorruptStoreError, StoreClosedError, StoreError, StoreIOError
 from .opening import (
     acquire_lock,
     check_health,
     connect,
     create_private,
     inspect_file,
+    open_failure,
     require_existing,
     set_clean_close,
     settle_key,
@@ -108,9 +109,7 @@ class StoreBase:
                 conn, rebuilt_from, check = check_health(path, conn, migrations, key)
             except db.OperationalError as exc:
                 conn.close()
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise StoreLockedError(path, str(exc)) from None
-                raise StoreIOError(path, str(exc)) from None
+                raise open_failure(path, exc) from None
             except BaseException:
                 conn.close()
                 raise
@@ -118,9 +117,7 @@ class StoreBase:
                 migrate(conn, migrations)
             except db.OperationalError as exc:
                 conn.close()
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise StoreLockedError(path, str(exc)) from None
-                raise StoreIOError(path, str(exc)) from None
+                raise open_failure(path, exc) from None
             except (db.IntegrityError, db.ProgrammingError):
                 conn.close()
                 raise  # a broken migration: a bug, not the person's file

@@ -28,6 +28,18 @@ from .queries import BUSY_TIMEOUT_MS, ENCRYPTED_CACHE_KIB, SQLITE_HEADER
 from .schema import APPLICATION_ID, Migration
 
 
+def is_busy(exc: Exception) -> bool:
+    """Whether SQLite's error means another connection holds the file (not damage)."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def open_failure(path: Path, exc: Exception) -> StoreError:
+    """The error to raise for an operational failure while opening: locked, or I/O."""
+    if is_busy(exc):
+        return StoreLockedError(path, str(exc))
+    return StoreIOError(path, str(exc))
+
+
 def acquire_lock(path: Path) -> int:
     """Take the profile's exclusive lock, held until the Store closes.
 
@@ -90,7 +102,7 @@ def settle_key(
     try:
         encryption.rekey(path, current, key)
     except db.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if is_busy(exc):
             raise StoreLockedError(path, str(exc)) from None
         raise StoreIOError(path, f"cannot change the store's key: {exc}") from None
     except (db.DatabaseError, OSError) as exc:
@@ -127,7 +139,7 @@ def inspect_file(path: Path, known_version: int, key: bytes | None = None) -> No
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
     except db.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if is_busy(exc):
             raise StoreLockedError(path, str(exc)) from None
         raise CorruptStoreError(path, str(exc)) from None
     except db.DatabaseError as exc:
@@ -229,9 +241,7 @@ def connect(path: Path, key: bytes | None) -> db.Connection:
             conn.execute(f"PRAGMA cache_size = -{ENCRYPTED_CACHE_KIB}")
     except db.OperationalError as exc:
         conn.close()
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise StoreLockedError(path, str(exc)) from None
-        raise StoreIOError(path, str(exc)) from None
+        raise open_failure(path, exc) from None
     except BaseException:
         conn.close()
         raise
