@@ -128,11 +128,10 @@ class IncomingApi(ConversationApi):
             self.checks_ahead.finish(checks)
 
     def _admitted(self, batch: list[Inbound | SyncRequest]) -> list[Inbound | SyncRequest]:
-        """The envelopes dated before year 10000 and within their peer's daily quota, and
-        every sync request, in their order."""
-        dated = [i for i in batch if not isinstance(i, Inbound) or self._time_ok(i)]
-        within = {id(i) for i in self._within_quota([i for i in dated if isinstance(i, Inbound)])}
-        return [i for i in dated if not isinstance(i, Inbound) or id(i) in within]
+        """The envelopes dated before year 10000 and within their peer's daily quota, then
+        every sync request (``_ingest`` takes a batch's envelopes before its requests)."""
+        dated = [i for i in batch if isinstance(i, Inbound) and self._time_ok(i)]
+        return [*self._within_quota(dated), *(i for i in batch if isinstance(i, SyncRequest))]
 
     def _verifier_pool(self) -> Executor:
         if self._verifier is None:  # not started (tests that ingest directly)
@@ -188,8 +187,8 @@ class IncomingApi(ConversationApi):
             return [i for i in items if envelope_is_authentic(i.env)]
         loop = asyncio.get_running_loop()
         flags = await loop.run_in_executor(
-            self._verifier, lambda: [envelope_is_authentic(i.env) for i in items]
-        )  # None (not started) falls back to the loop's default executor
+            self._verifier_pool(), lambda: [envelope_is_authentic(i.env) for i in items]
+        )
         return [i for i, ok in zip(items, flags, strict=True) if ok]
 
     def body_problem(self, env: Envelope) -> str | None:

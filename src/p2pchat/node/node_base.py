@@ -192,9 +192,7 @@ class NodeBase:
     ) -> T:
         """The core's write: every store write of the node and its services passes
         through ``_write`` (looked up at each call), the one place to count them."""
-        if durable:
-            return await self._write(fn, quick=quick)
-        return await self._write(fn, quick=quick, durable=False)
+        return await self._write(fn, quick=quick, durable=durable)
 
     async def _load_state(self) -> None:
         def load(store: Store) -> tuple[list[Peer], dict[str, str | None]]:
