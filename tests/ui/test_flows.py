@@ -422,6 +422,37 @@ async def test_long_history_opens_at_the_end_and_pages_back(pair: tuple[Node, No
         assert bodies == [f"message {i}".encode() for i in range(total)]
 
 
+async def test_a_page_loaded_before_the_list_has_a_size_is_not_taken_for_a_short_one(
+    pair: tuple[Node, Node],
+) -> None:
+    """Opening a room can load its page before the list is laid out (it has no height
+    yet): that page is not "shorter than the view", so no older page is fetched."""
+    alice, bob = pair
+    await befriend(alice, bob)
+    events = alice.subscribe()
+    for i in range(150):
+        await bob.send_text(alice.me, f"message {i}")
+    await wait_for(
+        events, lambda e: isinstance(e, MessageAdded) and e.message.body == b"message 149"
+    )
+    app = app_for(alice)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_chat_with(pilot, app, bob.me)
+        listing = app.chat.query_one(MessageList)
+        listing.display = False
+        await until(pilot, lambda: listing.size.height == 0)
+        await listing.show_room(alice.direct_room(bob.me))
+        await pilot.pause()
+        await pilot.pause()
+        assert len(items(app)) == 60
+        assert not listing.fetching
+        listing.display = True
+        await until(pilot, lambda: listing.size.height > 0 and "message 149" in screen_text(app))
+        await pilot.pause()
+        assert len(items(app)) == 60
+        assert not listing.fetching
+
+
 async def test_top_bar_shows_the_port_even_if_the_node_started_first(
     pair: tuple[Node, Node],
 ) -> None:

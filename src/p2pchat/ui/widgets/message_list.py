@@ -247,8 +247,12 @@ class MessageList(RowView):
         self.anchor()
 
     def _fill_viewport(self) -> None:
-        """A page shorter than the view cannot be scrolled up: fetch older ones now."""
-        if self.has_more and not self.fetching and self.max_scroll_y == 0:
+        """A page shorter than the view cannot be scrolled up: fetch older ones now.
+
+        Only once the rows are laid out: before the first resize the list has no
+        height yet, so every page would look short and a second one would be fetched.
+        """
+        if self._may_page() and self.max_scroll_y == 0:
             self.load_older()
 
     def _show_marker(self, marker: Row) -> None:
@@ -258,10 +262,17 @@ class MessageList(RowView):
 
     # ------------------------------------------------------------------ paging
 
+    def _may_page(self) -> bool:
+        """Whether a view at the top means the person reached it: the page is loaded and
+        laid out on a list with a height. A hidden or not yet sized list has its scroll
+        position clamped to 0, which says nothing about what anyone has seen."""
+        laid_out = self.loaded and self._laid_width > 0 and self.size.height > 0
+        return laid_out and self.has_more and not self.fetching
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         """Fetch the previous page when the top comes into view; report what is seen."""
         super().watch_scroll_y(old_value, new_value)
-        if new_value <= NEAR_TOP and self.has_more and not self.fetching:
+        if new_value <= NEAR_TOP and self._may_page():
             self.load_older()
         if round(old_value) != round(new_value):
             self.report_seen()
@@ -533,8 +544,10 @@ class MessageList(RowView):
     # ------------------------------------------------------------------ read receipts
 
     def view_changed(self) -> None:
-        """The view moved or was resized: what is on screen may be newly seen."""
+        """The view moved or was resized: what is on screen may be newly seen, and a
+        taller view may now be longer than the page shown."""
         self.call_after_refresh(self.report_seen)
+        self.call_after_refresh(self._fill_viewport)
 
     def report_seen(self) -> None:
         """Post the incoming, not yet read messages that are on screen now."""
