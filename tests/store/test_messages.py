@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from p2pchat.store import MessageStatus, Store, UnknownRoomError, db
@@ -27,6 +29,26 @@ def test_seq_clash_with_other_id_is_refused_not_raised(store: Store) -> None:
     assert store.add_messages([first, msg(seq=1, body=b"second")]) == [True, False]
     got = store.messages_by_seq(ROOM, peer(1), 1, 10)
     assert [m.id for m in got] == [first.id]
+
+
+def test_each_stored_row_is_returned_once_for_the_row_that_was_stored(store: Store) -> None:
+    """A batch can name one id twice with different seqs (a hostile relay): only the
+    copy that was stored comes back as stored, with its own seq and arrival order."""
+    store.add_messages([msg(seq=1, body=b"held")])
+    same_id = os.urandom(16)
+    clash = msg(seq=1, mid=same_id, body=b"seq 1 is taken")
+    fits = msg(seq=2, mid=same_id, body=b"seq 2 is free")
+    again = msg(seq=2, mid=same_id, body=b"seq 2 is free")
+    other = msg(seq=3)
+    got = store.insert_messages([clash, fits, again, other])
+    assert got[0] is None
+    assert got[2] is None
+    stored_fits, stored_other = got[1], got[3]
+    assert stored_fits is not None
+    assert stored_other is not None
+    assert (stored_fits.seq, stored_fits.body) == (2, b"seq 2 is free")
+    assert stored_fits.rowid < stored_other.rowid
+    assert store.get_messages([same_id])[0].rowid == stored_fits.rowid
 
 
 def test_unknown_room_raises_and_stores_nothing(store: Store) -> None:

@@ -48,8 +48,6 @@ class MessageTables(RoomTables):
         """
         if not rows:
             return []
-        result: list[Message | None] = []
-        touched: dict[tuple[bytes, bytes], list[int]] = {}
         with self._atomic():
             db = self._db
             for room_id in {r.room for r in rows}:
@@ -58,11 +56,17 @@ class MessageTables(RoomTables):
                 if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
                     raise UnknownRoomError(room_id)
                 self._rooms_seen.add(room_id)
-            for r in rows:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO messages (id, room, author, seq, lamport, sent_at,"
-                    " received_at, kind, body, reply_to, sig, status)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # One executemany, then one look-up of what it added, instead of a statement
+            # and its rowcount per row: a catch-up stores thousands of rows a second, and
+            # the per-row Python work was a fifth of the insert. This connection is the
+            # only writer and the transaction is open, so the rows above the largest
+            # rowid before are exactly this batch's; new rowids are never below it.
+            before = db.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
+            db.executemany(
+                "INSERT OR IGNORE INTO messages (id, room, author, seq, lamport, sent_at,"
+                " received_at, kind, body, reply_to, sig, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
                         r.id,
                         r.room,
@@ -76,19 +80,31 @@ class MessageTables(RoomTables):
                         r.reply_to,
                         r.sig,
                         int(r.status),
-                    ),
+                    )
+                    for r in rows
+                ],
+            )
+            added = {
+                (mid, room_id, author, seq): rowid
+                for rowid, mid, room_id, author, seq in db.execute(
+                    "SELECT rowid, id, room, author, seq FROM messages WHERE rowid > ?",
+                    (before,),
                 )
-                if cur.rowcount > 0:
-                    assert cur.lastrowid is not None
-                    if r.deps is not None:
-                        db.execute(
-                            "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)",
-                            (r.id, r.deps),
-                        )
-                    result.append(stored_message(cur.lastrowid, r))
-                    touched.setdefault((r.room, r.author), []).append(r.seq)
-                else:
+            }
+            result: list[Message | None] = []
+            touched: dict[tuple[bytes, bytes], list[int]] = {}
+            for r in rows:
+                # pop: a second copy of a row in the same batch was ignored, not added.
+                rowid = added.pop((r.id, r.room, r.author, r.seq), None)
+                if rowid is None:
                     result.append(None)
+                    continue
+                result.append(stored_message(rowid, r))
+                touched.setdefault((r.room, r.author), []).append(r.seq)
+            db.executemany(
+                "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)",
+                [(m.id, m.deps) for m in result if m is not None and m.deps is not None],
+            )
             for (room_id, author), seqs in touched.items():
                 self._advance_head(room_id, author, seqs)
         return result
