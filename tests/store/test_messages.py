@@ -31,7 +31,10 @@ def test_seq_clash_with_other_id_is_refused_not_raised(store: Store) -> None:
     assert [m.id for m in got] == [first.id]
 
 
-def test_each_stored_row_is_returned_once_for_the_row_that_was_stored(store: Store) -> None:
+@pytest.mark.parametrize("more", [0, Store.MANY_ROWS], ids=["row by row", "one executemany"])
+def test_each_stored_row_is_returned_once_for_the_row_that_was_stored(
+    store: Store, more: int
+) -> None:
     """A batch can name one id twice with different seqs (a hostile relay): only the
     copy that was stored comes back as stored, with its own seq and arrival order."""
     store.add_messages([msg(seq=1, body=b"held")])
@@ -40,7 +43,9 @@ def test_each_stored_row_is_returned_once_for_the_row_that_was_stored(store: Sto
     fits = msg(seq=2, mid=same_id, body=b"seq 2 is free")
     again = msg(seq=2, mid=same_id, body=b"seq 2 is free")
     other = msg(seq=3)
-    got = store.insert_messages([clash, fits, again, other])
+    extra = [msg(seq=4 + i) for i in range(more)]
+    got = store.insert_messages([clash, fits, again, other, *extra])
+    assert all(m is not None for m in got[4:])
     assert got[0] is None
     assert got[2] is None
     stored_fits, stored_other = got[1], got[3]

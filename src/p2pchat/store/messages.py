@@ -25,6 +25,31 @@ from .queries import (
 )
 from .rooms import RoomTables
 
+_SQL_INSERT = (
+    "INSERT OR IGNORE INTO messages (id, room, author, seq, lamport, sent_at,"
+    " received_at, kind, body, reply_to, sig, status)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQL_DEPS = "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)"
+
+
+def _values(r: NewMessage) -> tuple[object, ...]:
+    """A row's values in ``_SQL_INSERT``'s order."""
+    return (
+        r.id,
+        r.room,
+        r.author,
+        r.seq,
+        r.lamport,
+        r.sent_at,
+        r.received_at,
+        r.kind,
+        r.body,
+        r.reply_to,
+        r.sig,
+        int(r.status),
+    )
+
 
 class MessageTables(RoomTables):
     """Messages (signed envelopes as rows), per-author heads and seqs, and reactions."""
@@ -56,57 +81,61 @@ class MessageTables(RoomTables):
                 if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
                     raise UnknownRoomError(room_id)
                 self._rooms_seen.add(room_id)
-            # One executemany, then one look-up of what it added, instead of a statement
-            # and its rowcount per row: a catch-up stores thousands of rows a second, and
-            # the per-row Python work was a fifth of the insert. This connection is the
-            # only writer and the transaction is open, so the rows above the largest
-            # rowid before are exactly this batch's; new rowids are never below it.
-            before = db.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
-            db.executemany(
-                "INSERT OR IGNORE INTO messages (id, room, author, seq, lamport, sent_at,"
-                " received_at, kind, body, reply_to, sig, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        r.id,
-                        r.room,
-                        r.author,
-                        r.seq,
-                        r.lamport,
-                        r.sent_at,
-                        r.received_at,
-                        r.kind,
-                        r.body,
-                        r.reply_to,
-                        r.sig,
-                        int(r.status),
-                    )
-                    for r in rows
-                ],
-            )
-            added = {
-                (mid, room_id, author, seq): rowid
-                for rowid, mid, room_id, author, seq in db.execute(
-                    "SELECT rowid, id, room, author, seq FROM messages WHERE rowid > ?",
-                    (before,),
-                )
-            }
-            result: list[Message | None] = []
+            batch = len(rows) >= self.MANY_ROWS
+            result = self._insert_batch(rows) if batch else self._insert_each(rows)
             touched: dict[tuple[bytes, bytes], list[int]] = {}
-            for r in rows:
-                # pop: a second copy of a row in the same batch was ignored, not added.
-                rowid = added.pop((r.id, r.room, r.author, r.seq), None)
-                if rowid is None:
-                    result.append(None)
-                    continue
-                result.append(stored_message(rowid, r))
-                touched.setdefault((r.room, r.author), []).append(r.seq)
-            db.executemany(
-                "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)",
-                [(m.id, m.deps) for m in result if m is not None and m.deps is not None],
-            )
+            for m in result:
+                if m is not None:
+                    touched.setdefault((m.room, m.author), []).append(m.seq)
             for (room_id, author), seqs in touched.items():
                 self._advance_head(room_id, author, seqs)
+        return result
+
+    #: From this many rows on, a batch is inserted with one executemany and one look-up.
+    MANY_ROWS = 8
+
+    def _insert_each(self, rows: Sequence[NewMessage]) -> list[Message | None]:
+        """INSERT OR IGNORE ``rows`` one statement each (a live message or two)."""
+        db = self._db
+        result: list[Message | None] = []
+        for r in rows:
+            cur = db.execute(_SQL_INSERT, _values(r))
+            if cur.rowcount > 0:
+                assert cur.lastrowid is not None
+                if r.deps is not None:
+                    db.execute(_SQL_DEPS, (r.id, r.deps))
+                result.append(stored_message(cur.lastrowid, r))
+            else:
+                result.append(None)
+        return result
+
+    def _insert_batch(self, rows: Sequence[NewMessage]) -> list[Message | None]:
+        """INSERT OR IGNORE many ``rows`` with one executemany.
+
+        A catch-up stores thousands of rows a second, and a statement and its rowcount
+        per row was a fifth of the insert. One look-up above the largest rowid before
+        tells what the executemany added: this connection is the only writer and the
+        transaction is open, so those rows are exactly the batch's, and new rowids are
+        never below it. For a row or two (a live message) the two extra statements cost
+        more than they save, so those go through ``_insert_each``.
+        """
+        db = self._db
+        before = db.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
+        db.executemany(_SQL_INSERT, [_values(r) for r in rows])
+        added = {
+            (mid, room_id, author, seq): rowid
+            for rowid, mid, room_id, author, seq in db.execute(
+                "SELECT rowid, id, room, author, seq FROM messages WHERE rowid > ?", (before,)
+            )
+        }
+        result: list[Message | None] = []
+        for r in rows:
+            # pop: a second copy of a row in the same batch was ignored, not added.
+            rowid = added.pop((r.id, r.room, r.author, r.seq), None)
+            result.append(None if rowid is None else stored_message(rowid, r))
+        deps = [(m.id, m.deps) for m in result if m is not None and m.deps is not None]
+        if deps:
+            db.executemany(_SQL_DEPS, deps)
         return result
 
     def _advance_head(self, room_id: bytes, author: bytes, inserted: Sequence[int]) -> None:
