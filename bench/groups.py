@@ -258,6 +258,7 @@ async def fan_out_one_process(size: int, args: argparse.Namespace, home: Path) -
             for i in range(WARMUP + args.messages):
                 if i == WARMUP:
                     threads0 = thread_cpu()
+                    spy = start_py_spy() if size >= 50 else None
                 done.clear()
                 t0 = time.monotonic()
                 # The id is known only once send_message returns, but members may
@@ -296,6 +297,7 @@ async def fan_out_one_process(size: int, args: argparse.Namespace, home: Path) -
                 name: cpu / args.messages
                 for name, cpu in busy_threads(threads0, thread_cpu()).items()
             }
+            stop_py_spy(spy)
         finally:
             events.close()
         dropped = sum(m.dropped for m in nodes)

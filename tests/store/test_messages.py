@@ -225,3 +225,45 @@ def test_head_cache_survives_a_rolled_back_batch(store: Store) -> None:
     assert store.heads(ROOM) == {SELF: 4}
     store.add_messages([msg(author=SELF, seq=5)])
     assert store.heads(ROOM) == {SELF: 6}
+
+
+def test_heads_kept_in_memory_always_match_the_file(store: Store) -> None:
+    """``heads`` answers from memory once read: every way a head changes (new messages,
+    a void skipped, a range deleted, a rolled back batch, a room deleted) must show
+    exactly as a fresh read of the file shows it."""
+    a, b = peer(1), peer(2)
+
+    def from_file() -> dict[bytes, int]:
+        # The store's own connection (another one may not see its WAL), past its caches.
+        rows = store._db.execute("SELECT author, seq FROM heads WHERE room = ?", (ROOM,))
+        return {bytes(author): int(seq) for author, seq in rows}
+
+    def same() -> None:
+        assert store.heads(ROOM) == from_file()
+
+    same()
+    store.add_messages([msg(author=a, seq=s) for s in (1, 2, 3)])
+    same()
+    store.add_messages([msg(author=b, seq=s) for s in range(1, 12)])  # one executemany
+    same()
+    store.add_messages([msg(author=a, seq=s) for s in (6, 7)])
+    store.skip_void(ROOM, a, 4, 5)
+    same()
+    assert store.heads(ROOM)[a] == 7
+    store.delete_seq_range(ROOM, b, 5, 11)
+    same()
+    assert store.heads(ROOM)[b] == 4
+
+    def rolled_back() -> None:
+        with store.transaction():
+            store.add_messages([msg(author=b, seq=5)])
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    same()
+    store.heads(ROOM)[a] = 99  # a caller's copy, not the store's
+    same()
+    store.delete_room(ROOM)
+    same()
+    assert store.heads(ROOM) == {}

@@ -48,6 +48,8 @@ class StoreBase:
         # Both are dropped on any rollback, so they never disagree with the file.
         self._heads: dict[tuple[bytes, bytes], int] = {}
         self._no_gap: set[tuple[bytes, bytes]] = set()
+        # Every stored head of a room, for rooms read once (``heads``); dropped likewise.
+        self._room_heads: dict[bytes, dict[bytes, int]] = {}
         # Rooms known to exist (rooms are never deleted), dropped on rollback too.
         self._rooms_seen: set[bytes] = set()
         # False only for a store opened with an older schema (tests of migrations).
@@ -287,6 +289,7 @@ class StoreBase:
         """A rollback may undo anything the caches learned: start over."""
         self._heads.clear()
         self._no_gap.clear()
+        self._room_heads.clear()
         self._rooms_seen.clear()
 
     @contextlib.contextmanager
