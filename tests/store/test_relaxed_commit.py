@@ -7,7 +7,10 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from p2pchat.node.commits import GroupCommit
 from p2pchat.store import Store, StoreWorker
@@ -94,3 +97,45 @@ def test_a_relaxed_commit_survives_the_process_being_killed(db_path: Path) -> No
         assert store.message_count(ROOM) == 1
     finally:
         store.close()
+
+
+async def test_a_failed_write_fails_alone_and_leaves_nothing_whether_batched_or_not(
+    db_path: Path,
+) -> None:
+    """A write alone in its transaction runs without a savepoint; its failure must still
+    reach only its caller and undo only what it wrote, as within a batch of several."""
+    worker = await StoreWorker.open(db_path, self_id=SELF)
+    try:
+        await worker.run(lambda s: s.ensure_room(ROOM, "group", created_at=1))
+        commits = GroupCommit(lambda: worker, lambda: None)
+
+        def half_then_fail(seq: int) -> Callable[[Store], None]:
+            def write(store: Store) -> None:
+                store.add_messages([msg(seq=seq)])
+                raise RuntimeError("the write failed after its insert")
+
+            return write
+
+        def good(seq: int) -> Callable[[Store], int]:
+            return lambda store: store.add_messages([msg(seq=seq)]).count(True)
+
+        # Alone in its transaction.
+        with pytest.raises(RuntimeError):
+            await commits.write(half_then_fail(1))
+        assert await commits.write(good(1)) == 1
+        # In one batch with two good writes.
+        results = await asyncio.gather(
+            commits.write(good(2)),
+            commits.write(half_then_fail(3)),
+            commits.write(good(3)),
+            return_exceptions=True,
+        )
+        assert results[0] == 1
+        assert isinstance(results[1], RuntimeError)
+        assert results[2] == 1
+        counted = await worker.run(lambda s: s.message_count(ROOM))
+        assert counted == 3
+        heads = await worker.run(lambda s: s.heads(ROOM))
+        assert list(heads.values()) == [3]
+    finally:
+        await worker.close()
