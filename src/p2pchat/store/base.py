@@ -50,6 +50,8 @@ class StoreBase:
         self._no_gap: set[tuple[bytes, bytes]] = set()
         # Every stored head of a room, for rooms read once (``heads``); dropped likewise.
         self._room_heads: dict[bytes, dict[bytes, int]] = {}
+        #: Rooms read to hold no disappearing-message timer (see changes.has_timers).
+        self.untimed_rooms: set[bytes] = set()
         # Rooms known to exist (rooms are never deleted), dropped on rollback too.
         self._rooms_seen: set[bytes] = set()
         # False only for a store opened with an older schema (tests of migrations).
@@ -290,6 +292,7 @@ class StoreBase:
         self._heads.clear()
         self._no_gap.clear()
         self._room_heads.clear()
+        self.untimed_rooms.clear()
         self._rooms_seen.clear()
 
     @contextlib.contextmanager
