@@ -9,10 +9,13 @@ people run the app. Commands (one JSON object a line on stdin, one answer a line
   clock, system-wide on Linux) once ``count`` incoming messages arrived and, in app
   mode, the message ``last`` is shown in the open chat; with ``"keys": true`` it also
   types into the composer every 20 ms meanwhile and reports each key's latency (from
-  the key event to the frame after the composer holds it). The answer also gives the
+  the key event to the frame after the composer holds it), and turns the mouse wheel
+  over the chat every 50 ms, up then down, timing each notch from the event to the
+  frame after the view moved (``scroll_ms``). The answer also gives the
   longest pause of Python's garbage collector meanwhile (``gc_ms``).
-* ``{"cmd": "burst", "count": n, "window": w, "tag": text}``: send ``count`` messages
-  (``w`` in flight), answer ``{"start": t, "end": t}``.
+* ``{"cmd": "burst", "count": n, "window": w, "tag": text, "pace": r}``: send ``count``
+  messages (``w`` in flight; with ``pace``, at ``r`` a second), answer
+  ``{"start": t, "end": t}``.
 * ``{"cmd": "cpu"}``: this process's CPU time so far.
 * ``{"cmd": "stop"}``.
 
@@ -189,18 +192,53 @@ async def run(name: str, mode: str, profiler: Any = None) -> None:
                         if len(composer.text) > 200:
                             composer.clear()
 
-                typer = asyncio.create_task(typing()) if app and msg.get("keys") else None
+                scrolls: list[float] = []
+
+                async def wheeling(latencies: list[float] = scrolls) -> None:
+                    """A mouse wheel over the list every 50 ms, up then down: each notch
+                    timed from the event to the frame after the view moved."""
+                    assert app is not None
+                    listing = app.chat.query_one(MessageList)
+                    up = True
+                    while True:
+                        await asyncio.sleep(0.05)
+                        if (up and listing.scroll_y <= 0) or (
+                            not up and listing.scroll_y >= listing.max_scroll_y
+                        ):
+                            up = not up
+                            continue
+                        region = listing.region
+                        x, y = region.x + region.width // 2, region.y + region.height // 2
+                        wheel = events.MouseScrollUp if up else events.MouseScrollDown
+                        before = listing.scroll_y
+                        t0 = time.perf_counter()
+                        app.post_message(
+                            wheel(None, x, y, 0, -1 if up else 1, 0, False, False, False, x, y)
+                        )
+                        while listing.scroll_y == before:  # noqa: ASYNC110 - polled
+                            await asyncio.sleep(0.001)
+                        painted = asyncio.Event()
+                        app.call_after_refresh(painted.set)
+                        await painted.wait()
+                        latencies.append((time.perf_counter() - t0) * 1000)
+                        up = not up
+
+                measuring = app is not None and msg.get("keys")
+                typer = asyncio.create_task(typing()) if measuring else None
+                wheel_task = asyncio.create_task(wheeling()) if measuring else None
                 try:
                     async with asyncio.timeout(msg.get("within", 600)):
                         while not shown():  # noqa: ASYNC110 - the UI's state, polled
                             await asyncio.sleep(0.005)
                 finally:
-                    if typer is not None:
-                        typer.cancel()
+                    for task in (typer, wheel_task):
+                        if task is not None:
+                            task.cancel()
                 say(
                     {
                         "done": time.monotonic(),
                         "keys_ms": latencies,
+                        "scroll_ms": scrolls,
                         "cpu": time.process_time(),
                         "gc_ms": pauses.longest,
                         "gc_cpu_ms": pauses.longest_cpu,
@@ -218,7 +256,19 @@ async def run(name: str, mode: str, profiler: Any = None) -> None:
                         await node.send_text(peer, f"{tag} {i}")
 
                 start = time.monotonic()
-                await asyncio.gather(*(one(i) for i in range(msg["count"])))
+                pace = msg.get("pace") or 0
+                if pace:
+                    # At ``pace`` msgs/s: each message leaves at its due time (still at
+                    # most ``window`` in flight), as a busy chat would send them.
+                    sends = []
+                    for i in range(msg["count"]):
+                        late = start + i / pace - time.monotonic()
+                        if late > 0.001:
+                            await asyncio.sleep(late)
+                        sends.append(asyncio.create_task(one(i)))
+                    await asyncio.gather(*sends)
+                else:
+                    await asyncio.gather(*(one(i) for i in range(msg["count"])))
                 say({"start": start, "end": time.monotonic(), "cpu": time.process_time()})
             elif cmd == "cpu":
                 say({"cpu": time.process_time()})

@@ -21,7 +21,9 @@ its own process (``bench/_ui_live.py``), first headless, then each inside the ch
 100,000 messages already in the room. One side sends a burst of ``--burst`` messages
 from a script (``--window`` in flight); the rate is counted until the other side has
 them all (the app: the last one shown in the open chat). Meanwhile the receiving app
-gets a key every 20 ms in its composer, timed until the frame after it shows. After a
+gets a key every 20 ms in its composer, timed until the frame after it shows, and a
+mouse-wheel notch over the chat every 50 ms (up, then down), timed until the frame
+after the view moved (scrolling stays smooth: the same < 50 ms p99). After a
 warm-up there are ``--rounds`` such bursts back to back in the same processes: the rate
 is the median round's, and the keys of all rounds are pooled (a burst of 1,000 lasts
 about a second, so one gives 15-20 keys, and its "p99" is only its slowest key; six
@@ -36,7 +38,7 @@ touches a real profile: everything lives in a temporary P2PCHAT_HOME.
 
     .venv/bin/python bench/ui.py [--messages 100000] [--runs 5] [--old-src /tmp/old/src]
     .venv/bin/python bench/ui.py --live [--sizes 100,10000,100000] [--burst 2000]
-                                 [--rounds 6] [--old-src /tmp/old/src]
+                                 [--rounds 6] [--old-src /tmp/old/src] [--pace 1000]
 
 Profiles of the bursts alone (each side, both modes): ``P2PCHAT_BENCH_PYSPY=dir``
 (py-spy, collapsed stacks) or ``P2PCHAT_BENCH_PROFILE=dir`` (cProfile).
@@ -338,6 +340,7 @@ class LiveResult:
 
     rates: list[float] = field(default_factory=list)  # messages/s, round by round
     keys_ms: list[float] = field(default_factory=list)  # every round's keys, pooled
+    scroll_ms: list[float] = field(default_factory=list)  # every round's wheel notches
     cpu_sender: float = 0.0  # seconds, all rounds
     cpu_receiver: float = 0.0
     wall: float = 0.0
@@ -346,7 +349,7 @@ class LiveResult:
 
 
 async def live_run(
-    home: Path, mode: str, src: Path, burst: int, window: int, rounds: int
+    home: Path, mode: str, src: Path, burst: int, window: int, rounds: int, pace: int = 0
 ) -> LiveResult:
     """``rounds`` measured bursts a -> b (both ``mode``), back to back after a warm-up."""
     sys.path.insert(0, str(ROOT / "bench"))
@@ -399,6 +402,7 @@ async def live_run(
                 peer=hello_b["peer"],
                 count=count,
                 window=window,
+                pace=pace,
                 tag=tag,
                 measured=measured,
             )
@@ -409,6 +413,7 @@ async def live_run(
             result.rates.append(count / wall)
             result.wall += wall
             result.keys_ms += got["keys_ms"]
+            result.scroll_ms += got.get("scroll_ms", [])
             result.cpu_sender += float(sent["cpu"]) - cpu_a
             result.cpu_receiver += float(got["cpu"]) - cpu_b
             result.gc_ms = max(result.gc_ms, float(got["gc_ms"]))
@@ -436,7 +441,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def live(sizes: list[int], burst: int, window: int, rounds: int, old_src: Path | None) -> None:
+def live(
+    sizes: list[int], burst: int, window: int, rounds: int, old_src: Path | None, pace: int = 0
+) -> None:
     """Headless pair vs app pair (vs old app pair) at each history size; print ratios."""
     variants: list[tuple[str, str, Path]] = [
         ("headless", "headless", ROOT / "src"),
@@ -444,9 +451,10 @@ def live(sizes: list[int], burst: int, window: int, rounds: int, old_src: Path |
     ]
     if old_src is not None:
         variants.append(("app (old code)", "app", old_src))
+    paced = f", sent at {pace:,} msgs/s" if pace else ""
     print(
-        f"{rounds} bursts of {burst:,} messages, {window} in flight, a -> b, each side its "
-        "own process; rates are the median round"
+        f"{rounds} bursts of {burst:,} messages{paced}, {window} in flight, a -> b, each side "
+        "its own process; rates are the median round"
     )
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="p2pchat-bench-live-") as tmp:
@@ -456,15 +464,17 @@ def live(sizes: list[int], burst: int, window: int, rounds: int, old_src: Path |
             for label, mode, src in variants:
                 home = Path(tmp) / label.replace(" ", "_")
                 shutil.copytree(seed, home)
-                result = asyncio.run(live_run(home, mode, src, burst, window, rounds))
+                result = asyncio.run(live_run(home, mode, src, burst, window, rounds, pace))
                 rate, keys = statistics.median(result.rates), result.keys_ms
                 rates[label] = rate
                 extra = ""
-                if keys:
-                    extra = (
-                        f"  keys: p50 {pct(keys, 0.5):.1f} ms, p99 {pct(keys, 0.99):.1f} ms, "
-                        f"max {max(keys):.1f} ms (n={len(keys)})"
-                    )
+                for what, times in (("keys", keys), ("wheel", result.scroll_ms)):
+                    if times:
+                        extra += (
+                            f"  {what}: p50 {pct(times, 0.5):.1f} ms, "
+                            f"p99 {pct(times, 0.99):.1f} ms, max {max(times):.1f} ms "
+                            f"(n={len(times)})"
+                        )
                 print(f"{size:>7,} in room  {label:<15} {rate:8.0f} msgs/s{extra}", flush=True)
             ratio = rates["app"] / rates["headless"]
             line = f"{size:>7,} in room  app / headless = {ratio:.2f} (target >= 0.5)"
@@ -527,6 +537,13 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument(
+        "--pace",
+        type=int,
+        default=0,
+        help="send the bursts at this many msgs/s (0: as fast as they go); with 1000, "
+        "keys and wheel are timed at the rate issue 12's latency target names",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=6,
@@ -536,7 +553,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.live:
         sizes = [int(x) for x in args.sizes.split(",")]
-        live(sizes, args.burst, args.window, args.rounds, args.old_src)
+        live(sizes, args.burst, args.window, args.rounds, args.old_src, args.pace)
         return
     if args.child == "first-frame":
         child_first_frame()
