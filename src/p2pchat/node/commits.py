@@ -4,12 +4,13 @@ Every write of the node (a message sent or received, a receipt, a setting) goes 
 :class:`GroupCommit`. While one transaction commits, later writes wait and all go
 together into the next one: one fsync for the lot, which is what carries thousands of
 durable messages a second. Each writer's function runs in its own savepoint, so one
-failure is its own. A write's future resolves only once its transaction is on disk
-(``synchronous=FULL``), except a write its caller marks ``durable=False`` (a delivered
-receipt from a peer: what it records, the peer says again if it is lost), whose
-transaction skips the fsync when every write in it is such. The disk's flush is most of a
-commit's time while a file transfer writes, and a receipt paid for one on every chat
-round trip.
+failure is its own (a write alone in its transaction needs none: its failure rolls back
+a transaction that holds nothing else). A write's future resolves only once its
+transaction is on disk (``synchronous=FULL``), except a write its caller marks
+``durable=False`` (a delivered receipt from a peer: what it records, the peer says again
+if it is lost), whose transaction skips the fsync when every write in it is such. The
+disk's flush is most of a commit's time while a file transfer writes, and a receipt paid
+for one on every chat round trip.
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ class GroupCommit:
                 except Exception as exc:  # its failure is its caller's, as below
                     forget_caches()
                     return [(False, exc)]
+                except BaseException:
+                    forget_caches()  # rolled back (an interrupt): as for a whole batch
+                    raise
             results: list[tuple[bool, Any]] = []
             try:
                 with store.transaction(durable=durable):

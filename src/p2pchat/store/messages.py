@@ -118,6 +118,12 @@ class MessageTables(RoomTables):
         transaction is open, so those rows are exactly the batch's, and new rowids are
         never below it. For a row or two (a live message) the two extra statements cost
         more than they save, so those go through ``_insert_each``.
+
+        A stored row is matched back to the first row of the batch with its id, room,
+        author and seq. That is the row stored, as long as every row is well-formed (a
+        status in range, no NULL where the table forbids it): rows are built here from
+        typed fields, and one that broke a CHECK would be silently ignored by INSERT OR
+        IGNORE, which is a caller's bug either way.
         """
         db = self._db
         before = db.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
