@@ -267,3 +267,27 @@ def test_heads_kept_in_memory_always_match_the_file(store: Store) -> None:
     store.delete_room(ROOM)
     same()
     assert store.heads(ROOM) == {}
+
+
+def test_a_rooms_kind_kept_in_memory_goes_with_the_room(store: Store) -> None:
+    """``room_kind`` answers from memory once read: a room created in a transaction that
+    rolled back, or deleted since, must be unknown again (messages to it refused)."""
+    other = b"O" * 16
+
+    def created_then_rolled_back() -> None:
+        with store.transaction():
+            store.ensure_room(other, "direct", created_at=1)
+            assert store.room_kind(other) == "direct"
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        created_then_rolled_back()
+    assert store.room_kind(other) is None
+    with pytest.raises(UnknownRoomError):
+        store.add_messages([msg(room=other)])
+    assert store.room_kind(ROOM) == "group"
+    store.add_messages([msg(seq=1)])
+    store.delete_room(ROOM)
+    assert store.room_kind(ROOM) is None
+    with pytest.raises(UnknownRoomError):
+        store.add_messages([msg(seq=2)])

@@ -281,8 +281,8 @@ class GroupService(GroupReceipts, GroupApi):
         for item in items:
             by_room[item.env.room].append(item)
         for room, room_items in by_room.items():
-            info = store.get_room(room)
-            if info is None:
+            kind = store.room_kind(room)
+            if kind is None:
                 self._try_invitation(
                     store,
                     room,
@@ -298,7 +298,7 @@ class GroupService(GroupReceipts, GroupApi):
                         short_id(room_items[0].peer),
                         "a room we are not in",
                     )
-            elif info.kind == "group":
+            elif kind == "group":
                 self._ingest_room(store, room, room_items, now, outcome)
             else:
                 log.info(

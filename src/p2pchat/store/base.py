@@ -15,6 +15,7 @@ from typing import Any, Self, cast, overload
 from . import db, encryption, health
 from .backup import copy_into
 from .errors import CorruptStoreError, StoreClosedError, StoreError, StoreIOError
+from .models import RoomKind
 from .opening import (
     acquire_lock,
     check_health,
@@ -52,8 +53,9 @@ class StoreBase:
         self._room_heads: dict[bytes, dict[bytes, int]] = {}
         #: Rooms read to hold no disappearing-message timer (see changes.has_timers).
         self.untimed_rooms: set[bytes] = set()
-        # Rooms known to exist (rooms are never deleted), dropped on rollback too.
-        self._rooms_seen: set[bytes] = set()
+        # The kind of rooms known to exist (see ``room_kind``): dropped when a room is
+        # deleted, and on rollback too.
+        self._room_kinds: dict[bytes, RoomKind] = {}
         # False only for a store opened with an older schema (tests of migrations).
         self._has_search = (
             conn.execute(
@@ -293,7 +295,7 @@ class StoreBase:
         self._no_gap.clear()
         self._room_heads.clear()
         self.untimed_rooms.clear()
-        self._rooms_seen.clear()
+        self._room_kinds.clear()
 
     @contextlib.contextmanager
     def _atomic(self) -> Iterator[None]:

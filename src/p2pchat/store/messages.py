@@ -74,13 +74,9 @@ class MessageTables(RoomTables):
         if not rows:
             return []
         with self._atomic():
-            db = self._db
             for room_id in {r.room for r in rows}:
-                if room_id in self._rooms_seen:
-                    continue
-                if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
+                if self.room_kind(room_id) is None:
                     raise UnknownRoomError(room_id)
-                self._rooms_seen.add(room_id)
             batch = len(rows) >= self.MANY_ROWS
             result = self._insert_batch(rows) if batch else self._insert_each(rows)
             touched: dict[tuple[bytes, bytes], list[int]] = {}
@@ -269,7 +265,7 @@ class MessageTables(RoomTables):
         """Forget a room and everything in it (an invitation that expired or was refused)."""
         with self._atomic():
             self._db.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
-            self._rooms_seen.discard(room_id)
+            self._room_kinds.pop(room_id, None)
             self._room_heads.pop(room_id, None)
             for key in [k for k in self._heads if k[0] == room_id]:
                 self._heads.pop(key, None)

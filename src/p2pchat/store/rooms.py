@@ -46,6 +46,21 @@ class RoomTables(PeerTables):
             > 0
         )
 
+    def room_kind(self, room_id: bytes) -> RoomKind | None:
+        """The room's kind, or None if there is no such room.
+
+        Every stored message asks (is the room ours, a group or a direct chat?), and a
+        room's kind never changes: known kinds are kept in memory, dropped when a room
+        is deleted and on any rollback (which may undo a room's creation).
+        """
+        kind = self._room_kinds.get(room_id)
+        if kind is None:
+            row = self._one("SELECT kind FROM rooms WHERE id = ?", (room_id,))
+            if row is None:
+                return None
+            kind = self._room_kinds[room_id] = "group" if row[0] == "group" else "direct"
+        return kind
+
     def get_room(self, room_id: bytes) -> Room | None:
         """Return the room, if known."""
         row = self._one(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))  # noqa: S608
