@@ -291,3 +291,16 @@ def test_a_rooms_kind_kept_in_memory_goes_with_the_room(store: Store) -> None:
     assert store.room_kind(ROOM) is None
     with pytest.raises(UnknownRoomError):
         store.add_messages([msg(seq=2)])
+
+
+def test_heads_of_a_room_that_does_not_exist_are_not_kept(store: Store) -> None:
+    """A peer can name any room id; asking for its heads must not leave a copy behind
+    per made-up id (memory a stranger could fill), and a room created later reads true."""
+    made_up = [os.urandom(16) for _ in range(50)]
+    for room in made_up:
+        assert store.heads(room) == {}
+    assert not any(room in store._room_heads for room in made_up)  # the cache, no copy
+    late = made_up[0]
+    store.ensure_room(late, "group", created_at=1)
+    store.add_messages([msg(room=late, seq=s) for s in (1, 2)])
+    assert store.heads(late) == {peer(1): 2}

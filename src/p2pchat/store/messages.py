@@ -371,7 +371,8 @@ class MessageTables(RoomTables):
         room_heads = self._room_heads.get(room_id)
         if room_heads is None:
             room_heads = {bytes(a): int(s) for a, s in self._all(SQL_HEADS, (room_id,))}
-            self._room_heads[room_id] = room_heads
+            if self.room_kind(room_id) is not None:  # never one copy per id a peer made up
+                self._room_heads[room_id] = room_heads
         return dict(room_heads)
 
     def messages_by_seq(
