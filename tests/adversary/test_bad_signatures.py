@@ -9,7 +9,9 @@ count, and every wait in time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -93,23 +95,45 @@ async def test_a_contact_flooding_bad_signatures_stores_nothing_and_delays_no_on
             await node.stop()
 
 
-async def test_a_group_member_flooding_bad_signatures_gets_nothing_stored() -> None:
+@dataclasses.dataclass
+class HostileRoom:
+    """A room of three running nodes (owner, member, mallory), owner's events open."""
+
+    owner: Node
+    member: Node
+    mallory_node: Node
+    mallory: Hostile
+    room: bytes
+    events: EventStream
+
+
+@contextlib.asynccontextmanager
+async def hostile_room() -> AsyncIterator[HostileRoom]:
+    """Owner, member and mallory in one room, all linked; stopped afterwards."""
     nodes = await start_nodes(["owner", "member", "mallory"])
     try:
         owner, member, mallory_node = nodes
         await mesh(nodes)
         room = await form_room(owner, [member, mallory_node])
-        mallory = Hostile(mallory_node)
-        events = owner.subscribe()
-        deps = await mallory_node._read(lambda s: mallory_node.groups.membership(s, room).heads)
-        await send_forged(mallory, owner, room, deps=deps)
-        honest = await member.send_message(room, "still here")
-        await wait_for(events, lambda e: isinstance(e, MessageAdded) and e.message.id == honest.id)
-        held = await owner.history(room, limit=FLOOD + 50)
-        assert not [m for m in held if m.author == mallory.me and m.kind == "text"]
+        yield HostileRoom(
+            owner, member, mallory_node, Hostile(mallory_node), room, owner.subscribe()
+        )
     finally:
         for node in nodes:
             await node.stop()
+
+
+async def test_a_group_member_flooding_bad_signatures_gets_nothing_stored() -> None:
+    async with hostile_room() as h:
+        room, mallory_node = h.room, h.mallory_node
+        deps = await mallory_node._read(lambda s: mallory_node.groups.membership(s, room).heads)
+        await send_forged(h.mallory, h.owner, room, deps=deps)
+        honest = await h.member.send_message(room, "still here")
+        await wait_for(
+            h.events, lambda e: isinstance(e, MessageAdded) and e.message.id == honest.id
+        )
+        held = await h.owner.history(room, limit=FLOOD + 50)
+        assert not [m for m in held if m.author == h.mallory.me and m.kind == "text"]
 
 
 def altered(env: Envelope) -> Envelope:
@@ -154,24 +178,15 @@ async def test_forged_copies_mixed_into_a_catch_up_never_displace_the_authentic_
     is stored once, with its own body, and no copy ever is.
     """
     count = 300
-    nodes = await start_nodes(["owner", "member", "mallory"])
-    try:
-        owner, member, mallory_node = nodes
-        await mesh(nodes)
-        room = await form_room(owner, [member, mallory_node])
-        mallory = Hostile(mallory_node)
-        events = owner.subscribe()
-        real = await next_posts(mallory, room, count)
-        send_each_after_a_false_copy(mallory, owner.me, real)
-        await stored(events, real[-1])
-        held = await owner.history(room, limit=count + 50)
-        mine = [m for m in held if m.author == mallory.me and m.kind == "text"]
+    async with hostile_room() as h:
+        real = await next_posts(h.mallory, h.room, count)
+        send_each_after_a_false_copy(h.mallory, h.owner.me, real)
+        await stored(h.events, real[-1])
+        held = await h.owner.history(h.room, limit=count + 50)
+        mine = [m for m in held if m.author == h.mallory.me and m.kind == "text"]
         missing = sorted({env.body for env in real} - {m.body for m in mine})
         assert not missing, missing
         assert len({m.id for m in mine}) == count
-    finally:
-        for node in nodes:
-            await node.stop()
 
 
 async def test_forged_copies_mixed_into_a_contacts_backlog_never_displace_the_authentic_ones() -> (
@@ -204,16 +219,10 @@ async def test_a_member_resending_what_we_hold_costs_no_signature_checks(
     again, and its acknowledgement needs the stored copy's signature to match): nor in a
     large batch, whose checks start before the batch is stored."""
     count = 200
-    nodes = await start_nodes(["owner", "member", "mallory"])
-    try:
-        owner, member, mallory_node = nodes
-        await mesh(nodes)
-        room = await form_room(owner, [member, mallory_node])
-        mallory = Hostile(mallory_node)
-        events = owner.subscribe()
-        real = await next_posts(mallory, room, count + 1)
-        mallory.send_envelopes(owner.me, *real[:count])
-        await stored(events, real[count - 1])
+    async with hostile_room() as h:
+        real = await next_posts(h.mallory, h.room, count + 1)
+        h.mallory.send_envelopes(h.owner.me, *real[:count])
+        await stored(h.events, real[count - 1])
         checked: list[bytes] = []
 
         def counted(env: Envelope) -> bool:
@@ -223,9 +232,6 @@ async def test_a_member_resending_what_we_hold_costs_no_signature_checks(
         monkeypatch.setattr(checks_ahead, "envelope_is_authentic", counted)
         # All of them again, then one new message: frames of a link are taken in order,
         # so once the new one is stored every copy before it was judged.
-        mallory.send_envelopes(owner.me, *real)
-        await stored(events, real[count])
+        h.mallory.send_envelopes(h.owner.me, *real)
+        await stored(h.events, real[count])
         assert checked == [real[count].id]
-    finally:
-        for node in nodes:
-            await node.stop()
