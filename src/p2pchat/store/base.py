@@ -44,12 +44,11 @@ class StoreBase:
         self._lock_fd = lock_fd
         self._key: bytes | None = None
         self._depth = 0
-        # Contiguous heads known in memory, and the (room, author) pairs known to hold no
-        # seq above their head: appending the next seq then needs no probing queries.
-        # Both are dropped on any rollback, so they never disagree with the file.
-        self._heads: dict[tuple[bytes, bytes], int] = {}
+        # The (room, author) pairs known to hold no seq above their head: appending the
+        # next seq then needs no probing queries. Like every cache here, dropped on any
+        # rollback, so none ever disagrees with the file.
         self._no_gap: set[tuple[bytes, bytes]] = set()
-        # Every stored head of a room, for rooms read once (``heads``); dropped likewise.
+        # Every stored head of a room, for rooms read once (``heads``).
         self._room_heads: dict[bytes, dict[bytes, int]] = {}
         #: Rooms read to hold no disappearing-message timer (see changes.has_timers).
         self.untimed_rooms: set[bytes] = set()
@@ -291,7 +290,6 @@ class StoreBase:
 
     def _forget_caches(self) -> None:
         """A rollback may undo anything the caches learned: start over."""
-        self._heads.clear()
         self._no_gap.clear()
         self._room_heads.clear()
         self.untimed_rooms.clear()

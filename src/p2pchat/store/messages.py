@@ -149,12 +149,7 @@ class MessageTables(RoomTables):
         """
         db = self._db
         key = (room_id, author)
-        head = self._heads.get(key)
-        if head is None:
-            row = db.execute(
-                "SELECT seq FROM heads WHERE room = ? AND author = ?", (room_id, author)
-            ).fetchone()
-            head = 0 if row is None else int(row[0])
+        head = self._known_heads(room_id).get(author, 0)
         start = head
         if key in self._no_gap:
             present = set(inserted)
@@ -178,7 +173,6 @@ class MessageTables(RoomTables):
             ).fetchone()
             if beyond is None:
                 self._no_gap.add(key)
-        self._heads[key] = head
         if head != start:
             self._write_head(room_id, author, head)
 
@@ -189,7 +183,6 @@ class MessageTables(RoomTables):
             " ON CONFLICT (room, author) DO UPDATE SET seq = excluded.seq",
             (room_id, author, seq),
         )
-        self._heads[(room_id, author)] = seq
         room_heads = self._room_heads.get(room_id)
         if room_heads is not None:
             room_heads[author] = seq
@@ -230,7 +223,6 @@ class MessageTables(RoomTables):
                 return []
             key = (room_id, author)
             self._no_gap.discard(key)
-            self._heads.pop(key, None)
             self._room_heads.pop(room_id, None)
             self._db.execute(
                 "UPDATE heads SET seq = ? WHERE room = ? AND author = ? AND seq >= ?",
@@ -267,9 +259,7 @@ class MessageTables(RoomTables):
             self._db.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
             self._room_kinds.pop(room_id, None)
             self._room_heads.pop(room_id, None)
-            for key in [k for k in self._heads if k[0] == room_id]:
-                self._heads.pop(key, None)
-                self._no_gap.discard(key)
+            self._no_gap -= {k for k in self._no_gap if k[0] == room_id}
 
     def messages_of_kind(self, room_id: bytes, kind: str) -> list[Message]:
         """Every message of one kind in a room (e.g. the membership log), arrival order.
@@ -368,12 +358,18 @@ class MessageTables(RoomTables):
         GIL over and back: reading 50 members' heads cost 1.3 ms of CPU where the copy
         costs microseconds.
         """
+        return dict(self._known_heads(room_id))
+
+    def _known_heads(self, room_id: bytes) -> dict[bytes, int]:
+        """The room's stored heads, read once and then kept (the store's own copy: only
+        ``_write_head`` changes it). Appending an author's next message then needs no
+        query to learn where its head stood."""
         room_heads = self._room_heads.get(room_id)
         if room_heads is None:
             room_heads = {bytes(a): int(s) for a, s in self._all(SQL_HEADS, (room_id,))}
             if self.room_kind(room_id) is not None:  # never one copy per id a peer made up
                 self._room_heads[room_id] = room_heads
-        return dict(room_heads)
+        return room_heads
 
     def messages_by_seq(
         self, room_id: bytes, author: bytes, start: int, count: int
