@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from p2pchat.node import PeerOffline, PeerOnline
+from p2pchat.node.links import DIAL_RECHECK_SECONDS
 from tests.nodes import WAIT, make_node, wait_for
 from tests.proxy import FaultProxy
 
@@ -49,5 +52,29 @@ async def test_a_stalled_link_is_dropped_and_redialled() -> None:
         await wait_for(events, lambda e: isinstance(e, PeerOnline), within=10)
     finally:
         await proxy.stop()
+        await a.stop()
+        await b.stop()
+
+
+async def test_the_dialler_sleeps_while_every_peer_is_online_and_wakes_when_one_drops() -> None:
+    """Targets of connected peers are not waited for: before, their long-past dial
+    times woke every node's dial loop 20 times a second for as long as it was online."""
+    a, b = make_node("a"), make_node("b")
+    await a.start()
+    await b.start()
+    try:
+        events = a.subscribe()
+        b_address = ("127.0.0.1", b.port)
+        a.links.add_target(*b_address, "manual", b.me)
+        await wait_for(events, lambda e: isinstance(e, PeerOnline))
+        now = time.monotonic()
+        assert a.links._next_look(now) == DIAL_RECHECK_SECONDS
+        await b.stop()
+        await wait_for(events, lambda e: isinstance(e, PeerOffline))
+        # b's address counts again: the loop looks when its redial time comes.
+        target = a.links.targets[b_address]
+        assert a.links._next_look(now) == max(0.05, target.next_at - now)
+        assert a.links._next_look(now) < DIAL_RECHECK_SECONDS
+    finally:
         await a.stop()
         await b.stop()

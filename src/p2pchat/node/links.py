@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Dials in flight at once: enough to reach a LAN quickly, never a flood of sockets.
 MAX_CONCURRENT_DIALS = 16
+#: The longest the dial loop sleeps with nothing due (see LinkManager._next_look).
+DIAL_RECHECK_SECONDS = 5.0
 
 OnFrame = Callable[[Connection, Frame], Awaitable[None]]
 OnUp = Callable[[Connection, bool], Awaitable[None]]
@@ -304,17 +306,20 @@ class LinkManager:
                 target.next_at = 0.0
         self._wake.set()
 
+    def _not_wanted(self, target: Target) -> bool:
+        """Whether ``target`` is not to be dialled now, whatever its time: it is us, its
+        peer is online already, or the node does not want that peer (blocked...)."""
+        peer = target.expected_peer
+        return peer is not None and (
+            peer == self.me or self.is_online(peer) or not self._should_dial(peer)
+        )
+
     def _due(self, now: float) -> list[Target]:
-        due = []
-        for target in self.targets.values():
-            if target.dialing or target.next_at > now:
-                continue
-            peer = target.expected_peer
-            if peer is not None and (
-                peer == self.me or self.is_online(peer) or not self._should_dial(peer)
-            ):
-                continue
-            due.append(target)
+        due = [
+            target
+            for target in self.targets.values()
+            if not target.dialing and target.next_at <= now and not self._not_wanted(target)
+        ]
         # The LAN first: a peer's onion address waits while one of its LAN addresses is
         # being tried (it is dialled as soon as those fail, or when there are none).
         lan_first = {
@@ -334,12 +339,29 @@ class LinkManager:
                 dialing += 1
                 target.dialing = True
                 self._spawn(self._dial(target), f"dial {target.host}:{target.port}")
-            pending = [t.next_at for t in self.targets.values() if not t.dialing]
-            delay = max(0.05, min(pending) - now) if pending else 5.0
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(delay, 5.0)):
+                async with asyncio.timeout(self._next_look(time.monotonic())):
                     await self._wake.wait()
+
+    def _next_look(self, now: float) -> float:
+        """Seconds the dial loop may sleep: until the next target waiting only for its
+        time comes due, at most DIAL_RECHECK_SECONDS.
+
+        Targets of peers online now are not waited for (nor ours, nor unwanted peers'):
+        their times are long past, and counting them woke every node 20 times a second
+        for as long as its peers were connected. A link going down wakes the loop; a
+        peer becoming wanted again is seen within DIAL_RECHECK_SECONDS. At the cap on
+        links nothing can be dialled until one goes down, which wakes the loop.
+        """
+        if len(self.links) >= self.config.max_links:
+            return DIAL_RECHECK_SECONDS
+        waiting = [
+            t.next_at for t in self.targets.values() if not t.dialing and not self._not_wanted(t)
+        ]
+        if not waiting:
+            return DIAL_RECHECK_SECONDS
+        return min(DIAL_RECHECK_SECONDS, max(0.05, min(waiting) - now))
 
     async def _dial(self, target: Target) -> None:
         onion = is_tor_host(target.host)
@@ -454,6 +476,7 @@ class LinkManager:
                         self.redial_soon(peer)
                     else:
                         self._backoff_peer(peer)
+                    self._wake.set()  # its targets count again (see _next_look)
 
     async def _read_loop(self, link: Link) -> None:
         conn = link.conn
