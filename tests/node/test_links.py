@@ -6,6 +6,7 @@ import time
 
 from p2pchat.node import PeerOffline, PeerOnline
 from p2pchat.node.links import DIAL_RECHECK_SECONDS
+from p2pchat.wire import Ping
 from tests.nodes import WAIT, make_node, wait_for
 from tests.proxy import FaultProxy
 
@@ -75,6 +76,23 @@ async def test_the_dialler_sleeps_while_every_peer_is_online_and_wakes_when_one_
         target = a.links.targets[b_address]
         assert a.links._next_look(now) == max(0.05, target.next_at - now)
         assert a.links._next_look(now) < DIAL_RECHECK_SECONDS
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_write_all_reaches_the_connected_peers_and_names_them() -> None:
+    a, b = make_node("a"), make_node("b")
+    await a.start()
+    await b.start()
+    try:
+        events = a.subscribe()
+        a.links.add_target("127.0.0.1", b.port, "manual", b.me)
+        await wait_for(events, lambda e: isinstance(e, PeerOnline))
+        stranger = make_node("c").me
+        before = a.links.links[b.me].conn.frames_sent
+        assert a.links.write_all([stranger, b.me], Ping(n=7)) == [b.me]
+        assert a.links.links[b.me].conn.frames_sent == before + 1
     finally:
         await a.stop()
         await b.stop()

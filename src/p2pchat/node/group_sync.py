@@ -71,12 +71,9 @@ class GroupSync(GroupBase):
             return [p for p in m.joined() if p != node.me], store.heads(room)
 
         members, room_heads = await node.core.read(load)
-        frames = heads_frames(room, room_heads)
-        for peer in members:
-            if peer in skip:
-                continue
-            for frame in frames:
-                node.links.write(peer, frame)
+        told = [peer for peer in members if peer not in skip]
+        for frame in heads_frames(room, room_heads):
+            node.links.write_all(told, frame)
 
     async def on_sync_heads(self, peer: bytes, frame: SyncHeads) -> None:
         """Push to ``peer`` what it lacks in the room, in a task (never block reading).

@@ -183,12 +183,9 @@ class OutgoingApi(PeopleApi):
 
         The frame is already in each recipient's outbox, so a failure here loses nothing.
         """
-        sent = []
-        for peer in recipients:
-            if self.links.write(peer, frame):
-                sent.append(peer)
-            else:
-                self.links.redial_soon(peer)
+        sent = self.links.write_all(recipients, frame)
+        for peer in set(recipients).difference(sent):
+            self.links.redial_soon(peer)
         await self.links.flush_all(sent)
 
     def _forget_caches(self) -> None:
@@ -235,10 +232,7 @@ class OutgoingApi(PeopleApi):
         members = await self._read(lambda s: self.groups.membership(s, room).joined())
         if self.me not in members:
             return
-        frame = Typing(room=room, on=typing)
-        for member in members:
-            if member != self.me:
-                self.links.write(member, frame)
+        self.links.write_all((m for m in members if m != self.me), Typing(room=room, on=typing))
 
     async def set_typing(self, peer_id: bytes, typing: bool) -> None:
         """Tell ``peer_id`` we are (not) typing; nothing is sent if the setting is off."""
