@@ -11,7 +11,7 @@ from p2pchat.node import groups as groups_module
 from p2pchat.node.envelopes import envelope_to_row, new_message_id, sign_envelope
 from p2pchat.node.events import RoomInvitation
 from p2pchat.node.rooms import KIND_SYSTEM
-from p2pchat.store import now_ms
+from p2pchat.store import StoreClosedError, now_ms
 from p2pchat.wire import RECEIPT_DELIVERED, Envelope, MessageFrame, Receipt
 from tests.adversary.hostile import Hostile
 from tests.node.groups_helpers import (
@@ -415,3 +415,25 @@ async def test_a_message_above_a_gap_makes_the_member_ask_for_what_it_lacks_at_o
         assert await texts(member, room) == ["number 1", "number 2"]
     finally:
         await stop_all([owner, member, writer])
+
+
+async def test_sending_to_a_group_room_asks_the_store_nothing_to_tell_it_from_a_direct_one() -> (
+    None
+):
+    """A group room's id is 16 bytes, a direct room's 32: ``room_peer`` answers a group
+    room without a trip to the store thread, which every message sent to a group paid
+    (in a busy process each trip waits its turn). Shown here by a stopped node, which has
+    no store to ask, answering for its group room; a direct room still needs the store."""
+    alice, bob = await start_nodes(["alice", "bob"])
+    try:
+        await mesh([alice, bob])
+        room = await alice.groups.create_room("Book club")
+        direct = await alice.open_direct_room(bob.me)
+        assert await alice.room_peer(direct) == bob.me
+        assert await alice.room_peer(room) is None
+        await alice.stop()
+        assert await alice.room_peer(room) is None
+        with pytest.raises(StoreClosedError):
+            await alice.room_peer(direct)
+    finally:
+        await stop_all([alice, bob])

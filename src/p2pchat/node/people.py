@@ -19,6 +19,7 @@ from p2pchat.node.events import (
 from p2pchat.node.model import PeerInfo
 from p2pchat.node.names import name_keys, primary_key
 from p2pchat.node.node_base import (
+    DIRECT_ROOM_ID_LEN,
     MAX_REMEMBERED_PEERS,
     MAX_STRANGER_LINKS,
     MAX_STRANGERS,
@@ -388,6 +389,9 @@ class PeopleApi(NodeBase):
 
     async def room_peer(self, room: bytes) -> bytes | None:
         """The other person of a direct room (None for group rooms or unknown rooms)."""
+        if len(room) != DIRECT_ROOM_ID_LEN:
+            # Not a direct room's id: no store trip on every message sent to a group.
+            return None
 
         def load(store: Store) -> bytes | None:
             info = store.get_room(room)
