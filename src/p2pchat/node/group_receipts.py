@@ -18,8 +18,7 @@ class GroupReceipts(GroupBase):
         status = MessageStatus.READ if frame.st == RECEIPT_READ else MessageStatus.DELIVERED
 
         def work(store: Store) -> list[bytes]:
-            info = store.get_room(frame.room)
-            if info is None or info.kind != "group":
+            if store.room_kind(frame.room) != "group":  # kept in memory: no query
                 return []
             # Whoever acknowledges an envelope holds it: stop resending it to them, even
             # if it is not ours (the room's log we handed to an invitee).

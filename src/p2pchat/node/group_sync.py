@@ -104,8 +104,7 @@ class GroupSync(GroupBase):
         def plan(
             store: Store,
         ) -> tuple[list[Message], list[tuple[bytes, int, int]], dict[bytes, int] | None]:
-            info = store.get_room(room)
-            if info is None or info.kind != "group":
+            if store.room_kind(room) != "group":
                 return [], [], None
             m = self.membership(store, room)
             if m.state_of(node.me) is None or m.state_of(peer) != "joined":

@@ -394,8 +394,7 @@ class PeopleApi(NodeBase):
             return None
 
         def load(store: Store) -> bytes | None:
-            info = store.get_room(room)
-            if info is None or info.kind != "direct":
+            if store.room_kind(room) != "direct":
                 return None
             return next((m.peer for m in store.members(room) if m.peer != self.me), None)
 
