@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from p2pchat.store import CorruptStoreError, Store, StoreKeyError
+from p2pchat.store import (
+    CorruptStoreError,
+    ForeignDatabaseError,
+    NewerSchemaError,
+    Store,
+    StoreKeyError,
+    db,
+)
 from p2pchat.store.backup import snapshot
 from p2pchat.store.encryption import PAUSE_ENV, PAUSED_LINE, TEMP_SUFFIX
 
@@ -307,3 +314,60 @@ def test_a_kill_while_a_sha512_store_is_moved_loses_nothing(db_path: Path, step:
         assert store.integrity_check() == ["ok"]
     assert _hmac_of(db_path, KEY) == db.HMAC_ALGORITHM
     assert not db_path.with_name(db_path.name + TEMP_SUFFIX).exists()
+
+
+def _keyed_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every keyed connection the store opens from now on (its target)."""
+    opened: list[str] = []
+    real = db.connect
+
+    def counting(target: Path | str, key: bytes | None, **kw: bool) -> db.Connection:
+        if key is not None:
+            opened.append(str(target))
+        return real(target, key, **kw)
+
+    monkeypatch.setattr(db, "connect", counting)
+    return opened
+
+
+def test_an_encrypted_store_opens_with_one_probe_that_also_inspects_it(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection that finds the key also checks the file is ours and not newer:
+    a keyed connection costs about as much as the rest of a small store's open."""
+    with Store.open(db_path, key=KEY) as s:
+        s.set_setting("k", "v")
+    opened = _keyed_connections(monkeypatch)
+    with Store.open(db_path, key=KEY) as s:
+        assert s.get_setting("k") == "v"
+    assert len(opened) == 2  # the read-only probe, then the store's own connection
+    assert "mode=ro" in opened[0]
+
+
+def test_an_encrypted_store_a_newer_p2pchat_wrote_is_refused_and_left_as_it_was(
+    db_path: Path,
+) -> None:
+    with Store.open(db_path, key=KEY):
+        pass
+    conn = db.connect(db_path, KEY)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(NewerSchemaError):
+        Store.open(db_path, key=KEY)
+    with pytest.raises(NewerSchemaError):  # nor is it moved from an old key first
+        Store.open(db_path, key=OTHER_KEY, old_keys=[KEY])
+    assert db_path.read_bytes() == before
+
+
+def test_another_programs_encrypted_database_is_refused_and_left_as_it_was(
+    db_path: Path,
+) -> None:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = db.connect(db_path, KEY)
+    conn.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)")
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(ForeignDatabaseError):
+        Store.open(db_path, key=KEY)
+    assert db_path.read_bytes() == before

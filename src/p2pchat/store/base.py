@@ -107,8 +107,8 @@ class StoreBase:
             if not create:
                 require_existing(path)
             create_private(path)
-            settle_key(path, len(migrations), key, old_keys)
-            inspect_file(path, len(migrations), key)
+            if not settle_key(path, len(migrations), key, old_keys):
+                inspect_file(path, len(migrations), key)
             conn = connect(path, key)
             try:
                 conn, rebuilt_from, check = check_health(path, conn, migrations, key)

@@ -18,7 +18,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -62,19 +62,28 @@ def read_header(path: Path) -> bytes:
 
 
 class KeyInUse(NamedTuple):
-    """What opens a store file: its key (None: plain) and whether its pages carry the
-    MAC of stores encrypted before db.HMAC_ALGORITHM (re-keying it moves it)."""
+    """What opens a store file: its key (None: plain), whether its pages carry the
+    MAC of stores encrypted before db.HMAC_ALGORITHM (re-keying it moves it), and
+    whether ``key_in_use``'s ``inspect`` ran on the connection that found the key."""
 
     key: bytes | None
     legacy_hmac: bool = False
+    inspected: bool = False
 
 
-def key_in_use(path: Path, candidates: Sequence[bytes]) -> KeyInUse:
+def key_in_use(
+    path: Path,
+    candidates: Sequence[bytes],
+    inspect: Callable[[db.Connection], None] | None = None,
+) -> KeyInUse:
     """Which key the store at ``path`` is encrypted with: one of ``candidates``, or None
     for a plain (or new, empty) file.
 
     Raises NoKeyOpensError when the file is neither plain nor readable with any of them.
-    Trying a raw key costs one page read: there is no key derivation in it.
+    Trying a raw key costs one page read: there is no key derivation in it. ``inspect``
+    is run on the read-only connection that found the key (its errors pass through), so
+    the caller's checks of the file need no keyed connection of their own: each one
+    costs as much as the rest of a small store's open.
     """
     header = read_header(path)
     if header and db.looks_plain(header):
@@ -87,7 +96,9 @@ def key_in_use(path: Path, candidates: Sequence[bytes]) -> KeyInUse:
         conn = _read_only(path, key)
         try:
             if db.key_opens(conn):
-                return KeyInUse(key, db.uses_legacy_hmac(conn))
+                if inspect is not None:
+                    inspect(conn)
+                return KeyInUse(key, db.uses_legacy_hmac(conn), inspected=inspect is not None)
         finally:
             conn.close()
     raise NoKeyOpensError()

@@ -78,12 +78,20 @@ def create_private(path: Path) -> None:
 
 def settle_key(
     path: Path, known_version: int, key: bytes | None, old_keys: Sequence[bytes]
-) -> None:
-    """Bring the file to ``key`` (see Store.open); a file that is not ours stays untouched."""
+) -> bool:
+    """Bring the file to ``key`` (see Store.open); a file that is not ours stays untouched.
+
+    True when the file, already under ``key``, was inspected (:func:`inspect_file`'s
+    checks) on the connection that tried the key: the caller need not inspect it again.
+    """
     encryption.discard_leftovers(path)
     candidates = [k for k in (key, *old_keys) if k is not None]
+
+    def inspect(conn: db.Connection) -> None:
+        check_identity(path, conn, known_version)
+
     try:
-        current, legacy_hmac = encryption.key_in_use(path, candidates)
+        current, legacy_hmac, inspected = encryption.key_in_use(path, candidates, inspect)
     except encryption.NoKeyOpensError:
         if not candidates:
             raise CorruptStoreError(
@@ -93,12 +101,13 @@ def settle_key(
     except db.OperationalError as exc:
         raise StoreLockedError(path, str(exc)) from None
     if not encryption.read_header(path):
-        return  # a new empty store (created with ``key`` on connect)
+        return False  # a new empty store (created with ``key`` on connect)
     if current == key and not legacy_hmac:
-        return  # already right
+        return inspected  # already right
     # Another key, or this key with the per-page MAC of stores made before
     # db.HMAC_ALGORITHM: the same crash-safe copy moves either.
-    inspect_file(path, known_version, current)  # never rewrite a foreign or newer file
+    if not inspected:
+        inspect_file(path, known_version, current)  # never rewrite a foreign or newer file
     try:
         encryption.rekey(path, current, key)
     except db.OperationalError as exc:
@@ -107,6 +116,7 @@ def settle_key(
         raise StoreIOError(path, f"cannot change the store's key: {exc}") from None
     except (db.DatabaseError, OSError) as exc:
         raise StoreIOError(path, f"cannot change the store's key: {exc}") from None
+    return False  # rewritten: the caller inspects the new file
 
 
 def inspect_file(path: Path, known_version: int, key: bytes | None = None) -> None:
@@ -134,6 +144,15 @@ def inspect_file(path: Path, known_version: int, key: bytes | None = None) -> No
     except db.Error as exc:
         raise CorruptStoreError(path, str(exc)) from None
     try:
+        check_identity(path, conn, known_version)
+    finally:
+        conn.close()
+
+
+def check_identity(path: Path, conn: db.Connection, known_version: int) -> None:
+    """Through a read-only connection to ``path``: refuse a file that is not our store
+    (another program's database) or that a newer p2pchat wrote."""
+    try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -144,8 +163,6 @@ def inspect_file(path: Path, known_version: int, key: bytes | None = None) -> No
         raise CorruptStoreError(path, str(exc)) from None
     except db.DatabaseError as exc:
         raise CorruptStoreError(path, str(exc)) from None
-    finally:
-        conn.close()
     if app_id != APPLICATION_ID and (app_id != 0 or tables > 0):
         raise ForeignDatabaseError(path, app_id)
     if version > known_version:
