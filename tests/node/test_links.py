@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 
 from p2pchat.node import PeerOffline, PeerOnline
@@ -93,6 +95,32 @@ async def test_write_all_reaches_the_connected_peers_and_names_them() -> None:
         before = a.links.links[b.me].conn.frames_sent
         assert a.links.write_all([stranger, b.me], Ping(n=7)) == [b.me]
         assert a.links.links[b.me].conn.frames_sent == before + 1
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_failed_dial_is_retried_at_its_backoff_time_while_other_peers_are_online() -> None:
+    """The dial loop sleeps long while every peer is online; a dial that fails sets its
+    next time while the loop sleeps, so it must wake the loop, or the retries after a
+    peer's restart come at the loop's 5 s look instead of 0.2, 0.4, 0.8 s later."""
+    a, b = make_node("a", dial_backoff_initial=0.2), make_node("b")
+    await a.start()
+    await b.start()
+    try:
+        events = a.subscribe()
+        a.links.add_target("127.0.0.1", b.port, "manual", b.me)
+        await wait_for(events, lambda e: isinstance(e, PeerOnline))
+        with socket.socket() as probe:  # a port nothing listens on: refused at once
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        a.links.add_target("127.0.0.1", closed_port, "manual", make_node("c").me)
+        target = a.links.targets[("127.0.0.1", closed_port)]
+        # A failed dial emits no event to wait on: its count is looked at, and the bound
+        # (under the loop's 5 s look) is what fails when the retries wait for that look.
+        async with asyncio.timeout(DIAL_RECHECK_SECONDS - 1):
+            while target.failures < 3:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     finally:
         await a.stop()
         await b.stop()

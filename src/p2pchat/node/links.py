@@ -409,6 +409,7 @@ class LinkManager:
             return
         finally:
             target.dialing = False
+            self._wake.set()  # it counts again for the loop's sleep (see _next_look)
         if target.expected_peer is None:
             target.expected_peer = conn.remote.peer_id
         await self._serve(conn)
@@ -424,6 +425,7 @@ class LinkManager:
         base = self.config.dial_backoff_initial * (2 ** min(target.failures - 1, 16))
         delay = min(self.config.dial_backoff_max, base) * random.uniform(0.8, 1.2)  # noqa: S311
         target.next_at = time.monotonic() + delay
+        self._wake.set()  # the loop may be asleep past the new time: it looks again
 
     # ------------------------------------------------------------------ links
 
