@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
+from collections.abc import AsyncIterator
 
-from p2pchat.node import PeerOffline, PeerOnline
+from p2pchat.node import EventStream, Node, PeerOffline, PeerOnline
 from p2pchat.node.links import DIAL_RECHECK_SECONDS
 from p2pchat.wire import Ping
 from tests.nodes import WAIT, make_node, wait_for
@@ -59,17 +61,27 @@ async def test_a_stalled_link_is_dropped_and_redialled() -> None:
         await b.stop()
 
 
-async def test_the_dialler_sleeps_while_every_peer_is_online_and_wakes_when_one_drops() -> None:
-    """Targets of connected peers are not waited for: before, their long-past dial
-    times woke every node's dial loop 20 times a second for as long as it was online."""
-    a, b = make_node("a"), make_node("b")
+@contextlib.asynccontextmanager
+async def a_linked_to_b(**a_config: object) -> AsyncIterator[tuple[Node, Node, EventStream]]:
+    """Two started nodes, ``a`` dialled ``b`` and the link is up; ``a``'s events."""
+    a, b = make_node("a", **a_config), make_node("b")
     await a.start()
     await b.start()
     try:
         events = a.subscribe()
-        b_address = ("127.0.0.1", b.port)
-        a.links.add_target(*b_address, "manual", b.me)
+        a.links.add_target("127.0.0.1", b.port, "manual", b.me)
         await wait_for(events, lambda e: isinstance(e, PeerOnline))
+        yield a, b, events
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_the_dialler_sleeps_while_every_peer_is_online_and_wakes_when_one_drops() -> None:
+    """Targets of connected peers are not waited for: before, their long-past dial
+    times woke every node's dial loop 20 times a second for as long as it was online."""
+    async with a_linked_to_b() as (a, b, events):
+        b_address = ("127.0.0.1", b.port)
         now = time.monotonic()
         assert a.links._next_look(now) == DIAL_RECHECK_SECONDS
         await b.stop()
@@ -78,39 +90,21 @@ async def test_the_dialler_sleeps_while_every_peer_is_online_and_wakes_when_one_
         target = a.links.targets[b_address]
         assert a.links._next_look(now) == max(0.05, target.next_at - now)
         assert a.links._next_look(now) < DIAL_RECHECK_SECONDS
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_write_all_reaches_the_connected_peers_and_names_them() -> None:
-    a, b = make_node("a"), make_node("b")
-    await a.start()
-    await b.start()
-    try:
-        events = a.subscribe()
-        a.links.add_target("127.0.0.1", b.port, "manual", b.me)
-        await wait_for(events, lambda e: isinstance(e, PeerOnline))
+    async with a_linked_to_b() as (a, b, _):
         stranger = make_node("c").me
         before = a.links.links[b.me].conn.frames_sent
         assert a.links.write_all([stranger, b.me], Ping(n=7)) == [b.me]
         assert a.links.links[b.me].conn.frames_sent == before + 1
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_failed_dial_is_retried_at_its_backoff_time_while_other_peers_are_online() -> None:
     """The dial loop sleeps long while every peer is online; a dial that fails sets its
     next time while the loop sleeps, so it must wake the loop, or the retries after a
     peer's restart come at the loop's 5 s look instead of 0.2, 0.4, 0.8 s later."""
-    a, b = make_node("a", dial_backoff_initial=0.2), make_node("b")
-    await a.start()
-    await b.start()
-    try:
-        events = a.subscribe()
-        a.links.add_target("127.0.0.1", b.port, "manual", b.me)
-        await wait_for(events, lambda e: isinstance(e, PeerOnline))
+    async with a_linked_to_b(dial_backoff_initial=0.2) as (a, _, _):
         with socket.socket() as probe:  # a port nothing listens on: refused at once
             probe.bind(("127.0.0.1", 0))
             closed_port = probe.getsockname()[1]
@@ -121,6 +115,3 @@ async def test_a_failed_dial_is_retried_at_its_backoff_time_while_other_peers_ar
         async with asyncio.timeout(DIAL_RECHECK_SECONDS - 1):
             while target.failures < 3:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-    finally:
-        await a.stop()
-        await b.stop()
