@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from p2pchat.identity import short_id
 from p2pchat.node.checks_ahead import ChecksAhead
+from p2pchat.node.coalesce import Coalescer
 from p2pchat.node.edits import CHANGE_KINDS, KIND_DELETE
 from p2pchat.node.envelopes import (
     apply_reaction,
@@ -148,6 +149,8 @@ class GroupService(GroupReceipts, GroupApi):
         self._announce_due: dict[bytes, frozenset[bytes]] = {}
         self._announcer: asyncio.TimerHandle | None = None
         self._ticker: asyncio.Task[None] | None = None
+        # Receipts that arrive while others are being written are written together.
+        self._receipts = Coalescer(self._record_receipts)
         # Peers told that their group messages are from an older protocol (once each).
         self._warned_old: set[bytes] = set()
         self._held_back: dict[bytes, int] = {}
