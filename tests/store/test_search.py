@@ -203,7 +203,13 @@ def test_migration_indexes_messages_an_older_store_holds(db_path: Path) -> None:
     adds_search = next(i for i, m in enumerate(MIGRATIONS) if "search" in (m.__doc__ or ""))
     with Store.open(db_path, self_id=SELF, migrations=MIGRATIONS[:adds_search]) as old:
         old.ensure_room(ROOM, "group", created_at=1)
-        old.add_messages([msg(seq=1, body="older 东京旅行 words".encode())])
+        # As an older p2pchat wrote it: its own columns, not this code's insert.
+        m = msg(seq=1, body="older 东京旅行 words".encode())
+        old._db.execute(
+            "INSERT INTO messages (id, room, author, seq, lamport, sent_at, received_at, kind,"
+            " body, sig) VALUES (?, ?, ?, ?, ?, 0, 0, 'text', ?, ?)",
+            (m.id, m.room, m.author, m.seq, m.lamport, m.body, m.sig),
+        )
     with Store.open(db_path, self_id=SELF) as store:
         assert texts(store, "东京旅") == ["older 东京旅行 words"]
         add(store, "newer words")

@@ -27,10 +27,9 @@ from .rooms import RoomTables
 
 _SQL_INSERT = (
     "INSERT OR IGNORE INTO messages (id, room, author, seq, lamport, sent_at,"
-    " received_at, kind, body, reply_to, sig, status)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " received_at, kind, body, reply_to, sig, status, deps)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_SQL_DEPS = "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)"
 
 
 def _values(r: NewMessage) -> tuple[object, ...]:
@@ -48,6 +47,7 @@ def _values(r: NewMessage) -> tuple[object, ...]:
         r.reply_to,
         r.sig,
         int(r.status),
+        r.deps,
     )
 
 
@@ -98,8 +98,6 @@ class MessageTables(RoomTables):
             cur = db.execute(_SQL_INSERT, _values(r))
             if cur.rowcount > 0:
                 assert cur.lastrowid is not None
-                if r.deps is not None:
-                    db.execute(_SQL_DEPS, (r.id, r.deps))
                 result.append(stored_message(cur.lastrowid, r))
             else:
                 result.append(None)
@@ -135,9 +133,6 @@ class MessageTables(RoomTables):
             # pop: a second copy of a row in the same batch was ignored, not added.
             rowid = added.pop((r.id, r.room, r.author, r.seq), None)
             result.append(None if rowid is None else stored_message(rowid, r))
-        deps = [(m.id, m.deps) for m in result if m is not None and m.deps is not None]
-        if deps:
-            db.executemany(_SQL_DEPS, deps)
         return result
 
     def _advance_head(self, room_id: bytes, author: bytes, inserted: Sequence[int]) -> None:
@@ -269,9 +264,8 @@ class MessageTables(RoomTables):
         """
         rows = self._all(
             "SELECT messages.rowid, id, room, author, seq, lamport, sent_at, received_at, kind,"
-            " body, reply_to, sig, status, envelope_deps.deps"
+            " body, reply_to, sig, status, deps"
             " FROM messages INDEXED BY messages_arrival"
-            " LEFT JOIN envelope_deps ON envelope_deps.message_id = messages.id"
             " WHERE room = ? AND kind = ? ORDER BY messages.rowid",
             (room_id, kind),
         )

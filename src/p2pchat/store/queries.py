@@ -113,8 +113,7 @@ ROOM_COLUMNS: Final = (
 #: Message columns plus the envelope's deps (NULL for envelopes without), for relaying.
 WITH_DEPS: Final = (
     "messages.rowid, id, room, author, seq, lamport, sent_at, received_at, kind, body,"
-    " reply_to, sig, status, envelope_deps.deps"
-    " FROM messages LEFT JOIN envelope_deps ON envelope_deps.message_id = messages.id"
+    " reply_to, sig, status, deps FROM messages"
 )
 SQL_BY_SEQ: Final = f"""
     SELECT {WITH_DEPS}

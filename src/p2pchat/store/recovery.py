@@ -156,6 +156,8 @@ def salvage(source: Path, target: db.Connection, key: bytes | None = None) -> Sa
                     report.tables.append(TableSalvage(name, damaged=True, error="unreadable"))
                 elif name in src_tables:
                     report.tables.append(_copy_table(src, target, name))
+            if not isinstance(src, str) and _OLD_DEPS in src_tables:
+                report.tables.append(_copy_old_deps(src, target))
         _drop_orphans(target, report)
         if not report.lossless:
             _lower_heads(target)
@@ -167,6 +169,25 @@ def salvage(source: Path, target: db.Connection, key: bytes | None = None) -> Sa
     finally:
         target.execute("PRAGMA foreign_keys = ON")
     return report
+
+
+#: Where stores before the deps_in_messages migration kept group envelopes' deps.
+_OLD_DEPS: Final = "envelope_deps"
+
+
+def _copy_old_deps(src: db.Connection, dst: db.Connection) -> TableSalvage:
+    """Put the deps an older store kept in a table of their own into the copied messages.
+
+    Without them the salvaged group messages could not be relayed (a member takes a
+    group envelope without deps for one of an older protocol).
+    """
+    result = TableSalvage(_OLD_DEPS)
+    update = "UPDATE messages SET deps = ?2 WHERE id = ?1"
+    try:
+        _copy_by_scans(_Copy(src, dst, _OLD_DEPS, '"message_id", "deps"', update, result))
+    except db.DatabaseError as exc:  # even its columns are unreadable
+        result.damaged, result.error = True, str(exc)
+    return result
 
 
 def _columns(conn: db.Connection, table: str) -> list[str]:
@@ -281,15 +302,11 @@ def _drop_orphans(dst: db.Connection, report: SalvageReport) -> None:
         dst.execute(f'DELETE FROM "{table}" WHERE _rowid_ = ?', (rowid,))  # noqa: S608
         if entry is not None:
             entry.orphans += 1
-    # WITHOUT ROWID children (members, heads, receipts, envelope_deps) by their parents.
+    # WITHOUT ROWID children (members, heads, receipts) by their parents.
     for table, sql in (
         ("members", "DELETE FROM members WHERE room NOT IN (SELECT id FROM rooms)"),
         ("heads", "DELETE FROM heads WHERE room NOT IN (SELECT id FROM rooms)"),
         ("receipts", "DELETE FROM receipts WHERE message_id NOT IN (SELECT id FROM messages)"),
-        (
-            "envelope_deps",
-            "DELETE FROM envelope_deps WHERE message_id NOT IN (SELECT id FROM messages)",
-        ),
     ):
         entry = report.table(table)
         if entry is None:

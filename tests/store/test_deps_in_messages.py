@@ -1,0 +1,71 @@
+"""Group envelopes' deps live in their message rows: stores that kept them in a table
+of their own are moved on open, and salvaged from it when damaged."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from p2pchat.store import MIGRATIONS, Store, db
+from p2pchat.store.recovery import rebuild_into
+
+from .helpers import ROOM, SELF, msg
+
+DEPS = bytes(range(32))  # two 16-byte ids of membership operations
+
+
+def _older_store(path: Path) -> tuple[bytes, bytes]:
+    """A store as the p2pchat before the move wrote it: one group message with deps (in
+    envelope_deps), one direct-style message without. Returns their ids."""
+    with Store.open(path, self_id=SELF, migrations=MIGRATIONS[:-1]) as old:
+        old.ensure_room(ROOM, "group", created_at=1)
+        with_deps, without = msg(seq=1), msg(seq=2)
+        for m in (with_deps, without):
+            old._db.execute(
+                "INSERT INTO messages (id, room, author, seq, lamport, sent_at, received_at,"
+                " kind, body, sig) VALUES (?, ?, ?, ?, ?, 0, 0, 'text', ?, ?)",
+                (m.id, m.room, m.author, m.seq, m.lamport, m.body, m.sig),
+            )
+        old._db.execute(
+            "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)", (with_deps.id, DEPS)
+        )
+    return with_deps.id, without.id
+
+
+def _tables(store: Store) -> set[str]:
+    rows = store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {str(r[0]) for r in rows}
+
+
+def test_opening_an_older_store_moves_each_deps_into_its_message_row(db_path: Path) -> None:
+    with_deps, without = _older_store(db_path)
+    with Store.open(db_path, self_id=SELF) as store:
+        assert "envelope_deps" not in _tables(store)
+        got = {m.id: m.deps for m in store.get_messages([with_deps, without])}
+        assert got == {with_deps: DEPS, without: None}
+        assert [m.deps for m in store.messages_by_seq(ROOM, msg().author, 1, 3)] == [DEPS, None]
+
+
+def test_new_messages_keep_their_deps_in_the_row_and_read_back(db_path: Path) -> None:
+    with Store.open(db_path, self_id=SELF) as store:
+        store.ensure_room(ROOM, "group", created_at=1)
+        one = dataclasses.replace(msg(seq=1), deps=DEPS)
+        many = [dataclasses.replace(msg(seq=s), deps=DEPS[:16]) for s in range(2, 12)]
+        store.add_messages([one])
+        store.add_messages(many)  # the executemany path
+        stored = {m.id: m.deps for m in store.get_messages([one.id, *(m.id for m in many)])}
+        assert stored == {one.id: DEPS, **{m.id: DEPS[:16] for m in many}}
+
+
+def test_salvaging_a_damaged_older_store_keeps_the_deps(db_path: Path, tmp_path: Path) -> None:
+    with_deps, without = _older_store(db_path)
+    fresh = tmp_path / "fresh.sqlite"
+    report = rebuild_into(db_path, fresh, MIGRATIONS)
+    assert report.lossless
+    assert report.table("envelope_deps") is not None
+    conn = db.connect(fresh, None)
+    try:
+        rows = dict(conn.execute("SELECT id, deps FROM messages").fetchall())
+    finally:
+        conn.close()
+    assert rows == {with_deps: DEPS, without: None}
