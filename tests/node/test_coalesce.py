@@ -41,20 +41,21 @@ async def test_requests_made_while_one_is_handled_are_handled_together() -> None
     assert handler.calls == [[1], [2, 3, 4]]
 
 
-async def test_a_failure_is_every_item_of_its_lot_and_only_theirs() -> None:
+async def test_a_failure_is_only_the_failing_requests_own() -> None:
     handler = Handler()
     handler.fail_on = 3
     together = Coalescer(handler)
     first = asyncio.ensure_future(together.submit(1))
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    failing = [asyncio.ensure_future(together.submit(i)) for i in (2, 3)]
+    fine, failing = (asyncio.ensure_future(together.submit(i)) for i in (2, 3))
     await asyncio.sleep(0)
     handler.release.set()
     assert await first == 2
-    for request in failing:
-        with pytest.raises(ValueError, match="refused"):
-            await request
+    assert await fine == 4  # handled again alone after its lot failed
+    with pytest.raises(ValueError, match="refused"):
+        await failing
+    assert handler.calls == [[1], [2, 3], [2], [3]]
     assert await together.submit(5) == 10  # and the next lot is handled as usual
 
 
@@ -80,9 +81,25 @@ async def test_waiting_requests_are_cancelled_when_the_handling_is() -> None:
     await asyncio.sleep(0)
     waiting = asyncio.ensure_future(together.submit(2))
     await asyncio.sleep(0)
-    runner = together._runner  # the node stopping cancels its tasks
+    runner = together._runner  # as the loop's shutdown does
     assert runner is not None
     runner.cancel()
     for request in (first, waiting):
         with pytest.raises(asyncio.CancelledError):
             await request
+
+
+async def test_a_runner_cancelled_before_it_ran_leaves_nobody_waiting() -> None:
+    handler = Handler()
+    handler.release.set()
+    together = Coalescer(handler)
+    first = asyncio.ensure_future(together.submit(1))
+    await asyncio.sleep(0)  # queued, its runner created but not yet started
+    runner = together._runner
+    assert runner is not None
+    runner.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await together.submit(2) == 4  # and a new request gets a new runner
+    assert handler.calls == [[2]]

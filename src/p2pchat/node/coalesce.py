@@ -27,9 +27,11 @@ MAX_TOGETHER: Final = 64
 class Coalescer(Generic[I, R]):
     """Hands ``handle`` every request that arrived while its previous call ran.
 
-    ``handle(items)`` returns one result per item, in order; its exception is every
-    item's. The first request after a quiet spell is handled one loop turn later, alone
-    or with whatever else came in that turn.
+    ``handle(items)`` returns one result per item, in order. When it raises for a lot of
+    several, each item is handled again alone, so one request's failure is its own (as
+    it was before they were handled together) and the others still succeed. The first
+    request after a quiet spell is handled one loop turn later, alone or with whatever
+    else came in that turn.
     """
 
     def __init__(self, handle: Callable[[Sequence[I]], Awaitable[Sequence[R]]]) -> None:
@@ -41,33 +43,53 @@ class Coalescer(Generic[I, R]):
         """Handle ``item`` with the others waiting; return its result."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._runner is None:
+        if self._runner is None or self._runner.done():
             self._runner = asyncio.ensure_future(self._drain())
+            self._runner.add_done_callback(self._finished)
         return await future
 
-    async def _drain(self) -> None:
-        batch: list[tuple[I, asyncio.Future[R]]] = []
-        try:
-            while self._queue:
-                batch = self._queue[:MAX_TOGETHER]
-                del self._queue[:MAX_TOGETHER]
-                try:
-                    results = await self._handle([item for item, _ in batch])
-                except Exception as exc:  # every item's failure, as it was alone
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                else:
-                    for (_, future), result in zip(batch, results, strict=True):
-                        if not future.done():
-                            future.set_result(result)
-                batch = []
-        finally:
-            self._runner = None
-            # Cancelled (the node stops): nobody is left waiting for an answer.
-            for _, future in [*batch, *self._queue]:
+    def _finished(self, runner: asyncio.Task[None]) -> None:
+        """A runner ended. Cancelled (the loop shuts down), even before it ever ran, it
+        leaves nobody waiting for an answer: what is queued is cancelled too."""
+        if self._runner is not runner:
+            return  # a newer runner owns the queue
+        self._runner = None
+        if runner.cancelled():
+            for _, future in self._queue:
                 future.cancel()
             self._queue.clear()
+
+    async def _drain(self) -> None:
+        lot: list[tuple[I, asyncio.Future[R]]] = []
+        try:
+            while self._queue:
+                lot = self._queue[:MAX_TOGETHER]
+                del self._queue[:MAX_TOGETHER]
+                if len(lot) == 1 or not await self._answer(lot, alone=False):
+                    for request in lot:
+                        await self._answer([request], alone=True)
+                lot = []
+        finally:
+            for _, future in lot:  # cancelled while handling it (see _finished)
+                future.cancel()
+
+    async def _answer(self, lot: list[tuple[I, asyncio.Future[R]]], *, alone: bool) -> bool:
+        """Handle ``lot`` and answer each request; False if it failed and was not alone."""
+        try:
+            results = await self._handle([item for item, _ in lot])
+            if len(results) != len(lot):
+                raise ValueError(f"{len(results)} results for {len(lot)} requests")
+        except Exception as exc:
+            if not alone:
+                return False
+            for _, future in lot:
+                if not future.done():
+                    future.set_exception(exc)
+            return True
+        for (_, future), result in zip(lot, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        return True
 
 
 __all__ = ["MAX_TOGETHER", "Coalescer"]

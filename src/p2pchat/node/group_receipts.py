@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from p2pchat.node.coalesce import Coalescer
+from p2pchat.node.commits import QUICK_BATCH
 from p2pchat.node.events import ReceiptChanged
 from p2pchat.node.group_base import GroupBase
 from p2pchat.store import MessageStatus, Store
 from p2pchat.wire import RECEIPT_READ, Receipt
-
-#: At most this many receipts may take the store's quick path together (worker.py).
-QUICK_RECEIPTS = 4
 
 
 def _status(frame: Receipt) -> MessageStatus:
@@ -35,39 +33,40 @@ class GroupReceipts(GroupBase):
             self.node.core.emit(ReceiptChanged(frame.room, tuple(changed), peer, _status(frame)))
 
     async def _record_receipts(self, batch: Sequence[tuple[bytes, Receipt]]) -> list[list[bytes]]:
-        """Store thread, one transaction: what each receipt changed (our messages it names)."""
-        now = self._now_ms()
+        """Record a lot of receipts in one write; per receipt, the ids of our messages in
+        its room that it names (what its ReceiptChanged event reports)."""
         # A delivered receipt's record is what the peer says again if it is lost (the
         # message stays in the outbox until one is recorded), so its commit does not wait
         # for the disk. A read receipt is sent once and never again: it stays durable.
         durable = any(frame.st == RECEIPT_READ for _, frame in batch)
         return await self.node.core.write(
-            lambda store: self._record(store, batch, now),
-            quick=len(batch) <= QUICK_RECEIPTS,
+            lambda store: self._record(store, batch),
+            quick=len(batch) <= QUICK_BATCH,
             durable=durable,
         )
 
-    def _record(
-        self, store: Store, batch: Sequence[tuple[bytes, Receipt]], now: int
-    ) -> list[list[bytes]]:
+    def _record(self, store: Store, batch: Sequence[tuple[bytes, Receipt]]) -> list[list[bytes]]:
+        """Store thread: the receipts' records, then the status of each message they name
+        (counted once per message, however many receipts of it the lot holds)."""
         me = self.node.me
+        now = self._now_ms()
         results: list[list[bytes]] = [[] for _ in batch]
-        counted = [
+        in_groups = [
             (k, peer, frame)
             for k, (peer, frame) in enumerate(batch)
             if store.room_kind(frame.room) == "group"  # kept in memory: no query
         ]
-        for _, peer, frame in counted:
+        for _, peer, frame in in_groups:
             # Whoever acknowledges an envelope holds it: stop resending it to them, even
             # if it is not ours (the room's log we handed to an invitee).
             store.remove_outbox_for_messages(peer, frame.ids)
         ours = {
             msg.id: msg.room
-            for msg in store.get_messages(list({i for _, _, f in counted for i in f.ids}))
+            for msg in store.get_messages(list({i for _, _, f in in_groups for i in f.ids}))
             if msg.author == me
         }
         touched: dict[bytes, tuple[bytes, MessageStatus]] = {}  # message -> room, top status
-        for k, peer, frame in counted:
+        for k, peer, frame in in_groups:
             m = self.membership(store, frame.room)
             # A receipt may come before the join that made its sender a member reached
             # us: keep it (it is counted once the join arrives), so "read by N of M"
