@@ -427,10 +427,16 @@ class GroupService(GroupReceipts, GroupApi):
     ) -> list[NewMessage]:
         """Store thread: the system envelopes worth holding (judged later, by resolve).
 
-        Held: well-formed, protocol 2 (with deps), by someone the room knows of (or
-        invited in this same batch), within the room's cap on operations.
+        Held: well-formed, protocol 2 (with deps), by someone the room knows of, or whom
+        a held invitation names (also one still waiting, or in this same batch), within
+        the room's cap on operations.
         """
-        invited = set(m.states)
+        # Everyone the room knows of, or a held invitation names: an invitation may wait
+        # for changes it names (a join we lack yet), and the invitee's join, dropped
+        # meanwhile, came back only with a later sync round, one level of such waiting
+        # per round: in a 50-member room being formed, a member took minutes to see
+        # everyone. Held, it counts as soon as what it waits for arrives.
+        invited = set(m.states) | m.named
         for item in items:
             if item.env.kind == KIND_SYSTEM:
                 op = decoded_op(item.env.body)

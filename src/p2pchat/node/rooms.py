@@ -196,6 +196,9 @@ class Membership:
     held: int = 0
     #: The same per author (for MAX_OPS_PER_AUTHOR).
     held_by: dict[bytes, int] = field(default_factory=dict)
+    #: Everyone a held invitation names that was not refused (it took effect, or still
+    #: waits for changes it names): whose own changes (a join) are worth holding.
+    named: set[bytes] = field(default_factory=set)
     _spans: dict[bytes, list[_Span]] = field(default_factory=dict)
     _open_spans: int = 0
     _invited: set[bytes] = field(default_factory=set)
@@ -303,10 +306,13 @@ def resolve(room: bytes, entries: Iterable[OpEntry]) -> Membership:
         and group_room_id(e.author, e.op.nonce) == room
     ]
     held_by: dict[bytes, int] = {}
+    invites: dict[bytes, bytes] = {}  # invitation id -> the peer it names
     for e in ops.values():
         held_by[e.author] = held_by.get(e.author, 0) + 1
+        if e.op.op == "invite" and e.op.peer is not None:
+            invites[e.id] = e.op.peer
     if not geneses:
-        return Membership(held=len(ops), held_by=held_by)
+        return Membership(held=len(ops), held_by=held_by, named=set(invites.values()))
     genesis = min(geneses, key=lambda e: e.id)
     held = len(ops)
     order, refused = _graph(ops, genesis)
@@ -338,6 +344,7 @@ def resolve(room: bytes, entries: Iterable[OpEntry]) -> Membership:
         cut = outside
     m.refused.update(refused)
     m.held, m.held_by = held, held_by
+    m.named = {peer for i, peer in invites.items() if i not in m.refused}
     m.known = set(index)
     m._index, m._ancestors = index, ancestors
     # Heads: the changes that took effect that no other change that took effect names.
