@@ -186,3 +186,35 @@ async def test_p2pchat_repair_of_a_store_with_a_garbage_first_page_says_nothing_
     await again.start()
     assert again.me == node.me
     await again.stop()
+
+
+def test_repair_goes_on_when_a_without_rowid_tables_first_page_is_damaged(
+    db_path: Path,
+) -> None:
+    # SQLite reads a scan's first row when the scan starts: the damaged first page (in
+    # key order) used to end the whole salvage there, leaving the profile without a store.
+    fill(db_path)
+    with Store.open(db_path, self_id=SELF) as s:
+        ids = [m.id for m in s.latest_messages(ROOM, 100_000)]
+        for n in range(1, 4):
+            s.record_receipt(ids, peer(10 + n), 2, at=5)
+        receipts = 3 * len(ids)
+    conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        first_leaf = conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'receipts' AND pagetype = 'leaf'"
+            " ORDER BY path LIMIT 1"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    overwrite_page(db_path, int(first_leaf))
+
+    result = repair_store(db_path)
+
+    table = result.report.table("receipts")
+    assert table is not None
+    assert table.damaged
+    assert receipts // 2 < table.copied < receipts  # the backwards scan read the rest
+    with Store.open(db_path, self_id=SELF) as s:
+        assert s.integrity_check() == ["ok"]
+        assert len(s.receipts_for(max(ids))) == 3

@@ -434,8 +434,8 @@ class GroupService(GroupReceipts, GroupApi):
         # Everyone the room knows of, or a held invitation names: an invitation may wait
         # for changes it names (a join we lack yet), and the invitee's join, dropped
         # meanwhile, came back only with a later sync round, one level of such waiting
-        # per round: in a 50-member room being formed, a member took minutes to see
-        # everyone. Held, it counts as soon as what it waits for arrives.
+        # per round: in a 50-member room being formed, a member went over a minute
+        # without everyone. Held, it counts as soon as what it waits for arrives.
         invited = set(m.states) | m.named
         for item in items:
             if item.env.kind == KIND_SYSTEM:

@@ -196,8 +196,9 @@ class Membership:
     held: int = 0
     #: The same per author (for MAX_OPS_PER_AUTHOR).
     held_by: dict[bytes, int] = field(default_factory=dict)
-    #: Everyone a held invitation names that was not refused (it took effect, or still
-    #: waits for changes it names): whose own changes (a join) are worth holding.
+    #: Everyone a held invitation names that was not refused (it took effect, or waits
+    #: for changes it names, perhaps for ever): whose own changes (a join) are worth
+    #: holding, within the room's caps.
     named: set[bytes] = field(default_factory=set)
     _spans: dict[bytes, list[_Span]] = field(default_factory=dict)
     _open_spans: int = 0
@@ -312,7 +313,7 @@ def resolve(room: bytes, entries: Iterable[OpEntry]) -> Membership:
         if e.op.op == "invite" and e.op.peer is not None:
             invites[e.id] = e.op.peer
     if not geneses:
-        return Membership(held=len(ops), held_by=held_by, named=set(invites.values()))
+        return Membership(held=len(ops), held_by=held_by)  # no room yet: names nobody
     genesis = min(geneses, key=lambda e: e.id)
     held = len(ops)
     order, refused = _graph(ops, genesis)

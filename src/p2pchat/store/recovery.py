@@ -278,9 +278,10 @@ def _copy_by_scans(copy: _Copy) -> None:
     for direction in ("ASC", "DESC"):
         order = ", ".join(f"{c} {direction}" for c in pk) or "1"
         select = f'SELECT {copy.col_list} FROM "{table}" ORDER BY {order}'  # noqa: S608
-        cursor = src.execute(select)
         try:
-            for row in cursor:
+            # Inside the try: SQLite reads the first row in execute, and a damaged first
+            # page must leave the backwards scan its turn, not end the whole salvage.
+            for row in src.execute(select):
                 if row in seen:
                     return  # the backwards scan met the forwards one: nothing was skipped
                 seen.add(row)

@@ -371,7 +371,7 @@ def _deps_in_messages(conn: sqlite3.Connection) -> None:
     A table of its own cost every group message a second insert, its foreign-key probe
     and one more b-tree page in its commit (encrypted and MAC'd with a passphrase), all
     on a room's hot path; the message queries that do not ask for deps never read the
-    column, and NULL (a direct message) takes no room in the row.
+    column, and NULL (a direct message) takes one byte of the row.
     """
     conn.execute("ALTER TABLE messages ADD COLUMN deps BLOB")
     conn.execute(
