@@ -10,6 +10,7 @@ from p2pchat.store import MIGRATIONS, Store, db
 from p2pchat.store.recovery import rebuild_into
 
 from .helpers import ROOM, SELF, msg
+from .test_integrity import overwrite_page, pages_of
 
 DEPS = bytes(range(32))  # two 16-byte ids of membership operations
 
@@ -69,3 +70,42 @@ def test_salvaging_a_damaged_older_store_keeps_the_deps(db_path: Path, tmp_path:
     finally:
         conn.close()
     assert rows == {with_deps: DEPS, without: None}
+
+
+def test_deps_lost_with_a_damaged_older_table_drop_their_messages_to_fetch_again(
+    db_path: Path, tmp_path: Path
+) -> None:
+    author = msg().author
+    rows = [msg(seq=s) for s in range(1, 3001)]
+    with Store.open(db_path, self_id=SELF, migrations=MIGRATIONS[:-1]) as old:
+        old.ensure_room(ROOM, "group", created_at=1)
+        for m in rows:
+            old._db.execute(
+                "INSERT INTO messages (id, room, author, seq, lamport, sent_at, received_at,"
+                " kind, body, sig) VALUES (?, ?, ?, ?, ?, 0, 0, 'text', ?, ?)",
+                (m.id, m.room, m.author, m.seq, m.lamport, m.body, m.sig),
+            )
+            old._db.execute(
+                "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)", (m.id, DEPS)
+            )
+        old._db.execute("INSERT INTO heads (room, author, seq) VALUES (?, ?, 3000)", (ROOM, author))
+    pages = pages_of(db_path, "envelope_deps")
+    assert len(pages) > 4
+    overwrite_page(db_path, pages[len(pages) // 2])
+
+    report = rebuild_into(db_path, tmp_path / "fresh.sqlite", MIGRATIONS)
+
+    deps = report.table("envelope_deps")
+    assert deps is not None
+    assert deps.damaged
+    assert deps.orphans > 0
+    conn = db.connect(tmp_path / "fresh.sqlite", None)
+    try:
+        kept = conn.execute("SELECT seq, deps FROM messages ORDER BY seq").fetchall()
+        (head,) = conn.execute("SELECT seq FROM heads").fetchone()
+    finally:
+        conn.close()
+    assert all(d == DEPS for _, d in kept)  # none is left without its deps
+    assert len(kept) == 3000 - deps.orphans
+    first_lost = min(set(range(1, 3001)) - {s for s, _ in kept})
+    assert head == first_lost - 1  # the others send the rest again

@@ -157,7 +157,10 @@ def salvage(source: Path, target: db.Connection, key: bytes | None = None) -> Sa
                 elif name in src_tables:
                     report.tables.append(_copy_table(src, target, name))
             if not isinstance(src, str) and _OLD_DEPS in src_tables:
-                report.tables.append(_copy_old_deps(src, target))
+                deps = _copy_old_deps(src, target)
+                report.tables.append(deps)
+                if deps.damaged:
+                    deps.orphans += _drop_messages_without_deps(target)
         _drop_orphans(target, report)
         if not report.lossless:
             _lower_heads(target)
@@ -188,6 +191,24 @@ def _copy_old_deps(src: db.Connection, dst: db.Connection) -> TableSalvage:
     except db.DatabaseError as exc:  # even its columns are unreadable
         result.damaged, result.error = True, str(exc)
     return result
+
+
+def _drop_messages_without_deps(dst: db.Connection) -> int:
+    """Delete the group messages whose deps were lost with a damaged ``envelope_deps``.
+
+    Every envelope of a room of protocol 2 carries deps, so in a group room where some
+    rows have them, a row without them lost them here. Kept, it could never be relayed
+    (a member takes it for an envelope of an older protocol) and, a room change, never
+    counted; dropped, the heads are lowered below it (``_lower_heads``) and the other
+    members send it again. Rooms where no row has deps are of the older protocol: kept.
+    """
+    return int(
+        dst.execute(
+            "DELETE FROM messages WHERE deps IS NULL AND room IN"
+            " (SELECT id FROM rooms WHERE kind = 'group')"
+            " AND room IN (SELECT DISTINCT room FROM messages WHERE deps IS NOT NULL)"
+        ).rowcount
+    )
 
 
 def _columns(conn: db.Connection, table: str) -> list[str]:
