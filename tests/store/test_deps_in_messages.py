@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from p2pchat.store import MIGRATIONS, Store, db
+from p2pchat.store import MIGRATIONS, NewMessage, Store, db
 from p2pchat.store.recovery import rebuild_into
 
 from .helpers import ROOM, SELF, msg
@@ -15,21 +15,34 @@ from .test_integrity import overwrite_page, pages_of
 DEPS = bytes(range(32))  # two 16-byte ids of membership operations
 
 
-def _older_store(path: Path) -> tuple[bytes, bytes]:
-    """A store as the p2pchat before the move wrote it: one group message with deps (in
-    envelope_deps), one direct-style message without. Returns their ids."""
+def _write_as_older(
+    path: Path, rows: list[NewMessage], with_deps: list[NewMessage], head: int = 0
+) -> None:
+    """Write ``rows`` as the p2pchat before the move did: the message columns of then,
+    and the deps of ``with_deps`` in envelope_deps (and the author's head, if given)."""
     with Store.open(path, self_id=SELF, migrations=MIGRATIONS[:-1]) as old:
         old.ensure_room(ROOM, "group", created_at=1)
-        with_deps, without = msg(seq=1), msg(seq=2)
-        for m in (with_deps, without):
+        for m in rows:
             old._db.execute(
                 "INSERT INTO messages (id, room, author, seq, lamport, sent_at, received_at,"
                 " kind, body, sig) VALUES (?, ?, ?, ?, ?, 0, 0, 'text', ?, ?)",
                 (m.id, m.room, m.author, m.seq, m.lamport, m.body, m.sig),
             )
-        old._db.execute(
-            "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)", (with_deps.id, DEPS)
-        )
+        for m in with_deps:
+            old._db.execute(
+                "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)", (m.id, DEPS)
+            )
+        if head:
+            old._db.execute(
+                "INSERT INTO heads (room, author, seq) VALUES (?, ?, ?)", (ROOM, msg().author, head)
+            )
+
+
+def _older_store(path: Path) -> tuple[bytes, bytes]:
+    """One group message with deps (in envelope_deps), one direct-style message without,
+    as the p2pchat before the move wrote them. Returns their ids."""
+    with_deps, without = msg(seq=1), msg(seq=2)
+    _write_as_older(path, [with_deps, without], [with_deps])
     return with_deps.id, without.id
 
 
@@ -75,20 +88,8 @@ def test_salvaging_a_damaged_older_store_keeps_the_deps(db_path: Path, tmp_path:
 def test_deps_lost_with_a_damaged_older_table_drop_their_messages_to_fetch_again(
     db_path: Path, tmp_path: Path
 ) -> None:
-    author = msg().author
     rows = [msg(seq=s) for s in range(1, 3001)]
-    with Store.open(db_path, self_id=SELF, migrations=MIGRATIONS[:-1]) as old:
-        old.ensure_room(ROOM, "group", created_at=1)
-        for m in rows:
-            old._db.execute(
-                "INSERT INTO messages (id, room, author, seq, lamport, sent_at, received_at,"
-                " kind, body, sig) VALUES (?, ?, ?, ?, ?, 0, 0, 'text', ?, ?)",
-                (m.id, m.room, m.author, m.seq, m.lamport, m.body, m.sig),
-            )
-            old._db.execute(
-                "INSERT INTO envelope_deps (message_id, deps) VALUES (?, ?)", (m.id, DEPS)
-            )
-        old._db.execute("INSERT INTO heads (room, author, seq) VALUES (?, ?, 3000)", (ROOM, author))
+    _write_as_older(db_path, rows, rows, head=3000)
     pages = pages_of(db_path, "envelope_deps")
     assert len(pages) > 4
     overwrite_page(db_path, pages[len(pages) // 2])

@@ -124,15 +124,21 @@ async def test_p2pchat_repair_of_a_sound_store_changes_nothing(
     assert node.profile.store_path.read_bytes() == before
 
 
-def test_repair_reads_a_without_rowid_table_from_both_ends_of_a_damaged_page(
-    db_path: Path,
-) -> None:
+def fill_with_receipts(db_path: Path) -> tuple[list[bytes], int]:
+    """Fill the store and give every message three peers' receipts (a WITHOUT ROWID
+    table of many pages); return the message ids and how many receipts there are."""
     fill(db_path)
     with Store.open(db_path, self_id=SELF) as s:
         ids = [m.id for m in s.latest_messages(ROOM, 100_000)]
         for n in range(1, 4):
             s.record_receipt(ids, peer(10 + n), 2, at=5)
-        receipts = 3 * len(ids)
+    return ids, 3 * len(ids)
+
+
+def test_repair_reads_a_without_rowid_table_from_both_ends_of_a_damaged_page(
+    db_path: Path,
+) -> None:
+    ids, receipts = fill_with_receipts(db_path)
     pages = pages_of(db_path, "receipts")
     assert len(pages) > 4
     overwrite_page(db_path, pages[len(pages) // 2])
@@ -193,12 +199,7 @@ def test_repair_goes_on_when_a_without_rowid_tables_first_page_is_damaged(
 ) -> None:
     # SQLite reads a scan's first row when the scan starts: the damaged first page (in
     # key order) used to end the whole salvage there, leaving the profile without a store.
-    fill(db_path)
-    with Store.open(db_path, self_id=SELF) as s:
-        ids = [m.id for m in s.latest_messages(ROOM, 100_000)]
-        for n in range(1, 4):
-            s.record_receipt(ids, peer(10 + n), 2, at=5)
-        receipts = 3 * len(ids)
+    ids, receipts = fill_with_receipts(db_path)
     conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         first_leaf = conn.execute(
