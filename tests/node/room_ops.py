@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from p2pchat.node.rooms import Membership, OpEntry, SystemOp, group_room_id, resolve
+from p2pchat.node.rooms import (
+    KIND_SYSTEM,
+    Membership,
+    OpEntry,
+    SystemOp,
+    encode_system,
+    group_envelope_id,
+    group_room_id,
+    resolve,
+)
+from p2pchat.store import now_ms
+from p2pchat.wire import Envelope
 
 
 class History:
@@ -53,3 +64,19 @@ class History:
 
     def resolve(self, entries: Iterable[OpEntry] | None = None) -> Membership:
         return resolve(self.room, self.entries if entries is None else entries)
+
+
+def system_envelope(room: bytes, entry: OpEntry) -> Envelope:
+    """``entry`` as the envelope its author would send, with a blank signature (for
+    tests of what a node holds: signatures are checked before that)."""
+    return Envelope.unsigned(
+        room=room,
+        id=group_envelope_id(room, entry.author, entry.seq),
+        author=entry.author,
+        seq=entry.seq,
+        lamport=1,
+        ts=now_ms(),
+        kind=KIND_SYSTEM,
+        body=encode_system(entry.op),
+        deps=entry.deps,
+    ).with_sig(b"\x00" * 64)

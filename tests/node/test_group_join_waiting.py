@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from p2pchat.node.envelopes import split_ids
 from p2pchat.node.inbox import Inbound
-from p2pchat.node.rooms import KIND_SYSTEM, encode_system, group_envelope_id
 from p2pchat.store import now_ms
-from p2pchat.wire import Envelope
-from tests.node.room_ops import History
+from tests.node.room_ops import History, system_envelope
 from tests.nodes import make_node
 
 OWNER, V, W = b"O" * 32, b"V" * 32, b"W" * 32
@@ -35,17 +33,7 @@ async def test_a_join_is_held_while_its_invitation_waits_for_a_join_we_lack() ->
         # We hold everything but V's join: W's invitation waits for it.
         held = room_ops.resolve([e for e in room_ops.entries if e is not join_v])
         assert held.state_of(W) is None
-        env = Envelope.unsigned(
-            room=room_ops.room,
-            id=group_envelope_id(room_ops.room, W, join_w.seq),
-            author=W,
-            seq=join_w.seq,
-            lamport=1,
-            ts=now_ms(),
-            kind=KIND_SYSTEM,
-            body=encode_system(join_w.op),
-            deps=join_w.deps,
-        ).with_sig(b"\x00" * 64)  # _system_rows judges holding; signatures come before
+        env = system_envelope(room_ops.room, join_w)
         rows = await node.core.read(
             lambda s: node.groups._system_rows(
                 s, room_ops.room, held, [Inbound(OWNER, env)], now_ms()
