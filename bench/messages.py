@@ -27,7 +27,7 @@ on 127.0.0.1. Figures:
 plus the fsync cost of the directory the stores live in, since every message pays two
 durable commits (sender, receiver) and that bounds latency on slow disks;
 (e) at rest: (a), (b) and (d) again in the same run with both nodes' stores encrypted
-    (both profiles have a passphrase: SQLCipher on the store and its WAL), printed
+    (both profiles have a passphrase: AEGIS-256 on the store and its WAL), printed
     beside the plain figures with the ratio encrypted / plain (target: within 25 %).
 
 Discovery time between network namespaces is measured by ``bench/discovery.py``.

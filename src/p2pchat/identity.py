@@ -246,7 +246,7 @@ def _write_private_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-#: Bytes of a store key (SQLCipher's raw AES-256 key).
+#: Bytes of a store key (the codec's raw 256-bit key; see store/db.py).
 STORE_KEY_BYTES = 32
 
 

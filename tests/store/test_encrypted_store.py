@@ -1,4 +1,4 @@
-"""The store encrypted at rest (issue 17, item 1): real SQLCipher files, raw bytes read back."""
+"""The store encrypted at rest (issue 17, item 1): real encrypted files, raw bytes read back."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import select
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -183,7 +184,7 @@ def test_a_damaged_index_page_of_an_encrypted_store_is_rebuilt_encrypted(db_path
         ).fetchone()[0]
     finally:
         conn.close()
-    with db_path.open("r+b") as f:  # a bad sector inside one index page: its HMAC fails
+    with db_path.open("r+b") as f:  # a bad sector inside one index page: its tag fails
         f.seek((root - 1) * 4096 + 100)
         f.write(os.urandom(200))
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
@@ -196,86 +197,97 @@ def test_a_damaged_index_page_of_an_encrypted_store_is_rebuilt_encrypted(db_path
 
 # ------------------------------------------------------------ stores encrypted before
 
+#: A store written by p2pchat 35d2666 (the release before AEGIS) through sqlcipher3:
+#: SQLCipher 4.19, HMAC-SHA256, raw key KEY; a group room "Fixture room" with three
+#: messages by b"A" * 32 that each contain "zebracorn", indexed for search.
+SQLCIPHER_FIXTURE = Path(__file__).with_name("data") / "sqlcipher4-sha256.sqlite3"
+LEGACY = [pytest.param(c, id=c.name) for c in db.LEGACY_CIPHERS]
 
-def _as_before_hmac_sha256(path: Path, key: bytes) -> None:
-    """Rewrite the store at ``path`` as p2pchat wrote it before HMAC-SHA256: SQLCipher 4's
-    default per-page MAC, HMAC-SHA512 (the same export the re-key uses)."""
-    from p2pchat.store import db
 
+def _as_legacy(path: Path, key: bytes, cipher: db.Cipher) -> None:
+    """Rewrite the store at ``path`` in an older page format (SQLite3 Multiple Ciphers
+    writes SQLCipher 4's too), as p2pchat wrote stores before AEGIS."""
+    hmac = {"sqlcipher4-hmac-sha256": 1, "sqlcipher4-hmac-sha512": 2}[cipher.name]
     legacy = path.with_name("legacy.sqlite")
+    key_param = quote(f"x'{key.hex()}'", safe="")
+    target = f"{legacy.resolve().as_uri()}?cipher=sqlcipher&legacy=4&hmac_algorithm={hmac}"
     conn = db.connect(path, key)
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        conn.execute(f"PRAGMA cipher_default_hmac_algorithm = {db.LEGACY_HMAC_ALGORITHM}")
-        try:
-            db.attach(conn, legacy, "legacy", key)
-        finally:  # process-wide: the rest of the process keeps today's default
-            conn.execute(f"PRAGMA cipher_default_hmac_algorithm = {db.HMAC_ALGORITHM}")
-        conn.execute("SELECT sqlcipher_export('legacy')")
-        conn.execute(f"PRAGMA legacy.user_version = {version}")
-        conn.execute(f"PRAGMA legacy.application_id = {app_id}")
-        assert conn.execute("PRAGMA legacy.cipher_hmac_algorithm").fetchone()[0] == (
-            db.LEGACY_HMAC_ALGORITHM
-        )
-        conn.execute("DETACH DATABASE legacy")
+        conn.execute("VACUUM INTO ?", (f"{target}&key={key_param}",))
     finally:
         conn.close()
     for suffix in ("-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     os.replace(legacy, path)
+    assert _cipher_of(path, key) == cipher.name
 
 
-def _hmac_of(path: Path, key: bytes) -> str:
-    from p2pchat.store import db
-
+def _cipher_of(path: Path, key: bytes) -> str:
+    """The page format the file at ``path`` is read in with ``key``."""
     conn = db.connect(path, key)
     try:
         assert db.key_opens(conn)
-        return str(conn.execute("PRAGMA cipher_hmac_algorithm").fetchone()[0])
+        cipher = getattr(conn, "cipher", None)
+        assert cipher is not None
+        return str(cipher.name)
     finally:
         conn.close()
 
 
-def test_new_encrypted_stores_use_hmac_sha256_per_page(db_path: Path) -> None:
-    from p2pchat.store import db
-
+def test_new_encrypted_stores_use_aegis_256(db_path: Path) -> None:
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
         _fill(store)
-    assert _hmac_of(db_path, KEY) == db.HMAC_ALGORITHM == "HMAC_SHA256"
+    assert _cipher_of(db_path, KEY) == db.CIPHER.name == "aegis-256"
 
 
-def test_a_store_encrypted_with_hmac_sha512_opens_whole_and_is_moved_to_sha256(
+def test_a_store_written_by_the_sqlcipher_release_opens_whole_and_moves_to_aegis(
     db_path: Path,
 ) -> None:
-    from p2pchat.store import db
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db_path.write_bytes(SQLCIPHER_FIXTURE.read_bytes())
+    assert _cipher_of(db_path, KEY) == "sqlcipher4-hmac-sha256"
 
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
+        fixture_room = b"R" * 16
+        assert [r.room.name for r in store.list_rooms()] == ["Fixture room"]
+        texts = [m.body for m in store.latest_messages(fixture_room, 10)]
+        assert texts == [f"fixture message {i} zebracorn".encode() for i in (1, 2, 3)]
+        found, _ = store.search_messages("zebracorn")
+        assert len(found) == 3
+        assert store.integrity_check() == ["ok"]
+    assert _cipher_of(db_path, KEY) == db.CIPHER.name
+    assert b"zebracorn" not in db_path.read_bytes()
+    assert not db_path.with_name(db_path.name + TEMP_SUFFIX).exists()
+
+
+@pytest.mark.parametrize("cipher", LEGACY)
+def test_a_store_in_an_older_format_opens_whole_and_is_moved_to_aegis(
+    db_path: Path, cipher: db.Cipher
+) -> None:
+    with Store.open(db_path, self_id=SELF, key=KEY) as store:
         _fill(store, 300)
-    _as_before_hmac_sha256(db_path, KEY)
-    assert _hmac_of(db_path, KEY) == db.LEGACY_HMAC_ALGORITHM
+    _as_legacy(db_path, KEY, cipher)
 
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
         assert store.message_count(ROOM) == 300
         assert store.integrity_check() == ["ok"]
         assert [r.room.name for r in store.list_rooms()] == ["Secret Society"]
-    assert _hmac_of(db_path, KEY) == db.HMAC_ALGORITHM
+    assert _cipher_of(db_path, KEY) == db.CIPHER.name
     assert _leaks(db_path.parent) == []
     assert not db_path.with_name(db_path.name + TEMP_SUFFIX).exists()
 
 
-def test_a_passphrase_change_of_a_sha512_store_takes_the_old_key_and_writes_sha256(
-    db_path: Path,
+@pytest.mark.parametrize("cipher", LEGACY)
+def test_a_passphrase_change_of_an_older_store_takes_the_old_key_and_writes_aegis(
+    db_path: Path, cipher: db.Cipher
 ) -> None:
-    from p2pchat.store import db
-
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
         _fill(store)
-    _as_before_hmac_sha256(db_path, KEY)
-    # An interrupted change as a SHA-512 store: the new key, the old one as a candidate.
+    _as_legacy(db_path, KEY, cipher)
+    # An interrupted change of an older store: the new key, the old one as a candidate.
     with Store.open(db_path, self_id=SELF, key=OTHER_KEY, old_keys=[KEY]) as store:
         assert store.message_count(ROOM) == 50
-    assert _hmac_of(db_path, OTHER_KEY) == db.HMAC_ALGORITHM
+    assert _cipher_of(db_path, OTHER_KEY) == db.CIPHER.name
     with pytest.raises(StoreKeyError):
         Store.open(db_path, self_id=SELF, key=KEY)
 
@@ -289,12 +301,10 @@ Store.open(sys.argv[1], key=bytes.fromhex(sys.argv[2])).close()
 
 
 @pytest.mark.parametrize("step", ["exported", "synced", "renamed"])
-def test_a_kill_while_a_sha512_store_is_moved_loses_nothing(db_path: Path, step: str) -> None:
-    from p2pchat.store import db
-
+def test_a_kill_while_an_older_store_is_moved_loses_nothing(db_path: Path, step: str) -> None:
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
         _fill(store, 120)
-    _as_before_hmac_sha256(db_path, KEY)
+    _as_legacy(db_path, KEY, db.LEGACY_CIPHERS[0])
     proc = subprocess.Popen(
         [sys.executable, "-c", _OPEN_CHILD, str(db_path), KEY.hex()],
         env={**os.environ, PAUSE_ENV: step},
@@ -312,7 +322,7 @@ def test_a_kill_while_a_sha512_store_is_moved_loses_nothing(db_path: Path, step:
     with Store.open(db_path, self_id=SELF, key=KEY) as store:
         assert store.message_count(ROOM) == 120
         assert store.integrity_check() == ["ok"]
-    assert _hmac_of(db_path, KEY) == db.HMAC_ALGORITHM
+    assert _cipher_of(db_path, KEY) == db.CIPHER.name
     assert not db_path.with_name(db_path.name + TEMP_SUFFIX).exists()
 
 

@@ -43,7 +43,7 @@ NODE_MODULES = (
     "zeroconf",
     "msgpack",
     "sqlite3",
-    "sqlcipher3",
+    "apsw",
     "p2pchat.identity",
     "p2pchat.profile",
     "p2pchat.node",

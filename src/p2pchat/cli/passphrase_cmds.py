@@ -1,7 +1,7 @@
 """``p2pchat passphrase set|change|remove``: one passphrase for the key and the history.
 
 With a passphrase the key file is sealed (Argon2id + XSalsa20-Poly1305) and the store
-(history, contacts, file records, its WAL and search index) is encrypted by SQLCipher
+(history, contacts, file records, its WAL and search index) is encrypted (AEGIS-256)
 with a random 32-byte key kept inside the sealed key file. Each operation:
 
 1. opens the store with its present key (taking the profile's lock: never beside a

@@ -6,7 +6,7 @@ store as of one commit; in WAL mode that read transaction never blocks the write
 running node goes on receiving messages while the copy is made. The snapshot is checked
 (``quick_check``) so a damaged store is never backed up as if it were sound.
 
-An encrypted store's snapshot is encrypted with the same key (SQLCipher copies pages
+An encrypted store's snapshot is encrypted with the same key (the codec copies pages
 between two connections keyed alike): the snapshot is as unreadable without the
 passphrase as the store, and opens with the profile's key file like the store does.
 """

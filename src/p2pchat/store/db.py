@@ -1,55 +1,245 @@
-"""The one SQLite driver of the store: SQLCipher through ``sqlcipher3``, keyed or plain.
+"""The one SQLite driver of the store: SQLite3 Multiple Ciphers through APSW, keyed or plain.
 
-Every connection of p2pchat goes through :func:`connect`. ``sqlcipher3`` is the
-standard library's sqlite3 module built against SQLCipher 4 (same DB-API), so a
-connection given no key is an ordinary SQLite database, byte for byte, and one given a
-key encrypts every page of the file and of its WAL (and so the FTS index tables inside
-it). One driver for both cases means one code path: a store with a passphrase runs the
-very same SQL as one without.
+Every connection of p2pchat goes through :func:`connect`. ``apsw-sqlite3mc`` is APSW
+(Another Python SQLite Wrapper) built on SQLite3 Multiple Ciphers, an SQLite with
+page-level encryption codecs. A connection given no key is an ordinary SQLite
+database, byte for byte; one given a key encrypts every page of the file and of its
+WAL (and so the FTS index tables inside it) with AEGIS-256, an authenticated cipher
+built on the AES round function: each page gets a fresh random nonce and a 256-bit
+tag, so a page changed by anyone without the key fails to read. One driver for both
+cases means one code path: a store with a passphrase runs the very same SQL as one
+without.
 
-Its exceptions are ``sqlcipher3.dbapi2`` classes, which are NOT subclasses of the
-standard ``sqlite3`` ones: everything that may see a store connection catches the
-classes exported here (``db.DatabaseError``, ...), never ``sqlite3.*``. For the type
-checker the module is the standard sqlite3 (sqlcipher3 ships no type hints and its API
-is the same), so migrations and helpers keep their ``sqlite3.Connection`` annotations.
+APSW's API is not the standard library's DB-API, so this module wraps it in the small
+part of that API the store uses (``execute``/``executemany`` returning a cursor with
+``fetchone``, ``fetchall``, iteration, ``rowcount`` and ``lastrowid``;
+``in_transaction``; ``set_progress_handler``; ``backup``; ``close``) and turns APSW's
+exceptions into the DB-API classes exported here, chosen as the standard ``sqlite3``
+module chooses them (a constraint is an IntegrityError, a busy file an
+OperationalError, a page that does not decrypt a DatabaseError). Everything that may
+see a store connection catches these (``db.DatabaseError``, ...), never ``sqlite3.*``.
+For the type checker the module is the standard sqlite3: the wrapper has the same
+signatures for what it offers, so the store and its migrations keep their
+``sqlite3.Connection`` annotations; a store method reaching for a DB-API call this
+wrapper lacks fails its tests at once (AttributeError), it does not pass silently.
+
+Stores encrypted by p2pchat before AEGIS used SQLCipher 4 (AES-256-CBC and an HMAC
+per page); SQLite3 Multiple Ciphers reads that format too (:data:`LEGACY_CIPHERS`),
+and Store.open moves such a store to :data:`CIPHER` (opening.settle_key).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
-if TYPE_CHECKING:
-    import sqlite3 as driver
-else:
-    from sqlcipher3 import dbapi2 as driver
+import apsw
 
-Connection = driver.Connection
-Error = driver.Error
-DatabaseError = driver.DatabaseError
-OperationalError = driver.OperationalError
-IntegrityError = driver.IntegrityError
-ProgrammingError = driver.ProgrammingError
-InterfaceError = driver.InterfaceError
-
-#: Bytes in a raw SQLCipher key (AES-256).
+#: Bytes in a raw store key (AEGIS-256 and SQLCipher's AES-256 alike).
 KEY_BYTES: Final = 32
-#: The MAC of every page of an encrypted store. HMAC-SHA256: on CPUs with SHA extensions
-#: (docs/performance.md says which) it runs at about twice HMAC-SHA512's speed, and every
-#: page written or read from the file pays it; a 256-bit tag keeps forgery out of reach
-#: all the same. Set as SQLCipher's process-wide default, so ATTACHed copies get it too.
-HMAC_ALGORITHM: Final = "HMAC_SHA256"
-#: What stores encrypted before that used (SQLCipher 4's default); they still open, and
-#: Store.open moves them to HMAC_ALGORITHM (opening.settle_key).
-LEGACY_HMAC_ALGORITHM: Final = "HMAC_SHA512"
 #: The first bytes of every plain SQLite file; an encrypted file starts with random salt.
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
+#: How long a statement waits for another connection's lock, as the standard sqlite3
+#: module's default (5 s); the store's own connection sets its own (queries.py).
+DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 
-_quiet = False
+
+@dataclass(frozen=True)
+class Cipher:
+    """One page-encryption format of SQLite3 Multiple Ciphers: the settings that must
+    precede the key on every connection (the file does not record them)."""
+
+    name: str
+    settings: tuple[str, ...]
+
+
+#: What new encrypted stores use. AEGIS-256 (CAESAR's final portfolio, an IETF CFRG
+#: draft): authenticated encryption at several GB/s with AES instructions, where
+#: SQLCipher's AES-CBC plus HMAC cost about 10 µs per 4 KiB page written or read
+#: (docs/performance.md). The raw key skips SQLite3MC's own Argon2id: our key is
+#: already a random 32 bytes, unlocked once from the key file.
+CIPHER: Final = Cipher("aegis-256", ("PRAGMA cipher = 'aegis'", "PRAGMA algorithm = 'aegis-256'"))
+#: Formats of stores encrypted by earlier versions, newest first: SQLCipher 4 with the
+#: HMAC-SHA256 p2pchat chose, and SQLCipher 4's default HMAC-SHA512 before that.
+LEGACY_CIPHERS: Final = (
+    Cipher(
+        "sqlcipher4-hmac-sha256",
+        ("PRAGMA cipher = 'sqlcipher'", "PRAGMA legacy = 4", "PRAGMA hmac_algorithm = 1"),
+    ),
+    Cipher(
+        "sqlcipher4-hmac-sha512",
+        ("PRAGMA cipher = 'sqlcipher'", "PRAGMA legacy = 4", "PRAGMA hmac_algorithm = 2"),
+    ),
+)
+
+_OPEN_FLAGS: Final = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_URI
+
+
+if TYPE_CHECKING:
+    import sqlite3 as _types
+
+    Connection = _types.Connection
+    Error = _types.Error
+    DatabaseError = _types.DatabaseError
+    OperationalError = _types.OperationalError
+    IntegrityError = _types.IntegrityError
+    ProgrammingError = _types.ProgrammingError
+    InterfaceError = _types.InterfaceError
+    DataError = _types.DataError
+else:
+
+    class Error(Exception):
+        """Base of every error the store's driver raises (DB-API ``Error``)."""
+
+    class InterfaceError(Error):
+        """The driver was misused (a closed connection or cursor)."""
+
+    class DatabaseError(Error):
+        """The database refused: damage, a file that is not a database, a wrong key."""
+
+    class OperationalError(DatabaseError):
+        """Not the caller's fault: busy or locked, I/O, a full disk, an SQL error."""
+
+    class IntegrityError(DatabaseError):
+        """A constraint (UNIQUE, CHECK, FOREIGN KEY, NOT NULL) refused a change."""
+
+    class ProgrammingError(DatabaseError):
+        """Wrong bindings, or an API call out of order."""
+
+    class DataError(DatabaseError):
+        """A value too big for SQLite."""
+
+
+def _error_class(exc: apsw.Error) -> type[Exception]:
+    """The DB-API class for an APSW error, as the standard sqlite3 module maps codes."""
+    if isinstance(exc, apsw.ConstraintError | apsw.MismatchError):
+        return IntegrityError
+    if isinstance(exc, apsw.CorruptError | apsw.NotADBError | apsw.FormatError):
+        return DatabaseError
+    if isinstance(exc, apsw.TooBigError):
+        return DataError
+    if isinstance(exc, apsw.BindingsError | apsw.RangeError | apsw.MisuseError):
+        return ProgrammingError
+    if isinstance(
+        exc,
+        apsw.ConnectionClosedError
+        | apsw.CursorClosedError
+        | apsw.ExecutionCompleteError
+        | apsw.IncompleteExecutionError
+        | apsw.ThreadingViolationError,
+    ):
+        return InterfaceError
+    return OperationalError  # busy, locked, I/O, full, can't open, SQL errors, interrupt
+
+
+def _translated(exc: apsw.Error) -> Exception:
+    return _error_class(exc)(str(exc))
+
+
+class _Cursor:
+    """The result of one statement: its rows (read lazily) and what it changed."""
+
+    __slots__ = ("_rows", "lastrowid", "rowcount")
+
+    def __init__(self, rows: apsw.Cursor | None, rowcount: int, lastrowid: int) -> None:
+        """``rows``: None for a batch (executemany), which returns no rows."""
+        self._rows = rows
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+    def fetchone(self) -> Any:
+        if self._rows is None:
+            return None
+        try:
+            return self._rows.fetchone()
+        except apsw.Error as exc:
+            raise _translated(exc) from None
+
+    def fetchall(self) -> list[Any]:
+        if self._rows is None:
+            return []
+        try:
+            return self._rows.fetchall()
+        except apsw.Error as exc:
+            raise _translated(exc) from None
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._rows is None:
+            return
+        rows = iter(self._rows)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except apsw.Error as exc:
+                raise _translated(exc) from None
+            yield row
+
+
+class _Connection:
+    """An APSW connection behind the DB-API calls the store makes (see module doc)."""
+
+    __slots__ = ("_raw", "cipher")
+
+    def __init__(self, raw: apsw.Connection, cipher: Cipher | None) -> None:
+        self._raw = raw
+        #: The page format the connection reads and writes (None: a plain file).
+        self.cipher = cipher
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
+        raw = self._raw
+        try:
+            cursor = raw.execute(sql, parameters)
+        except apsw.Error as exc:
+            raise _translated(exc) from None
+        # A statement without rows (INSERT, UPDATE, DELETE) has run to its end here, so
+        # SQLite's count of the rows it changed is this statement's. (DB-API says -1 for
+        # a query; here a query's rowcount is the last change's: nothing reads it.)
+        return _Cursor(cursor, raw.changes(), raw.last_insert_rowid())
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> _Cursor:
+        raw = self._raw
+        before = raw.total_changes()
+        try:
+            cursor = raw.executemany(sql, seq_of_parameters)
+            cursor.fetchall()  # a statement with rows (RETURNING) runs as they are read
+        except apsw.Error as exc:
+            raise _translated(exc) from None
+        # Rows changed by the statements (and their triggers: SQLite counts both here).
+        return _Cursor(None, raw.total_changes() - before, raw.last_insert_rowid())
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self._raw.in_transaction)
+
+    def set_progress_handler(self, handler: Callable[[], bool] | None, n: int) -> None:
+        self._raw.set_progress_handler(handler, n)
+
+    def backup(self, target: _Connection) -> None:
+        """Copy this database into ``target`` in one step (one read transaction)."""
+        try:
+            with target._raw.backup("main", self._raw, "main") as step:
+                step.step(-1)
+        except apsw.Error as exc:
+            raise _translated(exc) from None
+
+    def close(self) -> None:
+        try:
+            self._raw.close(True)
+        except apsw.Error as exc:
+            raise _translated(exc) from None
+
+
+if not TYPE_CHECKING:
+    Connection = _Connection
 
 
 def key_clause(key: bytes) -> str:
-    """The SQL literal of a raw key: SQLCipher uses it as is (no PBKDF2 of its own).
+    """The SQL literal of a raw key: used as is, no key derivation of the codec's own.
 
     Hex of our own 32 bytes, never the passphrase; it must not reach a log or a message.
     """
@@ -67,37 +257,49 @@ def connect(
 ) -> Connection:
     """Open ``target`` in autocommit mode, keyed when ``key`` is given.
 
-    A keyed file written with LEGACY_HMAC_ALGORITHM is read with it (one page read
-    tells; see :func:`uses_legacy_hmac`). A wrong key is not raised here: the first
-    statement raises DatabaseError("file is not a database"); see :func:`key_opens`.
+    A keyed file in one of the :data:`LEGACY_CIPHERS` formats is read in it (one page
+    read tells). A wrong key is not raised here: the first statement raises
+    DatabaseError("file is not a database"); see :func:`key_opens`.
+    ``check_same_thread`` is accepted for the DB-API's sake: an APSW connection may be
+    used from any thread, one call at a time (the store never overlaps calls).
     """
-    conn = _open(target, key, uri, check_same_thread, None)
-    if key is None or _reads(conn):
-        return conn
-    legacy = _open(target, key, uri, check_same_thread, LEGACY_HMAC_ALGORITHM)
-    if _reads(legacy):
-        conn.close()
-        return legacy
-    legacy.close()
-    return conn  # a wrong key, damage or a lock: the caller's next statement says which
+    del check_same_thread
+    name = str(target)
+    if not uri and name.startswith("file:"):
+        name = "./" + name  # a plain path that only looks like a URI
+    if key is None:
+        return _open(name, None, None)
+    first = _open(name, key, CIPHER)
+    if _reads(first):
+        return first
+    for cipher in LEGACY_CIPHERS:
+        older = _open(name, key, cipher)
+        if _reads(older):
+            first.close()
+            return older
+        older.close()
+    return first  # a wrong key, damage or a lock: the caller's next statement says which
 
 
-def _open(
-    target: Path | str, key: bytes | None, uri: bool, check_same_thread: bool, hmac: str | None
-) -> Connection:
-    conn = driver.connect(
-        str(target), uri=uri, isolation_level=None, check_same_thread=check_same_thread
-    )
+def _open(name: str, key: bytes | None, cipher: Cipher | None) -> Connection:
     try:
-        _set_defaults(conn)
-        if key is not None:
-            conn.execute(f"PRAGMA key = {key_clause(key)}")
-            if hmac is not None:
-                conn.execute(f"PRAGMA cipher_hmac_algorithm = {hmac}")
+        raw = apsw.Connection(name, flags=_OPEN_FLAGS)
+    except apsw.Error as exc:
+        raise _translated(exc) from None
+    conn = _Connection(raw, cipher)
+    try:
+        raw.set_busy_timeout(DEFAULT_BUSY_TIMEOUT_MS)
+        if key is not None and cipher is not None:
+            for setting in cipher.settings:
+                raw.execute(setting)
+            raw.execute(f"PRAGMA key = {key_clause(key)}")
+    except apsw.Error as exc:
+        conn.close()
+        raise _translated(exc) from None
     except BaseException:
         conn.close()
         raise
-    return conn
+    return conn  # type: ignore[return-value]  # the DB-API subset (module doc)
 
 
 def _reads(conn: Connection) -> bool:
@@ -108,16 +310,20 @@ def _reads(conn: Connection) -> bool:
         return False
 
 
-def uses_legacy_hmac(conn: Connection) -> bool:
-    """Whether a keyed connection reads its file with LEGACY_HMAC_ALGORITHM."""
-    row = conn.execute("PRAGMA cipher_hmac_algorithm").fetchone()
-    return row is not None and str(row[0]) == LEGACY_HMAC_ALGORITHM
+def uses_legacy_cipher(conn: Connection) -> bool:
+    """Whether a keyed connection reads its file in one of the LEGACY_CIPHERS formats."""
+    return getattr(conn, "cipher", None) in LEGACY_CIPHERS
 
 
-def attach(conn: Connection, path: Path, schema: str, key: bytes | None) -> None:
-    """ATTACH ``path`` as ``schema``, encrypted with ``key`` or plain (``KEY ''``)."""
-    literal = key_clause(key) if key is not None else "''"
-    conn.execute(f"ATTACH DATABASE ? AS {schema} KEY {literal}", (str(path),))
+def target_uri(path: Path, key: bytes | None) -> str:
+    """A URI naming ``path`` for ``VACUUM INTO`` or ``ATTACH``: encrypted with ``key``
+    in :data:`CIPHER`'s format, or plain (an empty key: without it the copy of an
+    encrypted database would inherit the source's encryption)."""
+    base = path.resolve().as_uri()
+    if key is None:
+        return base + "?key="
+    raw_key = quote(f"x'{key.hex()}'", safe="")
+    return f"{base}?cipher=aegis&algorithm=aegis-256&key={raw_key}"
 
 
 def key_opens(conn: Connection) -> bool:
@@ -138,39 +344,36 @@ def looks_plain(header: bytes) -> bool:
     return header.startswith(SQLITE_HEADER)
 
 
-def _set_defaults(conn: Connection) -> None:
-    """SQLCipher's process-wide settings, applied once, before the first key.
-
-    Its log goes quiet: it reports a failed key (an HMAC mismatch) on stderr, which would
-    scribble over the terminal app; the error we raise says it instead. New encrypted
-    files get HMAC_ALGORITHM. Memory security stays off (SQLCipher's default since 4.5;
-    pinned so no build flips it): it wipes and locks SQLCipher's own allocations at a
-    cost on every page, while the decrypted history is in Python objects all the same.
-    """
-    global _quiet  # noqa: PLW0603 - one process-wide setting, applied once
-    if not _quiet:
-        conn.execute("PRAGMA cipher_log_level = NONE")
-        conn.execute(f"PRAGMA cipher_default_hmac_algorithm = {HMAC_ALGORITHM}")
-        conn.execute("PRAGMA cipher_memory_security = OFF")
-        _quiet = True
+def codec_version() -> str:
+    """The SQLite3 Multiple Ciphers and SQLite versions (for benchmarks and reports)."""
+    conn = apsw.Connection(":memory:")
+    try:
+        row = conn.execute("SELECT sqlite3mc_version()").fetchone()
+        codec = row[0] if row else "SQLite3 Multiple Ciphers"
+        return f"{codec}, SQLite {apsw.sqlite_lib_version()}"
+    finally:
+        conn.close()
 
 
 __all__ = [
-    "HMAC_ALGORITHM",
+    "CIPHER",
     "KEY_BYTES",
-    "LEGACY_HMAC_ALGORITHM",
+    "LEGACY_CIPHERS",
     "SQLITE_HEADER",
+    "Cipher",
     "Connection",
+    "DataError",
     "DatabaseError",
     "Error",
     "IntegrityError",
     "InterfaceError",
     "OperationalError",
     "ProgrammingError",
-    "attach",
+    "codec_version",
     "connect",
     "key_clause",
     "key_opens",
     "looks_plain",
-    "uses_legacy_hmac",
+    "target_uri",
+    "uses_legacy_cipher",
 ]

@@ -1,8 +1,9 @@
 """Encrypt, decrypt or re-key a store file in place, so that a crash never loses it.
 
-SQLCipher's ``sqlcipher_export`` writes every table, index, trigger and FTS index of the
-open database into an attached one with another key (or none). The copy goes to a
-temporary file in the same folder, is flushed to disk (fsync) and checked, and only then
+``VACUUM INTO`` writes every table, index, trigger and FTS index of the open database
+into a new file, encrypted with another key (or none: the target's URI says which, see
+db.target_uri), with the schema version and our application id in its header. The copy
+goes to a temporary file in the same folder, is flushed to disk (fsync) and checked, and only then
 renamed over the store: ``rename`` is atomic, so at every instant the store's name holds
 either the whole old file (old key) or the whole new one (new key), never neither.
 Before the copy the old file leaves WAL mode, which folds its -wal into it and deletes
@@ -62,12 +63,12 @@ def read_header(path: Path) -> bytes:
 
 
 class KeyInUse(NamedTuple):
-    """What opens a store file: its key (None: plain), whether its pages carry the
-    MAC of stores encrypted before db.HMAC_ALGORITHM (re-keying it moves it), and
+    """What opens a store file: its key (None: plain), whether its pages are in one of
+    the formats of stores encrypted before db.CIPHER (re-keying it moves it), and
     whether ``key_in_use``'s ``inspect`` ran on the connection that found the key."""
 
     key: bytes | None
-    legacy_hmac: bool = False
+    legacy_cipher: bool = False
     inspected: bool = False
 
 
@@ -98,7 +99,7 @@ def key_in_use(
             if db.key_opens(conn):
                 if inspect is not None:
                     inspect(conn)
-                return KeyInUse(key, db.uses_legacy_hmac(conn), inspected=inspect is not None)
+                return KeyInUse(key, db.uses_legacy_cipher(conn), inspected=inspect is not None)
         finally:
             conn.close()
     raise NoKeyOpensError()
@@ -121,8 +122,8 @@ def _read_only(path: Path, key: bytes | None) -> db.Connection:
 def rekey(path: Path, old: bytes | None, new: bytes | None) -> None:
     """Rewrite the store at ``path`` from key ``old`` to key ``new`` (None: plain).
 
-    The copy is written with today's cipher settings (db.HMAC_ALGORITHM) whatever the
-    old file had, so ``old == new`` moves a store encrypted before them.
+    The copy is written in today's format (db.CIPHER) whatever the old file had, so
+    ``old == new`` moves a store encrypted before it.
 
     Raises db.DatabaseError or OSError with the old file left whole and in place.
     """
@@ -135,16 +136,12 @@ def rekey(path: Path, old: bytes | None, new: bytes | None) -> None:
         mode = str(conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0])
         if mode.lower() != "delete":
             raise db.OperationalError(f"cannot leave WAL mode (got {mode})")
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        # An empty file made 0600 first: VACUUM INTO fills it (it refuses a non-empty
+        # one) and the copy is never readable by others, not even for a moment.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         os.close(fd)
-        db.attach(conn, tmp, "fresh", new)
-        conn.execute("SELECT sqlcipher_export('fresh')")
-        # Header fields the export does not copy: our mark and the schema version.
-        conn.execute(f"PRAGMA fresh.user_version = {version}")
-        conn.execute(f"PRAGMA fresh.application_id = {app_id}")
-        conn.execute("DETACH DATABASE fresh")
+        # The header's user_version (schema) and application_id (ours) come along.
+        conn.execute("VACUUM INTO ?", (db.target_uri(tmp, new),))
     except BaseException:
         conn.close()
         discard_leftovers(path)

@@ -91,7 +91,7 @@ def settle_key(
         check_identity(path, conn, known_version)
 
     try:
-        current, legacy_hmac, inspected = encryption.key_in_use(path, candidates, inspect)
+        current, legacy_cipher, inspected = encryption.key_in_use(path, candidates, inspect)
     except encryption.NoKeyOpensError:
         if not candidates:
             raise CorruptStoreError(
@@ -102,10 +102,10 @@ def settle_key(
         raise StoreLockedError(path, str(exc)) from None
     if not encryption.read_header(path):
         return False  # a new empty store (created with ``key`` on connect)
-    if current == key and not legacy_hmac:
+    if current == key and not legacy_cipher:
         return inspected  # already right
-    # Another key, or this key with the per-page MAC of stores made before
-    # db.HMAC_ALGORITHM: the same crash-safe copy moves either.
+    # Another key, or this key in the page format of stores made before db.CIPHER
+    # (SQLCipher 4, db.LEGACY_CIPHERS): the same crash-safe copy moves either.
     if not inspected:
         inspect_file(path, known_version, current)  # never rewrite a foreign or newer file
     try:
@@ -253,7 +253,7 @@ def connect(path: Path, key: bytes | None) -> db.Connection:
         # leave (FAST: only where that costs no extra I/O, so free pages may keep some).
         conn.execute("PRAGMA secure_delete = FAST")
         if key is not None:
-            # Every page read from the file is decrypted and its HMAC checked; a larger
+            # Every page read from the file is decrypted and its tag checked; a larger
             # page cache keeps the working set (recent history, indexes) decrypted.
             conn.execute(f"PRAGMA cache_size = -{ENCRYPTED_CACHE_KIB}")
     except db.OperationalError as exc:

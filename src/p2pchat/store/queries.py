@@ -17,7 +17,7 @@ SQLITE_HEADER: Final = b"SQLite format 3\x00"
 # Short: the flock already keeps other p2pchat processes out, so a busy database means
 # an outside program (a sqlite3 shell, a backup) and waiting long would only hang the UI.
 BUSY_TIMEOUT_MS: Final = 1000
-#: Page cache of an encrypted store, in KiB (SQLCipher's default is 8 MiB); it fills
+#: Page cache of an encrypted store, in KiB (SQLite's default is 2 MiB); it fills
 #: only as pages are read.
 ENCRYPTED_CACHE_KIB: Final = 65536
 #: How long a client id of a send is remembered (see record_client_send).
@@ -89,7 +89,7 @@ SQL_UNREAD: Final = """
     )
 """
 SQL_HEADS: Final = "SELECT author, seq FROM heads WHERE room = ?"
-# INDEXED BY: SQLite 3.53 (SQLCipher's) may walk the whole outbox by id from ``after``
+# INDEXED BY: SQLite (3.53 and later) may walk the whole outbox by id from ``after``
 # once it has statistics; (peer, id) reads only this peer's rows, already in order.
 SQL_PENDING: Final = """
     SELECT id, peer, frame, message_id, created_at, attempts FROM outbox INDEXED BY outbox_peer
