@@ -202,15 +202,19 @@ class _Connection:
         return _Cursor(cursor, raw.changes(), raw.last_insert_rowid())
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> _Cursor:
+        """Run ``sql`` once per parameter set; its rowcount is -1 (not counted).
+
+        SQLite's running total would also count rows changed by triggers, which the
+        DB-API's count does not; the store never reads a batch's count (it looks up
+        what a batch added), so none is offered rather than a wrong one.
+        """
         raw = self._raw
-        before = raw.total_changes()
         try:
             cursor = raw.executemany(sql, seq_of_parameters)
             cursor.fetchall()  # a statement with rows (RETURNING) runs as they are read
         except apsw.Error as exc:
             raise _translated(exc) from None
-        # Rows changed by the statements (and their triggers: SQLite counts both here).
-        return _Cursor(None, raw.total_changes() - before, raw.last_insert_rowid())
+        return _Cursor(None, -1, raw.last_insert_rowid())
 
     @property
     def in_transaction(self) -> bool:
@@ -266,7 +270,7 @@ def connect(
     del check_same_thread
     name = str(target)
     if not uri and name.startswith("file:"):
-        name = "./" + name  # a plain path that only looks like a URI
+        name = "./" + name  # a relative name that only looks like a URI
     if key is None:
         return _open(name, None, None)
     first = _open(name, key, CIPHER)
