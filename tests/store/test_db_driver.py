@@ -130,3 +130,71 @@ def test_closed_connections_refuse_with_a_driver_error(tmp_path: Path) -> None:
     c.close()
     with pytest.raises(db.Error):
         c.execute("SELECT 1")
+
+
+def test_sql_with_a_second_statement_is_refused_before_any_of_it_runs(
+    conn: db.Connection,
+) -> None:
+    with pytest.raises(db.ProgrammingError, match="one statement at a time"):
+        conn.execute("INSERT INTO t (v, n) VALUES ('a', 1); DROP TABLE t")
+    with pytest.raises(db.ProgrammingError, match="one statement at a time"):
+        conn.executemany("INSERT INTO t (v, n) VALUES (?, ?); DELETE FROM t", [("b", 2)])
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)  # nothing ran
+    # One statement with semicolons inside (a trigger, a literal), or a trailing comment.
+    conn.execute(
+        "CREATE TRIGGER t_log AFTER INSERT ON t BEGIN"
+        " UPDATE t SET n = n + 1 WHERE id = new.id; SELECT 1; END"
+    )
+    conn.execute("INSERT INTO t (v, n) VALUES ('x;y', 1); -- the end")
+    assert conn.execute("SELECT v, n FROM t").fetchall() == [("x;y", 2)]
+
+
+def test_text_that_is_not_utf8_is_an_operational_error_not_a_crash(
+    conn: db.Connection,
+) -> None:
+    conn.execute("INSERT INTO t (v, n) VALUES (CAST(x'41ff42' AS TEXT), 1)")
+    with pytest.raises(db.OperationalError, match="UTF-8"):
+        conn.execute("SELECT v FROM t").fetchall()
+    with pytest.raises(db.OperationalError, match="UTF-8"):
+        list(conn.execute("SELECT v FROM t"))
+    assert conn.execute("SELECT hex(v) FROM t").fetchone() == ("41FF42",)
+
+
+def test_no_key_reaches_an_error_message(tmp_path: Path) -> None:
+    c = db.connect(tmp_path / "k.sqlite", KEY)
+    c.execute("CREATE TABLE x (a)")
+    unreachable = tmp_path / "no such folder" / "copy.sqlite"
+    with pytest.raises(db.OperationalError) as caught:
+        c.execute("VACUUM INTO ?", (db.target_uri(unreachable, KEY),))
+    message = str(caught.value)
+    assert "unable to open" in message
+    assert KEY.hex() not in message
+    assert KEY.hex()[:16] not in message
+    assert caught.value.__context__ is None  # no chained driver error holds the text
+    assert db.scrubbed("file:/a?cipher=aegis&key=x%27" + KEY.hex() + "%27&b=1") == (
+        "file:/a?cipher=aegis&key=…&b=1"
+    )
+
+
+def test_a_locked_file_is_probed_once_not_once_per_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "busy.sqlite"
+    made = db.connect(path, KEY)
+    made.execute("CREATE TABLE x (a)")
+    made.execute("BEGIN EXCLUSIVE")  # rollback-journal mode: readers are locked out
+    monkeypatch.setattr(db, "DEFAULT_BUSY_TIMEOUT_MS", 0)
+    opened: list[str] = []
+    real_open = db._open
+
+    def counting(name: str, key: bytes | None, cipher: db.Cipher | None) -> db.Connection:
+        opened.append(cipher.name if cipher else "plain")
+        return real_open(name, key, cipher)
+
+    monkeypatch.setattr(db, "_open", counting)
+    other = db.connect(path, KEY)
+    assert opened == [db.CIPHER.name]  # not three waits, and not taken for a wrong key
+    with pytest.raises(db.OperationalError, match="locked"):
+        other.execute("SELECT count(*) FROM x")
+    made.execute("ROLLBACK")
+    assert other.execute("SELECT count(*) FROM x").fetchone() == (0,)

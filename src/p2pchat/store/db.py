@@ -3,7 +3,7 @@
 Every connection of p2pchat goes through :func:`connect`. ``apsw-sqlite3mc`` is APSW
 (Another Python SQLite Wrapper) built on SQLite3 Multiple Ciphers, an SQLite with
 page-level encryption codecs. A connection given no key is an ordinary SQLite
-database, byte for byte; one given a key encrypts every page of the file and of its
+database; one given a key encrypts every page of the file and of its
 WAL (and so the FTS index tables inside it) with AEGIS-256, an authenticated cipher
 built on the AES round function: each page gets a fresh random nonce and a 256-bit
 tag, so a page changed by anyone without the key fails to read. One driver for both
@@ -16,7 +16,10 @@ part of that API the store uses (``execute``/``executemany`` returning a cursor 
 ``in_transaction``; ``set_progress_handler``; ``backup``; ``close``) and turns APSW's
 exceptions into the DB-API classes exported here, chosen as the standard ``sqlite3``
 module chooses them (a constraint is an IntegrityError, a busy file an
-OperationalError, a page that does not decrypt a DatabaseError). Everything that may
+OperationalError, a page that does not decrypt a DatabaseError, text that is not UTF-8
+an OperationalError), with any key scrubbed from the message. Like the standard
+module it refuses SQL holding a second statement before any of it runs (APSW alone
+would run them all). Everything that may
 see a store connection catches these (``db.DatabaseError``, ...), never ``sqlite3.*``.
 For the type checker the module is the standard sqlite3: the wrapper has the same
 signatures for what it offers, so the store and its migrations keep their
@@ -30,6 +33,7 @@ and Store.open moves such a store to :data:`CIPHER` (opening.settle_key).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +93,7 @@ if TYPE_CHECKING:
     ProgrammingError = _types.ProgrammingError
     InterfaceError = _types.InterfaceError
     DataError = _types.DataError
+    InternalError = _types.InternalError
 else:
 
     class Error(Exception):
@@ -112,31 +117,74 @@ else:
     class DataError(DatabaseError):
         """A value too big for SQLite."""
 
+    class InternalError(DatabaseError):
+        """SQLite's own bug or a missing internal object (SQLITE_INTERNAL, NOTFOUND)."""
+
 
 def _error_class(exc: apsw.Error) -> type[Exception]:
-    """The DB-API class for an APSW error, as the standard sqlite3 module maps codes."""
+    """The DB-API class for an APSW error, as CPython's sqlite3 maps result codes
+    (Modules/_sqlite/util.c), plus APSW's own misuse errors."""
+    operational = (
+        apsw.SQLError
+        | apsw.PermissionsError
+        | apsw.AbortError
+        | apsw.BusyError
+        | apsw.LockedError
+        | apsw.ReadOnlyError
+        | apsw.InterruptError
+        | apsw.IOError
+        | apsw.FullError
+        | apsw.CantOpenError
+        | apsw.ProtocolError
+        | apsw.EmptyError
+        | apsw.SchemaChangeError
+    )
+    if isinstance(exc, operational):
+        return OperationalError
     if isinstance(exc, apsw.ConstraintError | apsw.MismatchError):
         return IntegrityError
-    if isinstance(exc, apsw.CorruptError | apsw.NotADBError | apsw.FormatError):
-        return DatabaseError
     if isinstance(exc, apsw.TooBigError):
         return DataError
-    if isinstance(exc, apsw.BindingsError | apsw.RangeError | apsw.MisuseError):
-        return ProgrammingError
+    if isinstance(exc, apsw.InternalError | apsw.NotFoundError):
+        return InternalError
+    if isinstance(exc, apsw.NoMemError):
+        return MemoryError
+    if isinstance(exc, apsw.MisuseError | apsw.RangeError):
+        return InterfaceError
     if isinstance(
         exc,
-        apsw.ConnectionClosedError
+        apsw.BindingsError
+        | apsw.ExecTraceAbort
+        | apsw.ConnectionClosedError
         | apsw.CursorClosedError
         | apsw.ExecutionCompleteError
         | apsw.IncompleteExecutionError
         | apsw.ThreadingViolationError,
     ):
-        return InterfaceError
-    return OperationalError  # busy, locked, I/O, full, can't open, SQL errors, interrupt
+        return ProgrammingError
+    return DatabaseError  # damage (CORRUPT, NOTADB, FORMAT), and any code added later
+
+
+#: A raw key as it can appear in SQL or a URI (hex in x'…', quotes maybe %-encoded).
+_KEY_TEXT: Final = re.compile(r"(?i)x(?:'|%27)[0-9a-f]{16,}(?:'|%27)")
+#: The key parameter of a URI, whatever it holds.
+_KEY_PARAM: Final = re.compile(r"(?i)\b((?:hex)?key=)[^&\s'\"]*")
+
+
+def scrubbed(message: str) -> str:
+    """``message`` with any key in it replaced: SQLite puts the whole file name, URI
+    parameters and all, into some messages (a target it cannot open), and messages
+    reach logs and screens."""
+    return _KEY_TEXT.sub("x'…'", _KEY_PARAM.sub(r"\1…", message))
 
 
 def _translated(exc: apsw.Error) -> Exception:
-    return _error_class(exc)(str(exc))
+    return _error_class(exc)(scrubbed(str(exc)))
+
+
+def _undecodable() -> OperationalError:
+    """What the standard module raises for TEXT that is not UTF-8 (a damaged cell)."""
+    return OperationalError("Could not decode to UTF-8 a text value of the row")
 
 
 class _Cursor:
@@ -156,7 +204,10 @@ class _Cursor:
         try:
             return self._rows.fetchone()
         except apsw.Error as exc:
-            raise _translated(exc) from None
+            error: Exception = _translated(exc)
+        except UnicodeDecodeError:
+            error = _undecodable()
+        raise error
 
     def fetchall(self) -> list[Any]:
         if self._rows is None:
@@ -164,19 +215,13 @@ class _Cursor:
         try:
             return self._rows.fetchall()
         except apsw.Error as exc:
-            raise _translated(exc) from None
+            error: Exception = _translated(exc)
+        except UnicodeDecodeError:
+            error = _undecodable()
+        raise error
 
     def __iter__(self) -> Iterator[Any]:
-        if self._rows is None:
-            return
-        rows = iter(self._rows)
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                return
-            except apsw.Error as exc:
-                raise _translated(exc) from None
+        while (row := self.fetchone()) is not None:
             yield row
 
 
@@ -193,13 +238,23 @@ class _Connection:
     def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
         raw = self._raw
         try:
+            _one_statement(raw, sql)
             cursor = raw.execute(sql, parameters)
         except apsw.Error as exc:
-            raise _translated(exc) from None
-        # A statement without rows (INSERT, UPDATE, DELETE) has run to its end here, so
-        # SQLite's count of the rows it changed is this statement's. (DB-API says -1 for
-        # a query; here a query's rowcount is the last change's: nothing reads it.)
-        return _Cursor(cursor, raw.changes(), raw.last_insert_rowid())
+            error: Exception = _translated(exc)
+        except UnicodeDecodeError:
+            error = _undecodable()
+        else:
+            try:
+                cursor.is_readonly  # noqa: B018 - raises once the statement has run out
+            except apsw.ExecutionCompleteError:
+                # Ran to its end (INSERT, UPDATE, DELETE, DDL): SQLite's count of the rows
+                # it changed is this statement's (for DDL or a query without rows it is
+                # the last change's; the store reads rowcount only after a change).
+                return _Cursor(cursor, raw.changes(), raw.last_insert_rowid())
+            # Rows to read (a query, or RETURNING): not counted, as the DB-API says.
+            return _Cursor(cursor, -1, raw.last_insert_rowid())
+        raise error
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> _Cursor:
         """Run ``sql`` once per parameter set; its rowcount is -1 (not counted).
@@ -210,11 +265,16 @@ class _Connection:
         """
         raw = self._raw
         try:
+            _one_statement(raw, sql)
             cursor = raw.executemany(sql, seq_of_parameters)
             cursor.fetchall()  # a statement with rows (RETURNING) runs as they are read
         except apsw.Error as exc:
-            raise _translated(exc) from None
-        return _Cursor(None, -1, raw.last_insert_rowid())
+            error: Exception = _translated(exc)
+        except UnicodeDecodeError:
+            error = _undecodable()
+        else:
+            return _Cursor(None, -1, raw.last_insert_rowid())
+        raise error
 
     @property
     def in_transaction(self) -> bool:
@@ -229,13 +289,52 @@ class _Connection:
             with target._raw.backup("main", self._raw, "main") as step:
                 step.step(-1)
         except apsw.Error as exc:
-            raise _translated(exc) from None
+            error = _translated(exc)
+        else:
+            return
+        raise error
 
     def close(self) -> None:
         try:
             self._raw.close(True)
         except apsw.Error as exc:
-            raise _translated(exc) from None
+            error = _translated(exc)
+        else:
+            return
+        raise error
+
+
+def _one_statement(raw: apsw.Connection, sql: str) -> None:
+    """Refuse SQL that holds more than one statement, before any of it runs.
+
+    APSW runs every statement of a string, where the standard module refuses a second
+    one: SQL built with a name read from a file (recovery's column names) must never
+    smuggle a statement of its own. Only SQL with a semicolon inside can hold two, so
+    the store's constant statements skip the check; a trigger body is one statement.
+    """
+    if ";" not in sql.rstrip().rstrip(";"):
+        return
+    import apsw.ext  # here: only SQL with an inner semicolon needs it
+
+    rest = apsw.ext.query_info(raw, sql).query_remaining or ""
+    if _only_comments(rest):
+        return
+    raise apsw.ExecTraceAbort("You can only execute one statement at a time.")
+
+
+def _only_comments(sql: str) -> bool:
+    """Whether ``sql`` holds nothing but spaces, semicolons and comments."""
+    rest = sql
+    while True:
+        rest = rest.lstrip().lstrip(";").lstrip()
+        if rest.startswith("--"):
+            end = rest.find("\n")
+            rest = "" if end < 0 else rest[end + 1 :]
+        elif rest.startswith("/*"):
+            end = rest.find("*/")
+            rest = "" if end < 0 else rest[end + 2 :]
+        else:
+            return not rest
 
 
 if not TYPE_CHECKING:
@@ -274,15 +373,17 @@ def connect(
     if key is None:
         return _open(name, None, None)
     first = _open(name, key, CIPHER)
-    if _reads(first):
-        return first
+    if _reads(first) is not False:
+        return first  # reads, or is locked: its next statement says so
     for cipher in LEGACY_CIPHERS:
         older = _open(name, key, cipher)
-        if _reads(older):
-            first.close()
-            return older
-        older.close()
-    return first  # a wrong key, damage or a lock: the caller's next statement says which
+        reads = _reads(older)
+        if reads is False:
+            older.close()
+            continue
+        first.close()
+        return older  # reads in this format, or is locked (then not yet known)
+    return first  # a wrong key or damage: the caller's next statement says which
 
 
 def _open(name: str, key: bytes | None, cipher: Cipher | None) -> Connection:
@@ -306,10 +407,13 @@ def _open(name: str, key: bytes | None, cipher: Cipher | None) -> Connection:
     return conn  # type: ignore[return-value]  # the DB-API subset (module doc)
 
 
-def _reads(conn: Connection) -> bool:
-    """Whether the first page reads (decrypts); False also when locked (said later)."""
+def _reads(conn: Connection) -> bool | None:
+    """Whether the first page reads (decrypts); None when another program holds a lock
+    (each try would wait out the busy timeout again: the first says it)."""
     try:
         return key_opens(conn)
+    except OperationalError:
+        return None  # key_opens raises only for locked or busy
     except Error:
         return False
 
@@ -371,6 +475,7 @@ __all__ = [
     "Error",
     "IntegrityError",
     "InterfaceError",
+    "InternalError",
     "OperationalError",
     "ProgrammingError",
     "codec_version",
@@ -378,6 +483,7 @@ __all__ = [
     "key_clause",
     "key_opens",
     "looks_plain",
+    "scrubbed",
     "target_uri",
     "uses_legacy_cipher",
 ]

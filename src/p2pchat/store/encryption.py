@@ -141,7 +141,13 @@ def rekey(path: Path, old: bytes | None, new: bytes | None) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         os.close(fd)
         # The header's user_version (schema) and application_id (ours) come along.
-        conn.execute("VACUUM INTO ?", (db.target_uri(tmp, new),))
+        try:
+            conn.execute("VACUUM INTO ?", (db.target_uri(tmp, new),))
+        except db.Error as exc:
+            # SQLite names the target, URI and all, when it cannot open it: say what
+            # failed without it (the key is scrubbed already; a path is noise here).
+            reason = str(exc).split(": file:", 1)[0]
+            raise type(exc)(f"cannot write the new copy {tmp.name}: {reason}") from None
     except BaseException:
         conn.close()
         discard_leftovers(path)

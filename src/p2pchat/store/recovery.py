@@ -211,6 +211,11 @@ def _drop_messages_without_deps(dst: db.Connection) -> int:
     )
 
 
+def _quoted(name: str) -> str:
+    """An SQL identifier for ``name``, whatever characters it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _columns(conn: db.Connection, table: str) -> list[str]:
     return [str(r[1]) for r in conn.execute(f'PRAGMA table_info("{table}")')]
 
@@ -225,7 +230,7 @@ def _copy_table(src: db.Connection, dst: db.Connection, table: str) -> TableSalv
     # Columns both versions know: a store from an older p2pchat lacks newer columns.
     # Table and column names come from our own fresh schema, never from the damaged file.
     cols = [c for c in _columns(dst, table) if c in src_cols]
-    col_list = ", ".join(f'"{c}"' for c in cols)
+    col_list = ", ".join(_quoted(c) for c in cols)
     marks = ", ".join("?" * len(cols))
     insert = f'INSERT OR IGNORE INTO "{table}" ({col_list}) VALUES ({marks})'  # noqa: S608
     copy = _Copy(src, dst, table, col_list, insert, result)
@@ -290,9 +295,11 @@ def _copy_by_rowid(copy: _Copy) -> None:
 def _copy_by_scans(copy: _Copy) -> None:
     """Read forwards to the first damaged page, then backwards to it (no rowids here)."""
     src, dst, table, result = copy.src, copy.dst, copy.table, copy.result
+    # The key's columns as our fresh schema names them, like every name in the SQL
+    # here: a damaged or crafted file's own column names never reach a statement.
     pk = [
-        f'"{r[1]}"'
-        for r in sorted(src.execute(f'PRAGMA table_info("{table}")'), key=lambda r: r[5])
+        _quoted(str(r[1]))
+        for r in sorted(dst.execute(f'PRAGMA table_info("{table}")'), key=lambda r: r[5])
         if r[5]
     ]
     seen: set[tuple[Any, ...]] = set()
