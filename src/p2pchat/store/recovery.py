@@ -296,11 +296,13 @@ def _copy_by_scans(copy: _Copy) -> None:
     """Read forwards to the first damaged page, then backwards to it (no rowids here)."""
     src, dst, table, result = copy.src, copy.dst, copy.table, copy.result
     # The key's columns as our fresh schema names them, like every name in the SQL
-    # here: a damaged or crafted file's own column names never reach a statement.
+    # here (the file's own names are only compared with them, never put in a
+    # statement), and only those the file has too (an older schema may lack one).
+    in_file = set(_columns(src, table))
     pk = [
         _quoted(str(r[1]))
         for r in sorted(dst.execute(f'PRAGMA table_info("{table}")'), key=lambda r: r[5])
-        if r[5]
+        if r[5] and r[1] in in_file
     ]
     seen: set[tuple[Any, ...]] = set()
     for direction in ("ASC", "DESC"):
