@@ -37,10 +37,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 import apsw
+
+_T = TypeVar("_T")
 
 #: Bytes in a raw store key (AEGIS-256 and SQLCipher's AES-256 alike).
 KEY_BYTES: Final = 32
@@ -187,6 +189,21 @@ def _undecodable() -> OperationalError:
     return OperationalError("Could not decode to UTF-8 a text value of the row")
 
 
+def _guarded(call: Callable[[], _T]) -> _T:
+    """``call()``, its driver errors raised as the DB-API's (see :func:`_error_class`).
+
+    The new error is raised outside the ``except``: no chained APSW error keeps the
+    original text (which may name a key URI) on the exception a caller logs.
+    """
+    try:
+        return call()
+    except apsw.Error as exc:
+        error: Exception = _translated(exc)
+    except UnicodeDecodeError:
+        error = _undecodable()
+    raise error
+
+
 class _Cursor:
     """The result of one statement: its rows (read lazily) and what it changed."""
 
@@ -199,26 +216,10 @@ class _Cursor:
         self.lastrowid = lastrowid
 
     def fetchone(self) -> Any:
-        if self._rows is None:
-            return None
-        try:
-            return self._rows.fetchone()
-        except apsw.Error as exc:
-            error: Exception = _translated(exc)
-        except UnicodeDecodeError:
-            error = _undecodable()
-        raise error
+        return None if self._rows is None else _guarded(self._rows.fetchone)
 
     def fetchall(self) -> list[Any]:
-        if self._rows is None:
-            return []
-        try:
-            return self._rows.fetchall()
-        except apsw.Error as exc:
-            error: Exception = _translated(exc)
-        except UnicodeDecodeError:
-            error = _undecodable()
-        raise error
+        return [] if self._rows is None else _guarded(self._rows.fetchall)
 
     def __iter__(self) -> Iterator[Any]:
         while (row := self.fetchone()) is not None:
@@ -237,24 +238,21 @@ class _Connection:
 
     def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
         raw = self._raw
-        try:
+
+        def run() -> apsw.Cursor:
             _one_statement(raw, sql)
-            cursor = raw.execute(sql, parameters)
-        except apsw.Error as exc:
-            error: Exception = _translated(exc)
-        except UnicodeDecodeError:
-            error = _undecodable()
-        else:
-            try:
-                cursor.is_readonly  # noqa: B018 - raises once the statement has run out
-            except apsw.ExecutionCompleteError:
-                # Ran to its end (INSERT, UPDATE, DELETE, DDL): SQLite's count of the rows
-                # it changed is this statement's (for DDL or a query without rows it is
-                # the last change's; the store reads rowcount only after a change).
-                return _Cursor(cursor, raw.changes(), raw.last_insert_rowid())
-            # Rows to read (a query, or RETURNING): not counted, as the DB-API says.
-            return _Cursor(cursor, -1, raw.last_insert_rowid())
-        raise error
+            return raw.execute(sql, parameters)
+
+        cursor = _guarded(run)
+        try:
+            cursor.is_readonly  # noqa: B018 - raises once the statement has run out
+        except apsw.ExecutionCompleteError:
+            # Ran to its end (INSERT, UPDATE, DELETE, DDL): SQLite's count of the rows
+            # it changed is this statement's (for DDL or a query without rows it is
+            # the last change's; the store reads rowcount only after a change).
+            return _Cursor(cursor, raw.changes(), raw.last_insert_rowid())
+        # Rows to read (a query, or RETURNING): not counted, as the DB-API says.
+        return _Cursor(cursor, -1, raw.last_insert_rowid())
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> _Cursor:
         """Run ``sql`` once per parameter set; its rowcount is -1 (not counted).
@@ -264,17 +262,14 @@ class _Connection:
         what a batch added), so none is offered rather than a wrong one.
         """
         raw = self._raw
-        try:
+
+        def run() -> None:
             _one_statement(raw, sql)
-            cursor = raw.executemany(sql, seq_of_parameters)
-            cursor.fetchall()  # a statement with rows (RETURNING) runs as they are read
-        except apsw.Error as exc:
-            error: Exception = _translated(exc)
-        except UnicodeDecodeError:
-            error = _undecodable()
-        else:
-            return _Cursor(None, -1, raw.last_insert_rowid())
-        raise error
+            # fetchall: a statement with rows (RETURNING) runs as they are read.
+            raw.executemany(sql, seq_of_parameters).fetchall()
+
+        _guarded(run)
+        return _Cursor(None, -1, raw.last_insert_rowid())
 
     @property
     def in_transaction(self) -> bool:
@@ -285,23 +280,15 @@ class _Connection:
 
     def backup(self, target: _Connection) -> None:
         """Copy this database into ``target`` in one step (one read transaction)."""
-        try:
+
+        def run() -> None:
             with target._raw.backup("main", self._raw, "main") as step:
                 step.step(-1)
-        except apsw.Error as exc:
-            error = _translated(exc)
-        else:
-            return
-        raise error
+
+        _guarded(run)
 
     def close(self) -> None:
-        try:
-            self._raw.close(True)
-        except apsw.Error as exc:
-            error = _translated(exc)
-        else:
-            return
-        raise error
+        _guarded(lambda: self._raw.close(True))
 
 
 def _one_statement(raw: apsw.Connection, sql: str) -> None:
